@@ -1,0 +1,30 @@
+# The two entry points README.md names: `make run` (the main job) and `make test` (the tests).
+# Both create the virtual environment on first use. torch is pinned to the CPU build by constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-all bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m tasm_env.cli demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/core.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .hypothesis

@@ -1,0 +1,236 @@
+"""Arithmetic in F_p, p = 2^64 - 2^32 + 1, and in its cubic extension F_p[x] / (x^3 - x + 1).
+
+Two flavours of every operation:
+
+* scalar functions (``add``, ``mul``, ``inv``, ...) on Python ``int`` values in ``[0, p)``;
+* vectorised functions (``vadd``, ``vmul``, ``vinv``, ...) on numpy ``uint64`` arrays of canonical values,
+  elementwise, with 64x64-bit products computed through 32-bit limbs (no object arrays, no floats).
+
+Extension-field elements (XFE) are tuples ``(c0, c1, c2)`` meaning ``c0 + c1*x + c2*x^2``; the vectorised
+versions take and return a tuple of three arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+P: int = (1 << 64) - (1 << 32) + 1
+"""The field modulus."""
+U32_LIMIT: int = 1 << 32
+
+_U64 = np.uint64
+_P = _U64(P)
+_EPS = _U64((1 << 32) - 1)  # 2^64 mod p
+_LO32 = _U64(0xFFFFFFFF)
+_S32 = _U64(32)
+_ONE = _U64(1)
+_ZERO = _U64(0)
+
+# --------------------------------------------------------------------------------------------- scalars
+
+
+def canon(x: int) -> int:
+    """Canonical representative of any integer (negative ones too) in ``[0, p)``."""
+    return x % P
+
+
+def add(a: int, b: int) -> int:
+    return (a + b) % P
+
+
+def sub(a: int, b: int) -> int:
+    return (a - b) % P
+
+
+def neg(a: int) -> int:
+    return (-a) % P
+
+
+def mul(a: int, b: int) -> int:
+    return (a * b) % P
+
+
+def power(base: int, exponent: int) -> int:
+    """``base ** exponent`` in F_p for any non-negative integer exponent (``0 ** 0 == 1``)."""
+    if exponent < 0:
+        raise ValueError(f"expected a non-negative exponent, got {exponent}")
+    return pow(base, exponent, P)
+
+
+def inv(a: int) -> int:
+    """Multiplicative inverse; raises ``ZeroDivisionError`` for 0."""
+    if a % P == 0:
+        raise ZeroDivisionError("0 has no inverse in F_p")
+    return pow(a, P - 2, P)
+
+
+# ------------------------------------------------------------------------------- extension field F_p^3
+# x^3 = x - 1 in F_p[x] / (x^3 - x + 1).
+
+XFE = tuple[int, int, int]
+
+
+def xadd(a: XFE, b: XFE) -> XFE:
+    return ((a[0] + b[0]) % P, (a[1] + b[1]) % P, (a[2] + b[2]) % P)
+
+
+def xmul(a: XFE, b: XFE) -> XFE:
+    a0, a1, a2 = a
+    b0, b1, b2 = b
+    # schoolbook product, degree 4, then x^3 = x - 1 and x^4 = x^2 - x
+    d0 = a0 * b0
+    d1 = a0 * b1 + a1 * b0
+    d2 = a0 * b2 + a1 * b1 + a2 * b0
+    d3 = a1 * b2 + a2 * b1
+    d4 = a2 * b2
+    return ((d0 - d3) % P, (d1 + d3 - d4) % P, (d2 + d4) % P)
+
+
+def xbmul(scalar: int, a: XFE) -> XFE:
+    return ((scalar * a[0]) % P, (scalar * a[1]) % P, (scalar * a[2]) % P)
+
+
+def xpow(a: XFE, exponent: int) -> XFE:
+    result: XFE = (1, 0, 0)
+    base = a
+    while exponent:
+        if exponent & 1:
+            result = xmul(result, base)
+        base = xmul(base, base)
+        exponent >>= 1
+    return result
+
+
+def xinv(a: XFE) -> XFE:
+    """Inverse in F_p^3 (the field has p^3 elements, so a^(p^3 - 2) = a^-1); ZeroDivisionError for 0."""
+    if not any(c % P for c in a):
+        raise ZeroDivisionError("0 has no inverse in F_p^3")
+    return xpow(a, P**3 - 2)
+
+
+# ------------------------------------------------------------------------------------------ vectorised
+
+
+def to_array(values) -> np.ndarray:
+    """A ``uint64`` array of canonical field elements from Python ints (negative ones reduced mod p)."""
+    return np.array([int(v) % P for v in np.asarray(values, dtype=object).ravel()], dtype=_U64).reshape(
+        np.shape(values)
+    )
+
+
+def vcanon(a: np.ndarray) -> np.ndarray:
+    """Canonical form of arbitrary ``uint64`` values (subtract p once where needed)."""
+    a = np.asarray(a, dtype=_U64)
+    return np.where(a >= _P, a - _P, a)
+
+
+def vadd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    s = a + b
+    # overflow past 2^64 is worth 2^64 mod p = 2^32 - 1; the sum then stays below p
+    return np.where(s < a, s + _EPS, np.where(s >= _P, s - _P, s))
+
+
+def vsub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = a - b
+    # a borrow wrapped by 2^64; adding p instead means subtracting 2^32 - 1
+    return np.where(a < b, d - _EPS, d)
+
+
+def vneg(a: np.ndarray) -> np.ndarray:
+    return np.where(a == _ZERO, a, _P - a)
+
+
+def vmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise product of canonical ``uint64`` arrays, reduced mod p."""
+    a = np.asarray(a, dtype=_U64)
+    b = np.asarray(b, dtype=_U64)
+    a0, a1 = a & _LO32, a >> _S32
+    b0, b1 = b & _LO32, b >> _S32
+    ll = a0 * b0
+    hh = a1 * b1
+    mid = a0 * b1
+    mid += a1 * b0
+    mid_carry = (mid < a0 * b1).astype(_U64)  # the middle sum overflowed 2^64
+    lo = ll + (mid << _S32)
+    lo_carry = (lo < ll).astype(_U64)
+    hi = hh + (mid >> _S32) + (mid_carry << _S32) + lo_carry
+    return _reduce128(lo, hi)
+
+
+def _reduce128(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(hi * 2^64 + lo) mod p, using 2^64 = 2^32 - 1 and 2^96 = -1 (mod p)."""
+    hi_hi = hi >> _S32
+    hi_lo = hi & _LO32
+    t0 = lo - hi_hi
+    t0 = np.where(lo < hi_hi, t0 - _EPS, t0)
+    t1 = hi_lo * _EPS
+    r = t0 + t1
+    r = np.where(r < t1, r + _EPS, r)
+    return np.where(r >= _P, r - _P, r)
+
+
+def vsquare(a: np.ndarray) -> np.ndarray:
+    return vmul(a, a)
+
+
+def vpow(base: np.ndarray, exponent: np.ndarray, bits: int = 64) -> np.ndarray:
+    """Elementwise ``base ** exponent`` for exponents below ``2**bits`` (square and multiply)."""
+    base = np.asarray(base, dtype=_U64)
+    exponent = np.asarray(exponent, dtype=_U64)
+    result = np.ones(np.broadcast(base, exponent).shape, dtype=_U64)
+    for bit in range(bits - 1, -1, -1):
+        result = vmul(result, result)
+        take = ((exponent >> _U64(bit)) & _ONE).astype(bool)
+        if take.any():
+            result = np.where(take, vmul(result, base), result)
+    return result
+
+
+def vinv(a: np.ndarray) -> np.ndarray:
+    """Elementwise inverse; 0 maps to 0 (callers flag the zero lanes themselves)."""
+    return vpow(a, np.full(np.shape(a), P - 2, dtype=_U64))
+
+
+def vxmul(a: tuple, b: tuple) -> tuple:
+    """Vectorised XFE product; ``a`` and ``b`` are triples of arrays (coefficient 0 first)."""
+    a0, a1, a2 = a
+    b0, b1, b2 = b
+    d0 = vmul(a0, b0)
+    d1 = vadd(vmul(a0, b1), vmul(a1, b0))
+    d2 = vadd(vadd(vmul(a0, b2), vmul(a1, b1)), vmul(a2, b0))
+    d3 = vadd(vmul(a1, b2), vmul(a2, b1))
+    d4 = vmul(a2, b2)
+    return (vsub(d0, d3), vsub(vadd(d1, d3), d4), vadd(d2, d4))
+
+
+def vxadd(a: tuple, b: tuple) -> tuple:
+    return (vadd(a[0], b[0]), vadd(a[1], b[1]), vadd(a[2], b[2]))
+
+
+def vxbmul(scalar: np.ndarray, a: tuple) -> tuple:
+    return (vmul(scalar, a[0]), vmul(scalar, a[1]), vmul(scalar, a[2]))
+
+
+def vxinv(a: tuple) -> tuple:
+    """Vectorised XFE inverse via a^(p^3 - 2); the zero element maps to zero."""
+    e = P**3 - 2
+    result = tuple(np.ones_like(a[0]) if i == 0 else np.zeros_like(a[0]) for i in range(3))
+    for bit in range(e.bit_length() - 1, -1, -1):
+        result = vxmul(result, result)
+        if (e >> bit) & 1:
+            result = vxmul(result, a)
+    return result
+
+
+# ------------------------------------------------------------------------ pseudo-random cell contents
+
+
+def mix(address, seed) -> np.ndarray:
+    """A fixed pseudo-random field element for each (address, seed): the contents of never-written RAM cells
+    in randomised tests (seed 0 is reserved for all-zero RAM by the callers). Works on scalars and arrays."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(address, dtype=_U64) * _U64(0x9E3779B97F4A7C15) + np.asarray(seed, dtype=_U64)
+        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+        z = z ^ (z >> _U64(31))
+    return vcanon(z)
