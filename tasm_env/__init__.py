@@ -8,11 +8,15 @@ The public names (see ``docs/`` and the design card) are re-exported here::
 """
 
 from .asm import Instruction, Program
-from .errors import BatchError, ParseError, TaskError, TasmError, VMError
+from .cost import TableHeights
+from .errors import BatchError, InputError, ParseError, TaskError, TasmError, VMError
 from .field import P
+from .verify import Counterexample, Verdict, verify, verify_many
+from .vm import Execution, run
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BatchError", "Instruction", "P", "ParseError", "Program", "TaskError", "TasmError", "VMError",
+    "BatchError", "Execution", "InputError", "Instruction", "P", "ParseError", "Program", "TableHeights",
+    "TaskError", "TasmError", "VMError", "run", "Counterexample", "Verdict", "verify", "verify_many",
 ]

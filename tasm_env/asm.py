@@ -43,6 +43,10 @@ class Instruction:
             raise ValueError(problem)
         if spec.arg is isa.Arg.FIELD:
             object.__setattr__(self, "arg", self.arg % P)
+        object.__setattr__(self, "_hash", hash((self.name, self.arg, self.error_id)))
+
+    def __hash__(self) -> int:  # cached: programs hash their instructions often (dedup, caches)
+        return self._hash
 
     @property
     def spec(self) -> isa.InstructionSpec:

@@ -56,3 +56,8 @@ class TaskError(TasmError):
 
 class BatchError(TasmError):
     """A program cannot run on the batched executor (for example, it has control flow)."""
+
+
+class InputError(TasmError, ValueError):
+    """A value handed to the VM (stack, inputs, RAM, floor, a limit) is not what it must be, e.g. not an int
+    in ``[0, p)``. Also a ``ValueError``, so generic callers can catch it as one."""

@@ -101,11 +101,25 @@ def xpow(a: XFE, exponent: int) -> XFE:
     return result
 
 
+def _xinv_cofactors(a0, a1, a2, mul, add, sub):
+    """Inverse of a = a0 + a1 x + a2 x^2 as (numerators, determinant), from the matrix of multiplication by a
+    on the basis (1, x, x^2) with x^3 = x - 1:  [[a0, -a2, -a1], [a1, a0 + a2, a1 - a2], [a2, a1, a0 + a2]].
+    The inverse is its adjugate's first column over its determinant."""
+    s02 = add(a0, a2)
+    c0 = sub(mul(s02, s02), mul(sub(a1, a2), a1))
+    c1 = sub(mul(sub(a1, a2), a2), mul(a1, s02))
+    c2 = sub(mul(a1, a1), mul(s02, a2))
+    det = sub(sub(mul(a0, c0), mul(a2, c1)), mul(a1, c2))
+    return (c0, c1, c2), det
+
+
 def xinv(a: XFE) -> XFE:
-    """Inverse in F_p^3 (the field has p^3 elements, so a^(p^3 - 2) = a^-1); ZeroDivisionError for 0."""
+    """Inverse in F_p^3; ZeroDivisionError for 0."""
     if not any(c % P for c in a):
         raise ZeroDivisionError("0 has no inverse in F_p^3")
-    return xpow(a, P**3 - 2)
+    (c0, c1, c2), det = _xinv_cofactors(*a, mul, add, sub)
+    d = inv(det)
+    return (c0 * d % P, c1 * d % P, c2 * d % P)
 
 
 # ------------------------------------------------------------------------------------------ vectorised
@@ -186,9 +200,27 @@ def vpow(base: np.ndarray, exponent: np.ndarray, bits: int = 64) -> np.ndarray:
     return result
 
 
+def _vsquare_times(x: np.ndarray, k: int) -> np.ndarray:
+    for _ in range(k):
+        x = vmul(x, x)
+    return x
+
+
 def vinv(a: np.ndarray) -> np.ndarray:
-    """Elementwise inverse; 0 maps to 0 (callers flag the zero lanes themselves)."""
-    return vpow(a, np.full(np.shape(a), P - 2, dtype=_U64))
+    """Elementwise inverse a^(p-2); 0 maps to 0 (callers flag the zero lanes themselves).
+
+    An addition chain: p - 2 = (2^32 - 2) * 2^32 + (2^32 - 1), with a^(2^k - 1) built by doubling k."""
+    a = np.asarray(a, dtype=_U64)
+    e = {1: a}  # e[k] = a^(2^k - 1)
+    for k in (2, 4, 8, 16):
+        e[k] = vmul(_vsquare_times(e[k // 2], k // 2), e[k // 2])
+    e[3] = vmul(vmul(e[2], e[2]), a)
+    e[7] = vmul(_vsquare_times(e[4], 3), e[3])
+    e[24] = vmul(_vsquare_times(e[16], 8), e[8])
+    e31 = vmul(_vsquare_times(e[24], 7), e[7])
+    e32_minus_2 = vmul(e31, e31)  # a^(2^32 - 2)
+    e32 = vmul(e32_minus_2, a)  # a^(2^32 - 1)
+    return vmul(_vsquare_times(e32_minus_2, 32), e32)
 
 
 def vxmul(a: tuple, b: tuple) -> tuple:
@@ -212,14 +244,10 @@ def vxbmul(scalar: np.ndarray, a: tuple) -> tuple:
 
 
 def vxinv(a: tuple) -> tuple:
-    """Vectorised XFE inverse via a^(p^3 - 2); the zero element maps to zero."""
-    e = P**3 - 2
-    result = tuple(np.ones_like(a[0]) if i == 0 else np.zeros_like(a[0]) for i in range(3))
-    for bit in range(e.bit_length() - 1, -1, -1):
-        result = vxmul(result, result)
-        if (e >> bit) & 1:
-            result = vxmul(result, a)
-    return result
+    """Vectorised XFE inverse; the zero element maps to zero."""
+    (c0, c1, c2), det = _xinv_cofactors(*a, vmul, vadd, vsub)
+    d = vinv(det)
+    return (vmul(c0, d), vmul(c1, d), vmul(c2, d))
 
 
 # ------------------------------------------------------------------------ pseudo-random cell contents

@@ -83,11 +83,16 @@ class InstructionSpec:
     def is_u32(self) -> bool:
         return bool(self.opcode & 4)
 
+    def _count(self, arg) -> int:
+        """The word count ``n`` that per-arg terms scale with: only COUNT arguments count (a `push` value or a
+        `call` label does not)."""
+        return arg if self.arg is Arg.COUNT and arg is not None else 0
+
     def pops(self, arg: int | None = None) -> int:
-        return self.base_pops + self.pops_per_arg * (arg or 0)
+        return self.base_pops + self.pops_per_arg * self._count(arg)
 
     def pushes(self, arg: int | None = None) -> int:
-        return self.base_pushes + self.pushes_per_arg * (arg or 0)
+        return self.base_pushes + self.pushes_per_arg * self._count(arg)
 
     def reads(self, arg: int | None = None) -> int:
         """How many top slots must exist for the instruction to make sense (masks use it)."""
@@ -106,7 +111,7 @@ class InstructionSpec:
         return abs(self.delta(arg))
 
     def ram_rows_for(self, arg: int | None = None) -> int:
-        return self.ram_rows + self.ram_rows_per_arg * (arg or 0)
+        return self.ram_rows + self.ram_rows_per_arg * self._count(arg)
 
     def hash_rows(self) -> int:
         return 6 * self.hash_permutations + self.hash_rows_extra

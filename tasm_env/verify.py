@@ -14,7 +14,7 @@ input consumed, a crash on every input) reject a candidate before any evaluation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -23,9 +23,11 @@ from . import batch
 from .asm import Program
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .field import P
+from .plan import NO_CRASH, Summary, summarize
 
-INPUT_TYPES = ("field", "u32", "bool", "nonzero")
-"""Types a block's inputs can have: any field element, a u32 value, 0 or 1, a non-zero field element."""
+INPUT_TYPES = ("field", "nonzero", "u32", "u32_nonzero", "bool")
+"""Types a block's inputs can have: any field element, a non-zero field element, a u32 value, a non-zero u32
+value (a divisor), 0 or 1."""
 
 CONTEXT_DEPTH = 16  # random elements below the inputs, so the 16-element floor is never the inputs
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors
@@ -38,16 +40,37 @@ _U32_EDGES = (0, 1, 2, (1 << 32) - 1, (1 << 32) - 2, 1 << 31, 1 << 16, 255, 256)
 
 @dataclass(frozen=True)
 class Counterexample:
-    """The first test on which the programs differ: the inputs and what each program did."""
+    """The first test on which the programs differ: its inputs and what each program did there.
+
+    The inputs are read from the test set only when asked for (most verdicts in training are never looked at).
+    """
 
     test: int
-    stack: tuple[int, ...]  # the whole initial stack, top last
-    public_input: tuple[int, ...]
-    secret_input: tuple[int, ...]
-    secret_digests: tuple[tuple[int, ...], ...]
-    ram_seed: int  # never-written RAM cells read field.mix(address, ram_seed); 0 means all-zero RAM
     baseline: str
     candidate: str
+    tests: "TestSet" = field(repr=False, compare=False)
+
+    @property
+    def stack(self) -> tuple[int, ...]:
+        """The whole initial stack, top last."""
+        return tuple(int(v) for v in self.tests.inputs.stack[self.test])
+
+    @property
+    def public_input(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.tests.inputs.public_input[self.test])
+
+    @property
+    def secret_input(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.tests.inputs.secret_input[self.test])
+
+    @property
+    def secret_digests(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(int(v) for v in d) for d in self.tests.inputs.secret_digests[self.test])
+
+    @property
+    def ram_seed(self) -> int:
+        """Never-written RAM cells read ``field.mix(address, ram_seed)``; 0 means all-zero RAM."""
+        return int(self.tests.inputs.ram_seed[self.test])
 
     def __str__(self) -> str:
         top = ", ".join(str(v) for v in self.stack[-8:])
@@ -84,22 +107,13 @@ class TestSet:
                             None, i.ram_seed[which])
 
     def counterexample(self, test: int, baseline: str, candidate: str) -> Counterexample:
-        i = self.inputs
-        return Counterexample(
-            test=test,
-            stack=tuple(int(v) for v in i.stack[test]),
-            public_input=tuple(int(v) for v in i.public_input[test]),
-            secret_input=tuple(int(v) for v in i.secret_input[test]),
-            secret_digests=tuple(tuple(int(v) for v in d) for d in i.secret_digests[test]),
-            ram_seed=int(i.ram_seed[test]),
-            baseline=baseline,
-            candidate=candidate,
-        )
+        return Counterexample(test, baseline, candidate, self)
 
 
 def _random_values(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
-    if kind == "u32":
-        return rng.integers(0, 1 << 32, size=n, dtype=np.uint64)
+    if kind in ("u32", "u32_nonzero"):
+        values = rng.integers(0 if kind == "u32" else 1, 1 << 32, size=n, dtype=np.uint64)
+        return values
     if kind == "bool":
         return rng.integers(0, 2, size=n, dtype=np.uint64)
     values = rng.integers(0, 1 << 64, size=n, dtype=np.uint64, endpoint=False) % np.uint64(P)
@@ -109,9 +123,8 @@ def _random_values(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
 
 
 def _edge_values(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
-    edges = {"field": _FIELD_EDGES, "u32": _U32_EDGES, "bool": (0, 1)}.get(kind)
-    if kind == "nonzero":
-        edges = tuple(v for v in _FIELD_EDGES if v)
+    edges = {"field": _FIELD_EDGES, "nonzero": _FIELD_EDGES[1:], "u32": _U32_EDGES, "u32_nonzero": _U32_EDGES[1:],
+             "bool": (0, 1)}[kind]
     powers = [1 << int(k) for k in rng.integers(0, 64 if kind in ("field", "nonzero") else 32, size=n)]
     pool = np.array(edges, dtype=np.uint64)
     values = pool[rng.integers(0, len(pool), size=n)]
@@ -184,8 +197,6 @@ def _program(program, role: str) -> Program:
         program = Program.coerce(program)
     except ParseError as err:
         raise ParseError(f"{role}: {err.message}", err.line, err.column) from None
-    if not program.is_straight_line:
-        raise BatchError(f"{role}: verification needs straight-line blocks (no call, return, recurse, skiz)")
     return program
 
 
@@ -204,6 +215,7 @@ class Verifier:
         )
         self.shape = self.tests.inputs.shape
         self.plan = batch.compile_block(self.baseline, self.shape)
+        self.summary = summarize(self.baseline, self.shape)
         self._check_baseline()
 
     def _check_baseline(self) -> None:
@@ -216,18 +228,18 @@ class Verifier:
             raise TaskError(f"{self.name}: the baseline crashes on valid inputs ({what}) at {example}")
 
     # ---- static comparison: shape only
-    def _static_difference(self, plan: batch.Plan) -> str | None:
-        base = self.plan
-        if plan.static_crash != batch.NO_CRASH:
-            return f"candidate always crashes: {_describe_crash(plan.static_crash)}"
-        if len(plan.stack) != len(base.stack):
-            return (f"final stack depth differs: baseline leaves {len(base.stack)} elements, candidate "
-                    f"{len(plan.stack)}")
-        if len(plan.output) != len(base.output):
-            return f"public output length differs: baseline writes {len(base.output)}, candidate {len(plan.output)}"
-        for what, b, c in (("public input", base.public_consumed, plan.public_consumed),
-                           ("secret input", base.secret_consumed, plan.secret_consumed),
-                           ("secret digests", base.digests_consumed, plan.digests_consumed)):
+    def _static_difference(self, summary: Summary) -> str | None:
+        base = self.summary
+        if summary.static_crash != NO_CRASH:
+            return f"candidate always crashes: {_describe_crash(summary.static_crash)}"
+        if summary.final_depth != base.final_depth:
+            return (f"final stack depth differs: baseline leaves {base.final_depth} elements, candidate "
+                    f"{summary.final_depth}")
+        if summary.outputs != base.outputs:
+            return f"public output length differs: baseline writes {base.outputs}, candidate {summary.outputs}"
+        for what, b, c in (("public input", base.public_consumed, summary.public_consumed),
+                           ("secret input", base.secret_consumed, summary.secret_consumed),
+                           ("secret digests", base.digests_consumed, summary.digests_consumed)):
             if b != c:
                 return f"{what} consumed differs: baseline reads {b}, candidate {c}"
         return None
@@ -245,25 +257,27 @@ class Verifier:
             unique.setdefault(program, []).append(i)
         pending: list[tuple[Program, batch.Plan]] = []
         for program in unique:
-            plan = batch.compile_block(program, self.shape)
-            difference = self._static_difference(plan)
+            try:
+                difference = self._static_difference(summarize(program, self.shape))
+            except BatchError as err:
+                difference = f"candidate is not a straight-line program: {err}"
             if difference:
                 for i in unique[program]:
                     verdicts[i] = Verdict(False, difference)
             else:
-                pending.append((program, plan))
+                pending.append((program, batch.compile_block(program, self.shape)))
         n = self.tests.inputs.lanes
         rounds = [np.arange(min(FIRST_ROUND, n)), np.arange(min(FIRST_ROUND, n), n)]
         for lanes in rounds:
             if not pending or not len(lanes):
                 continue
             run = batch.GroupRun([self.plan] + [plan for _, plan in pending], self.tests.lanes(lanes))
+            failures = self._dynamic_differences(run, lanes)
             survivors = []
-            for p, (program, plan) in enumerate(pending, start=1):
-                failure = self._dynamic_difference(run, p, lanes)
-                if failure is not None:
+            for p, (program, plan) in enumerate(pending):
+                if p in failures:
                     for i in unique[program]:
-                        verdicts[i] = failure
+                        verdicts[i] = failures[p]
                 else:
                     survivors.append((program, plan))
             pending = survivors
@@ -272,43 +286,67 @@ class Verifier:
                 verdicts[i] = Verdict(True, f"equivalent on all {n} tests")
         return verdicts  # type: ignore[return-value]
 
-    def _dynamic_difference(self, run: batch.GroupRun, p: int, lanes: np.ndarray) -> Verdict | None:
+    def _dynamic_differences(self, run: batch.GroupRun, lanes: np.ndarray) -> dict[int, Verdict]:
+        """Verdicts for the candidates (plans 1.. of the run, numbered from 0 here) that differ on some lane.
+
+        All candidates passed the static check, so their final stacks and outputs have the baseline's length and
+        compare as one array each. On the first failing lane, a crash is reported before a stack difference,
+        then output, then RAM."""
+        plans = run.plans[1:]
+        ok = run.crash[1:] == batch.NO_CRASH  # (candidates, lanes)
+        bad = ~ok
+        findings = []  # (what, candidate x slot x lane mismatch, baseline values, candidate values)
+        for what, base_ids, ids in (("final stack", self.plan.stack, [p.stack for p in plans]),
+                                    ("public output", self.plan.output, [p.output for p in plans])):
+            if not base_ids:
+                continue
+            ids = np.array(ids, dtype=np.int64)
+            rows = np.where(ids < run.shared, ids, ids + run.offsets[1:, None])
+            base = run.V[run.rows(0, base_ids)]  # (slots, lanes)
+            cand = run.V[rows]  # (candidates, slots, lanes)
+            diff = (cand != base[None]) & ok[:, None, :]
+            bad |= diff.any(axis=1)
+            findings.append((what, diff, base, cand))
+        ram_said = {}
+        for c, plan in enumerate(plans):
+            if self.plan.touched or plan.touched:
+                said = self._ram_difference(run, c + 1, ok[c])
+                if said:
+                    bad[c, said[0]] = True
+                    ram_said[c] = said
+        verdicts = {}
+        for c in np.flatnonzero(bad.any(axis=1)):
+            t = int(np.argmax(bad[c]))
+            if not ok[c, t]:
+                said_b, said_c = "no crash", _describe_crash(int(run.crash[c + 1, t]))
+            else:
+                for what, diff, base, cand in findings:
+                    if diff[c, :, t].any():
+                        slot = int(np.argmax(diff[c, :, t]))
+                        where = f"st{diff.shape[1] - 1 - slot}" if what == "final stack" else f"word {slot}"
+                        said_b = f"{what} {where} = {int(base[slot, t])}"
+                        said_c = f"{what} {where} = {int(cand[c, slot, t])}"
+                        break
+                else:
+                    said_b, said_c = ram_said[c][1:]
+            test = int(lanes[t])
+            verdicts[int(c)] = Verdict(False, f"differs on test {test}: baseline {said_b}, candidate {said_c}",
+                                       self.tests.counterexample(test, said_b, said_c))
+        return verdicts
+
+    def _ram_difference(self, run: batch.GroupRun, p: int, ok: np.ndarray) -> tuple[int, str, str] | None:
+        """First lane where the final RAM differs at a cell either program touched: (lane, says, says)."""
         plan = run.plans[p]
-        failing = {}  # lane -> (baseline says, candidate says)
-        crash = run.crash[p]
-        crashed = np.flatnonzero(crash != batch.NO_CRASH)
-        if len(crashed):
-            t = crashed[0]
-            failing[t] = ("no crash", _describe_crash(int(crash[t])))
-        for what, ids_b, ids_c in (("final stack", self.plan.stack, plan.stack),
-                                   ("public output", self.plan.output, plan.output)):
-            b = run.values(0, ids_b)
-            c = run.values(p, ids_c)
-            diff = (b != c) & (crash == batch.NO_CRASH)[None, :]
-            if diff.any():
-                slot, t = np.unravel_index(np.argmax(diff.T), diff.T.shape)[::-1]
-                t = int(np.argmax(diff.any(axis=0)))
-                slot = int(np.argmax(diff[:, t]))
-                where = f"st{len(ids_b) - 1 - slot}" if what == "final stack" else f"word {slot}"
-                failing.setdefault(t, (f"{what} {where} = {int(b[slot, t])}",
-                                       f"{what} {where} = {int(c[slot, t])}"))
-        if len(self.plan.touched) or len(plan.touched):
-            addresses = np.concatenate([run.values(0, self.plan.touched), run.values(p, plan.touched)])
-            b = run.final_ram(0, addresses)
-            c = run.final_ram(p, addresses)
-            diff = (b != c) & (crash == batch.NO_CRASH)[None, :]
-            if diff.any():
-                t = int(np.argmax(diff.any(axis=0)))
-                k = int(np.argmax(diff[:, t]))
-                a = int(addresses[k, t])
-                failing.setdefault(t, (f"RAM[{a}] = {int(b[k, t])}", f"RAM[{a}] = {int(c[k, t])}"))
-        if not failing:
+        addresses = np.concatenate([run.values(0, self.plan.touched), run.values(p, plan.touched)])
+        b = run.final_ram(0, addresses)
+        c = run.final_ram(p, addresses)
+        diff = (b != c) & ok[None, :]
+        if not diff.any():
             return None
-        t = min(failing)
-        said_b, said_c = failing[t]
-        test = int(lanes[t])
-        reason = f"differs on test {test}: baseline {said_b}, candidate {said_c}"
-        return Verdict(False, reason, self.tests.counterexample(test, said_b, said_c))
+        t = int(np.argmax(diff.any(axis=0)))
+        k = int(np.argmax(diff[:, t]))
+        a = int(addresses[k, t])
+        return t, f"RAM[{a}] = {int(b[k, t])}", f"RAM[{a}] = {int(c[k, t])}"
 
 
 def _describe_crash(code: int) -> str:

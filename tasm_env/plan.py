@@ -1,0 +1,468 @@
+"""Compiling a straight-line TASM block into a dataflow plan, by symbolic execution.
+
+A straight-line block's stack shape is static: which slot every instruction reads, how deep the stack is, how
+many input tokens it consumes and how many words it outputs do not depend on the values. So the block is run
+once on *value ids* instead of values. Stack shuffling (``dup``, ``swap``, ``pick``, ``place``, ``pop``,
+``push``) just moves ids around and disappears; what remains is a list of operations (``add``, ``lt``,
+``permute``, memory reads, ...) that turn input ids into new ids. RAM becomes dataflow too: a read takes the
+value of the latest earlier write to the same address, else the initial contents, which the evaluator decides
+per lane by comparing addresses. Crashes that depend only on the shape (stack too shallow, input exhausted,
+sponge not initialised) are found here; crashes that depend on values are left to the evaluator
+(:mod:`tasm_env.batch`), which runs the plan on many lanes at once.
+
+Value ids below ``shape.shared`` are the sources every program run on the same inputs shares: the initial
+stack slots (deepest first), then the public input tokens, the secret input tokens and the secret digests'
+words. The plan's own constants and results follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import isa
+from .asm import Program
+from .errors import VM_ERROR_KINDS, BatchError
+from .field import P
+
+KINDS_PER_CYCLE = 16
+"""Crash code = cycle * 16 + index into VM_ERROR_KINDS: the smallest code is the first crash, and within one
+instruction Triton's check order is the order of VM_ERROR_KINDS."""
+NO_CRASH = (1 << 63) - 1
+_KIND_INDEX = {kind: i for i, kind in enumerate(VM_ERROR_KINDS)}
+
+OUTPUTS: dict[str, int] = {
+    "add": 1, "mul": 1, "eq": 1, "invert": 1, "lt": 1, "and": 1, "xor": 1, "log_2_floor": 1, "pop_count": 1,
+    "pow": 1, "div_mod": 2, "split": 2, "assert": 0, "assert_vector": 0, "u32_check": 0, "permute": 16,
+    "merkle": 6, "xx_add": 3, "xx_mul": 3, "x_invert": 3, "xb_mul": 3, "xx_dot_step": 3, "xb_dot_step": 3,
+    "mem_read": 1,
+}
+"""Every operation kind a plan can contain, with its number of results."""
+OPERATIONS: tuple[str, ...] = tuple(OUTPUTS)
+_CODE = {name: i for i, name in enumerate(OPERATIONS)}
+
+
+def crash_code(cycle: int, kind: str) -> int:
+    return cycle * KINDS_PER_CYCLE + _KIND_INDEX[kind]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a plan depends on besides the program: initial stack depth and available input counts."""
+
+    stack_depth: int
+    public_inputs: int
+    secret_inputs: int
+    secret_digests: int
+
+    @property
+    def shared(self) -> int:
+        return self.stack_depth + self.public_inputs + self.secret_inputs + 5 * self.secret_digests
+
+    def public_id(self, k: int) -> int:
+        return self.stack_depth + k
+
+    def secret_id(self, k: int) -> int:
+        return self.stack_depth + self.public_inputs + k
+
+    def digest_id(self, k: int, word: int) -> int:
+        return self.stack_depth + self.public_inputs + self.secret_inputs + 5 * k + word
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compiled straight-line block (plain Python lists, so that many plans concatenate cheaply).
+
+    Operation ``j`` has kind code ``kind[j]`` (index into :data:`OPERATIONS`), dependency level ``level[j]``,
+    originating instruction ``cycle[j]``, results at ids ``out[j], out[j] + 1, ...`` and its ``n_in[j]``
+    input ids in ``inputs`` (flattened, in operation order)."""
+
+    program: Program
+    shape: Shape
+    n_local: int
+    const_ids: list[int]
+    const_values: list[int]
+    kind: list[int]
+    level: list[int]
+    cycle: list[int]
+    out: list[int]
+    n_in: list[int]
+    inputs: list[int]
+    stack: list[int]  # final stack ids, deepest first
+    output: list[int]  # public output ids in write order
+    writes: list[int]  # address id, value id, address id, value id, ... in program order
+    touched: list[int]  # address ids of every RAM access
+    static_crash: int  # crash code found while compiling, or NO_CRASH
+    cycles: int  # instructions executed, up to a static crash
+    public_consumed: int
+    secret_consumed: int
+    digests_consumed: int
+
+
+class _Builder:
+    """Symbolic execution state of one program."""
+
+    def __init__(self, shape: Shape):
+        self.shape = shape
+        self.stack: list[int] = list(range(shape.stack_depth))
+        self.lv: list[int] = [0] * shape.shared  # dependency level of every id so far
+        self.constants: dict[int, int] = {}
+        self.kind: list[int] = []
+        self.level: list[int] = []
+        self.cycle_of: list[int] = []
+        self.out: list[int] = []
+        self.n_in: list[int] = []
+        self.inputs: list[int] = []
+        self.writes: list[int] = []
+        self.touched: list[int] = []
+        self.output: list[int] = []
+        self.sponge: list[int] | None = None
+        self.public = self.secret = self.digests = 0
+        self.cycle = 0
+
+    def const(self, value: int) -> int:
+        value %= P
+        found = self.constants.get(value)
+        if found is None:
+            found = self.constants[value] = len(self.lv)
+            self.lv.append(0)
+        return found
+
+    def op(self, kind: str, inputs: list[int]) -> int:
+        """Record an operation; returns the id of its first result (the others follow)."""
+        lv = self.lv
+        level = 1 + max(map(lv.__getitem__, inputs))
+        first = len(lv)
+        n_out = OUTPUTS[kind]
+        lv.extend([level] * n_out)
+        self.kind.append(_CODE[kind])
+        self.level.append(level)
+        self.cycle_of.append(self.cycle)
+        self.out.append(first)
+        self.n_in.append(len(inputs))
+        self.inputs.extend(inputs)
+        return first
+
+    def op1(self, kind: str, inputs: list[int]) -> int:
+        return self.op(kind, inputs)
+
+    def ops(self, kind: str, inputs: list[int]) -> list[int]:
+        first = self.op(kind, inputs)
+        return list(range(first, first + OUTPUTS[kind]))
+
+    def add_const(self, value_id: int, constant: int) -> int:
+        return value_id if constant % P == 0 else self.op("add", [value_id, self.const(constant)])
+
+    def pop(self, n: int) -> list[int]:
+        """Remove the top n ids; returns them st0 first."""
+        stack = self.stack
+        taken = stack[:-n - 1:-1]
+        del stack[-n:]
+        return taken
+
+    def mem_read(self, address: int) -> int:
+        self.touched.append(address)
+        return self.op("mem_read", [address, *self.writes])
+
+    def mem_write(self, address: int, value: int) -> None:
+        self.touched.append(address)
+        self.writes += (address, value)
+
+
+# ---- one handler per straight-line mnemonic: (builder, argument) -> None
+
+
+def _push(b, a):
+    b.stack.append(b.const(a))
+
+
+def _pop(b, n):
+    del b.stack[-n:]
+
+
+def _dup(b, i):
+    b.stack.append(b.stack[-1 - i])
+
+
+def _swap(b, i):
+    s = b.stack
+    s[-1], s[-1 - i] = s[-1 - i], s[-1]
+
+
+def _pick(b, i):
+    b.stack.append(b.stack.pop(-1 - i))
+
+
+def _place(b, i):
+    s = b.stack
+    s.insert(len(s) - 1 - i, s.pop())
+
+
+def _nop(b, _):
+    pass
+
+
+def _binary(kind):
+    def handler(b, _):
+        s = b.stack
+        x = b.op(kind, [s[-1], s[-2]])  # st0, st1
+        del s[-2:]
+        s.append(x)
+    return handler
+
+
+def _unary(kind):
+    def handler(b, _):
+        s = b.stack
+        s[-1] = b.op(kind, [s[-1]])
+    return handler
+
+
+def _addi(b, a):
+    b.stack[-1] = b.add_const(b.stack[-1], a)
+
+
+def _split(b, _):
+    s = b.stack
+    first = b.op("split", [s[-1]])
+    s[-1:] = [first, first + 1]  # hi, then lo on top
+
+
+def _div_mod(b, _):
+    s = b.stack
+    first = b.op("div_mod", [s[-1], s[-2]])  # numerator st0, denominator st1
+    s[-2:] = [first, first + 1]  # quotient, then remainder on top
+
+
+def _assert(b, _):
+    b.op("assert", [b.stack.pop()])
+
+
+def _assert_vector(b, _):
+    b.op("assert_vector", b.stack[:-11:-1])
+    del b.stack[-5:]
+
+
+def _read_io(b, n):
+    b.stack.extend(b.shape.public_id(b.public + k) for k in range(n))
+    b.public += n
+
+
+def _divine(b, n):
+    b.stack.extend(b.shape.secret_id(b.secret + k) for k in range(n))
+    b.secret += n
+
+
+def _write_io(b, n):
+    b.output += b.pop(n)
+
+
+def _read_mem(b, n):
+    pointer = b.stack.pop()
+    for k in range(n):
+        b.stack.append(b.mem_read(b.add_const(pointer, -k)))
+    b.stack.append(b.add_const(pointer, -n))
+
+
+def _write_mem(b, n):
+    pointer = b.stack.pop()
+    for k in range(n):
+        b.mem_write(b.add_const(pointer, k), b.stack.pop())
+    b.stack.append(b.add_const(pointer, n))
+
+
+def _hash(b, _):
+    first = b.op("permute", [*b.pop(10), *[b.const(1)] * 6])  # fixed-length domain: capacity words are 1
+    b.stack.extend(range(first + 4, first - 1, -1))  # digest[0] on top
+
+
+def _sponge_init(b, _):
+    b.sponge = [b.const(0)] * 16
+
+
+def _sponge_absorb(b, _):
+    b.sponge = b.ops("permute", [*b.pop(10), *b.sponge[10:]])
+
+
+def _sponge_squeeze(b, _):
+    b.stack.extend(b.sponge[9::-1])  # state[0] ends on top
+    b.sponge = b.ops("permute", b.sponge)
+
+
+def _sponge_absorb_mem(b, _):
+    pointer = b.stack.pop()
+    words = [b.mem_read(b.add_const(pointer, i)) for i in range(10)]
+    for i in range(4):  # Triton overwrites the 4 slots below the pointer with the first 4 words
+        b.stack[-1 - i] = words[i]
+    b.stack.append(b.add_const(pointer, 10))
+    b.sponge = b.ops("permute", [*words, *b.sponge[10:]])
+
+
+def _merkle(b, sibling):
+    s = b.stack
+    first = b.op("merkle", [*s[:-7:-1], *sibling])  # st0..st4 digest, st5 node index, then the sibling
+    del s[-6:]
+    s.append(first + 5)  # parent index where the node index was
+    s.extend(range(first + 4, first - 1, -1))
+
+
+def _merkle_step(b, _):
+    _merkle(b, [b.shape.digest_id(b.digests, w) for w in range(5)])
+    b.digests += 1
+
+
+def _merkle_step_mem(b, _):
+    pointer = b.stack[-8]
+    sibling = [b.mem_read(b.add_const(pointer, w)) for w in range(5)]
+    b.stack[-8] = b.add_const(pointer, 5)
+    _merkle(b, sibling)
+
+
+def _extension(kind, pops):
+    def handler(b, _):
+        first = b.op(kind, b.pop(pops))
+        b.stack.extend((first + 2, first + 1, first))  # coefficient 0 on top
+    return handler
+
+
+def _dot_step(rhs_words):
+    kind = "xx_dot_step" if rhs_words == 3 else "xb_dot_step"
+
+    def handler(b, _):
+        rhs_pointer, lhs_pointer = b.pop(2)
+        accumulator = b.pop(3)
+        rhs, lhs = [], []
+        for i in range(3):  # Triton reads the rhs and lhs words alternately
+            if i < rhs_words:
+                rhs.append(b.mem_read(b.add_const(rhs_pointer, i)))
+            lhs.append(b.mem_read(b.add_const(lhs_pointer, i)))
+        first = b.op(kind, [*accumulator, *rhs, *lhs])
+        b.stack.extend((first + 2, first + 1, first, b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))
+    return handler
+
+
+_HANDLERS = {
+    "push": _push, "pop": _pop, "dup": _dup, "swap": _swap, "pick": _pick, "place": _place, "nop": _nop,
+    "add": _binary("add"), "mul": _binary("mul"), "eq": _binary("eq"), "lt": _binary("lt"),
+    "and": _binary("and"), "xor": _binary("xor"), "pow": _binary("pow"), "addi": _addi,
+    "invert": _unary("invert"), "log_2_floor": _unary("log_2_floor"), "pop_count": _unary("pop_count"),
+    "split": _split, "div_mod": _div_mod, "assert": _assert, "assert_vector": _assert_vector,
+    "read_io": _read_io, "divine": _divine, "write_io": _write_io, "read_mem": _read_mem, "write_mem": _write_mem,
+    "hash": _hash, "sponge_init": _sponge_init, "sponge_absorb": _sponge_absorb,
+    "sponge_squeeze": _sponge_squeeze, "sponge_absorb_mem": _sponge_absorb_mem, "merkle_step": _merkle_step,
+    "merkle_step_mem": _merkle_step_mem, "xx_add": _extension("xx_add", 6), "xx_mul": _extension("xx_mul", 6),
+    "x_invert": _extension("x_invert", 3), "xb_mul": _extension("xb_mul", 4),
+    "xx_dot_step": _dot_step(3), "xb_dot_step": _dot_step(1),
+}
+
+
+def compile_block(program: Program | str, shape: Shape) -> Plan:
+    """The plan of a straight-line program for inputs of the given shape (cached per program and shape)."""
+    program = Program.coerce(program)
+    if shape.stack_depth < 16:
+        raise BatchError(f"initial stacks need at least 16 elements, got {shape.stack_depth}")
+    return _compile(program, shape)
+
+
+# ---- the static pass: what depends only on the shape
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a straight-line program does regardless of values: how far it runs before a static crash (if any),
+    how deep the stack ends, and how much input it consumes and output it writes."""
+
+    cycles: int  # instructions executed, including a final `halt`; up to (not including) a static crash
+    final_depth: int
+    outputs: int
+    public_consumed: int
+    secret_consumed: int
+    digests_consumed: int
+    static_crash: int  # crash code, or NO_CRASH
+
+
+def _effects(name: str) -> tuple:
+    """(net stack change, change per COUNT argument, what the instruction consumes or needs, handler)."""
+    spec = isa.BY_NAME[name]
+    per_arg = spec.pushes_per_arg - spec.pops_per_arg if spec.arg is isa.Arg.COUNT else 0
+    need = {"read_io": "public", "divine": "secret", "merkle_step": "digest", "write_io": "output",
+            "sponge_init": "sponge_init", "sponge_absorb": "sponge", "sponge_squeeze": "sponge",
+            "sponge_absorb_mem": "sponge"}.get(name)
+    return spec.base_pushes - spec.base_pops, per_arg, need, _HANDLERS[name]
+
+
+_EFFECTS = {name: _effects(name) for name in _HANDLERS}
+
+
+def summarize(program: Program, shape: Shape) -> Summary:
+    """The static pass (fast: no operations are recorded). Raises BatchError on control flow."""
+    depth, cycle = shape.stack_depth, 0
+    public = secret = digests = outputs = 0
+    sponge = False
+    crash = None
+    for instruction in program.instructions:
+        name = instruction.name
+        if name == "halt":
+            cycle += 1
+            break
+        effect = _EFFECTS.get(name)
+        if effect is None:
+            raise BatchError(f"the batched executor runs straight-line blocks only; found `{name}`")
+        fixed, per_arg, need, _ = effect
+        arg = instruction.arg
+        depth += fixed + per_arg * arg if per_arg else fixed
+        if depth < 16:
+            crash = "stack_too_shallow"
+        elif need is not None:
+            if need == "public":
+                public += arg
+                crash = "public_input_exhausted" if public > shape.public_inputs else None
+            elif need == "secret":
+                secret += arg
+                crash = "secret_input_exhausted" if secret > shape.secret_inputs else None
+            elif need == "digest":
+                digests += 1
+                crash = "secret_digests_exhausted" if digests > shape.secret_digests else None
+            elif need == "output":
+                outputs += arg
+            elif need == "sponge_init":
+                sponge = True
+            elif not sponge:
+                crash = "sponge_not_initialised"
+        if crash:
+            return Summary(cycle, depth, outputs, public, secret, digests, crash_code(cycle, crash))
+        cycle += 1
+    return Summary(cycle, depth, outputs, public, secret, digests, NO_CRASH)
+
+
+def compile_block(program: Program | str, shape: Shape) -> Plan:
+    """The plan of a straight-line program for inputs of the given shape (cached per program and shape)."""
+    program = Program.coerce(program)
+    if shape.stack_depth < 16:
+        raise BatchError(f"initial stacks need at least 16 elements, got {shape.stack_depth}")
+    return _compile(program, shape)
+
+
+@lru_cache(maxsize=1 << 16)
+def _compile(program: Program, shape: Shape) -> Plan:
+    summary = summarize(program, shape)
+    b = _Builder(shape)
+    instructions = program.instructions
+    for k in range(summary.cycles):
+        instruction = instructions[k]
+        if instruction.name == "halt":
+            break
+        b.cycle = k
+        _EFFECTS[instruction.name][3](b, instruction.arg)
+    b.cycle = summary.cycles
+    if summary.static_crash % KINDS_PER_CYCLE == _KIND_INDEX["secret_digests_exhausted"]:
+        b.op("u32_check", [b.stack[-6]])  # Triton checks merkle_step's st5 before taking the digest
+    consts = b.constants
+    return Plan(
+        program=program, shape=shape, n_local=len(b.lv) - shape.shared,
+        const_ids=list(consts.values()), const_values=list(consts.keys()),
+        kind=b.kind, level=b.level, cycle=b.cycle_of, out=b.out, n_in=b.n_in, inputs=b.inputs,
+        stack=b.stack, output=b.output, writes=b.writes, touched=b.touched,
+        static_crash=summary.static_crash, cycles=summary.cycles,
+        public_consumed=b.public, secret_consumed=b.secret, digests_consumed=b.digests,
+    )

@@ -1,0 +1,92 @@
+"""The equivalence verifier: accepts what is equivalent, rejects what is not, and says why."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import tasm_env as te
+from tasm_env import testing as tst
+from tasm_env.verify import make_tests, verify, verify_many
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tst.straight_line_programs(max_length=16, mnemonics=tst.STRAIGHT_LINE_MNEMONICS))
+def test_a_program_is_equivalent_to_itself(program):
+    try:
+        verdict = verify(program, program, inputs=("u32", "u32"), n_tests=12)
+    except te.TaskError:
+        return  # the program crashes on valid inputs: no verdict to give
+    assert verdict.ok, verdict.reason
+
+
+@pytest.mark.parametrize("baseline, candidate, inputs, says", [
+    ("lt", "swap 1 lt", ("u32", "u32"), "final stack st0"),                 # swapped lt operands
+    ("invert", "push -1 mul", ("nonzero",), "final stack st0"),               # invert is not negation
+    ("hash", "pop 5 pop 5 push 0 push 0 push 0 push 0 push 0", ("field",) * 10, "final stack"),  # dropped hash
+    ("pow", "swap 1 pow", ("u32", "u32"), "st0"),                              # base is st0, exponent st1
+    ("div_mod", "swap 1 div_mod", ("u32_nonzero", "u32_nonzero"), ""),        # numerator is st0
+    ("read_io 1 read_io 1 swap 1", "read_io 2", (), "final stack"),            # the first token ends deepest
+    ("push 5 write_mem 1 pop 1", "push 6 write_mem 1 pop 1", ("field",), "RAM"),
+    ("dup 0 write_io 1", "dup 1 write_io 1", ("field", "field"), "public output"),
+    ("add", "add add", ("field", "field"), "depth"),
+    ("read_io 1", "divine 1", (), "consumed"),
+])
+def test_known_non_equivalent_pairs_are_rejected(baseline, candidate, inputs, says):
+    verdict = verify(baseline, candidate, inputs=inputs)
+    assert not verdict.ok
+    assert says in verdict.reason
+
+
+@pytest.mark.parametrize("baseline, candidate, inputs", [
+    ("dup 1 dup 1 add", "dup 0 dup 2 add", ("field", "field")),
+    ("push 0 add", "nop", ("field",)),
+    ("swap 1 swap 1", "", ("field", "field")),
+    ("dup 0 mul", "dup 0 mul", ("field",)),
+    ("push 1 mul", "", ("u32",)),
+    ("dup 0 add", "push 2 mul", ("field",)),
+    ("swap 1 add", "add", ("field", "field")),
+    ("read_io 1 read_io 1", "read_io 2", ()),
+    ("div_mod pop 1", "div_mod pop 1", ("u32_nonzero", "u32")),
+])
+def test_equivalent_rewrites_are_accepted(baseline, candidate, inputs):
+    verdict = verify(baseline, candidate, inputs=inputs)
+    assert verdict.ok, verdict.reason
+
+
+def test_div_mod_with_possible_zero_denominator_is_a_task_error():
+    with pytest.raises(te.TaskError, match="division_by_zero"):
+        verify("div_mod", "div_mod", inputs=("u32", "u32"))
+
+
+def test_counterexample_names_the_failing_test():
+    verdict = verify("lt", "swap 1 lt", inputs=("u32", "u32"))
+    c = verdict.counterexample
+    assert c is not None and len(c.stack) == 18
+    a, b = c.stack[-1], c.stack[-2]
+    assert (a < b) != (b < a)  # the operands really tell the two programs apart
+    assert f"test {c.test}" in verdict.reason
+
+
+def test_candidate_crash_is_a_rejection_not_an_error():
+    verdict = verify("pop 1", "invert pop 1", inputs=("bool",))
+    assert not verdict.ok and "inverse_of_zero" in verdict.reason
+
+
+def test_verify_many_gives_one_verdict_per_candidate_in_order():
+    candidates = ["dup 0 dup 2 add", "dup 0 dup 2 mul", "dup 1 dup 1 add", "bogus", "dup 0 dup 2 add"]
+    verdicts = verify_many("dup 1 dup 1 add", candidates, inputs=("field", "field"))
+    assert [v.ok for v in verdicts] == [True, False, True, False, True]
+    assert "not a straight-line program" in verdicts[3].reason
+
+
+def test_tests_are_reproducible_and_cover_edges():
+    a = make_tests(("u32", "field"), n_tests=40, seed=3)
+    b = make_tests(("u32", "field"), n_tests=40, seed=3)
+    assert (a.inputs.stack == b.inputs.stack).all()
+    assert (a.inputs.stack[:, -2] < 2**32).all()
+    assert (a.inputs.stack[:, -1] < te.P).all()
+    assert {0, (1 << 32) - 1} & set(int(v) for v in a.inputs.stack[:, -2])
+
+
+def test_unknown_input_type_is_a_clear_error():
+    with pytest.raises(te.TasmError, match="unknown input type"):
+        verify("add", "add", inputs=("float", "field"))
