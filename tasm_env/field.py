@@ -155,31 +155,32 @@ def vneg(a: np.ndarray) -> np.ndarray:
 
 
 def vmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Elementwise product of canonical ``uint64`` arrays, reduced mod p."""
+    """Elementwise product of canonical ``uint64`` arrays (broadcasting), reduced mod p.
+
+    Schoolbook on 32-bit limbs, ordered so that no partial sum can overflow 64 bits; then
+    hi * 2^64 + lo = lo - hi_hi + hi_lo * (2^32 - 1) (mod p), since 2^64 = 2^32 - 1 and 2^96 = -1."""
     a = np.asarray(a, dtype=_U64)
     b = np.asarray(b, dtype=_U64)
     a0, a1 = a & _LO32, a >> _S32
     b0, b1 = b & _LO32, b >> _S32
     ll = a0 * b0
-    hh = a1 * b1
-    mid = a0 * b1
-    mid += a1 * b0
-    mid_carry = (mid < a0 * b1).astype(_U64)  # the middle sum overflowed 2^64
-    lo = ll + (mid << _S32)
-    lo_carry = (lo < ll).astype(_U64)
-    hi = hh + (mid >> _S32) + (mid_carry << _S32) + lo_carry
-    return _reduce128(lo, hi)
-
-
-def _reduce128(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """(hi * 2^64 + lo) mod p, using 2^64 = 2^32 - 1 and 2^96 = -1 (mod p)."""
+    t = a0 * b1
+    t += ll >> _S32  # < 2^64: (2^32-1)^2 + 2^32 - 1
+    u = a1 * b0
+    u += t & _LO32
+    hi = a1 * b1
+    hi += t >> _S32
+    hi += u >> _S32
+    u <<= _S32
+    ll &= _LO32
+    u |= ll  # the low 64 bits
     hi_hi = hi >> _S32
-    hi_lo = hi & _LO32
-    t0 = lo - hi_hi
-    t0 = np.where(lo < hi_hi, t0 - _EPS, t0)
-    t1 = hi_lo * _EPS
-    r = t0 + t1
-    r = np.where(r < t1, r + _EPS, r)
+    hi &= _LO32
+    r = u - hi_hi
+    r = np.where(u < hi_hi, r - _EPS, r)  # borrow: add p, i.e. subtract 2^32 - 1 modulo 2^64
+    hi *= _EPS  # hi_lo * (2^32 - 1) < 2^64
+    r += hi
+    r = np.where(r < hi, r + _EPS, r)  # carry: 2^64 = 2^32 - 1
     return np.where(r >= _P, r - _P, r)
 
 
@@ -224,14 +225,19 @@ def vinv(a: np.ndarray) -> np.ndarray:
 
 
 def vxmul(a: tuple, b: tuple) -> tuple:
-    """Vectorised XFE product; ``a`` and ``b`` are triples of arrays (coefficient 0 first)."""
-    a0, a1, a2 = a
-    b0, b1, b2 = b
-    d0 = vmul(a0, b0)
-    d1 = vadd(vmul(a0, b1), vmul(a1, b0))
-    d2 = vadd(vadd(vmul(a0, b2), vmul(a1, b1)), vmul(a2, b0))
-    d3 = vadd(vmul(a1, b2), vmul(a2, b1))
-    d4 = vmul(a2, b2)
+    """Vectorised XFE product; ``a`` and ``b`` are triples of arrays (coefficient 0 first). The nine limb
+    products run as one vectorised multiplication."""
+    a0, a1, a2 = (np.asarray(c, dtype=_U64) for c in a)
+    b0, b1, b2 = (np.asarray(c, dtype=_U64) for c in b)
+    shape = np.broadcast(a0, b0).shape
+    left = np.stack([np.broadcast_to(x, shape) for x in (a0, a0, a0, a1, a1, a1, a2, a2, a2)])
+    right = np.stack([np.broadcast_to(x, shape) for x in (b0, b1, b2, b0, b1, b2, b0, b1, b2)])
+    m = vmul(left, right)  # m[3i + j] = a_i * b_j
+    d0 = m[0]
+    d1 = vadd(m[1], m[3])
+    d2 = vadd(vadd(m[2], m[4]), m[6])
+    d3 = vadd(m[5], m[7])
+    d4 = m[8]
     return (vsub(d0, d3), vsub(vadd(d1, d3), d4), vadd(d2, d4))
 
 
@@ -240,7 +246,8 @@ def vxadd(a: tuple, b: tuple) -> tuple:
 
 
 def vxbmul(scalar: np.ndarray, a: tuple) -> tuple:
-    return (vmul(scalar, a[0]), vmul(scalar, a[1]), vmul(scalar, a[2]))
+    product = vmul(np.asarray(scalar, dtype=_U64)[None], np.stack([np.asarray(c, dtype=_U64) for c in a]))
+    return (product[0], product[1], product[2])
 
 
 def vxinv(a: tuple) -> tuple:

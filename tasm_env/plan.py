@@ -394,8 +394,9 @@ def _effects(name: str) -> tuple:
 _EFFECTS = {name: _effects(name) for name in _HANDLERS}
 
 
+@lru_cache(maxsize=1 << 14)
 def summarize(program: Program, shape: Shape) -> Summary:
-    """The static pass (fast: no operations are recorded). Raises BatchError on control flow."""
+    """The static pass (fast: no operations are recorded; cached). Raises BatchError on control flow."""
     depth, cycle = shape.stack_depth, 0
     public = secret = digests = outputs = 0
     sponge = False

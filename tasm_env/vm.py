@@ -227,14 +227,17 @@ def _u32_or_crash(value: int, position: int, name: str) -> None:
         raise _Crash("u32_operand", f"`{name}` needs st{position} to be a u32 value, got {value}")
 
 
+def _take_tokens(s, n: int, tokens, start: int, kind: str, instruction: str) -> int:
+    """Push tokens[start:start+n] (the first read ends deepest); returns the new read position."""
+    end = start + n
+    if end > len(tokens):
+        raise _Crash(kind, f"`{instruction} {n}` needs {n} tokens, {len(tokens) - start} left")
+    s.extend(tokens[start:end])
+    return end
+
+
 def _divine(s, a, m):
-    start = m.secret_read
-    end = start + a
-    if end > len(m.secret_input):
-        left = len(m.secret_input) - start
-        raise _Crash("secret_input_exhausted", f"`divine {a}` needs {a} secret input tokens, {left} left")
-    s.extend(m.secret_input[start:end])  # the first token read ends deepest
-    m.secret_read = end
+    m.secret_read = _take_tokens(s, a, m.secret_input, m.secret_read, "secret_input_exhausted", "divine")
 
 
 def _halt(s, a, m):  # a = index past the last instruction
@@ -436,13 +439,7 @@ def _x_invert(s, a, m):
 
 
 def _read_io(s, a, m):
-    start = m.public_read
-    end = start + a
-    if end > len(m.public_input):
-        left = len(m.public_input) - start
-        raise _Crash("public_input_exhausted", f"`read_io {a}` needs {a} public input tokens, {left} left")
-    s.extend(m.public_input[start:end])  # the first token read ends deepest
-    m.public_read = end
+    m.public_read = _take_tokens(s, a, m.public_input, m.public_read, "public_input_exhausted", "read_io")
 
 
 def _merkle_step_with(s, m, sibling, node_index: int) -> None:
