@@ -2,6 +2,8 @@
 
     tasm-env run FILE [--stack V ...] [--public-input V ...] [--secret-input V ...] [--max-cycles N]
     tasm-env verify BASELINE CANDIDATE --inputs TYPE ... [--tests N] [--seed S]
+    tasm-env tasks list [SUITE]
+    tasm-env tasks show TASK        (TASK: a task name, or SUITE:TASK)
     tasm-env demo
 
 Values may be separated by spaces or commas; negative values are reduced mod p. Errors print one line to
@@ -93,6 +95,73 @@ def cmd_verify(args) -> int:
     return 0 if verdict.ok else 1
 
 
+def cmd_tasks_list(args) -> int:
+    from .tasks.suite import available_suites, load_suite
+
+    names = [args.suite] if args.suite else available_suites()
+    for name in names:
+        suite = load_suite(name)
+        print(f"{suite.name} (version {suite.version}): {len(suite)} tasks; "
+              + ", ".join(f"{k} {len(v)}" for k, v in suite.splits.items()))
+        print(f"  {'task':<24} {'tier':<7} {'split':<5} {'inputs':<28} {'baseline':>8} {'optimum':>8}")
+        for task in suite:
+            print(f"  {task.name:<24} {task.tier:<7} {suite.split_of(task.name):<5} "
+                  f"{_inputs_text(task.inputs):<28} {task.baseline_cycles:>8} {_optimum_text(task):>8}")
+    return 0
+
+
+def _inputs_text(inputs) -> str:
+    """Input types with runs folded: ('field', 'field', 'u32') -> 'field x2, u32'."""
+    from itertools import groupby
+
+    runs = [(kind, len(list(group))) for kind, group in groupby(inputs)]
+    return ", ".join(kind if n == 1 else f"{kind} x{n}" for kind, n in runs) or "-"
+
+
+def _optimum_text(task) -> str:
+    if task.optimum is None:
+        return "-"
+    return str(task.optimum.cycles) if task.optimum.proved else f"<={task.optimum.cycles}"
+
+
+def _find_task(ref: str):
+    from .tasks.suite import available_suites, load_suite
+
+    suite_name, _, task_name = ref.rpartition(":")
+    for name in [suite_name] if suite_name else available_suites():
+        suite = load_suite(name)
+        if task_name in suite.tasks:
+            return suite, suite[task_name]
+    raise CliError(f"no task named {task_name!r}" + (f" in suite {suite_name!r}" if suite_name else
+                                                     " in the shipped suites (try `tasm-env tasks list`)"))
+
+
+def cmd_tasks_show(args) -> int:
+    from .tasks.graph import EDGE_TYPES
+    from .tasks.tir import format_tir
+
+    suite, task = _find_task(args.task)
+    print(f"{task.name} ({suite.name}, {suite.split_of(task.name)} split, tier {task.tier}, from {task.source})")
+    print(f"inputs (deepest first): {' '.join(task.inputs) or '-'}")
+    print("\nTIR:")
+    print("\n".join("  " + line for line in format_tir(task.tir).splitlines()))
+    graph = task.graph
+    kinds = graph.edge_type.bincount(minlength=len(EDGE_TYPES)).tolist()
+    print(f"\ngraph: {graph.num_nodes} nodes, {graph.edge_index.shape[1]} edges ("
+          + ", ".join(f"{n} {EDGE_TYPES[k]}" for k, n in enumerate(kinds) if n) + ")")
+    print(f"\nbaseline ({task.baseline_cycles} cycles):")
+    print("\n".join("  " + line for line in str(task.baseline).splitlines()))
+    print("baseline table heights: " + ", ".join(f"{k} {v}" for k, v in task.baseline_heights.items()))
+    if task.optimum is None:
+        print("\noptimum: not searched")
+    else:
+        status = "proven optimal" if task.optimum.proved else "best found, not proven optimal"
+        print(f"\noptimum: {task.optimum.cycles} cycles ({status}; {task.optimum.nodes} search states, "
+              f"{task.optimum.seconds:.1f} s)")
+        print("\n".join("  " + line for line in str(task.optimum.program).splitlines()) or "  (empty program)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The main job until agents exist: run the bundled example program and show what it costs."""
     from .vm import run
@@ -124,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tests", type=int, default=40)
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_verify)
+
+    tasks = sub.add_parser("tasks", help="list and show the shipped tasks").add_subparsers(dest="tasks_command",
+                                                                                         required=True)
+    p = tasks.add_parser("list", help="list a suite's tasks (default: every shipped suite)")
+    p.add_argument("suite", nargs="?")
+    p.set_defaults(func=cmd_tasks_list)
+    p = tasks.add_parser("show", help="show one task: TIR, graph, baseline, cost, optimum")
+    p.add_argument("task", help="a task name, or SUITE:TASK")
+    p.set_defaults(func=cmd_tasks_show)
 
     p = sub.add_parser("demo", help="run the bundled example program")
     p.set_defaults(func=cmd_demo)

@@ -356,14 +356,6 @@ _HANDLERS = {
 }
 
 
-def compile_block(program: Program | str, shape: Shape) -> Plan:
-    """The plan of a straight-line program for inputs of the given shape (cached per program and shape)."""
-    program = Program.coerce(program)
-    if shape.stack_depth < 16:
-        raise BatchError(f"initial stacks need at least 16 elements, got {shape.stack_depth}")
-    return _compile(program, shape)
-
-
 # ---- the static pass: what depends only on the shape
 
 

@@ -1,0 +1,73 @@
+"""Reach and speed of the exact optimum search (tasm_env.tasks.optimal). Prints; asserts nothing.
+
+    python benchmarks/optimal_search.py              # the whole ladder, up to 60 s per task
+    python benchmarks/optimal_search.py --limit 20   # another time limit per task
+    python benchmarks/optimal_search.py --only dot2  # one rung
+
+For each rung of a ladder of field-arithmetic blocks written the way a stack compiler writes them (fetch
+operands with `dup`, compute, clean up with `swap`/`pop`), it prints the baseline length, the best program
+found, whether it is proved optimal, the proven lower bound, states expanded, seconds and states per second.
+The summary line names the largest baseline and the largest optimum proved within the time limit.
+Timings are noisy on a shared machine: compare runs made side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from tasm_env.asm import Program
+from tasm_env.tasks.optimal import search
+
+F = "field"
+
+LADDER: list[tuple[str, tuple[str, ...], str]] = [
+    # name, input types (deepest first), baseline
+    ("add-keep", (F, F), "dup 1 dup 1 add"),
+    ("x^2+x", (F,), "dup 0 dup 0 mul add"),
+    ("x^4", (F,), "dup 0 mul dup 0 mul"),
+    ("a*b+c", (F, F, F), "dup 2 dup 2 mul dup 1 add swap 3 pop 3"),
+    ("(a+b)*c", (F, F, F), "dup 2 dup 2 add dup 1 mul swap 3 pop 3"),
+    ("a*b+c keep", (F, F, F), "dup 2 dup 2 mul dup 1 add"),
+    ("dot2", (F,) * 4, "dup 3 dup 2 mul dup 3 dup 2 mul add swap 4 pop 4"),
+    ("(a+b)(a-b)", (F, F), "dup 1 dup 1 add dup 2 dup 2 push -1 mul add mul swap 2 pop 2"),
+    ("a^2+b^2", (F, F), "dup 1 dup 2 mul dup 1 dup 2 mul add swap 2 pop 2"),
+    ("dot3", (F,) * 6, "dup 5 dup 3 mul dup 5 dup 3 mul add dup 4 dup 2 mul add swap 6 pop 5 pop 1"),
+]
+
+
+def run_rung(name: str, types: tuple[str, ...], baseline: str, limit: float) -> dict:
+    started = time.perf_counter()
+    result = search(baseline, types, time_limit=limit, node_limit=10**9)
+    seconds = time.perf_counter() - started
+    rate = result.nodes / max(result.seconds, 1e-9)
+    status = "proved" if result.proved else f"lb {result.lower_bound}"
+    print(f"{name:12s} baseline {len(Program.parse(baseline)):2d}  found {result.cycles:2d} ({status:7s}, "
+          f"{result.stopped:6s})  {result.nodes:>10,d} states  {seconds:6.1f} s  {rate:>9,.0f} states/s  "
+          f"| {' '.join(str(i) for i in result.program)}", flush=True)
+    return {"name": name, "baseline": len(Program.parse(baseline)), "cycles": result.cycles,
+            "proved": result.proved, "lower": result.lower_bound, "nodes": result.nodes, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=float, default=60.0, help="seconds per task (default 60)")
+    parser.add_argument("--only", default=None, help="run only the rung with this name")
+    args = parser.parse_args()
+    rows = [run_rung(name, types, text, args.limit) for name, types, text in LADDER
+            if args.only is None or name == args.only]
+    proved = [r for r in rows if r["proved"]]
+    nodes = sum(r["nodes"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    print(f"\noverall: {nodes:,} states in {seconds:.1f} s = {nodes / max(seconds, 1e-9):,.0f} states/s")
+    if proved:
+        biggest = max(proved, key=lambda r: (r["baseline"], r["cycles"]))
+        deepest = max(proved, key=lambda r: (r["cycles"], r["baseline"]))
+        print(f"largest baseline proved within {args.limit:.0f} s: {biggest['name']} ({biggest['baseline']} "
+              f"instructions, optimum {biggest['cycles']}); largest optimum proved: {deepest['name']} "
+              f"({deepest['cycles']} cycles)")
+    print(f"proved {len(proved)} of {len(rows)} rungs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Build the shipped suites (deterministic: same seed, same suite).
+
+    python -m tasm_env.tasks.build                       # both suites, into tasm_env/data/suites/
+    python -m tasm_env.tasks.build --suite tasm-idioms-v0 --time-limit 20
+
+For every task the exact optimum search runs with a time and node budget; a task records a proven optimum only
+when the search proved it, otherwise the best verified program found (an upper bound). Splits are fixed by a
+seeded shuffle within each tier (70 / 15 / 15 for generated tasks, 60 / 20 / 20 for idioms), so they stay
+disjoint and stratified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .generate import generate
+from .idioms import IDIOMS
+from .optimal import search, to_optimum
+from .suite import Suite, save_suite
+from .task import Task
+
+SUITE_DIR = Path(__file__).resolve().parent.parent / "data" / "suites"
+BASIC_TIERS = {"easy": 120, "medium": 100, "hard": 80}
+
+
+def assign_splits(tasks: Sequence[Task], fractions: tuple[float, float], seed: int) -> dict[str, tuple[str, ...]]:
+    """Disjoint train / val / test split names, stratified by tier; ``fractions`` are (val, test)."""
+    rng = np.random.default_rng(seed)
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for tier in sorted({t.tier for t in tasks}):
+        names = [t.name for t in tasks if t.tier == tier]
+        order = rng.permutation(len(names))
+        n_val = int(round(fractions[0] * len(names)))
+        n_test = int(round(fractions[1] * len(names)))
+        for rank, i in enumerate(order):
+            split = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+            splits[split].append(names[i])
+    return {k: tuple(sorted(v)) for k, v in splits.items()}
+
+
+def _optimum(job: tuple[Task, float, int]) -> Task:
+    task, time_limit, node_limit = job
+    return task.with_optimum(to_optimum(search(task, time_limit=time_limit, node_limit=node_limit)))
+
+
+def with_optima(tasks: Iterable[Task], time_limit: float, node_limit: int, label: str, jobs: int = 1) -> list[Task]:
+    """Run the exact search on every task (in ``jobs`` processes, with a progress bar) and record what it
+    established. The result does not depend on ``jobs``."""
+    work = [(task, time_limit, node_limit) for task in tasks]
+    bar = dict(total=len(work), desc=f"optimum search ({label})", unit="task", file=sys.stderr)
+    if jobs <= 1:
+        return [_optimum(w) for w in tqdm(work, **bar)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return list(tqdm(pool.imap(_optimum, work), **bar))
+
+
+def build_idioms(time_limit: float, node_limit: int, jobs: int = 1) -> Suite:
+    tasks = [Task.from_tasm(i.tasm, i.inputs, name=i.name, tier="idiom") for i in IDIOMS]
+    tasks = with_optima(tasks, time_limit, node_limit, "tasm-idioms-v0", jobs)
+    return Suite("tasm-idioms-v0", 0, "Hand-written classic TASM blocks (keep-inputs arithmetic, select, powers, "
+                 "u64 addition with carry, comparisons, dot products, hashing, memory and I/O patterns).",
+                 {t.name: t for t in tasks}, assign_splits(tasks, (0.2, 0.2), seed=1))
+
+
+def build_basic(time_limit: float, node_limit: int, jobs: int = 1, seed: int = 2026) -> Suite:
+    tasks = []
+    for k, (tier, count) in enumerate(BASIC_TIERS.items()):
+        for i, tir in enumerate(generate(tier, count, seed=seed + k)):
+            tasks.append(Task.from_tir(tir, name=f"basic-{tier}-{i:03d}", tier=tier))
+    tasks = with_optima(tasks, time_limit, node_limit, "tasm-basic-v0", jobs)
+    return Suite("tasm-basic-v0", 0, "Generated TIR programs in three tiers (easy: field arithmetic on 1-3 inputs; "
+                 "medium: up to 10 operations with u32 operations and constants; hard: up to 25 operations with "
+                 "I/O, memory, hashing and assertions), compiled by the classical compiler.",
+                 {t.name: t for t in tasks}, assign_splits(tasks, (0.15, 0.15), seed=seed))
+
+
+BUILDERS: dict[str, Callable[[float, int, int], Suite]] = {"tasm-idioms-v0": build_idioms, "tasm-basic-v0": build_basic}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the shipped task suites.")
+    parser.add_argument("--suite", choices=sorted(BUILDERS), action="append", help="default: all")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds of optimum search per task")
+    parser.add_argument("--node-limit", type=int, default=2_000_000, help="search states per task")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes for the search")
+    parser.add_argument("--out", type=Path, default=SUITE_DIR)
+    args = parser.parse_args(argv)
+    for name in args.suite or sorted(BUILDERS):
+        suite = BUILDERS[name](args.time_limit, args.node_limit, args.jobs)
+        save_suite(suite, args.out / f"{name}.json")
+        proved = sum(t.optimal_cycles is not None for t in suite)
+        print(f"{name}: {len(suite)} tasks, {proved} with a proven optimum -> {args.out / (name + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

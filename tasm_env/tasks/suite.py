@@ -1,0 +1,164 @@
+"""Named, versioned task suites with fixed train / val / test splits, shipped as JSON package data.
+
+    import tasm_env as te
+    suite = te.load_suite("tasm-basic-v0")
+    suite.train, suite.val, suite.test      # lists of Task
+    suite["basic-easy-007"]                 # one task by name
+
+A suite file is JSON: ``{"name", "version", "description", "splits": {"train": [...], "val": [...],
+"test": [...]}, "tasks": [task, ...]}`` with each task as :meth:`Task.to_json` writes it. ``load_suite`` also
+accepts a path to such a file, so users can ship their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import TaskError
+from .task import Task
+
+SPLITS = ("train", "val", "test")
+_PACKAGE_DIR = "data/suites"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A versioned set of tasks with disjoint train / val / test splits."""
+
+    name: str
+    version: int
+    description: str
+    tasks: dict[str, Task]
+    splits: dict[str, tuple[str, ...]]
+
+    @property
+    def train(self) -> list[Task]:
+        return self.split("train")
+
+    @property
+    def val(self) -> list[Task]:
+        return self.split("val")
+
+    @property
+    def test(self) -> list[Task]:
+        return self.split("test")
+
+    def split(self, name: str) -> list[Task]:
+        if name not in self.splits:
+            raise TaskError(f"suite {self.name!r} has no split {name!r}: expected one of {', '.join(self.splits)}")
+        return [self.tasks[t] for t in self.splits[name]]
+
+    def __getitem__(self, task_name: str) -> Task:
+        try:
+            return self.tasks[task_name]
+        except KeyError:
+            raise TaskError(f"suite {self.name!r} has no task {task_name!r}") from None
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks.values())
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def split_of(self, task_name: str) -> str:
+        for split, names in self.splits.items():
+            if task_name in names:
+                return split
+        raise TaskError(f"suite {self.name!r} has no task {task_name!r}")
+
+    # ---- JSON
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "splits": {k: list(v) for k, v in self.splits.items()},
+            "tasks": [t.to_json() for t in self.tasks.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, origin: str = "suite") -> "Suite":
+        if not isinstance(data, dict):
+            raise TaskError(f"{origin}: expected a JSON object with name, version, splits and tasks")
+        name = data.get("name", origin)
+        try:
+            raw_tasks, raw_splits = data["tasks"], data["splits"]
+            version = int(data.get("version", 0))
+        except (KeyError, TypeError, ValueError):
+            raise TaskError(f"suite {name!r}: expected the keys name, version, splits and tasks") from None
+        tasks: dict[str, Task] = {}
+        for entry in raw_tasks:
+            task = Task.from_json(entry)
+            if task.name in tasks:
+                raise TaskError(f"suite {name!r}: duplicate task name {task.name!r}")
+            tasks[task.name] = task
+        splits = {}
+        seen: dict[str, str] = {}
+        for split, names in raw_splits.items():
+            if split not in SPLITS:
+                raise TaskError(f"suite {name!r}: unknown split {split!r}, expected {', '.join(SPLITS)}")
+            for task_name in names:
+                if task_name not in tasks:
+                    raise TaskError(f"suite {name!r}: split {split!r} names unknown task {task_name!r}")
+                if task_name in seen:
+                    raise TaskError(f"suite {name!r}: task {task_name!r} is in both {seen[task_name]!r} and "
+                                    f"{split!r}: splits must be disjoint")
+                seen[task_name] = split
+            splits[split] = tuple(names)
+        return cls(str(name), version, str(data.get("description", "")), tasks, splits)
+
+
+def available_suites() -> list[str]:
+    """Names of the suites shipped with the package."""
+    folder = resources.files("tasm_env").joinpath(_PACKAGE_DIR)
+    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def load_suite(name: str | os.PathLike) -> Suite:
+    """A shipped suite by name (e.g. ``"tasm-basic-v0"``), or a suite JSON file by path."""
+    path = Path(name)
+    if path.suffix == ".json" or path.exists():
+        origin, text = str(path), _read(path)
+    else:
+        resource = resources.files("tasm_env").joinpath(f"{_PACKAGE_DIR}/{name}.json")
+        if not resource.is_file():
+            raise TaskError(f"no suite named {str(name)!r}: expected one of {', '.join(available_suites())} or a "
+                            "path to a suite JSON file")
+        origin, text = str(name), resource.read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise TaskError(f"suite {origin!r} is not valid JSON: {err}") from None
+    return Suite.from_json(data, origin)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as err:
+        raise TaskError(f"cannot read suite file {path}: {err.strerror}") from None
+
+
+def save_suite(suite: Suite, path: str | os.PathLike) -> None:
+    """Write atomically (temporary file, fsync, rename): a crash never leaves a half-written suite."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(suite.to_json(), indent=1) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; suites are package data others read
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,166 @@
+"""A :class:`Task`: something to compile (a TIR dataflow program), the compiler's baseline TASM to beat, what the
+baseline costs, and, where the exact search found it, the optimum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+from ..asm import Program
+from ..errors import ParseError, TaskError, TasmError
+from ..verify import INPUT_TYPES
+from .tir import TIR
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """What the exact search established. ``cycles`` is the cheapest cycle count found (an upper bound, with
+    ``program`` the verified program achieving it); ``proved`` says whether the search also proved that no
+    shorter program exists (then ``cycles`` is the optimum)."""
+
+    cycles: int
+    program: Program
+    proved: bool
+    nodes: int = 0  # search states expanded
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cycles": self.cycles, "program": str(self.program), "proved": self.proved, "nodes": self.nodes,
+                "seconds": round(self.seconds, 3)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Optimum":
+        return cls(int(data["cycles"]), Program.parse(data["program"]), bool(data["proved"]),
+                   int(data.get("nodes", 0)), float(data.get("seconds", 0.0)))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A block to compile.
+
+    * ``inputs``: the types of the block's inputs as they lie on the stack, deepest first (``field``,
+      ``nonzero``, ``u32``, ``u32_nonzero``, ``bool``); the block replaces them with its outputs.
+    * ``tir``: the block as a typed dataflow program (for generated tasks, the source; for tasks made from TASM,
+      lifted from the block).
+    * ``baseline``: the TASM to beat (the classical compiler's output, or the block a user brought).
+    * ``baseline_cycles`` and ``baseline_heights``: its cost (heights from the reference VM on a fixed input).
+    * ``optimum``: the exact search's result, when one was run.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    tir: TIR
+    baseline: Program
+    tier: str = "custom"
+    source: str = "tasm"
+    baseline_cycles: int = 0
+    baseline_heights: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    optimum: Optimum | None = None
+
+    def __post_init__(self):
+        for kind in self.inputs:
+            if kind not in INPUT_TYPES:
+                raise TaskError(f"task {self.name!r}: unknown input type {kind!r}; expected one of "
+                                f"{', '.join(INPUT_TYPES)}")
+        if tuple(self.inputs) != tuple(self.tir.inputs):
+            raise TaskError(f"task {self.name!r}: inputs {self.inputs} differ from its TIR's {self.tir.inputs}")
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.baseline))
+
+    # ---- construction
+    @classmethod
+    def from_tir(cls, tir: TIR, name: str, tier: str = "custom", source: str = "generated") -> "Task":
+        """A task whose baseline is the classical compiler's output for ``tir``."""
+        from .compile import compile_tir
+
+        return cls._costed(cls(name, tir.inputs, tir, compile_tir(tir), tier=tier, source=source))
+
+    @classmethod
+    def from_tasm(cls, text: str | Program, inputs: Sequence[str], name: str = "block", tier: str = "custom") -> "Task":
+        """A task from any straight-line TASM block: its dataflow graph is extracted from the block itself by
+        symbolic stack simulation, and the block is the baseline."""
+        from .lift import lift
+
+        try:
+            program = Program.coerce(text)
+        except ParseError as err:
+            raise TaskError(f"task {name!r}: the block does not parse: {err}") from None
+        try:
+            tir = lift(program, tuple(inputs))
+        except TaskError as err:
+            raise TaskError(f"task {name!r}: {err}") from None
+        except TasmError as err:
+            raise TaskError(f"task {name!r}: cannot extract a dataflow graph: {err}") from None
+        return cls._costed(cls(name, tuple(inputs), tir, program, tier=tier, source="tasm"))
+
+    @classmethod
+    def _costed(cls, task: "Task") -> "Task":
+        from .cost import baseline_cost
+
+        cycles, heights = baseline_cost(task)
+        return replace(task, baseline_cycles=cycles, baseline_heights=heights)
+
+    def with_optimum(self, optimum: Optimum | None) -> "Task":
+        return replace(self, optimum=optimum)
+
+    # ---- views
+    @property
+    def optimal_cycles(self) -> int | None:
+        """The proven optimum in cycles, or None when the search did not prove one."""
+        return self.optimum.cycles if self.optimum is not None and self.optimum.proved else None
+
+    @property
+    def best_known_cycles(self) -> int:
+        """The cheapest verified cycle count known: the search's best, else the baseline's."""
+        return min(self.baseline_cycles, self.optimum.cycles) if self.optimum is not None else self.baseline_cycles
+
+    @property
+    def headroom(self) -> float | None:
+        """(baseline - optimum) / baseline where the optimum is proven, else None."""
+        opt = self.optimal_cycles
+        return None if opt is None or not self.baseline_cycles else (self.baseline_cycles - opt) / self.baseline_cycles
+
+    @property
+    def graph(self):
+        """The TIR graph as a ``torch_geometric.data.Data`` (see :mod:`tasm_env.tasks.graph`)."""
+        from .graph import task_graph
+
+        return task_graph(self)
+
+    # ---- JSON
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tier": self.tier,
+            "source": self.source,
+            "inputs": list(self.inputs),
+            "tir": self.tir.to_json(),
+            "baseline": str(self.baseline),
+            "baseline_cycles": self.baseline_cycles,
+            "baseline_heights": dict(self.baseline_heights),
+            "optimum": self.optimum.to_json() if self.optimum else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Task":
+        name = data.get("name", "?") if isinstance(data, dict) else "?"
+        try:
+            return cls(
+                name=str(data["name"]),
+                inputs=tuple(data["inputs"]),
+                tir=TIR.from_json(data["tir"]),
+                baseline=Program.parse(data["baseline"]),
+                tier=str(data.get("tier", "custom")),
+                source=str(data.get("source", "tasm")),
+                baseline_cycles=int(data["baseline_cycles"]),
+                baseline_heights={str(k): int(v) for k, v in data.get("baseline_heights", {}).items()},
+                optimum=Optimum.from_json(data["optimum"]) if data.get("optimum") else None,
+            )
+        except TaskError as err:
+            raise TaskError(f"task {name!r}: {err}") from None
+        except ParseError as err:
+            raise TaskError(f"task {name!r}: a program does not parse: {err}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise TaskError(f"task {name!r}: malformed task entry ({type(err).__name__}: {err}); expected name, "
+                            "inputs, tir, baseline, baseline_cycles") from None

@@ -1,0 +1,122 @@
+"""Suites: the shipped ones are sound; bad suite and task files fail with a message naming the problem."""
+
+import json
+
+import numpy as np
+import pytest
+
+import tasm_env as te
+from tasm_env.tasks.evaluate import evaluate
+from tasm_env.tasks.suite import SPLITS, Suite, available_suites, load_suite, save_suite
+from tasm_env.tasks.task import Task
+from tasm_env.verify import Verifier, make_tests
+from tasm_env.vm import run
+
+SHIPPED = available_suites()
+
+
+def test_both_suites_ship():
+    assert {"tasm-basic-v0", "tasm-idioms-v0"} <= set(SHIPPED)
+    assert len(load_suite("tasm-basic-v0")) >= 200
+    assert len(load_suite("tasm-idioms-v0")) >= 24
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_splits_are_disjoint_and_cover_every_task(name):
+    suite = load_suite(name)
+    seen = [t for split in SPLITS for t in suite.splits[split]]
+    assert len(seen) == len(set(seen)) == len(suite)
+    assert all(suite.splits[s] for s in SPLITS)
+
+
+def _agrees_with_tir(task: Task, n_tests: int) -> None:
+    """The baseline, run on the reference VM, does what the task's TIR says, on random typed inputs."""
+    tests = Verifier(task.baseline, task.inputs, n_tests=n_tests, seed=7).tests.inputs
+    k = len(task.inputs)
+    for t in range(n_tests):
+        stack = [int(v) for v in tests.stack[t]]
+        public = [int(v) for v in tests.public_input[t]]
+        secret = [int(v) for v in tests.secret_input[t]]
+        seed = int(tests.ram_seed[t])
+        ex = run(task.baseline, stack=stack[16:], floor=stack[:16], public_input=public, secret_input=secret,
+                 ram_seed=seed)
+        want = evaluate(task.tir, stack[len(stack) - k:], public_input=public, secret_input=secret, ram_seed=seed)
+        context = stack[: len(stack) - k]
+        assert ex.stack == tuple(context) + tuple(want.outputs), f"{task.name}: final stack, test {t}"
+        assert ex.output == tuple(want.output), f"{task.name}: public output, test {t}"
+        assert ex.public_input_consumed == want.public_consumed, task.name
+        assert ex.secret_input_consumed == want.secret_consumed, task.name
+        for address, value in want.ram.items():
+            assert ex.ram.get(address, value) == value, f"{task.name}: RAM[{address}], test {t}"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_baseline_does_what_its_tir_says(name):
+    for task in load_suite(name):
+        _agrees_with_tir(task, n_tests=4)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_recorded_optimum_verifies_and_is_no_longer(name):
+    for task in load_suite(name):
+        if task.optimum is None:
+            continue
+        assert task.optimum.cycles <= task.baseline_cycles, task.name
+        assert len(task.optimum.program) == task.optimum.cycles, task.name
+        verdict = te.verify(task, task.optimum.program, n_tests=40, seed=11)
+        assert verdict.ok, f"{task.name}: {verdict.reason}"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_recorded_costs_match_the_vm(name):
+    from tasm_env.tasks.cost import baseline_cost
+
+    for task in list(load_suite(name))[:40]:
+        cycles, heights = baseline_cost(task)
+        assert cycles == task.baseline_cycles == len(task.baseline)
+        assert heights == task.baseline_heights
+
+
+def _suite_file(tmp_path, mutate):
+    data = json.loads(json.dumps(load_suite("tasm-idioms-v0").to_json()))
+    mutate(data)
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda d: d["splits"]["val"].append(d["splits"]["train"][0]), "splits must be disjoint"),
+    (lambda d: d["splits"]["train"].append("no-such-task"), "unknown task 'no-such-task'"),
+    (lambda d: d["tasks"].append(dict(d["tasks"][0])), "duplicate task name"),
+    (lambda d: d["tasks"][0].update(baseline="push"), "does not parse"),
+    (lambda d: d["tasks"][0].update(inputs=["float"]), "unknown input type"),
+    (lambda d: d["tasks"][0]["tir"]["nodes"].append({"op": "frobnicate"}), "unknown op 'frobnicate'"),
+    (lambda d: d["tasks"][0].pop("baseline_cycles"), "malformed task entry"),
+    (lambda d: d.pop("tasks"), "expected the keys"),
+])
+def test_bad_suite_files_say_what_is_wrong(tmp_path, mutate, needle):
+    with pytest.raises(te.TaskError, match=needle) as info:
+        load_suite(_suite_file(tmp_path, mutate))
+    if "task" in needle or "parse" in needle or "op" in needle:
+        assert "add-keep" in str(info.value) or "suite" in str(info.value)
+
+
+def test_unknown_suite_name_lists_the_shipped_ones():
+    with pytest.raises(te.TaskError, match="tasm-basic-v0"):
+        load_suite("no-such-suite")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    suite = load_suite("tasm-idioms-v0")
+    save_suite(suite, tmp_path / "copy.json")
+    again = load_suite(tmp_path / "copy.json")
+    assert again.splits == suite.splits
+    assert [t.to_json() for t in again] == [t.to_json() for t in suite]
+
+
+def test_malformed_block_is_a_task_error_naming_the_task():
+    with pytest.raises(te.TaskError, match="my-block"):
+        te.Task.from_tasm("push 1 call f f: return", inputs=(), name="my-block")
+    with pytest.raises(te.TaskError, match="my-block"):
+        te.Task.from_tasm("dup 1 ad", inputs=("field", "field"), name="my-block")
