@@ -645,28 +645,29 @@ def _write_mem_step(n: int):
     return step
 
 
-def _sponge_init_step(space, ids, meta):
+def _with_sponge(space, meta, new_sponge):
+    """``meta`` with the sponge replaced (a copy: parent states keep theirs)."""
     meta = list(meta)
-    meta[_SIDE] = space.side_after(meta[_SIDE], sponge=(space.zero,) * 16)
-    return [], meta
+    meta[_SIDE] = space.side_after(meta[_SIDE], sponge=new_sponge)
+    return meta
+
+
+def _sponge_init_step(space, ids, meta):
+    return [], _with_sponge(space, meta, (space.zero,) * 16)
 
 
 def _sponge_absorb_step(space, ids, meta):
     sponge = space.sides[meta[_SIDE]][1]
-    if sponge is None:
+    if sponge is None:  # sponge not initialised: the state crashed
         return None, meta
-    meta = list(meta)
-    meta[_SIDE] = space.side_after(meta[_SIDE], sponge=space.permute(list(ids[:10]) + list(sponge[10:])))
-    return [], meta
+    return [], _with_sponge(space, meta, space.permute(list(ids[:10]) + list(sponge[10:])))
 
 
 def _sponge_squeeze_step(space, ids, meta):
     sponge = space.sides[meta[_SIDE]][1]
     if sponge is None:
         return None, meta
-    meta = list(meta)
-    meta[_SIDE] = space.side_after(meta[_SIDE], sponge=space.permute(list(sponge)))
-    return list(sponge[:10]), meta  # state[0] ends on top
+    return list(sponge[:10]), _with_sponge(space, meta, space.permute(list(sponge)))  # state[0] ends on top
 
 
 def _sponge_absorb_mem_step(space, ids, meta):
@@ -675,9 +676,7 @@ def _sponge_absorb_mem_step(space, ids, meta):
         return None, meta
     pointer = ids[0]
     words = [space.read_ram(meta[_SIDE], space.offset(pointer, i)) for i in range(10)]
-    meta = list(meta)
-    meta[_SIDE] = space.side_after(meta[_SIDE], sponge=space.permute(words + list(sponge[10:])))
-    return [space.offset(pointer, 10)] + words[:4], meta
+    return [space.offset(pointer, 10)] + words[:4], _with_sponge(space, meta, space.permute(words + list(sponge[10:])))
 
 
 def _merkle_step_mem_step(space, ids, meta):
