@@ -25,6 +25,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/core.py
+	$(PY) benchmarks/envs.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .hypothesis

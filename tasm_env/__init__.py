@@ -15,6 +15,9 @@ from .tasks import TIR, Task
 from .tasks.suite import Suite, load_suite
 from .verify import Counterexample, Verdict, verify, verify_many
 from .vm import Execution, run
+from .envs import register_envs as _register_envs
+
+_register_envs()  # gymnasium.make("tasm_env/TasmEmit-v0"); the env modules (torch) load on first use
 
 __version__ = "0.1.0"
 

@@ -819,7 +819,7 @@ class StackMachine:
         mask = torch.zeros(len(state), self.n_actions, dtype=torch.bool)
         length = state.length
         has = length > 0
-        last = state.tokens.gather(1, (length - 1).clamp(min=0).long()[:, None])[:, 0]
+        last = state.tokens.gather(1, (length.clamp(1, self.max_len) - 1).long()[:, None])[:, 0]  # garbage rows too
         last = last.clamp(0, self.n_actions - 1).long()
         mask[has, last[has]] = True
         return mask

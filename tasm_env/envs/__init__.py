@@ -1,0 +1,47 @@
+"""The environments, both thin over the emission core (:mod:`tasm_env.stack`, :mod:`tasm_env.reward`):
+
+* :class:`tasm_env.envs.gfn.TasmGFNEnv`: a torchgfn ``DiscreteEnv`` (batched tensors, conditioned on the task);
+* :class:`tasm_env.envs.gym.TasmEmitEnv`: a Gymnasium env (one episode per task, ``action_masks()``),
+  registered as ``tasm_env/TasmEmit-v0``.
+
+Importing this package (``import tasm_env`` does) only registers the Gymnasium env: the env modules import
+torch, torchgfn and gymnasium when first used (``from tasm_env.envs.gfn import TasmGFNEnv``, or an attribute of
+this package: ``tasm_env.envs.TasmGFNEnv``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GYM_ID = "tasm_env/TasmEmit-v0"
+"""The Gymnasium id of :class:`~tasm_env.envs.gym.TasmEmitEnv`."""
+GYM_ENTRY_POINT = "tasm_env.envs.gym:TasmEmitEnv"
+
+_LAZY = {
+    "TasmGFNEnv": "gfn", "TasmFeatures": "gfn", "TaskEncoder": "gfn", "mlp_policy": "gfn",
+    "logz_estimator": "gfn", "tokens_to_actions": "gfn", "actions_to_tokens": "gfn",
+    "TasmEmitEnv": "gym", "IllegalActionError": "gym",
+}
+
+
+def register_envs() -> None:
+    """Register ``tasm_env/TasmEmit-v0`` with Gymnasium (once; a no-op without gymnasium). Also the
+    ``gymnasium.envs`` entry point of the distribution, for Gymnasium versions that load plugins."""
+    try:
+        import gymnasium
+    except ImportError:  # gymnasium is a dependency; stay importable without it all the same
+        return
+    if GYM_ID not in gymnasium.registry:
+        gymnasium.register(id=GYM_ID, entry_point=GYM_ENTRY_POINT)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tasm_env.envs' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = ["GYM_ID", "register_envs", *_LAZY]

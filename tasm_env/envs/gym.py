@@ -1,0 +1,289 @@
+"""The Gymnasium env: one episode writes one TASM block for one task, a token per step.
+
+    import gymnasium as gym
+    import tasm_env  # registers tasm_env/TasmEmit-v0
+
+    env = gym.make("tasm_env/TasmEmit-v0", suite="tasm-idioms-v0", split="train", masking="stack")
+    obs, info = env.reset(seed=0)
+    while True:
+        action = env.unwrapped.np_random.choice(info["action_mask"].nonzero()[0])   # a random legal token
+        obs, reward, terminated, truncated, info = env.step(action)
+        if terminated:
+            break
+    print(info["program"], reward, info["valid"], info["cost"], info["baseline_cost"])
+
+**Actions** are token ids of the vocabulary (``Discrete(V)``; 0 is EOS, see :mod:`tasm_env.vocab`). Each step
+appends one token; EOS ends the episode, and at the length budget EOS is the only legal token, so every episode
+ends with EOS within ``budget + 1`` steps (``truncated`` is always False).
+
+**Masks**: ``action_masks()`` (bool, for sb3-contrib's MaskablePPO) and ``info["action_mask"]`` (int8) give the
+legal tokens under the masking level (``none``, ``stack``, ``typed``: :mod:`tasm_env.stack`); they equal the
+torchgfn env's masks for the same prefix (with EOS moved to the end there). Once the episode is over they allow
+only EOS (an autoresetting vector env ignores that step's action).
+
+**Illegal actions** (masked ones): with ``illegal_action="error"`` (the default) ``step`` raises
+:class:`IllegalActionError` (a :class:`~tasm_env.errors.TasmError`) naming the token, the prefix and the legal
+tokens, and the env state is unchanged. With ``"penalty"`` the episode ends at once with the invalid reward
+``eps ** beta`` (``info["illegal_action"] = True``); use it with agents that do not mask, and with
+``gymnasium.utils.env_checker.check_env``, which steps random actions.
+
+**Reward**: 0 on every step but the last; at EOS the block is verified against the baseline and earns
+``R = exp(log R)`` of :class:`~tasm_env.reward.RewardModel` (``reward="cycles"``: ``eps ** beta`` if invalid, else
+``(1 + max(0, (c_base - c) / c_base)) ** beta``, so in ``[1, 2 ** beta]``; a partial-credit weight ``w``: an
+invalid block earns ``(eps + w * share) ** beta``; ``reward="shaped"`` (masking ``none`` only): the seed's
+``(eps + k / len) ** beta`` with ``k`` the first stack violation and ``len`` the steps including EOS, ``(1 + eps)
+** beta`` without one).
+
+**Observation** (``Dict``): ``tokens`` (max_len,) int64 (the prefix, -1 padded), ``length`` (1,), ``depth`` (1,)
+(live depth: inputs plus net stack change), ``remaining`` (1,) (budget left), ``slot_types`` (16,) (top slots,
+st0 first: 0 field, 1 u32, 2 bool, 3 below the block's inputs), ``task`` (:data:`TASK_FEATURES`,) float32. The
+task's TIR graph (``torch_geometric.data.Data``) is ``env.unwrapped.task_graph`` and ``info["graph"]`` at reset.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from ..errors import TasmError
+from ..reward import Cost
+from ..stack import StackMachine, TaskSpec
+from ..tasks.suite import Suite
+from ..tasks.task import Task
+from ..vocab import EOS, Vocabulary
+from .common import (TASK_FEATURES, Reward, RowMachine, check_illegal_action, check_masking, check_token,
+                     describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features, task_spec)
+
+SLOT_WINDOW = 16
+"""Slot types in the observation (the reach of ``dup``/``swap``)."""
+TASK_FEATURE_MAX = 1e6
+"""Upper bound of the ``task`` observation's entries (counts; finite so that checkers do not complain)."""
+
+
+class IllegalActionError(TasmError):
+    """A masked action was taken with ``illegal_action="error"``. ``token`` is the action, ``legal`` the legal
+    token ids."""
+
+    def __init__(self, message: str, token: int, legal: Sequence[int]):
+        super().__init__(message)
+        self.token = token
+        self.legal = tuple(legal)
+
+
+class TasmEmitEnv(gymnasium.Env):
+    """Write a TASM block for a task one token at a time (see the module docstring for spaces and rewards).
+
+    Tasks: ``tasks`` (a Task or a list), else the ``split`` of ``suite`` (``tier`` filters either); each reset
+    draws one with the env's RNG, or takes ``options={"task": name, index or Task}``. ``masking``: ``none``,
+    ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``: ``cycles``,
+    ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.reward`. ``max_len`` caps every
+    task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the token observation has
+    the largest budget's length. ``illegal_action``: ``error`` or ``penalty``. ``vocab``: default
+    :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
+    leaves ``info["graph"]`` out of ``reset`` (building the first graph imports torch-geometric, ~4 s).
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v0",
+                 split: str = "train", tier: str | None = None, masking: str = "stack", reward: Reward = "cycles",
+                 cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
+                 illegal_action: str = "error", render_mode: str | None = None, vocab: Vocabulary | None = None,
+                 n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True):
+        self.tasks = resolve_tasks(tasks, suite, split, tier)
+        self.masking = check_masking(masking)
+        self.illegal_action = check_illegal_action(illegal_action)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise TasmError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
+        self.rewards = reward_model(reward, masking, cost, beta, eps, n_tests, verifier_seed)
+        self.vocab = vocab if vocab is not None else Vocabulary.default()
+        self.specs: list[TaskSpec] = [task_spec(task, self.vocab, max_len) for task in self.tasks]
+        self.max_len = max(spec.budget for spec in self.specs)
+        self._features = [task_features(task, spec) for task, spec in zip(self.tasks, self.specs)]
+        self._rows: dict[int, RowMachine] = {}  # per task, built on first use (one small machine each)
+        V = len(self.vocab)
+        depth_bound = int(np.abs(self.vocab.delta).max()) * self.max_len + max(s.n_inputs for s in self.specs)
+        self.action_space = spaces.Discrete(V)
+        self.observation_space = spaces.Dict({
+            "tokens": spaces.Box(-1, V - 1, (self.max_len,), np.int64),
+            "length": spaces.Box(0, self.max_len, (1,), np.int64),
+            "depth": spaces.Box(-depth_bound, depth_bound, (1,), np.int64),  # below 0 only under masking "none"
+            "remaining": spaces.Box(0, self.max_len, (1,), np.int64),
+            "slot_types": spaces.Box(0, 3, (SLOT_WINDOW,), np.int64),
+            "task": spaces.Box(0.0, TASK_FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
+        })
+        self.include_graph = include_graph
+        self.task_index = 0
+        self._graphs: dict[int, Any] = {}
+        self._row: RowMachine | None = None
+        self._done = True
+        self._last_info: dict[str, Any] = {}
+
+    # ---- the current episode
+    @property
+    def task(self) -> Task:
+        return self.tasks[self.task_index]
+
+    @property
+    def task_spec(self) -> TaskSpec:
+        """The current task's :class:`~tasm_env.stack.TaskSpec` (budget, output arity, bound constants)."""
+        return self.specs[self.task_index]
+
+    @property
+    def task_graph(self):
+        """The current task's TIR graph (``torch_geometric.data.Data``, see :mod:`tasm_env.tasks.graph`)."""
+        graph = self._graphs.get(self.task_index)
+        if graph is None:
+            graph = self._graphs[self.task_index] = self.task.graph
+        return graph
+
+    @property
+    def row(self) -> RowMachine:
+        if self._row is None:
+            raise TasmError("call reset() before using the env")
+        return self._row
+
+    def _row_machine(self, index: int) -> RowMachine:
+        row = self._rows.get(index)
+        if row is None:
+            track = self.reward_kind == "shaped"
+            machine = StackMachine([self.specs[index]], max_len=self.max_len, type_window=SLOT_WINDOW,
+                                   violation_level="stack" if track else None)
+            row = self._rows[index] = RowMachine(machine, 0, self.masking, track_violations=track)
+        return row
+
+    def _pick_task(self, options: dict | None) -> int:
+        chosen = (options or {}).get("task")
+        if chosen is None:
+            return int(self.np_random.integers(len(self.tasks)))
+        if isinstance(chosen, Task):
+            matches = [i for i, t in enumerate(self.tasks) if t == chosen]
+        elif isinstance(chosen, (int, np.integer)) and not isinstance(chosen, bool):
+            matches = [int(chosen)] if 0 <= chosen < len(self.tasks) else []
+        else:
+            matches = [i for i, t in enumerate(self.tasks) if t.name == chosen]
+        if not matches:
+            raise TasmError(f"options['task'] = {chosen!r} is not a task of this env (a name, an index in "
+                            f"0..{len(self.tasks) - 1} or one of its Task objects)")
+        return matches[0]
+
+    # ---- gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        """Start an episode (an empty block) for a task drawn with the env's RNG, or ``options["task"]``."""
+        super().reset(seed=seed)
+        self.task_index = self._pick_task(options)
+        self._row = self._row_machine(self.task_index)
+        self._row.reset()
+        self._done = False
+        info = self._info()
+        if self.include_graph:
+            info["graph"] = self.task_graph.clone()  # a copy: callers may change it
+        return self._observation(), info
+
+    def step(self, action) -> tuple[dict, float, bool, bool, dict]:
+        """Append token ``action`` (EOS ends the episode and scores the block)."""
+        if self._done:
+            raise TasmError("the episode is over: call reset() before step()")
+        row = self.row
+        token = check_token(action, self.action_space.n)
+        if not row.legal(token):
+            return self._illegal(token)
+        if token == EOS:
+            return self._finish()
+        row.step(token)
+        return self._observation(), 0.0, False, False, self._info()
+
+    def action_masks(self) -> np.ndarray:
+        """(V,) bool: the legal tokens now (only EOS once the episode is over). For sb3-contrib's MaskablePPO."""
+        if self._done:
+            mask = np.zeros(self.action_space.n, dtype=bool)
+            mask[EOS] = True
+            return mask
+        return self.row.mask().copy()
+
+    def render(self) -> str | None:
+        """``render_mode="ansi"``: the task, the program so far (one instruction per line) and the state."""
+        if self.render_mode != "ansi":
+            return None
+        row = self.row
+        lines = [describe_task(self.task, self.task_spec)]
+        lines += [f"  {i:3d}  {instruction}" for i, instruction in enumerate(row.program())]
+        status = "done" if self._done else f"live depth {row.depth}, budget left {row.remaining}"
+        lines.append(f"  [{row.length} tokens, {status}]")
+        if self._done and "log_reward" in self._last_info:
+            info = self._last_info
+            lines.append(f"  reward {np.exp(info['log_reward']):.4f} (valid {info['valid']}, cost {info['cost']}, "
+                         f"baseline {info['baseline_cost']})")
+        return "\n".join(lines) + "\n"
+
+    # ---- pieces
+    def _observation(self) -> dict[str, np.ndarray]:
+        row = self.row
+        return {
+            "tokens": row.row[: self.max_len].astype(np.int64),  # the prefix, PAD (-1) after it
+            "length": np.array([row.length], dtype=np.int64),
+            "depth": np.array([row.depth], dtype=np.int64),
+            "remaining": np.array([row.remaining], dtype=np.int64),
+            "slot_types": row.slot_types().astype(np.int64),
+            "task": self._features[self.task_index].copy(),
+        }
+
+    def _info(self) -> dict[str, Any]:
+        mask = self.row.mask() if not self._done else self.action_masks()
+        return {"action_mask": mask.astype(np.int8), "task": self.task.name}
+
+    def _illegal(self, token: int):
+        row = self.row
+        legal = np.flatnonzero(row.mask()).tolist()
+        if self.illegal_action == "error":
+            shown = ", ".join(f"{i} ({self._token_text(i)})" for i in legal[:12])
+            more = f" and {len(legal) - 12} more" if len(legal) > 12 else ""
+            raise IllegalActionError(
+                f"action {token} ({self._token_text(token)}) is masked under masking {self.masking!r} for "
+                f"{describe_task(self.task, self.task_spec)} after the prefix [{self._prefix_text()}] (live depth "
+                f"{row.depth}, budget left {row.remaining}); legal: {shown}{more}. Take actions from "
+                "env.action_masks() / info['action_mask'], or make the env with illegal_action='penalty'.",
+                token, legal)
+        log_reward = self.beta * float(np.log(self.eps))
+        self._done = True
+        info = self._info()
+        info.update(program=str(row.program()), valid=False, cost=float("nan"),
+                    baseline_cost=float("nan"), log_reward=log_reward, illegal_action=True,
+                    reason=f"illegal action {token} ({self._token_text(token)})")
+        self._last_info = info
+        return self._observation(), float(np.exp(log_reward)), True, False, info
+
+    def _finish(self):
+        row = self.row
+        program = row.program()
+        self._done = True
+        info = self._info()
+        info.update(program=str(program), illegal_action=False)
+        if self.rewards is None:  # shaped
+            violation = row.final_violation()
+            log_reward = float(shaped_log_rewards(np.array([violation]), np.array([row.length]), self.eps,
+                                                  self.beta)[0])
+            info.update(violation=violation, valid=violation < 0, cost=float("nan"), baseline_cost=float("nan"),
+                        reason="no stack violation" if violation < 0 else f"first stack violation at step {violation}")
+        else:
+            evaluation = self.rewards.evaluate([self.task], [program])[0]
+            log_reward = float(self.rewards.log_rewards_of([evaluation])[0])
+            info.update(valid=evaluation.valid, cost=evaluation.cost, baseline_cost=evaluation.baseline_cost,
+                        reason=evaluation.reason)
+        info["log_reward"] = log_reward
+        self._last_info = info
+        return self._observation(), float(np.exp(log_reward)), True, False, info
+
+    def _token_text(self, token: int) -> str:
+        try:
+            return f"`{self.task_spec.bound.token(token)}`"
+        except TasmError:
+            return "unknown token"
+
+    def _prefix_text(self) -> str:
+        return " ".join(str(i) for i in self.row.program()) or "empty"
