@@ -377,9 +377,14 @@ def _effects(name: str) -> tuple:
     """(net stack change, change per COUNT argument, what the instruction consumes or needs, handler)."""
     spec = isa.BY_NAME[name]
     per_arg = spec.pushes_per_arg - spec.pops_per_arg if spec.arg is isa.Arg.COUNT else 0
-    need = {"read_io": "public", "divine": "secret", "merkle_step": "digest", "write_io": "output",
-            "sponge_init": "sponge_init", "sponge_absorb": "sponge", "sponge_squeeze": "sponge",
-            "sponge_absorb_mem": "sponge"}.get(name)
+    # what it consumes or needs follows from the crash it can raise (isa.py is the one list of facts)
+    by_crash = {"public_input_exhausted": "public", "secret_input_exhausted": "secret",
+                "secret_digests_exhausted": "digest", "sponge_not_initialised": "sponge"}
+    need = next((by_crash[c] for c in spec.crashes if c in by_crash), None)
+    if name == "write_io":
+        need = "output"
+    elif name == "sponge_init":
+        need = "sponge_init"
     return spec.base_pushes - spec.base_pops, per_arg, need, _HANDLERS[name]
 
 

@@ -1308,12 +1308,7 @@ class _Chunk:
         idx = idx[(below == goal[None, q:]).all(axis=1)]
         if not len(idx):
             return None
-        key = self.rows[idx, :move.reads]
-        if move.uses_meta:
-            key = np.concatenate([key, self.meta[idx]], axis=1)
-        unique, inverse = _unique_rows(key)
-        results, metas, ok = move.evaluate(s, unique[:, :move.reads], unique[:, move.reads:] if move.uses_meta
-                                           else np.zeros((len(unique), _META), dtype=np.int64))
+        results, metas, ok, inverse = self._evaluate_distinct(move, idx)
         hit = ok & (results[:, :q] == goal[None, :q]).all(axis=1)
         keep = hit[inverse]
         idx, inverse = idx[keep], inverse[keep]
@@ -1322,6 +1317,17 @@ class _Chunk:
         zero = np.zeros(len(idx), dtype=_U64)
         return _Children(m, idx + self.lo, depth[idx], zero, zero, np.full(len(idx), s.goal_mask),
                          metas[inverse] if move.uses_meta else None, results[inverse][:, :q])
+
+    def _evaluate_distinct(self, move: _Move, idx: np.ndarray):
+        """Run ``move`` once per distinct operand tuple (with side state, if it uses it) of the states ``idx``;
+        ``inverse`` maps each state to its tuple's row of ``results``, ``metas`` and ``ok``."""
+        key = self.rows[idx, :move.reads]
+        if move.uses_meta:
+            key = np.concatenate([key, self.meta[idx]], axis=1)
+        unique, inverse = _unique_rows(key)
+        results, metas, ok = move.evaluate(self.space, unique[:, :move.reads], unique[:, move.reads:]
+                                           if move.uses_meta else np.zeros((len(unique), _META), dtype=np.int64))
+        return results, metas, ok, inverse
 
     def _alive(self, rest: np.ndarray, idx: np.ndarray, extra_dep: np.ndarray | None) -> np.ndarray:
         """Does every context element the goal keeps survive (on the stack, or something depends on it)?"""
@@ -1344,12 +1350,7 @@ class _Chunk:
         idx = np.flatnonzero(legal & (d + 1 + s.depth_bound(depth) <= bound))
         if not len(idx):
             return None
-        key = self.rows[idx, :move.reads]
-        if move.uses_meta:
-            key = np.concatenate([key, self.meta[idx]], axis=1)
-        unique, inverse = _unique_rows(key)
-        results, metas, ok = move.evaluate(s, unique[:, :move.reads], unique[:, move.reads:] if move.uses_meta
-                                           else np.zeros((len(unique), _META), dtype=np.int64))
+        results, metas, ok, inverse = self._evaluate_distinct(move, idx)
         good = ok[inverse]
         idx, inverse = idx[good], inverse[good]
         if not len(idx):
