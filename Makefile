@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test,plots]"
 	touch $(STAMP)
 
+# the main job: a small end-to-end comparison (stage 1, then TB / LPV / RTB) on the default suite's easy tasks
 run: $(STAMP)
-	$(PY) -m tasm_env.cli demo
+	$(PY) -m tasm_env.cli compare --suite tasm-basic-v0 --minutes 2 --pretrain-minutes 3 --samples 16 --out runs/compare
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -23,7 +23,7 @@ from . import field as F
 from . import tip5
 from .asm import Program
 from .errors import VM_ERROR_KINDS, BatchError, TasmError
-from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, OUTPUTS, Plan, Shape, compile_block
+from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
 __all__ = ["BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Shape", "compile_block", "result_of",
            "run_batch", "run_group"]

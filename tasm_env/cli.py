@@ -5,6 +5,7 @@
     tasm-env tasks list [SUITE]
     tasm-env tasks show TASK        (TASK: a task name, or SUITE:TASK)
     tasm-env demo
+    tasm-env train | evaluate | compare ...   (the agents: see agents/cli.py)
 
 Values may be separated by spaces or commas; negative values are reduced mod p. Errors print one line to
 stderr and exit with status 2, without a traceback.
@@ -205,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the bundled example program")
     p.set_defaults(func=cmd_demo)
+
+    from agents.cli import add_commands  # train / evaluate / compare (they import torch only when they run)
+
+    add_commands(sub)
     return parser
 
 

@@ -123,7 +123,7 @@ class InstructionSpec:
         if arg is None:
             return f"`{self.name}` needs {self.arg.describe()}"
         if self.arg is Arg.LABEL:
-            return None if isinstance(arg, (str, int)) and not isinstance(arg, bool) else f"`call` needs a label"
+            return None if isinstance(arg, (str, int)) and not isinstance(arg, bool) else "`call` needs a label"
         if not isinstance(arg, int) or isinstance(arg, bool):
             return f"`{self.name}` needs {self.arg.describe()}, got {arg!r}"
         valid = self.arg.range()

@@ -132,6 +132,18 @@ def _edge_values(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
     return np.where(use_power, np.array(powers, dtype=np.uint64) % np.uint64(P), values)
 
 
+def _equal_across_types(rng: np.random.Generator, types: tuple[str, ...], stack: np.ndarray, rows: np.ndarray) -> None:
+    """On ``rows``, give every input whose type admits it one shared u32 value (a field input equal to a u32
+    input is a case a candidate dropping an ``eq`` between them must get right)."""
+    n = len(stack)
+    shared = np.where(rng.random(n) < 0.5, _edge_values(rng, "u32", n), _random_values(rng, "u32", n))
+    admits = {"field": np.ones(n, dtype=bool), "u32": np.ones(n, dtype=bool), "nonzero": shared != 0,
+              "u32_nonzero": shared != 0, "bool": shared < 2}
+    for j, kind in enumerate(types):
+        column = CONTEXT_DEPTH + j
+        stack[:, column] = np.where(rows & admits[kind], shared, stack[:, column])
+
+
 def make_tests(
     input_types: Sequence[str],
     n_tests: int = 40,
@@ -142,8 +154,9 @@ def make_tests(
 ) -> TestSet:
     """Tests for a block whose inputs (deepest first, top last) have the given types.
 
-    Tests cycle through four flavours: random typed inputs; edge values; all inputs of a type equal; random
-    inputs with all-zero RAM. Every test has a random context of 16 elements below the inputs, random public
+    Tests cycle through four flavours: random typed inputs; edge values; all inputs of a type equal (and, in every
+    other such test, all inputs of every type that admits the value equal: a field input equal to a u32 input);
+    random inputs with all-zero RAM. Every test has a random context of 16 elements below the inputs, random public
     and secret input and random secret digests.
     """
     types = tuple(input_types)
@@ -167,6 +180,8 @@ def make_tests(
                           _random_values(rng, kind, n_tests))
         for c in cols:
             stack[:, c] = np.where(flavour == 2, shared, stack[:, c])
+    if len(set(types)) > 1:  # every other flavour-2 test: inputs of different types equal too, where they can be
+        _equal_across_types(rng, types, stack, (flavour == 2) & (np.arange(n_tests) // 4 % 2 == 1))
     seeds = rng.integers(1, 1 << 63, size=n_tests, dtype=np.uint64)
     seeds[flavour == 3] = 0
     inputs = batch.Inputs(

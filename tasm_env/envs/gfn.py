@@ -390,7 +390,7 @@ class TasmFeatures(Preprocessor):
         super().__init__(output_dim=self.window * (V + 1) + 8 + SLOT_WINDOW * 4)
 
     def preprocess(self, states: DiscreteStates) -> torch.Tensor:
-        env, machine, L = self.env, self.env.machine, self.env.layout
+        env, machine = self.env, self.env.machine
         state = env.emission_state(states)
         data = state.data
         length = state.length.long().clamp(0, env.max_len)

@@ -1,0 +1,183 @@
+"""``tasm-env train``, ``tasm-env evaluate`` and ``tasm-env compare`` (registered by :mod:`tasm_env.cli`).
+
+    tasm-env train --stage 1 --suite tasm-basic-v0 --out runs/base
+    tasm-env train --stage 2 --agent rtb --init runs/base/stage1.safetensors --out runs/rtb --minutes 25
+    tasm-env train --stage 3 --agent rtb --init runs/rtb/stage2.safetensors --out runs/rtb
+    tasm-env evaluate runs/rtb/stage2.safetensors --suite tasm-basic-v0 --split test --samples 64
+    tasm-env compare --suite tasm-basic-v0 --minutes 2        (the main job: stage 1, then TB / LPV / RTB)
+
+Each run directory gets ``metrics.csv`` (and TensorBoard events when ``tensorboard`` is installed) and
+safetensors checkpoints: ``stage1.safetensors``, ``stage2.safetensors`` (the best on the val split),
+``stage2-last.safetensors`` (with the optimizer, for ``--resume``), ``stage3.safetensors`` and the stage-3 replay
+buffer ``replay.jsonl``. This module imports nothing heavy until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tasm_env.errors import TasmError
+
+AGENT_NAMES = ("tb", "lpv", "rtb", "subtb", "db", "trustpcl")
+
+
+def add_commands(sub) -> None:
+    """Add the agent commands to ``tasm-env``'s subparsers."""
+    p = sub.add_parser("train", help="train an agent (stage 1 MLE, stage 2 GFlowNet, stage 3 online)")
+    p.add_argument("--stage", type=int, choices=(1, 2, 3), required=True)
+    p.add_argument("--agent", choices=AGENT_NAMES, default="tb", help="stage 2/3 objective (default tb)")
+    _common(p)
+    p.add_argument("--out", required=True, help="run directory (metrics, checkpoints)")
+    p.add_argument("--init", help="checkpoint to start from (stage 2/3: the previous stage's)")
+    p.add_argument("--resume", action="store_true", help="continue stage 2 from OUT/stage2-last.safetensors")
+    p.add_argument("--epochs", type=int, default=150, help="stage 1 epochs (default 150)")
+    p.add_argument("--variants", type=int, default=6, help="stage 1: verified variants per task (default 6)")
+    p.add_argument("--variant-seconds", type=float, default=1.5, help="stage 1: variant search per task (default 1.5)")
+    p.add_argument("--extra-tasks", default="300",
+                   help="stage 1: freshly generated training tasks per tier, none equal to a suite task: N, or "
+                        "E,M,H for easy, medium, hard (default 300)")
+    p.add_argument("--search-seconds", type=float, default=0.8,
+                   help="stage 1: exact search per generated easy task, its result a training target (default 0.8)")
+    p.add_argument("--variant-extra", default="0,300,50",
+                   help="stage 1: variants also for the first E,M,H generated tasks per tier (default 0,300,50)")
+    p.add_argument("--extra-cache", help="stage 1: where to keep the generated tasks (default OUT/extra-tasks.json)")
+    p.add_argument("--iterations", type=int, default=2000, help="stage 2 iterations (default 2000)")
+    p.add_argument("--minutes", type=float, help="stop the stage after this many minutes")
+    p.add_argument("--mode", choices=("on-policy", "explore", "replay"), default="explore")
+    p.add_argument("--tasks-per-batch", type=int, default=16)
+    p.add_argument("--samples-per-task", type=int, default=4)
+    p.add_argument("--lr", type=float, help="learning rate (default: 2e-3 stage 1, 1e-4 stage 2)")
+    p.add_argument("--reward-beta", type=float, default=8.0)
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--d-model", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=4, help="stage 3: build rounds over the train tasks")
+    p.add_argument("--build-samples", type=int, default=16, help="stage 3: samples per build (default 16)")
+    p.add_argument("--burst", type=int, default=50, help="stage 3: fine-tuning iterations per round (default 50)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate checkpoints on a suite split (one table each, one plot)")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
+    p.add_argument("--labels", help="comma-separated names for the checkpoints (default: their run folders)")
+    _common(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--samples", type=int, default=64, help="samples per task (default 64)")
+    p.add_argument("--json", help="write the report(s) as JSON: FILE, or a folder for several checkpoints")
+    p.add_argument("--csv", help="write per-task rows as CSV: FILE, or a folder for several checkpoints")
+    p.add_argument("--markdown", help="write the tables as Markdown")
+    p.add_argument("--plot", help="write the improvement-vs-samples plot (PNG), one line per checkpoint")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="the main job: a small end-to-end comparison of TB, LPV and RTB")
+    _common(p)
+    p.add_argument("--out", default="runs/compare")
+    p.add_argument("--agents", default="tb,lpv,rtb")
+    p.add_argument("--minutes", type=float, default=2.0, help="stage-2 minutes per agent (default 2)")
+    p.add_argument("--pretrain-minutes", type=float, default=2.0)
+    p.add_argument("--samples", type=int, default=16)
+    p.set_defaults(func=cmd_compare)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", default="tasm-basic-v0")
+    p.add_argument("--tiers", default=None, help="comma-separated tiers (default: stage 2 easy,medium; else all)")
+    p.add_argument("--masking", choices=("stack", "typed"), default="typed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def cmd_train(args) -> int:
+    from . import pipeline
+
+    out = Path(args.out)
+    if args.stage == 1:
+        path = pipeline.run_stage1(out, suite=args.suite, tiers=_tiers(args.tiers), masking=args.masking,
+                                   epochs=args.epochs, variants=args.variants,
+                                   variant_seconds=args.variant_seconds, extra=_counts(args.extra_tasks),
+                                   search_seconds=args.search_seconds,
+                                   extra_cache=Path(args.extra_cache) if args.extra_cache else None,
+                                   variant_extra=_counts(args.variant_extra, per_tier=True),
+                                   minutes=args.minutes,
+                                   lr=args.lr or 2e-3, d_model=args.d_model, seed=args.seed,
+                                   progress=not args.no_progress)
+    elif args.stage == 2:
+        path = pipeline.run_stage2(out, agent=args.agent, init=args.init, resume=args.resume, suite=args.suite,
+                                   tiers=_tiers(args.tiers, ("easy", "medium")), masking=args.masking,
+                                   iterations=args.iterations, minutes=args.minutes, mode=args.mode,
+                                   tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
+                                   lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
+                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress)
+    else:
+        if not args.init:
+            raise TasmError("stage 3 refines a trained policy: pass --init OUT/stage2.safetensors")
+        path = pipeline.run_stage3(out, agent=args.agent, init=args.init, suite=args.suite,
+                                   tiers=_tiers(args.tiers, ("easy", "medium")), rounds=args.rounds,
+                                   samples=args.build_samples, burst=args.burst,
+                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress)
+    print(f"saved {path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import pipeline
+
+    labels = args.labels.split(",") if args.labels else [Path(c).parent.name or Path(c).stem for c in args.checkpoints]
+    if len(labels) != len(args.checkpoints):
+        raise TasmError(f"--labels names {len(labels)} checkpoints, {len(args.checkpoints)} were given")
+    reports = {}
+    for label, checkpoint in zip(labels, args.checkpoints):
+        report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
+                                              tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
+                                              progress=not args.no_progress)
+        print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, best of {args.samples}\n{report.to_text()}")
+        reports[label] = report
+        several = len(args.checkpoints) > 1
+        if args.json:
+            report.to_json(Path(args.json) / f"{label}.json" if several else args.json)
+        if args.csv:
+            report.to_csv(Path(args.csv) / f"{label}.csv" if several else args.csv)
+    if args.markdown:
+        from tasm_env.atomic import atomic_write_text
+        atomic_write_text(args.markdown, "\n".join(f"### {label}\n\n{r.to_markdown()}\n" for label, r in reports.items()))
+    if args.plot:
+        from .evaluate import plot_improvement
+        plot_improvement(reports, args.plot)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from . import pipeline
+
+    agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
+    unknown = [a for a in agents if a not in AGENT_NAMES]
+    if unknown:
+        raise TasmError(f"unknown agents {unknown}; expected some of {', '.join(AGENT_NAMES)}")
+    pipeline.compare(Path(args.out), agents=agents, suite=args.suite, tiers=_tiers(args.tiers, ("easy",)),
+                     masking=args.masking, minutes=args.minutes, pretrain_minutes=args.pretrain_minutes,
+                     samples=args.samples, seed=args.seed, progress=not args.no_progress)
+    return 0
+
+
+def _counts(text: str, per_tier: bool = False) -> int | dict[str, int]:
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise TasmError(f"expected N or E,M,H (integers), got {text!r}") from None
+    if len(parts) == 1:
+        return {t: parts[0] for t in ("easy", "medium", "hard")} if per_tier else parts[0]
+    if len(parts) != 3:
+        raise TasmError(f"expected N or E,M,H, got {len(parts)} numbers in {text!r}")
+    return dict(zip(("easy", "medium", "hard"), parts))
+
+
+def _tiers(text: str | None, default: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+    if text is None:
+        return default
+    tiers = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in tiers if t not in ("easy", "medium", "hard", "idiom")]
+    if unknown:
+        raise TasmError(f"unknown tiers {unknown}; expected easy, medium, hard or idiom")
+    return tiers
+
+
+__all__ = ["add_commands"]

@@ -1,0 +1,306 @@
+"""The three stages end to end, as the ``tasm-env train / evaluate / compare`` commands run them.
+
+Data discipline: stage 1 learns from the suite's **train** split plus ``extra_tasks`` freshly generated tasks
+per tier (the suite's own generator, another seed; any task whose TIR equals one of the suite's tasks is dropped,
+so no val or test task is ever trained on); checkpoints are **selected on val**; results are reported on **test**.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from tasm_env.envs.gfn import TasmGFNEnv
+from tasm_env.errors import TasmError
+from tasm_env.tasks.generate import canonical_key, generate
+from tasm_env.tasks.build import with_optima
+from tasm_env.tasks.suite import Suite, load_suite, save_suite
+from tasm_env.tasks.task import Task
+
+from .checkpoint import load_module, load_optimizer, read_checkpoint, save_checkpoint
+from .evaluate import Report, evaluate_samples, plot_improvement
+from .gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
+from .metrics import MetricsLogger
+from .policy import PolicyConfig, TasmPolicy, bound_to
+from .pretrain import PretrainConfig, pretrain, training_corpus
+from .sampling import sample_programs
+
+EXTRA_SEED = 90_001  # generated training tasks: a seed stream the suite builder never used
+
+
+# ------------------------------------------------------------------------------------------- tasks
+
+
+def split_tasks(suite: Suite, split: str, tiers: Sequence[str] | None) -> list[Task]:
+    tasks = [t for t in suite.split(split) if tiers is None or t.tier in tiers]
+    if not tasks:
+        raise TasmError(f"suite {suite.name!r} split {split!r} has no tasks of tiers {tiers}")
+    return tasks
+
+
+def extra_tasks(suite: Suite, tiers: Sequence[str], per_tier: int | dict[str, int], seed: int = EXTRA_SEED, *,
+                search_seconds: float = 0.0, search_tiers: Sequence[str] = ("easy",), cache: Path | None = None,
+                jobs: int = 1) -> list[Task]:
+    """``per_tier`` generated tasks of each tier (a number, or one per tier), none equal (same canonical TIR) to any task of ``suite``.
+    With ``search_seconds``, the exact search runs on the tasks of ``search_tiers`` for that long each and its
+    verified best program is recorded as the task's optimum (a training target, as the suite records one for its
+    train split). ``cache``: a suite JSON file that keeps the result for the same arguments."""
+    counts = per_tier if isinstance(per_tier, dict) else {tier: per_tier for tier in tiers}
+    key = f"extra:{suite.name}:{','.join(tiers)}:{sorted(counts.items())}:{seed}:{search_seconds}:{','.join(search_tiers)}"
+    if cache is not None and cache.is_file():
+        cached = load_suite(cache)
+        if cached.description == key:
+            return list(cached.tasks.values())
+    taken = {canonical_key(t.tir) for t in suite}
+    tasks: list[Task] = []
+    for k, tier in enumerate(t for t in tiers if t in ("easy", "medium", "hard")):
+        n = counts.get(tier, 0)
+        if n <= 0:
+            continue
+        fresh = [tir for tir in generate(tier, n + n // 10 + 8, seed=seed + k) if canonical_key(tir) not in taken][:n]
+        tasks += [Task.from_tir(tir, name=f"extra-{tier}-{i:05d}", tier=tier) for i, tir in enumerate(fresh)]
+    if search_seconds > 0:
+        searched = [t for t in tasks if t.tier in search_tiers]
+        found = {t.name: t for t in with_optima(searched, search_seconds, 500_000, "extra tasks", jobs)}
+        tasks = [found.get(t.name, t) for t in tasks]
+    if cache is not None:
+        save_suite(Suite("extra", 0, key, {t.name: t for t in tasks}, {"train": [t.name for t in tasks]}), cache)
+    return tasks
+
+
+def make_env(tasks: Sequence[Task], masking: str) -> TasmGFNEnv:
+    return TasmGFNEnv(tasks=list(tasks), suite=None, masking=masking)
+
+
+# ------------------------------------------------------------------------------------------- stages
+
+
+def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv) -> tuple[TasmPolicy, dict]:
+    checkpoint = read_checkpoint(checkpoint_path)
+    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]))
+    load_module(checkpoint, "policy", policy)
+    return policy, checkpoint.meta
+
+
+def run_stage1(out: Path, *, suite: str = "tasm-basic-v0", tiers: Sequence[str] | None = None,
+               masking: str = "typed", epochs: int = 150, variants: int = 6, variant_seconds: float = 1.5, extra: int | dict[str, int] = 300,
+               search_seconds: float = 0.8, extra_cache: Path | None = None,
+               variant_extra: dict[str, int] | None = None, minutes: float | None = None, lr: float = 2e-3, d_model: int = 64, seed: int = 0,
+               progress: bool = True) -> Path:
+    """Pre-train a fresh policy; writes ``out/stage1.safetensors`` and ``out/stage1-metrics.csv``. ``extra``
+    generated tasks per tier join the train split (see :func:`extra_tasks`; the easy ones get a search of
+    ``search_seconds`` each, cached in ``extra_cache``, default ``out/extra-tasks.json``)."""
+    torch.manual_seed(seed)
+    loaded = load_suite(suite)
+    tiers = tuple(tiers or ("easy", "medium", "hard"))
+    generated = extra_tasks(loaded, tiers, extra, search_seconds=search_seconds,
+                            cache=extra_cache or out / "extra-tasks.json")
+    train = split_tasks(loaded, "train", tiers) + generated
+    env, val_env = make_env(train, masking), make_env(split_tasks(loaded, "val", tiers), masking)
+    config = PolicyConfig(d_model=d_model)
+    policy = TasmPolicy(env, config)
+    # variants for the suite's train tasks and the first `variant_extra[tier]` generated tasks of each tier
+    # (the search's results already serve the other generated easy tasks)
+    limits = variant_extra or {}
+    chosen = [t.name for t in train if not t.name.startswith("extra-")]
+    for tier in tiers:
+        chosen += [t.name for t in generated if t.tier == tier][: limits.get(tier, 0)]
+    corpus = training_corpus(env, variants=variants, variant_seconds=variant_seconds, cache=out / "variants.json",
+                             seed=seed, progress=progress, variant_tasks=chosen)
+    val_corpus = training_corpus(val_env, variants=0, include_optima=False, progress=False)
+    settings = PretrainConfig(epochs=epochs, lr=lr, minutes=minutes, seed=seed)
+    logger = MetricsLogger(out / "stage1-metrics.csv")
+    started = time.time()
+    history = pretrain(policy, corpus, settings, val_env=val_env, val_corpus=val_corpus, logger=logger,
+                       progress=progress)
+    logger.close()
+    meta = {"stage": 1, "suite": suite, "tiers": list(tiers), "masking": masking, "policy_config": config.to_dict(),
+            "pretrain_config": settings.to_dict(), "corpus": len(corpus), "extra_tasks": extra, "search_seconds": search_seconds,
+            "variant_extra": limits,
+            "variants": variants, "epochs_run": len(history), "seconds": time.time() - started,
+            "best_val_nll": min((h.get("val_nll", float("inf")) for h in history), default=None)}
+    return save_checkpoint(out / "stage1.safetensors", {"policy": policy}, meta)
+
+
+def _gflownet_modules(gflownet) -> dict:
+    modules = {"policy": gflownet.pf}
+    for prefix, name in (("logz", "logZ"), ("flow", "logF")):
+        module = getattr(gflownet, name, None)
+        if isinstance(module, torch.nn.Module):
+            modules[prefix] = module
+    return modules
+
+
+def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume: bool = False,
+               suite: str = "tasm-basic-v0", tiers: Sequence[str] | None = ("easy", "medium"),
+               masking: str = "typed", iterations: int = 2000, minutes: float | None = None,
+               mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
+               reward_beta: float = 8.0, eval_every: int = 50, eval_samples: int = 16, extra: int = 0,
+               d_model: int = 64, seed: int = 0, progress: bool = True) -> Path:
+    """GFlowNet fine-tuning; writes ``out/stage2.safetensors`` (best on val), ``out/stage2-last.safetensors``
+    (with the optimizer, for ``resume``) and ``out/stage2-metrics.csv``."""
+    torch.manual_seed(seed)
+    loaded = load_suite(suite)
+    tiers = tuple(tiers or ("easy", "medium"))
+    env = make_env(split_tasks(loaded, "train", tiers) + extra_tasks(loaded, tiers, extra), masking)
+    val_env = make_env(split_tasks(loaded, "val", tiers), masking)
+    last = out / "stage2-last.safetensors"
+    start_from = str(last) if resume else init
+    if resume and not last.is_file():
+        raise TasmError(f"--resume: no {last} to continue from")
+    if start_from is not None:
+        policy, meta = _policy_from(start_from, env)
+    else:
+        policy, meta = TasmPolicy(env, PolicyConfig(d_model=d_model)), {}
+    prior_path = meta.get("prior", init) if resume else init
+    prior = None
+    if agent in ("rtb", "trustpcl"):
+        if prior_path is None:
+            raise TasmError(f"{agent} needs the stage-1 policy as its prior: pass --init OUT/stage1.safetensors")
+        prior = frozen_copy(_policy_from(prior_path, env)[0])
+    config = GFlowNetConfig(agent=agent, iterations=iterations, minutes=minutes, mode=mode,
+                            tasks_per_batch=tasks_per_batch, samples_per_task=samples_per_task, lr=lr,
+                            reward_beta=reward_beta, eval_every=eval_every, eval_samples=eval_samples, seed=seed)
+    gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)
+    base_meta = {"stage": 2, "agent": agent, "suite": suite, "tiers": list(tiers), "masking": masking,
+                 "policy_config": policy.config.to_dict(), "gflownet_config": config.to_dict(), "init": init,
+                 "prior": prior_path}
+
+    def save(trainer: GFlowNetTrainer, tag: str) -> None:
+        meta = {**base_meta, "iteration": trainer.iteration, "best_val_score": trainer.best_score}
+        if tag == "best":
+            save_checkpoint(out / "stage2.safetensors", _gflownet_modules(trainer.gflownet), meta)
+        else:
+            save_checkpoint(last, _gflownet_modules(trainer.gflownet), meta, optimizer=trainer.optimizer)
+
+    logger = MetricsLogger(out / "stage2-metrics.csv", append=resume)
+    trainer = GFlowNetTrainer(gflownet, env, config, val_env=val_env, logger=logger, checkpoint=save,
+                              progress=progress)
+    if resume:
+        checkpoint = read_checkpoint(last)
+        for prefix, module in _gflownet_modules(gflownet).items():
+            load_module(checkpoint, prefix, module)
+        load_optimizer(checkpoint, trainer.optimizer)
+        trainer.iteration = int(checkpoint.meta["iteration"])
+        trainer.best_score = float(checkpoint.meta["best_val_score"])
+        iterations = max(0, iterations - trainer.iteration)
+    trainer.train(iterations=iterations, minutes=minutes)
+    logger.close()
+    return out / "stage2.safetensors"
+
+
+def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0",
+               tiers: Sequence[str] | None = ("easy", "medium"), rounds: int = 4, samples: int = 16,
+               burst: int = 50, minutes: float | None = None, seed: int = 0, progress: bool = True) -> Path:
+    """Online refinement from a stage-2 checkpoint: ``rounds`` of builds over the train tasks, each recorded in
+    ``out/replay.jsonl``, with guarded fine-tuning bursts; writes ``out/stage3.safetensors``."""
+    from .online import OnlineRefiner
+
+    checkpoint = read_checkpoint(init)
+    meta = checkpoint.meta
+    loaded = load_suite(suite)
+    masking = meta.get("masking", "typed")
+    env = make_env(split_tasks(loaded, "train", tiers), masking)
+    val_env = make_env(split_tasks(loaded, "val", tiers), masking)
+    policy = TasmPolicy(env, PolicyConfig.from_dict(meta["policy_config"]))
+    prior = None
+    if agent in ("rtb", "trustpcl"):
+        prior = frozen_copy(_policy_from(meta.get("prior") or init, env)[0])
+    config = GFlowNetConfig(**{**meta.get("gflownet_config", {}), "agent": agent, "seed": seed})
+    gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)
+    for prefix, module in _gflownet_modules(gflownet).items():
+        if checkpoint.has(prefix):
+            load_module(checkpoint, prefix, module)
+    logger = MetricsLogger(out / "stage3-metrics.csv")
+    trainer = GFlowNetTrainer(gflownet, env, config, val_env=val_env, logger=None, progress=False)
+    refiner = OnlineRefiner(trainer, buffer_path=out / "replay.jsonl", trigger=len(env.tasks), burst=burst,
+                            seed=seed)
+    deadline = None if minutes is None else time.monotonic() + 60 * minutes
+    generator = torch.Generator().manual_seed(seed)
+    for round_ in range(rounds):
+        order = torch.randperm(len(env.tasks), generator=generator).tolist()
+        outcomes = refiner.build([env.tasks[i] for i in order], samples=samples, seed=seed + round_)
+        burst = refiner.bursts[-1] if refiner.bursts else None
+        logger.log(round_, built=len(outcomes), improved=sum(o.cycles < o.baseline_cycles for o in outcomes) / len(outcomes),
+                   fallback=sum(o.fallback_used for o in outcomes) / len(outcomes),
+                   val_before=burst.score_before if burst else float("nan"),
+                   val_after=burst.score_after if burst else float("nan"),
+                   accepted=int(burst.accepted) if burst else -1, model_version=refiner.model_version)
+        if progress:
+            print(f"stage 3 round {round_ + 1}/{rounds}: buffer {refiner.buffer.stats()}, "
+                  f"last burst {burst}", flush=True)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    logger.close()
+    meta = {**meta, "stage": 3, "model_version": refiner.model_version, "guard": refiner.guard.to_dict(),
+            "bursts": [vars(b) for b in refiner.bursts]}
+    return save_checkpoint(out / "stage3.safetensors", _gflownet_modules(gflownet), meta)
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, seed: int = 0,
+                    progress: bool = True) -> Report:
+    """Draw ``samples`` blocks per task (fixed seed) and score them (:func:`agents.evaluate.evaluate_samples`)."""
+    from tqdm.auto import tqdm
+
+    env = make_env(tasks, policy.env.masking)
+    generator = torch.Generator().manual_seed(seed)
+    drawn = []
+    with bound_to(env, policy):
+        for i in tqdm(range(len(tasks)), desc="sampling", disable=not progress, unit="task"):
+            drawn += sample_programs(policy, [i], samples, generator=generator)
+    return evaluate_samples(tasks, drawn)
+
+
+def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v0", split: str = "test",
+                        tiers: Sequence[str] | None = None, samples: int = 64, seed: int = 0,
+                        progress: bool = True) -> Report:
+    checkpoint = read_checkpoint(path)
+    loaded = load_suite(suite)
+    tasks = split_tasks(loaded, split, tiers)
+    env = make_env(tasks, checkpoint.meta.get("masking", "typed"))
+    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]))
+    load_module(checkpoint, "policy", policy)
+    return evaluate_policy(policy, tasks, samples, seed=seed, progress=progress)
+
+
+def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v0",
+            tiers: Sequence[str] | None = ("easy",), masking: str = "typed", minutes: float = 2.0,
+            pretrain_minutes: float = 2.0, samples: int = 16, seed: int = 0, progress: bool = True) -> dict:
+    """The main job: stage 1 once, then each agent's stage 2 for ``minutes``, each evaluated on the test split
+    with ``samples`` draws per task; prints the table, writes ``out/compare.md`` and ``out/compare.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage1 = run_stage1(out / "stage1", suite=suite, tiers=tiers, masking=masking, minutes=pretrain_minutes,
+                        variants=4, extra=100, search_seconds=0.5, seed=seed, progress=progress)
+    reports = {"stage 1 (MLE)": evaluate_checkpoint(stage1, suite=suite, split="test", tiers=tiers,
+                                                    samples=samples, seed=seed, progress=progress)}
+    for agent in agents:
+        path = run_stage2(out / agent, agent=agent, init=str(stage1), suite=suite, tiers=tiers, masking=masking,
+                          minutes=minutes, iterations=10_000, eval_every=25, eval_samples=8, seed=seed,
+                          progress=progress)
+        reports[agent.upper()] = evaluate_checkpoint(path, suite=suite, split="test", tiers=tiers, samples=samples,
+                                                     seed=seed, progress=progress)
+    lines = [f"# tasm-env compare: {suite} test split, tiers {', '.join(tiers or ['all'])}, "
+             f"best of {samples} samples, {minutes} min of stage 2 per agent\n"]
+    for label, report in reports.items():
+        lines += [f"## {label}\n", report.to_markdown(), ""]
+        print(f"\n== {label}\n{report.to_text()}")
+    (out / "compare.md").write_text("\n".join(lines))
+    try:
+        plot_improvement(reports, out / "compare.png")
+        print(f"\nplot: {out / 'compare.png'}")
+    except TasmError as err:
+        print(f"\n(no plot: {err})")
+    summary = {label: report.summary(by=None)[0] for label, report in reports.items()}
+    (out / "compare.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+__all__ = ["compare", "evaluate_checkpoint", "evaluate_policy", "extra_tasks", "make_env", "run_stage1",
+           "run_stage2", "run_stage3", "split_tasks"]
