@@ -1,2 +1,5 @@
-"""Baseline agents for tasm-env: the graph-conditioned policy, GFlowNet training (TB, LPV, RTB and friends),
-RL and search baselines, and evaluation. Installed with tasm-env; filled in by the agents work (issue 5)."""
+"""Agents for tasm-env: the graph-conditioned policy (:mod:`agents.policy`), the three training stages
+(:mod:`agents.pretrain`, :mod:`agents.gflownet` on torchgfn's TB / LPV / RTB / SubTB / DB / TrustPCL,
+:mod:`agents.online`), inference that never returns an unverified program (:mod:`agents.compile`) and
+evaluation (:mod:`agents.evaluate`). The ``tasm-env train / evaluate / compare`` commands live in
+:mod:`agents.cli`; see ``docs/agents.md``. Importing this package imports nothing heavy."""

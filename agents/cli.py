@@ -49,7 +49,11 @@ def add_commands(sub) -> None:
     p.add_argument("--samples-per-task", type=int, default=4)
     p.add_argument("--lr", type=float, help="learning rate (default: 2e-3 stage 1, 1e-4 stage 2)")
     p.add_argument("--reward-beta", type=float, default=8.0)
+    p.add_argument("--temperature", default="1.5,1.0",
+                   help="stage 2 sampling temperature, annealed linearly: START,END (default 1.5,1.0)")
     p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--experts", type=int, default=0,
+                   help="stage 2: known-good programs (stage-1 corpus) mixed into each batch (default 0)")
     p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--rounds", type=int, default=4, help="stage 3: build rounds over the train tasks")
     p.add_argument("--build-samples", type=int, default=16, help="stage 3: samples per build (default 16)")
@@ -62,6 +66,7 @@ def add_commands(sub) -> None:
     _common(p)
     p.add_argument("--split", default="test")
     p.add_argument("--samples", type=int, default=64, help="samples per task (default 64)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1: the policy)")
     p.add_argument("--json", help="write the report(s) as JSON: FILE, or a folder for several checkpoints")
     p.add_argument("--csv", help="write per-task rows as CSV: FILE, or a folder for several checkpoints")
     p.add_argument("--markdown", help="write the tables as Markdown")
@@ -106,6 +111,7 @@ def cmd_train(args) -> int:
                                    iterations=args.iterations, minutes=args.minutes, mode=args.mode,
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
                                    lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
+                                   temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
                                    d_model=args.d_model, seed=args.seed, progress=not args.no_progress)
     else:
         if not args.init:
@@ -128,7 +134,7 @@ def cmd_evaluate(args) -> int:
     for label, checkpoint in zip(labels, args.checkpoints):
         report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
-                                              progress=not args.no_progress)
+                                              temperature=args.temperature, progress=not args.no_progress)
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, best of {args.samples}\n{report.to_text()}")
         reports[label] = report
         several = len(args.checkpoints) > 1
@@ -156,6 +162,16 @@ def cmd_compare(args) -> int:
                      masking=args.masking, minutes=args.minutes, pretrain_minutes=args.pretrain_minutes,
                      samples=args.samples, seed=args.seed, progress=not args.no_progress)
     return 0
+
+
+def _pair(text: str, flag: str) -> tuple[float, float]:
+    try:
+        start, end = (float(p) for p in text.split(","))
+    except ValueError:
+        raise TasmError(f"{flag}: expected START,END (two numbers), got {text!r}") from None
+    if start <= 0 or end <= 0:
+        raise TasmError(f"{flag}: temperatures must be positive, got {text!r}")
+    return start, end
 
 
 def _counts(text: str, per_tier: bool = False) -> int | dict[str, int]:

@@ -13,7 +13,9 @@
 | ``subtb`` | ``SubTBGFlowNet(pb=None, constant_pb=True)`` | state flow log F (same architecture) |
 | ``db`` | ``DBGFlowNet(pb=None, constant_pb=True)`` | state flow log F |
 
-The emission tree makes P_B = 1, so no backward policy is learned. Each iteration draws ``tasks_per_batch``
+The emission tree makes P_B = 1, so no backward policy is learned. With ``experts_per_iteration``, each batch
+also carries that many known-good programs of the training tasks (the stage-1 corpus: baselines and verified
+variants), scored off-policy like replayed trajectories. Each iteration draws ``tasks_per_batch``
 tasks and ``samples_per_task`` blocks for each (so LPV's variance is per task), samples them with the fast
 cached sampler (:mod:`agents.sampling`) at the annealed temperature and ``epsilon``, scores every step in one
 teacher-forced pass (untempered P_F, with gradients) and hands torchgfn the ``Trajectories`` with their
@@ -85,6 +87,7 @@ class GFlowNetConfig:
     warmup: int = 0
     partial_credit: float = 0.5
     logz_warmup: int = 20
+    experts_per_iteration: int = 0
     clip: float = 1.0
     eval_every: int = 50
     eval_samples: int = 16
@@ -191,10 +194,11 @@ class GFlowNetTrainer:
 
     def __init__(self, gflownet, env: TasmGFNEnv, config: GFlowNetConfig, *, val_env: TasmGFNEnv | None = None,
                  logger: MetricsLogger | None = None, checkpoint: Callable[["GFlowNetTrainer", str], None] | None = None,
-                 progress: bool = True):
+                 experts: Sequence[tuple[int, Program]] = (), progress: bool = True):
         self.gflownet, self.env, self.config = gflownet, env, config
         self.policy: TasmPolicy = gflownet.pf
         self.val_env, self.logger, self.checkpoint, self.progress = val_env, logger, checkpoint, progress
+        self.experts = list(experts)
         self.rewards = RewardModel(beta=config.reward_beta, n_tests=env.rewards.n_tests if env.rewards else 40)
         self.warmup_rewards = RewardModel(beta=config.reward_beta, partial_credit=config.partial_credit)
         self.val_rewards = RewardModel(beta=1.0)
@@ -289,6 +293,14 @@ class GFlowNetTrainer:
         return StepStats(float(loss.detach()), len(valid) / len(evaluations), float(np.mean(gains)) if gains else 0.0,
                          float(log_r.mean()), temperature, time.perf_counter() - start, replayed)
 
+    def expert_batch(self) -> list[tuple[int, Program]]:
+        """``experts_per_iteration`` known-good (task index, program) pairs drawn from ``experts``: off-policy
+        trajectories that keep the valid region in view while most fresh samples are still invalid."""
+        n = min(self.config.experts_per_iteration, len(self.experts))
+        if n <= 0:
+            return []
+        return [self.experts[i] for i in self.rng.choice(len(self.experts), size=n, replace=False)]
+
     # ---- the loop
     def validate(self) -> dict[str, float]:
         if self.val_env is None:
@@ -315,7 +327,7 @@ class GFlowNetTrainer:
         bar = tqdm(total=iterations, initial=0, desc=f"stage 2 ({c.agent})", disable=not self.progress, unit="it")
         target = self.iteration + iterations
         while self.iteration < target:
-            stats = self.step()
+            stats = self.step(extra=self.expert_batch())
             row = {"iteration": self.iteration, **asdict(stats)}
             if self.val_env is not None:  # every CSV row has the same columns; NaN where not validated
                 row.update({f"val_{k}": math.nan for k in VALIDATION_KEYS})

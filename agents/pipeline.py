@@ -111,7 +111,10 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v0", tiers: Sequence[str] 
         chosen += [t.name for t in generated if t.tier == tier][: limits.get(tier, 0)]
     corpus = training_corpus(env, variants=variants, variant_seconds=variant_seconds, cache=out / "variants.json",
                              seed=seed, progress=progress, variant_tasks=chosen)
-    val_corpus = training_corpus(val_env, variants=0, include_optima=False, progress=False)
+    # the val corpus is spelled like the training one (baselines and their variants, no optima), so that the
+    # selected epoch is the one that best predicts programs of that kind on unseen tasks
+    val_corpus = training_corpus(val_env, variants=variants, variant_seconds=variant_seconds,
+                                 cache=out / "variants.json", include_optima=False, seed=seed, progress=progress)
     settings = PretrainConfig(epochs=epochs, lr=lr, minutes=minutes, seed=seed)
     logger = MetricsLogger(out / "stage1-metrics.csv")
     started = time.time()
@@ -139,7 +142,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                suite: str = "tasm-basic-v0", tiers: Sequence[str] | None = ("easy", "medium"),
                masking: str = "typed", iterations: int = 2000, minutes: float | None = None,
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
-               reward_beta: float = 8.0, eval_every: int = 50, eval_samples: int = 16, extra: int = 0,
+               reward_beta: float = 8.0, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
+               eval_samples: int = 16, extra: int = 0, experts: int = 0,
                d_model: int = 64, seed: int = 0, progress: bool = True) -> Path:
     """GFlowNet fine-tuning; writes ``out/stage2.safetensors`` (best on val), ``out/stage2-last.safetensors``
     (with the optimizer, for ``resume``) and ``out/stage2-metrics.csv``."""
@@ -164,7 +168,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
         prior = frozen_copy(_policy_from(prior_path, env)[0])
     config = GFlowNetConfig(agent=agent, iterations=iterations, minutes=minutes, mode=mode,
                             tasks_per_batch=tasks_per_batch, samples_per_task=samples_per_task, lr=lr,
-                            reward_beta=reward_beta, eval_every=eval_every, eval_samples=eval_samples, seed=seed)
+                            reward_beta=reward_beta, temperature_start=temperature[0], temperature_end=temperature[1],
+                            eval_every=eval_every, eval_samples=eval_samples, experts_per_iteration=experts, seed=seed)
     gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)
     base_meta = {"stage": 2, "agent": agent, "suite": suite, "tiers": list(tiers), "masking": masking,
                  "policy_config": policy.config.to_dict(), "gflownet_config": config.to_dict(), "init": init,
@@ -178,8 +183,13 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
             save_checkpoint(last, _gflownet_modules(trainer.gflownet), meta, optimizer=trainer.optimizer)
 
     logger = MetricsLogger(out / "stage2-metrics.csv", append=resume)
+    known = []
+    if experts > 0:  # baselines, recorded optima and cached variants (stage 1's, when it ran in a sibling folder)
+        cache = Path(init).parent / "variants.json" if init else None
+        known = training_corpus(env, variants=6 if cache is not None and cache.is_file() else 0,
+                                variant_seconds=1.5, cache=cache, progress=False)
     trainer = GFlowNetTrainer(gflownet, env, config, val_env=val_env, logger=logger, checkpoint=save,
-                              progress=progress)
+                              experts=known, progress=progress)
     if resume:
         checkpoint = read_checkpoint(last)
         for prefix, module in _gflownet_modules(gflownet).items():
@@ -245,8 +255,9 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0"
 
 
 def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, seed: int = 0,
-                    progress: bool = True) -> Report:
-    """Draw ``samples`` blocks per task (fixed seed) and score them (:func:`agents.evaluate.evaluate_samples`)."""
+                    temperature: float = 1.0, progress: bool = True) -> Report:
+    """Draw ``samples`` blocks per task (fixed seed) and score them on 64 tests the training never used
+    (:func:`agents.evaluate.evaluate_samples`)."""
     from tqdm.auto import tqdm
 
     env = make_env(tasks, policy.env.masking)
@@ -254,20 +265,20 @@ def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, 
     drawn = []
     with bound_to(env, policy):
         for i in tqdm(range(len(tasks)), desc="sampling", disable=not progress, unit="task"):
-            drawn += sample_programs(policy, [i], samples, generator=generator)
-    return evaluate_samples(tasks, drawn)
+            drawn += sample_programs(policy, [i], samples, temperature=temperature, generator=generator)
+    return evaluate_samples(tasks, drawn, n_tests=64)
 
 
 def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v0", split: str = "test",
                         tiers: Sequence[str] | None = None, samples: int = 64, seed: int = 0,
-                        progress: bool = True) -> Report:
+                        temperature: float = 1.0, progress: bool = True) -> Report:
     checkpoint = read_checkpoint(path)
     loaded = load_suite(suite)
     tasks = split_tasks(loaded, split, tiers)
     env = make_env(tasks, checkpoint.meta.get("masking", "typed"))
     policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]))
     load_module(checkpoint, "policy", policy)
-    return evaluate_policy(policy, tasks, samples, seed=seed, progress=progress)
+    return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress)
 
 
 def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v0",

@@ -51,7 +51,8 @@ class PretrainConfig:
         return asdict(self)
 
 
-def _encodable(env: TasmGFNEnv, task_index: int, program: Program) -> bool:
+def spellable(env: TasmGFNEnv, task_index: int, program: Program) -> bool:
+    """Can the env's vocabulary (bound to the task) spell ``program`` within the task's budget?"""
     spec = env.specs[task_index]
     try:
         return len(spec.bound.encode(program)) <= spec.budget
@@ -80,9 +81,27 @@ def training_corpus(env: TasmGFNEnv, *, variants: int = 8, variant_seconds: floa
     corpus = []
     for index, programs in enumerate(per_task):
         for program in dict.fromkeys(programs):  # distinct, in order
-            if _encodable(env, index, program):
+            if spellable(env, index, program):
                 corpus.append((index, program))
-    return corpus
+    return legal_under_masks(env, corpus)
+
+
+def legal_under_masks(env: TasmGFNEnv, corpus: Sequence[Example], chunk: int = 1024) -> list[Example]:
+    """The examples the env's masks allow token by token, EOS included (a program the typed mask rules out,
+    say a u32 instruction on a value only known to be a field element, has probability 0 under the policy)."""
+    machine, kept = env.machine, []
+    for start in range(0, len(corpus), chunk):
+        part = corpus[start:start + chunk]
+        rollout = replay(env, [i for i, _ in part], [p for _, p in part])
+        state = machine.initial(rollout.task)
+        ok = torch.ones(len(part), dtype=torch.bool)
+        for t in range(rollout.tokens.shape[1] + 1):
+            token = rollout.tokens[:, t] if t < rollout.tokens.shape[1] else torch.zeros(len(part), dtype=torch.long)
+            token = torch.where(t < rollout.lengths, token, 0)  # EOS at (and after) each program's end
+            ok &= machine.legal(state, token, env.masking) | (t > rollout.lengths)
+            state = machine.step(state, token)
+        kept += [example for example, legal in zip(part, ok.tolist()) if legal]
+    return kept
 
 
 def sequence_nll(policy: TasmPolicy, env: TasmGFNEnv, batch: Sequence[Example]) -> torch.Tensor:
@@ -135,7 +154,7 @@ def pretrain(policy: TasmPolicy, corpus: Sequence[Example], config: PretrainConf
             torch.nn.utils.clip_grad_norm_(policy.parameters(), config.clip)
             optimizer.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -161,4 +180,5 @@ def pretrain(policy: TasmPolicy, corpus: Sequence[Example], config: PretrainConf
     return history
 
 
-__all__ = ["Example", "PretrainConfig", "corpus_nll", "pretrain", "sequence_nll", "training_corpus"]
+__all__ = ["Example", "PretrainConfig", "corpus_nll", "legal_under_masks", "pretrain", "sequence_nll", "spellable",
+           "training_corpus"]

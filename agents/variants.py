@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass

@@ -1,7 +1,7 @@
 """Speed of the agents' machinery: the cached sampler against torchgfn's own sampler, one-pass teacher-forced
 scoring against torchgfn's per-state recomputation, and stage-2 iterations per second.
 
-    python benchmarks/agents.py [--batch 64] [--repeats 3]
+    python benchmarks/agent_speed.py [--batch 64] [--repeats 3]
 
 Prints rates (blocks/s, it/s) and the ratios; the policy is untrained (speed does not depend on the weights,
 only on block lengths, so every row uses the same tasks and seeds).
