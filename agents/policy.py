@@ -282,7 +282,7 @@ def pack_state(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
                            machine.remaining(state).long(), *state.counters.long().T, state.sponge_on.long()], dim=1)
     types = machine.slot_types(state).long().clamp(0, SLOT_CLASSES - 1)
     codes = state.types[:, :SLOTS].long()
-    n_inputs = torch.tensor([s.n_inputs for s in env.specs])[state.task.clamp(0, len(env.specs) - 1)]
+    n_inputs = machine.n_inputs(state).long()
     # ORIGIN + j is "position j of the initial stack", counted from the top: input k (deepest first) is
     # at n_inputs - 1 - k; positions at or beyond n_inputs are context
     position = codes - ORIGIN

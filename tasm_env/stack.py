@@ -679,9 +679,13 @@ class StackMachine:
         task = state.task.clamp(0, len(self.specs) - 1)  # garbage rows (torchgfn's sink states) stay in range
         return task, self._info.index_select(0, task)
 
+    def n_inputs(self, state: EmissionState) -> torch.Tensor:
+        """(B,) how many inputs each row's block takes."""
+        return self._task_info(state)[1][:, _K]
+
     def live_depth(self, state: EmissionState) -> torch.Tensor:
         """(B,) the block's inputs plus the net stack change so far."""
-        return self._task_info(state)[1][:, _K] + state.change
+        return self.n_inputs(state) + state.change
 
     def remaining(self, state: EmissionState) -> torch.Tensor:
         """(B,) tokens the budget still allows (EOS excluded)."""
