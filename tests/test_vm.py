@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import tasm_env as te
 from tasm_env import field as ff
 from tasm_env import testing as tst
-from tasm_env import tip5, vm
+from tasm_env import tip5, vm, vm_decode
 from tasm_env.asm import Instruction, Program
 from tasm_env.errors import InputError, VMError
 from tasm_env.vm import initial_floor, run
@@ -579,13 +579,13 @@ def _observable(program, **kwargs):
 
 
 def _interpreted_then_compiled(program, **kwargs):
-    vm._decoded_cache.clear()
+    vm_decode.clear_cache()
     interpreted = _observable(program, **kwargs)
-    decoded = vm._decoded(program)
-    for start in list(decoded.starts):
+    decoded = vm_decode.decoded(program)
+    for start in list(decoded.blocks):
         decoded.compile(start)
     compiled = _observable(program, **kwargs)
-    vm._decoded_cache.clear()
+    vm_decode.clear_cache()
     return interpreted, compiled
 
 
@@ -631,10 +631,10 @@ def test_compiled_control_flow_behaves_as_interpreted(program, stack, max_cycles
 
 def test_a_hot_program_gets_compiled_and_agrees():
     program = Program.parse("push 30 call loop halt loop: dup 0 push 0 eq skiz return addi -1 recurse")
-    vm._decoded_cache.clear()
+    vm_decode.clear_cache()
     first = run(program)  # the loop body runs 31 times
     for _ in range(vm.COMPILE_AFTER // 30 + 1):
         run(program)
-    decoded = vm._decoded(program)
-    assert any(block[0][0][0].__name__ == "block" for block in decoded.blocks if block), "nothing compiled"
+    decoded = vm_decode.decoded(program)
+    assert any(decoded.is_compiled(start) for start in decoded.blocks), "nothing compiled"
     assert run(program) == first
