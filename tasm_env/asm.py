@@ -45,24 +45,27 @@ class Instruction:
     error_id: int | None = None
 
     def __post_init__(self):
-        try:
-            spec = isa.spec(self.name)
-        except KeyError as err:
-            raise ValueError(str(err.args[0])) from None
-        problem = spec.check_arg(self.arg)
-        if problem:
-            raise ValueError(problem)
+        name, arg = self.name, self.arg
+        spec = _SPECS.get(name) if type(name) is str else None
+        if spec is None:
+            raise ValueError(f"unknown mnemonic {name!r}")
+        if spec.arg is isa.Arg.FIELD and type(arg) is int and -P < arg < P:
+            arg %= P  # the common case of a fresh literal, checked here (the spec would say the same)
+        else:
+            problem = spec.check_arg(arg)
+            if problem:
+                raise ValueError(problem)
+            if spec.arg is isa.Arg.FIELD:
+                arg %= P
         if self.error_id is not None:
-            if self.name not in ("assert", "assert_vector"):
-                raise ValueError(f"`{self.name}` takes no error_id (only `assert` and `assert_vector` do)")
+            if name not in ("assert", "assert_vector"):
+                raise ValueError(f"`{name}` takes no error_id (only `assert` and `assert_vector` do)")
             if type(self.error_id) is not int or not I128_MIN <= self.error_id <= I128_MAX:
                 raise ValueError(f"error_id: expected an int in the i128 range [-2^127, 2^127), got "
                                  f"{self.error_id!r}")
-        if spec.arg is isa.Arg.FIELD:
-            object.__setattr__(self, "arg", self.arg % P)
-        object.__setattr__(self, "size", 1 if self.arg is None else 2)
-        object.__setattr__(self, "key", (self.name, self.arg))
-        object.__setattr__(self, "_hash", hash((self.name, self.arg, self.error_id)))
+        # frozen: write the canonical argument and the derived attributes straight into the instance
+        self.__dict__.update(arg=arg, size=1 if arg is None else 2, key=(name, arg),
+                             _hash=hash((name, arg, self.error_id)))
 
     def __hash__(self) -> int:  # cached: programs hash their instructions often (dedup, caches)
         return self._hash
@@ -103,6 +106,7 @@ class Breakpoint:
 Directive = Union[TypeHint, Breakpoint]
 _NAME = operator.attrgetter("name")
 _OPCODES = {spec.name: spec.opcode for spec in isa.INSTRUCTIONS}
+_SPECS = isa.BY_NAME
 _SIZE = operator.attrgetter("size")
 
 

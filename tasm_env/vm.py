@@ -173,6 +173,8 @@ def _is_integer(value: Any) -> bool:
 
 
 def _field_elements(values: Any, what: str) -> tuple[int, ...]:
+    if values.__class__ is tuple and not values:
+        return values
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise InputError(f"{what}: expected a sequence of field elements, got {type(values).__name__}")
     values = tuple(values)
@@ -209,6 +211,8 @@ def _initial_ram(ram: Mapping[int, int] | None) -> Mapping[int, int]:
 
 
 def _non_negative_int(value: Any, what: str, below: int | None = None) -> int:
+    if type(value) is int and 0 <= value and (below is None or value < below):
+        return value
     if isinstance(value, bool) or not _is_integer(value) or operator.index(value) < 0:
         raise InputError(f"{what}: expected a non-negative int, got {value!r}")
     value = operator.index(value)
