@@ -142,7 +142,7 @@ class Program:
                 arg = instruction.arg
                 if instruction.name == "call" and isinstance(arg, str) and arg not in self.labels:
                     raise ValueError(f"`call {arg}`: undefined label")
-        self._addresses = tuple(itertools.accumulate(map(_SIZE, self.instructions), initial=0))
+        self._addresses: tuple[int, ...] | None = None  # computed on first use: a fresh program may never need them
         self._hash = None
 
     # ---- construction
@@ -203,24 +203,26 @@ class Program:
     @property
     def addresses(self) -> tuple[int, ...]:
         """Word address of every instruction, then the end (``len(self) + 1`` entries)."""
+        if self._addresses is None:
+            self._addresses = tuple(itertools.accumulate(map(_SIZE, self.instructions), initial=0))
         return self._addresses
 
     @property
     def words(self) -> int:
         """Program length in words (instructions with an argument take two)."""
-        return self._addresses[-1]
+        return self.addresses[-1]
 
     def address_of(self, index: int) -> int:
         """Word address of instruction ``index`` (``len(self)`` gives the end)."""
-        return self._addresses[index]
+        return self.addresses[index]
 
     def label_address(self, label: str) -> int:
-        return self._addresses[self.labels[label]]
+        return self.addresses[self.labels[label]]
 
     def index_at(self, address: int) -> int | None:
         """Index of the instruction starting at word ``address``, or None if no instruction starts there."""
-        i = bisect_left(self._addresses, address)
-        return i if i < len(self._addresses) - 1 and self._addresses[i] == address else None
+        i = bisect_left(self.addresses, address)
+        return i if i < len(self.addresses) - 1 and self.addresses[i] == address else None
 
     def to_words(self) -> list[int]:
         """The program as Triton encodes it: opcode, then the argument for two-word instructions."""

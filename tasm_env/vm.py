@@ -134,7 +134,7 @@ def _execute_block_carefully(decoded: Decoded, start: int, s: list[int], m, cycl
 
 
 def _error(decoded: Decoded, crash: Crash, cycle: int, k: int) -> VMError:
-    return VMError(crash.kind, crash.message, cycle, decoded.addresses[k], str(decoded.program.instructions[k]))
+    return VMError(crash.kind, crash.message, cycle, decoded.program.address_of(k), str(decoded.program.instructions[k]))
 
 
 def _count_runs(decoded: Decoded, runs: dict[int, int]) -> None:

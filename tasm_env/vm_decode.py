@@ -90,10 +90,13 @@ class _EntryTable(dict):
     def __missing__(self, key: tuple[str, Any]) -> _Entry:
         if len(self) >= self.LIMIT:
             self.clear()
-        entry = self[key] = _make_entry(*key)
+        name, arg = key
+        tail = _FIELD_FACTS.get(name)  # the common miss, a fresh `push`/`addi` literal, without the ISA lookups
+        entry = self[key] = ((HANDLERS[name], arg),) + tail if tail is not None else _make_entry(name, arg)
         return entry
 
 
+_FIELD_FACTS = {s.name: _facts(s.name, None) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD}
 _ENTRIES = _EntryTable()
 _KEY = operator.attrgetter("key")
 
@@ -103,8 +106,8 @@ class Decoded:
     the interpreted ops (``plain_ops[i]``) at first, a single compiled op once the block is hot.
     ``block_rows[i]`` holds the block's static table rows, packed (see :func:`unpack_rows`)."""
 
-    __slots__ = ("program", "n", "ops", "deltas", "reaches", "rows", "control_at", "addresses",
-                 "index_of_address", "blocks", "plain_ops", "block_rows", "runs")
+    __slots__ = ("program", "n", "ops", "deltas", "reaches", "rows", "control_at", "index_of_address", "blocks",
+                 "plain_ops", "block_rows", "runs")
 
     def __init__(self, program: Program):
         instructions = program.instructions
@@ -113,9 +116,8 @@ class Decoded:
         entries = list(map(_ENTRIES.__getitem__, map(_KEY, instructions)))
         self.ops, self.deltas, self.reaches, self.rows, control = tuple(zip(*entries)) if entries else ((),) * 5
         self.control_at = list(itertools.compress(range(n), control))  # control-flow instruction indices
-        self.addresses = program.addresses
         # where calls and returns go: only programs with control flow need it
-        self.index_of_address = dict(zip(self.addresses, range(n + 1))) if self.control_at else {}
+        self.index_of_address = dict(zip(program.addresses, range(n + 1))) if self.control_at else {}
         self.blocks: dict[int, Block] = {}
         self.plain_ops: dict[int, tuple[Op, ...]] = {}
         self.block_rows: dict[int, int] = {}
@@ -152,7 +154,7 @@ class Decoded:
             if destination not in self.index_of_address:
                 raise TasmError(f"`call {arg}` at instruction {k}: address {destination} is not the start of an "
                                 "instruction")
-            return ((self.addresses[k] + 2, destination), self.index_of_address[destination])
+            return ((self.program.address_of(k) + 2, destination), self.index_of_address[destination])
         if name == "skiz":
             after_next = k + 2 if k + 1 < self.n else k + 1
             return (k + 1, after_next)
