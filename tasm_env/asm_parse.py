@@ -59,11 +59,13 @@ def _intern(word: str, arg_text: str) -> Instruction | None:
         if not _INT_RE.match(arg_text):
             return None
         arg = int(arg_text)
-        if spec.check_arg(arg):
-            return None
+    try:
+        instruction = Instruction(word, arg)  # checks the argument
+    except ValueError:
+        return None
     if len(_INTERNED) >= _INTERNED_LIMIT:
         _INTERNED.clear()
-    instruction = _INTERNED[word, arg_text] = Instruction(word, arg)
+    _INTERNED[word, arg_text] = instruction
     return instruction
 
 
