@@ -33,15 +33,17 @@ _TYPICAL = ["dup"] * 6 + ["swap"] * 3 + ["pick", "place", "push", "push"] + ["po
 STACK = (3, 5, 7, 11)  # a block's four inputs, on top of Triton's initial 16-element stack
 
 
-def safe_program(length: int, rng: np.random.Generator, depth: int = 20, mix=_SAFE) -> Program:
-    """A straight-line program of ``length`` instructions that keeps the stack between 18 and 40 deep; its
-    ``dup``/``swap``/``pick``/``place`` indices go anywhere (0..15), so it often reads the program digest."""
+def safe_program(length: int, rng: np.random.Generator, depth: int = 20, mix=_SAFE,
+                 over_inputs: bool = False) -> Program:
+    """A straight-line program of ``length`` instructions that keeps the stack between 18 and 40 deep. Its
+    ``dup``/``swap``/``pick``/``place`` indices go anywhere (0..15), so it often reads the program digest,
+    unless ``over_inputs``: then they stay below depth - 5, above the digest, as in compiled blocks."""
     out: list[Instruction] = []
     while len(out) < length:
         name = mix[rng.integers(len(mix))]
         arg = None
         if name in ("dup", "swap", "pick", "place"):
-            arg = int(rng.integers(0, 16))
+            arg = int(rng.integers(0, min(16, depth - 5) if over_inputs else 16))
         elif name in ("push", "addi"):
             arg = int(rng.integers(0, 1 << 62))
         elif name == "pop":
@@ -54,26 +56,10 @@ def safe_program(length: int, rng: np.random.Generator, depth: int = 20, mix=_SA
     return Program(out)
 
 
-def block_over_inputs(length: int, rng: np.random.Generator, mix=_TYPICAL) -> Program:
-    """A block that works on its inputs and what it computes, as compiled blocks do: it never reaches below
-    the 11 zeros of Triton's initial stack into the program digest (stack indices stay below depth - 5)."""
-    out: list[Instruction] = []
-    depth = 16 + len(STACK)
-    while len(out) < length:
-        name = mix[rng.integers(len(mix))]
-        arg = None
-        if name in ("dup", "swap", "pick", "place"):
-            arg = int(rng.integers(0, min(16, depth - 5)))
-        elif name in ("push", "addi"):
-            arg = int(rng.integers(0, 1 << 62))
-        elif name == "pop":
-            arg = int(rng.integers(1, 4))
-        instruction = Instruction(name, arg)
-        new_depth = depth + instruction.spec.delta(arg)
-        if 18 <= new_depth <= 40:
-            out.append(instruction)
-            depth = new_depth
-    return Program(out)
+def block_over_inputs(length: int, rng: np.random.Generator) -> Program:
+    """A block of the compiled-code mix that works on its four inputs (:data:`STACK`) and what it computes:
+    it never reaches below the 11 zeros of Triton's initial stack into the program digest."""
+    return safe_program(length, rng, depth=16 + len(STACK), mix=_TYPICAL, over_inputs=True)
 
 
 def best_rate(make_round: Callable[[], tuple[Callable[[], object], float]], rounds: int) -> float:

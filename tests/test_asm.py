@@ -176,10 +176,7 @@ def test_error_id_takes_any_i128(n):
     ("a : nop\nb: nop\na: nop", 3, 1, "duplicate label 'a'"),
 ])
 def test_new_syntax_errors_say_where_and_what(text, line, column, needle):
-    with pytest.raises(ParseError) as info:
-        Program.parse(text)
-    assert (info.value.line, info.value.column) == (line, column), info.value
-    assert needle in info.value.message
+    test_parse_errors_say_where_and_what(text, line, column, needle)
 
 
 def test_a_label_may_have_whitespace_before_its_colon():
