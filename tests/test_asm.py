@@ -29,6 +29,26 @@ from tasm_env.field import P
     ("nop: push 1", 1, 1, "instruction or keyword"),
     ("push 1 /* never closed", 1, 8, "unterminated"),
     ("assert error_id", 1, 8, "error_id"),
+    # Triton's whole syntax (issue 9): i128 error ids, type hints, breakpoints, labels with a space
+    ("assert error_id 170141183460469231731687303715884105728", 1, 17, "outside i128"),
+    ("assert error_id -170141183460469231731687303715884105729", 1, 17, "outside i128"),
+    ("assert\n error_id x", 2, 11, "i128"),
+    ("push 1 error_id 3", 1, 8, "must directly follow `assert`"),
+    ("assert break error_id 3", 1, 14, "must directly follow `assert`"),
+    ("hint = stack[0]", 1, 6, "variable name"),
+    ("hint Big = stack[0]", 1, 6, "variable name"),
+    ("hint x: = stack[0]", 1, 9, "type name"),
+    ("hint x stack[0]", 1, 8, "`=`"),
+    ("push 1\nhint x = stack [0]", 2, 15, "`[` right after `stack`"),
+    ("hint x = stack[]", 1, 16, "stack position"),
+    ("hint x = stack[3..3]", 1, 1, "non-empty"),
+    ("hint x = stack[0..]", 1, 19, "end of the stack range"),
+    ("hint x = stack[0", 1, 17, "`]`"),
+    ("hint x: Pair<u32 u64> = stack[0]", 1, 18, "`,` or `>`"),
+    ("break: nop", 1, 1, "instruction or keyword"),
+    ("hint: nop", 1, 1, "instruction or keyword"),
+    ("push 1 /* ok */ pop 1\n\tdup 99", 2, 6, "stack index 0..15"),
+    ("a : nop\nb: nop\na: nop", 3, 1, "duplicate label 'a'"),
 ])
 def test_parse_errors_say_where_and_what(text, line, column, needle):
     with pytest.raises(ParseError) as info:
@@ -152,31 +172,6 @@ def test_error_id_takes_any_i128(n):
         program = Program.parse(f"push 1 {mnemonic} error_id {n} nop")
         assert program[1] == Instruction(mnemonic, None, n)
         assert Program.parse(str(program))[1].error_id == n
-
-
-@pytest.mark.parametrize("text, line, column, needle", [
-    ("assert error_id 170141183460469231731687303715884105728", 1, 17, "outside i128"),
-    ("assert error_id -170141183460469231731687303715884105729", 1, 17, "outside i128"),
-    ("assert\n error_id x", 2, 11, "i128"),
-    ("push 1 error_id 3", 1, 8, "must directly follow `assert`"),
-    ("assert break error_id 3", 1, 14, "must directly follow `assert`"),
-    ("hint = stack[0]", 1, 6, "variable name"),
-    ("hint Big = stack[0]", 1, 6, "variable name"),
-    ("hint x: = stack[0]", 1, 9, "type name"),
-    ("hint x stack[0]", 1, 8, "`=`"),
-    ("push 1\nhint x = stack [0]", 2, 15, "`[` right after `stack`"),
-    ("hint x = stack[]", 1, 16, "stack position"),
-    ("hint x = stack[3..3]", 1, 1, "non-empty"),
-    ("hint x = stack[0..]", 1, 19, "end of the stack range"),
-    ("hint x = stack[0", 1, 17, "`]`"),
-    ("hint x: Pair<u32 u64> = stack[0]", 1, 18, "`,` or `>`"),
-    ("break: nop", 1, 1, "instruction or keyword"),
-    ("hint: nop", 1, 1, "instruction or keyword"),
-    ("push 1 /* ok */ pop 1\n\tdup 99", 2, 6, "stack index 0..15"),
-    ("a : nop\nb: nop\na: nop", 3, 1, "duplicate label 'a'"),
-])
-def test_new_syntax_errors_say_where_and_what(text, line, column, needle):
-    test_parse_errors_say_where_and_what(text, line, column, needle)
 
 
 def test_a_label_may_have_whitespace_before_its_colon():
