@@ -62,10 +62,13 @@ def _facts(name: str, count: int | None) -> tuple:
 _ROW_BITS = 48  # a block's sums stay far below 2^48
 
 
-def unpack_rows(packed: int) -> cost.StaticRows:
+_ROW_MASK = (1 << _ROW_BITS) - 1
+
+
+def unpack_rows(packed: int) -> tuple[int, int, int, int]:
     """Op-stack rows, RAM rows, permutations and sponge inits from a (sum of) packed row counts."""
-    mask = (1 << _ROW_BITS) - 1
-    return cost.StaticRows(*((packed >> (_ROW_BITS * i)) & mask for i in range(4)))
+    return (packed & _ROW_MASK, (packed >> _ROW_BITS) & _ROW_MASK, (packed >> 2 * _ROW_BITS) & _ROW_MASK,
+            packed >> 3 * _ROW_BITS)
 
 
 def _make_entry(name: str, arg: Any) -> _Entry:
