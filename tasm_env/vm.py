@@ -278,23 +278,21 @@ def _execution(prepared: Decoded, s: list[int], digest_pending: bool, m: Machine
                runs: dict[int, int]) -> Execution:
     block_rows = prepared.block_rows
     op_stack, ram, permutations, sponge_inits = unpack_rows(sum(count * block_rows[i] for i, count in runs.items()))
-    return Execution.from_run(
-        final_stack=s,
-        digest_pending=digest_pending,
-        program=prepared.program,
-        output=tuple(m.output),
-        ram=m.ram,
-        cycles=cycles,
-        halted=m.halted,
-        public_input_consumed=m.public_read,
-        secret_input_consumed=m.secret_read,
-        secret_digests_consumed=m.digests_read,
-        jump_stack=tuple(m.jump_stack),
-        sponge=m.sponge,
-        u32_entries=frozenset(m.u32),
-        op_stack_rows=op_stack,
-        ram_rows=ram,
-        permutations=permutations,
-        sponge_inits=sponge_inits,
-        cascade_limbs=frozenset(m.limbs),
-    )
+    return Execution.from_run(s, digest_pending, {
+        "program": prepared.program,
+        "output": tuple(m.output),
+        "ram": m.ram,
+        "cycles": cycles,
+        "halted": m.halted,
+        "public_input_consumed": m.public_read,
+        "secret_input_consumed": m.secret_read,
+        "secret_digests_consumed": m.digests_read,
+        "jump_stack": tuple(m.jump_stack),
+        "sponge": m.sponge,
+        "u32_entries": frozenset(m.u32),
+        "op_stack_rows": op_stack,
+        "ram_rows": ram,
+        "permutations": permutations,
+        "sponge_inits": sponge_inits,
+        "cascade_limbs": frozenset(m.limbs),
+    })

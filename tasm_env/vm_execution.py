@@ -65,15 +65,16 @@ class Execution:
     cascade_limbs: frozenset[int]
 
     @classmethod
-    def from_run(cls, *, final_stack: list[int], digest_pending: bool, **fields: Any) -> Execution:
-        """Construct from a run's state. ``digest_pending``: the 5 deepest slots of ``final_stack`` still hold
+    def from_run(cls, final_stack: list[int], digest_pending: bool, fields: dict[str, Any]) -> Execution:
+        """Construct from a run's state: ``fields`` maps every attribute but ``stack`` to its value (the dict
+        becomes the instance's). ``digest_pending``: the 5 deepest slots of ``final_stack`` still hold
         placeholders for the program digest (the run never touched them), so :attr:`stack` fills them in."""
         execution = object.__new__(cls)
-        execution.__dict__.update(fields)
         if digest_pending:
-            execution.__dict__["_final_stack"] = final_stack
+            fields["_final_stack"] = final_stack
         else:
-            execution.__dict__["stack"] = tuple(final_stack)
+            fields["stack"] = tuple(final_stack)
+        object.__setattr__(execution, "__dict__", fields)
         return execution
 
     @functools.cached_property
