@@ -47,22 +47,19 @@ class Block(NamedTuple):
 # slots the instruction reads, writes or moves; `rows` packs its op-stack rows, RAM rows, permutations and
 # sponge inits into one int, _ROW_BITS bits each, so that one `sum` adds all four over a block.
 _Entry = tuple
+_ROW_BITS = 48  # a block's sums stay far below 2^48
+_ROW_MASK = (1 << _ROW_BITS) - 1
 
 
 @functools.lru_cache(maxsize=None)
 def _facts(name: str, count: int | None) -> tuple:
-    """Everything but the op: at most 46 * 6 different ones."""
+    """Everything but the op, for a COUNT argument ``count`` (None for other arguments; an index instruction's
+    reach is raised to its index by :func:`_make_entry`): at most 46 * 6 different ones."""
     spec = isa.spec(name)
     rows = cost.static_rows(name, count)
     packed = sum(value << (_ROW_BITS * i) for i, value in enumerate(rows))
-    return (spec.delta(count), max(spec.reads(count if spec.arg is not isa.Arg.INDEX else 0), spec.pops(count)),
-            packed, spec.control_flow)
-
-
-_ROW_BITS = 48  # a block's sums stay far below 2^48
-
-
-_ROW_MASK = (1 << _ROW_BITS) - 1
+    reach = max(spec.reads(0 if spec.arg is isa.Arg.INDEX else count), spec.pops(count))
+    return (spec.delta(count), reach, packed, spec.control_flow)
 
 
 def unpack_rows(packed: int) -> tuple[int, int, int, int]:
