@@ -30,7 +30,7 @@ I128_MIN, I128_MAX = -(1 << 127), (1 << 127) - 1
 """The range of an assertion's ``error_id`` (Rust's ``i128``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Instruction:
     """One instruction: a mnemonic and its argument (an int, a label for ``call``, or None).
 
@@ -44,8 +44,9 @@ class Instruction:
     arg: int | str | None = None
     error_id: int | None = None
 
-    def __post_init__(self):
-        name, arg = self.name, self.arg
+    def __init__(self, name: str, arg: int | str | None = None, error_id: int | None = None):
+        # written out (not the dataclass's) so that a fresh instruction is one dict update: parsers and
+        # emitters make many
         spec = _SPECS.get(name) if type(name) is str else None
         if spec is None:
             raise ValueError(f"unknown mnemonic {name!r}")
@@ -57,15 +58,14 @@ class Instruction:
                 raise ValueError(problem)
             if spec.arg is isa.Arg.FIELD:
                 arg %= P
-        if self.error_id is not None:
+        if error_id is not None:
             if name not in ("assert", "assert_vector"):
                 raise ValueError(f"`{name}` takes no error_id (only `assert` and `assert_vector` do)")
-            if type(self.error_id) is not int or not I128_MIN <= self.error_id <= I128_MAX:
-                raise ValueError(f"error_id: expected an int in the i128 range [-2^127, 2^127), got "
-                                 f"{self.error_id!r}")
-        # frozen: write the canonical argument and the derived attributes straight into the instance
-        self.__dict__.update(arg=arg, size=1 if arg is None else 2, key=(name, arg),
-                             _hash=hash((name, arg, self.error_id)))
+            if type(error_id) is not int or not I128_MIN <= error_id <= I128_MAX:
+                raise ValueError(f"error_id: expected an int in the i128 range [-2^127, 2^127), got {error_id!r}")
+        # frozen: the fields (the argument canonical) and the derived attributes go straight into the instance
+        self.__dict__.update(name=name, arg=arg, error_id=error_id, size=1 if arg is None else 2, key=(name, arg),
+                             _hash=hash((name, arg, error_id)))
 
     def __hash__(self) -> int:  # cached: programs hash their instructions often (dedup, caches)
         return self._hash
