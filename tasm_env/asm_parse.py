@@ -45,7 +45,7 @@ def parse(text: str) -> Program:
 _NO_ARG: dict[str, Instruction] = {s.name: Instruction(s.name) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.NONE}
 _WITH_ARG: frozenset[str] = frozenset(s.name for s in isa.INSTRUCTIONS if s.arg is not isa.Arg.NONE)
 _INTERNED: dict[tuple[str, str], Instruction] = {}  # (mnemonic, argument text) -> the shared instruction
-_INTERNED_LIMIT = 1 << 16  # `push`/`addi` arguments are unbounded: start over past this many
+_INTERNED_LIMIT = 1 << 14  # `push`/`addi` arguments are unbounded: start over past this many
 
 
 def _intern(word: str, arg_text: str) -> Instruction | None:

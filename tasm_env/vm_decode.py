@@ -85,7 +85,7 @@ class _EntryTable(dict):
     """``(name, arg) -> entry``, filled on first use. ``push``/``addi`` arguments are unbounded, so the
     table is cleared when it grows past a limit (entries are cheap to rebuild)."""
 
-    LIMIT = 1 << 16
+    LIMIT = 1 << 14
 
     def __missing__(self, key: tuple[str, Any]) -> _Entry:
         if len(self) >= self.LIMIT:
