@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tasm_env.errors import TasmError
 
-AGENT_NAMES = ("tb", "lpv", "rtb", "subtb", "db", "trustpcl")
+AGENT_NAMES = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")  # agents.gflownet.AGENTS (not imported: heavy)
 
 
 def add_commands(sub) -> None:

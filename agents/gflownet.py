@@ -9,6 +9,7 @@
 | ``tb`` | ``TBGFlowNet(pb=None, constant_pb=True)`` | conditional log Z (graph) |
 | ``lpv`` | ``LogPartitionVarianceGFlowNet`` (variance taken within each task's samples) | - |
 | ``rtb`` | ``RelativeTrajectoryBalanceGFlowNet`` (prior: the frozen stage-1 policy) | conditional log Z |
+| ``rlpv`` | ``RelativeLogPartitionVarianceGFlowNet`` (RTB without log Z: variance within each task's samples; prior: the frozen stage-1 policy) | - |
 | ``trustpcl`` | ``TrustPCLGFlowNet`` (reference: the frozen stage-1 policy) | conditional log Z |
 | ``subtb`` | ``SubTBGFlowNet(pb=None, constant_pb=True)`` | state flow log F (same architecture) |
 | ``db`` | ``DBGFlowNet(pb=None, constant_pb=True)`` | state flow log F |
@@ -41,8 +42,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from gfn.containers import ReplayBuffer, Trajectories
-from gfn.gflownet import (DBGFlowNet, LogPartitionVarianceGFlowNet, RelativeTrajectoryBalanceGFlowNet, SubTBGFlowNet,
-                          TBGFlowNet, TrustPCLGFlowNet)
+from gfn.gflownet import (DBGFlowNet, LogPartitionVarianceGFlowNet, RelativeLogPartitionVarianceGFlowNet,
+                          RelativeTrajectoryBalanceGFlowNet, SubTBGFlowNet, TBGFlowNet, TrustPCLGFlowNet)
 from tqdm.auto import tqdm
 
 from tasm_env.asm import Program
@@ -54,8 +55,9 @@ from .metrics import MetricsLogger
 from .policy import TasmFlow, TasmPolicy, bound_to, graph_logz
 from .sampling import Rollout, replay, rollout, sample_programs, to_trajectories, trajectory_log_probs
 
-AGENTS = ("tb", "lpv", "rtb", "subtb", "db", "trustpcl")
-NEEDS_PRIOR = ("rtb", "trustpcl")
+AGENTS = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")
+NEEDS_PRIOR = ("rtb", "rlpv", "trustpcl")
+PER_TASK_VARIANCE = ("lpv", "rlpv")  # log Z is eliminated by centring the residuals within each task's samples
 MODES = ("on-policy", "explore", "replay")
 VALIDATION_KEYS = ("score", "improved", "validity")
 
@@ -100,8 +102,9 @@ class GFlowNetConfig:
             raise AgentError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.tasks_per_batch < 1 or self.samples_per_task < 1:
             raise AgentError("tasks_per_batch and samples_per_task must be positive")
-        if self.agent == "lpv" and self.samples_per_task < 2:
-            raise AgentError("lpv estimates log Z from the spread of a task's samples: samples_per_task >= 2")
+        if self.agent in PER_TASK_VARIANCE and self.samples_per_task < 2:
+            raise AgentError(f"{self.agent} estimates log Z from the spread of a task's samples: "
+                             "samples_per_task >= 2")
         if not 0 <= self.replay_fraction < 1:
             raise AgentError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
 
@@ -139,6 +142,9 @@ def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: Ta
     if agent == "rtb":
         return RelativeTrajectoryBalanceGFlowNet(pf=policy, prior_pf=prior, logZ=graph_logz(env, policy.config),
                                                  beta=config.rtb_beta, log_reward_clip_min=clip)
+    if agent == "rlpv":
+        return RelativeLogPartitionVarianceGFlowNet(pf=policy, prior_pf=prior, beta=config.rtb_beta,
+                                                    log_reward_clip_min=clip)
     if agent == "trustpcl":
         return TrustPCLGFlowNet(policy, prior, alpha=1.0 / config.rtb_beta, logZ=graph_logz(env, policy.config),
                                 log_reward_clip_min=clip)
@@ -244,7 +250,8 @@ class GFlowNetTrainer:
     def loss(self, trajectories: Trajectories, task: torch.Tensor) -> torch.Tensor:
         """torchgfn's loss on trajectories whose log-probs and log-rewards are attached."""
         g, env = self.gflownet, self.env
-        if isinstance(g, LogPartitionVarianceGFlowNet):  # one log Z per task: the variance is taken per task
+        if isinstance(g, (LogPartitionVarianceGFlowNet, RelativeLogPartitionVarianceGFlowNet)):
+            # one log Z per task: the variance is taken per task
             groups = [torch.nonzero(task == t)[:, 0] for t in torch.unique(task)]
             groups = [idx for idx in groups if len(idx) > 1]
             return torch.stack([g.loss(env, trajectories[idx], recalculate_all_logprobs=False) for idx in groups]).mean()
@@ -360,5 +367,5 @@ def _concat(parts: Sequence[Trajectories]) -> Trajectories:
     return batch
 
 
-__all__ = ["AGENTS", "AgentError", "GFlowNetConfig", "GFlowNetTrainer", "MODES", "best_of_k_score",
+__all__ = ["AGENTS", "NEEDS_PRIOR", "AgentError", "GFlowNetConfig", "GFlowNetTrainer", "MODES", "best_of_k_score",
            "build_gflownet", "frozen_copy"]

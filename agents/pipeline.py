@@ -23,7 +23,7 @@ from tasm_env.tasks.task import Task
 
 from .checkpoint import load_module, load_optimizer, read_checkpoint, save_checkpoint
 from .evaluate import Report, evaluate_samples, plot_improvement
-from .gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
+from .gflownet import NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from .metrics import MetricsLogger
 from .policy import PolicyConfig, TasmPolicy, bound_to
 from .pretrain import PretrainConfig, pretrain, training_corpus
@@ -162,7 +162,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
         policy, meta = TasmPolicy(env, PolicyConfig(d_model=d_model)), {}
     prior_path = meta.get("prior", init) if resume else init
     prior = None
-    if agent in ("rtb", "trustpcl"):
+    if agent in NEEDS_PRIOR:
         if prior_path is None:
             raise TasmError(f"{agent} needs the stage-1 policy as its prior: pass --init OUT/stage1.safetensors")
         prior = frozen_copy(_policy_from(prior_path, env)[0])
@@ -218,7 +218,7 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0"
     val_env = make_env(split_tasks(loaded, "val", tiers), masking)
     policy = TasmPolicy(env, PolicyConfig.from_dict(meta["policy_config"]))
     prior = None
-    if agent in ("rtb", "trustpcl"):
+    if agent in NEEDS_PRIOR:
         prior = frozen_copy(_policy_from(meta.get("prior") or init, env)[0])
     config = GFlowNetConfig(**{**meta.get("gflownet_config", {}), "agent": agent, "seed": seed})
     gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)

@@ -143,7 +143,8 @@ class TaskGraphs(nn.Module):
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
-        """Inside, each task's embedding is computed at most once (gradients still flow through it)."""
+        """Inside, each task's embedding is computed at most once per gradient mode: once without gradients
+        (sampling) and once with them (the loss), so the loss always differentiates through the encoder."""
         previous, self._cache = self._cache, {}
         try:
             yield
@@ -163,11 +164,14 @@ class TaskGraphs(nn.Module):
         if ids and (ids[0] < 0 or ids[-1] >= len(self.graphs)):
             raise PolicyError(f"task ids outside 0..{len(self.graphs) - 1}: is the policy bound to this env?")
         cache = self._cache if self._cache is not None else {}
-        missing = [i for i in ids if i not in cache]
+        # an embedding computed without gradients (while sampling) must not stand in for one the loss
+        # differentiates through: the cache keeps the two apart
+        grad = torch.is_grad_enabled()
+        missing = [i for i in ids if (i, grad) not in cache]
         if missing:
             for nodes, i in self._encode(missing):
-                cache[i] = (nodes, self.pool(torch.cat([nodes.mean(0), nodes.max(0).values])))
-        per_task = [cache[i] for i in ids]
+                cache[i, grad] = (nodes, self.pool(torch.cat([nodes.mean(0), nodes.max(0).values])))
+        per_task = [cache[i, grad] for i in ids]
         width = max(n.shape[0] for n, _ in per_task)
         d = per_task[0][0].shape[1]
         nodes = torch.zeros(len(ids), width, d)
