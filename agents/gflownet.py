@@ -154,6 +154,23 @@ def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: Ta
     return DBGFlowNet(pf=policy, pb=None, logF=flow, constant_pb=True, log_reward_clip_min=clip)
 
 
+def trainable_parameters(gflownet) -> dict[str, list[str]]:
+    """The names of ``gflownet``'s trainable tensors, by the estimator that holds them (``pf``, ``logZ``,
+    ``logF``): exactly what its loss uses and the trainer optimizes (a prior is frozen and not registered)."""
+    groups: dict[str, list[str]] = {}
+    for name, parameter in gflownet.named_parameters():
+        if parameter.requires_grad:
+            groups.setdefault(name.split(".")[0], []).append(name)
+    return groups
+
+
+def without_gradient(gflownet) -> list[str]:
+    """After ``backward``: the trainable tensors of ``gflownet`` whose gradient is missing or exactly zero (a
+    tensor the loss does not reach, such as an encoder whose embeddings were computed without gradients)."""
+    return [name for name, p in gflownet.named_parameters()
+            if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
+
+
 # ---------------------------------------------------------------------------------------- validation
 
 
@@ -368,4 +385,4 @@ def _concat(parts: Sequence[Trajectories]) -> Trajectories:
 
 
 __all__ = ["AGENTS", "NEEDS_PRIOR", "AgentError", "GFlowNetConfig", "GFlowNetTrainer", "MODES", "best_of_k_score",
-           "build_gflownet", "frozen_copy"]
+           "build_gflownet", "frozen_copy", "trainable_parameters", "without_gradient"]
