@@ -88,6 +88,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tiers", default=None, help="comma-separated tiers (default: stage 2 easy,medium; else all)")
     p.add_argument("--masking", choices=("stack", "typed"), default="typed")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -104,7 +105,7 @@ def cmd_train(args) -> int:
                                    variant_extra=_counts(args.variant_extra, per_tier=True),
                                    minutes=args.minutes,
                                    lr=args.lr or 2e-3, d_model=args.d_model, seed=args.seed,
-                                   progress=not args.no_progress)
+                                   progress=not args.no_progress, device=args.device)
     elif args.stage == 2:
         path = pipeline.run_stage2(out, agent=args.agent, init=args.init, resume=args.resume, suite=args.suite,
                                    tiers=_tiers(args.tiers, ("easy", "medium")), masking=args.masking,
@@ -112,14 +113,16 @@ def cmd_train(args) -> int:
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
                                    lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
                                    temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
-                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress)
+                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress,
+                                   device=args.device)
     else:
         if not args.init:
             raise TasmError("stage 3 refines a trained policy: pass --init OUT/stage2.safetensors")
         path = pipeline.run_stage3(out, agent=args.agent, init=args.init, suite=args.suite,
                                    tiers=_tiers(args.tiers, ("easy", "medium")), rounds=args.rounds,
                                    samples=args.build_samples, burst=args.burst,
-                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress)
+                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress,
+                                   device=args.device)
     print(f"saved {path}")
     return 0
 
@@ -134,7 +137,8 @@ def cmd_evaluate(args) -> int:
     for label, checkpoint in zip(labels, args.checkpoints):
         report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
-                                              temperature=args.temperature, progress=not args.no_progress)
+                                              temperature=args.temperature, progress=not args.no_progress,
+                                              device=args.device)
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, best of {args.samples}\n{report.to_text()}")
         reports[label] = report
         several = len(args.checkpoints) > 1
@@ -160,7 +164,7 @@ def cmd_compare(args) -> int:
         raise TasmError(f"unknown agents {unknown}; expected some of {', '.join(AGENT_NAMES)}")
     pipeline.compare(Path(args.out), agents=agents, suite=args.suite, tiers=_tiers(args.tiers, ("easy",)),
                      masking=args.masking, minutes=args.minutes, pretrain_minutes=args.pretrain_minutes,
-                     samples=args.samples, seed=args.seed, progress=not args.no_progress)
+                     samples=args.samples, seed=args.seed, progress=not args.no_progress, device=args.device)
     return 0
 
 

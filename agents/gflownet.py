@@ -122,9 +122,9 @@ def frozen_copy(policy: TasmPolicy) -> TasmPolicy:
 
 def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: TasmPolicy | None = None,
                    config: GFlowNetConfig | None = None):
-    """The torchgfn GFlowNet named ``agent`` around ``policy`` (see the module table)."""
+    """The torchgfn GFlowNet named ``agent`` around ``policy`` (see the module table), its log Z or state flow
+    on the policy's device (move the policy first: ``TasmPolicy(env).to(device)``)."""
     config = config or GFlowNetConfig(agent=agent)
-    clip = config.log_reward_clip
     if agent not in AGENTS:
         raise AgentError(f"agent must be one of {', '.join(AGENTS)}, got {agent!r}")
     if agent in NEEDS_PRIOR:
@@ -134,21 +134,30 @@ def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: Ta
         if trainable:
             raise AgentError(f"the {agent} prior must be frozen, but {len(trainable)} of its parameters are "
                              f"trainable (first: {trainable[0]}); pass frozen_copy(policy)")
+    return _objective(agent, env, policy, prior, config)
+
+
+def _objective(agent: str, env: TasmGFNEnv, policy: TasmPolicy, prior: TasmPolicy | None, config: GFlowNetConfig):
+    clip = config.log_reward_clip
+    # log Z and log F run beside the policy; the objective's own buffers (beta) stay with the env's rewards
+    device = policy.module.device
+    if agent in ("tb", "rtb", "trustpcl"):
+        logz = graph_logz(env, policy.config).to(device)
     if agent == "tb":
-        return TBGFlowNet(pf=policy, pb=None, logZ=graph_logz(env, policy.config), constant_pb=True,
+        return TBGFlowNet(pf=policy, pb=None, logZ=logz, constant_pb=True,
                           log_reward_clip_min=clip)
     if agent == "lpv":
         return LogPartitionVarianceGFlowNet(pf=policy, pb=None, constant_pb=True, log_reward_clip_min=clip)
     if agent == "rtb":
-        return RelativeTrajectoryBalanceGFlowNet(pf=policy, prior_pf=prior, logZ=graph_logz(env, policy.config),
+        return RelativeTrajectoryBalanceGFlowNet(pf=policy, prior_pf=prior, logZ=logz,
                                                  beta=config.rtb_beta, log_reward_clip_min=clip)
     if agent == "rlpv":
         return RelativeLogPartitionVarianceGFlowNet(pf=policy, prior_pf=prior, beta=config.rtb_beta,
                                                     log_reward_clip_min=clip)
     if agent == "trustpcl":
-        return TrustPCLGFlowNet(policy, prior, alpha=1.0 / config.rtb_beta, logZ=graph_logz(env, policy.config),
+        return TrustPCLGFlowNet(policy, prior, alpha=1.0 / config.rtb_beta, logZ=logz,
                                 log_reward_clip_min=clip)
-    flow = TasmFlow(env, policy.config)
+    flow = TasmFlow(env, policy.config).to(device)
     if agent == "subtb":
         return SubTBGFlowNet(pf=policy, pb=None, logF=flow, constant_pb=True, log_reward_clip_min=clip)
     return DBGFlowNet(pf=policy, pb=None, logF=flow, constant_pb=True, log_reward_clip_min=clip)
