@@ -373,6 +373,13 @@ class PolicyNetwork(nn.Module):
             + self.slot_origins(slot * ORIGINS + features.origins.clamp(0, ORIGINS - 1))
         return self.head(h + slots.sum(1) + self.numbers(features.numbers))
 
+    def next_outputs(self, previous: torch.Tensor, depth: torch.Tensor, position: int, memory: Memory,
+                     memory_kv: list, caches: list[dict], features: Unpacked) -> torch.Tensor:
+        """One cached decoding step (sampling): the outputs (B, out_dim), in token order, after the previous
+        token (B,) (-1 = BOS) at ``position``, with the live depth (B,) after it; extends ``caches``."""
+        x = self.decoder.embed(previous[:, None], depth[:, None], position, memory.pooled)
+        return self.readout(self.decoder(x, memory_kv, memory.mask, caches)[:, 0], features)
+
     def token_order_to_actions(self, out: torch.Tensor) -> torch.Tensor:
         if self.out_dim != self.n_tokens:
             return out

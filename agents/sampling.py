@@ -88,9 +88,8 @@ def rollout(policy: TasmPolicy, task: torch.Tensor | Sequence[int], *, temperatu
     done = torch.zeros(B, dtype=torch.bool)
     history, emitted = [state.data.clone()], []
     for t in range(env.max_len + 1):
-        x = net.decoder.embed(previous[:, None], depth[:, None], t, memory.pooled)
-        h = net.decoder(x, memory_kv, memory.mask, caches)[:, 0]
-        logits = net.readout(h, unpack(pack_state(env, state), env.max_len)).to(state.data.device)
+        features = unpack(pack_state(env, state), env.max_len)
+        logits = net.next_outputs(previous, depth, t, memory, memory_kv, caches, features).to(state.data.device)
         mask = machine.forward_masks(state, env.masking)
         token = _choose(logits, mask, temperature, epsilon, greedy, generator)
         token = torch.where(done, EOS, token)
@@ -156,17 +155,24 @@ def trajectory_log_probs(policy: TasmPolicy, trajectories: Trajectories) -> torc
     policy, with gradients. Equal to what torchgfn computes state by state (``recalculate_all_logprobs``). The
     pass runs on the policy's device; the result is on the trajectories' device, where torchgfn's losses
     combine it with the log-rewards."""
+    actions = trajectories.actions.tensor[..., 0]  # (T, B)
+    states = trajectories.states[: actions.shape[0]]
+    return masked_log_probs(trajectory_logits(policy, trajectories), states.forward_masks.transpose(0, 1),
+                            actions.T, trajectories.terminating_idx).T.to(actions.device)
+
+
+def trajectory_logits(policy: TasmPolicy, trajectories: Trajectories) -> torch.Tensor:
+    """(B, T, V) logits, in torchgfn's action order, at every state of every trajectory before its last action:
+    one teacher-forced pass on the policy's device."""
     env = policy.env
     actions = trajectories.actions.tensor[..., 0]  # (T, B)
     T, B = actions.shape
-    states = trajectories.states[:T]
     task = condition_task_ids(trajectories.states.conditions[0])
     tokens = torch.where(actions[:-1] >= 0, actions[:-1] + 1, PAD).T  # inputs: every action but the last
     tokens = torch.where(tokens == env.n_actions, PAD, tokens)  # exit is no input
-    packed = pack_state(env, env.emission_state(states)).reshape(T, B, -1).transpose(0, 1).reshape(T * B, -1)
-    logits = policy.module.sequence(tokens, task, unpack(packed, env.max_len))  # (B, T, V), action order
-    return masked_log_probs(logits, states.forward_masks.transpose(0, 1), actions.T,
-                            trajectories.terminating_idx).T.to(actions.device)
+    states = env.emission_state(trajectories.states[:T])
+    packed = pack_state(env, states).reshape(T, B, -1).transpose(0, 1).reshape(T * B, -1)
+    return policy.module.sequence(tokens, task, unpack(packed, env.max_len))
 
 
 def masked_log_probs(logits: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor,
@@ -194,4 +200,5 @@ def sample_programs(policy: TasmPolicy, task_ids: Sequence[int], n: int, *, chun
     return [programs[i * n:(i + 1) * n] for i in range(len(task_ids))]
 
 
-__all__ = ["Rollout", "masked_log_probs", "replay", "rollout", "sample_programs", "to_trajectories", "trajectory_log_probs"]
+__all__ = ["Rollout", "masked_log_probs", "replay", "rollout", "sample_programs", "to_trajectories", "trajectory_log_probs",
+           "trajectory_logits"]
