@@ -20,7 +20,9 @@ variants), scored off-policy like replayed trajectories. Each iteration draws ``
 tasks and ``samples_per_task`` blocks for each (so LPV's variance is per task), samples them with the fast
 cached sampler (:mod:`agents.sampling`) at the annealed temperature and ``epsilon``, scores every step in one
 teacher-forced pass (untempered P_F, with gradients) and hands torchgfn the ``Trajectories`` with their
-log-probs and log-rewards. Modes: ``on-policy`` (temperature 1, no epsilon), ``explore`` (annealed temperature,
+log-probs and log-rewards (the pass embeds the task graphs afresh, with gradients: every tensor of the policy,
+the graph encoder included, is trained). The networks run on the policy's device; the env, its rewards and
+the sampler's draws stay on the host. Modes: ``on-policy`` (temperature 1, no epsilon), ``explore`` (annealed temperature,
 epsilon) and ``replay`` (explore, plus torchgfn's prioritized ``ReplayBuffer`` mixed into each batch).
 
 **Rewards** come from the env's verifying :class:`~tasm_env.reward.RewardModel`: ``reward_beta * log(1 +
@@ -290,6 +292,7 @@ class GFlowNetTrainer:
         temperature = self.temperature()
         epsilon = c.epsilon if c.mode != "on-policy" else 0.0
         task = self.draw_tasks()
+        # each task's graph is embedded twice per step: without gradients for the sampler, with them for the loss
         with self.policy.encoding_cache():
             fresh = rollout(self.policy, task, temperature=temperature, epsilon=epsilon, generator=self.generator)
             log_r, evaluations = self._log_rewards(fresh)

@@ -59,8 +59,10 @@ ESTIMATORS = {"tb": {"pf", "logZ"}, "lpv": {"pf"}, "rtb": {"pf", "logZ"}, "rlpv"
 DEEPER = PolicyConfig(d_model=16, heads=2, gnn_layers=2, decoder_layers=2, d_ff=32, edge_dim=4)
 
 
-def test_every_objective_is_listed_with_its_estimators():
+def test_every_objective_is_listed_with_its_estimators_and_offered_by_the_cli():
+    from agents.cli import AGENT_NAMES
     assert set(ESTIMATORS) == set(AGENTS)
+    assert AGENT_NAMES == AGENTS
 
 
 @pytest.mark.parametrize("agent", AGENTS)
