@@ -1,6 +1,6 @@
 """Stage 3: online refinement from the results of real builds.
 
-Every build (:func:`~agents.compile.best_programs`) is recorded as a :class:`~agents.replay.BuildResult` in a
+Every build (:func:`~agents.best.best_programs`) is recorded as a :class:`~agents.replay.BuildResult` in a
 prioritized, capacity-bounded :class:`~agents.replay.ReplayBuffer` that is saved atomically after each batch of
 builds (JSON lines; a crash mid-save leaves the previous file intact). Once ``trigger`` new results have come
 in, a burst of ``burst`` GFlowNet iterations fine-tunes the policy; each iteration mixes ``history``
@@ -25,7 +25,7 @@ import numpy as np
 from tasm_env.asm import Program
 from tasm_env.tasks.task import Task
 
-from .compile import BuildOutcome, best_programs
+from .best import BuildOutcome, best_programs
 from .gflownet import GFlowNetTrainer
 from .replay import BuildResult, RegressionGuard, ReplayBuffer, task_hash
 

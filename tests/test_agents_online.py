@@ -4,7 +4,7 @@ burst whose validation score drops."""
 import torch
 
 import tasm_env as te
-from agents.compile import choose
+from agents.best import choose
 from agents.gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet
 from agents.online import OnlineRefiner
 from agents.policy import PolicyConfig, TasmPolicy
