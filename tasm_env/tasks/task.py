@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from ..asm import Program
 from ..errors import ParseError, TaskError, TasmError
-from ..verify import INPUT_TYPES
+from ..value_types import INPUT_TYPES
 from .tir import TIR
 
 
