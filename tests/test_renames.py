@@ -52,3 +52,13 @@ def test_from_import_of_old_name():
 def test_unknown_names_are_still_missing():
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("tasm_env.tasks.no_such_module")
+
+
+def test_replay_buffer_is_now_build_result_buffer():
+    from agents import replay
+
+    with pytest.warns(DeprecationWarning, match="ReplayBuffer is now BuildResultBuffer"):
+        from agents.replay import ReplayBuffer
+    assert ReplayBuffer is replay.BuildResultBuffer
+    with pytest.raises(AttributeError):
+        replay.NoSuchBuffer  # noqa: B018
