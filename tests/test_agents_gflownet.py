@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tasm_env as te
-from agents.compile import best_program, best_programs, choose
+from agents.best import best_program, best_programs, choose
 from agents.gflownet import AGENTS, AgentError, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from agents.policy import PolicyConfig, TasmPolicy
 from agents.pretrain import PretrainConfig, pretrain
