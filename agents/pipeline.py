@@ -46,7 +46,7 @@ def split_tasks(suite: Suite, split: str, tiers: Sequence[str] | None) -> list[T
 
 def extra_tasks(suite: Suite, tiers: Sequence[str], per_tier: int | dict[str, int], seed: int = EXTRA_SEED, *,
                 search_seconds: float = 0.0, search_tiers: Sequence[str] = ("easy",), cache: Path | None = None,
-                jobs: int = 1) -> list[Task]:
+                jobs: int = 1, progress: bool = True) -> list[Task]:
     """``per_tier`` generated tasks of each tier (a number, or one per tier), none equal (same canonical TIR) to any task of ``suite``.
     With ``search_seconds``, the exact search runs on the tasks of ``search_tiers`` for that long each and its
     verified best program is recorded as the task's optimum (a training target, as the suite records one for its
@@ -67,7 +67,7 @@ def extra_tasks(suite: Suite, tiers: Sequence[str], per_tier: int | dict[str, in
         tasks += [Task.from_tir(tir, name=f"extra-{tier}-{i:05d}", tier=tier) for i, tir in enumerate(fresh)]
     if search_seconds > 0:
         searched = [t for t in tasks if t.tier in search_tiers]
-        found = {t.name: t for t in with_optima(searched, search_seconds, 500_000, "extra tasks", jobs)}
+        found = {t.name: t for t in with_optima(searched, search_seconds, 500_000, "extra tasks", jobs, progress)}
         tasks = [found.get(t.name, t) for t in tasks]
     if cache is not None:
         save_suite(Suite("extra", 0, key, {t.name: t for t in tasks}, {"train": [t.name for t in tasks]}), cache)
@@ -100,7 +100,7 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v0", tiers: Sequence[str] 
     loaded = load_suite(suite)
     tiers = tuple(tiers or ("easy", "medium", "hard"))
     generated = extra_tasks(loaded, tiers, extra, search_seconds=search_seconds,
-                            cache=extra_cache or out / "extra-tasks.json")
+                            cache=extra_cache or out / "extra-tasks.json", progress=progress)
     train = split_tasks(loaded, "train", tiers) + generated
     env, val_env = make_env(train, masking), make_env(split_tasks(loaded, "val", tiers), masking)
     config = PolicyConfig(d_model=d_model)

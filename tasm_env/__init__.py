@@ -16,6 +16,9 @@ from .tasks.suite import Suite, load_suite
 from .verify import Counterexample, Verdict, verify, verify_many
 from .vm import Execution, run
 from .envs import register_envs as _register_envs
+from .moved import MOVED as _MOVED, alias_moved as _alias_moved
+
+_alias_moved(_MOVED)  # renamed modules' old import paths keep working, with a DeprecationWarning
 
 _register_envs()  # gymnasium.make("tasm_env/TasmEmit-v0"); the env modules (torch) load on first use
 

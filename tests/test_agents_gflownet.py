@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import tasm_env as te
-from agents.compile import best_program, best_programs, choose
+from agents.best import best_program, best_programs, choose
 from agents.gflownet import (AGENTS, NEEDS_PRIOR, AgentError, GFlowNetConfig, GFlowNetTrainer, build_gflownet,
                              frozen_copy, trainable_parameters, without_gradient)
 from agents.policy import PolicyConfig, TasmPolicy
@@ -60,7 +60,7 @@ DEEPER = PolicyConfig(d_model=16, heads=2, gnn_layers=2, decoder_layers=2, d_ff=
 
 
 def test_every_objective_is_listed_with_its_estimators_and_offered_by_the_cli():
-    from agents.cli import AGENT_NAMES
+    from agents.commands import AGENT_NAMES
     assert set(ESTIMATORS) == set(AGENTS)
     assert AGENT_NAMES == AGENTS
 

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 import tasm_env as te
-from agents.compile import choose
+from agents.best import choose
 from agents.gflownet import AGENTS, NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy, \
     without_gradient
 from agents.online import OnlineRefiner
 from agents.policy import PolicyConfig, TasmPolicy
-from agents.replay import ReplayBuffer, task_hash
+from agents.replay import BuildResultBuffer, task_hash
 from tasm_env.envs.gfn import TasmGFNEnv
 
 torch.set_num_threads(1)
@@ -38,7 +38,7 @@ def test_builds_are_recorded_and_saved(tmp_path):
     refiner = _refiner(tmp_path, scores=[0.5, 0.5])
     outcomes = refiner.build(TINY, samples=4)
     assert len(outcomes) == 2
-    saved = ReplayBuffer.load(tmp_path / "replay.jsonl")
+    saved = BuildResultBuffer.load(tmp_path / "replay.jsonl")
     assert saved == refiner.buffer and len(saved) == 2
     for task, result in zip(TINY, saved):
         assert result.task_hash == task_hash(task)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tasm_env as te
-from tasm_env.tasks.evaluate import evaluate
+from tasm_env.tasks.interpret import evaluate
 from tasm_env.tasks.suite import SPLITS, Suite, available_suites, load_suite, save_suite
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier, make_tests
@@ -69,7 +69,7 @@ def test_every_recorded_optimum_verifies_and_is_no_longer(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_recorded_costs_match_the_vm(name):
-    from tasm_env.tasks.cost import baseline_cost
+    from tasm_env.tasks.measure import baseline_cost
 
     for task in list(load_suite(name))[:40]:
         cycles, heights = baseline_cost(task)

@@ -50,11 +50,13 @@ def _optimum(job: tuple[Task, float, int]) -> Task:
     return task.with_optimum(to_optimum(search(task, time_limit=time_limit, node_limit=node_limit)))
 
 
-def with_optima(tasks: Iterable[Task], time_limit: float, node_limit: int, label: str, jobs: int = 1) -> list[Task]:
-    """Run the exact search on every task (in ``jobs`` processes, with a progress bar) and record what it
-    established. The result does not depend on ``jobs``."""
+def with_optima(tasks: Iterable[Task], time_limit: float, node_limit: int, label: str, jobs: int = 1,
+                progress: bool = True) -> list[Task]:
+    """Run the exact search on every task (in ``jobs`` processes, with a progress bar unless not ``progress``)
+    and record what it established. The result does not depend on ``jobs``."""
     work = [(task, time_limit, node_limit) for task in tasks]
-    bar = dict(total=len(work), desc=f"optimum search ({label})", unit="task", file=sys.stderr)
+    bar = dict(total=len(work), desc=f"optimum search ({label})", unit="task", file=sys.stderr,
+               disable=not progress)
     if jobs <= 1:
         return [_optimum(w) for w in tqdm(work, **bar)]
     with multiprocessing.get_context("fork").Pool(jobs) as pool:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from ..field import P
-from ..verify import INPUT_TYPES
+from ..value_types import INPUT_TYPES
 from .tir import OPS, TIR, VALUE_TYPES, Ref
 
 if TYPE_CHECKING:  # imported lazily at run time

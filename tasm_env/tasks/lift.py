@@ -53,7 +53,8 @@ from ..asm import Program
 from ..errors import VM_ERROR_KINDS, TaskError
 from ..field import P
 from ..plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
-from ..verify import CONTEXT_DEPTH, INPUT_TYPES
+from ..value_types import INPUT_TYPES
+from ..verify import CONTEXT_DEPTH
 from .tir import OPS, TIR, Node, Ref
 
 UNLIFTABLE: dict[str, str] = {

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from ..asm import Program
 from ..errors import ParseError, TaskError, TasmError
-from ..verify import INPUT_TYPES
+from ..value_types import INPUT_TYPES
 from .tir import TIR
 
 
@@ -72,7 +72,7 @@ class Task:
     @classmethod
     def from_tir(cls, tir: TIR, name: str, tier: str = "custom", source: str = "generated") -> "Task":
         """A task whose baseline is the classical compiler's output for ``tir``."""
-        from .compile import compile_tir
+        from .compiler import compile_tir
 
         return cls._costed(cls(name, tir.inputs, tir, compile_tir(tir), tier=tier, source=source))
 
@@ -96,7 +96,7 @@ class Task:
 
     @classmethod
     def _costed(cls, task: "Task") -> "Task":
-        from .cost import baseline_cost
+        from .measure import baseline_cost
 
         cycles, heights = baseline_cost(task)
         return replace(task, baseline_cycles=cycles, baseline_heights=heights)
