@@ -25,7 +25,7 @@ from pathlib import Path
 from tasm_env.cli_args import non_negative_float, non_negative_int, positive_float, positive_int
 from tasm_env.errors import TasmError
 
-AGENT_NAMES = ("tb", "lpv", "rtb", "subtb", "db", "trustpcl")
+AGENT_NAMES = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")  # agents.gflownet.AGENTS (not imported: heavy)
 STAGE2_ITERATIONS = 2000
 """Stage 2's iteration limit when only --minutes is given, or when resuming."""
 
@@ -102,6 +102,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tiers", default=None, help="comma-separated tiers (default: stage 2 easy,medium; else all)")
     p.add_argument("--masking", choices=("stack", "typed"), default="typed")
     p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -119,7 +120,7 @@ def cmd_train(args) -> int:
                                    variant_extra=_counts(args.variant_extra, "--variant-extra", per_tier=True),
                                    minutes=args.minutes,
                                    lr=args.lr or 2e-3, d_model=args.d_model, seed=args.seed,
-                                   progress=not args.no_progress)
+                                   progress=not args.no_progress, device=args.device)
     elif args.stage == 2:
         _check_stage2_start(args)
         path = pipeline.run_stage2(out, agent=args.agent, init=args.init, resume=args.resume, suite=args.suite,
@@ -129,14 +130,16 @@ def cmd_train(args) -> int:
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
                                    lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
                                    temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
-                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress)
+                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress,
+                                   device=args.device)
     else:
         if not args.init:
             raise TasmError("stage 3 refines a trained policy: pass --init OUT/stage2.safetensors")
         path = pipeline.run_stage3(out, agent=args.agent, init=args.init, suite=args.suite,
                                    tiers=_tiers(args.tiers, ("easy", "medium")), rounds=args.rounds,
                                    samples=args.build_samples, burst=args.burst,
-                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress)
+                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress,
+                                   device=args.device)
     print(f"saved {path}")
     return 0
 
@@ -162,7 +165,8 @@ def cmd_evaluate(args) -> int:
     for label, checkpoint in zip(labels, args.checkpoints):
         report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
-                                              temperature=args.temperature, progress=not args.no_progress)
+                                              temperature=args.temperature, progress=not args.no_progress,
+                                              device=args.device)
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, best of {args.samples}\n{report.to_text()}")
         reports[label] = report
         several = len(args.checkpoints) > 1
@@ -188,7 +192,7 @@ def cmd_compare(args) -> int:
         raise TasmError(f"unknown agents {unknown}; expected some of {', '.join(AGENT_NAMES)}")
     pipeline.compare(Path(args.out), agents=agents, suite=args.suite, tiers=_tiers(args.tiers, ("easy",)),
                      masking=args.masking, minutes=args.minutes, pretrain_minutes=args.pretrain_minutes,
-                     samples=args.samples, seed=args.seed, progress=not args.no_progress)
+                     samples=args.samples, seed=args.seed, progress=not args.no_progress, device=args.device)
     return 0
 
 
