@@ -17,7 +17,7 @@ import argparse
 import time
 
 from tasm_env.asm import Program
-from tasm_env.tasks.optimal import search
+from tasm_env.tasks.search import search
 
 F = "field"
 

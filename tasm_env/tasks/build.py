@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .generate import generate
 from .idioms import IDIOMS
-from .optimal import search, to_optimum
+from .search import search, to_optimum
 from .suite import Suite, save_suite
 from .task import Task
 
