@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ... import isa
 from ...asm import Instruction, Program
 from ...errors import TasmError
 from ...verify import Verifier
-from .constants import constants_of
+from .constants import MAX_SOLVED, constants_of, solve_constants
 from .engine import Engine
 from .layers import Layer, StateSet
 from .moves import instruction_set
@@ -84,11 +84,13 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
     verifier = Verifier(program, types, n_tests=VERIFY_TESTS, seed=seed + 7919)
     plan = verifier.plan
     counts = (plan.public_consumed, plan.secret_consumed, plan.digests_consumed, len(plan.output))
+    io = (plan.public_consumed, plan.secret_consumed, len(plan.output))
     if instructions is None:
         constants = constants_of(program, verifier, extra_constants)
-        searched = instruction_set(program, constants, plan.public_consumed, plan.secret_consumed, len(plan.output))
+        searched = instruction_set(program, constants.push, *io, addi_constants=constants.addi)
     else:
         searched = parse_instructions(instructions)
+    solved: list[int] = []
     if not touch_context and reads_below_inputs(program, len(types)):
         touch_context = True  # the baseline itself reaches into the context: search the same way
     scope = ("any stack slot (context elements may move, never be lost)" if touch_context else
@@ -102,8 +104,16 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
         space = Space(program, types, searched, lanes, seed + lanes, touch_context, counts)
         names = tuple(str(m.instruction) for m in space.moves)
         engine = Engine(space, max(upper, 0), deadline, node_limit, nodes)
-        outcome = iterate(engine, verifier, first_bound, upper)
+        can_solve = instructions is None and len(solved) < MAX_SOLVED
+        solve = _solver((constants + solved).all, MAX_SOLVED - len(solved)) if can_solve else None
+        outcome = iterate(engine, verifier, first_bound, upper, solve)
         nodes = engine.nodes
+        if outcome.new_constants:  # a larger constant set: what was proven over the smaller one does not count
+            solved += outcome.new_constants
+            widened = constants + solved
+            searched = instruction_set(program, widened.push, *io, addi_constants=widened.addi)
+            proven, first_bound, cap = 0, 0, len(program)
+            continue
         proven = max(proven, min(outcome.lower, cap))
         if outcome.program is not None:
             best = outcome.program
@@ -120,7 +130,17 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
     if proved:
         stopped = "proved"
     return SearchResult(best, len(best), proved, min(proven, len(best)), nodes, time.perf_counter() - started,
-                        names, stopped, scope, lanes)
+                        names, stopped, scope, lanes, touch_context=touch_context)
+
+
+def _solver(known: set[int], limit: int) -> Callable[[Space], list[int]]:
+    """After an exhausted iteration: constants that a final ``push c`` / ``addi c`` / ``push c mul`` would need
+    to turn a value reached into a goal value (see :func:`~.constants.solve_constants`)."""
+    def solve(space: Space) -> list[int]:
+        values = space.values
+        goal_ids = sorted(set(space.goal.tolist()) | set(space.goal_output))
+        return solve_constants(values.vectors[1:values.count], values.vectors[goal_ids], known, limit)
+    return solve
 
 
 @dataclass
@@ -129,10 +149,13 @@ class Outcome:
     lower: int  # no equivalent program is shorter than this (given the iterations started at first_bound)
     stopped: str  # "proved" (search complete), "depth", "time" or "nodes"
     collision: bool = False  # the goal was met by programs that failed verification at length `lower`
+    new_constants: tuple[int, ...] = ()  # solved constants to add (the search restarts with them)
 
 
-def iterate(engine: Engine, verifier: Verifier, first_bound: int, upper: int) -> Outcome:
-    """Iterative deepening on the bound, from ``first_bound`` (already proven) up to ``upper`` instructions."""
+def iterate(engine: Engine, verifier: Verifier, first_bound: int, upper: int,
+            solve: Callable[[Space], list[int]] | None = None) -> Outcome:
+    """Iterative deepening on the bound, from ``first_bound`` (already proven) up to ``upper`` instructions.
+    After each exhausted bound ``solve`` (if given) may name constants to add: the iteration then stops."""
     space = engine.space
     start = engine.initial()
     if first_bound == 0 and engine.is_goal(start.rows, start.depth, start.meta)[0]:
@@ -150,6 +173,9 @@ def iterate(engine: Engine, verifier: Verifier, first_bound: int, upper: int) ->
         if collision:
             return Outcome(None, bound, "proved", collision=True)
         lower = bound + 1
+        new = solve(space) if solve is not None and bound < upper else []
+        if new:
+            return Outcome(None, lower, "constants", new_constants=tuple(new))
     return Outcome(None, lower, "depth")
 
 

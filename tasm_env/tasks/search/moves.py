@@ -126,14 +126,15 @@ def stack_moves() -> list[Instruction]:
 
 
 def instruction_set(baseline: Program, constants: Sequence[int], public: int = 0, secret: int = 0,
-                    outputs: int = 0) -> list[Instruction]:
-    """The instructions searched for ``baseline`` (see the module docstring): stack moves, pushes and
-    ``addi`` of ``constants``, the fixed arithmetic, I/O up to what the baseline reads and writes, and the
-    baseline's own memory, hashing and assertion instructions."""
+                    outputs: int = 0, addi_constants: Sequence[int] | None = None) -> list[Instruction]:
+    """The instructions searched for ``baseline`` (see the package docstring): stack moves, ``push c`` for
+    ``constants`` and ``addi c`` for ``addi_constants`` (default: the non-zero ``constants``), the fixed
+    arithmetic, I/O up to what the baseline reads and writes, and the baseline's own memory, hashing and
+    assertion instructions."""
     used = {i.name for i in baseline}
     out = stack_moves()
     out += [Instruction("push", c) for c in constants]
-    out += [Instruction("addi", c) for c in constants if c % P]
+    out += [Instruction("addi", c) for c in (constants if addi_constants is None else addi_constants) if c % P]
     out += [Instruction(name) for name in ARITHMETIC]
     out += [Instruction("read_io", n) for n in range(1, min(5, public) + 1)]
     out += [Instruction("divine", n) for n in range(1, min(5, secret) + 1)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ...asm import Program
 from ...errors import TasmError
-from ..task import Optimum
+from ..task import Optimum, SearchedSet
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,13 @@ class SearchResult:
     stopped: str
     scope: str = ""
     fingerprint_tests: int = 0  # tests of the fingerprint the last iteration used
+    touch_context: bool = False  # the scope: True when reads below the block's live values were allowed
+
+    @property
+    def relative_to(self) -> SearchedSet:
+        """Exactly what ``proved`` (and ``lower_bound``) is relative to: the instructions and constants searched
+        and the scope."""
+        return SearchedSet.of(self.instruction_set, self.touch_context)
 
     def __str__(self) -> str:
         status = "optimal" if self.proved else f"best found, lower bound {self.lower_bound}"
@@ -41,5 +48,5 @@ def to_optimum(result: SearchResult) -> Optimum:
     if result.program is None or result.cycles is None:
         raise TasmError("the search found no program to record")
     return Optimum(cycles=result.cycles, program=result.program, proved=result.proved, nodes=result.nodes,
-                   seconds=result.seconds)
+                   seconds=result.seconds, relative_to=result.relative_to)
 
