@@ -61,6 +61,12 @@ class Suite:
     def test(self) -> list[Task]:
         return self.split("test")
 
+    @property
+    def has_legacy_optima(self) -> bool:
+        """Some optimum comes from a v0 file (no record of its searched set): the suite saves as format 1."""
+        return any(t.optimum is not None and t.optimum.relative_to is not None and t.optimum.relative_to.legacy
+                   for t in self.tasks.values())
+
     def split(self, name: str) -> list[Task]:
         if name not in self.splits:
             raise TaskError(f"suite {self.name!r} has no split {name!r}: expected one of {', '.join(self.splits)}")
@@ -89,7 +95,7 @@ class Suite:
         return {
             "name": self.name,
             "version": self.version,
-            "format": FORMAT,
+            "format": 1 if self.has_legacy_optima else FORMAT,
             "description": self.description,
             "splits": {k: list(v) for k, v in self.splits.items()},
             "tasks": [t.to_json() for t in self.tasks.values()],

@@ -90,17 +90,18 @@ class Optimum:
     def to_json(self) -> dict[str, Any]:
         out = {"cycles": self.cycles, "program": str(self.program), "proved": self.proved, "nodes": self.nodes,
                "seconds": round(self.seconds, 3)}
-        if self.relative_to is not None:
+        if self.relative_to is not None and not self.relative_to.legacy:  # legacy: the v0 file had no record
             out["relative_to"] = self.relative_to.to_json()
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], legacy: bool = False) -> "Optimum":
         """``legacy``: the file predates the record (a missing ``relative_to`` is then the v0 search's set)."""
-        if "relative_to" in data:
-            relative_to = SearchedSet.from_json(data["relative_to"])
-        else:
-            relative_to = SearchedSet(legacy=True) if legacy else None
+        relative_to = SearchedSet.from_json(data["relative_to"]) if "relative_to" in data else None
+        if legacy and relative_to is None:
+            relative_to = SearchedSet(legacy=True)
+        elif not legacy and relative_to is not None and relative_to.legacy:
+            relative_to = None  # only a file written before the record may claim the v0 search's set
         return cls(int(data["cycles"]), Program.parse(data["program"]), bool(data["proved"]),
                    int(data.get("nodes", 0)), float(data.get("seconds", 0.0)), relative_to)
 
