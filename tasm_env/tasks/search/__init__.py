@@ -87,13 +87,14 @@ allows every index: context elements may be moved, but never lost. Both facts ar
 fingerprint test set: values, goal, bound), :mod:`.moves` (the searched instructions), :mod:`.pure` and
 :mod:`.steps` (their semantics, from the batched executor's evaluators), :mod:`.values` and :mod:`.keys`
 (interning and hashing), :mod:`.layers` (state layout), :mod:`.constants` (the constant set),
-:mod:`.results`.
+:mod:`.results`, :mod:`.optimize` (``te.optimize``).
 """
 
 from .constants import MAX_CONSTANTS
 from .driver import VERIFY_TESTS, reads_below_inputs, search
 from .moves import ARITHMETIC, FIXED_CONSTANTS, instruction_set
+from .optimize import optimize
 from .results import SearchResult, to_optimum
 
 __all__ = ["ARITHMETIC", "FIXED_CONSTANTS", "MAX_CONSTANTS", "VERIFY_TESTS", "SearchResult", "instruction_set",
-           "reads_below_inputs", "search", "to_optimum"]
+           "optimize", "reads_below_inputs", "search", "to_optimum"]
