@@ -187,3 +187,18 @@ def test_the_v0_suites_load_with_legacy_records():
 def test_load_suite_of_a_non_name_is_a_tasm_error(bad):
     with pytest.raises(te.TasmError, match="suite name or a path"):
         load_suite(bad)
+
+
+def test_the_builder_writes_a_new_version_that_loads(tmp_path):
+    from tasm_env.tasks.build import main as build
+
+    assert build(["--suite", "tasm-idioms", "--version", "7", "--time-limit", "0.2", "--node-limit", "20000",
+                  "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "tasm-idioms-v7.json").read_text())
+    assert data["name"] == "tasm-idioms-v7" and data["version"] == 7 and data["format"] == 2
+    suite = load_suite(tmp_path / "tasm-idioms-v7.json")
+    assert [t.name for t in suite] == [t.name for t in load_suite("tasm-idioms-v0")]
+    proved = [t for t in suite if t.optimal_cycles is not None]
+    assert proved and all(not t.optimum.relative_to.legacy and t.optimum.relative_to.push for t in proved)
+    with pytest.raises(SystemExit):
+        build(["--suite", "tasm-nothing"])
