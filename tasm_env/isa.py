@@ -74,25 +74,14 @@ class InstructionSpec:
     extension: bool = field(default=False)  # works on extension-field (XFE) values
     category: str = ""  # one of CATEGORIES (filled in from the table's sections)
     first_result_on_top: bool = False  # see push_order
-    stream: str | None = None  # the input or output stream it uses, one of STREAMS
+    stream: str | None = None  # the stream it reads (public/secret input, secret digests) or writes, see STREAMS
     sponge: str | None = None  # "starts" (sponge_init) or "needs" (the other sponge instructions)
 
     # ---- derived facts
     @property
-    def reads_public_input(self) -> bool:
-        return self.stream == "public_input"
-
-    @property
-    def writes_public_output(self) -> bool:
-        return self.stream == "public_output"
-
-    @property
-    def reads_secret_input(self) -> bool:
-        return self.stream == "secret_input"
-
-    @property
-    def reads_secret_digests(self) -> bool:
-        return self.stream == "secret_digests"
+    def reads_input(self) -> bool:
+        """Consumes public input, secret input or secret digests (``stream`` says which)."""
+        return self.stream in ("public_input", "secret_input", "secret_digests")
 
     @property
     def uses_ram(self) -> bool:

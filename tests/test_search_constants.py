@@ -126,3 +126,15 @@ def test_a_user_instruction_set_is_recorded_as_given():
     result = search("dup 0 add", (F,), instructions=["dup 0", "add", "push 2", "mul"])
     rel = result.relative_to
     assert rel.instructions == ("dup 0", "add", "mul") and rel.push == (2,) and rel.addi == ()
+
+
+def test_an_incumbent_is_kept_when_verified_and_ignored_when_wrong():
+    block, types = "dup 3 dup 2 mul dup 3 dup 2 mul add swap 4 pop 4", (F,) * 4  # a*c + b*d
+    shorter = "swap 3 mul place 2 mul add"
+    assert verify(block, shorter, inputs=types).ok
+    result = search(block, types, time_limit=0.01, incumbent=shorter)
+    assert not result.proved and result.program == Program.parse(shorter)
+    wrong = "swap 3 mul place 2 mul mul"
+    assert search(block, types, time_limit=0.01, incumbent=wrong).program == Program.parse(block)
+    proved = search("dup 0 add dup 0 add", (F,), incumbent="push 4 mul")
+    assert proved.proved and proved.cycles == 2

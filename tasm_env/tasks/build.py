@@ -28,7 +28,8 @@ from tqdm import tqdm
 from .generate import generate
 from .idioms import IDIOMS
 from .search import search, to_optimum
-from .suite import Suite, save_suite
+from ..asm import Program
+from .suite import Suite, available_suites, load_suite, save_suite
 from .task import Task
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "data" / "suites"
@@ -50,15 +51,23 @@ def assign_splits(tasks: Sequence[Task], fractions: tuple[float, float], seed: i
     return {k: tuple(sorted(v)) for k, v in splits.items()}
 
 
-def _optimum(job: tuple[Task, float, int]) -> Task:
-    task, time_limit, node_limit = job
-    return task.with_optimum(to_optimum(search(task, time_limit=time_limit, node_limit=node_limit)))
+def _optimum(job: tuple[Task, float, int, Program | None]) -> Task:
+    task, time_limit, node_limit, incumbent = job
+    result = search(task, time_limit=time_limit, node_limit=node_limit, incumbent=incumbent)
+    return task.with_optimum(to_optimum(result))
 
 
-def with_optima(tasks: Iterable[Task], time_limit: float, node_limit: int, label: str, jobs: int = 1) -> list[Task]:
+def with_optima(tasks: Iterable[Task], time_limit: float, node_limit: int, label: str, jobs: int = 1,
+                previous: Suite | None = None) -> list[Task]:
     """Run the exact search on every task (in ``jobs`` processes, with a progress bar) and record what it
-    established. The result does not depend on ``jobs``."""
-    work = [(task, time_limit, node_limit) for task in tasks]
+    established. A task's optimum in ``previous`` (same name and baseline), re-verified by the search, seeds it
+    as the best known program, so a search stopped early records no worse an upper bound than before. The
+    result does not depend on ``jobs``."""
+    def incumbent(task: Task) -> Program | None:
+        old = previous.tasks.get(task.name) if previous is not None else None
+        return old.optimum.program if old is not None and old.optimum and old.baseline == task.baseline else None
+
+    work = [(task, time_limit, node_limit, incumbent(task)) for task in tasks]
     bar = dict(total=len(work), desc=f"optimum search ({label})", unit="task", file=sys.stderr)
     if jobs <= 1:
         return [_optimum(w) for w in tqdm(work, **bar)]
@@ -70,10 +79,16 @@ CURRENT_VERSION = 1
 """The version the builder writes by default (v0 was built by the narrow-constant search)."""
 
 
+def _previous(family: str, version: int) -> Suite | None:
+    """The shipped suite of the version before (its optima seed the search), if there is one."""
+    name = f"{family}-v{version - 1}"
+    return load_suite(name) if name in available_suites() else None
+
+
 def build_idioms(time_limit: float, node_limit: int, jobs: int = 1, version: int = CURRENT_VERSION) -> Suite:
     name = f"tasm-idioms-v{version}"
     tasks = [Task.from_tasm(i.tasm, i.inputs, name=i.name, tier="idiom") for i in IDIOMS]
-    tasks = with_optima(tasks, time_limit, node_limit, name, jobs)
+    tasks = with_optima(tasks, time_limit, node_limit, name, jobs, _previous("tasm-idioms", version))
     return Suite(name, version, "Hand-written classic TASM blocks (keep-inputs arithmetic, select, powers, "
                  "u64 addition with carry, comparisons, dot products, hashing, memory and I/O patterns).",
                  {t.name: t for t in tasks}, assign_splits(tasks, (0.2, 0.2), seed=1))
@@ -86,7 +101,7 @@ def build_basic(time_limit: float, node_limit: int, jobs: int = 1, version: int 
     for k, (tier, count) in enumerate(BASIC_TIERS.items()):
         for i, tir in enumerate(generate(tier, count, seed=seed + k)):
             tasks.append(Task.from_tir(tir, name=f"basic-{tier}-{i:03d}", tier=tier))
-    tasks = with_optima(tasks, time_limit, node_limit, name, jobs)
+    tasks = with_optima(tasks, time_limit, node_limit, name, jobs, _previous("tasm-basic", version))
     return Suite(name, version, "Generated TIR programs in three tiers (easy: field arithmetic on 1-3 inputs; "
                  "medium: up to 10 operations with u32 operations and constants; hard: up to 25 operations with "
                  "I/O, memory, hashing and assertions), compiled by the classical compiler.",

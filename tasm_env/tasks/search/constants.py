@@ -34,8 +34,11 @@ ADDI_CONSTANTS: tuple[int, ...] = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
 """Fixed ``addi`` constants of the emission vocabulary's default."""
 MAX_CONSTANTS = 96
 """At most this many constants are searched (fixed, vocabulary and literal constants come first)."""
-MAX_SOLVED = 8
+MAX_SOLVED = 4
 """At most this many solved constants are added to a search."""
+SOLVED_RANGE = 1 << 33
+"""Solved constants are kept only when they are small in signed form (|c| < 2^33): a quotient such as 5/2 mod p
+also solves ``g = c * v`` now and then, but only bloats the search (its proof stays relative to the set)."""
 
 
 def literals(baseline: Program) -> list[int]:
@@ -87,8 +90,8 @@ def constants_of(baseline: Program, verifier: Verifier, extra: Sequence[int] = (
 def solve_constants(vectors: np.ndarray, goals: np.ndarray, known: set[int], limit: int = MAX_SOLVED) -> list[int]:
     """Constants ``c`` not in ``known`` for which some reached value ``v`` (a row of ``vectors``, one column per
     fingerprint test) and some goal value ``g`` (a row of ``goals``) satisfy, on every test, ``g = c``
-    (``push c``), ``g = v + c`` (``addi c``) or ``g = c * v`` (``push c mul``). At most ``limit``, the most
-    often solved first (ties: smallest)."""
+    (``push c``), ``g = v + c`` (``addi c``) or ``g = c * v`` (``push c mul``). Only small constants
+    (:data:`SOLVED_RANGE`); at most ``limit``, the most often solved first (ties: smallest)."""
     vectors = np.asarray(vectors, dtype=np.uint64)
     nonzero = vectors[(vectors != 0).all(axis=1)]
     inverses = batch_inverse([nonzero], "mul", "invert")[0] if len(nonzero) else nonzero
@@ -100,5 +103,5 @@ def solve_constants(vectors: np.ndarray, goals: np.ndarray, known: set[int], lim
             candidates.append(found[(found == found[:, :1]).all(axis=1), 0])
         for c in np.concatenate(candidates).tolist():
             counts[c] = counts.get(c, 0) + 1
-    fresh = [c for c in counts if c not in known]
-    return sorted(fresh, key=lambda c: (-counts[c], c))[:limit]
+    fresh = [c for c in counts if c not in known and abs(signed(c)) < SOLVED_RANGE]
+    return sorted(fresh, key=lambda c: (-counts[c], abs(signed(c)), c))[:limit]

@@ -67,7 +67,7 @@ def reads_below_inputs(program: Program, inputs: int) -> bool:
 def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | None = None,
            time_limit: float = 10.0, node_limit: int = 2_000_000, seed: int = 0, touch_context: bool = False,
            extra_constants: Sequence[int] = (), instructions: Sequence[Instruction | str] | None = None,
-           fingerprint_tests: int = 8) -> SearchResult:
+           fingerprint_tests: int = 8, incumbent: Program | str | None = None) -> SearchResult:
     """The shortest program equivalent to ``baseline`` (a Task, a Program or TASM text with ``inputs``),
     proved optimal within the searched instruction set when the search completes (see the module docstring).
 
@@ -76,7 +76,9 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
     ``touch_context`` allows reads below the block's live values; ``extra_constants`` adds ``push``/``addi``
     constants; ``instructions`` replaces the searched instruction set altogether (instructions or their text,
     e.g. ``["dup 0", "add", "push 1"]``; optimality is then relative to exactly that set);
-    ``fingerprint_tests`` is the initial number of fingerprint tests (doubled on a collision)."""
+    ``fingerprint_tests`` is the initial number of fingerprint tests (doubled on a collision). ``incumbent``
+    is a program known to be equivalent (say, an earlier search's optimum): once verified it is the best so
+    far, so only shorter lengths are searched and a search stopped early still returns it."""
     started = time.perf_counter()
     program, types = baseline_of(baseline, inputs)
     if not program.is_straight_line or any(i.name == "halt" for i in program):
@@ -100,6 +102,11 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
     lanes, nodes, first_bound = fingerprint_tests, 0, 0
     cap = len(program)  # a bound skipped after unresolved collisions caps what is proven
     best, proven, stopped, names = program, 0, "depth", ()
+    if incumbent is not None:
+        known = Program.coerce(incumbent)
+        if len(known) < len(program) and verifier.check([known])[0].ok:
+            best = known
+            upper = min(upper, len(known) - 1)
     while True:
         space = Space(program, types, searched, lanes, seed + lanes, touch_context, counts)
         names = tuple(str(m.instruction) for m in space.moves)
