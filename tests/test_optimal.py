@@ -285,3 +285,35 @@ def test_x_cubed_needs_three_instructions_by_brute_force():
     candidates = [c for c in candidates if not optimal.reads_below_inputs(c, len(inputs))]
     for lo in range(0, len(candidates), 4096):
         assert not any(v.ok for v in verifier.check(candidates[lo:lo + 4096]))
+
+
+@pytest.mark.parametrize("touch_context", [False, True])
+def test_incremental_state_hashes_match_the_built_rows(touch_context):
+    """The engine hashes a child from its parent's hash and the move (before building the row); the sum must
+    equal the hash of the row once built, for every move kind (so the dedup compares the right states)."""
+    import time
+
+    import numpy as np
+
+    from tasm_env.tasks.search.engine import Engine
+    from tasm_env.tasks.search.layers import StateSet
+    from tasm_env.tasks.search.moves import instruction_set
+    from tasm_env.tasks.search.space import Space
+
+    baseline = Program.parse("dup 1 dup 1 mul push 3 add swap 2 pop 1")
+    searched = instruction_set(baseline, [0, 1, 3, P_MINUS_1])
+    space = Space(baseline, (F, F), searched, 8, 1, touch_context, (0, 0, 0, 0))
+    engine = Engine(space, 6, time.perf_counter() + 60, 10**7, 0)
+    layer, seen = engine.initial(), StateSet()
+    seen.add_new(layer.h1, layer.h2)
+    kinds = set()
+    for d in range(3):
+        batches, _ = engine.expand(layer, d, 6, seen)
+        kinds |= {space.moves[b.move].kind for b in batches}
+        layer = engine.merge(layer, batches)
+        h1, h2 = engine.row_hash(layer.rows, layer.depth, layer.meta)
+        assert np.array_equal(h1, layer.h1) and np.array_equal(h2, layer.h2)
+    assert kinds >= {"dup", "swap", "pick", "place", "pop", "op"}
+
+
+P_MINUS_1 = te.P - 1
