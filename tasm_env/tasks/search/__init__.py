@@ -58,16 +58,20 @@ dot product (14 instructions) is out of reach (lower bound 6 or 7 after a minute
 fourteenfold per instruction on two-input blocks, so each further cycle of optimum costs about that factor.
 
 **The searched instruction set** (optimality is proved relative to it; :attr:`SearchResult.instruction_set`
-lists it exactly for each search):
+lists it exactly for each search, :attr:`SearchResult.relative_to` gives it as instructions, ``push`` and
+``addi`` constants and scope, and suite files store that record with every optimum):
 
 * stack: ``dup 0..15``, ``swap 1..15``, ``pick 2..15``, ``place 2..15``, ``pop 1..5`` (``pick 1`` and
   ``place 1`` do exactly what ``swap 1`` does; ``swap 0``, ``pick 0``, ``place 0`` and ``nop`` do nothing);
   indices limited by the live stack, see ``touch_context`` below;
-* constants: ``push c`` for every ``c`` in the constant set and ``addi c`` for every non-zero one. The set is
-  the fixed small constants ``0, 1, -1, 2``, the baseline's own ``push``/``addi`` literals and their
-  negations, and every value the baseline computes that is the same on every test (constant folding), at
-  most :data:`MAX_CONSTANTS` in all. A program that needs any other constant (e.g. ``push 3`` for ``pow``)
-  is not considered;
+* constants (:mod:`.constants`): at least every constant the emission vocabulary can emit for the task (its
+  fixed ``push`` constants -1, 0..10, 16, 32, 2^32-1, 2^32 and ``addi`` constants -5..5, and the baseline's
+  literals, to which its slots are bound), folded constants (the literals' negations, pairwise sums,
+  differences and products, and the values the baseline computes that are constant), and solved constants: after
+  each exhausted length, small constants ``c`` for which a final ``push c``, ``addi c`` or ``push c mul``
+  turns a value the search reached into a goal value on every fingerprint test (then the proof restarts over
+  the larger set). ``push`` takes the vocabulary's push constants, ``addi`` its addi constants, both take the
+  literal, folded and solved ones;
 * arithmetic, always: ``add mul eq invert split pow lt and xor log_2_floor pop_count div_mod xx_add xx_mul
   x_invert xb_mul`` (the extension-field ones matter for base-field work too: ``xb_mul`` is three
   multiplications in one cycle, ``xx_add`` three additions);
@@ -82,6 +86,12 @@ values, which is what the emission environment's ``stack`` masking level allows;
 same (if it does not, the search switches to ``touch_context=True`` by itself). ``touch_context=True``
 allows every index: context elements may be moved, but never lost. Both facts are in
 :attr:`SearchResult.scope`.
+
+**What is proved, honestly.** ``proved=True`` means: no program over the searched instruction set (and
+scope: :attr:`SearchResult.relative_to`) that is shorter than ``cycles`` reaches the baseline's final state on
+the fingerprint tests, hence none is equivalent to the baseline. Duplicate states are recognised by 128-bit
+hashes (a false merge has probability about ``n^2 / 2^128``). The found program passed the full verifier
+(random tests: strong evidence, not a proof of equivalence on every input).
 
 **Files.** :mod:`.driver` (:func:`search`), :mod:`.engine` and :mod:`.chunk` (the layers), :mod:`.space` (one
 fingerprint test set: values, goal, bound), :mod:`.moves` (the searched instructions), :mod:`.pure` and
