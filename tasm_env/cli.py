@@ -104,7 +104,8 @@ def cmd_tasks_list(args) -> int:
     names = [args.suite] if args.suite else available_suites()
     for name in names:
         suite = load_suite(name)
-        print(f"{suite.name} (version {suite.version}): {len(suite)} tasks; "
+        print(f"{suite.name} (version {suite.version}"
+              + (f", superseded by {suite.superseded_by}" if suite.superseded_by else "") + f"): {len(suite)} tasks; "
               + ", ".join(f"{k} {len(v)}" for k, v in suite.splits.items()))
         print(f"  {'task':<24} {'tier':<7} {'split':<5} {'inputs':<28} {'baseline':>8} {'optimum':>8}")
         for task in suite:

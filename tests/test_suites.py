@@ -202,3 +202,13 @@ def test_the_builder_writes_a_new_version_that_loads(tmp_path):
     assert proved and all(not t.optimum.relative_to.legacy and t.optimum.relative_to.push for t in proved)
     with pytest.raises(SystemExit):
         build(["--suite", "tasm-nothing"])
+
+
+def test_a_suite_with_a_newer_shipped_version_is_marked_superseded(monkeypatch):
+    from tasm_env.tasks import suite as suite_module
+
+    monkeypatch.setattr(suite_module, "available_suites",
+                        lambda: ["tasm-basic-v0", "tasm-basic-v1", "tasm-basic-v10", "tasm-idioms-v0"])
+    assert suite_module.successor("tasm-basic-v0") == "tasm-basic-v10"
+    assert suite_module.successor("tasm-basic-v10") is None and suite_module.successor("tasm-idioms-v0") is None
+    assert suite_module.successor("my-suite") is None
