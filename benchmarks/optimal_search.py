@@ -13,7 +13,8 @@ Timings are noisy on a shared machine: compare runs made side by side.
 
 ``--changed N`` takes N proven optima of the shipped v0 suites (evenly spread; recorded by the v0 search over
 its narrow constant set) and reruns the current search on each task (first visits: a fresh search per task),
-counting how many optima got shorter, stayed, or are no longer proved within the limit.
+seeded with the v0 program as the builder does (``--no-incumbent``: unseeded), counting how many optima got
+shorter, stayed, or are no longer proved within the limit.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def run_rung(name: str, types: tuple[str, ...], baseline: str, limit: float) -> 
             "proved": result.proved, "lower": result.lower_bound, "nodes": result.nodes, "seconds": seconds}
 
 
-def changed_optima(count: int, limit: float) -> None:
+def changed_optima(count: int, limit: float, seeded: bool = True) -> None:
     """How many of ``count`` v0 proven optima change under the widened constant set."""
     import tasm_env as te
 
@@ -65,7 +66,7 @@ def changed_optima(count: int, limit: float) -> None:
     shorter = same = lost = 0
     nodes = seconds = 0.0
     for task in sample:
-        result = search(task, time_limit=limit)
+        result = search(task, time_limit=limit, incumbent=task.optimum.program if seeded else None)
         nodes, seconds = nodes + result.nodes, seconds + result.seconds
         old = task.optimal_cycles
         if result.cycles < old:
@@ -80,7 +81,8 @@ def changed_optima(count: int, limit: float) -> None:
         print(f"{task.name:24s} v0 {old:2d} -> {result.cycles:2d} {kind:22s} {result.nodes:>9,d} states "
               f"{result.seconds:5.1f} s | {' '.join(str(i) for i in result.program)}", flush=True)
     print(f"\n{len(sample)} of {len(proved)} v0 proven optima: {shorter} shorter, {same} the same and proved, "
-          f"{lost} no longer proved within {limit:g} s; {nodes:,.0f} states in {seconds:.1f} s")
+          f"{lost} no longer proved within {limit:g} s ({'seeded with' if seeded else 'without'} the v0 program); "
+          f"{nodes:,.0f} states in {seconds:.1f} s")
 
 
 def main() -> None:
@@ -89,9 +91,10 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="run only the rung with this name")
     parser.add_argument("--changed", type=int, default=None, metavar="N",
                         help="instead: rerun N proven optima of the v0 suites under the current search")
+    parser.add_argument("--no-incumbent", action="store_true", help="with --changed: do not seed with v0's program")
     args = parser.parse_args()
     if args.changed is not None:
-        changed_optima(args.changed, args.limit)
+        changed_optima(args.changed, args.limit, seeded=not args.no_incumbent)
         return
     rows = [run_rung(name, types, text, args.limit) for name, types, text in LADDER
             if args.only is None or name == args.only]
