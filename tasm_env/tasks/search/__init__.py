@@ -51,11 +51,12 @@ the goal's top values), which is why the largest layer is never built. The rare 
 * states seen at an earlier length of the same iteration are not expanded again, so sequences such as
   ``swap i swap i`` or ``dup i pop 1`` die without special rules.
 
-**Reach** (``benchmarks/optimal_search.py`` on 2 shared cores): 100,000 to 300,000 states expanded per
-second on field-arithmetic blocks, depending on the machine's load; proved within a minute: ``(a+b)*(a-b)``
-(an 11-instruction baseline, optimum 7), ``a^2+b^2`` (9 -> 6), a two-term dot product (9 -> 5); a three-term
-dot product (14 instructions) is out of reach (lower bound 6 or 7 after a minute). Layers grow about
-fourteenfold per instruction on two-input blocks, so each further cycle of optimum costs about that factor.
+**Reach** (``benchmarks/optimal_search.py`` on 2 shared cores): about 200,000 states expanded per second on
+field-arithmetic blocks, depending on the machine's load; with the widened constant set (about 120 searched
+instructions) proved within 30 s: a two-term dot product (9 -> 5, 1.5M states), ``a*b+c`` (7 -> 3);
+``a^2+b^2`` (9 -> 6) takes about 100 s (20M states); ``(a+b)*(a-b)`` and a three-term dot product are out of
+reach in 30 s (lower bound 6). Layers grow 15 to 30 fold per instruction, so each further cycle of optimum costs
+about that factor; an ``incumbent`` (a known equivalent program) saves its own length's layer.
 
 **The searched instruction set** (optimality is proved relative to it; :attr:`SearchResult.instruction_set`
 lists it exactly for each search, :attr:`SearchResult.relative_to` gives it as instructions, ``push`` and
