@@ -153,7 +153,8 @@ def _dot_step(rhs_words: int):
         rhs = [space.read_ram(side, space.offset(rhs_pointer, i)) for i in range(rhs_words)]
         lhs = [space.read_ram(side, space.offset(lhs_pointer, i)) for i in range(3)]
         results = space.apply(operation, accumulator + rhs + lhs, ids)
-        return [space.offset(rhs_pointer, rhs_words), space.offset(lhs_pointer, 3)] + _top_first(operation, results), meta
+        pointers = [space.offset(rhs_pointer, rhs_words), space.offset(lhs_pointer, 3)]
+        return pointers + _top_first(operation, results), meta
     return step
 
 
