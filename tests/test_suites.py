@@ -212,3 +212,10 @@ def test_a_suite_with_a_newer_shipped_version_is_marked_superseded(monkeypatch):
     assert suite_module.successor("tasm-basic-v0") == "tasm-basic-v10"
     assert suite_module.successor("tasm-basic-v10") is None and suite_module.successor("tasm-idioms-v0") is None
     assert suite_module.successor("my-suite") is None
+
+
+def test_an_optimum_that_cannot_be_checked_names_the_task(tmp_path):
+    """A baseline the verifier refuses (here one that always crashes) is reported with the task's name."""
+    path = _idioms_with(tmp_path, lambda t: t.update(baseline="push 0 invert"))
+    with pytest.raises(te.TaskError, match=r"suite .*task 'add-keep'"):
+        load_suite(path)

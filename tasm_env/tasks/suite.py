@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..atomic import atomic_write_text
-from ..errors import TaskError
+from ..errors import TaskError, TasmError
 from .task import Task
 
 SPLITS = ("train", "val", "test")
@@ -160,7 +160,10 @@ def check_optima(suite: Suite) -> None:
                             f"{len(optimum.program)} instructions")
         if optimum.program == task.baseline:
             continue  # the baseline itself (no shorter program found): equivalent by definition
-        verdict = Verifier(task, n_tests=OPTIMUM_TESTS).check([optimum.program])[0]
+        try:
+            verdict = Verifier(task, n_tests=OPTIMUM_TESTS).check([optimum.program])[0]
+        except TasmError as err:
+            raise TaskError(f"{where}: its recorded optimum cannot be checked: {err}") from None
         if not verdict.ok:
             raise TaskError(f"{where}: the recorded optimum `{optimum.program}` is not equivalent to the baseline "
                             f"({verdict})")
