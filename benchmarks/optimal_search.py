@@ -1,4 +1,4 @@
-"""Reach and speed of the exact optimum search (tasm_env.tasks.optimal). Prints; asserts nothing.
+"""Reach and speed of the exact optimum search (tasm_env.tasks.search). Prints; asserts nothing.
 
     python benchmarks/optimal_search.py              # the whole ladder, up to 60 s per task
     python benchmarks/optimal_search.py --limit 20   # another time limit per task
