@@ -12,6 +12,7 @@ from .cost import TableHeights
 from .errors import BatchError, InputError, ParseError, TaskError, TasmError, VMError
 from .field import P
 from .tasks import TIR, Task
+from .tasks.search import optimize
 from .tasks.suite import Suite, load_suite
 from .verify import Counterexample, Verdict, verify, verify_many
 from .vm import Execution, run
@@ -27,5 +28,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchError", "Execution", "InputError", "Instruction", "P", "ParseError", "Program", "TableHeights",
     "TaskError", "TasmError", "VMError", "run", "Counterexample", "Verdict", "verify", "verify_many",
-    "Suite", "TIR", "Task", "load_suite",
+    "Suite", "TIR", "Task", "load_suite", "optimize",
 ]

@@ -4,6 +4,8 @@
     tasm-env verify BASELINE CANDIDATE --inputs TYPE ... [--tests N] [--seed S]
     tasm-env tasks list [SUITE]
     tasm-env tasks show TASK        (TASK: a task name, or SUITE:TASK)
+    tasm-env tasks show FILE --inputs TYPE ...      (one's own block)
+    tasm-env optimize FILE --inputs TYPE ... [--seconds S]
     tasm-env demo
     tasm-env train | evaluate | compare ...   (the agents' commands: see agents/commands.py)
 
@@ -105,7 +107,8 @@ def cmd_tasks_list(args) -> int:
     names = [args.suite] if args.suite else available_suites()
     for name in names:
         suite = load_suite(name)
-        print(f"{suite.name} (version {suite.version}): {len(suite)} tasks; "
+        print(f"{suite.name} (version {suite.version}"
+              + (f", superseded by {suite.superseded_by}" if suite.superseded_by else "") + f"): {len(suite)} tasks; "
               + ", ".join(f"{k} {len(v)}" for k, v in suite.splits.items()))
         print(f"  {'task':<24} {'tier':<7} {'split':<5} {'inputs':<28} {'baseline':>8} {'optimum':>8}")
         for task in suite:
@@ -140,12 +143,23 @@ def _find_task(ref: str):
                                                      " in the shipped suites (try `tasm-env tasks list`)"))
 
 
+def _own_task(args):
+    """The block in the file ``args.task`` as a task (``--inputs`` gives its input types)."""
+    from .tasks.task import Task
+
+    return Task.from_tasm(_read(args.task), tuple(args.inputs or ()), name=Path(args.task).stem)
+
+
 def cmd_tasks_show(args) -> int:
     from .tasks.graph import EDGE_TYPES
     from .tasks.tir import format_tir
 
-    suite, task = _find_task(args.task)
-    print(f"{task.name} ({suite.name}, {suite.split_of(task.name)} split, tier {task.tier}, from {task.source})")
+    if args.inputs is not None or Path(args.task).is_file():
+        task = _own_task(args)
+        print(f"{task.name} (your block from {args.task})")
+    else:
+        suite, task = _find_task(args.task)
+        print(f"{task.name} ({suite.name}, {suite.split_of(task.name)} split, tier {task.tier}, from {task.source})")
     print(f"inputs (deepest first): {' '.join(task.inputs) or '-'}")
     print("\nTIR:")
     print("\n".join("  " + line for line in format_tir(task.tir).splitlines()))
@@ -157,13 +171,42 @@ def cmd_tasks_show(args) -> int:
     print("\n".join("  " + line for line in str(task.baseline).splitlines()))
     print("baseline table heights: " + ", ".join(f"{k} {v}" for k, v in task.baseline_heights.items()))
     if task.optimum is None:
-        print("\noptimum: not searched")
+        print("\noptimum: not searched" + (f" (try `tasm-env optimize {args.task} --inputs ...`)"
+                                            if args.inputs is not None else ""))
     else:
         status = "proven optimal" if task.optimum.proved else "best found, not proven optimal"
         print(f"\noptimum: {task.optimum.cycles} cycles ({status}; {task.optimum.nodes} search states, "
               f"{task.optimum.seconds:.1f} s)")
         print("\n".join("  " + line for line in str(task.optimum.program).splitlines()) or "  (empty program)")
+        if task.optimum.relative_to is not None:
+            print(f"relative to: {task.optimum.relative_to.describe()}")
     return 0
+
+
+def cmd_optimize(args) -> int:
+    from .tasks.search import optimize
+
+    if not args.seconds > 0:
+        raise CliError(f"--seconds: expected a positive number, got {args.seconds}")
+    block = _read(args.file)
+    result = optimize(block, inputs=tuple(args.inputs), seconds=args.seconds)
+    status = ("proven optimal" if result.proved else
+              f"best found, not proven optimal (every equivalent program has at least {result.lower_bound} cycles)")
+    print(f"{result.cycles} cycles ({status}; the block takes {len(_parse(block))}; "
+          f"stopped: {result.stopped}; {result.nodes} search states, {result.seconds:.1f} s)")
+    print("\n".join("  " + line for line in str(result.program).splitlines()) or "  (empty program)")
+    rel = result.relative_to
+    print(f"relative to: {rel.describe()}")
+    print(f"  push constants: {', '.join(str(c) for c in rel.push)}")
+    print(f"  addi constants: {', '.join(str(c) for c in rel.addi)}")
+    print(f"  scope: {result.scope}")
+    return 0
+
+
+def _parse(text: str):
+    from .asm import Program
+
+    return Program.parse(text)
 
 
 def cmd_demo(args) -> int:
@@ -204,8 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite", nargs="?")
     p.set_defaults(func=cmd_tasks_list)
     p = tasks.add_parser("show", help="show one task: TIR, graph, baseline, cost, optimum")
-    p.add_argument("task", help="a task name, or SUITE:TASK")
+    p.add_argument("task", help="a task name, SUITE:TASK, or a TASM file of your own (with --inputs)")
+    p.add_argument("--inputs", nargs="*", default=None, metavar="TYPE",
+                   help="for a TASM file: types of its inputs, deepest first: field, u32, bool, nonzero")
     p.set_defaults(func=cmd_tasks_show)
+
+    p = sub.add_parser("optimize", help="the exact search: the shortest program equivalent to a TASM block")
+    p.add_argument("file")
+    p.add_argument("--inputs", nargs="*", default=[], metavar="TYPE",
+                   help="types of the block's inputs, deepest first: field, u32, bool, nonzero, u32_nonzero")
+    p.add_argument("--seconds", type=float, default=10.0, help="search time limit (default 10)")
+    p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser("demo", help="run the bundled example program")
     p.set_defaults(func=cmd_demo)

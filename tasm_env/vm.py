@@ -541,6 +541,13 @@ def _facts(name: str, count: int | None) -> _Facts:
                   spec.arg is isa.Arg.INDEX and name != "place")
 
 
+for _name in isa.STACK_MOVES:  # the inlined stack moves must act as the ISA defines them
+    for _i in range(1, 6):
+        _s, _f = list(range(20)), _facts(_name, _i if _name == "pop" else None)
+        _f.handler(_s, -1 - _i if _f.index_arg else _i, None)
+        assert _s == isa.move_stack(_name, _i, list(range(20))), f"vm.py's `{_name}` differs from isa.move_stack"
+
+
 def _instruction_facts(instruction: Instruction) -> _Facts:
     arg = instruction.arg
     return _facts(instruction.name, arg if type(arg) is int and 1 <= arg <= 5 else None)
