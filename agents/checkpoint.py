@@ -3,7 +3,8 @@
 A checkpoint holds the weights of each module it was given under a prefix (``policy.``, ``logz.``, ``flow.``,
 ``prior.``), optionally an optimizer's state (``optim.``; its param groups in the header) and a JSON-able
 ``meta`` dict (agent, stage, iteration, configs, scores). :func:`load_checkpoint` checks every piece against what
-it is loaded into and says what differs.
+it is loaded into and says what differs. Tensors are saved from any device and read onto the host; loading
+copies them onto the device of the module (and optimizer) they go into.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     tensors = {}
     for index, entries in state["state"].items():
         for name, value in entries.items():
-            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().clone()
+            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
     return tensors, state["param_groups"]
 
 
@@ -59,7 +60,7 @@ def save_checkpoint(path: str | Path, modules: dict[str, nn.Module | None], meta
     for prefix, module in modules.items():
         if module is not None:
             for name, value in module.state_dict().items():
-                tensors[f"{prefix}.{name}"] = value.detach().contiguous().clone()
+                tensors[f"{prefix}.{name}"] = value.detach().cpu().contiguous().clone()  # any device in, host out
     groups = None
     if optimizer is not None:
         optim_tensors, groups = _optimizer_tensors(optimizer)

@@ -10,7 +10,7 @@ Nothing here depends on how the samples were drawn: a sample is a :class:`~tasm_
 None (the agent produced nothing usable). Every sample is checked against its task's baseline by the
 project's verifier (one batched call per task, on ``n_tests`` tests drawn with ``seed``: by default not the
 training env's verifier seed, so a policy is judged on tests it never saw). A verified program's cycles come
-from :func:`tasm_env.tasks.cost.program_cost`, computed once per distinct program.
+from :func:`tasm_env.tasks.measure.program_cost`, computed once per distinct program.
 
 The baseline is always available as the fallback, so "what the agent found" is the cheaper of its best
 verified program and the baseline: improvement and capture are never negative, and ``best_after`` (the
@@ -34,7 +34,7 @@ from typing import IO, Any, Callable, Sequence
 from tasm_env.asm import Program
 from tasm_env.atomic import atomic_write
 from tasm_env.errors import TasmError
-from tasm_env.tasks.cost import program_cost
+from tasm_env.tasks.measure import program_cost
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 

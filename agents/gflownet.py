@@ -9,6 +9,7 @@
 | ``tb`` | ``TBGFlowNet(pb=None, constant_pb=True)`` | conditional log Z (graph) |
 | ``lpv`` | ``LogPartitionVarianceGFlowNet`` (variance taken within each task's samples) | - |
 | ``rtb`` | ``RelativeTrajectoryBalanceGFlowNet`` (prior: the frozen stage-1 policy) | conditional log Z |
+| ``rlpv`` | ``RelativeLogPartitionVarianceGFlowNet`` (RTB without log Z: variance within each task's samples; prior: the frozen stage-1 policy) | - |
 | ``trustpcl`` | ``TrustPCLGFlowNet`` (reference: the frozen stage-1 policy) | conditional log Z |
 | ``subtb`` | ``SubTBGFlowNet(pb=None, constant_pb=True)`` | state flow log F (same architecture) |
 | ``db`` | ``DBGFlowNet(pb=None, constant_pb=True)`` | state flow log F |
@@ -19,7 +20,9 @@ variants), scored off-policy like replayed trajectories. Each iteration draws ``
 tasks and ``samples_per_task`` blocks for each (so LPV's variance is per task), samples them with the fast
 cached sampler (:mod:`agents.sampling`) at the annealed temperature and ``epsilon``, scores every step in one
 teacher-forced pass (untempered P_F, with gradients) and hands torchgfn the ``Trajectories`` with their
-log-probs and log-rewards. Modes: ``on-policy`` (temperature 1, no epsilon), ``explore`` (annealed temperature,
+log-probs and log-rewards (the pass embeds the task graphs afresh, with gradients: every tensor of the policy,
+the graph encoder included, is trained). The networks run on the policy's device; the env, its rewards and
+the sampler's draws stay on the host. Modes: ``on-policy`` (temperature 1, no epsilon), ``explore`` (annealed temperature,
 epsilon) and ``replay`` (explore, plus torchgfn's prioritized ``ReplayBuffer`` mixed into each batch).
 
 **Rewards** come from the env's verifying :class:`~tasm_env.reward.RewardModel`: ``reward_beta * log(1 +
@@ -41,8 +44,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from gfn.containers import ReplayBuffer, Trajectories
-from gfn.gflownet import (DBGFlowNet, LogPartitionVarianceGFlowNet, RelativeTrajectoryBalanceGFlowNet, SubTBGFlowNet,
-                          TBGFlowNet, TrustPCLGFlowNet)
+from gfn.gflownet import (DBGFlowNet, LogPartitionVarianceGFlowNet, RelativeLogPartitionVarianceGFlowNet,
+                          RelativeTrajectoryBalanceGFlowNet, SubTBGFlowNet, TBGFlowNet, TrustPCLGFlowNet)
 from tqdm.auto import tqdm
 
 from tasm_env.asm import Program
@@ -54,8 +57,9 @@ from .metrics import MetricsLogger
 from .policy import TasmFlow, TasmPolicy, bound_to, graph_logz
 from .sampling import Rollout, replay, rollout, sample_programs, to_trajectories, trajectory_log_probs
 
-AGENTS = ("tb", "lpv", "rtb", "subtb", "db", "trustpcl")
-NEEDS_PRIOR = ("rtb", "trustpcl")
+AGENTS = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")
+NEEDS_PRIOR = ("rtb", "rlpv", "trustpcl")
+PER_TASK_VARIANCE = ("lpv", "rlpv")  # log Z is eliminated by centring the residuals within each task's samples
 MODES = ("on-policy", "explore", "replay")
 VALIDATION_KEYS = ("score", "improved", "validity")
 
@@ -100,8 +104,9 @@ class GFlowNetConfig:
             raise AgentError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.tasks_per_batch < 1 or self.samples_per_task < 1:
             raise AgentError("tasks_per_batch and samples_per_task must be positive")
-        if self.agent == "lpv" and self.samples_per_task < 2:
-            raise AgentError("lpv estimates log Z from the spread of a task's samples: samples_per_task >= 2")
+        if self.agent in PER_TASK_VARIANCE and self.samples_per_task < 2:
+            raise AgentError(f"{self.agent} estimates log Z from the spread of a task's samples: "
+                             "samples_per_task >= 2")
         if not 0 <= self.replay_fraction < 1:
             raise AgentError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
 
@@ -119,9 +124,9 @@ def frozen_copy(policy: TasmPolicy) -> TasmPolicy:
 
 def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: TasmPolicy | None = None,
                    config: GFlowNetConfig | None = None):
-    """The torchgfn GFlowNet named ``agent`` around ``policy`` (see the module table)."""
+    """The torchgfn GFlowNet named ``agent`` around ``policy`` (see the module table), its log Z or state flow
+    on the policy's device (move the policy first: ``TasmPolicy(env).to(device)``)."""
     config = config or GFlowNetConfig(agent=agent)
-    clip = config.log_reward_clip
     if agent not in AGENTS:
         raise AgentError(f"agent must be one of {', '.join(AGENTS)}, got {agent!r}")
     if agent in NEEDS_PRIOR:
@@ -131,21 +136,50 @@ def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: Ta
         if trainable:
             raise AgentError(f"the {agent} prior must be frozen, but {len(trainable)} of its parameters are "
                              f"trainable (first: {trainable[0]}); pass frozen_copy(policy)")
+    return _objective(agent, env, policy, prior, config)
+
+
+def _objective(agent: str, env: TasmGFNEnv, policy: TasmPolicy, prior: TasmPolicy | None, config: GFlowNetConfig):
+    clip = config.log_reward_clip
+    # log Z and log F run beside the policy; the objective's own buffers (beta) stay with the env's rewards
+    device = policy.module.device
+    if agent in ("tb", "rtb", "trustpcl"):
+        logz = graph_logz(env, policy.config).to(device)
     if agent == "tb":
-        return TBGFlowNet(pf=policy, pb=None, logZ=graph_logz(env, policy.config), constant_pb=True,
+        return TBGFlowNet(pf=policy, pb=None, logZ=logz, constant_pb=True,
                           log_reward_clip_min=clip)
     if agent == "lpv":
         return LogPartitionVarianceGFlowNet(pf=policy, pb=None, constant_pb=True, log_reward_clip_min=clip)
     if agent == "rtb":
-        return RelativeTrajectoryBalanceGFlowNet(pf=policy, prior_pf=prior, logZ=graph_logz(env, policy.config),
+        return RelativeTrajectoryBalanceGFlowNet(pf=policy, prior_pf=prior, logZ=logz,
                                                  beta=config.rtb_beta, log_reward_clip_min=clip)
+    if agent == "rlpv":
+        return RelativeLogPartitionVarianceGFlowNet(pf=policy, prior_pf=prior, beta=config.rtb_beta,
+                                                    log_reward_clip_min=clip)
     if agent == "trustpcl":
-        return TrustPCLGFlowNet(policy, prior, alpha=1.0 / config.rtb_beta, logZ=graph_logz(env, policy.config),
+        return TrustPCLGFlowNet(policy, prior, alpha=1.0 / config.rtb_beta, logZ=logz,
                                 log_reward_clip_min=clip)
-    flow = TasmFlow(env, policy.config)
+    flow = TasmFlow(env, policy.config).to(device)
     if agent == "subtb":
         return SubTBGFlowNet(pf=policy, pb=None, logF=flow, constant_pb=True, log_reward_clip_min=clip)
     return DBGFlowNet(pf=policy, pb=None, logF=flow, constant_pb=True, log_reward_clip_min=clip)
+
+
+def trainable_parameters(gflownet) -> dict[str, list[str]]:
+    """The names of ``gflownet``'s trainable tensors, by the estimator that holds them (``pf``, ``logZ``,
+    ``logF``): exactly what its loss uses and the trainer optimizes (a prior is frozen and not registered)."""
+    groups: dict[str, list[str]] = {}
+    for name, parameter in gflownet.named_parameters():
+        if parameter.requires_grad:
+            groups.setdefault(name.split(".")[0], []).append(name)
+    return groups
+
+
+def without_gradient(gflownet) -> list[str]:
+    """After ``backward``: the trainable tensors of ``gflownet`` whose gradient is missing or exactly zero (a
+    tensor the loss does not reach, such as an encoder whose embeddings were computed without gradients)."""
+    return [name for name, p in gflownet.named_parameters()
+            if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
 
 
 # ---------------------------------------------------------------------------------------- validation
@@ -244,7 +278,8 @@ class GFlowNetTrainer:
     def loss(self, trajectories: Trajectories, task: torch.Tensor) -> torch.Tensor:
         """torchgfn's loss on trajectories whose log-probs and log-rewards are attached."""
         g, env = self.gflownet, self.env
-        if isinstance(g, LogPartitionVarianceGFlowNet):  # one log Z per task: the variance is taken per task
+        if isinstance(g, (LogPartitionVarianceGFlowNet, RelativeLogPartitionVarianceGFlowNet)):
+            # one log Z per task: the variance is taken per task
             groups = [torch.nonzero(task == t)[:, 0] for t in torch.unique(task)]
             groups = [idx for idx in groups if len(idx) > 1]
             return torch.stack([g.loss(env, trajectories[idx], recalculate_all_logprobs=False) for idx in groups]).mean()
@@ -257,6 +292,7 @@ class GFlowNetTrainer:
         temperature = self.temperature()
         epsilon = c.epsilon if c.mode != "on-policy" else 0.0
         task = self.draw_tasks()
+        # each task's graph is embedded twice per step: without gradients for the sampler, with them for the loss
         with self.policy.encoding_cache():
             fresh = rollout(self.policy, task, temperature=temperature, epsilon=epsilon, generator=self.generator)
             log_r, evaluations = self._log_rewards(fresh)
@@ -360,5 +396,5 @@ def _concat(parts: Sequence[Trajectories]) -> Trajectories:
     return batch
 
 
-__all__ = ["AGENTS", "AgentError", "GFlowNetConfig", "GFlowNetTrainer", "MODES", "best_of_k_score",
-           "build_gflownet", "frozen_copy"]
+__all__ = ["AGENTS", "NEEDS_PRIOR", "AgentError", "GFlowNetConfig", "GFlowNetTrainer", "MODES", "best_of_k_score",
+           "build_gflownet", "frozen_copy", "trainable_parameters", "without_gradient"]

@@ -1,7 +1,7 @@
 """Stage 3: online refinement from the results of real builds.
 
-Every build (:func:`~agents.compile.best_programs`) is recorded as a :class:`~agents.replay.BuildResult` in a
-prioritized, capacity-bounded :class:`~agents.replay.ReplayBuffer` that is saved atomically after each batch of
+Every build (:func:`~agents.best.best_programs`) is recorded as a :class:`~agents.replay.BuildResult` in a
+prioritized, capacity-bounded :class:`~agents.replay.BuildResultBuffer` that is saved atomically after each batch of
 builds (JSON lines; a crash mid-save leaves the previous file intact). Once ``trigger`` new results have come
 in, a burst of ``burst`` GFlowNet iterations fine-tunes the policy; each iteration mixes ``history``
 programs drawn from the buffer by priority (valid, non-fallback builds: known-good, often cheaper than the
@@ -25,9 +25,9 @@ import numpy as np
 from tasm_env.asm import Program
 from tasm_env.tasks.task import Task
 
-from .compile import BuildOutcome, best_programs
+from .best import BuildOutcome, best_programs
 from .gflownet import GFlowNetTrainer
-from .replay import BuildResult, RegressionGuard, ReplayBuffer, task_hash
+from .replay import BuildResult, RegressionGuard, BuildResultBuffer, task_hash
 
 
 @dataclass
@@ -53,9 +53,9 @@ class OnlineRefiner:
         self.trainer = trainer
         self.buffer_path = Path(buffer_path) if buffer_path is not None else None
         if self.buffer_path is not None and self.buffer_path.exists():
-            self.buffer = ReplayBuffer.load(self.buffer_path)
+            self.buffer = BuildResultBuffer.load(self.buffer_path)
         else:
-            self.buffer = ReplayBuffer(capacity)
+            self.buffer = BuildResultBuffer(capacity)
         self.trigger, self.burst_iterations, self.history = trigger, burst, history
         self.guard = RegressionGuard(tolerance=tolerance)
         self.model_version = model_version

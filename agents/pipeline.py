@@ -1,6 +1,7 @@
 """The three stages end to end, as the ``tasm-env train / evaluate / compare`` commands run them.
 
-Data discipline: stage 1 learns from the suite's **train** split plus ``extra_tasks`` freshly generated tasks
+Every stage and the evaluation take ``device=`` (default the CPU): the networks run there, the envs' states,
+masks and rewards stay on the host. Data discipline: stage 1 learns from the suite's **train** split plus ``extra_tasks`` freshly generated tasks
 per tier (the suite's own generator, another seed; any task whose TIR equals one of the suite's tasks is dropped,
 so no val or test task is ever trained on); checkpoints are **selected on val**; results are reported on **test**.
 """
@@ -23,12 +24,13 @@ from tasm_env.tasks.task import Task
 
 from .checkpoint import load_module, load_optimizer, read_checkpoint, save_checkpoint
 from .evaluate import Report, evaluate_samples, plot_improvement
-from .gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
+from .gflownet import NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from .metrics import MetricsLogger
 from .policy import PolicyConfig, TasmPolicy, bound_to
 from .pretrain import PretrainConfig, pretrain, training_corpus
 from .sampling import sample_programs
 
+Device = torch.device | str | None  # where the networks run: None is the CPU (see agents.policy.resolve_device)
 EXTRA_SEED = 90_001  # generated training tasks: a seed stream the suite builder never used
 
 
@@ -44,7 +46,7 @@ def split_tasks(suite: Suite, split: str, tiers: Sequence[str] | None) -> list[T
 
 def extra_tasks(suite: Suite, tiers: Sequence[str], per_tier: int | dict[str, int], seed: int = EXTRA_SEED, *,
                 search_seconds: float = 0.0, search_tiers: Sequence[str] = ("easy",), cache: Path | None = None,
-                jobs: int = 1) -> list[Task]:
+                jobs: int = 1, progress: bool = True) -> list[Task]:
     """``per_tier`` generated tasks of each tier (a number, or one per tier), none equal (same canonical TIR) to any task of ``suite``.
     With ``search_seconds``, the exact search runs on the tasks of ``search_tiers`` for that long each and its
     verified best program is recorded as the task's optimum (a training target, as the suite records one for its
@@ -65,7 +67,7 @@ def extra_tasks(suite: Suite, tiers: Sequence[str], per_tier: int | dict[str, in
         tasks += [Task.from_tir(tir, name=f"extra-{tier}-{i:05d}", tier=tier) for i, tir in enumerate(fresh)]
     if search_seconds > 0:
         searched = [t for t in tasks if t.tier in search_tiers]
-        found = {t.name: t for t in with_optima(searched, search_seconds, 500_000, "extra tasks", jobs)}
+        found = {t.name: t for t in with_optima(searched, search_seconds, 500_000, "extra tasks", jobs, progress)}
         tasks = [found.get(t.name, t) for t in tasks]
     if cache is not None:
         save_suite(Suite("extra", 0, key, {t.name: t for t in tasks}, {"train": [t.name for t in tasks]}), cache)
@@ -79,9 +81,9 @@ def make_env(tasks: Sequence[Task], masking: str) -> TasmGFNEnv:
 # ------------------------------------------------------------------------------------------- stages
 
 
-def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv) -> tuple[TasmPolicy, dict]:
+def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv, device: Device = None) -> tuple[TasmPolicy, dict]:
     checkpoint = read_checkpoint(checkpoint_path)
-    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]))
+    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]), device=device)
     load_module(checkpoint, "policy", policy)
     return policy, checkpoint.meta
 
@@ -90,7 +92,7 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v0", tiers: Sequence[str] 
                masking: str = "typed", epochs: int = 150, variants: int = 6, variant_seconds: float = 1.5, extra: int | dict[str, int] = 300,
                search_seconds: float = 0.8, extra_cache: Path | None = None,
                variant_extra: dict[str, int] | None = None, minutes: float | None = None, lr: float = 2e-3, d_model: int = 64, seed: int = 0,
-               progress: bool = True) -> Path:
+               progress: bool = True, device: Device = None) -> Path:
     """Pre-train a fresh policy; writes ``out/stage1.safetensors`` and ``out/stage1-metrics.csv``. ``extra``
     generated tasks per tier join the train split (see :func:`extra_tasks`; the easy ones get a search of
     ``search_seconds`` each, cached in ``extra_cache``, default ``out/extra-tasks.json``)."""
@@ -98,11 +100,11 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v0", tiers: Sequence[str] 
     loaded = load_suite(suite)
     tiers = tuple(tiers or ("easy", "medium", "hard"))
     generated = extra_tasks(loaded, tiers, extra, search_seconds=search_seconds,
-                            cache=extra_cache or out / "extra-tasks.json")
+                            cache=extra_cache or out / "extra-tasks.json", progress=progress)
     train = split_tasks(loaded, "train", tiers) + generated
     env, val_env = make_env(train, masking), make_env(split_tasks(loaded, "val", tiers), masking)
     config = PolicyConfig(d_model=d_model)
-    policy = TasmPolicy(env, config)
+    policy = TasmPolicy(env, config, device=device)
     # variants for the suite's train tasks and the first `variant_extra[tier]` generated tasks of each tier
     # (the search's results already serve the other generated easy tasks)
     limits = variant_extra or {}
@@ -144,7 +146,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
                reward_beta: float = 8.0, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
                eval_samples: int = 16, extra: int = 0, experts: int = 0,
-               d_model: int = 64, seed: int = 0, progress: bool = True) -> Path:
+               d_model: int = 64, seed: int = 0, progress: bool = True, device: Device = None) -> Path:
     """GFlowNet fine-tuning; writes ``out/stage2.safetensors`` (best on val), ``out/stage2-last.safetensors``
     (with the optimizer, for ``resume``) and ``out/stage2-metrics.csv``."""
     torch.manual_seed(seed)
@@ -157,15 +159,15 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
     if resume and not last.is_file():
         raise TasmError(f"--resume: no {last} to continue from")
     if start_from is not None:
-        policy, meta = _policy_from(start_from, env)
+        policy, meta = _policy_from(start_from, env, device)
     else:
-        policy, meta = TasmPolicy(env, PolicyConfig(d_model=d_model)), {}
+        policy, meta = TasmPolicy(env, PolicyConfig(d_model=d_model), device=device), {}
     prior_path = meta.get("prior", init) if resume else init
     prior = None
-    if agent in ("rtb", "trustpcl"):
+    if agent in NEEDS_PRIOR:
         if prior_path is None:
             raise TasmError(f"{agent} needs the stage-1 policy as its prior: pass --init OUT/stage1.safetensors")
-        prior = frozen_copy(_policy_from(prior_path, env)[0])
+        prior = frozen_copy(_policy_from(prior_path, env, device)[0])
     config = GFlowNetConfig(agent=agent, iterations=iterations, minutes=minutes, mode=mode,
                             tasks_per_batch=tasks_per_batch, samples_per_task=samples_per_task, lr=lr,
                             reward_beta=reward_beta, temperature_start=temperature[0], temperature_end=temperature[1],
@@ -205,7 +207,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
 
 def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0",
                tiers: Sequence[str] | None = ("easy", "medium"), rounds: int = 4, samples: int = 16,
-               burst: int = 50, minutes: float | None = None, seed: int = 0, progress: bool = True) -> Path:
+               burst: int = 50, minutes: float | None = None, seed: int = 0, progress: bool = True,
+               device: Device = None) -> Path:
     """Online refinement from a stage-2 checkpoint: ``rounds`` of builds over the train tasks, each recorded in
     ``out/replay.jsonl``, with guarded fine-tuning bursts; writes ``out/stage3.safetensors``."""
     from .online import OnlineRefiner
@@ -216,10 +219,10 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0"
     masking = meta.get("masking", "typed")
     env = make_env(split_tasks(loaded, "train", tiers), masking)
     val_env = make_env(split_tasks(loaded, "val", tiers), masking)
-    policy = TasmPolicy(env, PolicyConfig.from_dict(meta["policy_config"]))
+    policy = TasmPolicy(env, PolicyConfig.from_dict(meta["policy_config"]), device=device)
     prior = None
-    if agent in ("rtb", "trustpcl"):
-        prior = frozen_copy(_policy_from(meta.get("prior") or init, env)[0])
+    if agent in NEEDS_PRIOR:
+        prior = frozen_copy(_policy_from(meta.get("prior") or init, env, device)[0])
     config = GFlowNetConfig(**{**meta.get("gflownet_config", {}), "agent": agent, "seed": seed})
     gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)
     for prefix, module in _gflownet_modules(gflownet).items():
@@ -257,7 +260,7 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0"
 def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, seed: int = 0,
                     temperature: float = 1.0, progress: bool = True) -> Report:
     """Draw ``samples`` blocks per task (fixed seed) and score them on 64 tests the training never used
-    (:func:`agents.evaluate.evaluate_samples`)."""
+    (:func:`agents.evaluate.evaluate_samples`). The policy samples on its own device."""
     from tqdm.auto import tqdm
 
     env = make_env(tasks, policy.env.masking)
@@ -271,32 +274,34 @@ def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, 
 
 def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v0", split: str = "test",
                         tiers: Sequence[str] | None = None, samples: int = 64, seed: int = 0,
-                        temperature: float = 1.0, progress: bool = True) -> Report:
+                        temperature: float = 1.0, progress: bool = True, device: Device = None) -> Report:
+    """Evaluate the policy saved at ``path`` (loaded onto ``device``, default the CPU) on a suite split."""
     checkpoint = read_checkpoint(path)
     loaded = load_suite(suite)
     tasks = split_tasks(loaded, split, tiers)
     env = make_env(tasks, checkpoint.meta.get("masking", "typed"))
-    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]))
+    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]), device=device)
     load_module(checkpoint, "policy", policy)
     return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress)
 
 
 def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v0",
             tiers: Sequence[str] | None = ("easy",), masking: str = "typed", minutes: float = 2.0,
-            pretrain_minutes: float = 2.0, samples: int = 16, seed: int = 0, progress: bool = True) -> dict:
+            pretrain_minutes: float = 2.0, samples: int = 16, seed: int = 0, progress: bool = True,
+            device: Device = None) -> dict:
     """The main job: stage 1 once, then each agent's stage 2 for ``minutes``, each evaluated on the test split
     with ``samples`` draws per task; prints the table, writes ``out/compare.md`` and ``out/compare.png``."""
     out.mkdir(parents=True, exist_ok=True)
     stage1 = run_stage1(out / "stage1", suite=suite, tiers=tiers, masking=masking, minutes=pretrain_minutes,
-                        variants=4, extra=100, search_seconds=0.5, seed=seed, progress=progress)
+                        variants=4, extra=100, search_seconds=0.5, seed=seed, progress=progress, device=device)
     reports = {"stage 1 (MLE)": evaluate_checkpoint(stage1, suite=suite, split="test", tiers=tiers,
-                                                    samples=samples, seed=seed, progress=progress)}
+                                                    samples=samples, seed=seed, progress=progress, device=device)}
     for agent in agents:
         path = run_stage2(out / agent, agent=agent, init=str(stage1), suite=suite, tiers=tiers, masking=masking,
                           minutes=minutes, iterations=10_000, eval_every=25, eval_samples=8, seed=seed,
-                          progress=progress)
+                          progress=progress, device=device)
         reports[agent.upper()] = evaluate_checkpoint(path, suite=suite, split="test", tiers=tiers, samples=samples,
-                                                     seed=seed, progress=progress)
+                                                     seed=seed, progress=progress, device=device)
     lines = [f"# tasm-env compare: {suite} test split, tiers {', '.join(tiers or ['all'])}, "
              f"best of {samples} samples, {minutes} min of stage 2 per agent\n"]
     for label, report in reports.items():

@@ -47,7 +47,6 @@ with warnings.catch_warnings():  # torch-geometric's import-time torch.jit Depre
     warnings.simplefilter("ignore", DeprecationWarning)
     from torch_geometric.data import Batch
     from torch_geometric.nn import GATv2Conv
-    from torch_geometric.utils import to_dense_batch
 
 SLOTS = 16  # stack slots whose types the policy sees
 SLOT_CLASSES = 4  # field, u32, bool, context
@@ -143,40 +142,46 @@ class TaskGraphs(nn.Module):
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
-        """Inside, each task's embedding is computed at most once (gradients still flow through it)."""
+        """Inside, each task's embedding is computed at most once per gradient mode: once without gradients
+        (sampling) and once with them (the loss), so the loss always differentiates through the encoder."""
         previous, self._cache = self._cache, {}
         try:
             yield
         finally:
             self._cache = previous
 
-    def _encode(self, ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        batch = Batch.from_data_list([self.graphs[i] for i in ids])
-        h = self.encoder(batch)
-        nodes, mask = to_dense_batch(h, batch.batch)
-        return [(nodes[j, : int(mask[j].sum())], ids[j]) for j in range(len(ids))]
+    def _encode(self, ids: list[int]) -> list[tuple[torch.Tensor, int]]:
+        graphs = [self.graphs[i] for i in ids]
+        device = self.pool.weight.device
+        h = self.encoder(Batch.from_data_list(graphs).to(device))
+        # node counts come from the (host) graphs: no device-to-host read of the embeddings
+        return list(zip(torch.split(h, [g.num_nodes for g in graphs]), ids))
 
     def memory(self, task: torch.Tensor) -> Memory:
-        """Memory for rows of the given task ids (B,)."""
-        unique, inverse = torch.unique(task, return_inverse=True)
+        """Memory for rows of the given task ids (B,), on the encoder's device (the ids may be anywhere: they
+        are read on the host, where the graphs are)."""
+        unique, inverse = torch.unique(task.cpu(), return_inverse=True)
         ids = unique.tolist()
         if ids and (ids[0] < 0 or ids[-1] >= len(self.graphs)):
             raise PolicyError(f"task ids outside 0..{len(self.graphs) - 1}: is the policy bound to this env?")
         cache = self._cache if self._cache is not None else {}
-        missing = [i for i in ids if i not in cache]
+        # an embedding computed without gradients (while sampling) must not stand in for one the loss
+        # differentiates through: the cache keeps the two apart
+        grad = torch.is_grad_enabled()
+        missing = [i for i in ids if (i, grad) not in cache]
         if missing:
             for nodes, i in self._encode(missing):
-                cache[i] = (nodes, self.pool(torch.cat([nodes.mean(0), nodes.max(0).values])))
-        per_task = [cache[i] for i in ids]
+                cache[i, grad] = (nodes, self.pool(torch.cat([nodes.mean(0), nodes.max(0).values])))
+        per_task = [cache[i, grad] for i in ids]
         width = max(n.shape[0] for n, _ in per_task)
-        d = per_task[0][0].shape[1]
-        nodes = torch.zeros(len(ids), width, d)
-        mask = torch.zeros(len(ids), width, dtype=torch.bool)
+        d, device = per_task[0][0].shape[1], per_task[0][0].device
+        nodes = torch.zeros(len(ids), width, d, device=device)
+        mask = torch.zeros(len(ids), width, dtype=torch.bool, device=device)
         for j, (n, _) in enumerate(per_task):
             nodes[j, : n.shape[0]] = n
             mask[j, : n.shape[0]] = True
         pooled = torch.stack([p for _, p in per_task])
-        return Memory(nodes, mask, pooled).rows(inverse)
+        return Memory(nodes, mask, pooled).rows(inverse.to(device))
 
 
 # ------------------------------------------------------------------------------------------- decoder
@@ -220,7 +225,7 @@ class DecoderLayer(nn.Module):
         # a block of new positions attends causally among itself and to everything cached before it
         causal = None
         if x.shape[1] > 1:
-            causal = torch.ones(x.shape[1], past + x.shape[1], dtype=torch.bool).tril(past)
+            causal = torch.ones(x.shape[1], past + x.shape[1], dtype=torch.bool, device=x.device).tril(past)
         x = x + self.dropout(self.self_out(_merge(F.scaled_dot_product_attention(q, k, v, attn_mask=causal))))
         q = _heads(self.cross_q(self.norm_cross(x)), self.heads)
         attn = F.scaled_dot_product_attention(q, *memory_kv, attn_mask=memory_mask[:, None, None, :])
@@ -243,7 +248,8 @@ class PrefixDecoder(nn.Module):
     def embed(self, tokens: torch.Tensor, depth: torch.Tensor, start: int, pooled: torch.Tensor | None
               ) -> torch.Tensor:
         """tokens (B, T) with -1 = BOS; depth (B, T) after each position; positions start at ``start``."""
-        positions = torch.arange(start, start + tokens.shape[1]).clamp(max=self.position.num_embeddings - 1)
+        positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
+        positions = positions.clamp(max=self.position.num_embeddings - 1)
         x = self.token(tokens + 1) + self.position(positions)[None] + self.depth(depth.clamp(0, MAX_DEPTH))
         if pooled is not None and start == 0:  # the BOS position carries the whole graph
             x = torch.cat([x[:, :1] + pooled[:, None], x[:, 1:]], 1)
@@ -299,11 +305,14 @@ class Unpacked:
     types: torch.Tensor  # (N, SLOTS)
     origins: torch.Tensor  # (N, SLOTS)
 
+    def to(self, device: torch.device) -> "Unpacked":
+        return Unpacked(*(t.to(device) for t in (self.tokens, self.length, self.numbers, self.types, self.origins)))
+
 
 def unpack(packed: torch.Tensor, max_len: int) -> Unpacked:
     packed = packed.reshape(-1, packed.shape[-1])
     raw = packed[:, max_len: max_len + 8]
-    scale = torch.tensor([32.0, 16.0, 8.0, 8.0, 8.0, 8.0, 1.0])
+    scale = torch.tensor([32.0, 16.0, 8.0, 8.0, 8.0, 8.0, 1.0], device=packed.device)
     numbers = raw[:, 1:].float().clamp(-64, 256) / scale
     rest = packed[:, max_len + 8:]
     return Unpacked(packed[:, :max_len], raw[:, 0], numbers, rest[:, :SLOTS], rest[:, SLOTS:2 * SLOTS])
@@ -335,8 +344,15 @@ class PolicyNetwork(nn.Module):
         self.env = env
         self.max_len = env.max_len
         self.graphs.bind(env.tasks)
-        self.register_buffer("n_inputs", torch.tensor([s.n_inputs for s in env.specs]), persistent=False)
-        self.register_buffer("delta", torch.tensor(env.vocab.delta, dtype=torch.long), persistent=False)
+        device = self.head[-1].weight.device  # rebinding keeps the network where it is
+        self.register_buffer("n_inputs", torch.tensor([s.n_inputs for s in env.specs], device=device),
+                             persistent=False)
+        self.register_buffer("delta", torch.tensor(env.vocab.delta, dtype=torch.long, device=device),
+                             persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head[-1].weight.device
 
     # ---- pieces shared by every way of evaluating the network
     def memory(self, task: torch.Tensor) -> tuple[Memory, list]:
@@ -346,14 +362,23 @@ class PolicyNetwork(nn.Module):
     def depths(self, tokens: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """(B, T + 1) live depth after each prefix of ``tokens`` (B, T) (PAD/EOS change nothing)."""
         change = torch.where(tokens > 0, self.delta[tokens.clamp(0, self.n_tokens - 1)], 0).cumsum(1)
-        start = self.n_inputs[task][:, None]
+        start = self.n_inputs[task.to(tokens.device)][:, None]
         return torch.cat([start, start + change], 1)
 
     def readout(self, h: torch.Tensor, features: Unpacked) -> torch.Tensor:
         """Join the current state's slot types and numbers to decoder outputs h (N, d)."""
-        slots = self.slot_types(torch.arange(SLOTS) * SLOT_CLASSES + features.types.clamp(0, SLOT_CLASSES - 1)) \
-            + self.slot_origins(torch.arange(SLOTS) * ORIGINS + features.origins.clamp(0, ORIGINS - 1))
+        features = features.to(h.device)
+        slot = torch.arange(SLOTS, device=h.device)
+        slots = self.slot_types(slot * SLOT_CLASSES + features.types.clamp(0, SLOT_CLASSES - 1)) \
+            + self.slot_origins(slot * ORIGINS + features.origins.clamp(0, ORIGINS - 1))
         return self.head(h + slots.sum(1) + self.numbers(features.numbers))
+
+    def next_outputs(self, previous: torch.Tensor, depth: torch.Tensor, position: int, memory: Memory,
+                     memory_kv: list, caches: list[dict], features: Unpacked) -> torch.Tensor:
+        """One cached decoding step (sampling): the outputs (B, out_dim), in token order, after the previous
+        token (B,) (-1 = BOS) at ``position``, with the live depth (B,) after it; extends ``caches``."""
+        x = self.decoder.embed(previous[:, None], depth[:, None], position, memory.pooled)
+        return self.readout(self.decoder(x, memory_kv, memory.mask, caches)[:, 0], features)
 
     def token_order_to_actions(self, out: torch.Tensor) -> torch.Tensor:
         if self.out_dim != self.n_tokens:
@@ -362,33 +387,38 @@ class PolicyNetwork(nn.Module):
 
     # ---- evaluation on arbitrary states (torchgfn's estimator calls)
     def forward(self, packed: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """Outputs (N, out_dim) on the network's device for packed states (N, ...) of tasks ``task`` (N,); the
+        inputs may be on any device (the prefix length is read where they are)."""
         features = unpack(packed, self.max_len)
         n = features.tokens.shape[0]
         if n == 0:
-            return torch.zeros(0, self.out_dim)
+            return torch.zeros(0, self.out_dim, device=self.device)
         width = int(features.length.max()) if n else 0
+        features = features.to(self.device)
         tokens = features.tokens[:, :width]
         memory, memory_kv = self.memory(task)
-        bos = torch.full((n, 1), -1, dtype=torch.long)
+        bos = torch.full((n, 1), -1, dtype=torch.long, device=self.device)
         x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), self.depths(tokens, task), 0,
                                memory.pooled)
         h = self.decoder(x, memory_kv, memory.mask)
-        last = h[torch.arange(n), features.length.clamp(0, width)]
+        last = h[torch.arange(n, device=self.device), features.length.clamp(0, width)]
         return self.token_order_to_actions(self.readout(last, features))
 
     def sequence(self, tokens: torch.Tensor, task: torch.Tensor, features: Unpacked) -> torch.Tensor:
         """Teacher forcing: outputs after every prefix of ``tokens`` (B, T) in one pass, (B, T + 1, out_dim).
         ``features`` are those of the B * (T + 1) states, position-major per row ((B, T + 1) flattened)."""
         B, T = tokens.shape
+        tokens = tokens.to(self.device)
         memory, memory_kv = self.memory(task)
-        bos = torch.full((B, 1), -1, dtype=torch.long)
+        bos = torch.full((B, 1), -1, dtype=torch.long, device=self.device)
         x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), self.depths(tokens, task), 0,
                                memory.pooled)
         h = self.decoder(x, memory_kv, memory.mask).reshape(B * (T + 1), -1)
         return self.token_order_to_actions(self.readout(h, features)).reshape(B, T + 1, -1)
 
 
-def _task_ids(conditions: torch.Tensor) -> torch.Tensor:
+def condition_task_ids(conditions: torch.Tensor) -> torch.Tensor:
+    """Task ids (N,) from torchgfn conditions (..., 1): the float task id, rounded."""
     return conditions.reshape(-1, conditions.shape[-1])[:, 0].round().long()
 
 
@@ -399,8 +429,9 @@ class _BoundEstimator:
 
     def _forward_trunk(self, states: DiscreteStates, conditions: torch.Tensor) -> torch.Tensor:
         packed = self.preprocessor(states)
-        out = self.module(packed, _task_ids(conditions))
-        return out.reshape(*states.batch_shape, out.shape[-1])
+        out = self.module(packed, condition_task_ids(conditions))
+        # torchgfn combines the outputs with the states' masks: hand them back where the states live
+        return out.reshape(*states.batch_shape, out.shape[-1]).to(states.device)
 
     def rebind(self, env: TasmGFNEnv) -> None:
         """Use the same weights on another env's tasks (its vocabulary must be the same)."""
@@ -411,27 +442,53 @@ class _BoundEstimator:
     def env(self) -> TasmGFNEnv:
         return self.module.env
 
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs (move it with ``.to(device)``)."""
+        return self.module.device
+
     def encoding_cache(self):
         """Context manager: embed each task's graph at most once inside (one training iteration)."""
         return self.module.graphs.cached()
 
 
 class TasmPolicy(_BoundEstimator, ConditionalDiscretePolicyEstimator):
-    """The forward policy as a torchgfn ``ConditionalDiscretePolicyEstimator`` (the condition is the task id)."""
+    """The forward policy as a torchgfn ``ConditionalDiscretePolicyEstimator`` (the condition is the task id).
+    ``device``: where the network runs (default the CPU; see :func:`resolve_device`)."""
 
-    def __init__(self, env: TasmGFNEnv, config: PolicyConfig | None = None):
+    def __init__(self, env: TasmGFNEnv, config: PolicyConfig | None = None,
+                 device: torch.device | str | None = None):
         self.config = config or PolicyConfig()
         network = PolicyNetwork(env, self.config, out_dim=env.n_actions)
         super().__init__(network, nn.Identity(), nn.Identity(), env.n_actions, preprocessor=StateFeatures(env))
+        self.to(resolve_device(device))
 
 
 class TasmFlow(_BoundEstimator, ConditionalScalarEstimator):
     """A state flow log F(s | task) for DB and SubTB, with the policy's architecture and one output."""
 
-    def __init__(self, env: TasmGFNEnv, config: PolicyConfig | None = None):
+    def __init__(self, env: TasmGFNEnv, config: PolicyConfig | None = None,
+                 device: torch.device | str | None = None):
         self.config = config or PolicyConfig()
         network = PolicyNetwork(env, self.config, out_dim=1)
         super().__init__(network, nn.Identity(), nn.Identity(), preprocessor=StateFeatures(env))
+        self.to(resolve_device(device))
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` -> the CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"meta"``, ... -> that device, checked: CUDA
+    must be present. The networks run there; the env's states, masks and rewards stay on the host."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise PolicyError(f"device must be a torch device such as 'cpu' or 'cuda:0', got {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise PolicyError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); use 'cpu'")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise PolicyError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return resolved
 
 
 class GraphLogZ(nn.Module):
@@ -453,7 +510,7 @@ class GraphLogZ(nn.Module):
         self.graphs.bind(env.tasks)
 
     def forward(self, conditions: torch.Tensor) -> torch.Tensor:
-        return self.out(self.graphs.memory(_task_ids(conditions)).pooled)
+        return self.out(self.graphs.memory(condition_task_ids(conditions)).pooled).to(conditions.device)
 
 
 def graph_logz(env: TasmGFNEnv, config: PolicyConfig | None = None) -> ConditionalLogZEstimator:
@@ -500,4 +557,4 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["GraphEncoder", "GraphLogZ", "Memory", "PolicyConfig", "PolicyError", "PolicyNetwork", "PrefixDecoder",
-           "StateFeatures", "TasmFlow", "pack_state", "TasmPolicy", "bound_to", "count_parameters", "graph_logz", "rebind_all", "unpack"]
+           "StateFeatures", "TasmFlow", "pack_state", "TasmPolicy", "bound_to", "count_parameters", "graph_logz", "rebind_all", "resolve_device", "condition_task_ids", "unpack"]

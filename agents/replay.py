@@ -8,9 +8,9 @@ Here:
 
 * :class:`BuildResult` is one build: which task (by a stable content hash, :func:`task_hash`), the program, and
   whether it verified and what it cost against the compiler's baseline.
-* :class:`ReplayBuffer` keeps at most ``capacity`` results, one per (task, program), evicting the lowest
-  priority (the oldest among equals). :meth:`ReplayBuffer.sample` draws *proportionally* to priority, so old
-  good programs come back often but invalid ones are not starved entirely; :meth:`ReplayBuffer.top` gives the
+* :class:`BuildResultBuffer` keeps at most ``capacity`` results, one per (task, program), evicting the lowest
+  priority (the oldest among equals). :meth:`BuildResultBuffer.sample` draws *proportionally* to priority, so old
+  good programs come back often but invalid ones are not starved entirely; :meth:`BuildResultBuffer.top` gives the
   seed's "best entries" view. It is saved as JSON lines, atomically, and loading runs no code.
 * :class:`RegressionGuard` accepts a new model only if its validation score has not dropped more than a
   tolerance (2 points by default, as the seed) below the best score it ever accepted.
@@ -25,6 +25,7 @@ import math
 import numbers
 import os
 import time as _time
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -44,7 +45,7 @@ FALLBACK_PRIORITY = 1e-2
 FORMAT = "tasm-env/replay"
 """The ``format`` field of a saved buffer's header line."""
 FORMAT_VERSION = 1
-"""The only file version :meth:`ReplayBuffer.load` reads; bump it when the line layout changes."""
+"""The only file version :meth:`BuildResultBuffer.load` reads; bump it when the line layout changes."""
 
 
 class ReplayError(TasmError):
@@ -183,7 +184,7 @@ class BuildResult:
         return cls(**data)
 
 
-class ReplayBuffer:
+class BuildResultBuffer:
     """At most ``capacity`` build results, one per (task hash, program), evicting by priority.
 
     Rules:
@@ -218,13 +219,13 @@ class ReplayBuffer:
         return iter(self._entries.values())
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, ReplayBuffer) and self._capacity == other._capacity
+        return (isinstance(other, BuildResultBuffer) and self._capacity == other._capacity
                 and list(self._entries.values()) == list(other._entries.values()))
 
     __hash__ = None  # mutable
 
     def __repr__(self) -> str:
-        return f"ReplayBuffer(capacity={self._capacity}, len={len(self)})"
+        return f"BuildResultBuffer(capacity={self._capacity}, len={len(self)})"
 
     # ---- adding
     def add(self, result: BuildResult) -> bool:
@@ -324,7 +325,7 @@ class ReplayBuffer:
                                           for x in lines))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "ReplayBuffer":
+    def load(cls, path: str | os.PathLike) -> "BuildResultBuffer":
         """Read a file written by :meth:`save`, giving an equal buffer (same capacity, entries and order).
 
         Only JSON is parsed. Anything unexpected (a wrong header or version, a truncated or malformed line, a
@@ -442,3 +443,12 @@ class RegressionGuard:
             raise ReplayError(f"expected a regression guard as {{\"tolerance\": <number>, \"best\": <number or "
                               f"null>}}, got {data!r}")
         return cls(data["tolerance"], data["best"])
+
+
+def __getattr__(name: str) -> Any:
+    # the old name, deprecated: torchgfn's own ReplayBuffer (used by agents.gflownet) is a different thing
+    if name == "ReplayBuffer":
+        warnings.warn("agents.replay.ReplayBuffer is now BuildResultBuffer; the old name will be removed in the "
+                      "next version", DeprecationWarning, stacklevel=2)
+        return BuildResultBuffer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ from tasm_env.envs.gfn import TasmGFNEnv, tokens_to_actions
 from tasm_env.stack import PAD, EmissionState
 from tasm_env.vocab import EOS
 
-from .policy import PolicyError, TasmPolicy, _task_ids, pack_state, unpack
+from .policy import PolicyError, TasmPolicy, condition_task_ids, pack_state, unpack
 
 
 @dataclass
@@ -71,24 +71,25 @@ def rollout(policy: TasmPolicy, task: torch.Tensor | Sequence[int], *, temperatu
 
     ``temperature`` divides the logits, ``epsilon`` mixes in the uniform distribution over legal tokens,
     ``greedy`` takes the most likely token. (The log-probabilities used in training come from
-    :func:`trajectory_log_probs`, always of the untempered policy.)"""
+    :func:`trajectory_log_probs`, always of the untempered policy.) The network runs on its own device; the
+    emission states, masks and the draw (with ``generator``) stay with the env, on the host, so a seed gives
+    the same blocks whatever the device."""
     if temperature <= 0 or not 0 <= epsilon <= 1:
         raise PolicyError(f"need temperature > 0 and 0 <= epsilon <= 1, got {temperature} and {epsilon}")
     net, env = policy.module, policy.env
-    machine = env.machine
+    machine, device = env.machine, net.device
     task = torch.as_tensor(task, dtype=torch.long).reshape(-1)
     state = machine.initial(task)
     memory, memory_kv = net.memory(task)
     caches: list[dict] = [{} for _ in net.decoder.layers]
     B = len(task)
-    previous = torch.full((B,), -1, dtype=torch.long)  # BOS
-    depth = net.n_inputs[task].clone()
+    previous = torch.full((B,), -1, dtype=torch.long, device=device)  # BOS
+    depth = net.n_inputs[task.to(device)].clone()
     done = torch.zeros(B, dtype=torch.bool)
     history, emitted = [state.data.clone()], []
     for t in range(env.max_len + 1):
-        x = net.decoder.embed(previous[:, None], depth[:, None], t, memory.pooled)
-        h = net.decoder(x, memory_kv, memory.mask, caches)[:, 0]
-        logits = net.readout(h, unpack(pack_state(env, state), env.max_len))
+        features = unpack(pack_state(env, state), env.max_len)
+        logits = net.next_outputs(previous, depth, t, memory, memory_kv, caches, features).to(state.data.device)
         mask = machine.forward_masks(state, env.masking)
         token = _choose(logits, mask, temperature, epsilon, greedy, generator)
         token = torch.where(done, EOS, token)
@@ -98,8 +99,8 @@ def rollout(policy: TasmPolicy, task: torch.Tensor | Sequence[int], *, temperatu
         history.append(state.data.clone())
         if bool(done.all()):
             break
-        previous = token
-        depth = depth + torch.where(token > 0, net.delta[token], 0)
+        previous = token.to(device)
+        depth = depth + torch.where(previous > 0, net.delta[previous], 0)
     tokens = torch.stack(emitted, 1)
     lengths = (tokens != PAD).sum(1)
     width = int(lengths.max()) if B else 0
@@ -151,21 +152,40 @@ def to_trajectories(rollout: Rollout, log_rewards: torch.Tensor | None = None) -
 
 def trajectory_log_probs(policy: TasmPolicy, trajectories: Trajectories) -> torch.Tensor:
     """(T, B) log P_F of every action of every trajectory (0 after its exit), in one teacher-forced pass of the
-    policy, with gradients. Equal to what torchgfn computes state by state (``recalculate_all_logprobs``)."""
+    policy, with gradients. Equal to what torchgfn computes state by state (``recalculate_all_logprobs``). The
+    pass runs on the policy's device; the result is on the trajectories' device, where torchgfn's losses
+    combine it with the log-rewards."""
+    actions = trajectories.actions.tensor[..., 0]  # (T, B)
+    states = trajectories.states[: actions.shape[0]]
+    return masked_log_probs(trajectory_logits(policy, trajectories), states.forward_masks.transpose(0, 1),
+                            actions.T, trajectories.terminating_idx).T.to(actions.device)
+
+
+def trajectory_logits(policy: TasmPolicy, trajectories: Trajectories) -> torch.Tensor:
+    """(B, T, V) logits, in torchgfn's action order, at every state of every trajectory before its last action:
+    one teacher-forced pass on the policy's device."""
     env = policy.env
     actions = trajectories.actions.tensor[..., 0]  # (T, B)
     T, B = actions.shape
-    states = trajectories.states[:T]
-    task = _task_ids(trajectories.states.conditions[0])
+    task = condition_task_ids(trajectories.states.conditions[0])
     tokens = torch.where(actions[:-1] >= 0, actions[:-1] + 1, PAD).T  # inputs: every action but the last
     tokens = torch.where(tokens == env.n_actions, PAD, tokens)  # exit is no input
-    packed = pack_state(env, env.emission_state(states)).reshape(T, B, -1).transpose(0, 1).reshape(T * B, -1)
-    logits = policy.module.sequence(tokens, task, unpack(packed, env.max_len))  # (B, T, V), action order
-    valid = torch.arange(T)[None, :] < trajectories.terminating_idx[:, None]  # (B, T)
-    mask = states.forward_masks.transpose(0, 1) | ~valid[..., None]  # sink rows: any mask, never read
+    states = env.emission_state(trajectories.states[:T])
+    packed = pack_state(env, states).reshape(T, B, -1).transpose(0, 1).reshape(T * B, -1)
+    return policy.module.sequence(tokens, task, unpack(packed, env.max_len))
+
+
+def masked_log_probs(logits: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor,
+                     terminating_idx: torch.Tensor) -> torch.Tensor:
+    """(B, T) log-probability of ``actions`` (B, T) under ``logits`` (B, T, V) restricted to ``masks``, 0 at and
+    after each row's end (``terminating_idx`` (B,)); computed on the logits' device."""
+    device = logits.device
+    T = actions.shape[1]
+    valid = torch.arange(T, device=device)[None, :] < terminating_idx.to(device)[:, None]  # (B, T)
+    mask = masks.to(device) | ~valid[..., None]  # sink rows: any mask, never read
     log_probs = logits.masked_fill(~mask, float("-inf")).log_softmax(-1)
-    chosen = log_probs.gather(-1, actions.T.clamp(min=0)[..., None])[..., 0]
-    return torch.where(valid, chosen, torch.zeros_like(chosen)).T
+    chosen = log_probs.gather(-1, actions.to(device).clamp(min=0)[..., None])[..., 0]
+    return torch.where(valid, chosen, torch.zeros_like(chosen))
 
 
 def sample_programs(policy: TasmPolicy, task_ids: Sequence[int], n: int, *, chunk: int = 256,
@@ -180,4 +200,5 @@ def sample_programs(policy: TasmPolicy, task_ids: Sequence[int], n: int, *, chun
     return [programs[i * n:(i + 1) * n] for i in range(len(task_ids))]
 
 
-__all__ = ["Rollout", "replay", "rollout", "sample_programs", "to_trajectories", "trajectory_log_probs"]
+__all__ = ["Rollout", "masked_log_probs", "replay", "rollout", "sample_programs", "to_trajectories", "trajectory_log_probs",
+           "trajectory_logits"]

@@ -25,7 +25,7 @@ further rewrites; a third re-checks every variant before it is returned.
 
 Straight-line Triton VM instructions each take exactly one cycle (``Execution.cycles`` counts executed
 instructions), so a block's cycle cost is its length; :func:`cycles` says so in one place and the tests check
-it against :func:`tasm_env.tasks.cost.program_cost`.
+it against :func:`tasm_env.tasks.measure.program_cost`.
 
 Determinism: the same task, seed and arguments give the same variants, unless the ``seconds`` budget is what
 stops the search (then a slower machine stops earlier). The work limits are sized so that on tasm-basic-v0

@@ -1,14 +1,20 @@
-"""Reach and speed of the exact optimum search (tasm_env.tasks.optimal). Prints; asserts nothing.
+"""Reach and speed of the exact optimum search (tasm_env.tasks.search). Prints; asserts nothing.
 
     python benchmarks/optimal_search.py              # the whole ladder, up to 60 s per task
     python benchmarks/optimal_search.py --limit 20   # another time limit per task
     python benchmarks/optimal_search.py --only dot2  # one rung
+    python benchmarks/optimal_search.py --changed 40 --limit 10   # old proven optima under the widened search
 
 For each rung of a ladder of field-arithmetic blocks written the way a stack compiler writes them (fetch
 operands with `dup`, compute, clean up with `swap`/`pop`), it prints the baseline length, the best program
 found, whether it is proved optimal, the proven lower bound, states expanded, seconds and states per second.
 The summary line names the largest baseline and the largest optimum proved within the time limit.
 Timings are noisy on a shared machine: compare runs made side by side.
+
+``--changed N`` takes N proven optima of the shipped v0 suites (evenly spread; recorded by the v0 search over
+its narrow constant set) and reruns the current search on each task (first visits: a fresh search per task),
+seeded with the v0 program as the builder does (``--no-incumbent``: unseeded), counting how many optima got
+shorter, stayed, or are no longer proved within the limit.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import argparse
 import time
 
 from tasm_env.asm import Program
-from tasm_env.tasks.optimal import search
+from tasm_env.tasks.search import search
 
 F = "field"
 
@@ -49,11 +55,47 @@ def run_rung(name: str, types: tuple[str, ...], baseline: str, limit: float) -> 
             "proved": result.proved, "lower": result.lower_bound, "nodes": result.nodes, "seconds": seconds}
 
 
+def changed_optima(count: int, limit: float, seeded: bool = True) -> None:
+    """How many of ``count`` v0 proven optima change under the widened constant set."""
+    import tasm_env as te
+
+    proved = [t for name in ("tasm-basic-v0", "tasm-idioms-v0") for t in te.load_suite(name)
+              if t.optimal_cycles is not None]
+    step = max(1, len(proved) // max(count, 1))
+    sample = proved[::step][:count]
+    shorter = same = lost = 0
+    nodes = seconds = 0.0
+    for task in sample:
+        result = search(task, time_limit=limit, incumbent=task.optimum.program if seeded else None)
+        nodes, seconds = nodes + result.nodes, seconds + result.seconds
+        old = task.optimal_cycles
+        if result.cycles < old:
+            shorter += 1
+            kind = "SHORTER" + ("" if result.proved else " (unproved)")
+        elif result.proved:
+            same += 1
+            kind = "same"
+        else:
+            lost += 1
+            kind = f"not proved (lb {result.lower_bound})"
+        print(f"{task.name:24s} v0 {old:2d} -> {result.cycles:2d} {kind:22s} {result.nodes:>9,d} states "
+              f"{result.seconds:5.1f} s | {' '.join(str(i) for i in result.program)}", flush=True)
+    print(f"\n{len(sample)} of {len(proved)} v0 proven optima: {shorter} shorter, {same} the same and proved, "
+          f"{lost} no longer proved within {limit:g} s ({'seeded with' if seeded else 'without'} the v0 program); "
+          f"{nodes:,.0f} states in {seconds:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=float, default=60.0, help="seconds per task (default 60)")
     parser.add_argument("--only", default=None, help="run only the rung with this name")
+    parser.add_argument("--changed", type=int, default=None, metavar="N",
+                        help="instead: rerun N proven optima of the v0 suites under the current search")
+    parser.add_argument("--no-incumbent", action="store_true", help="with --changed: do not seed with v0's program")
     args = parser.parse_args()
+    if args.changed is not None:
+        changed_optima(args.changed, args.limit, seeded=not args.no_incumbent)
+        return
     rows = [run_rung(name, types, text, args.limit) for name, types, text in LADDER
             if args.only is None or name == args.only]
     proved = [r for r in rows if r["proved"]]

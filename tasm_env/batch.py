@@ -15,6 +15,7 @@ tests check that both agree on every straight-line program.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -25,8 +26,8 @@ from .asm import Program
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
-__all__ = ["BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Shape", "compile_block", "result_of",
-           "run_batch", "run_group"]
+__all__ = ["EVALUATORS", "BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Shape", "compile_block",
+           "evaluator", "result_of", "run_batch", "run_group"]
 
 _U64 = np.uint64
 _U32_LIMIT = _U64(1 << 32)
@@ -181,6 +182,21 @@ def _ev_mem_read(x, ctx):
 
 _EVALUATORS: tuple[Callable, ...] = tuple(globals()["_ev_" + name] for name in OPERATIONS)
 """Evaluator of each operation kind, indexed by the plan's kind codes: (inputs, ctx) -> (results, crashes)."""
+assert {name[4:] for name in globals() if name.startswith("_ev_")} == set(OPERATIONS), \
+    "the evaluators must cover exactly the plan's operation kinds"
+EVALUATORS: Mapping[str, Callable] = MappingProxyType(dict(zip(OPERATIONS, _EVALUATORS)))
+"""The batched executor's semantics by operation kind (see :data:`tasm_env.plan.OPERATIONS`): each maps
+``(operands, inputs)`` (a list of uint64 arrays of one shape, and the :class:`Inputs`, which only ``mem_read``
+reads) to ``(results, crashes)``: the result arrays in Triton's order (``tasm_env.isa`` says which ends on
+top) and a list of ``(index into VM_ERROR_KINDS, boolean mask)``."""
+
+
+def evaluator(operation: str) -> Callable:
+    """The evaluator of one operation kind (see :data:`EVALUATORS`)."""
+    try:
+        return EVALUATORS[operation]
+    except KeyError:
+        raise BatchError(f"unknown operation {operation!r}: expected one of {', '.join(OPERATIONS)}") from None
 
 
 # ------------------------------------------------------------------------------------------ evaluation

@@ -72,8 +72,45 @@ class InstructionSpec:
     hash_rows_extra: int = 0  # hash-table rows that are not permutations (sponge_init)
     control_flow: bool = False
     extension: bool = field(default=False)  # works on extension-field (XFE) values
+    category: str = ""  # one of CATEGORIES (filled in from the table's sections)
+    first_result_on_top: bool = False  # see push_order
+    stream: str | None = None  # the stream it reads (public/secret input, secret digests) or writes, see STREAMS
+    sponge: str | None = None  # "starts" (sponge_init) or "needs" (the other sponge instructions)
 
     # ---- derived facts
+    @property
+    def reads_input(self) -> bool:
+        """Consumes public input, secret input or secret digests (``stream`` says which)."""
+        return self.stream in ("public_input", "secret_input", "secret_digests")
+
+    @property
+    def uses_ram(self) -> bool:
+        """Reads or writes RAM (every such instruction adds RAM-table rows)."""
+        return bool(self.ram_rows or self.ram_rows_per_arg)
+
+    @property
+    def uses_hash_table(self) -> bool:
+        """Runs Tip5 or touches the sponge (adds hash-table rows)."""
+        return self.hash_rows() > 0
+
+    @property
+    def can_crash(self) -> bool:
+        """Can crash on some values or some input (besides a too shallow stack)."""
+        return bool(self.crashes)
+
+    @property
+    def is_stack_move(self) -> bool:
+        """Only moves, copies or drops stack slots (see :func:`move_stack`)."""
+        return self.name in _MOVES
+
+    def push_order(self, results):
+        """The instruction's results as they are pushed, deepest first. ``results`` are in the order Triton's
+        definition lists them: ``split`` (hi, lo), ``div_mod`` (quotient, remainder), ``hash`` and the Merkle
+        steps digest[0..4], the extension-field ops coefficients 0..2, ``sponge_squeeze`` state[0..9],
+        ``read_io``/``divine`` the tokens in read order. Result 0 ends on top where ``first_result_on_top``."""
+        results = list(results)
+        return results[::-1] if self.first_result_on_top else results
+
     @property
     def size(self) -> int:
         """Size in program words: 2 with an argument, else 1."""
@@ -136,68 +173,82 @@ def _spec(name, opcode, arg=Arg.NONE, pops=0, pushes=0, **kw) -> InstructionSpec
     return InstructionSpec(name, opcode, arg, pops, pushes, **kw)
 
 
+CATEGORIES: tuple[str, ...] = ("stack", "control", "assertion", "memory", "hashing", "arithmetic", "u32",
+                               "extension", "io")
+"""What an instruction is for (``InstructionSpec.category``)."""
+STREAMS: tuple[str, ...] = ("public_input", "public_output", "secret_input", "secret_digests")
+"""The streams an instruction may use (``InstructionSpec.stream``)."""
+
+
 _U32 = ("u32_operand",)
 
-# One record per mnemonic. Operand conventions (top of stack = st0) are in the VM; this is the accounting.
+# One record per mnemonic, in Triton's own order. Operand conventions (top of stack = st0) are in the VM; this is
+# the accounting.
+_TOP = dict(first_result_on_top=True)
 INSTRUCTIONS: tuple[InstructionSpec, ...] = (
     # stack manipulation
-    _spec("push", 1, Arg.FIELD, 0, 1),
-    _spec("pop", 3, Arg.COUNT, 0, 0, pops_per_arg=1),
-    _spec("divine", 9, Arg.COUNT, 0, 0, pushes_per_arg=1, crashes=("secret_input_exhausted",)),
-    _spec("pick", 17, Arg.INDEX, 0, 0),
-    _spec("place", 25, Arg.INDEX, 0, 0),
-    _spec("dup", 33, Arg.INDEX, 0, 1),
-    _spec("swap", 41, Arg.INDEX, 0, 0),
+    _spec("push", 1, Arg.FIELD, 0, 1, category="stack"),
+    _spec("pop", 3, Arg.COUNT, 0, 0, pops_per_arg=1, category="stack"),
+    _spec("divine", 9, Arg.COUNT, 0, 0, pushes_per_arg=1, crashes=("secret_input_exhausted",),
+          stream="secret_input", category="io"),
+    _spec("pick", 17, Arg.INDEX, 0, 0, category="stack"),
+    _spec("place", 25, Arg.INDEX, 0, 0, category="stack"),
+    _spec("dup", 33, Arg.INDEX, 0, 1, category="stack"),
+    _spec("swap", 41, Arg.INDEX, 0, 0, category="stack"),
     # control flow
-    _spec("halt", 0, control_flow=True),
-    _spec("nop", 8),
-    _spec("skiz", 2, Arg.NONE, 1, 0, control_flow=True),
-    _spec("call", 49, Arg.LABEL, control_flow=True),
-    _spec("return", 16, crashes=("jump_stack_empty",), control_flow=True),
-    _spec("recurse", 24, crashes=("jump_stack_empty",), control_flow=True),
-    _spec("recurse_or_return", 32, base_reads=7, crashes=("jump_stack_empty",), control_flow=True),
-    _spec("assert", 10, Arg.NONE, 1, 0, crashes=("assertion_failed",)),
+    _spec("halt", 0, control_flow=True, category="control"),
+    _spec("nop", 8, category="control"),
+    _spec("skiz", 2, Arg.NONE, 1, 0, control_flow=True, category="control"),
+    _spec("call", 49, Arg.LABEL, control_flow=True, category="control"),
+    _spec("return", 16, crashes=("jump_stack_empty",), control_flow=True, category="control"),
+    _spec("recurse", 24, crashes=("jump_stack_empty",), control_flow=True, category="control"),
+    _spec("recurse_or_return", 32, base_reads=7, crashes=("jump_stack_empty",), control_flow=True,
+          category="control"),
+    _spec("assert", 10, Arg.NONE, 1, 0, crashes=("assertion_failed",), category="assertion"),
     # memory
-    _spec("read_mem", 57, Arg.COUNT, 1, 1, pushes_per_arg=1, ram_rows_per_arg=1),
-    _spec("write_mem", 11, Arg.COUNT, 1, 1, pops_per_arg=1, ram_rows_per_arg=1),
+    _spec("read_mem", 57, Arg.COUNT, 1, 1, pushes_per_arg=1, ram_rows_per_arg=1, category="memory"),
+    _spec("write_mem", 11, Arg.COUNT, 1, 1, pops_per_arg=1, ram_rows_per_arg=1, category="memory"),
     # hashing
-    _spec("hash", 18, Arg.NONE, 10, 5, hash_permutations=1),
-    _spec("assert_vector", 26, Arg.NONE, 5, 0, base_reads=10, crashes=("assertion_failed",)),
-    _spec("sponge_init", 40, hash_rows_extra=1),
-    _spec("sponge_absorb", 34, Arg.NONE, 10, 0, crashes=("sponge_not_initialised",), hash_permutations=1),
+    _spec("hash", 18, Arg.NONE, 10, 5, hash_permutations=1, category="hashing", **_TOP),
+    _spec("assert_vector", 26, Arg.NONE, 5, 0, base_reads=10, crashes=("assertion_failed",), category="assertion"),
+    _spec("sponge_init", 40, hash_rows_extra=1, sponge="starts", category="hashing"),
+    _spec("sponge_absorb", 34, Arg.NONE, 10, 0, crashes=("sponge_not_initialised",), hash_permutations=1,
+          sponge="needs", category="hashing"),
     _spec("sponge_absorb_mem", 48, Arg.NONE, 5, 5, crashes=("sponge_not_initialised",), ram_rows=10,
-          hash_permutations=1),
-    _spec("sponge_squeeze", 56, Arg.NONE, 0, 10, crashes=("sponge_not_initialised",), hash_permutations=1),
+          hash_permutations=1, sponge="needs", category="hashing"),
+    _spec("sponge_squeeze", 56, Arg.NONE, 0, 10, crashes=("sponge_not_initialised",), hash_permutations=1,
+          sponge="needs", category="hashing", **_TOP),
     # base-field arithmetic
-    _spec("add", 42, Arg.NONE, 2, 1),
-    _spec("addi", 65, Arg.FIELD, 1, 1),
-    _spec("mul", 50, Arg.NONE, 2, 1),
-    _spec("invert", 64, Arg.NONE, 1, 1, crashes=("inverse_of_zero",)),
-    _spec("eq", 58, Arg.NONE, 2, 1),
+    _spec("add", 42, Arg.NONE, 2, 1, category="arithmetic"),
+    _spec("addi", 65, Arg.FIELD, 1, 1, category="arithmetic"),
+    _spec("mul", 50, Arg.NONE, 2, 1, category="arithmetic"),
+    _spec("invert", 64, Arg.NONE, 1, 1, crashes=("inverse_of_zero",), category="arithmetic"),
+    _spec("eq", 58, Arg.NONE, 2, 1, category="arithmetic"),
     # bitwise / u32
-    _spec("split", 4, Arg.NONE, 1, 2),
-    _spec("lt", 6, Arg.NONE, 2, 1, u32_operands=(0, 1), crashes=_U32),
-    _spec("and", 14, Arg.NONE, 2, 1, u32_operands=(0, 1), crashes=_U32),
-    _spec("xor", 22, Arg.NONE, 2, 1, u32_operands=(0, 1), crashes=_U32),
-    _spec("log_2_floor", 12, Arg.NONE, 1, 1, u32_operands=(0,), crashes=_U32 + ("log_of_zero",)),
-    _spec("pow", 30, Arg.NONE, 2, 1, u32_operands=(1,), crashes=_U32),
-    _spec("div_mod", 20, Arg.NONE, 2, 2, u32_operands=(0, 1), crashes=_U32 + ("division_by_zero",)),
-    _spec("pop_count", 28, Arg.NONE, 1, 1, u32_operands=(0,), crashes=_U32),
+    _spec("split", 4, Arg.NONE, 1, 2, category="u32"),
+    _spec("lt", 6, Arg.NONE, 2, 1, u32_operands=(0, 1), crashes=_U32, category="u32"),
+    _spec("and", 14, Arg.NONE, 2, 1, u32_operands=(0, 1), crashes=_U32, category="u32"),
+    _spec("xor", 22, Arg.NONE, 2, 1, u32_operands=(0, 1), crashes=_U32, category="u32"),
+    _spec("log_2_floor", 12, Arg.NONE, 1, 1, u32_operands=(0,), crashes=_U32 + ("log_of_zero",), category="u32"),
+    _spec("pow", 30, Arg.NONE, 2, 1, u32_operands=(1,), crashes=_U32, category="u32"),
+    _spec("div_mod", 20, Arg.NONE, 2, 2, u32_operands=(0, 1), crashes=_U32 + ("division_by_zero",), category="u32"),
+    _spec("pop_count", 28, Arg.NONE, 1, 1, u32_operands=(0,), crashes=_U32, category="u32"),
     # extension field
-    _spec("xx_add", 66, Arg.NONE, 6, 3, extension=True),
-    _spec("xx_mul", 74, Arg.NONE, 6, 3, extension=True),
-    _spec("x_invert", 72, Arg.NONE, 3, 3, crashes=("inverse_of_zero",), extension=True),
-    _spec("xb_mul", 82, Arg.NONE, 4, 3, extension=True),
+    _spec("xx_add", 66, Arg.NONE, 6, 3, extension=True, category="extension", **_TOP),
+    _spec("xx_mul", 74, Arg.NONE, 6, 3, extension=True, category="extension", **_TOP),
+    _spec("x_invert", 72, Arg.NONE, 3, 3, crashes=("inverse_of_zero",), extension=True, category="extension", **_TOP),
+    _spec("xb_mul", 82, Arg.NONE, 4, 3, extension=True, category="extension", **_TOP),
     # input / output
-    _spec("read_io", 73, Arg.COUNT, 0, 0, pushes_per_arg=1, crashes=("public_input_exhausted",)),
-    _spec("write_io", 19, Arg.COUNT, 0, 0, pops_per_arg=1),
+    _spec("read_io", 73, Arg.COUNT, 0, 0, pushes_per_arg=1, crashes=("public_input_exhausted",),
+          stream="public_input", category="io"),
+    _spec("write_io", 19, Arg.COUNT, 0, 0, pops_per_arg=1, stream="public_output", category="io"),
     # many-in-one
     _spec("merkle_step", 36, Arg.NONE, 6, 6, u32_operands=(5,), crashes=_U32 + ("secret_digests_exhausted",),
-          hash_permutations=1),
+          hash_permutations=1, stream="secret_digests", category="hashing", **_TOP),
     _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), crashes=_U32, ram_rows=5,
-          hash_permutations=1),
-    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True),
-    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True),
+          hash_permutations=1, category="hashing", **_TOP),
+    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, category="extension", **_TOP),
+    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, category="extension", **_TOP),
 )
 
 BY_NAME: dict[str, InstructionSpec] = {spec.name: spec for spec in INSTRUCTIONS}
@@ -218,3 +269,63 @@ def spec(name: str) -> InstructionSpec:
 
 def iter_instructions() -> Iterator[InstructionSpec]:
     return iter(INSTRUCTIONS)
+
+
+# ---- families derived from the table (other modules use these, never their own lists)
+CRASHING: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.can_crash)
+"""Instructions that can crash on some values or input (besides a too shallow stack)."""
+USES_RAM: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.uses_ram)
+USES_HASH_TABLE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.uses_hash_table)
+ASSERTIONS: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.category == "assertion")
+STRAIGHT_LINE: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if not s.control_flow)
+"""Mnemonics a straight-line block may contain (``halt`` ends one and is not among them)."""
+
+
+# ---- the action of the stack moves: the one definition (the VM, the plan compiler and the search use it)
+def _dup(stack, i):
+    stack.append(stack[-1 - i])
+
+
+def _swap(stack, i):
+    stack[-1], stack[-1 - i] = stack[-1 - i], stack[-1]
+
+
+def _pick(stack, i):
+    stack.append(stack.pop(-1 - i))
+
+
+def _place(stack, i):
+    stack.insert(len(stack) - 1 - i, stack.pop())
+
+
+def _pop(stack, n):
+    del stack[len(stack) - n:]
+
+
+_MOVES = {"dup": _dup, "swap": _swap, "pick": _pick, "place": _place, "pop": _pop}
+STACK_MOVES: tuple[str, ...] = tuple(_MOVES)
+"""The instructions that only move, copy or drop slots."""
+
+
+def move_stack(name: str, arg: int, stack: list) -> list:
+    """Apply the stack move ``name arg`` (``dup i``, ``swap i``, ``pick i``, ``place i``, ``pop n``) to ``stack``
+    (a list, top last) in place and return it. ``dup i`` copies st_i to the top; ``swap i`` exchanges st0 and
+    st_i; ``pick i`` moves st_i to the top; ``place i`` moves st0 down to position i; ``pop n`` drops n slots.
+    The caller checks the depth (``InstructionSpec.reads``)."""
+    _MOVES[name](stack, arg)
+    return stack
+
+
+def _check_table() -> None:
+    for s in INSTRUCTIONS:
+        assert s.category in CATEGORIES, f"{s.name}: category {s.category!r}"
+        assert s.stream in (None,) + STREAMS, f"{s.name}: stream {s.stream!r}"
+        assert s.sponge in (None, "starts", "needs"), f"{s.name}: sponge {s.sponge!r}"
+        exhausted = {"public_input": "public_input_exhausted", "secret_input": "secret_input_exhausted",
+                     "secret_digests": "secret_digests_exhausted"}.get(s.stream)
+        assert exhausted is None or exhausted in s.crashes, f"{s.name}: reads {s.stream} but cannot run out"
+        assert (s.sponge == "needs") == ("sponge_not_initialised" in s.crashes), s.name
+    assert set(_MOVES) <= set(BY_NAME) and all(BY_NAME[m].category == "stack" for m in _MOVES)
+
+
+_check_table()

@@ -176,26 +176,10 @@ def _push(b, a):
     b.stack.append(b.const(a))
 
 
-def _pop(b, n):
-    del b.stack[-n:]
-
-
-def _dup(b, i):
-    b.stack.append(b.stack[-1 - i])
-
-
-def _swap(b, i):
-    s = b.stack
-    s[-1], s[-1 - i] = s[-1 - i], s[-1]
-
-
-def _pick(b, i):
-    b.stack.append(b.stack.pop(-1 - i))
-
-
-def _place(b, i):
-    s = b.stack
-    s.insert(len(s) - 1 - i, s.pop())
+def _move(name):
+    def handler(b, arg):
+        isa.move_stack(name, arg, b.stack)  # the ISA's one definition of the stack moves
+    return handler
 
 
 def _nop(b, _):
@@ -222,16 +206,21 @@ def _addi(b, a):
     b.stack[-1] = b.add_const(b.stack[-1], a)
 
 
+def _results(name: str, first: int, n: int) -> list[int]:
+    """Ids ``first .. first + n - 1`` (the operation's results in Triton's order) as the instruction pushes them."""
+    return isa.BY_NAME[name].push_order(range(first, first + n))
+
+
 def _split(b, _):
     s = b.stack
     first = b.op("split", [s[-1]])
-    s[-1:] = [first, first + 1]  # hi, then lo on top
+    s[-1:] = _results("split", first, 2)
 
 
 def _div_mod(b, _):
     s = b.stack
     first = b.op("div_mod", [s[-1], s[-2]])  # numerator st0, denominator st1
-    s[-2:] = [first, first + 1]  # quotient, then remainder on top
+    s[-2:] = _results("div_mod", first, 2)
 
 
 def _assert(b, _):
@@ -273,7 +262,7 @@ def _write_mem(b, n):
 
 def _hash(b, _):
     first = b.op("permute", [*b.pop(10), *[b.const(1)] * 6])  # fixed-length domain: capacity words are 1
-    b.stack.extend(range(first + 4, first - 1, -1))  # digest[0] on top
+    b.stack.extend(_results("hash", first, 5))
 
 
 def _sponge_init(b, _):
@@ -285,7 +274,7 @@ def _sponge_absorb(b, _):
 
 
 def _sponge_squeeze(b, _):
-    b.stack.extend(b.sponge[9::-1])  # state[0] ends on top
+    b.stack.extend(isa.BY_NAME["sponge_squeeze"].push_order(b.sponge[:10]))
     b.sponge = b.ops("permute", b.sponge)
 
 
@@ -303,7 +292,7 @@ def _merkle(b, sibling):
     first = b.op("merkle", [*s[:-7:-1], *sibling])  # st0..st4 digest, st5 node index, then the sibling
     del s[-6:]
     s.append(first + 5)  # parent index where the node index was
-    s.extend(range(first + 4, first - 1, -1))
+    s.extend(_results("merkle_step", first, 5))
 
 
 def _merkle_step(b, _):
@@ -321,7 +310,7 @@ def _merkle_step_mem(b, _):
 def _extension(kind, pops):
     def handler(b, _):
         first = b.op(kind, b.pop(pops))
-        b.stack.extend((first + 2, first + 1, first))  # coefficient 0 on top
+        b.stack.extend(_results(kind, first, 3))
     return handler
 
 
@@ -337,12 +326,13 @@ def _dot_step(rhs_words):
                 rhs.append(b.mem_read(b.add_const(rhs_pointer, i)))
             lhs.append(b.mem_read(b.add_const(lhs_pointer, i)))
         first = b.op(kind, [*accumulator, *rhs, *lhs])
-        b.stack.extend((first + 2, first + 1, first, b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))
+        b.stack.extend(_results(kind, first, 3))
+        b.stack.extend((b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))
     return handler
 
 
 _HANDLERS = {
-    "push": _push, "pop": _pop, "dup": _dup, "swap": _swap, "pick": _pick, "place": _place, "nop": _nop,
+    **{name: _move(name) for name in isa.STACK_MOVES}, "push": _push, "nop": _nop,
     "add": _binary("add"), "mul": _binary("mul"), "eq": _binary("eq"), "lt": _binary("lt"),
     "and": _binary("and"), "xor": _binary("xor"), "pow": _binary("pow"), "addi": _addi,
     "invert": _unary("invert"), "log_2_floor": _unary("log_2_floor"), "pop_count": _unary("pop_count"),
@@ -354,6 +344,8 @@ _HANDLERS = {
     "x_invert": _extension("x_invert", 3), "xb_mul": _extension("xb_mul", 4),
     "xx_dot_step": _dot_step(3), "xb_dot_step": _dot_step(1),
 }
+assert set(_HANDLERS) == set(isa.STRAIGHT_LINE), \
+    f"plan handlers differ from the ISA's straight-line instructions: {set(_HANDLERS) ^ set(isa.STRAIGHT_LINE)}"
 
 
 # ---- the static pass: what depends only on the shape
@@ -377,14 +369,11 @@ def _effects(name: str) -> tuple:
     """(net stack change, change per COUNT argument, what the instruction consumes or needs, handler)."""
     spec = isa.BY_NAME[name]
     per_arg = spec.pushes_per_arg - spec.pops_per_arg if spec.arg is isa.Arg.COUNT else 0
-    # what it consumes or needs follows from the crash it can raise (isa.py is the one list of facts)
-    by_crash = {"public_input_exhausted": "public", "secret_input_exhausted": "secret",
-                "secret_digests_exhausted": "digest", "sponge_not_initialised": "sponge"}
-    need = next((by_crash[c] for c in spec.crashes if c in by_crash), None)
-    if name == "write_io":
-        need = "output"
-    elif name == "sponge_init":
-        need = "sponge_init"
+    # what it consumes or needs: the ISA's stream and sponge facts
+    need = {"public_input": "public", "secret_input": "secret", "secret_digests": "digest",
+            "public_output": "output", None: None}[spec.stream]
+    if spec.sponge is not None:
+        need = "sponge_init" if spec.sponge == "starts" else "sponge"
     return spec.base_pushes - spec.base_pops, per_arg, need, _HANDLERS[name]
 
 

@@ -149,7 +149,7 @@ def _check_cost(cost: Cost) -> None:
 def cost_of(program: Program | str, task, cost: Cost = "cycles") -> float:
     """The cost of ``program`` as a block of ``task``: ``cycles`` (instructions executed, from the static pass),
     ``padded_height`` or a weighted sum of table heights (both from a reference-VM run on the task's cost test:
-    :func:`tasm_env.tasks.cost.program_cost`, with the baseline deciding the input offered)."""
+    :func:`tasm_env.tasks.measure.program_cost`, with the baseline deciding the input offered)."""
     _check_cost(cost)
     program = Program.coerce(program)
     if cost == "cycles":
@@ -157,7 +157,7 @@ def cost_of(program: Program | str, task, cost: Cost = "cycles") -> float:
 
         k = len(task.inputs)
         return float(summarize(program, Shape(CONTEXT_DEPTH + k, 1 << 12, 1 << 12, 1 << 12)).cycles)
-    from .tasks.cost import program_cost
+    from .tasks.measure import program_cost
 
     _, heights = program_cost(program, tuple(task.inputs), reference=Program.coerce(task.baseline))
     if cost == "padded_height":

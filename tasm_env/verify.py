@@ -24,10 +24,7 @@ from .asm import Program
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .field import P
 from .plan import NO_CRASH, Summary, summarize
-
-INPUT_TYPES = ("field", "nonzero", "u32", "u32_nonzero", "bool")
-"""Types a block's inputs can have: any field element, a non-zero field element, a u32 value, a non-zero u32
-value (a divisor), 0 or 1."""
+from .value_types import INPUT_TYPES  # re-exported: verify.INPUT_TYPES is public
 
 CONTEXT_DEPTH = 16  # random elements below the inputs, so the 16-element floor is never the inputs
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors

@@ -96,6 +96,17 @@ class _EntryTable(dict):
         return entry
 
 
+def _check_stack_moves() -> None:
+    """The inlined stack moves, with their arguments decoded as here, must act as the ISA defines them."""
+    for name in isa.STACK_MOVES:
+        for i in range(1, 6):
+            (handler, arg), *_ = _make_entry(name, i)
+            stack = list(range(20))
+            handler(stack, arg, None)
+            assert stack == isa.move_stack(name, i, list(range(20))), f"the VM's `{name}` differs from isa.move_stack"
+
+
+_check_stack_moves()
 _FIELD_FACTS = {s.name: _facts(s.name, None) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD}
 _ENTRIES = _EntryTable()
 _KEY = operator.attrgetter("key")

@@ -33,18 +33,14 @@ from .asm import Instruction, Program
 from .errors import TaskError, TasmError
 from .field import P
 from .tasks.tir import OPS as TIR_OPS
+from .value_types import BOOL, FIELD, INPUT_TYPE_CODES, U32  # value-type codes, re-exported
 
 EOS = 0
 """Token id of end-of-sequence in every vocabulary."""
 
 # ---- value types the state machine tracks (also the result types of tokens)
-FIELD, U32, BOOL = 0, 1, 2
-"""Value-type codes: any field element, a u32 value, 0 or 1 (BOOL is also a u32 value)."""
-TYPE_NAMES = ("field", "u32", "bool")
 SLOT_TYPE = -1
 """Result-type code of ``push <slot k>`` in an unbound vocabulary: the bound constant decides."""
-INPUT_TYPE_CODES = {"field": FIELD, "nonzero": FIELD, "u32": U32, "u32_nonzero": U32, "bool": BOOL}
-"""Value type of a task input declared with one of the verifier's input types."""
 
 MAX_PUSHES = max(spec.pushes(5 if spec.arg is isa.Arg.COUNT else None) for spec in isa.INSTRUCTIONS)
 

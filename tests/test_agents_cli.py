@@ -19,7 +19,10 @@ def test_bad_command_lines_are_one_line_errors(tmp_path, capsys):
     assert "unknown tiers" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing.safetensors")] + FAST) == 2
     assert "no checkpoint" in capsys.readouterr().err
-    assert main(["train", "--stage", "2", "--agent", "rtb", "--out", str(tmp_path)] + FAST) == 2
+    assert main(["train", "--stage", "2", "--agent", "rtb", "--out", str(tmp_path), "--iterations", "1"] + FAST) == 2
+    assert "pass --init" in capsys.readouterr().err
+    assert main(["train", "--stage", "2", "--agent", "rtb", "--out", str(tmp_path), "--iterations", "1",
+                 "--from-scratch"] + FAST) == 2
     assert "prior" in capsys.readouterr().err
 
 

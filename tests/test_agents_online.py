@@ -1,14 +1,16 @@
 """Stage 3: builds are recorded and persisted, bursts replay history, and the regression guard rolls back a
-burst whose validation score drops."""
+burst whose validation score drops; the bursts train every tensor of the policy, whatever the objective."""
 
+import pytest
 import torch
 
 import tasm_env as te
-from agents.compile import choose
-from agents.gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet
+from agents.best import choose
+from agents.gflownet import AGENTS, NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy, \
+    without_gradient
 from agents.online import OnlineRefiner
 from agents.policy import PolicyConfig, TasmPolicy
-from agents.replay import ReplayBuffer, task_hash
+from agents.replay import BuildResultBuffer, task_hash
 from tasm_env.envs.gfn import TasmGFNEnv
 
 torch.set_num_threads(1)
@@ -18,13 +20,15 @@ TINY = [te.Task.from_tasm("push 0 add mul", ("field", "field"), name="mul-after-
         te.Task.from_tasm("dup 0 pop 1 add", ("field", "field"), name="add-after-dup-pop")]
 
 
-def _refiner(tmp_path, scores, trigger=2, burst=3):
+def _refiner(tmp_path, scores, trigger=2, burst=3, agent="tb"):
     torch.manual_seed(0)
     env = TasmGFNEnv(tasks=TINY, suite=None, masking="typed", max_len=3)
     policy = TasmPolicy(env, SMALL)
-    config = GFlowNetConfig(agent="tb", tasks_per_batch=2, samples_per_task=2, lr=1e-2, mode="on-policy",
+    prior = frozen_copy(policy) if agent in NEEDS_PRIOR else None
+    config = GFlowNetConfig(agent=agent, tasks_per_batch=2, samples_per_task=2, lr=1e-2, mode="on-policy",
                             logz_warmup=0)
-    trainer = GFlowNetTrainer(build_gflownet("tb", env, policy, config=config), env, config, progress=False)
+    trainer = GFlowNetTrainer(build_gflownet(agent, env, policy, prior=prior, config=config), env, config,
+                              progress=False)
     feed = iter(scores)
     trainer.validate = lambda: {"score": next(feed)}  # the guard's input, scripted
     return OnlineRefiner(trainer, buffer_path=tmp_path / "replay.jsonl", trigger=trigger, burst=burst, history=2)
@@ -34,7 +38,7 @@ def test_builds_are_recorded_and_saved(tmp_path):
     refiner = _refiner(tmp_path, scores=[0.5, 0.5])
     outcomes = refiner.build(TINY, samples=4)
     assert len(outcomes) == 2
-    saved = ReplayBuffer.load(tmp_path / "replay.jsonl")
+    saved = BuildResultBuffer.load(tmp_path / "replay.jsonl")
     assert saved == refiner.buffer and len(saved) == 2
     for task, result in zip(TINY, saved):
         assert result.task_hash == task_hash(task)
@@ -73,3 +77,14 @@ def test_the_buffer_is_loaded_back_when_the_refiner_restarts(tmp_path):
     first.build(TINY, samples=4)
     second = _refiner(tmp_path, scores=[0.5] * 4, trigger=100)
     assert second.buffer == first.buffer
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_a_burst_gives_every_trainable_tensor_a_gradient(tmp_path, agent):
+    refiner = _refiner(tmp_path, scores=[0.5, 0.5], trigger=100, burst=1, agent=agent)
+    # valid builds in the buffer: the burst replays them beside fresh (mostly invalid) samples, so the rewards
+    # differ within each task and no objective sits at a stationary point by construction
+    refiner.record(TINY, [choose(TINY[0], [te.Program.parse("mul")]), choose(TINY[1], [te.Program.parse("add")])])
+    refiner.refine()
+    assert refiner.bursts[-1].iterations == 1
+    assert without_gradient(refiner.trainer.gflownet) == []

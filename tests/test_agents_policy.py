@@ -1,16 +1,21 @@
 """The graph-conditioned policy: the three ways of evaluating it agree (torchgfn's per-state calls, the cached
-sampler, one teacher-forced pass), masks are respected, binding to other envs, checkpoints."""
+sampler, one teacher-forced pass), masks are respected, binding to other envs, checkpoints, devices."""
 
 import pytest
 import torch
+import torch.fx.experimental._config as fx_config
 from gfn.utils.prob_calculations import get_trajectory_pfs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
 from agents.checkpoint import CheckpointError, load_module, read_checkpoint, save_checkpoint
-from agents.policy import PolicyConfig, PolicyError, TasmPolicy, bound_to, graph_logz
-from agents.sampling import replay, rollout, sample_programs, to_trajectories, trajectory_log_probs
+from agents.gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet
+from agents.pipeline import evaluate_policy
+from agents.policy import (PolicyConfig, PolicyError, TasmPolicy, bound_to, condition_task_ids, graph_logz,
+                           pack_state, resolve_device, unpack)
+from agents.sampling import (masked_log_probs, replay, rollout, sample_programs, to_trajectories,
+                             trajectory_log_probs, trajectory_logits)
 from tasm_env.envs.gfn import TasmGFNEnv
 
 torch.set_num_threads(1)
@@ -127,3 +132,77 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
         read_checkpoint(tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         read_checkpoint(tmp_path / "missing.safetensors")
+
+
+# ---------------------------------------------------------------------------------------------- devices
+
+
+def test_the_network_makes_every_tensor_on_its_own_device():
+    """On ``meta`` (shapes, no values) any tensor the network built on the host would meet a meta tensor and
+    raise; the inputs come from the env, on the host, as in training and sampling."""
+    host = _policy(0)
+    sampled = rollout(host, torch.arange(len(EASY)).repeat(2), generator=torch.Generator().manual_seed(1))
+    trajectories = to_trajectories(sampled)
+    T, B = trajectories.actions.tensor.shape[:2]
+    # GATv2's self-loop removal indexes with a mask; on meta, assume no edge is dropped (shapes stay exact:
+    # the task graphs have no self loops)
+    with fx_config.patch(meta_nonzero_assume_all_nonzero=True):
+        policy = TasmPolicy(ENV, SMALL, device="meta")
+        net = policy.module
+        assert policy.device.type == "meta" and net.n_inputs.is_meta and net.delta.is_meta
+        assert all(p.is_meta for p in policy.parameters())
+        # torchgfn's per-state calls
+        states = trajectories.states[:T]
+        packed = policy.preprocessor(states).reshape(T * B, -1)
+        out = net(packed, condition_task_ids(states.conditions))
+        assert out.is_meta and out.shape == (T * B, ENV.n_actions)
+        # the teacher-forced pass of the losses and its masked log-probabilities
+        logits = trajectory_logits(policy, trajectories)
+        assert logits.is_meta and logits.shape == (B, T, ENV.n_actions)
+        chosen = masked_log_probs(logits, states.forward_masks.transpose(0, 1), trajectories.actions.tensor[..., 0].T,
+                                  trajectories.terminating_idx)
+        assert chosen.is_meta and chosen.shape == (B, T)
+        # the cached sampler's steps
+        memory, memory_kv = net.memory(sampled.task)
+        caches = [{} for _ in net.decoder.layers]
+        previous = torch.full((B,), -1, dtype=torch.long, device="meta")
+        depth = net.n_inputs[sampled.task.to("meta")]
+        features = unpack(pack_state(ENV, ENV.machine.initial(sampled.task)), ENV.max_len)
+        for position in range(2):
+            step = net.next_outputs(previous, depth, position, memory, memory_kv, caches, features)
+            assert step.is_meta and step.shape == (B, ENV.n_actions)
+        assert caches[0]["k"].shape[2] == 2
+        # log Z's encoder
+        logz = graph_logz(ENV, SMALL).to("meta")
+        assert logz.module.graphs.memory(sampled.task).pooled.is_meta
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # every device this machine has
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_training_sampling_and_evaluation_run_on_the_given_device(device):
+    tiny = TasmGFNEnv(tasks=EASY[:2], suite=None, masking="typed", max_len=4)
+    torch.manual_seed(0)
+    policy = TasmPolicy(tiny, SMALL, device=device)
+    assert policy.device == torch.device(device)
+    config = GFlowNetConfig(agent="tb", tasks_per_batch=2, samples_per_task=2, mode="on-policy", logz_warmup=0)
+    trainer = GFlowNetTrainer(build_gflownet("tb", tiny, policy, config=config), tiny, config, progress=False)
+    assert {p.device for p in trainer.gflownet.parameters()} == {torch.device(device)}  # log Z beside the policy
+    before = [p.detach().clone() for p in policy.parameters()]
+    trainer.step()
+    assert all(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+    drawn = sample_programs(policy, [0, 1], 3, generator=torch.Generator().manual_seed(0))
+    assert [len(d) for d in drawn] == [3, 3]
+    report = evaluate_policy(policy, EASY[:2], 3, progress=False)
+    assert len(report.tasks) == 2
+
+
+def test_devices_are_checked():
+    assert resolve_device(None) == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(PolicyError, match="torch device"):
+        resolve_device("gpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(PolicyError, match="CUDA is not available"):
+            TasmPolicy(ENV, SMALL, device="cuda")

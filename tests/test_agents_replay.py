@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import tasm_env as te
 from agents.replay import (FALLBACK_PRIORITY, FORMAT, FORMAT_VERSION, INVALID_PRIORITY, BuildResult,
-                           RegressionGuard, ReplayBuffer, ReplayError, task_hash)
+                           RegressionGuard, BuildResultBuffer, ReplayError, task_hash)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,11 +91,11 @@ def test_for_task_fills_in_the_task():
 def test_constructor_wants_a_positive_capacity():
     for bad in (0, -1, 2.5, "3", True):
         with pytest.raises(ReplayError, match="capacity"):
-            ReplayBuffer(bad)
+            BuildResultBuffer(bad)
 
 
 def test_full_buffer_evicts_the_lowest_priority():
-    buf = ReplayBuffer(3)
+    buf = BuildResultBuffer(3)
     assert buf.extend([improved(0.5, "a"), result("b", cycles=None), improved(0.1, "c")]) == 3
     assert buf.add(improved(0.2, "d"))
     assert [r.program for r in buf] == ["a", "c", "d"]  # the invalid one went
@@ -104,7 +104,7 @@ def test_full_buffer_evicts_the_lowest_priority():
 
 
 def test_a_new_entry_below_everything_is_dropped_not_a_better_one():
-    buf = ReplayBuffer(2)
+    buf = BuildResultBuffer(2)
     buf.extend([improved(0.5, "a"), improved(0.4, "b")])
     assert not buf.add(result("junk", cycles=None))
     assert not buf.add(result("fb", fallback=True))
@@ -112,14 +112,14 @@ def test_a_new_entry_below_everything_is_dropped_not_a_better_one():
 
 
 def test_ties_evict_the_oldest_and_a_new_tie_counts_as_newest():
-    buf = ReplayBuffer(3)
+    buf = BuildResultBuffer(3)
     buf.extend([improved(0.2, "old"), improved(0.2, "mid"), improved(0.9, "best")])
     assert buf.add(improved(0.2, "new"))  # ties with the lowest: the oldest of them goes
     assert [r.program for r in buf] == ["mid", "best", "new"]
 
 
 def test_readding_a_program_refreshes_it_and_keeps_the_higher_priority():
-    buf = ReplayBuffer(3)
+    buf = BuildResultBuffer(3)
     buf.extend([improved(0.5, "a", time=1.0), improved(0.1, "b"), improved(0.3, "c")])
     assert buf.add(result("a", cycles=None, time=9.0, version=4))  # a flaky re-run: keep the valid record
     assert len(buf) == 3
@@ -133,7 +133,7 @@ def test_readding_a_program_refreshes_it_and_keeps_the_higher_priority():
 
 
 def test_refreshed_entries_are_evicted_by_their_new_age():
-    buf = ReplayBuffer(2)
+    buf = BuildResultBuffer(2)
     buf.extend([improved(0.2, "a"), improved(0.2, "b"), improved(0.2, "a")])  # a is now younger than b
     buf.add(improved(0.2, "c"))
     assert [r.program for r in buf] == ["a", "c"]
@@ -142,7 +142,7 @@ def test_refreshed_entries_are_evicted_by_their_new_age():
 def test_many_adds_keep_the_best_capacity_entries():
     # checks the heap against a brute-force reading of the rule, through refreshes and evictions
     rng = np.random.default_rng(3)
-    buf, reference = ReplayBuffer(20), {}
+    buf, reference = BuildResultBuffer(20), {}
     for step in range(3000):
         r = improved(int(rng.integers(0, 8)) / 10, f"p{rng.integers(0, 60)}", time=float(step))
         buf.add(r)
@@ -157,12 +157,12 @@ def test_many_adds_keep_the_best_capacity_entries():
 
 def test_add_rejects_other_things():
     with pytest.raises(ReplayError, match="BuildResult"):
-        ReplayBuffer(2).add({"program": "push 1"})
+        BuildResultBuffer(2).add({"program": "push 1"})
 
 
 # ---- reading
 def test_sampling_is_proportional_to_priority():
-    buf = ReplayBuffer(10)
+    buf = BuildResultBuffer(10)
     entries = [improved(1.0, "double"), improved(0.0, "plain"), result("fb", fallback=True), result("x", cycles=None)]
     buf.extend(entries)
     draws = buf.sample(40_000, np.random.default_rng(0))  # more than len: with replacement
@@ -175,7 +175,7 @@ def test_sampling_is_proportional_to_priority():
 
 
 def test_sampling_without_replacement_favours_high_priority_first():
-    buf = ReplayBuffer(10)
+    buf = BuildResultBuffer(10)
     buf.extend([improved(1.0, "hi"), result("lo", cycles=None)] + [improved(0.0, f"p{k}") for k in range(3)])
     rng = np.random.default_rng(1)
     firsts, lo_last = [], 0
@@ -190,7 +190,7 @@ def test_sampling_without_replacement_favours_high_priority_first():
 
 
 def test_sampling_is_reproducible_and_checks_its_arguments():
-    buf = ReplayBuffer(10)
+    buf = BuildResultBuffer(10)
     buf.extend(improved(k / 10, f"p{k}") for k in range(8))
     assert buf.sample(4, 5) == buf.sample(4, np.random.default_rng(5))
     assert buf.sample(0, 5) == []
@@ -200,11 +200,11 @@ def test_sampling_is_reproducible_and_checks_its_arguments():
     with pytest.raises(ReplayError, match="generator"):
         buf.sample(2, None)
     with pytest.raises(ReplayError, match="empty"):
-        ReplayBuffer(3).sample(1, 0)
+        BuildResultBuffer(3).sample(1, 0)
 
 
 def test_top_best_by_task_and_stats():
-    buf = ReplayBuffer(10)
+    buf = BuildResultBuffer(10)
     buf.extend([improved(0.3, "a"), improved(0.6, "b"), improved(0.3, "c"), result("d", cycles=None),
                 result("e", cycles=80, base=100, fallback=True), improved(0.5, "f", task="u"),
                 result("g", cycles=None, task="v")])
@@ -214,7 +214,7 @@ def test_top_best_by_task_and_stats():
     assert {h: r.program for h, r in best.items()} == {"h-t": "b", "h-u": "f"}  # the fallback's 80 is not ours
     assert buf.stats() == {"size": 7, "capacity": 10, "tasks": 3, "valid": 4, "fallback": 1, "invalid": 2,
                            "improved": 4, "mean_improvement": pytest.approx((0.3 + 0.6 + 0.3 + 0.5) / 4)}
-    assert ReplayBuffer(1).stats()["mean_improvement"] is None
+    assert BuildResultBuffer(1).stats()["mean_improvement"] is None
 
 
 # ---- persistence
@@ -237,12 +237,12 @@ def build_results(draw):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 12), st.lists(build_results(), max_size=30))
 def test_save_load_round_trip_is_exact(capacity, results):
-    buf = ReplayBuffer(capacity)
+    buf = BuildResultBuffer(capacity)
     buf.extend(results)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replay.jsonl"
         buf.save(path)
-        back = ReplayBuffer.load(path)
+        back = BuildResultBuffer.load(path)
         assert back == buf and back.capacity == capacity and list(back) == list(buf)
         assert [r.time for r in back] == [r.time for r in buf]  # bit-exact floats
         # the loaded buffer keeps evicting by the same rule as the original
@@ -251,8 +251,8 @@ def test_save_load_round_trip_is_exact(capacity, results):
         assert os.listdir(tmp) == ["replay.jsonl"]
 
 
-def _saved(path: Path, *programs: str) -> ReplayBuffer:
-    buf = ReplayBuffer(5)
+def _saved(path: Path, *programs: str) -> BuildResultBuffer:
+    buf = BuildResultBuffer(5)
     buf.extend(improved(0.1 * k, p) for k, p in enumerate(programs))
     buf.save(path)
     return buf
@@ -262,7 +262,7 @@ def _saved(path: Path, *programs: str) -> ReplayBuffer:
 def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, broken):
     path = tmp_path / "replay.jsonl"
     old = _saved(path, "a", "b")
-    new = ReplayBuffer(5)
+    new = BuildResultBuffer(5)
     new.extend([improved(0.9, "c")])
 
     def crash(*args):
@@ -272,7 +272,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
     with pytest.raises(ReplayError, match="cannot write replay file"):
         new.save(path)
     monkeypatch.undo()
-    assert ReplayBuffer.load(path) == old
+    assert BuildResultBuffer.load(path) == old
     assert os.listdir(tmp_path) == ["replay.jsonl"]
 
 
@@ -282,8 +282,8 @@ def test_survives_a_process_killed_mid_save(tmp_path):
     # a real crash runs no cleanup: kill the process at the rename, after the temporary file is fully written
     code = f"""
 import os
-from agents.replay import ReplayBuffer, BuildResult
-buf = ReplayBuffer(5)
+from agents.replay import BuildResultBuffer, BuildResult
+buf = BuildResultBuffer(5)
 buf.add(BuildResult("h-t", "t", "c", True, 1, 100, False, 0.0, 0))
 os.replace = lambda *a: os._exit(17)
 buf.save({str(path)!r})
@@ -292,12 +292,12 @@ buf.save({str(path)!r})
     assert died.returncode == 17
     leftovers = [n for n in os.listdir(tmp_path) if n != "replay.jsonl"]
     assert len(leftovers) == 1 and leftovers[0].startswith(".replay.jsonl.")  # the crash left its temporary
-    assert ReplayBuffer.load(path) == old  # ... which loading ignores
+    assert BuildResultBuffer.load(path) == old  # ... which loading ignores
     newer = _saved(path, "x")  # and the next save works
-    assert ReplayBuffer.load(path) == newer
+    assert BuildResultBuffer.load(path) == newer
 
 
-def _lines(buf: ReplayBuffer, tmp_path: Path) -> list[str]:
+def _lines(buf: BuildResultBuffer, tmp_path: Path) -> list[str]:
     buf.save(tmp_path / "good.jsonl")
     return (tmp_path / "good.jsonl").read_text().splitlines()
 
@@ -335,28 +335,28 @@ def _header(**changes) -> str:
      "missing cycles"),
 ])
 def test_malformed_files_raise_with_the_line_and_what_was_expected(tmp_path, mangle, line, message):
-    buf = ReplayBuffer(5)
+    buf = BuildResultBuffer(5)
     buf.extend([improved(0.1, "a"), improved(0.2, "b")])
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(mangle(_lines(buf, tmp_path))) + "\n")
     with pytest.raises(ReplayError, match=f"line {line}: .*{message}"):
-        ReplayBuffer.load(path)
+        BuildResultBuffer.load(path)
 
 
 def test_loading_missing_or_binary_files_raises_replay_error(tmp_path):
     with pytest.raises(ReplayError, match="cannot read"):
-        ReplayBuffer.load(tmp_path / "absent.jsonl")
+        BuildResultBuffer.load(tmp_path / "absent.jsonl")
     (tmp_path / "empty").write_text("")
     with pytest.raises(ReplayError, match="line 1: missing line; expected the header"):
-        ReplayBuffer.load(tmp_path / "empty")
+        BuildResultBuffer.load(tmp_path / "empty")
     (tmp_path / "bin").write_bytes(b"\x80\x04\x95")  # e.g. a pickle: not read, not run
     with pytest.raises(ReplayError, match="cannot read"):
-        ReplayBuffer.load(tmp_path / "bin")
+        BuildResultBuffer.load(tmp_path / "bin")
 
 
 def test_an_empty_buffer_round_trips(tmp_path):
-    ReplayBuffer(4).save(tmp_path / "r.jsonl")
-    assert ReplayBuffer.load(tmp_path / "r.jsonl") == ReplayBuffer(4) != ReplayBuffer(5)
+    BuildResultBuffer(4).save(tmp_path / "r.jsonl")
+    assert BuildResultBuffer.load(tmp_path / "r.jsonl") == BuildResultBuffer(4) != BuildResultBuffer(5)
 
 
 # ---- regression guard

@@ -9,7 +9,7 @@ import tasm_env as te
 from agents import variants as av
 from agents.variants import VariantError, cycles, peephole, variant_corpus, variants
 from tasm_env.stack import default_budget
-from tasm_env.tasks.cost import program_cost
+from tasm_env.tasks.measure import program_cost
 from tasm_env.verify import Verifier
 from tasm_env.vocab import Vocabulary
 

@@ -11,8 +11,8 @@ from tasm_env import field as ff
 from tasm_env import testing as tst
 from tasm_env.asm import Program
 from tasm_env.errors import TaskError, VMError
-from tasm_env.tasks.compile import compile_tir
-from tasm_env.tasks.evaluate import TirCrash, evaluate
+from tasm_env.tasks.compiler import compile_tir
+from tasm_env.tasks.interpret import TirCrash, evaluate
 from tasm_env.tasks.generate import TIERS, random_tir
 from tasm_env.tasks.tir import OPS, TIR, Node, Ref
 from tasm_env.verify import verify

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasm_env.errors import TaskError
-from tasm_env.tasks.evaluate import evaluate
+from tasm_env.tasks.interpret import evaluate
 from tasm_env.tasks.generate import TIER_SPECS, TIERS, canonical_key, degeneracy, generate, random_tir
 from tasm_env.tasks.task import Task
 from tasm_env.tasks.tir import TIR, Node, Ref

@@ -108,3 +108,91 @@ def test_check_arg(name, arg, ok):
 def test_unknown_mnemonic():
     with pytest.raises(KeyError, match="unknown mnemonic"):
         isa.spec("or")
+
+
+# ---- the facts other modules derive from the table (issue 10 item 2)
+
+
+def test_every_instruction_has_a_known_category_and_every_category_is_used():
+    assert {s.category for s in isa.INSTRUCTIONS} == set(isa.CATEGORIES)
+    assert isa.spec("assert").category == isa.spec("assert_vector").category == "assertion"
+    assert {s.name for s in isa.INSTRUCTIONS if s.category == "io"} == {"read_io", "write_io", "divine"}
+
+
+@pytest.mark.parametrize("name", ["dup", "swap", "pick", "place", "pop"])
+@pytest.mark.parametrize("arg", [1, 2, 3, 5])
+def test_move_stack_acts_as_the_vm(name, arg):
+    from tasm_env.vm import run
+
+    floor, above = list(range(100, 116)), list(range(200, 208))
+    after = list(run(f"{name} {arg}", stack=above, floor=floor).stack)
+    assert isa.move_stack(name, arg, floor + above) == after
+
+
+@pytest.mark.parametrize("program, first_on_top", [
+    ("push 77 push 12884901893 split", False),           # hi = 3, then lo = 5 on top
+    ("push 7 push 23 div_mod", False),                   # quotient, then remainder on top
+    ("push 1 push 2 push 3 push 4 push 5 push 6 xx_add", True),  # coefficient 0 on top
+])
+def test_push_order_matches_the_vm(program, first_on_top):
+    from tasm_env.batch import evaluator
+    from tasm_env.vm import run
+    import numpy as np
+
+    ins = Program_parse(program)
+    spec = ins[-1].spec
+    assert spec.first_result_on_top is first_on_top
+    before = list(run(Program_parse(program)[:-1]).stack)
+    operands = [np.array([v], dtype=np.uint64) for v in before[::-1][:spec.reads()]]  # st0 first
+    results = [int(r[0]) for r in evaluator(ins[-1].name)(operands, None)[0]]
+    after = list(run(program).stack)
+    pushed = spec.push_order(results)
+    assert after[len(after) - len(pushed):] == pushed
+
+
+def Program_parse(text):
+    from tasm_env.asm import Program
+
+    return Program.parse(text)
+
+
+def test_streams_and_sponge_use_agree_with_the_crashes():
+    for s in isa.INSTRUCTIONS:
+        assert s.reads_input == any(c.endswith("_exhausted") for c in s.crashes), s.name
+        assert (s.sponge == "needs") == ("sponge_not_initialised" in s.crashes), s.name
+    assert isa.spec("write_io").stream == "public_output" and isa.spec("read_io").stream == "public_input"
+    assert isa.spec("divine").stream == "secret_input" and isa.spec("merkle_step").stream == "secret_digests"
+    assert not isa.spec("write_io").reads_input
+    assert isa.spec("sponge_init").sponge == "starts"
+
+
+def test_derived_families():
+    assert isa.CRASHING == {s.name for s in isa.INSTRUCTIONS if s.crashes}
+    assert isa.USES_RAM == {"read_mem", "write_mem", "sponge_absorb_mem", "merkle_step_mem", "xx_dot_step",
+                            "xb_dot_step"}
+    assert "halt" not in isa.STRAIGHT_LINE and "nop" in isa.STRAIGHT_LINE
+
+
+def test_graph_and_lift_derive_the_crashing_ops_from_the_table():
+    """The two hand lists they used to keep, now derived (the same sets)."""
+    from tasm_env.tasks.graph import CRASHING_OPS
+    from tasm_env.tasks.lift import TOTAL_PURE_OPS
+
+    assert CRASHING_OPS == {"invert", "lt", "and", "xor", "div_mod", "pow", "log_2_floor", "pop_count", "assert",
+                            "x_invert", "read_io", "divine"}
+    assert TOTAL_PURE_OPS == {"const", "add", "sub", "mul", "neg", "eq", "split", "hash", "xx_add", "xx_mul",
+                              "xb_mul"}
+
+
+def test_every_handler_table_covers_the_straight_line_instructions():
+    """The plan compiler, the batched executor and the search accept every straight-line instruction (their
+    tables assert exact coverage at import)."""
+    from tasm_env.plan import Shape, compile_block
+    from tasm_env.tasks.search.moves import PURE
+    from tasm_env.tasks.search.steps import STEPS
+
+    for name in isa.STRAIGHT_LINE:
+        spec = isa.spec(name)
+        arg = 1 if spec.arg is not isa.Arg.NONE else None
+        compile_block(f"{name} {arg}" if arg is not None else name, Shape(40, 8, 8, 2))
+    assert set(PURE) | set(STEPS) | set(isa.STACK_MOVES) | {"push", "addi", "nop"} == set(isa.STRAIGHT_LINE)

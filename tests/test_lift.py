@@ -10,7 +10,7 @@ from tasm_env import isa
 from tasm_env.asm import Instruction, Program
 from tasm_env.errors import TaskError, VMError
 from tasm_env.field import P
-from tasm_env.tasks.evaluate import TirCrash, evaluate
+from tasm_env.tasks.interpret import TirCrash, evaluate
 from tasm_env.tasks.idioms import IDIOMS
 from tasm_env.tasks.lift import LIFTABLE_MNEMONICS, lift, lowered_op_counts
 from tasm_env.tasks.tir import TIR, Node, Ref
@@ -289,7 +289,7 @@ def test_lowered_counts_expand_sub_and_neg():
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(liftable_blocks(max_length=12))
 def test_lifting_the_compiled_lift_gives_the_lowered_counts(block):
-    from tasm_env.tasks.compile import compile_tir
+    from tasm_env.tasks.compiler import compile_tir
 
     program, types = block
     tir = lift(program, types)
@@ -302,7 +302,7 @@ def test_lifting_the_compiled_lift_gives_the_lowered_counts(block):
 
 @pytest.mark.parametrize("tier", ["easy", "medium", "hard"])
 def test_lift_of_compiled_generated_tirs_has_lowered_counts(tier):
-    from tasm_env.tasks.compile import compile_tir
+    from tasm_env.tasks.compiler import compile_tir
     from tasm_env.tasks.generate import generate
 
     for tir in generate(tier, 12, seed=7):
@@ -314,7 +314,7 @@ def test_lift_of_compiled_generated_tirs_has_lowered_counts(tier):
 @pytest.mark.parametrize("tier", ["easy", "medium", "hard"])
 def test_lift_of_compiled_generated_tirs_means_the_same(tier):
     """Many generated TIRs: the lifted compiled block has the lowered counts and evaluates like the TIR."""
-    from tasm_env.tasks.compile import compile_tir
+    from tasm_env.tasks.compiler import compile_tir
     from tasm_env.tasks.generate import generate
     from tasm_env.verify import make_tests
 

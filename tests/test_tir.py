@@ -7,7 +7,7 @@ import pytest
 from tasm_env import field as ff
 from tasm_env import tip5
 from tasm_env.errors import TaskError
-from tasm_env.tasks.evaluate import Outcome, TirCrash, evaluate
+from tasm_env.tasks.interpret import Outcome, TirCrash, evaluate
 from tasm_env.tasks.tir import TIR, Node, Ref
 
 P = ff.P

@@ -19,7 +19,7 @@ from ..stack import (CONTEXT, LEVELS, NO_VIOLATION, ORIGIN, StackMachine, TaskSp
 from ..tasks.suite import Suite, load_suite
 from ..tasks.task import Task
 from ..tasks.tir import OPS
-from ..verify import INPUT_TYPES
+from ..value_types import INPUT_TYPES
 from ..vocab import EOS, Vocabulary
 
 Reward = Union[str, float]

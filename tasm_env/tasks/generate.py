@@ -38,8 +38,8 @@ import numpy as np
 from ..errors import TaskError
 from ..field import P
 from ..verify import make_tests
-from .compile import compile_tir
-from .evaluate import TirCrash, evaluate
+from .compiler import compile_tir
+from .interpret import TirCrash, evaluate
 from .tir import OPS, TIR, Node, Ref
 
 TIERS = ("easy", "medium", "hard")

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from .. import isa
 from ..field import P
-from ..verify import INPUT_TYPES
+from ..value_types import INPUT_TYPES
 from .tir import OPS, TIR, VALUE_TYPES, Ref
 
 if TYPE_CHECKING:  # imported lazily at run time
@@ -53,8 +54,7 @@ EDGE_TYPES: tuple[str, ...] = _FORWARD + tuple(f"rev_{name}" for name in _FORWAR
 ORDER_EDGE = EDGE_TYPES.index("order")
 REVERSE_OFFSET = len(_FORWARD)
 
-CRASHING_OPS = frozenset({"invert", "lt", "and", "xor", "div_mod", "pow", "log_2_floor", "pop_count", "assert",
-                          "x_invert", "read_io", "divine"})
+CRASHING_OPS = frozenset(op for op in OPS if op in isa.CRASHING)  # TIR ops named as the instruction
 """Ops that can crash on some values (or on running out of input)."""
 _SCALE = 16.0  # positions and depths: `dup`/`swap` reach 16 slots
 _LOG_SCALE = 44.4  # ln(2^64) ~ 44.4, so log magnitudes land in [0, 1]

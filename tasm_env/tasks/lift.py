@@ -53,7 +53,8 @@ from ..asm import Program
 from ..errors import VM_ERROR_KINDS, TaskError
 from ..field import P
 from ..plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
-from ..verify import CONTEXT_DEPTH, INPUT_TYPES
+from ..value_types import INPUT_TYPES
+from ..verify import CONTEXT_DEPTH
 from .tir import OPS, TIR, Node, Ref
 
 UNLIFTABLE: dict[str, str] = {
@@ -71,8 +72,8 @@ LIFTABLE_MNEMONICS: tuple[str, ...] = tuple(
 )
 """Every mnemonic :func:`lift` accepts."""
 
-TOTAL_PURE_OPS = frozenset({"const", "add", "sub", "mul", "neg", "eq", "split", "hash", "xx_add", "xx_mul",
-                            "xb_mul"})
+TOTAL_PURE_OPS = frozenset(op for op, spec in OPS.items()
+                           if op != "input" and not spec.effect and op not in isa.CRASHING)
 """TIR ops that never crash and have no effect: when their results are unused they are dead code."""
 
 # plan operations whose TIR node takes the plan's operands unchanged, in the same order (see the table above)

@@ -8,30 +8,102 @@ from typing import Any, Sequence
 
 from ..asm import Program
 from ..errors import ParseError, TaskError, TasmError
-from ..verify import INPUT_TYPES
+from ..field import P
+from ..value_types import INPUT_TYPES
 from .tir import TIR
+
+
+def _signed(c: int) -> int:
+    c %= P
+    return c - P if c > P // 2 else c
+
+
+@dataclass(frozen=True)
+class SearchedSet:
+    """What an optimality proof is relative to: the searched instructions other than ``push``/``addi``
+    (``instructions``, as text), the ``push`` and ``addi`` constants (written in (-p/2, p/2]), and whether
+    reads below the block's live values were allowed (``touch_context``). ``legacy`` marks a record from a
+    suite file written before the search recorded its set (v0: constants 0, 1, -1, 2, the baseline's literals,
+    their negations and its constant values, at most 16; then nothing else is known)."""
+
+    instructions: tuple[str, ...] = ()
+    push: tuple[int, ...] = ()
+    addi: tuple[int, ...] = ()
+    touch_context: bool = False
+    legacy: bool = False
+
+    @classmethod
+    def of(cls, instructions: Sequence[str], touch_context: bool) -> "SearchedSet":
+        """From the searched instructions' text (``push c`` and ``addi c`` become the constant sets)."""
+        push, addi, rest = [], [], []
+        for text in instructions:
+            name, _, arg = str(text).partition(" ")
+            if name in ("push", "addi"):
+                (push if name == "push" else addi).append(_signed(int(arg)))
+            else:
+                rest.append(str(text))
+        return cls(tuple(rest), tuple(push), tuple(addi), bool(touch_context))
+
+    @property
+    def constants(self) -> tuple[int, ...]:
+        """Every constant searched (``push`` or ``addi``), each once."""
+        return tuple(dict.fromkeys(self.push + self.addi))
+
+    def describe(self) -> str:
+        if self.legacy:
+            return "the v0 search's set (narrow constants: 0, 1, -1, 2, the baseline's literals and folded values)"
+        scope = "any stack slot" if self.touch_context else "the block's live values"
+        return (f"{len(self.instructions)} instructions besides push/addi, {len(self.push)} push and "
+                f"{len(self.addi)} addi constants, reads limited to {scope}")
+
+    def to_json(self) -> dict[str, Any]:
+        if self.legacy:
+            return {"legacy": True}
+        return {"instructions": list(self.instructions), "push": list(self.push), "addi": list(self.addi),
+                "touch_context": self.touch_context}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "SearchedSet":
+        if not isinstance(data, dict):
+            raise TaskError(f"relative_to: expected an object with instructions, push, addi, touch_context; got "
+                            f"{type(data).__name__}")
+        if data.get("legacy"):
+            return cls(legacy=True)
+        return cls(tuple(str(i) for i in data["instructions"]), tuple(int(c) for c in data["push"]),
+                   tuple(int(c) for c in data["addi"]), bool(data.get("touch_context", False)))
 
 
 @dataclass(frozen=True)
 class Optimum:
     """What the exact search established. ``cycles`` is the cheapest cycle count found (an upper bound, with
     ``program`` the verified program achieving it); ``proved`` says whether the search also proved that no
-    shorter program exists (then ``cycles`` is the optimum)."""
+    shorter program exists (then ``cycles`` is the optimum) over ``relative_to``, the exact instruction and
+    constant set searched (None: no record)."""
 
     cycles: int
     program: Program
     proved: bool
     nodes: int = 0  # search states expanded
     seconds: float = 0.0
+    relative_to: SearchedSet | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"cycles": self.cycles, "program": str(self.program), "proved": self.proved, "nodes": self.nodes,
-                "seconds": round(self.seconds, 3)}
+        out = {"cycles": self.cycles, "program": str(self.program), "proved": self.proved, "nodes": self.nodes,
+               "seconds": round(self.seconds, 3)}
+        if self.relative_to is not None and not self.relative_to.legacy:  # legacy: the v0 file had no record
+            out["relative_to"] = self.relative_to.to_json()
+        return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Optimum":
+    def from_json(cls, data: dict[str, Any], legacy: bool = False) -> "Optimum":
+        """``legacy``: the file predates the record (a missing ``relative_to`` is then the v0 search's set)."""
+        relative_to = SearchedSet.from_json(data["relative_to"]) if "relative_to" in data else None
+        if legacy and relative_to is None:
+            relative_to = SearchedSet(legacy=True)
+        elif not legacy and relative_to is not None and relative_to.legacy:
+            relative_to = None  # only a file written before the record may claim the v0 search's set
         return cls(int(data["cycles"]), Program.parse(data["program"]), bool(data["proved"]),
-                   int(data.get("nodes", 0)), float(data.get("seconds", 0.0)))
+                   int(data.get("nodes", 0)), float(data.get("seconds", 0.0)), relative_to)
 
 
 @dataclass(frozen=True)
@@ -72,7 +144,7 @@ class Task:
     @classmethod
     def from_tir(cls, tir: TIR, name: str, tier: str = "custom", source: str = "generated") -> "Task":
         """A task whose baseline is the classical compiler's output for ``tir``."""
-        from .compile import compile_tir
+        from .compiler import compile_tir
 
         return cls._costed(cls(name, tir.inputs, tir, compile_tir(tir), tier=tier, source=source))
 
@@ -96,7 +168,7 @@ class Task:
 
     @classmethod
     def _costed(cls, task: "Task") -> "Task":
-        from .cost import baseline_cost
+        from .measure import baseline_cost
 
         cycles, heights = baseline_cost(task)
         return replace(task, baseline_cycles=cycles, baseline_heights=heights)
@@ -143,7 +215,8 @@ class Task:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> "Task":
+    def from_json(cls, data: Any, legacy: bool = False) -> "Task":
+        """``legacy``: the entry comes from a suite file written before optima recorded their searched set."""
         name = data.get("name", "?") if isinstance(data, dict) else "?"
         try:
             return cls(
@@ -155,7 +228,7 @@ class Task:
                 source=str(data.get("source", "tasm")),
                 baseline_cycles=int(data["baseline_cycles"]),
                 baseline_heights={str(k): int(v) for k, v in data.get("baseline_heights", {}).items()},
-                optimum=Optimum.from_json(data["optimum"]) if data.get("optimum") else None,
+                optimum=Optimum.from_json(data["optimum"], legacy) if data.get("optimum") else None,
             )
         except TaskError as err:
             raise TaskError(f"task {name!r}: {err}") from None

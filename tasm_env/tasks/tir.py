@@ -48,9 +48,7 @@ from typing import Any, NamedTuple, Sequence
 
 from ..errors import TaskError
 from ..field import P
-from ..verify import INPUT_TYPES
-
-VALUE_TYPES = ("field", "u32", "bool")
+from ..value_types import INPUT_TYPES, VALUE_TYPE_OF_INPUT, VALUE_TYPES
 
 
 class Ref(NamedTuple):
@@ -186,7 +184,7 @@ class TIR:
         node = self.nodes[ref.node]
         if node.op == "input":
             declared = self.inputs[node.attr]
-            return {"nonzero": "field", "u32_nonzero": "u32"}.get(declared, declared)
+            return VALUE_TYPE_OF_INPUT[declared]
         if node.op == "const":
             # a constant's value is known, so a small one is a u32 value (`push 10 ... div_mod` must type-check)
             return "u32" if node.attr < (1 << 32) else "field"

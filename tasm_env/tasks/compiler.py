@@ -21,6 +21,7 @@ on ``_ a b``.
 
 from __future__ import annotations
 
+from .. import isa
 from ..asm import Instruction, Program
 from ..errors import TaskError
 from .tir import TIR, Node, Ref
@@ -157,10 +158,10 @@ class _Lowering:
             else:
                 self.emit(_SIMPLE[op])
             self.consume(len(node.args))
-        # results come off the instruction with result 0 deepest, except where Triton puts result 0 on top:
-        # `hash` (digest[0] on top) and the extension-field ops (coefficient 0 on top)
-        on_top_first = op in ("hash", "xx_add", "xx_mul", "xb_mul", "x_invert")
-        self.stack.extend(reversed(results) if on_top_first else results)
+        # the instruction pushes its results in the ISA's order (result 0 on top for `hash` and the
+        # extension-field ops); the other nodes' results come off with result 0 deepest
+        mnemonic = _SIMPLE.get(op, op)
+        self.stack.extend(isa.BY_NAME[mnemonic].push_order(results) if mnemonic in isa.BY_NAME else results)
 
     def finish(self) -> None:
         """Leave exactly the outputs, in order, above the block's context."""

@@ -1,7 +1,9 @@
-"""``tasm-env train``, ``tasm-env evaluate`` and ``tasm-env compare`` (registered by :mod:`tasm_env.cli`).
+"""``tasm-env train``, ``tasm-env evaluate`` and ``tasm-env compare``: the ``agents`` entry point of the
+``tasm_env.commands`` group (``pyproject.toml``), which :mod:`tasm_env.cli` loads.
 
     tasm-env train --stage 1 --suite tasm-basic-v0 --out runs/base
     tasm-env train --stage 2 --agent rtb --init runs/base/stage1.safetensors --out runs/rtb --minutes 25
+    tasm-env train --stage 2 --agent tb --from-scratch --out runs/tb0 --iterations 500   (random initial weights)
     tasm-env train --stage 3 --agent rtb --init runs/rtb/stage2.safetensors --out runs/rtb
     tasm-env evaluate runs/rtb/stage2.safetensors --suite tasm-basic-v0 --split test --samples 64
     tasm-env compare --suite tasm-basic-v0 --minutes 2        (the main job: stage 1, then TB / LPV / RTB)
@@ -10,6 +12,9 @@ Each run directory gets ``metrics.csv`` (and TensorBoard events when ``tensorboa
 safetensors checkpoints: ``stage1.safetensors``, ``stage2.safetensors`` (the best on the val split),
 ``stage2-last.safetensors`` (with the optimizer, for ``--resume``), ``stage3.safetensors`` and the stage-3 replay
 buffer ``replay.jsonl``. This module imports nothing heavy until a command runs.
+
+Stage 2 starts from ``--init`` (or ``--resume``); training from random weights takes an explicit
+``--from-scratch``, and a fresh stage-2 run needs a limit, ``--minutes`` or ``--iterations``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tasm_env.cli_args import non_negative_float, non_negative_int, positive_float, positive_int
 from tasm_env.errors import TasmError
 
-AGENT_NAMES = ("tb", "lpv", "rtb", "subtb", "db", "trustpcl")
+AGENT_NAMES = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")  # agents.gflownet.AGENTS (not imported: heavy)
+STAGE2_ITERATIONS = 2000
+"""Stage 2's iteration limit when only --minutes is given, or when resuming."""
 
 
 def add_commands(sub) -> None:
@@ -30,34 +38,39 @@ def add_commands(sub) -> None:
     _common(p)
     p.add_argument("--out", required=True, help="run directory (metrics, checkpoints)")
     p.add_argument("--init", help="checkpoint to start from (stage 2/3: the previous stage's)")
+    p.add_argument("--from-scratch", action="store_true", help="stage 2: start from random weights, without --init")
     p.add_argument("--resume", action="store_true", help="continue stage 2 from OUT/stage2-last.safetensors")
-    p.add_argument("--epochs", type=int, default=150, help="stage 1 epochs (default 150)")
-    p.add_argument("--variants", type=int, default=6, help="stage 1: verified variants per task (default 6)")
-    p.add_argument("--variant-seconds", type=float, default=1.5, help="stage 1: variant search per task (default 1.5)")
+    p.add_argument("--epochs", type=positive_int, default=150, help="stage 1 epochs (default 150)")
+    p.add_argument("--variants", type=non_negative_int, default=6,
+                   help="stage 1: verified variants per task (default 6)")
+    p.add_argument("--variant-seconds", type=non_negative_float, default=1.5,
+                   help="stage 1: variant search per task (default 1.5)")
     p.add_argument("--extra-tasks", default="300",
                    help="stage 1: freshly generated training tasks per tier, none equal to a suite task: N, or "
                         "E,M,H for easy, medium, hard (default 300)")
-    p.add_argument("--search-seconds", type=float, default=0.8,
+    p.add_argument("--search-seconds", type=non_negative_float, default=0.8,
                    help="stage 1: exact search per generated easy task, its result a training target (default 0.8)")
     p.add_argument("--variant-extra", default="0,300,50",
                    help="stage 1: variants also for the first E,M,H generated tasks per tier (default 0,300,50)")
     p.add_argument("--extra-cache", help="stage 1: where to keep the generated tasks (default OUT/extra-tasks.json)")
-    p.add_argument("--iterations", type=int, default=2000, help="stage 2 iterations (default 2000)")
-    p.add_argument("--minutes", type=float, help="stop the stage after this many minutes")
+    p.add_argument("--iterations", type=positive_int,
+                   help=f"stage 2 iterations (with --minutes or --resume only: default {STAGE2_ITERATIONS})")
+    p.add_argument("--minutes", type=positive_float, help="stop the stage after this many minutes")
     p.add_argument("--mode", choices=("on-policy", "explore", "replay"), default="explore")
-    p.add_argument("--tasks-per-batch", type=int, default=16)
-    p.add_argument("--samples-per-task", type=int, default=4)
-    p.add_argument("--lr", type=float, help="learning rate (default: 2e-3 stage 1, 1e-4 stage 2)")
-    p.add_argument("--reward-beta", type=float, default=8.0)
+    p.add_argument("--tasks-per-batch", type=positive_int, default=16)
+    p.add_argument("--samples-per-task", type=positive_int, default=4)
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: 2e-3 stage 1, 1e-4 stage 2)")
+    p.add_argument("--reward-beta", type=non_negative_float, default=8.0)
     p.add_argument("--temperature", default="1.5,1.0",
                    help="stage 2 sampling temperature, annealed linearly: START,END (default 1.5,1.0)")
-    p.add_argument("--eval-every", type=int, default=50)
-    p.add_argument("--experts", type=int, default=0,
+    p.add_argument("--eval-every", type=positive_int, default=50)
+    p.add_argument("--experts", type=non_negative_int, default=0,
                    help="stage 2: known-good programs (stage-1 corpus) mixed into each batch (default 0)")
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--rounds", type=int, default=4, help="stage 3: build rounds over the train tasks")
-    p.add_argument("--build-samples", type=int, default=16, help="stage 3: samples per build (default 16)")
-    p.add_argument("--burst", type=int, default=50, help="stage 3: fine-tuning iterations per round (default 50)")
+    p.add_argument("--d-model", type=positive_int, default=64)
+    p.add_argument("--rounds", type=positive_int, default=4, help="stage 3: build rounds over the train tasks")
+    p.add_argument("--build-samples", type=positive_int, default=16, help="stage 3: samples per build (default 16)")
+    p.add_argument("--burst", type=non_negative_int, default=50,
+                   help="stage 3: fine-tuning iterations per round (default 50)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate checkpoints on a suite split (one table each, one plot)")
@@ -65,8 +78,9 @@ def add_commands(sub) -> None:
     p.add_argument("--labels", help="comma-separated names for the checkpoints (default: their run folders)")
     _common(p)
     p.add_argument("--split", default="test")
-    p.add_argument("--samples", type=int, default=64, help="samples per task (default 64)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1: the policy)")
+    p.add_argument("--samples", type=positive_int, default=64, help="samples per task (default 64)")
+    p.add_argument("--temperature", type=positive_float, default=1.0,
+                   help="sampling temperature (default 1: the policy)")
     p.add_argument("--json", help="write the report(s) as JSON: FILE, or a folder for several checkpoints")
     p.add_argument("--csv", help="write per-task rows as CSV: FILE, or a folder for several checkpoints")
     p.add_argument("--markdown", help="write the tables as Markdown")
@@ -77,9 +91,9 @@ def add_commands(sub) -> None:
     _common(p)
     p.add_argument("--out", default="runs/compare")
     p.add_argument("--agents", default="tb,lpv,rtb")
-    p.add_argument("--minutes", type=float, default=2.0, help="stage-2 minutes per agent (default 2)")
-    p.add_argument("--pretrain-minutes", type=float, default=2.0)
-    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--minutes", type=positive_float, default=2.0, help="stage-2 minutes per agent (default 2)")
+    p.add_argument("--pretrain-minutes", type=positive_float, default=2.0)
+    p.add_argument("--samples", type=positive_int, default=16)
     p.set_defaults(func=cmd_compare)
 
 
@@ -87,7 +101,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="tasm-basic-v0")
     p.add_argument("--tiers", default=None, help="comma-separated tiers (default: stage 2 easy,medium; else all)")
     p.add_argument("--masking", choices=("stack", "typed"), default="typed")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -98,30 +113,46 @@ def cmd_train(args) -> int:
     if args.stage == 1:
         path = pipeline.run_stage1(out, suite=args.suite, tiers=_tiers(args.tiers), masking=args.masking,
                                    epochs=args.epochs, variants=args.variants,
-                                   variant_seconds=args.variant_seconds, extra=_counts(args.extra_tasks),
+                                   variant_seconds=args.variant_seconds,
+                                   extra=_counts(args.extra_tasks, "--extra-tasks"),
                                    search_seconds=args.search_seconds,
                                    extra_cache=Path(args.extra_cache) if args.extra_cache else None,
-                                   variant_extra=_counts(args.variant_extra, per_tier=True),
+                                   variant_extra=_counts(args.variant_extra, "--variant-extra", per_tier=True),
                                    minutes=args.minutes,
                                    lr=args.lr or 2e-3, d_model=args.d_model, seed=args.seed,
-                                   progress=not args.no_progress)
+                                   progress=not args.no_progress, device=args.device)
     elif args.stage == 2:
+        _check_stage2_start(args)
         path = pipeline.run_stage2(out, agent=args.agent, init=args.init, resume=args.resume, suite=args.suite,
                                    tiers=_tiers(args.tiers, ("easy", "medium")), masking=args.masking,
-                                   iterations=args.iterations, minutes=args.minutes, mode=args.mode,
+                                   iterations=args.iterations or STAGE2_ITERATIONS, minutes=args.minutes,
+                                   mode=args.mode,
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
                                    lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
                                    temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
-                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress)
+                                   d_model=args.d_model, seed=args.seed, progress=not args.no_progress,
+                                   device=args.device)
     else:
         if not args.init:
             raise TasmError("stage 3 refines a trained policy: pass --init OUT/stage2.safetensors")
         path = pipeline.run_stage3(out, agent=args.agent, init=args.init, suite=args.suite,
                                    tiers=_tiers(args.tiers, ("easy", "medium")), rounds=args.rounds,
                                    samples=args.build_samples, burst=args.burst,
-                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress)
+                                   minutes=args.minutes, seed=args.seed, progress=not args.no_progress,
+                                   device=args.device)
     print(f"saved {path}")
     return 0
+
+
+def _check_stage2_start(args) -> None:
+    """Stage 2 from random weights, or with no limit at all, is almost always a forgotten flag: ask for it."""
+    if args.from_scratch and (args.init or args.resume):
+        raise TasmError("--from-scratch starts from random weights: leave out --init and --resume")
+    if not (args.init or args.resume or args.from_scratch):
+        raise TasmError("stage 2 fine-tunes a trained policy: pass --init OUT/stage1.safetensors (or --resume, or "
+                        "--from-scratch for random initial weights)")
+    if not args.resume and args.minutes is None and args.iterations is None:
+        raise TasmError("stage 2 needs a limit: pass --minutes M and/or --iterations N")
 
 
 def cmd_evaluate(args) -> int:
@@ -134,7 +165,8 @@ def cmd_evaluate(args) -> int:
     for label, checkpoint in zip(labels, args.checkpoints):
         report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
-                                              temperature=args.temperature, progress=not args.no_progress)
+                                              temperature=args.temperature, progress=not args.no_progress,
+                                              device=args.device)
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, best of {args.samples}\n{report.to_text()}")
         reports[label] = report
         several = len(args.checkpoints) > 1
@@ -160,7 +192,7 @@ def cmd_compare(args) -> int:
         raise TasmError(f"unknown agents {unknown}; expected some of {', '.join(AGENT_NAMES)}")
     pipeline.compare(Path(args.out), agents=agents, suite=args.suite, tiers=_tiers(args.tiers, ("easy",)),
                      masking=args.masking, minutes=args.minutes, pretrain_minutes=args.pretrain_minutes,
-                     samples=args.samples, seed=args.seed, progress=not args.no_progress)
+                     samples=args.samples, seed=args.seed, progress=not args.no_progress, device=args.device)
     return 0
 
 
@@ -174,15 +206,17 @@ def _pair(text: str, flag: str) -> tuple[float, float]:
     return start, end
 
 
-def _counts(text: str, per_tier: bool = False) -> int | dict[str, int]:
+def _counts(text: str, flag: str, per_tier: bool = False) -> int | dict[str, int]:
     try:
         parts = [int(p) for p in text.split(",")]
     except ValueError:
-        raise TasmError(f"expected N or E,M,H (integers), got {text!r}") from None
+        raise TasmError(f"{flag}: expected N or E,M,H (integers), got {text!r}") from None
+    if len(parts) not in (1, 3):
+        raise TasmError(f"{flag}: expected N or E,M,H, got {len(parts)} numbers in {text!r}")
+    if min(parts) < 0:
+        raise TasmError(f"{flag}: expected N or E,M,H (counts of at least 0), got {text!r}")
     if len(parts) == 1:
         return {t: parts[0] for t in ("easy", "medium", "hard")} if per_tier else parts[0]
-    if len(parts) != 3:
-        raise TasmError(f"expected N or E,M,H, got {len(parts)} numbers in {text!r}")
     return dict(zip(("easy", "medium", "hard"), parts))
 
 

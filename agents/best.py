@@ -17,7 +17,7 @@ import torch
 
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv
-from tasm_env.tasks.cost import program_cost
+from tasm_env.tasks.measure import program_cost
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 
