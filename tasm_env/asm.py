@@ -1,49 +1,71 @@
 """TASM text: :class:`Instruction`, :class:`Program`, parsing and printing.
 
 The syntax is Triton VM's (``triton-isa/src/parser.rs``): instructions separated by any whitespace, labels as
-``name:``, ``call name``, ``//`` line comments and ``/* ... */`` block comments, ``assert error_id N``, and
-integer literals in (-p, p) for ``push``/``addi`` (negative ones are reduced mod p, so ``push -1`` is
-``push 18446744069414584320``). Malformed text raises :class:`~tasm_env.errors.ParseError` with the line, the
-column and what was expected.
+``name:``, ``call name``, ``//`` line comments and ``/* ... */`` block comments, ``assert error_id N`` (any
+i128 ``N``), integer literals in (-p, p) for ``push``/``addi`` (negative ones are reduced mod p, so ``push -1``
+is ``push 18446744069414584320``), and the two debugger directives, which carry no instruction word: type hints
+``hint name: type = stack[a..b]`` and breakpoints ``break``. A :class:`Program` keeps the directives (with the
+instruction index they precede) so that printing round-trips them. Malformed text raises
+:class:`~tasm_env.errors.ParseError` with the line, the column and what was expected (see
+:mod:`tasm_env.asm_parse`).
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence, Union
 
 from . import isa
-from .errors import ParseError
 from .field import P
 
-_LABEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
-_INT_RE = re.compile(r"-?[0-9]+\Z")
-_KEYWORDS = frozenset({"hint", "error_id", "error_message", "break"})
+LABEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+"""A label: a letter or `_`, then letters, digits, `_` or `-`."""
+KEYWORDS = frozenset({"hint", "error_id", "error_message", "break"})
+"""Words that are neither instructions nor allowed as labels."""
+I128_MIN, I128_MAX = -(1 << 127), (1 << 127) - 1
+"""The range of an assertion's ``error_id`` (Rust's ``i128``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Instruction:
     """One instruction: a mnemonic and its argument (an int, a label for ``call``, or None).
 
-    Field-element arguments are stored in canonical form (``push -1`` holds ``p - 1``).
+    Field-element arguments are stored in canonical form (``push -1`` holds ``p - 1``). ``error_id`` is the
+    assertion context of ``assert``/``assert_vector`` (any i128; kept for printing, no effect on execution).
+    Two attributes are set on construction: ``size``, the length in words (2 with an argument, else 1), and
+    ``key``, the pair ``(name, arg)`` that determines what the instruction does (the error_id does not).
     """
 
     name: str
     arg: int | str | None = None
-    error_id: int | None = None  # `assert error_id N`: kept for printing, no effect on execution
+    error_id: int | None = None
 
-    def __post_init__(self):
-        try:
-            spec = isa.spec(self.name)
-        except KeyError as err:
-            raise ValueError(str(err.args[0])) from None
-        problem = spec.check_arg(self.arg)
-        if problem:
-            raise ValueError(problem)
-        if spec.arg is isa.Arg.FIELD:
-            object.__setattr__(self, "arg", self.arg % P)
-        object.__setattr__(self, "_hash", hash((self.name, self.arg, self.error_id)))
+    def __init__(self, name: str, arg: int | str | None = None, error_id: int | None = None):
+        # written out (not the dataclass's) so that a fresh instruction is one dict update: parsers and
+        # emitters make many
+        spec = _SPECS.get(name) if type(name) is str else None
+        if spec is None:
+            raise ValueError(f"unknown mnemonic {name!r}")
+        if spec.arg is isa.Arg.FIELD and type(arg) is int and -P < arg < P:
+            arg %= P  # the common case of a fresh literal, checked here (the spec would say the same)
+        else:
+            problem = spec.check_arg(arg)
+            if problem:
+                raise ValueError(problem)
+            if spec.arg is isa.Arg.FIELD:
+                arg %= P
+        if error_id is not None:
+            if name not in ("assert", "assert_vector"):
+                raise ValueError(f"`{name}` takes no error_id (only `assert` and `assert_vector` do)")
+            if type(error_id) is not int or not I128_MIN <= error_id <= I128_MAX:
+                raise ValueError(f"error_id: expected an int in the i128 range [-2^127, 2^127), got {error_id!r}")
+        # frozen: the fields (the argument canonical) and the derived attributes go straight into the instance
+        self.__dict__.update(name=name, arg=arg, error_id=error_id, size=1 if arg is None else 2, key=(name, arg),
+                             _hash=hash((name, arg, error_id)))
 
     def __hash__(self) -> int:  # cached: programs hash their instructions often (dedup, caches)
         return self._hash
@@ -52,140 +74,84 @@ class Instruction:
     def spec(self) -> isa.InstructionSpec:
         return isa.BY_NAME[self.name]
 
-    @property
-    def size(self) -> int:
-        return 1 if self.arg is None else 2
-
     def __str__(self) -> str:
         text = self.name if self.arg is None else f"{self.name} {self.arg}"
         return text if self.error_id is None else f"{text} error_id {self.error_id}"
 
 
 @dataclass(frozen=True)
-class _Token:
-    text: str
-    line: int
-    column: int
+class TypeHint:
+    """A debugger type hint, ``hint variable: type_name = stack[start..start + length]`` (no instruction
+    word, no effect on execution). ``type_name`` is None when the hint gives none."""
+
+    variable: str
+    type_name: str | None
+    start: int
+    length: int = 1
+
+    def __str__(self) -> str:
+        type_part = "" if self.type_name is None else f": {self.type_name}"
+        where = f"{self.start}" if self.length == 1 else f"{self.start}..{self.start + self.length}"
+        return f"hint {self.variable}{type_part} = stack[{where}]"
 
 
-def _tokens(text: str) -> Iterator[_Token]:
-    """Whitespace-separated tokens with their 1-based positions; comments removed; `name:push` split."""
-    line, column, i, n = 1, 1, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            line, column, i = line + 1, 1, i + 1
-        elif ch.isspace():
-            column, i = column + 1, i + 1
-        elif text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                i += 1
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end < 0:
-                raise ParseError("unterminated `/*` comment: expected `*/`", line, column)
-            for c in text[i:end + 2]:
-                line, column = (line + 1, 1) if c == "\n" else (line, column + 1)
-            i = end + 2
-        else:
-            start, start_col = i, column
-            while i < n and not text[i].isspace() and not text.startswith("//", i) and not text.startswith(
-                "/*", i
-            ):
-                i += 1
-                column += 1
-                if text[i - 1] == ":":  # a label definition ends at its colon, even with no space after
-                    break
-            yield _Token(text[start:i], line, start_col)
+@dataclass(frozen=True)
+class Breakpoint:
+    """A debugger breakpoint, ``break`` (no instruction word, no effect on execution)."""
+
+    def __str__(self) -> str:
+        return "break"
+
+
+Directive = Union[TypeHint, Breakpoint]
+_NAME = operator.attrgetter("name")
+_OPCODES = {spec.name: spec.opcode for spec in isa.INSTRUCTIONS}
+_SPECS = isa.BY_NAME
+_SIZE = operator.attrgetter("size")
 
 
 class Program:
-    """A TASM program: instructions plus labels (label name -> index of the instruction it precedes).
+    """A TASM program: instructions plus labels (label name -> index of the instruction it precedes) plus
+    debugger directives (type hints and breakpoints with the index they precede; no instruction words).
 
-    ``Program.parse(text)`` reads text; ``str(program)`` prints canonical text, one instruction per line.
-    Programs compare equal when their instructions and labels are equal, and are hashable.
+    ``Program.parse(text)`` reads text; ``str(program)`` prints canonical text, one instruction, label or
+    directive per line. Programs compare equal when their instructions and labels are equal (directives do
+    not change what a program does, so they do not count), and are hashable.
     """
 
-    __slots__ = ("instructions", "labels", "_addresses", "_hash")
+    __slots__ = ("instructions", "labels", "directives", "_addresses", "_hash")
 
-    def __init__(self, instructions: Iterable[Instruction] = (), labels: Mapping[str, int] | None = None):
+    def __init__(self, instructions: Iterable[Instruction] = (), labels: Mapping[str, int] | None = None,
+                 directives: Iterable[tuple[int, Directive]] = ()):
         self.instructions: tuple[Instruction, ...] = tuple(instructions)
-        self.labels: dict[str, int] = dict(labels or {})
+        self.labels: dict[str, int] = dict(labels) if labels else {}
+        self.directives: tuple[tuple[int, Directive], ...] = tuple(directives)
+        """Type hints and breakpoints, each with the index of the instruction it precedes, in text order."""
+        n = len(self.instructions)
         for label, index in self.labels.items():
-            if not _LABEL_RE.match(label) or label in isa.BY_NAME or label in _KEYWORDS:
+            if not isinstance(label, str) or not LABEL_RE.match(label) or label in isa.BY_NAME or label in KEYWORDS:
                 raise ValueError(f"invalid label name {label!r}")
-            if not 0 <= index <= len(self.instructions):
+            if type(index) is not int or not 0 <= index <= n:
                 raise ValueError(f"label {label!r} points at instruction {index}, outside the program")
-        for instruction in self.instructions:
-            if instruction.name == "call" and isinstance(instruction.arg, str) and instruction.arg not in self.labels:
-                raise ValueError(f"`call {instruction.arg}`: undefined label")
-        addresses, address = [], 0
-        for instruction in self.instructions:
-            addresses.append(address)
-            address += instruction.size
-        addresses.append(address)
-        self._addresses = tuple(addresses)
+        for index, directive in self.directives:
+            if not isinstance(directive, (TypeHint, Breakpoint)) or type(index) is not int or not 0 <= index <= n:
+                raise ValueError(f"a directive is (instruction index 0..{n}, TypeHint or Breakpoint), got "
+                                 f"({index!r}, {directive!r})")
+        if "call" in map(_NAME, self.instructions):
+            for instruction in self.instructions:
+                arg = instruction.arg
+                if instruction.name == "call" and isinstance(arg, str) and arg not in self.labels:
+                    raise ValueError(f"`call {arg}`: undefined label")
+        self._addresses: tuple[int, ...] | None = None  # computed on first use: a fresh program may never need them
         self._hash = None
 
     # ---- construction
     @classmethod
     def parse(cls, text: str) -> "Program":
         """Parse TASM text; raise :class:`ParseError` (line, column, what was expected) on malformed input."""
-        if not isinstance(text, str):
-            raise ParseError(f"expected TASM text (a str), got {type(text).__name__}", 1, 1)
-        instructions: list[Instruction] = []
-        labels: dict[str, int] = {}
-        calls: list[tuple[str, _Token]] = []
-        tokens = list(_tokens(text))
-        k = 0
-        while k < len(tokens):
-            tok = tokens[k]
-            k += 1
-            word = tok.text
-            if word.endswith(":"):
-                label = word[:-1]
-                if not _LABEL_RE.match(label):
-                    raise ParseError(f"invalid label {label!r}: expected a letter or `_` then letters, digits, "
-                                     "`_` or `-`", tok.line, tok.column)
-                if label in isa.BY_NAME or label in _KEYWORDS:
-                    raise ParseError(f"label {label!r} is an instruction or keyword name", tok.line, tok.column)
-                if label in labels:
-                    raise ParseError(f"duplicate label {label!r}", tok.line, tok.column)
-                labels[label] = len(instructions)
-                continue
-            if word in ("hint", "break"):
-                raise ParseError(f"`{word}` (a debugger directive) is not supported; expected an instruction",
-                                 tok.line, tok.column)
-            spec = isa.BY_NAME.get(word)
-            if spec is None:
-                hint = " (`or` is not a Triton VM instruction)" if word == "or" else ""
-                raise ParseError(f"unknown mnemonic {word!r}{hint}: expected one of Triton VM's instructions",
-                                 tok.line, tok.column)
-            arg: int | str | None = None
-            if spec.arg is not isa.Arg.NONE:
-                if k >= len(tokens) or tokens[k].text.endswith(":") or (
-                    tokens[k].text in isa.BY_NAME and spec.arg is not isa.Arg.LABEL
-                ):
-                    where = tokens[k] if k < len(tokens) else tok
-                    raise ParseError(f"`{word}` needs {spec.arg.describe()}", where.line,
-                                     where.column if k < len(tokens) else tok.column + len(word))
-                arg_tok = tokens[k]
-                k += 1
-                arg = _parse_arg(spec, arg_tok)
-                if spec.arg is isa.Arg.LABEL:
-                    calls.append((arg, arg_tok))
-            error_id = None
-            if word in ("assert", "assert_vector") and k < len(tokens) and tokens[k].text == "error_id":
-                if k + 1 >= len(tokens) or not _INT_RE.match(tokens[k + 1].text) or tokens[k + 1].text[0] == "-":
-                    where = tokens[k + 1] if k + 1 < len(tokens) else tokens[k]
-                    raise ParseError("`error_id` needs a non-negative integer", where.line, where.column)
-                error_id = int(tokens[k + 1].text)
-                k += 2
-            instructions.append(Instruction(word, arg, error_id))
-        for label, tok in calls:
-            if label not in labels:
-                raise ParseError(f"`call {label}`: undefined label", tok.line, tok.column)
-        return cls(instructions, labels)
+        from .asm_parse import parse  # the parser builds Programs, so it imports this module
+
+        return parse(text)
 
     @classmethod
     def coerce(cls, program: Union["Program", str, Sequence[Instruction]]) -> "Program":
@@ -200,12 +166,16 @@ class Program:
     def __str__(self) -> str:
         at: dict[int, list[str]] = {}
         for label, index in self.labels.items():
-            at.setdefault(index, []).append(label)
+            at.setdefault(index, []).append(f"{label}:")
+        for index, directive in self.directives:
+            at.setdefault(index, []).append(str(directive))
+        if not at:
+            return "\n".join(map(str, self.instructions))
         lines: list[str] = []
         for index, instruction in enumerate(self.instructions):
-            lines.extend(f"{label}:" for label in at.get(index, ()))
+            lines.extend(at.get(index, ()))
             lines.append(str(instruction))
-        lines.extend(f"{label}:" for label in at.get(len(self.instructions), ()))
+        lines.extend(at.get(len(self.instructions), ()))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -231,31 +201,37 @@ class Program:
         return self._hash
 
     @property
+    def addresses(self) -> tuple[int, ...]:
+        """Word address of every instruction, then the end (``len(self) + 1`` entries)."""
+        if self._addresses is None:
+            self._addresses = tuple(itertools.accumulate(map(_SIZE, self.instructions), initial=0))
+        return self._addresses
+
+    @property
     def words(self) -> int:
         """Program length in words (instructions with an argument take two)."""
-        return self._addresses[-1]
+        return self.addresses[-1]
 
     def address_of(self, index: int) -> int:
         """Word address of instruction ``index`` (``len(self)`` gives the end)."""
-        return self._addresses[index]
+        return self.addresses[index]
 
     def label_address(self, label: str) -> int:
-        return self._addresses[self.labels[label]]
+        return self.addresses[self.labels[label]]
 
     def index_at(self, address: int) -> int | None:
         """Index of the instruction starting at word ``address``, or None if no instruction starts there."""
-        from bisect import bisect_left
-
-        i = bisect_left(self._addresses, address)
-        return i if i < len(self._addresses) - 1 and self._addresses[i] == address else None
+        i = bisect_left(self.addresses, address)
+        return i if i < len(self.addresses) - 1 and self.addresses[i] == address else None
 
     def to_words(self) -> list[int]:
         """The program as Triton encodes it: opcode, then the argument for two-word instructions."""
         words: list[int] = []
+        opcode = _OPCODES.__getitem__
         for instruction in self.instructions:
-            words.append(instruction.spec.opcode)
-            if instruction.arg is not None:
-                arg = instruction.arg
+            words.append(opcode(instruction.name))
+            arg = instruction.arg
+            if arg is not None:
                 words.append(self.label_address(arg) if isinstance(arg, str) else arg)
         return words
 
@@ -263,18 +239,3 @@ class Program:
     def is_straight_line(self) -> bool:
         """True when no control flow other than ``halt`` occurs (what the batched executor runs)."""
         return all(i.name == "halt" or i.name not in isa.CONTROL_FLOW for i in self.instructions)
-
-
-def _parse_arg(spec: isa.InstructionSpec, tok: _Token) -> int | str:
-    text = tok.text
-    if spec.arg is isa.Arg.LABEL:
-        if not _LABEL_RE.match(text) or text in isa.BY_NAME or text in _KEYWORDS:
-            raise ParseError(f"`call` needs a label, got {text!r}", tok.line, tok.column)
-        return text
-    if not _INT_RE.match(text):
-        raise ParseError(f"`{spec.name}` needs {spec.arg.describe()}, got {text!r}", tok.line, tok.column)
-    value = int(text)
-    problem = spec.check_arg(value)
-    if problem:
-        raise ParseError(problem, tok.line, tok.column)
-    return value

@@ -23,7 +23,7 @@ import numpy as np
 from . import field as F
 from . import tip5
 from .asm import Program
-from .errors import VM_ERROR_KINDS, BatchError, TasmError
+from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
 __all__ = ["EVALUATORS", "BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Shape", "compile_block",
@@ -258,9 +258,11 @@ def _as_u64(values, ndim: int, name: str, empty_shape=None) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype == _U64:
         array = values
     else:
-        array = np.asarray(values, dtype=object)
-        if array.size and not all(isinstance(v, (int, np.integer)) and 0 <= int(v) < F.P for v in array.flat):
-            raise TasmError(f"{name}: expected canonical field elements (integers in [0, p))")
+        array = np.asarray(values, dtype=object)  # Python ints stay exact (no float64 for 2^63 and above)
+        bad = next((v for v in array.flat if not (isinstance(v, (int, np.integer)) and 0 <= int(v) < F.P)), None)
+        if bad is not None:
+            raise InputError(f"{name}: expected canonical field elements (ints in [0, p)), got "
+                             f"{type(bad).__name__} {bad!r}")
         array = array.astype(_U64) if array.size else np.zeros(array.shape, dtype=_U64)
     if array.ndim != ndim:
         raise TasmError(f"{name}: expected a {ndim}-dimensional array, got shape {array.shape}")
@@ -467,6 +469,5 @@ def run_batch(
     ``stacks`` is (lanes, depth >= 16), each row a whole initial op stack with the top LAST (as ``vm.run``'s
     ``floor + stack``). The other arguments are per-lane arrays as in :class:`Inputs`.
     """
-    inputs = Inputs(np.asarray(stacks) if not isinstance(stacks, np.ndarray) else stacks, public_input,
-                    secret_input, secret_digests, ram, ram_seed)
+    inputs = Inputs(stacks, public_input, secret_input, secret_digests, ram, ram_seed)
     return result_of(run_group([program], inputs), 0)

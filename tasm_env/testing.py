@@ -7,10 +7,22 @@
     def test_my_optimiser_keeps_semantics(program, stack): ...
 
 Values are canonical field elements (Python ints in [0, p)); stacks are tuples with the top last.
+
+* values and machine state: :func:`field_elements`, :func:`u32_values`, :func:`stack_values`, :func:`stacks`,
+  :func:`input_tokens`, :func:`digests`;
+* typed inputs, as tasks declare them: :func:`input_types`, :func:`typed_values`, :func:`typed_inputs`;
+* programs: :func:`instructions`, :func:`straight_line_programs`, :func:`runnable_programs`;
+* tasks and equivalent programs: :func:`tasks` (whole :class:`~tasm_env.tasks.Task` objects from the
+  generators), :func:`equivalent_pairs` (a task's baseline and a rewritten program that the verifier accepts).
+
+``docs/testing.md`` has an example property test (run by the project's own tests).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
+import numpy as np
 from hypothesis import strategies as st
 
 from . import isa
@@ -109,3 +121,119 @@ _PREPARE = {
     "merkle_step": (Instruction("split"), Instruction("place", 5)),
     "merkle_step_mem": (Instruction("split"), Instruction("place", 5)),
 }
+
+
+# ------------------------------------------------------------------------------------------ typed inputs
+
+INPUT_TYPES: tuple[str, ...] = ("field", "nonzero", "u32", "u32_nonzero", "bool")
+"""The input types a task can declare (the verifier's ``INPUT_TYPES``)."""
+
+
+def input_types(min_size: int = 1, max_size: int = 4) -> st.SearchStrategy[tuple[str, ...]]:
+    """A task's input types, deepest first, e.g. ``("field", "u32")``."""
+    return st.lists(st.sampled_from(INPUT_TYPES), min_size=min_size, max_size=max_size).map(tuple)
+
+
+def typed_values(kind: str) -> st.SearchStrategy[int]:
+    """Values of one input type, edge values drawn often: ``field`` (any element), ``nonzero``, ``u32``,
+    ``u32_nonzero`` (a divisor) or ``bool`` (0 or 1)."""
+    if kind == "field":
+        return field_elements()
+    if kind == "nonzero":
+        return field_elements().filter(bool)
+    if kind == "u32":
+        return u32_values()
+    if kind == "u32_nonzero":
+        return u32_values().filter(bool)
+    if kind == "bool":
+        return st.sampled_from((0, 1))
+    raise ValueError(f"unknown input type {kind!r}: expected one of {', '.join(INPUT_TYPES)}")
+
+
+def typed_inputs(types: Sequence[str]) -> st.SearchStrategy[tuple[int, ...]]:
+    """One value per input type, in the same order (deepest first: pass them as ``te.run(..., stack=...)``)."""
+    return st.tuples(*(typed_values(kind) for kind in types))
+
+
+# -------------------------------------------------------------------------------- tasks and equivalence
+
+TIERS: tuple[str, ...] = ("easy", "medium", "hard")
+
+
+@st.composite
+def tasks(draw, tier: str | Sequence[str] = "easy"):
+    """A whole :class:`~tasm_env.tasks.Task` from the project's random generator (a typed dataflow program,
+    compiled to its baseline), of ``tier`` or of one of several tiers. Shrinks towards seed 0."""
+    from .tasks import Task
+    from .tasks.generate import random_tir
+
+    tiers = (tier,) if isinstance(tier, str) else tuple(tier)
+    chosen = draw(st.sampled_from(tiers))
+    seed = draw(st.integers(0, 2**32 - 1))
+    tir = random_tir(chosen, np.random.default_rng(seed))
+    return Task.from_tir(tir, name=f"{chosen}-{seed}", tier=chosen)
+
+
+class EquivalentPair(NamedTuple):
+    """A baseline and a different program the verifier accepts as equivalent to it, with the rewrite used."""
+
+    task: object  # the Task the baseline belongs to
+    baseline: Program
+    variant: Program
+    rewrite: str
+
+
+def _neutral_snippets(draw) -> list[Instruction]:
+    """A short sequence with no effect on any part of the state (on a stack of at least 16, as Triton's is)."""
+    i = draw(st.integers(1, 15))
+    c = draw(field_elements())
+    return draw(st.sampled_from([
+        [Instruction("push", c), Instruction("pop", 1)],
+        [Instruction("dup", i), Instruction("pop", 1)],
+        [Instruction("swap", i), Instruction("swap", i)],
+        [Instruction("pick", i), Instruction("place", i)],
+        [Instruction("place", i), Instruction("pick", i)],
+        [Instruction("push", 0), Instruction("add")],
+        [Instruction("push", 1), Instruction("mul")],
+        [Instruction("nop")],
+    ]))
+
+
+def _commuted(draw, instructions: list[Instruction]) -> tuple[list[Instruction], str] | None:
+    """`add`/`mul`/`eq`/`xx_add` preceded by `swap 1` computes the same (they are commutative)."""
+    places = [k for k, ins in enumerate(instructions) if ins.name in ("add", "mul", "eq")]
+    if not places:
+        return None
+    k = draw(st.sampled_from(places))
+    return instructions[:k] + [Instruction("swap", 1)] + instructions[k:], f"swap 1 before {instructions[k]}"
+
+
+@st.composite
+def equivalent_pairs(draw, task_strategy: st.SearchStrategy | None = None, n_tests: int = 40):
+    """(task, baseline, variant, rewrite): a task's baseline and a sound rewrite of it, which the verifier
+    (:func:`tasm_env.verify`) accepts. Rewrites: a neutral snippet inserted anywhere (``push c pop 1``,
+    ``dup i pop 1``, ``swap i swap i``, ``pick i place i``, ``place i pick i``, ``push 0 add``,
+    ``push 1 mul``, ``nop``), or ``swap 1`` before a commutative instruction; one to three of them.
+
+    Use them as positive controls: whatever checks equivalence must accept each pair, whatever optimises must
+    keep the variant's meaning."""
+    from .verify import verify
+
+    task = draw(task_strategy if task_strategy is not None else tasks())
+    instructions = list(task.baseline.instructions)
+    done = []
+    for _ in range(draw(st.integers(1, 3))):
+        commuted = _commuted(draw, instructions) if draw(st.booleans()) else None
+        if commuted is not None:
+            instructions, what = commuted
+        else:
+            snippet = _neutral_snippets(draw)
+            k = draw(st.integers(0, len(instructions)))
+            instructions = instructions[:k] + snippet + instructions[k:]
+            what = f"`{' '.join(map(str, snippet))}` at {k}"
+        done.append(what)
+    variant = Program(instructions)
+    verdict = verify(task.baseline, variant, inputs=task.inputs, n_tests=n_tests)
+    if not verdict.ok:  # a sound rewrite refused: a bug in the verifier or in these rewrites, never skipped
+        raise AssertionError(f"the verifier refuses a sound rewrite ({'; '.join(done)}): {verdict.reason}")
+    return EquivalentPair(task, task.baseline, variant, "; ".join(done))

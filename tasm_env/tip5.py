@@ -163,13 +163,34 @@ def split_and_lookup(x: int) -> int:
     return from_montgomery(out)
 
 
+# The circulant MDS product as one big-integer multiplication: with the state packed as the digits of
+# sum_c s[c] 2^(W c) and the first column as sum_j m[j] 2^(W j), digit k of the product is
+# sum_{c + j = k} s[c] m[j] < 16 * 2^16 * 2^64 < 2^W, so digits do not overlap, and
+# new[r] = digit r + digit r + 16 (j = r - c mod 16). About five times faster than 256 Python products.
+_MDS_DIGIT_BITS = 88
+_MDS_DIGIT_MASK = (1 << _MDS_DIGIT_BITS) - 1
+_MDS_PACKED = sum(m << (_MDS_DIGIT_BITS * j) for j, m in enumerate(MDS_MATRIX_FIRST_COLUMN))
+_DIGIT_SHIFTS = tuple(_MDS_DIGIT_BITS * r for r in range(STATE_SIZE))
+_HIGH_DIGIT_SHIFTS = tuple(_MDS_DIGIT_BITS * (r + STATE_SIZE) for r in range(STATE_SIZE))
+_ROUND_CONSTANT_ROWS = tuple(ROUND_CONSTANTS[r * STATE_SIZE:(r + 1) * STATE_SIZE] for r in range(NUM_ROUNDS))
+
+
+def _mds_plus(s: list[int], constants: Sequence[int]) -> list[int]:
+    """``MDS_MATRIX @ s + constants`` mod p."""
+    packed = 0
+    for x in reversed(s):
+        packed = (packed << _MDS_DIGIT_BITS) | x
+    product = packed * _MDS_PACKED
+    mask = _MDS_DIGIT_MASK
+    return [(((product >> low) & mask) + ((product >> high) & mask) + c) % P
+            for low, high, c in zip(_DIGIT_SHIFTS, _HIGH_DIGIT_SHIFTS, constants)]
+
+
 def _round(state: list[int], round_index: int) -> list[int]:
     """One round: S-box layer, MDS, round constants."""
     s = [split_and_lookup(x) for x in state[:NUM_SPLIT_AND_LOOKUP]]
     s += [pow(x, 7, P) for x in state[NUM_SPLIT_AND_LOOKUP:]]
-    constants = ROUND_CONSTANTS[round_index * STATE_SIZE : (round_index + 1) * STATE_SIZE]
-    # MDS entries are small, so the exact integer dot product can be reduced once per word
-    return [(sum(m * x for m, x in zip(row, s)) + c) % P for row, c in zip(MDS_MATRIX, constants)]
+    return _mds_plus(s, _ROUND_CONSTANT_ROWS[round_index])
 
 
 def _check_state(state: Sequence[int]) -> list[int]:

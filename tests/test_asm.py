@@ -29,6 +29,26 @@ from tasm_env.field import P
     ("nop: push 1", 1, 1, "instruction or keyword"),
     ("push 1 /* never closed", 1, 8, "unterminated"),
     ("assert error_id", 1, 8, "error_id"),
+    # Triton's whole syntax (issue 9): i128 error ids, type hints, breakpoints, labels with a space
+    ("assert error_id 170141183460469231731687303715884105728", 1, 17, "outside i128"),
+    ("assert error_id -170141183460469231731687303715884105729", 1, 17, "outside i128"),
+    ("assert\n error_id x", 2, 11, "i128"),
+    ("push 1 error_id 3", 1, 8, "must directly follow `assert`"),
+    ("assert break error_id 3", 1, 14, "must directly follow `assert`"),
+    ("hint = stack[0]", 1, 6, "variable name"),
+    ("hint Big = stack[0]", 1, 6, "variable name"),
+    ("hint x: = stack[0]", 1, 9, "type name"),
+    ("hint x stack[0]", 1, 8, "`=`"),
+    ("push 1\nhint x = stack [0]", 2, 15, "`[` right after `stack`"),
+    ("hint x = stack[]", 1, 16, "stack position"),
+    ("hint x = stack[3..3]", 1, 1, "non-empty"),
+    ("hint x = stack[0..]", 1, 19, "end of the stack range"),
+    ("hint x = stack[0", 1, 17, "`]`"),
+    ("hint x: Pair<u32 u64> = stack[0]", 1, 18, "`,` or `>`"),
+    ("break: nop", 1, 1, "instruction or keyword"),
+    ("hint: nop", 1, 1, "instruction or keyword"),
+    ("push 1 /* ok */ pop 1\n\tdup 99", 2, 6, "stack index 0..15"),
+    ("a : nop\nb: nop\na: nop", 3, 1, "duplicate label 'a'"),
 ])
 def test_parse_errors_say_where_and_what(text, line, column, needle):
     with pytest.raises(ParseError) as info:
@@ -114,3 +134,80 @@ def test_words_match_the_encoding(program):
     for k, instruction in enumerate(program):
         assert words[program.address_of(k)] == instruction.spec.opcode
         assert program.index_at(program.address_of(k)) == k
+
+
+# ---------------------------------------------------------------------- Triton's whole syntax (issue 9)
+
+from tasm_env import asm_parse  # noqa: E402
+from tasm_env.asm import Breakpoint, TypeHint  # noqa: E402
+
+
+def test_type_hints_and_breakpoints_carry_no_instruction_word_and_round_trip():
+    text = """
+        hint counter: u32 = stack[0]
+        push 3
+        break
+        hint pair: Pair<u32, *Foo> = stack[1..3]   hint x = stack[2]
+        loop: add halt
+        hint  after_all :  XFieldElement  =  stack[ 0 .. 3 ]
+    """
+    program = Program.parse(text)
+    assert [str(i) for i in program] == ["push 3", "add", "halt"]
+    assert program.words == 4 and program.to_words() == Program.parse("push 3 add halt").to_words()
+    assert program.directives == (
+        (0, TypeHint("counter", "u32", 0, 1)), (1, Breakpoint()),
+        (1, TypeHint("pair", "Pair<u32, *Foo>", 1, 2)), (1, TypeHint("x", None, 2, 1)),
+        (3, TypeHint("after_all", "XFieldElement", 0, 3)),
+    )
+    assert program == Program.parse("push 3 loop: add halt")  # directives do not change what it does
+    printed = str(program)
+    assert "hint pair: Pair<u32, *Foo> = stack[1..3]" in printed and "break" in printed
+    again = Program.parse(printed)
+    assert again.directives == program.directives and again.labels == program.labels and str(again) == printed
+
+
+@pytest.mark.parametrize("n", [0, -1, 7, -(1 << 127), (1 << 127) - 1, 1 << 100])
+def test_error_id_takes_any_i128(n):
+    for mnemonic in ("assert", "assert_vector"):
+        program = Program.parse(f"push 1 {mnemonic} error_id {n} nop")
+        assert program[1] == Instruction(mnemonic, None, n)
+        assert Program.parse(str(program))[1].error_id == n
+
+
+def test_a_label_may_have_whitespace_before_its_colon():
+    assert Program.parse("f : push 1 call f").labels == {"f": 0}
+
+
+def test_instruction_error_id_validation():
+    with pytest.raises(ValueError, match="i128"):
+        Instruction("assert", None, 1 << 127)
+    with pytest.raises(ValueError, match="takes no error_id"):
+        Instruction("push", 1, 3)
+
+
+# ------------------------------------------------------------------ the fast path and the full parser
+
+
+_PIECES = st.sampled_from(["push", "push -1", "pop 2", "dup 15", "dup 16", "swap 3", "add", "f:", "g:", "call f",
+                           "call g", "assert", "error_id", "error_id 4", "hint", "break", "x", "007", "-5", "::",
+                           "f:add", "push 18446744069414584321", "nop", "halt", "\n", "\t", "  ", "pop", "é"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map(" ".join))
+def test_the_fast_path_agrees_with_the_full_parser(text):
+    """Whatever the fast path accepts, the full parser gives the same program; what it refuses, it leaves to
+    the full parser, whose result or error stands."""
+    fast = asm_parse._parse_plain(text)
+    try:
+        full = asm_parse._Parser(text).program()
+    except ParseError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == full and fast.directives == full.directives
+
+
+def test_canonical_text_takes_the_fast_path():
+    program = Program.parse("push -1 dup 3 f: call f pop 2 halt")
+    assert asm_parse._parse_plain(str(program)) == program

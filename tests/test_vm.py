@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import tasm_env as te
 from tasm_env import field as ff
 from tasm_env import testing as tst
-from tasm_env import tip5, vm
+from tasm_env import tip5, vm, vm_decode
 from tasm_env.asm import Instruction, Program
 from tasm_env.errors import InputError, VMError
 from tasm_env.vm import initial_floor, run
@@ -579,13 +579,13 @@ def _observable(program, **kwargs):
 
 
 def _interpreted_then_compiled(program, **kwargs):
-    vm._decoded_cache.clear()
+    vm_decode.clear_cache()
     interpreted = _observable(program, **kwargs)
-    decoded = vm._decoded(program)
-    for start in list(decoded.starts):
+    decoded = vm_decode.decoded(program)
+    for start in list(decoded.blocks):
         decoded.compile(start)
     compiled = _observable(program, **kwargs)
-    vm._decoded_cache.clear()
+    vm_decode.clear_cache()
     return interpreted, compiled
 
 
@@ -631,10 +631,80 @@ def test_compiled_control_flow_behaves_as_interpreted(program, stack, max_cycles
 
 def test_a_hot_program_gets_compiled_and_agrees():
     program = Program.parse("push 30 call loop halt loop: dup 0 push 0 eq skiz return addi -1 recurse")
-    vm._decoded_cache.clear()
+    vm_decode.clear_cache()
     first = run(program)  # the loop body runs 31 times
     for _ in range(vm.COMPILE_AFTER // 30 + 1):
         run(program)
-    decoded = vm._decoded(program)
-    assert any(block[0][0][0].__name__ == "block" for block in decoded.blocks if block), "nothing compiled"
+    decoded = vm_decode.decoded(program)
+    assert any(decoded.is_compiled(start) for start in decoded.blocks), "nothing compiled"
     assert run(program) == first
+
+
+# --------------------------------------------------------------------------- the lazily written digest
+
+
+def _everything(ex):
+    """Every observable part of an Execution, the table heights included."""
+    return (ex.stack, ex.output, ex.ram, ex.cycles, ex.halted, ex.jump_stack, ex.u32_entries, ex.sponge,
+            ex.public_input_consumed, ex.secret_input_consumed, ex.secret_digests_consumed, ex.op_stack_rows,
+            ex.ram_rows, ex.permutations, ex.sponge_inits, ex.cascade_limbs, ex.heights, ex.padded_height)
+
+
+def _lazy_and_eager(program, stack, **kwargs):
+    """The default run (digest slots written only when reached) and the same run on the eagerly computed
+    initial stack given as the floor."""
+    def outcome(**extra):
+        vm_decode.clear_cache()
+        try:
+            return ("ok", _everything(run(program, stack=stack, **kwargs, **extra)))
+        except VMError as err:
+            return ("crash", err.kind, err.cycle, err.ip, err.message)
+    return outcome(), outcome(floor=initial_floor(program))
+
+
+# programs that reach deep: often stack indices next to the digest slots, and instructions that read 10 slots
+_DEEP = st.one_of(
+    st.builds(Instruction, st.sampled_from(["dup", "swap", "pick", "place"]), st.integers(9, 15)),
+    tst.instructions(("dup", "swap", "pick", "place", "pop", "add", "hash", "assert_vector", "eq", "split",
+                      "push", "sponge_init", "sponge_absorb", "xx_add", "write_io", "divine")))
+
+
+@_SETTINGS
+@given(st.lists(_DEEP, max_size=16).map(Program), st.lists(tst.stack_values(), max_size=4).map(tuple),
+       tst.input_tokens())
+def test_the_lazy_digest_gives_the_eager_execution(program, stack, secret):
+    lazy, eager = _lazy_and_eager(program, stack, secret_input=secret)
+    assert lazy == eager
+
+
+@_SETTINGS
+@given(programs_with_control_flow(), st.lists(tst.stack_values(), max_size=6).map(tuple), st.integers(0, 60))
+def test_the_lazy_digest_gives_the_eager_execution_with_control_flow(program, stack, max_cycles):
+    lazy, eager = _lazy_and_eager(program, stack, max_cycles=max_cycles)
+    assert lazy == eager
+
+
+@pytest.mark.parametrize("text, reads_digest", [
+    ("dup 10", False), ("dup 11", True), ("swap 11", True), ("pick 15", True), ("place 11", True),
+    ("push 0 dup 11", False), ("push 0 dup 12", True), ("dup 0 dup 0 dup 0 dup 0 dup 0 hash dup 10", False),
+    ("dup 0 dup 0 dup 0 dup 0 dup 0 hash dup 11", True), ("add", False),  # crashes before it reads anything
+])
+def test_the_digest_is_computed_exactly_when_the_program_reaches_it(text, reads_digest, monkeypatch):
+    from tasm_env import vm_execution
+    calls = []
+    real = vm_execution.program_digest_slots
+    monkeypatch.setattr(vm, "program_digest_slots", lambda p: calls.append(p) or real(p))
+    vm_decode.clear_cache()
+    try:
+        ex = run(text)
+    except VMError:
+        ex = None
+    assert bool(calls) == reads_digest
+    if ex is not None:  # filled in on access either way
+        assert ex.stack == run(text, floor=initial_floor(text)).stack
+
+
+def test_reading_the_digest_words_sees_the_digest():
+    program = Program.parse("dup 11 dup 15")  # digest[0], then digest[3] (one deeper after the first dup)
+    digest = tip5.program_digest(program.to_words())
+    assert run(program).stack[-2:] == (digest[0], digest[3])
