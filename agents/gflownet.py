@@ -22,7 +22,7 @@ teacher-forced pass (untempered P_F, with gradients) and hands torchgfn the ``Tr
 log-probs and log-rewards. Modes: ``on-policy`` (temperature 1, no epsilon), ``explore`` (annealed temperature,
 epsilon) and ``replay`` (explore, plus torchgfn's prioritized ``ReplayBuffer`` mixed into each batch).
 
-**Rewards** come from the env's verifying :class:`~tasm_env.reward.RewardModel`: ``reward_beta * log(1 +
+**Rewards** come from the env's verifying :class:`~tasm_env.emission.reward.RewardModel`: ``reward_beta * log(1 +
 improvement)`` for a valid block, ``reward_beta * log(eps)`` (clipped at ``log_reward_clip``) otherwise. The
 seeds' shaped warm-up scores the first stack violation, which cannot happen under the masks we train with; the
 warm-up here is its masked counterpart: for the first ``warmup`` iterations an invalid block earns partial
@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
-from tasm_env.reward import RewardModel, linear_anneal
+from tasm_env.emission.reward import RewardModel, linear_anneal
 
 from .metrics import MetricsLogger
 from .policy import TasmFlow, TasmPolicy, bound_to, graph_logz

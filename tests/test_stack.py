@@ -10,11 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
+from tasm_env.emission.machine import StackMachine
+from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.state import CONTEXT, LEVELS, ORIGIN, PAD, EmissionState
+from tasm_env.emission.vocab import BOOL, EOS, FIELD, INPUT_TYPE_CODES, U32, Kind, Vocabulary
 from tasm_env.plan import Shape, summarize
-from tasm_env.stack import CONTEXT, LEVELS, ORIGIN, PAD, EmissionState, StackMachine, TaskSpec
 from tasm_env.tasks.idioms import IDIOMS
 from tasm_env.tasks.tir import TIR, Node
-from tasm_env.vocab import BOOL, EOS, FIELD, INPUT_TYPE_CODES, U32, Kind, Vocabulary
 
 VOCAB = Vocabulary.default()
 COUNTS = ("public_reads", "secret_reads", "digests", "outputs")
