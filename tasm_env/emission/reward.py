@@ -25,7 +25,7 @@ import torch
 from .. import batch
 from ..asm import Program
 from ..cost import TableHeights, next_power_of_two
-from ..errors import TasmError
+from ..errors import ConfigError, TasmError
 from ..plan import summarize
 from ..verify import CONTEXT_DEPTH, Verifier
 
@@ -198,8 +198,9 @@ class RewardModel:
     def __init__(self, cost: Cost = "cycles", eps: float = 1e-3, beta: float = 1.0, partial_credit: float = 0.0,
                  n_tests: int = 40, seed: int = 42, cache_size: int = 1 << 16, verifier_cache_size: int = 1024):
         _check_cost(cost)
-        if not eps > 0:
-            raise ValueError(f"eps must be positive, got {eps}")
+        if not 0 < eps < 1:
+            raise ConfigError(f"eps (the reward of an invalid program) must be in (0, 1), below every valid "
+                              f"program's reward of at least 1, got {eps}")
         if not 0 <= partial_credit < 1 - eps:
             raise ValueError(f"partial_credit must be in [0, 1 - eps), got {partial_credit}")
         self.cost, self.eps, self.beta, self.partial_credit = cost, eps, beta, partial_credit

@@ -8,7 +8,10 @@ home.)
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+import math
+import numbers
+import os
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
@@ -17,7 +20,7 @@ from ..emission.row import RowMachine
 from ..emission.spec import TaskSpec, default_budget
 from ..emission.state import check_level
 from ..emission.vocab import Vocabulary
-from ..errors import TasmError
+from ..errors import ConfigError, TasmError
 from ..tasks.suite import Suite, load_suite
 from ..tasks.task import Task
 from ..tasks.tir import OPS
@@ -38,15 +41,20 @@ def resolve_tasks(tasks: Task | Sequence[Task] | str | Suite | None = None, suit
     """The task pool: ``tasks`` (one Task or a list), else the ``split`` of ``suite`` (a name, a path to a suite
     file or a :class:`~tasm_env.tasks.suite.Suite`); ``tasks`` may also be a suite name. ``tier`` keeps only the
     tasks of that tier (``easy``, ``medium``, ``hard``, ``idiom``)."""
-    if isinstance(tasks, (str, Suite)):
+    if isinstance(tasks, (str, os.PathLike, Suite)):
         tasks, suite = None, tasks
     if tasks is None:
         if suite is None:
             raise TasmError("no tasks: pass tasks=[Task, ...] or suite='tasm-basic-v0' (with split=...)")
+        if not isinstance(suite, (str, os.PathLike, Suite)):
+            raise ConfigError(f"suite must be a suite name such as 'tasm-basic-v0', a path to a suite JSON file or "
+                              f"a tasm_env.Suite, got {suite!r}")
         loaded = suite if isinstance(suite, Suite) else load_suite(suite)
         pool = loaded.split(split)
         where = f"suite {loaded.name!r} split {split!r}"
     else:
+        if not isinstance(tasks, (Task, Sequence)):
+            raise ConfigError(f"tasks must be a tasm_env.Task, a sequence of them or a suite name, got {tasks!r}")
         pool = [tasks] if isinstance(tasks, Task) else list(tasks)
         where = "the given tasks"
         for task in pool:
@@ -71,14 +79,41 @@ def check_illegal_action(illegal_action: str) -> str:
     return illegal_action
 
 
+def check_vocab(vocab) -> Vocabulary:
+    """``vocab``, or :meth:`Vocabulary.default` for None."""
+    if vocab is None:
+        return Vocabulary.default()
+    if not isinstance(vocab, Vocabulary):
+        raise ConfigError(f"vocab must be a tasm_env.emission.vocab.Vocabulary (Vocabulary.default(), "
+                          f"Vocabulary.trident() or your own) or None for the default, got {vocab!r}")
+    return vocab
+
+
+def check_real(value, name: str, low: float, high: float = math.inf, why: str = "") -> float:
+    """``value`` as a float if it is a real number (not a bool) in the open interval ``(low, high)``."""
+    interval = f"({low}, {high})" if high < math.inf else f"greater than {low}"
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not low < value < high:
+        raise ConfigError(f"{name} must be a number {interval}{why}, got {value!r}")
+    return float(value)
+
+
+def check_count(value, name: str, low: int = 1) -> int:
+    """``value`` if it is an integer (not a bool) of at least ``low``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{name} must be an integer of at least {low}, got {value!r}")
+    return int(value)
+
+
 def reward_model(reward: Reward, masking: str, cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3,
                  n_tests: int = 40, seed: int = 42) -> RewardModel | None:
     """The verifying reward model for ``reward`` (None for ``"shaped"``, which verifies nothing). Checks the
     combination: the shaped reward scores the first mask violation, so it needs ``masking="none"``."""
-    if not eps > 0:
-        raise TasmError(f"eps must be positive, got {eps}")
-    if not beta > 0:
-        raise TasmError(f"beta must be positive, got {beta}")
+    eps = check_real(eps, "eps", 0, 1, " (the reward of an invalid block, below every valid block's reward of at "
+                     "least 1)")
+    beta = check_real(beta, "beta", 0)
+    n_tests = check_count(n_tests, "n_tests")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise ConfigError(f"verifier_seed must be an integer, got {seed!r}")
     if isinstance(cost, str) and cost not in COSTS:
         raise TasmError(f"cost must be one of {', '.join(map(repr, COSTS))} or a mapping of table weights, "
                         f"got {cost!r}")
@@ -103,9 +138,7 @@ def task_spec(task: Task, vocab: Vocabulary, max_len: int | None) -> TaskSpec:
     ``max_len``."""
     budget = default_budget(len(task.baseline))
     if max_len is not None:
-        if max_len < 1:
-            raise TasmError(f"max_len must be at least 1, got {max_len}")
-        budget = min(budget, int(max_len))
+        budget = min(budget, check_count(max_len, "max_len (the most tokens a block may have, EOS excluded)"))
     return TaskSpec.from_task(task, vocab, budget=budget)
 
 
@@ -139,16 +172,32 @@ def task_features(task: Task, spec: TaskSpec) -> np.ndarray:
 
 
 def check_token(token, n_actions: int) -> int:
-    """An action as a Python int in ``[0, n_actions)`` (numpy integers and 0-d arrays accepted)."""
-    if isinstance(token, np.ndarray) and token.size == 1:
-        token = token.reshape(()).item()
-    try:
-        value = int(token)
-    except (TypeError, ValueError):
-        raise TasmError(f"an action is an integer token id in [0, {n_actions}), got {token!r}") from None
-    if value != token or not 0 <= value < n_actions:
-        raise TasmError(f"an action is an integer token id in [0, {n_actions}), got {token!r}")
-    return value
+    """An action as a Python int in ``[0, n_actions)``: an int, a numpy integer or an integer array of one
+    element. Floats and bools are refused, even when they equal a token id."""
+    value = token.reshape(()).item() if isinstance(token, np.ndarray) and token.size == 1 else token
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)) \
+            or not 0 <= value < n_actions:
+        raise ConfigError(f"an action is an integer token id in [0, {n_actions}) (an int or a numpy integer, not "
+                          f"a float or a bool), got {token!r}")
+    return int(value)
+
+
+RESET_OPTIONS = ("task",)
+"""The keys ``reset(options=...)`` of the Gymnasium env understands."""
+
+
+def check_options(options) -> Mapping:
+    """``options`` of a reset (None: none), refusing anything but a mapping with keys in :data:`RESET_OPTIONS`."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"options must be None or a dict such as {{'task': a name, an index or a Task}}, "
+                          f"got {options!r}")
+    unknown = [key for key in options if key not in RESET_OPTIONS]
+    if unknown:
+        raise ConfigError(f"unknown reset option(s) {', '.join(map(repr, unknown))}: the options are "
+                          f"{', '.join(map(repr, RESET_OPTIONS))}")
+    return options
 
 
 def describe_task(task: Task, spec: TaskSpec) -> str:
@@ -156,6 +205,6 @@ def describe_task(task: Task, spec: TaskSpec) -> str:
             f"{task.baseline_cycles} cycles, budget {spec.budget})")
 
 
-__all__ = ["ILLEGAL_ACTIONS", "REWARDS", "Reward", "RowMachine", "TASK_FEATURES", "check_illegal_action",
-           "check_masking", "check_token", "describe_task", "reward_model", "resolve_tasks", "shaped_log_rewards",
-           "task_features", "task_spec"]
+__all__ = ["ILLEGAL_ACTIONS", "RESET_OPTIONS", "REWARDS", "Reward", "RowMachine", "TASK_FEATURES", "check_count",
+           "check_illegal_action", "check_masking", "check_options", "check_real", "check_token", "check_vocab",
+           "describe_task", "reward_model", "resolve_tasks", "shaped_log_rewards", "task_features", "task_spec"]

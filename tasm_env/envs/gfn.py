@@ -57,7 +57,8 @@ from ..emission.state import PAD, EmissionState
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
-from .common import Reward, check_masking, resolve_tasks, reward_model, shaped_log_rewards, task_features, task_spec
+from .common import (Reward, check_masking, check_vocab, resolve_tasks, reward_model, shaped_log_rewards,
+                     task_features, task_spec)
 
 SLOT_WINDOW = 16
 
@@ -107,13 +108,13 @@ class TasmGFNEnv(DiscreteEnv):
                  verifier_seed: int = 42, enumeration_limit: int = 100_000, debug: bool = False):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
-        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
         self.rewards = reward_model(reward, masking, cost, beta, eps, n_tests, verifier_seed)
+        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
         if not conditional and len(self.tasks) > 1:
             raise TasmError(f"conditional=False needs a single task, got {len(self.tasks)}: the condition says "
                             "which task a state belongs to")
         self._conditional = bool(conditional)
-        self.vocab = vocab if vocab is not None else Vocabulary.default()
+        self.vocab = check_vocab(vocab)
         self.specs = [task_spec(task, self.vocab, max_len) for task in self.tasks]
         self.machine = StackMachine(self.specs, type_window=SLOT_WINDOW,
                                     violation_level="stack" if reward == "shaped" else None)

@@ -56,8 +56,9 @@ from ..emission.tables import EmissionTables
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
-from .common import (TASK_FEATURES, Reward, check_illegal_action, check_masking, check_token,
-                     describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features, task_spec)
+from .common import (TASK_FEATURES, Reward, check_illegal_action, check_masking, check_options, check_token,
+                     check_vocab, describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features,
+                     task_spec)
 
 SLOT_WINDOW = 16
 """Slot types in the observation (the reach of ``dup``/``swap``)."""
@@ -101,9 +102,9 @@ class TasmEmitEnv(gymnasium.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise TasmError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.render_mode = render_mode
-        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
         self.rewards = reward_model(reward, masking, cost, beta, eps, n_tests, verifier_seed)
-        self.vocab = vocab if vocab is not None else Vocabulary.default()
+        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
+        self.vocab = check_vocab(vocab)
         self.specs: list[TaskSpec] = [task_spec(task, self.vocab, max_len) for task in self.tasks]
         self.max_len = max(spec.budget for spec in self.specs)
         self._features = [task_features(task, spec) for task, spec in zip(self.tasks, self.specs)]
@@ -160,7 +161,7 @@ class TasmEmitEnv(gymnasium.Env):
         return row
 
     def _pick_task(self, options: dict | None) -> int:
-        chosen = (options or {}).get("task")
+        chosen = check_options(options).get("task")
         if chosen is None:
             return int(self.np_random.integers(len(self.tasks)))
         if isinstance(chosen, Task):
