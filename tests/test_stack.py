@@ -468,3 +468,25 @@ def test_a_machine_without_violation_tracking_steps_the_same():
         assert (state.violation == -1).all()
     with pytest.raises(ValueError, match="no violations"):
         fast.final_violation(state)
+
+
+# ----------------------------------------------------------------------------------- the old import paths
+
+
+@pytest.mark.parametrize("old, new", [
+    ("tasm_env.stack", ("tasm_env.emission.machine", "tasm_env.emission.spec", "tasm_env.emission.state")),
+    ("tasm_env.vocab", ("tasm_env.emission.vocab",)),
+    ("tasm_env.reward", ("tasm_env.emission.reward",)),
+])
+def test_the_old_paths_warn_and_give_the_new_objects(old, new):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=rf"{old.replace('.', '[.]')} is deprecated: import .*"
+                                                rf"{new[0].replace('.', '[.]')}"):
+        module = importlib.import_module(old)
+    homes = [importlib.import_module(name) for name in new]
+    assert module.__all__
+    for name in module.__all__:
+        assert any(getattr(home, name, None) is getattr(module, name) for home in homes), name

@@ -23,7 +23,9 @@ and output use) feed the emission tables (:mod:`tasm_env.emission.tables`).
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
+from importlib import resources
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -147,19 +149,15 @@ DEFAULT_ADDI_CONSTANTS: tuple[int, ...] = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
 """Fixed ``addi`` constants of :meth:`Vocabulary.default` (pointer steps; ``addi 0`` is a no-op)."""
 
 TRIDENT_PUSH_CONSTANTS: tuple[int, ...] = (-1, *range(11), 16, 32)
-_TRIDENT_LAYOUT: tuple[tuple[str, Sequence[int] | None], ...] = (
-    # mastercyb/trident src/neural/model/vocab.rs, ids 1..139 in this order (prior-art §4(a))
-    ("push", TRIDENT_PUSH_CONSTANTS), ("pop", range(1, 6)), ("dup", range(16)), ("swap", range(1, 16)),
-    ("pick", range(16)), ("place", range(16)),
-    *((name, None) for name in ("add", "mul", "invert", "split", "div_mod", "pow", "log_2_floor", "pop_count",
-                                "eq", "lt", "and", "xor", "or", "nop", "halt", "assert", "assert_vector", "skiz",
-                                "return", "recurse", "recurse_or_return")),
-    ("read_io", range(1, 6)), ("write_io", range(1, 6)), ("divine", range(1, 6)), ("read_mem", range(1, 6)),
-    ("write_mem", range(1, 6)),
-    *((name, None) for name in ("hash", "sponge_init", "sponge_absorb", "sponge_squeeze", "sponge_absorb_mem",
-                                "merkle_step", "merkle_step_mem", "x_invert", "xb_mul", "xx_dot_step",
-                                "xb_dot_step")),
-)
+TRIDENT_LAYOUT_FILE = "data/vocabularies/trident.json"
+"""The Trident seed's token layout (package data): a mnemonic and its arguments per entry, in id order."""
+
+
+def _trident_layout() -> list[tuple[str, Sequence[int] | None]]:
+    """The seed's layout, read from :data:`TRIDENT_LAYOUT_FILE` (data, not instruction facts: which mnemonics
+    the seed had and in what order)."""
+    data = json.loads(resources.files("tasm_env").joinpath(TRIDENT_LAYOUT_FILE).read_text())
+    return [(name, args) for name, args in data["layout"]]
 
 
 class Vocabulary:
@@ -240,7 +238,7 @@ class Vocabulary:
         ``nop``, ``pick 0`` and ``place 0`` stay ordinary tokens, as in the seed. No ``addi`` and no slots:
         binding a task whose baseline needs another constant raises TaskError."""
         tokens: list = [EndOfSequence()]
-        for name, args in _TRIDENT_LAYOUT:
+        for name, args in _trident_layout():
             for arg in (args if args is not None else (None,)):
                 spec = isa.BY_NAME.get(name)
                 if spec is None or spec.control_flow:
