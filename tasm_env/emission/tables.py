@@ -240,10 +240,12 @@ class EmissionTables:
 
 
 class ArrayOps(Protocol):
-    """The few array operations the rules need, for one array library (scalars or batches)."""
+    """The few array operations the rules need, for one array library (scalars or batches). Each view also
+    computes a row's u32 code (which typed static row applies) its own way: a batched gather in torch, a set
+    lookup per checked slot for one row."""
 
     def convert(self, array: np.ndarray) -> Any: ...
-    def clip(self, x, low: int, high: int): ...
+    clip: Callable | None  # clip(x, low, high); None for views of legal rows only, which never leave the tables
     def take(self, flat, index): ...  # elements of a 1-D table
     def rows(self, table, index): ...  # rows of a 2-D table
     def where(self, condition, a, b): ...
@@ -274,10 +276,13 @@ class TableView:
         """Where a row is under a masked ``level``: (its state in the distance table, its static row, its
         reachability pattern), from its task's starts, its table offsets, the budget left and its u32 code."""
         ops, reach = self.ops, self.reach[level]
-        here = ops.clip(reach_start + reach_offset, 0, reach.n_states - 1)
-        pattern = ops.take(reach.pattern_id, here * reach.columns + ops.clip(left, 0, reach.columns - 1))
-        static = ops.clip(static_start + static_offset + u32_code, 0, self.n_static - 1)
-        return here, static, pattern
+        here, static, clip = reach_start + reach_offset, static_start + static_offset + u32_code, ops.clip
+        if clip is None:  # legal rows only (ints): nothing falls outside the tables but a long budget left
+            left = min(left, reach.columns - 1)
+        else:  # any rows, garbage ones too (torchgfn's sink states): keep every index in range
+            here, static = clip(here, 0, reach.n_states - 1), clip(static, 0, self.n_static - 1)
+            left = clip(left, 0, reach.columns - 1)
+        return here, static, ops.take(reach.pattern_id, here * reach.columns + left)
 
     def none_row(self, spent, n_bound):
         """The static row of level ``none``: every token that decodes, or EOS only once the budget is spent."""
@@ -299,8 +304,9 @@ class TableView:
         return self.ops.take(self.reach["stack"].dist, here) == 0
 
     def step(self, data, effect_base, token, position) -> None:
-        """Append ``token`` (not EOS) at ``position`` of ``data`` (a row or a batch), in place: add its effect,
-        write the slot push's type and move the slot types."""
+        """Append ``token`` at ``position`` of ``data`` (a row or a batch), in place: add its effect, write the
+        slot push's type and move the slot types. EOS's effect row and slot movement are nothing, so an EOS row
+        of a batch is left as it was (the torch view writes PAD for it)."""
         ops, L = self.ops, self.layout
         effect = ops.rows(self.effects, effect_base + ops.column(data, L.sponge) + token)
         ops.put_token(data, position, token)
