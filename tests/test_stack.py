@@ -490,3 +490,31 @@ def test_the_old_paths_warn_and_give_the_new_objects(old, new):
     assert module.__all__
     for name in module.__all__:
         assert any(getattr(home, name, None) is getattr(module, name) for home in homes), name
+
+
+# ------------------------------------------------------------------------------- the row view of the tables
+
+
+@SETTINGS
+@given(st.data())
+def test_the_row_machine_is_the_same_machine_on_one_row(data):
+    """RowMachine over a StackMachine's own tables: the same row, masks at every level (on prefixes legal at
+    ``stack``, where masks are specified) and slot types."""
+    from tasm_env.emission.row import RowMachine
+
+    task = data.draw(st.integers(0, len(SPECS) - 1), label="task")
+    level = data.draw(st.sampled_from(LEVELS), label="level")
+    row = RowMachine(MACHINE, task, level, track_violations=True)
+    state = MACHINE.initial([task])
+    for _ in range(SPECS[task].budget):
+        assert np.array_equal(row.row, state.data[0].numpy())
+        for other in LEVELS if row.violation < 0 else ("none",):  # masks are specified for legal prefixes
+            assert np.array_equal(row.mask_at(other), MACHINE.forward_masks(state, other)[0].numpy()), other
+        assert np.array_equal(row.slot_types(), MACHINE.slot_types(state)[0].numpy())
+        assert row.final_violation() == int(MACHINE.final_violation(state)[0])
+        legal = np.flatnonzero(row.mask()[1:]) + 1
+        if not len(legal):
+            break
+        token = int(data.draw(st.sampled_from(legal.tolist()), label="token"))
+        row.step(token)
+        state = MACHINE.step(state, torch.tensor([token]))

@@ -64,11 +64,14 @@ class RowMachine:
     ``row`` holds what the batched machine's row holds for the same prefix (tokens, length, stack change, I/O
     counters, violation, slot types; its table offsets are these tables'). ``track_violations``: record the
     first ``stack`` violation (for the shaped reward). ``type_window``: how many top slots :meth:`slot_types`
-    reports.
+    reports. (A :class:`~tasm_env.emission.machine.StackMachine` in place of ``tables`` gives its tables and
+    window.)
     """
 
     def __init__(self, tables: EmissionTables, task: int, level: str, track_violations: bool = False,
                  type_window: int = 16):
+        if not isinstance(tables, EmissionTables):  # a StackMachine, as before: the same tables, its window
+            tables, type_window = tables.tables, tables.type_window
         self.tables, self.task, self.level = tables, int(task), check_level(level)
         self.layout = L = tables.layout
         self.spec = tables.specs[self.task]
