@@ -84,6 +84,12 @@ class RowMachine:
         self._starts = {level: (facts[reach], facts[static]) for level, (reach, static) in LEVEL_FIELDS.items()}
         self._resolve = tables.resolve[self.task]
         self._types_window = slice(L.types.start, L.types.start + type_window)
+        # the layout's columns as plain attributes of this object: one lookup less on every access
+        self._length, self._change, self._violation = L.length, L.change, L.violation
+        self._reach_offset, self._static_offset = L.reach_offset, L.static_offset
+        # level none's two masks (tokens that decode; EOS only once the budget is spent), read-only
+        self._none_masks = tuple(self._read_only(self.view.static[self.view.none_row(spent, self._n_bound)])
+                                 for spent in (False, True))
         self._s0 = L.initial_row()
         self.row = self._s0.copy()
         self._mask: np.ndarray | None = None
@@ -94,19 +100,24 @@ class RowMachine:
         self.row = self._s0.copy()
         self._mask = None
 
+    @staticmethod
+    def _read_only(mask: np.ndarray) -> np.ndarray:
+        mask.flags.writeable = False
+        return mask
+
     @property
     def length(self) -> int:
-        return self.row.item(self.layout.length)
+        return self.row.item(self._length)
 
     @property
     def depth(self) -> int:
         """The live depth: the block's inputs plus the net stack change so far."""
-        return self._inputs + self.row.item(self.layout.change)
+        return self._inputs + self.row.item(self._change)
 
     @property
     def remaining(self) -> int:
         """Tokens the budget still allows (EOS excluded)."""
-        return self._budget - self.length
+        return self._budget - self.row.item(self._length)
 
     @property
     def tokens(self) -> np.ndarray:
@@ -115,12 +126,13 @@ class RowMachine:
 
     @property
     def violation(self) -> int:
-        return self.row.item(self.layout.violation)
+        return self.row.item(self._violation)
 
     def slot_types(self) -> np.ndarray:
         """The resolved types of the top ``type_window`` slots, st0 first (:meth:`StackMachine.slot_types`)."""
-        resolved = self._resolve.take(self.row[self._types_window])
-        resolved[max(self.depth, 0):] = CONTEXT
+        row = self.row
+        resolved = self._resolve.take(row[self._types_window])
+        resolved[max(self._inputs + row.item(self._change), 0):] = CONTEXT
         return resolved
 
     def program(self) -> Program:
@@ -135,25 +147,24 @@ class RowMachine:
 
     def mask_at(self, level: str) -> np.ndarray:
         """(V,) bool under any level (the batched machine's ``forward_masks`` for this row), read-only."""
-        row, view, L = self.row, self.view, self.layout
-        length = row.item(L.length)
+        row = self.row
+        length = row.item(self._length)
         starts = self._starts.get(level)
         if starts is None:  # "none", or not a level
-            check_level(level)
-            mask = view.static[view.none_row(length >= self._budget, self._n_bound)]
-            mask.flags.writeable = False  # a view of the shared table
-            return mask
+            if level != "none":
+                check_level(level)
+            return self._none_masks[length >= self._budget]
         reach_start, static_start = starts
         code = self.ops.u32_code(row) if level == "typed" else 0
-        _, static, pattern = view.locate(level, reach_start, static_start, row.item(L.reach_offset),
-                                         row.item(L.static_offset), self._budget - length, code)
+        view = self.view
+        _, static, pattern = view.locate(level, reach_start, static_start, row.item(self._reach_offset),
+                                         row.item(self._static_offset), self._budget - length, code)
         key = (level, static, pattern)
         mask = self._masks.get(key)
         if mask is None:
             if len(self._masks) >= MASK_CACHE_SIZE:
                 self._masks.clear()
-            mask = self._masks[key] = view.mask(level, static, pattern)
-            mask.flags.writeable = False
+            mask = self._masks[key] = self._read_only(view.mask(level, static, pattern))
         return mask
 
     def legal(self, token: int) -> bool:
@@ -177,8 +188,8 @@ class RowMachine:
         row = self.row
         if token == EOS:
             raise ValueError("RowMachine.step appends instruction tokens; EOS ends the episode outside it")
-        length = row.item(self.layout.length)
-        if self.track_violations and self.violation < 0 and not self.mask_at("stack")[token]:
-            row[self.layout.violation] = length
+        length = row.item(self._length)
+        if self.track_violations and row.item(self._violation) < 0 and not self.mask_at("stack")[token]:
+            row[self._violation] = length
         self.view.step(row, self._effect_base, token, length)
         self._mask = None

@@ -226,7 +226,7 @@ class TasmEmitEnv(gymnasium.Env):
 
     # ---- pieces
     def _observation(self) -> dict[str, np.ndarray]:
-        row = self.row
+        row = self._row  # set: only called within an episode
         return {
             "tokens": row.row[: self.max_len].astype(np.int64),  # the prefix, PAD (-1) after it
             "length": np.array([row.length], dtype=np.int64),
@@ -237,7 +237,7 @@ class TasmEmitEnv(gymnasium.Env):
         }
 
     def _info(self) -> dict[str, Any]:
-        mask = self.row.mask() if not self._done else self.action_masks()
+        mask = self._row.mask() if not self._done else self.action_masks()
         return {"action_mask": mask.astype(np.int8), "task": self.task.name}
 
     def _illegal(self, token: int):
