@@ -53,10 +53,6 @@ class RowOps:
     def gather_types(self, data: np.ndarray, sources: np.ndarray) -> np.ndarray:
         return data[self.type_sources][sources]
 
-    def u32_code(self, data: np.ndarray) -> int:
-        """The typed static row offset: the bits of the checked slots whose codes hold u32 values."""
-        return sum(bit for column, bit, u32 in self.u32_checks if data.item(column) in u32)
-
 
 class RowMachine:
     """One episode of task ``task`` of ``tables`` under masking ``level``, in numpy.
@@ -87,6 +83,7 @@ class RowMachine:
         # the layout's columns as plain attributes of this object: one lookup less on every access
         self._length, self._change, self._violation = L.length, L.change, L.violation
         self._reach_offset, self._static_offset = L.reach_offset, L.static_offset
+        self._u32_checks = self.ops.u32_checks
         # level none's two masks (tokens that decode; EOS only once the budget is spent), read-only
         self._none_masks = tuple(self._read_only(self.view.static[self.view.none_row(spent, self._n_bound)])
                                  for spent in (False, True))
@@ -155,7 +152,8 @@ class RowMachine:
                 check_level(level)
             return self._none_masks[length >= self._budget]
         reach_start, static_start = starts
-        code = self.ops.u32_code(row) if level == "typed" else 0
+        # the typed static row offset: the bits of the checked slots whose codes hold u32 values
+        code = sum(bit for column, bit, u32 in self._u32_checks if row.item(column) in u32) if level == "typed" else 0
         view = self.view
         _, static, pattern = view.locate(level, reach_start, static_start, row.item(self._reach_offset),
                                          row.item(self._static_offset), self._budget - length, code)

@@ -95,8 +95,8 @@ class TasmGFNEnv(DiscreteEnv):
     ``tasks``: a Task or a list, else the ``split`` of ``suite`` (``tier`` filters either). ``masking``:
     ``none``, ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``:
     ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
-    ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions). ``vocab``: default
-    :meth:`Vocabulary.default`. ``conditional=False`` (one task only): states carry no condition. ``seed``: the
+    ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions).
+    ``vocab``: default :meth:`Vocabulary.default`. ``conditional=False`` (one task only): states carry no condition. ``seed``: the
     generator of ``sample_conditions`` and ``make_random_states``. ``n_tests``, ``verifier_seed``: the
     verifier's tests. ``enumeration_limit``: most terminal blocks exact enumeration may find.
     """
