@@ -116,6 +116,11 @@ class RowMachine:
         """Tokens the budget still allows (EOS excluded)."""
         return self._budget - self.row.item(self._length)
 
+    def counts(self) -> tuple[int, int, int]:
+        """(length, live depth, budget left) at once (an env's observation wants all three every step)."""
+        length = self.row.item(self._length)
+        return length, self._inputs + self.row.item(self._change), self._budget - length
+
     @property
     def tokens(self) -> np.ndarray:
         """The prefix so far (token ids)."""

@@ -192,9 +192,9 @@ class TasmEmitEnv(gymnasium.Env):
         """Append token ``action`` (EOS ends the episode and scores the block)."""
         if self._done:
             raise TasmError("the episode is over: call reset() before step()")
-        row = self.row
+        row = self._row  # set: an episode is running
         token = check_token(action, self.action_space.n)
-        if not row.legal(token):
+        if not row.mask()[token]:
             return self._illegal(token)
         if token == EOS:
             return self._finish()
@@ -227,18 +227,19 @@ class TasmEmitEnv(gymnasium.Env):
     # ---- pieces
     def _observation(self) -> dict[str, np.ndarray]:
         row = self._row  # set: only called within an episode
+        length, depth, remaining = row.counts()
         return {
             "tokens": row.row[: self.max_len].astype(np.int64),  # the prefix, PAD (-1) after it
-            "length": np.array([row.length], dtype=np.int64),
-            "depth": np.array([row.depth], dtype=np.int64),
-            "remaining": np.array([row.remaining], dtype=np.int64),
+            "length": np.array([length], dtype=np.int64),
+            "depth": np.array([depth], dtype=np.int64),
+            "remaining": np.array([remaining], dtype=np.int64),
             "slot_types": row.slot_types().astype(np.int64),
             "task": self._features[self.task_index].copy(),
         }
 
     def _info(self) -> dict[str, Any]:
         mask = self._row.mask() if not self._done else self.action_masks()
-        return {"action_mask": mask.astype(np.int8), "task": self.task.name}
+        return {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
 
     def _illegal(self, token: int):
         row = self.row
