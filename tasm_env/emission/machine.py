@@ -53,14 +53,12 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-import numpy as np
 import torch
 
 from ..asm import Program
 from ..errors import TaskError
 from .spec import TaskSpec
-from .state import (CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, STATE_DTYPE, EmissionState,
-                    check_level)
+from .state import CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, EmissionState, check_level
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
 from .vocab import EOS
 
@@ -90,6 +88,11 @@ class TorchOps:
     @staticmethod
     def rows(table, index):
         return table.index_select(0, index)
+
+    @staticmethod
+    def add_pairs(starts, offsets):
+        where = starts + offsets  # (B, 2): one add for both
+        return where[:, 0], where[:, 1]
 
     @staticmethod
     def column(data, column):
@@ -149,6 +152,9 @@ class StackMachine:
         self.ops = TorchOps(self.tables)
         self.view = TableView(self.tables, self.ops)
         self._s0 = torch.from_numpy(self.layout.initial_row())
+        # plain ints for the hot paths (indexing with an IntEnum takes torch's slower path)
+        self._level_fields = {level: int(fields[0]) for level, fields in LEVEL_FIELDS.items()}
+        self._budget_field, self._effect_field = int(TaskField.BUDGET), int(TaskField.EFFECT_BASE)
 
     @property
     def s0(self) -> torch.Tensor:
@@ -201,16 +207,15 @@ class StackMachine:
     def _compute_terms(self, state: EmissionState, level: str) -> _Terms:
         L, data, view = self.layout, state.data, self.view
         task, info = self._task_info(state)
-        reach_field, static_field = LEVEL_FIELDS[level]
-        code = self.ops.u32_code(view, data, task) if level == "typed" and self.tables.n_codes > 1 else 0
-        here, row, pattern = view.locate(level, info[:, reach_field], info[:, static_field], data[:, L.reach_offset],
-                                         data[:, L.static_offset], info[:, TaskField.BUDGET] - data[:, L.length],
-                                         code)
+        at = self._level_fields[level]
+        code = self.ops.u32_code(view, data, task) if level == "typed" and self.tables.n_codes > 1 else None
+        here, row, pattern = view.locate(level, info[:, at:at + 2], data[:, L.offsets],
+                                         info[:, self._budget_field] - data[:, L.length], code)
         return _Terms(task, info, row, pattern, here)
 
     def _none_row(self, state: EmissionState) -> torch.Tensor:
         task, info = self._task_info(state)
-        return self.view.none_row(state.length >= info[:, TaskField.BUDGET], self.view.n_bound.index_select(0, task))
+        return self.view.none_row(state.length >= info[:, self._budget_field], self.view.n_bound.index_select(0, task))
 
     def forward_masks(self, state: EmissionState, level: str = "stack") -> torch.Tensor:
         """(B, V) bool: the legal next actions (column 0 = EOS) under ``level`` (see the module docstring)."""
@@ -251,7 +256,7 @@ class StackMachine:
         if legal is not None:
             violation = data[:, L.violation]
             data[:, L.violation] = torch.where((violation < 0) & ~legal, length, violation)
-        self.view.step(data, info[:, TaskField.EFFECT_BASE], a, length)  # EOS's effect is nothing
+        self.view.step(data, info[:, self._effect_field], a, length)  # EOS's effect is nothing
         if inplace:
             state.forget()
             return state

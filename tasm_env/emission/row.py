@@ -42,6 +42,10 @@ class RowOps:
     take = staticmethod(np.ndarray.item)  # take(flat, index): one element as a Python scalar
     column = staticmethod(np.ndarray.item)
     rows = staticmethod(operator.getitem)
+
+    @staticmethod
+    def add_pairs(starts, offsets):
+        return starts[0] + offsets[0], starts[1] + offsets[1]
     put_token = staticmethod(operator.setitem)  # put_token(row, position, token)
 
     clip = None  # rows are legal states: they never leave the tables
@@ -156,12 +160,12 @@ class RowMachine:
             if level != "none":
                 check_level(level)
             return self._none_masks[length >= self._budget]
-        reach_start, static_start = starts
         # the typed static row offset: the bits of the checked slots whose codes hold u32 values
-        code = sum(bit for column, bit, u32 in self._u32_checks if row.item(column) in u32) if level == "typed" else 0
+        code = sum(bit for column, bit, u32 in self._u32_checks if row.item(column) in u32) \
+            if level == "typed" else None
         view = self.view
-        _, static, pattern = view.locate(level, reach_start, static_start, row.item(self._reach_offset),
-                                         row.item(self._static_offset), self._budget - length, code)
+        _, static, pattern = view.locate(level, starts, (row.item(self._reach_offset), row.item(self._static_offset)),
+                                         self._budget - length, code)
         key = (level, static, pattern)
         mask = self._masks.get(key)
         if mask is None:

@@ -50,7 +50,9 @@ class TaskField(enum.IntEnum):
 
 LEVEL_FIELDS = {"stack": (TaskField.STACK_REACH, TaskField.STACK_STATIC),
                 "typed": (TaskField.TYPED_REACH, TaskField.TYPED_STATIC)}
-"""Per masked level, the (reach start, static start) fields of :class:`TaskField`."""
+"""Per masked level, the (reach start, static start) fields of :class:`TaskField`: adjacent, in the order of a
+row's (reach offset, static offset), so that one slice of each adds them."""
+assert all(static == reach + 1 for reach, static in LEVEL_FIELDS.values())
 
 
 # ------------------------------------------------------------------------------------ slot movements
@@ -245,6 +247,7 @@ class ArrayOps(Protocol):
     lookup per checked slot for one row."""
 
     def convert(self, array: np.ndarray) -> Any: ...
+    def add_pairs(self, starts, offsets): ...  # (starts[0] + offsets[0], starts[1] + offsets[1])
     clip: Callable | None  # clip(x, low, high); None for views of legal rows only, which never leave the tables
     def take(self, flat, index): ...  # elements of a 1-D table
     def rows(self, table, index): ...  # rows of a 2-D table
@@ -272,11 +275,14 @@ class TableView:
         self.u32_bits = c(tables.u32_bits)
         self.reach = {level: _ReachView(reach, c) for level, reach in tables.reach.items()}
 
-    def locate(self, level: str, reach_start, static_start, reach_offset, static_offset, left, u32_code):
+    def locate(self, level: str, starts, offsets, left, u32_code=None):
         """Where a row is under a masked ``level``: (its state in the distance table, its static row, its
-        reachability pattern), from its task's starts, its table offsets, the budget left and its u32 code."""
-        ops, reach = self.ops, self.reach[level]
-        here, static, clip = reach_start + reach_offset, static_start + static_offset + u32_code, ops.clip
+        reachability pattern), from its task's (reach start, static start), its (reach offset, static offset),
+        the budget left and its u32 code (``typed`` only; None: every code passes)."""
+        ops, reach, clip = self.ops, self.reach[level], self.ops.clip
+        here, static = ops.add_pairs(starts, offsets)
+        if u32_code is not None:
+            static = static + u32_code
         if clip is None:  # legal rows only (ints): nothing falls outside the tables but a long budget left
             left = min(left, reach.columns - 1)
         else:  # any rows, garbage ones too (torchgfn's sink states): keep every index in range
