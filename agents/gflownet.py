@@ -25,7 +25,7 @@ the graph encoder included, is trained). The networks run on the policy's device
 the sampler's draws stay on the host. Modes: ``on-policy`` (temperature 1, no epsilon), ``explore`` (annealed temperature,
 epsilon) and ``replay`` (explore, plus torchgfn's prioritized ``ReplayBuffer`` mixed into each batch).
 
-**Rewards** come from the env's verifying :class:`~tasm_env.reward.RewardModel`: ``reward_beta * log(1 +
+**Rewards** come from the env's verifying :class:`~tasm_env.emission.reward.RewardModel`: ``reward_beta * log(1 +
 improvement)`` for a valid block, ``reward_beta * log(eps)`` (clipped at ``log_reward_clip``) otherwise. The
 seeds' shaped warm-up scores the first stack violation, which cannot happen under the masks we train with; the
 warm-up here is its masked counterpart: for the first ``warmup`` iterations an invalid block earns partial
@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
-from tasm_env.reward import RewardModel, linear_anneal
+from tasm_env.emission.reward import RewardModel, linear_anneal
 
 from .metrics import MetricsLogger
 from .policy import TasmFlow, TasmPolicy, bound_to, graph_logz

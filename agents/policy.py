@@ -40,7 +40,7 @@ from torch import nn
 
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
-from tasm_env.stack import CONTEXT, ORIGIN, PAD, EmissionState
+from tasm_env.emission.state import CONTEXT, ORIGIN, PAD, EmissionState
 from tasm_env.tasks.graph import EDGE_TYPES, NODE_FEATURES, task_graph
 
 with warnings.catch_warnings():  # torch-geometric's import-time torch.jit DeprecationWarning under torch 2.13

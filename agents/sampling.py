@@ -22,8 +22,8 @@ from gfn.containers import Trajectories
 
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv, tokens_to_actions
-from tasm_env.stack import PAD, EmissionState
-from tasm_env.vocab import EOS
+from tasm_env.emission.state import PAD, EmissionState
+from tasm_env.emission.vocab import EOS
 
 from .policy import PolicyError, TasmPolicy, condition_task_ids, pack_state, unpack
 

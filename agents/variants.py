@@ -50,10 +50,10 @@ from tqdm import tqdm
 from tasm_env.asm import Program
 from tasm_env.atomic import atomic_write
 from tasm_env.errors import TasmError
-from tasm_env.stack import default_budget
+from tasm_env.emission.spec import default_budget
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
-from tasm_env.vocab import Vocabulary
+from tasm_env.emission.vocab import Vocabulary
 
 __all__ = ["VariantError", "cycles", "peephole", "variants", "variant_corpus"]
 

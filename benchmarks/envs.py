@@ -28,9 +28,9 @@ from gfn.gflownet import TBGFlowNet  # noqa: E402
 
 from tasm_env.envs.gfn import TasmGFNEnv, logz_estimator, mlp_policy  # noqa: E402
 from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
-from tasm_env.stack import LEVELS  # noqa: E402
+from tasm_env.emission.state import LEVELS  # noqa: E402
 from tasm_env.tasks.suite import load_suite  # noqa: E402
-from tasm_env.vocab import EOS  # noqa: E402
+from tasm_env.emission.vocab import EOS  # noqa: E402
 
 SUITE, SPLIT, TIER = "tasm-basic-v0", "train", "easy"
 

@@ -61,3 +61,9 @@ class BatchError(TasmError):
 class InputError(TasmError, ValueError):
     """A value handed to the VM (stack, inputs, RAM, floor, a limit) is not what it must be, e.g. not an int
     in ``[0, p)``. Also a ``ValueError``, so generic callers can catch it as one."""
+
+
+class ConfigError(TasmError, ValueError):
+    """An argument or option of an env, a machine or a reward (a masking level, a reward weight, a budget, an
+    option key, an action) is not one of the values it accepts; the message names what it accepts. Also a
+    ``ValueError``, so generic callers can catch it as one."""

@@ -8,10 +8,10 @@ import pytest
 import tasm_env as te
 from agents import variants as av
 from agents.variants import VariantError, cycles, peephole, variant_corpus, variants
-from tasm_env.stack import default_budget
+from tasm_env.emission.spec import default_budget
 from tasm_env.tasks.measure import program_cost
 from tasm_env.verify import Verifier
-from tasm_env.vocab import Vocabulary
+from tasm_env.emission.vocab import Vocabulary
 
 SECONDS = 60.0  # generous: the work limits, not the clock, must stop these searches (determinism)
 INDEPENDENT_SEED = 987_654  # a test set neither the search nor its re-check used

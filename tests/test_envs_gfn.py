@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 import tasm_env as te
 from tasm_env.envs.gfn import (TasmFeatures, TasmGFNEnv, actions_to_tokens, logz_estimator, mlp_policy,
                                tokens_to_actions)
-from tasm_env.stack import LEVELS
-from tasm_env.vocab import EOS
+from tasm_env.emission.state import LEVELS
+from tasm_env.emission.vocab import EOS
 
 torch.set_num_threads(1)  # small tensors on a shared 2-core machine: threads only contend
 

@@ -21,8 +21,8 @@ import tasm_env as te
 from tasm_env.envs import GYM_ID
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.envs.gym import IllegalActionError, TasmEmitEnv
-from tasm_env.stack import LEVELS
-from tasm_env.vocab import EOS
+from tasm_env.emission.state import LEVELS
+from tasm_env.emission.vocab import EOS
 
 torch.set_num_threads(1)
 

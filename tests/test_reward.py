@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
-from tasm_env.reward import (Evaluation, RewardModel, cost_of, cycle_log_reward, cycle_reward, linear_anneal,
-                             partial_credit, shaped_log_reward, shaped_phase, shaped_reward)
-from tasm_env.stack import StackMachine, TaskSpec
-from tasm_env.vocab import EOS, Vocabulary
+from tasm_env.emission.machine import StackMachine
+from tasm_env.emission.reward import (Evaluation, RewardModel, cost_of, cycle_log_reward, cycle_reward,
+                                      linear_anneal, partial_credit, shaped_log_reward, shaped_phase, shaped_reward)
+from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.vocab import EOS, Vocabulary
 
 EPS = 1e-3
 

@@ -10,11 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
+from tasm_env.emission.machine import StackMachine
+from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.state import CONTEXT, LEVELS, ORIGIN, PAD, EmissionState
+from tasm_env.emission.vocab import BOOL, EOS, FIELD, INPUT_TYPE_CODES, U32, Kind, Vocabulary
 from tasm_env.plan import Shape, summarize
-from tasm_env.stack import CONTEXT, LEVELS, ORIGIN, PAD, EmissionState, StackMachine, TaskSpec
 from tasm_env.tasks.idioms import IDIOMS
 from tasm_env.tasks.tir import TIR, Node
-from tasm_env.vocab import BOOL, EOS, FIELD, INPUT_TYPE_CODES, U32, Kind, Vocabulary
 
 VOCAB = Vocabulary.default()
 COUNTS = ("public_reads", "secret_reads", "digests", "outputs")
@@ -466,3 +468,53 @@ def test_a_machine_without_violation_tracking_steps_the_same():
         assert (state.violation == -1).all()
     with pytest.raises(ValueError, match="no violations"):
         fast.final_violation(state)
+
+
+# ----------------------------------------------------------------------------------- the old import paths
+
+
+@pytest.mark.parametrize("old, new", [
+    ("tasm_env.stack", ("tasm_env.emission.machine", "tasm_env.emission.spec", "tasm_env.emission.state")),
+    ("tasm_env.vocab", ("tasm_env.emission.vocab",)),
+    ("tasm_env.reward", ("tasm_env.emission.reward",)),
+])
+def test_the_old_paths_warn_and_give_the_new_objects(old, new):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=rf"{old.replace('.', '[.]')} is deprecated: import .*"
+                                                rf"{new[0].replace('.', '[.]')}"):
+        module = importlib.import_module(old)
+    homes = [importlib.import_module(name) for name in new]
+    assert module.__all__
+    for name in module.__all__:
+        assert any(getattr(home, name, None) is getattr(module, name) for home in homes), name
+
+
+# ------------------------------------------------------------------------------- the row view of the tables
+
+
+@SETTINGS
+@given(st.data())
+def test_the_row_machine_is_the_same_machine_on_one_row(data):
+    """RowMachine over a StackMachine's own tables: the same row, masks at every level (on prefixes legal at
+    ``stack``, where masks are specified) and slot types."""
+    from tasm_env.emission.row import RowMachine
+
+    task = data.draw(st.integers(0, len(SPECS) - 1), label="task")
+    level = data.draw(st.sampled_from(LEVELS), label="level")
+    row = RowMachine(MACHINE, task, level, track_violations=True)
+    state = MACHINE.initial([task])
+    for _ in range(SPECS[task].budget):
+        assert np.array_equal(row.row, state.data[0].numpy())
+        for other in LEVELS if row.violation < 0 else ("none",):  # masks are specified for legal prefixes
+            assert np.array_equal(row.mask_at(other), MACHINE.forward_masks(state, other)[0].numpy()), other
+        assert np.array_equal(row.slot_types(), MACHINE.slot_types(state)[0].numpy())
+        assert row.final_violation() == int(MACHINE.final_violation(state)[0])
+        legal = np.flatnonzero(row.mask()[1:]) + 1
+        if not len(legal):
+            break
+        token = int(data.draw(st.sampled_from(legal.tolist()), label="token"))
+        row.step(token)
+        state = MACHINE.step(state, torch.tensor([token]))

@@ -6,10 +6,10 @@ from hypothesis import strategies as st
 
 import tasm_env as te
 from tasm_env import isa
+from tasm_env.emission.vocab import (BOOL, EOS, FIELD, U32, BoundVocabulary, EndOfSequence, Kind, Reserved, Slot,
+                                     Vocabulary, constant_type)
 from tasm_env.field import P
 from tasm_env.tasks.idioms import IDIOMS
-from tasm_env.vocab import (BOOL, EOS, FIELD, U32, BoundVocabulary, EndOfSequence, Kind, Reserved, Slot,
-                            Vocabulary, constant_type)
 
 DEFAULT = Vocabulary.default()
 TRIDENT = Vocabulary.trident()

@@ -1,4 +1,4 @@
-"""The environments, both thin over the emission core (:mod:`tasm_env.stack`, :mod:`tasm_env.reward`):
+"""The environments, both thin over the emission core (:mod:`tasm_env.emission`):
 
 * :class:`tasm_env.envs.gfn.TasmGFNEnv`: a torchgfn ``DiscreteEnv`` (batched tensors, conditioned on the task);
 * :class:`tasm_env.envs.gym.TasmEmitEnv`: a Gymnasium env (one episode per task, ``action_masks()``),

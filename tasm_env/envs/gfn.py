@@ -8,8 +8,8 @@
     trajectories = gflownet.sample_trajectories(env, n=64, save_logprobs=True)   # task ids drawn uniformly
     loss = gflownet.loss(env, trajectories, recalculate_all_logprobs=False)
 
-**States** are the rows of :class:`~tasm_env.stack.StackMachine` (int32; tokens | length | net stack change |
-I/O counters | sponge | table offsets | violation | slot types; :class:`~tasm_env.stack.Layout`), the same
+**States** are the rows of :class:`~tasm_env.emission.machine.StackMachine` (int32; tokens | length | net stack change |
+I/O counters | sponge | table offsets | violation | slot types; :class:`~tasm_env.emission.state.Layout`), the same
 ``s0`` for every task. **The condition** is the float task id, shape ``(..., 1)`` float32: the index of the
 task in ``env.tasks``, which masks, steps and rewards look up (``env.conditions_for(...)`` builds them;
 ``sample_conditions`` draws ids uniformly). With a single task, ``conditional=False`` drops the conditions, so
@@ -21,7 +21,7 @@ the machine's mask with its EOS column moved to the end (:func:`tokens_to_action
 Backward masks (width ``V - 1``) are one-hot on the last token: the state space is a tree, so use
 ``pb=None, constant_pb=True``.
 
-**Log-reward** (``log_reward``): the verifier's, through :class:`~tasm_env.reward.RewardModel` (cached per task
+**Log-reward** (``log_reward``): the verifier's, through :class:`~tasm_env.emission.reward.RewardModel` (cached per task
 and program): ``reward="cycles"``: ``beta * log(eps)`` if invalid, else ``beta * log(1 + max(0, (c_base - c) /
 c_base))``, so in ``[0, beta * log 2]``; a partial-credit weight ``w``: an invalid block earns ``beta * log(eps +
 w * share)``; ``reward="shaped"`` (masking ``none`` only, no verification): ``beta * log(eps + k / len)`` with
@@ -51,12 +51,14 @@ from torch import nn
 
 from ..asm import Program
 from ..errors import TasmError
-from ..reward import Cost
-from ..stack import PAD, EmissionState, StackMachine
+from ..emission.machine import StackMachine
+from ..emission.reward import Cost
+from ..emission.state import PAD, EmissionState
+from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
-from ..vocab import EOS, Vocabulary
-from .common import Reward, check_masking, resolve_tasks, reward_model, shaped_log_rewards, task_features, task_spec
+from .common import (Reward, check_masking, check_vocab, resolve_tasks, reward_model, shaped_log_rewards,
+                     task_features, task_spec)
 
 SLOT_WINDOW = 16
 
@@ -88,13 +90,13 @@ class Enumeration:
 
 
 class TasmGFNEnv(DiscreteEnv):
-    """The torchgfn ``DiscreteEnv`` over :class:`~tasm_env.stack.StackMachine` (see the module docstring).
+    """The torchgfn ``DiscreteEnv`` over :class:`~tasm_env.emission.machine.StackMachine` (see the module docstring).
 
     ``tasks``: a Task or a list, else the ``split`` of ``suite`` (``tier`` filters either). ``masking``:
     ``none``, ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``:
-    ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.reward`. ``max_len``
-    caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions). ``vocab``: default
-    :meth:`Vocabulary.default`. ``conditional=False`` (one task only): states carry no condition. ``seed``: the
+    ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
+    ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions).
+    ``vocab``: default :meth:`Vocabulary.default`. ``conditional=False`` (one task only): states carry no condition. ``seed``: the
     generator of ``sample_conditions`` and ``make_random_states``. ``n_tests``, ``verifier_seed``: the
     verifier's tests. ``enumeration_limit``: most terminal blocks exact enumeration may find.
     """
@@ -106,13 +108,13 @@ class TasmGFNEnv(DiscreteEnv):
                  verifier_seed: int = 42, enumeration_limit: int = 100_000, debug: bool = False):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
-        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
         self.rewards = reward_model(reward, masking, cost, beta, eps, n_tests, verifier_seed)
+        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
         if not conditional and len(self.tasks) > 1:
             raise TasmError(f"conditional=False needs a single task, got {len(self.tasks)}: the condition says "
                             "which task a state belongs to")
         self._conditional = bool(conditional)
-        self.vocab = vocab if vocab is not None else Vocabulary.default()
+        self.vocab = check_vocab(vocab)
         self.specs = [task_spec(task, self.vocab, max_len) for task in self.tasks]
         self.machine = StackMachine(self.specs, type_window=SLOT_WINDOW,
                                     violation_level="stack" if reward == "shaped" else None)

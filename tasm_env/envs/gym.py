@@ -12,12 +12,12 @@
             break
     print(info["program"], reward, info["valid"], info["cost"], info["baseline_cost"])
 
-**Actions** are token ids of the vocabulary (``Discrete(V)``; 0 is EOS, see :mod:`tasm_env.vocab`). Each step
+**Actions** are token ids of the vocabulary (``Discrete(V)``; 0 is EOS, see :mod:`tasm_env.emission.vocab`). Each step
 appends one token; EOS ends the episode, and at the length budget EOS is the only legal token, so every episode
 ends with EOS within ``budget + 1`` steps (``truncated`` is always False).
 
 **Masks**: ``action_masks()`` (bool, for sb3-contrib's MaskablePPO) and ``info["action_mask"]`` (int8) give the
-legal tokens under the masking level (``none``, ``stack``, ``typed``: :mod:`tasm_env.stack`); they equal the
+legal tokens under the masking level (``none``, ``stack``, ``typed``: :mod:`tasm_env.emission.machine`); they equal the
 torchgfn env's masks for the same prefix (with EOS moved to the end there). Once the episode is over they allow
 only EOS (an autoresetting vector env ignores that step's action).
 
@@ -28,11 +28,11 @@ tokens, and the env state is unchanged. With ``"penalty"`` the episode ends at o
 ``gymnasium.utils.env_checker.check_env``, which steps random actions.
 
 **Reward**: 0 on every step but the last; at EOS the block is verified against the baseline and earns
-``R = exp(log R)`` of :class:`~tasm_env.reward.RewardModel` (``reward="cycles"``: ``eps ** beta`` if invalid, else
-``(1 + max(0, (c_base - c) / c_base)) ** beta``, so in ``[1, 2 ** beta]``; a partial-credit weight ``w``: an
-invalid block earns ``(eps + w * share) ** beta``; ``reward="shaped"`` (masking ``none`` only): the seed's
-``(eps + k / len) ** beta`` with ``k`` the first stack violation and ``len`` the steps including EOS, ``(1 + eps)
-** beta`` without one).
+``R = exp(log R)`` of :class:`~tasm_env.emission.reward.RewardModel` (``reward="cycles"``: ``eps ** beta`` if
+invalid, else ``(1 + max(0, (c_base - c) / c_base)) ** beta``, so in ``[1, 2 ** beta]``; a partial-credit weight
+``w``: an invalid block earns ``(eps + w * share) ** beta``; ``reward="shaped"`` (masking ``none`` only): the
+seed's ``(eps + k / len) ** beta`` with ``k`` the first stack violation and ``len`` the steps including EOS,
+``(1 + eps) ** beta`` without one).
 
 **Observation** (``Dict``): ``tokens`` (max_len,) int64 (the prefix, -1 padded), ``length`` (1,), ``depth`` (1,)
 (live depth: inputs plus net stack change), ``remaining`` (1,) (budget left), ``slot_types`` (16,) (top slots,
@@ -49,13 +49,16 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import TasmError
-from ..reward import Cost
-from ..stack import StackMachine, TaskSpec
+from ..emission.reward import Cost
+from ..emission.row import RowMachine
+from ..emission.spec import TaskSpec
+from ..emission.tables import EmissionTables
+from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
-from ..vocab import EOS, Vocabulary
-from .common import (TASK_FEATURES, Reward, RowMachine, check_illegal_action, check_masking, check_token,
-                     describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features, task_spec)
+from .common import (TASK_FEATURES, Reward, check_illegal_action, check_masking, check_options, check_token,
+                     check_vocab, describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features,
+                     task_spec)
 
 SLOT_WINDOW = 16
 """Slot types in the observation (the reach of ``dup``/``swap``)."""
@@ -79,7 +82,7 @@ class TasmEmitEnv(gymnasium.Env):
     Tasks: ``tasks`` (a Task or a list), else the ``split`` of ``suite`` (``tier`` filters either); each reset
     draws one with the env's RNG, or takes ``options={"task": name, index or Task}``. ``masking``: ``none``,
     ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``: ``cycles``,
-    ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.reward`. ``max_len`` caps every
+    ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`. ``max_len`` caps every
     task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the token observation has
     the largest budget's length. ``illegal_action``: ``error`` or ``penalty``. ``vocab``: default
     :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
@@ -99,9 +102,9 @@ class TasmEmitEnv(gymnasium.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise TasmError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.render_mode = render_mode
-        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
         self.rewards = reward_model(reward, masking, cost, beta, eps, n_tests, verifier_seed)
-        self.vocab = vocab if vocab is not None else Vocabulary.default()
+        self.reward_kind, self.beta, self.eps = reward, float(beta), float(eps)
+        self.vocab = check_vocab(vocab)
         self.specs: list[TaskSpec] = [task_spec(task, self.vocab, max_len) for task in self.tasks]
         self.max_len = max(spec.budget for spec in self.specs)
         self._features = [task_features(task, spec) for task, spec in zip(self.tasks, self.specs)]
@@ -131,7 +134,7 @@ class TasmEmitEnv(gymnasium.Env):
 
     @property
     def task_spec(self) -> TaskSpec:
-        """The current task's :class:`~tasm_env.stack.TaskSpec` (budget, output arity, bound constants)."""
+        """The current task's :class:`~tasm_env.emission.spec.TaskSpec` (budget, output arity, bound constants)."""
         return self.specs[self.task_index]
 
     @property
@@ -151,14 +154,14 @@ class TasmEmitEnv(gymnasium.Env):
     def _row_machine(self, index: int) -> RowMachine:
         row = self._rows.get(index)
         if row is None:
+            tables = EmissionTables.build([self.specs[index]], max_len=self.max_len, type_window=SLOT_WINDOW)
             track = self.reward_kind == "shaped"
-            machine = StackMachine([self.specs[index]], max_len=self.max_len, type_window=SLOT_WINDOW,
-                                   violation_level="stack" if track else None)
-            row = self._rows[index] = RowMachine(machine, 0, self.masking, track_violations=track)
+            row = self._rows[index] = RowMachine(tables, 0, self.masking, track_violations=track,
+                                                 type_window=SLOT_WINDOW)
         return row
 
     def _pick_task(self, options: dict | None) -> int:
-        chosen = (options or {}).get("task")
+        chosen = check_options(options).get("task")
         if chosen is None:
             return int(self.np_random.integers(len(self.tasks)))
         if isinstance(chosen, Task):
@@ -189,9 +192,9 @@ class TasmEmitEnv(gymnasium.Env):
         """Append token ``action`` (EOS ends the episode and scores the block)."""
         if self._done:
             raise TasmError("the episode is over: call reset() before step()")
-        row = self.row
+        row = self._row  # set: an episode is running
         token = check_token(action, self.action_space.n)
-        if not row.legal(token):
+        if not row.mask()[token]:
             return self._illegal(token)
         if token == EOS:
             return self._finish()
@@ -223,19 +226,20 @@ class TasmEmitEnv(gymnasium.Env):
 
     # ---- pieces
     def _observation(self) -> dict[str, np.ndarray]:
-        row = self.row
+        row = self._row  # set: only called within an episode
+        length, depth, remaining = row.counts()
         return {
             "tokens": row.row[: self.max_len].astype(np.int64),  # the prefix, PAD (-1) after it
-            "length": np.array([row.length], dtype=np.int64),
-            "depth": np.array([row.depth], dtype=np.int64),
-            "remaining": np.array([row.remaining], dtype=np.int64),
+            "length": np.array([length], dtype=np.int64),
+            "depth": np.array([depth], dtype=np.int64),
+            "remaining": np.array([remaining], dtype=np.int64),
             "slot_types": row.slot_types().astype(np.int64),
             "task": self._features[self.task_index].copy(),
         }
 
     def _info(self) -> dict[str, Any]:
-        mask = self.row.mask() if not self._done else self.action_masks()
-        return {"action_mask": mask.astype(np.int8), "task": self.task.name}
+        mask = self._row.mask() if not self._done else self.action_masks()
+        return {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
 
     def _illegal(self, token: int):
         row = self.row

@@ -1,0 +1,177 @@
+"""Reachability: can a prefix still be finished within its budget?
+
+Whether a block can still be finished depends on (live depth, sponge flag, input/output still owed) and on the
+budget left. For every task signature (output arity, I/O totals) a shortest-path table gives the minimum number
+of tokens from each such state to the end. A token moves the state by its "move class": a depth change (most
+tokens), an I/O step (also moves a count), switching the sponge on, or ending (EOS). For every state and every
+budget left, which classes keep the block finishable is a bit pattern; there are few distinct patterns, so a
+mask is two row lookups: static legality (reads, sponge, types, bound slots) and the pattern
+(:class:`Reachability`). Everything here is numpy, built once per task set.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import TasmError
+from .spec import TaskSpec
+from .state import COUNTERS, TYPE_CHECK_EXEMPT
+from .vocab import Kind, Vocabulary
+
+UNREACHABLE = 1 << 20
+"""Distance of a state from which the block cannot be finished."""
+
+
+@functools.lru_cache(maxsize=4096)
+def distances(moves: tuple, max_depth: int, pad: int, target: int, totals: tuple[int, int, int, int]) -> np.ndarray:
+    """Minimum tokens from every (outputs owed, digests owed, secret owed, public owed, sponge, padded live
+    depth) to live depth ``target`` with nothing owed, using ``moves`` = (reads, delta, public, secret, digests,
+    outputs, needs_sponge, starts_sponge). The depth axis has ``pad`` unreachable cells on both sides."""
+    P_, S_, M_, W_ = totals
+    Dp = max_depth + 1 + 2 * pad
+    dist = np.full((W_ + 1, M_ + 1, S_ + 1, P_ + 1, 2, Dp), UNREACHABLE, dtype=np.int64)
+    dist[0, 0, 0, 0, :, pad + target] = 0
+    while True:
+        new = dist.copy()
+        for reads, delta, up, us, um, uw, needs, starts in moves:
+            lo, hi = max(reads, -delta), min(max_depth, max_depth - delta)
+            if lo > hi or up > P_ or us > S_ or um > M_ or uw > W_:
+                continue
+            for f in (1,) if needs else (0, 1):
+                source = new[uw:, um:, us:, up:, f, pad + lo:pad + hi + 1]
+                after = dist[:W_ + 1 - uw, :M_ + 1 - um, :S_ + 1 - us, :P_ + 1 - up, max(f, int(starts)),
+                             pad + lo + delta:pad + hi + delta + 1]
+                np.minimum(source, after + 1, out=source)
+        if np.array_equal(new, dist):
+            dist.flags.writeable = False
+            return dist
+        dist = new
+
+
+def finishing_moves(vocab: Vocabulary, typed: bool) -> tuple:
+    """Distinct effects of the fixed instruction tokens that are legal whatever the slot types under ``typed``
+    (all of them under ``stack``), each with the smallest ``reads`` among the tokens having it."""
+    best: dict[tuple, int] = {}
+    for i in np.flatnonzero(vocab.kind == Kind.INSTRUCTION):
+        if typed and vocab.u32_operands[i].any() and vocab.mnemonic[i] not in TYPE_CHECK_EXEMPT:
+            continue
+        effect = (int(vocab.delta[i]), *(int(getattr(vocab, c)[i]) for c in COUNTERS),
+                  bool(vocab.needs_sponge[i]), bool(vocab.starts_sponge[i]))
+        best[effect] = min(best.get(effect, 1 << 30), int(vocab.reads[i]))
+    return tuple(sorted((reads, *effect) for effect, reads in best.items()))
+
+
+def move_classes(vocab: Vocabulary, pad: int) -> tuple[tuple, np.ndarray]:
+    """The move classes (``("eos",)``, ``("delta", d)``, ``("io", d, counter, count)``, ``("start", d)``) and
+    each token's class index."""
+    classes: list[tuple] = [("eos",)] + [("delta", d) for d in range(-pad, pad + 1)]
+    class_of = np.zeros(len(vocab), dtype=np.int64)
+    for i in range(len(vocab)):
+        use = [int(getattr(vocab, c)[i]) for c in COUNTERS]
+        delta = int(vocab.delta[i])
+        if vocab.kind[i] == Kind.EOS:
+            cls = ("eos",)
+        elif any(use):
+            if sum(u > 0 for u in use) > 1:
+                raise TasmError(f"token {i} consumes or produces two kinds of input/output; not supported")
+            j = int(np.argmax(use))
+            cls = ("io", delta, j, use[j])
+        elif vocab.starts_sponge[i]:
+            cls = ("start", delta)
+        else:
+            cls = ("delta", delta)
+        if cls not in classes:
+            classes.append(cls)
+        class_of[i] = classes.index(cls)
+    return tuple(classes), class_of
+
+
+@functools.lru_cache(maxsize=1024)
+def segment(moves: tuple, classes: tuple, max_depth: int, pad: int, target: int, totals: tuple) -> tuple:
+    """One signature's flat distance table, the distance after each move class from each state (INF where the
+    move is impossible), and the strides (sponge, public, secret, digests, outputs)."""
+    dist = distances(moves, max_depth, pad, target, totals)
+    P_, S_, M_, W_ = totals
+    Dp = dist.shape[-1]
+    counter_strides = (2 * Dp, 2 * Dp * (P_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1) * (M_ + 1))
+    flat = dist.reshape(-1)
+    w, m, s, p, f, d = np.indices(dist.shape).reshape(6, -1)
+    owed = (p, s, m, w)
+    here = np.arange(flat.size)
+    after = np.full((flat.size, len(classes)), UNREACHABLE, dtype=np.int64)
+    for c, cls in enumerate(classes):
+        if cls[0] == "eos":
+            after[:, c] = flat
+            continue
+        delta = cls[1]
+        valid = (d + delta >= 0) & (d + delta < Dp)
+        nxt = here + delta
+        if cls[0] == "io":
+            _, _, j, count = cls
+            valid &= owed[j] >= count
+            nxt = nxt - count * counter_strides[j]
+        elif cls[0] == "start":
+            nxt = nxt + (1 - f) * Dp
+        after[valid, c] = flat[nxt[valid]]
+    return flat, after, (Dp, *counter_strides)
+
+
+class Reachability:
+    """Reachability for one move set over all tasks of a machine (numpy arrays):
+
+    * ``dist`` (n_states,) int32: the minimum tokens to finish from each state (:data:`UNREACHABLE` if none);
+    * ``pattern_id`` (n_states * columns,) int32: the pattern of (state, budget left), budget left clipped to
+      ``columns - 1`` (more allows everything finishable);
+    * ``patterns`` (n_patterns, V) bool: which tokens keep the block finishable;
+    * ``task_start`` (tasks,): each task's start state (live depth = its inputs, nothing done);
+      ``task_strides`` (tasks, 5): how far the sponge flag and each I/O count move a state (a token's reach
+      offset is ``delta - use @ counter strides + starts_sponge * sponge stride``).
+    """
+
+    def __init__(self, vocab: Vocabulary, moves: tuple, specs: Sequence[TaskSpec], max_depth: int, pad: int):
+        classes, class_of = move_classes(vocab, pad)
+        segments: dict[tuple, int] = {}
+        parts = []
+        for spec in specs:
+            key = (spec.output_arity, spec.io_totals)
+            if key not in segments:
+                segments[key] = len(parts)
+                parts.append(segment(moves, classes, max_depth, pad, *key))
+        longest = max((int(np.where(after[:, 1:] < UNREACHABLE, after[:, 1:], 0).max()) for _, after, _ in parts),
+                      default=0)
+        self.columns = 2 + longest  # budget left 0..columns-1; more than that allows everything finishable
+        slack = np.arange(self.columns) - 1  # tokens allowed after the next one
+        packed, bases, offset = [], [], 0
+        for flat, after, _ in parts:
+            bits = after[:, None, :] <= slack[None, :, None]  # (states, columns, classes)
+            bits[:, :, 0] = (flat == 0)[:, None]  # EOS: legal iff nothing is left to do
+            packed.append(np.packbits(bits, axis=-1).reshape(flat.size * self.columns, -1))
+            bases.append(offset)
+            offset += flat.size
+        packed = np.concatenate(packed)
+        width = -(-packed.shape[1] // 8) * 8  # whole 64-bit words, so that rows sort as integers
+        words = np.zeros((len(packed), width), dtype=np.uint8)
+        words[:, : packed.shape[1]] = packed
+        words = words.view(np.uint64)
+        if words.shape[1] == 1:
+            unique, inverse = np.unique(words[:, 0], return_inverse=True)
+        else:
+            unique, inverse = np.unique(words, axis=0, return_inverse=True)
+        unique_bits = np.unpackbits(unique.view(np.uint8).reshape(len(unique), -1), axis=1)[:, : len(classes)]
+        self.patterns = np.ascontiguousarray(unique_bits[:, class_of], dtype=bool)  # (n, V)
+        self.pattern_id = inverse.reshape(-1).astype(np.int32)  # ids fit; half the memory
+        self.dist = np.concatenate([flat for flat, _, _ in parts]).astype(np.int32)
+        self.n_states = len(self.dist)
+        # per task: index of its start state (live depth = inputs, nothing done) and its strides
+        self.task_start = np.zeros(len(specs), dtype=np.int64)
+        self.task_strides = np.zeros((len(specs), 5), dtype=np.int64)
+        for n, spec in enumerate(specs):
+            seg = segments[(spec.output_arity, spec.io_totals)]
+            strides = parts[seg][2]
+            self.task_start[n] = bases[seg] + pad + spec.n_inputs + sum(t * s for t, s in zip(spec.io_totals,
+                                                                                            strides[1:]))
+            self.task_strides[n] = strides
+

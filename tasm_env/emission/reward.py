@@ -1,0 +1,294 @@
+"""Rewards and schedules for the emission problem (torch tensors in and out).
+
+* :func:`cycle_reward` / :func:`cycle_log_reward`: the seed's ``R = eps`` if invalid, else
+  ``1 + max(0, (c_base - c) / c_base)``, raised to ``beta`` (so ``R`` is ``eps**beta`` or in ``[1, 2**beta]``).
+* :func:`shaped_reward` / :func:`shaped_log_reward`: the seed's ``eps + k / len`` where ``k`` is the first
+  mask violation, ``1 + eps`` without one (``R`` in ``[eps, 1 + eps]``); :func:`shaped_phase` says when the
+  seed used it.
+* :func:`partial_credit`: the share of output slots a candidate gets right over a verifier's tests, in ``[0, 1]``.
+* :func:`cost_of`: a program's cost as ``cycles``, ``padded_height`` or a weighted sum of table heights.
+* :func:`linear_anneal`: the seed's temperature schedule (2.0 -> 0.5 over 10k steps).
+* :class:`RewardModel`: verifies a batch of (task, program), caches verdicts per (task, program), returns
+  log-rewards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+import torch
+
+from .. import batch
+from ..asm import Program
+from ..cost import TableHeights, next_power_of_two
+from ..errors import ConfigError, TasmError
+from ..plan import summarize
+from ..verify import CONTEXT_DEPTH, Verifier
+
+Cost = Union[str, Mapping[str, float]]
+COSTS = ("cycles", "padded_height")
+"""Named costs; a mapping from table name (:class:`~tasm_env.cost.TableHeights` fields) to weight is the third
+kind."""
+
+
+def _tensor(x, dtype=torch.float64) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=dtype)
+
+
+# ------------------------------------------------------------------------------------------ the seed's
+
+
+def cycle_reward(valid, cycles, baseline_cycles, eps: float = 1e-3, beta: float = 1.0) -> torch.Tensor:
+    """``R = eps`` where invalid, else ``1 + max(0, (c_base - c) / c_base)``; then ``R ** beta``.
+
+    Works for any cost (cycles, padded height, ...): ``cycles`` and ``baseline_cycles`` broadcast. A baseline
+    cost <= 0 gives no improvement term."""
+    return torch.exp(cycle_log_reward(valid, cycles, baseline_cycles, eps, beta))
+
+
+def cycle_log_reward(valid, cycles, baseline_cycles, eps: float = 1e-3, beta: float = 1.0) -> torch.Tensor:
+    """``log`` of :func:`cycle_reward`, computed directly (for GFlowNets)."""
+    if not eps > 0:
+        raise ValueError(f"eps must be positive, got {eps}")
+    valid = _tensor(valid, torch.bool)
+    cost, base = _tensor(cycles), _tensor(baseline_cycles)
+    gain = torch.where(base > 0, (base - cost) / base.clamp_min(1e-300), torch.zeros_like(base)).clamp_min(0)
+    return beta * torch.where(valid, torch.log1p(gain), torch.full_like(gain, math.log(eps)))
+
+
+def shaped_reward(first_violation, length, eps: float = 1e-3) -> torch.Tensor:
+    """The seed's shaped reward: ``eps + k / len`` where ``k`` (0-based) is the first step that violated the
+    mask, ``1 + eps`` where there was none (``first_violation < 0``). ``length`` is the episode's action count
+    (the environments count the terminating EOS, so a violating EOS at position n scores ``eps + n/(n+1)``).
+    ``R`` is in ``[eps, 1 + eps]``."""
+    k, n = _tensor(first_violation), _tensor(length)
+    early = eps + k / n.clamp_min(1)
+    return torch.where(k < 0, torch.full_like(early, 1 + eps), early)
+
+
+def shaped_log_reward(first_violation, length, eps: float = 1e-3) -> torch.Tensor:
+    """``log`` of :func:`shaped_reward`."""
+    return torch.log(shaped_reward(first_violation, length, eps))
+
+
+def shaped_phase(step: int, steps: int = 1000, until: float = 0.7) -> bool:
+    """Whether the seed used the shaped reward at training ``step``: while ``step / steps < until``."""
+    return step / steps < until
+
+
+def linear_anneal(step: int, start: float = 2.0, end: float = 0.5, steps: int = 10_000) -> float:
+    """The seed's sampling temperature: linear from ``start`` at step 0 to ``end`` at ``steps``, then ``end``."""
+    if steps <= 0:
+        return end
+    return start + (end - start) * min(max(step, 0) / steps, 1.0)
+
+
+# -------------------------------------------------------------------------------------- partial credit
+
+
+def partial_credit(verifier: Verifier, programs: Sequence[Program | str]) -> np.ndarray:
+    """Per program, the share of output slots equal to the baseline's over the verifier's tests, in ``[0, 1]``.
+
+    Output slots are the baseline's outputs on the stack (its top ``output arity`` slots, compared slot by slot
+    from the top) and its public output words. A lane where the program crashes scores 0; a program the batched
+    executor cannot run scores 0. A block with no output slots scores the share of lanes that do not crash.
+    Every program equivalent to the baseline scores 1."""
+    shape, base = verifier.shape, verifier.plan
+    arity = len(base.stack) - shape.stack_depth + len(verifier.input_types)  # outputs above the context
+    arity = max(arity, 0)
+    scores = np.zeros(len(programs))
+    plans, where = [], []
+    for i, program in enumerate(programs):
+        try:
+            plans.append(batch.compile_block(Program.coerce(program), shape))
+            where.append(i)
+        except TasmError:
+            continue
+    if not plans:
+        return scores
+    run = batch.GroupRun([base] + plans, verifier.tests.inputs)
+    lanes = verifier.tests.inputs.lanes
+    base_top = run.values(0, base.stack[len(base.stack) - arity:]) if arity else np.zeros((0, lanes), np.uint64)
+    base_out = run.values(0, base.output) if base.output else np.zeros((0, lanes), np.uint64)
+    slots = arity + len(base.output)
+    for p, (i, plan) in enumerate(zip(where, plans), start=1):
+        ok = run.crash[p] == batch.NO_CRASH
+        if slots == 0:
+            scores[i] = ok.mean()
+            continue
+        right = 0
+        top = min(arity, len(plan.stack))
+        if top:
+            cand = run.values(p, plan.stack[len(plan.stack) - top:])
+            right += ((cand == base_top[arity - top:]) & ok).sum()
+        words = min(len(base.output), len(plan.output))
+        if words:
+            right += ((run.values(p, plan.output[:words]) == base_out[:words]) & ok).sum()
+        scores[i] = right / (slots * lanes)
+    return scores
+
+
+# ----------------------------------------------------------------------------------------------- costs
+
+
+def _check_cost(cost: Cost) -> None:
+    if isinstance(cost, str):
+        if cost not in COSTS:
+            raise TasmError(f"unknown cost {cost!r}: expected one of {', '.join(COSTS)} or a mapping of table "
+                            f"weights over {', '.join(TableHeights._fields)}")
+        return
+    unknown = set(cost) - set(TableHeights._fields)
+    if unknown:
+        raise TasmError(f"unknown tables {sorted(unknown)} in cost weights: expected {', '.join(TableHeights._fields)}")
+
+
+def cost_of(program: Program | str, task, cost: Cost = "cycles") -> float:
+    """The cost of ``program`` as a block of ``task``: ``cycles`` (instructions executed, from the static pass),
+    ``padded_height`` or a weighted sum of table heights (both from a reference-VM run on the task's cost test:
+    :func:`tasm_env.tasks.measure.program_cost`, with the baseline deciding the input offered)."""
+    _check_cost(cost)
+    program = Program.coerce(program)
+    if cost == "cycles":
+        from ..plan import Shape
+
+        k = len(task.inputs)
+        return float(summarize(program, Shape(CONTEXT_DEPTH + k, 1 << 12, 1 << 12, 1 << 12)).cycles)
+    from ..tasks.measure import program_cost
+
+    _, heights = program_cost(program, tuple(task.inputs), reference=Program.coerce(task.baseline))
+    if cost == "padded_height":
+        return float(next_power_of_two(max(heights.values())))
+    return float(sum(weight * heights[name] for name, weight in cost.items()))
+
+
+# ------------------------------------------------------------------------------------------ the model
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the reward model found for one (task, program): validity, the verdict's reason, the program's and
+    the baseline's cost (the program's is NaN when invalid) and the partial-credit share (NaN unless asked)."""
+
+    valid: bool
+    reason: str
+    cost: float
+    baseline_cost: float
+    share: float = float("nan")
+
+
+def task_key(task) -> tuple:
+    """What identifies a task for caching: its name, baseline program and input types (two tasks sharing a name
+    but not a baseline never share cache entries)."""
+    return task.name, Program.coerce(task.baseline), tuple(task.inputs)
+
+
+class RewardModel:
+    """Log-rewards for batches of (task, program), with verification results cached in an LRU keyed by
+    (task key, program).
+
+    ``cost``: ``"cycles"``, ``"padded_height"`` or table weights. ``eps``, ``beta``: as in :func:`cycle_reward`.
+    ``partial_credit``: weight ``w`` in ``[0, 1 - eps)``; when positive, an invalid program earns
+    ``eps + w * share`` (:func:`partial_credit`) instead of ``eps``, still below every valid program's 1.
+    ``n_tests``, ``seed``: the verifier's tests."""
+
+    def __init__(self, cost: Cost = "cycles", eps: float = 1e-3, beta: float = 1.0, partial_credit: float = 0.0,
+                 n_tests: int = 40, seed: int = 42, cache_size: int = 1 << 16, verifier_cache_size: int = 1024):
+        _check_cost(cost)
+        if not 0 < eps < 1:
+            raise ConfigError(f"eps (the reward of an invalid program) must be in (0, 1), below every valid "
+                              f"program's reward of at least 1, got {eps}")
+        if not 0 <= partial_credit < 1 - eps:
+            raise ValueError(f"partial_credit must be in [0, 1 - eps), got {partial_credit}")
+        self.cost, self.eps, self.beta, self.partial_credit = cost, eps, beta, partial_credit
+        self.n_tests, self.seed = n_tests, seed
+        self.cache_size, self.verifier_cache_size = cache_size, verifier_cache_size
+        self._cache: OrderedDict[tuple, Evaluation] = OrderedDict()
+        self._verifiers: OrderedDict[tuple, tuple[Verifier, float]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def verifier(self, task) -> Verifier:
+        """The (cached) verifier of ``task``."""
+        return self._task_entry(task)[0]
+
+    def _task_entry(self, task) -> tuple[Verifier, float]:
+        key = task_key(task)
+        entry = self._verifiers.get(key)
+        if entry is None:
+            verifier = Verifier(task, n_tests=self.n_tests, seed=self.seed)
+            entry = (verifier, cost_of(task.baseline, task, self.cost))
+            self._verifiers[key] = entry
+            if len(self._verifiers) > self.verifier_cache_size:
+                self._verifiers.popitem(last=False)
+        else:
+            self._verifiers.move_to_end(key)
+        return entry
+
+    def evaluate(self, tasks, programs: Sequence[Program | str]) -> list[Evaluation]:
+        """One :class:`Evaluation` per program; ``tasks`` is one task for all or one per program."""
+        tasks = list(tasks) if isinstance(tasks, (list, tuple)) else [tasks] * len(programs)
+        if len(tasks) != len(programs):
+            raise ValueError(f"{len(tasks)} tasks for {len(programs)} programs")
+        results: list[Evaluation | None] = [None] * len(programs)
+        pending: dict[tuple, tuple[object, dict[Program, list[int]]]] = {}
+        for i, (task, program) in enumerate(zip(tasks, programs)):
+            try:
+                program = Program.coerce(program)
+            except TasmError as err:
+                results[i] = Evaluation(False, f"not a program: {err}", float("nan"), float("nan"))
+                continue
+            key = task_key(task)
+            found = self._cache.get((key, program))
+            if found is not None:
+                self._cache.move_to_end((key, program))
+                self.hits += 1
+                results[i] = found
+            else:
+                self.misses += 1
+                pending.setdefault(key, (task, {}))[1].setdefault(program, []).append(i)
+        for key, (task, by_program) in pending.items():
+            verifier, base_cost = self._task_entry(task)
+            unique = list(by_program)
+            verdicts = verifier.check(unique)
+            shares = partial_credit(verifier, unique) if self.partial_credit > 0 else [float("nan")] * len(unique)
+            for program, verdict, share in zip(unique, verdicts, shares):
+                cost = cost_of(program, task, self.cost) if verdict.ok else float("nan")
+                evaluation = Evaluation(verdict.ok, verdict.reason, cost, base_cost, float(share))
+                self._remember((key, program), evaluation)
+                for i in by_program[program]:
+                    results[i] = evaluation
+        return results  # type: ignore[return-value]
+
+    def _remember(self, key: tuple, evaluation: Evaluation) -> None:
+        self._cache[key] = evaluation
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def log_rewards(self, tasks, programs: Sequence[Program | str]) -> torch.Tensor:
+        """(N,) float64 log-rewards: :func:`cycle_log_reward` of the evaluations (plus partial credit)."""
+        return self.log_rewards_of(self.evaluate(tasks, programs))
+
+    def rewards(self, tasks, programs: Sequence[Program | str]) -> torch.Tensor:
+        return torch.exp(self.log_rewards(tasks, programs))
+
+    def log_rewards_of(self, evaluations: Sequence[Evaluation]) -> torch.Tensor:
+        valid = torch.tensor([e.valid for e in evaluations], dtype=torch.bool)
+        cost = torch.tensor([e.cost if e.valid else 0.0 for e in evaluations], dtype=torch.float64)
+        base = torch.tensor([e.baseline_cost for e in evaluations], dtype=torch.float64)
+        log_r = cycle_log_reward(valid, cost, base, self.eps, self.beta)
+        if self.partial_credit > 0:
+            share = torch.tensor([0.0 if math.isnan(e.share) else e.share for e in evaluations], dtype=torch.float64)
+            invalid = self.beta * torch.log(self.eps + self.partial_credit * share)
+            log_r = torch.where(valid, log_r, invalid)
+        return log_r
+
+    def cache_info(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._cache), "tasks": len(self._verifiers)}
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self._verifiers.clear()
+        self.hits = self.misses = 0
