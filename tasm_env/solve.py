@@ -1,0 +1,321 @@
+"""Solving for tests: inputs that drive a chosen value of a block onto a target.
+
+Random tests almost never make two field values equal, an ``invert``'s argument zero or a ``log_2_floor``'s
+argument a power of two, and a baseline's ``push 7 eq assert`` passes on one input in 2^64. So, for every
+operation whose behaviour changes at a point (the *sensitive* operations below), the verifier solves for
+tests that hit that point:
+
+* from the probe lanes (:class:`tasm_env.coverage.Probes`: a base test with one source set to ``a, a+1, a+2``
+  and a random check point), each value is read as a function of that one source; if it is affine (or
+  quadratic) in it, the source value that hits the target is computed exactly (a division, or a square root
+  in F_p), and a new test is made from the base test with that source replaced;
+* :func:`repair` does this repeatedly on tests where a baseline crashes (an ``assert``, an ``invert`` of 0, a
+  u32 operand out of range...), solving for the crashing operation's operand, and also tries every edge value
+  of every source, keeping the change that lets the run go furthest: this reaches the non-crashing region of
+  chains of assertions (``push 7 eq assert``, ``assert_vector``, a comparison with a constant).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import field as F
+from .batch import GroupRun
+from .coverage import TestSet, random_values, typed_pool
+from .errors import VM_ERROR_KINDS
+from .field import P
+from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan
+
+_U32 = 1 << 32
+_U32_EDGE = (_U32 - 1, _U32)
+_POWERS = (0, 1) + tuple(v for k in range(1, 33) for v in ((1 << k) - 1, 1 << k))
+_U64 = np.uint64
+
+Target = tuple[Callable[[list[np.ndarray]], np.ndarray], tuple[int, ...]]
+
+
+def _arg(i: int):
+    return lambda x: x[i]
+
+
+def _diff(i: int, j: int):
+    return lambda x: F.vsub(x[i], x[j])
+
+
+TARGETS: dict[str, list[Target]] = {
+    "eq": [(_diff(0, 1), (0,))],
+    "invert": [(_arg(0), (0,))],
+    "x_invert": [(_arg(0), (0,))],
+    "assert": [(_arg(0), (0, 1))],
+    "assert_vector": [(_diff(i, i + 5), (0,)) for i in range(5)],
+    "lt": [(_diff(0, 1), (0, 1, P - 1)), (_arg(0), _U32_EDGE), (_arg(1), _U32_EDGE)],
+    "and": [(_diff(0, 1), (0,)), (_arg(0), (0,) + _U32_EDGE), (_arg(1), (0,) + _U32_EDGE)],
+    "xor": [(_diff(0, 1), (0,)), (_arg(0), (0,) + _U32_EDGE), (_arg(1), (0,) + _U32_EDGE)],
+    "log_2_floor": [(_arg(0), _POWERS)],
+    "pop_count": [(_arg(0), (0,) + _U32_EDGE)],
+    "pow": [(_arg(1), (0, 1) + _U32_EDGE), (_arg(0), (0, 1))],
+    "div_mod": [(_arg(1), (0, 1, _U32)), (_arg(0), (0, _U32)), (_diff(0, 1), (0, 1, P - 1))],
+    "split": [(_arg(0), (0, _U32 - 1, _U32, P - 1))],
+    "merkle": [(_arg(5), (0, 1) + _U32_EDGE)],
+    "u32_check": [(_arg(0), _U32_EDGE)],
+}
+"""What each sensitive operation's behaviour turns on: (value of its operands, target values)."""
+
+_U32_OPERANDS = {"lt": (0, 1), "and": (0, 1), "xor": (0, 1), "log_2_floor": (0,), "pop_count": (0,), "pow": (1,),
+                 "div_mod": (0, 1), "merkle": (5,), "u32_check": (0,)}
+
+
+def sensitive(plan: Plan) -> list[tuple[int, Target]]:
+    """(operation index, target) for every sensitive operation of the plan; RAM reads target aliasing with
+    every earlier write (address equal)."""
+    found = []
+    for j, code in enumerate(plan.kind):
+        name = OPERATIONS[code]
+        if name == "mem_read":
+            found += [(j, (_diff(0, 1 + 2 * w), (0,))) for w in range((plan.n_in[j] - 1) // 2)]
+        else:
+            found += [(j, t) for t in TARGETS.get(name, ())]
+    return found
+
+
+def operands(run: GroupRun, p: int, j: int) -> list[np.ndarray]:
+    """The operand values of operation ``j`` of program ``p`` of the run, one array of lanes each."""
+    plan = run.plans[p]
+    start = sum(plan.n_in[:j])
+    return list(run.values(p, plan.inputs[start:start + plan.n_in[j]]))
+
+
+# ------------------------------------------------------------------------------------ root finding
+
+
+def _sqrt(a: int) -> int | None:
+    """A square root of ``a`` in F_p (Tonelli-Shanks; p - 1 = 2^32 * odd), or None."""
+    a %= P
+    if a == 0:
+        return 0
+    if pow(a, (P - 1) // 2, P) != 1:
+        return None
+    q, s = P - 1, 0
+    while q % 2 == 0:
+        q, s = q // 2, s + 1
+    z = 7  # a quadratic non-residue mod p
+    m, c, t, r = s, pow(z, q, P), pow(a, q, P), pow(a, (q + 1) // 2, P)
+    while t != 1:
+        i, t2 = 0, t
+        while t2 != 1:
+            t2, i = t2 * t2 % P, i + 1
+        b = pow(c, 1 << (m - i - 1), P)
+        m, c, t, r = i, b * b % P, t * b * b % P, r * b % P
+    return r
+
+
+def roots(y: np.ndarray, wanted: np.ndarray, points: np.ndarray, max_quadratic: int = 64) -> list[tuple]:
+    """Source values hitting the targets. ``y[m, b, v, j]`` is value ``m`` on base ``b`` with source ``v`` at
+    ``points[v, j]``; ``wanted[m]`` its target. Returns (m, b, v, root) for every value that is affine (or, up to
+    ``max_quadratic`` of them, quadratic) in a source and reaches its target there."""
+    y = y.astype(_U64)
+    y0, y1, y2, yr = y[..., 0], y[..., 1], y[..., 2], y[..., 3]
+    a = np.broadcast_to(points[:, 0], y0.shape)
+    t = np.broadcast_to(F.vsub(points[:, 3], points[:, 0]), y0.shape)  # check point, relative to a
+    w = np.broadcast_to(wanted.astype(_U64)[:, None, None], y0.shape)
+    s = F.vsub(y1, y0)
+    d2 = F.vsub(F.vadd(y2, y0), F.vadd(y1, y1))
+    affine = (d2 == 0) & (s != 0) & (yr == F.vadd(y0, F.vmul(t, s)))
+    found = []
+    if affine.any():  # Python-int inverses: cheaper than a vectorised inversion for the few hundred needed
+        idx = np.nonzero(affine)
+        for m, b, v, a_, w_, y_, s_ in zip(*idx, a[idx].tolist(), w[idx].tolist(), y0[idx].tolist(),
+                                           s[idx].tolist()):
+            found.append((int(m), int(b), int(v), (a_ + (w_ - y_) * pow(s_, P - 2, P)) % P))
+    quadratic = np.argwhere(d2 != 0)[:max_quadratic]
+    for m, b, v in quadratic:
+        found += _quadratic_roots(int(m), int(b), int(v), y, int(wanted[m]), points)
+    return found
+
+
+def _quadratic_roots(m, b, v, y, wanted, points) -> list[tuple]:
+    y0, y1, y2, yr = (int(y[m, b, v, j]) for j in range(4))
+    a, tr = int(points[v, 0]), (int(points[v, 3]) - int(points[v, 0])) % P
+    half = pow(2, P - 2, P)
+    c2 = (y2 - 2 * y1 + y0) * half % P  # y(a + t) = y0 + c1 t + c2 t^2
+    c1 = (y1 - y0 - c2) % P
+    if (y0 + c1 * tr + c2 * tr * tr - yr) % P:
+        return []
+    c0 = (y0 - wanted) % P
+    root = _sqrt(c1 * c1 - 4 * c2 * c0)
+    if root is None:
+        return []
+    inverse = pow(2 * c2, P - 2, P)
+    return [(m, b, v, (a + (-c1 + sign * root) * inverse) % P) for sign in (1, -1)]
+
+
+def _valid(kind: str, value: int) -> bool:
+    if kind == "bool":
+        return value < 2
+    if kind in ("u32", "u32_nonzero"):
+        return value < _U32 and (value != 0 or kind == "u32")
+    return value != 0 or kind == "field"
+
+
+def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], limit: int) -> np.ndarray:
+    """New tests that drive the sensitive values of programs onto their targets, from the probe lanes.
+
+    ``runs`` holds (run, program index, position of every test of ``tests`` in the run's lanes, -1 if absent).
+    At most ``limit`` rows per program, deduplicated."""
+    probes = tests.probes
+    types = tests.column_types
+    out = []
+    if probes is None:
+        return np.empty((0, tests.values.shape[1]), dtype=_U64)
+    solvable = np.array([types[c] != "bool" for c in probes.columns])
+    for run, p, position in runs:
+        lanes = position[probes.lanes]  # (nb, nv, 4)
+        if (lanes < 0).any():
+            continue
+        ys, wanted = [], []
+        for j, (fn, targets) in sensitive(run.plans[p]):
+            value = fn(operands(run, p, j))[lanes]
+            for target in targets:
+                ys.append(value)
+                wanted.append(target)
+        if not ys:
+            continue
+        rows = {}
+        for m, b, v, root in roots(np.stack(ys), np.array(wanted, dtype=object) % P, probes.points):
+            column = int(probes.columns[v])
+            if not solvable[v] or not _valid(types[column], root):
+                continue
+            row = tests.values[probes.lanes[b, v, 0]].copy()
+            row[column] = root
+            rows.setdefault(row.tobytes(), row)
+            if len(rows) >= limit:
+                break
+        out += rows.values()
+    return np.array(out, dtype=_U64).reshape(-1, tests.values.shape[1])
+
+
+# ------------------------------------------------------------------------------------ reaching passes
+
+
+def _operation_at(plan: Plan, code: int) -> tuple[int, str] | None:
+    cycle, kind = divmod(code, KINDS_PER_CYCLE)
+    kind_name = VM_ERROR_KINDS[kind]
+    for j, c in enumerate(plan.cycle):
+        if c == cycle:
+            name = OPERATIONS[plan.kind[j]]
+            if kind_name == "assertion_failed" and name in ("assert", "assert_vector"):
+                return j, kind_name
+            if kind_name == "inverse_of_zero" and name in ("invert", "x_invert"):
+                return j, kind_name
+            if kind_name == "u32_operand" and name in _U32_OPERANDS:
+                return j, kind_name
+            if kind_name == "division_by_zero" and name == "div_mod":
+                return j, kind_name
+            if kind_name == "log_of_zero" and name == "log_2_floor":
+                return j, kind_name
+    return None
+
+
+def _passing_target(name: str, crash: str, xs: list[int], rng) -> tuple[Callable, int] | None:
+    """A value of the crashing operation's operands, and a target for it, at which it does not crash."""
+    small = int(rng.integers(1, 1 << 16))
+    if crash == "assertion_failed":
+        if name == "assert":
+            return _arg(0), 1
+        i = next(i for i in range(5) if xs[i] != xs[i + 5])
+        return _diff(i, i + 5), 0
+    if crash == "inverse_of_zero":
+        return _arg(0), small
+    if crash == "u32_operand":
+        i = next(i for i in _U32_OPERANDS[name] if xs[i] >= _U32)
+        return _arg(i), small
+    if crash == "division_by_zero":
+        return _arg(1), small
+    return _arg(0), small  # log_of_zero
+
+
+def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int], pool: np.ndarray,
+           rng: np.random.Generator, rounds: int = 12, pool_lanes: int = 8) -> np.ndarray:
+    """Rows derived from the given crashing lanes of ``tests`` on which ``plan`` runs further, ideally without
+    crashing: each round solves for the crashing operation's operand in every source column and tries every
+    edge value in every column, and keeps the best change per lane. Returns the rows (same order as lanes)."""
+    types = tests.column_types
+    rows = tests.values[lanes].copy()
+    seeds = tests.ram_seed[lanes]
+    live = np.ones(len(rows), dtype=bool)
+    for _ in range(rounds):
+        code = _run(plan, tests, rows, seeds).crash[0]
+        live &= code != NO_CRASH
+        if not live.any():
+            break
+        candidates, owner = [], []
+        for li in np.flatnonzero(live):
+            found = _operation_at(plan, int(code[li]))
+            if found is None:
+                live[li] = False
+                continue
+            j, crash = found
+            run = _run(plan, tests, rows[li:li + 1], seeds[li:li + 1])
+            xs = [int(x[0]) for x in operands(run, 0, j)]
+            fn, target = _passing_target(OPERATIONS[plan.kind[j]], crash, xs, rng)
+            for row in _solve_one(plan, tests, rows[li], seeds[li], j, fn, target, columns):
+                candidates.append(row)
+                owner.append(li)
+            if pool_lanes > 0:  # the edge values of every column: comparisons with constants, small values
+                for c in columns:
+                    for value in typed_pool(types[c], pool):
+                        row = rows[li].copy()
+                        row[c] = value
+                        candidates.append(row)
+                        owner.append(li)
+                pool_lanes -= 1
+        if not candidates:
+            break
+        cand = np.array(candidates, dtype=_U64)
+        owner = np.array(owner)
+        new_code = _run(plan, tests, cand, seeds[owner]).crash[0]
+        improved = False
+        for li in np.unique(owner):
+            mine = np.flatnonzero(owner == li)
+            best = mine[np.argmax(new_code[mine])]
+            if new_code[best] > code[li]:
+                rows[li] = cand[best]
+                improved = True
+            else:
+                live[li] = False
+        if not improved:
+            break
+    return rows
+
+
+def _run(plan: Plan, tests: TestSet, rows: np.ndarray, seeds: np.ndarray) -> GroupRun:
+    t = TestSet(rows, tests.shape, tests.input_types, seeds, np.full(len(rows), -1, dtype=np.int64),
+                tests.ram_pool, np.zeros(len(rows), dtype=np.int8))
+    return GroupRun([plan], t.inputs)
+
+
+def _solve_one(plan: Plan, tests: TestSet, row: np.ndarray, seed, j: int, fn, target: int,
+               columns: Sequence[int]) -> list[np.ndarray]:
+    """Rows from ``row`` with one column changed so that ``fn`` of operation j's operands hits ``target``."""
+    types = tests.column_types
+    cols = [c for c in columns if types[c] != "bool"]
+    if not cols:
+        return []
+    points = np.empty((len(cols), 4), dtype=_U64)
+    probe = np.repeat(row[None, :], len(cols) * 4, axis=0)
+    for v, c in enumerate(cols):
+        start = 1 if types[c] in ("nonzero", "u32_nonzero") else 0
+        check = int(random_values(np.random.default_rng(c), "u32" if "u32" in types[c] else types[c], 1)[0])
+        points[v] = (start, start + 1, start + 2, check)
+        probe[4 * v:4 * v + 4, c] = points[v]
+    run = _run(plan, tests, probe, np.full(len(probe), seed, dtype=_U64))
+    y = fn(operands(run, 0, j)).reshape(1, 1, len(cols), 4)
+    out = []
+    for _, _, v, root in roots(y, np.array([target % P], dtype=object), points):
+        if _valid(types[cols[v]], root):
+            new = row.copy()
+            new[cols[v]] = root
+            out.append(new)
+    return out
