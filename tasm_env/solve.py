@@ -236,41 +236,65 @@ def _passing_target(name: str, crash: str, xs: list[int], rng) -> tuple[Callable
     return _arg(0), small  # log_of_zero
 
 
+def _points(kind: str) -> tuple[int, int, int, int]:
+    """Probe points for a source of this type: three consecutive valid values and a fixed check point."""
+    start = 1 if kind in ("nonzero", "u32_nonzero") else 0
+    return start, start + 1, start + 2, 0x9E3779B9 if "u32" in kind else 0x9E3779B97F4A7C15 % P
+
+
 def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int], pool: np.ndarray,
            rng: np.random.Generator, rounds: int = 12, pool_lanes: int = 8) -> np.ndarray:
     """Rows derived from the given crashing lanes of ``tests`` on which ``plan`` runs further, ideally without
-    crashing: each round solves for the crashing operation's operand in every source column and tries every
-    edge value in every column, and keeps the best change per lane. Returns the rows (same order as lanes)."""
+    crashing: each round solves for the crashing operation's operand in every source column (and, for up to
+    ``pool_lanes`` lanes, tries every edge value in every column), and keeps the best change per lane.
+    Returns the rows (same order as lanes)."""
     types = tests.column_types
+    width = tests.values.shape[1]
     rows = tests.values[lanes].copy()
     seeds = tests.ram_seed[lanes]
+    cols = np.array([c for c in columns if types[c] != "bool"], dtype=np.int64)
+    points = np.array([_points(types[c]) for c in cols], dtype=_U64).reshape(len(cols), 4)
+    pool_cols = np.concatenate([np.full(len(typed_pool(types[c], pool)), c) for c in columns]).astype(np.int64)
+    pool_values = np.concatenate([typed_pool(types[c], pool) for c in columns]).astype(_U64)
     live = np.ones(len(rows), dtype=bool)
     for _ in range(rounds):
-        code = _run(plan, tests, rows, seeds).crash[0]
+        run = _run(plan, tests, rows, seeds)
+        code = run.crash[0]
         live &= code != NO_CRASH
-        if not live.any():
-            break
-        candidates, owner = [], []
+        targets = []
         for li in np.flatnonzero(live):
             found = _operation_at(plan, int(code[li]))
             if found is None:
                 live[li] = False
                 continue
             j, crash = found
-            run = _run(plan, tests, rows[li:li + 1], seeds[li:li + 1])
-            xs = [int(x[0]) for x in operands(run, 0, j)]
-            fn, target = _passing_target(OPERATIONS[plan.kind[j]], crash, xs, rng)
-            for row in _solve_one(plan, tests, rows[li], seeds[li], j, fn, target, columns):
-                candidates.append(row)
-                owner.append(li)
-            if pool_lanes > 0:  # the edge values of every column: comparisons with constants, small values
-                for c in columns:
-                    for value in typed_pool(types[c], pool):
-                        row = rows[li].copy()
-                        row[c] = value
-                        candidates.append(row)
+            xs = [int(x[li]) for x in operands(run, 0, j)]
+            targets.append((int(li), j, *_passing_target(OPERATIONS[plan.kind[j]], crash, xs, rng)))
+        if not targets:
+            break
+        candidates, owner = [], []
+        at = np.array([t[0] for t in targets])
+        if len(cols):
+            probe = np.repeat(rows[at], len(cols) * 4, axis=0).reshape(len(at), len(cols), 4, width)
+            for v, c in enumerate(cols):
+                probe[:, v, :, c] = points[v][None, :]
+            probe_run = _run(plan, tests, probe.reshape(-1, width), np.repeat(seeds[at], len(cols) * 4))
+            values: dict[int, list[np.ndarray]] = {}
+            for k, (li, j, fn, target) in enumerate(targets):
+                if j not in values:
+                    values[j] = [x.reshape(len(at), len(cols), 4) for x in operands(probe_run, 0, j)]
+                y = fn([x[k] for x in values[j]])[None, None]
+                for _, _, v, root in roots(y, np.array([target % P], dtype=object), points):
+                    if _valid(types[int(cols[v])], root):
+                        new = rows[li].copy()
+                        new[cols[v]] = root
+                        candidates.append(new)
                         owner.append(li)
-                pool_lanes -= 1
+        for li in at[:pool_lanes]:  # every edge value in every column: comparisons with constants, small values
+            block = np.repeat(rows[li][None, :], len(pool_cols), axis=0)
+            block[np.arange(len(pool_cols)), pool_cols] = pool_values
+            candidates += list(block)
+            owner += [int(li)] * len(block)
         if not candidates:
             break
         cand = np.array(candidates, dtype=_U64)
@@ -294,28 +318,3 @@ def _run(plan: Plan, tests: TestSet, rows: np.ndarray, seeds: np.ndarray) -> Gro
     t = TestSet(rows, tests.shape, tests.input_types, seeds, np.full(len(rows), -1, dtype=np.int64),
                 tests.ram_pool, np.zeros(len(rows), dtype=np.int8))
     return GroupRun([plan], t.inputs)
-
-
-def _solve_one(plan: Plan, tests: TestSet, row: np.ndarray, seed, j: int, fn, target: int,
-               columns: Sequence[int]) -> list[np.ndarray]:
-    """Rows from ``row`` with one column changed so that ``fn`` of operation j's operands hits ``target``."""
-    types = tests.column_types
-    cols = [c for c in columns if types[c] != "bool"]
-    if not cols:
-        return []
-    points = np.empty((len(cols), 4), dtype=_U64)
-    probe = np.repeat(row[None, :], len(cols) * 4, axis=0)
-    for v, c in enumerate(cols):
-        start = 1 if types[c] in ("nonzero", "u32_nonzero") else 0
-        check = int(random_values(np.random.default_rng(c), "u32" if "u32" in types[c] else types[c], 1)[0])
-        points[v] = (start, start + 1, start + 2, check)
-        probe[4 * v:4 * v + 4, c] = points[v]
-    run = _run(plan, tests, probe, np.full(len(probe), seed, dtype=_U64))
-    y = fn(operands(run, 0, j)).reshape(1, 1, len(cols), 4)
-    out = []
-    for _, _, v, root in roots(y, np.array([target % P], dtype=object), points):
-        if _valid(types[cols[v]], root):
-            new = row.copy()
-            new[cols[v]] = root
-            out.append(new)
-    return out

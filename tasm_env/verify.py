@@ -186,7 +186,8 @@ class Verifier:
         crashed = self._crashes(tests)
         if crashed[:n_random].any():  # reach the region where the baseline runs: repair the random tests
             lanes = np.flatnonzero(crashed[:n_random])
-            rows = solve.repair(self.plan, tests, lanes, sources, pool, rng)
+            rows = solve.repair(self.plan, tests, lanes, [c for c in sources if c >= CONTEXT_DEPTH] or sources,
+                                pool, rng)
             tests = tests.extended(rows, SOLVED, tests.ram_seed[lanes])
             crashed = self._crashes(tests)
         if crashed.all():
