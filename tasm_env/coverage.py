@@ -38,8 +38,8 @@ CONTEXT_DEPTH = 16  # random elements below the inputs, so the 16-element floor 
 MAX_LITERALS = 32  # baseline literals that seed the edge pools (with negations and neighbours)
 
 # lane flavours, kept per test so that a verdict can say what it covered
-RANDOM, EDGE, PAIR, PROBE, SOLVED = range(5)
-FLAVOURS = ("random", "edge", "pair", "probe", "solved")
+RANDOM, EDGE, PAIR, PROBE, SOLVED, EQUAL = range(6)
+FLAVOURS = ("random", "edge", "pair", "probe", "solved", "all-equal")
 
 _FIELD_EDGES = (0, 1, P - 1, P - 2, (1 << 32) - 1, 1 << 32, 1 << 31, 1 << 63, 2, (1 << 64) - (1 << 32))
 _U32_EDGES = (0, 1, 2, (1 << 32) - 1, (1 << 32) - 2, 1 << 31, 1 << 16, 255, 256)
@@ -87,13 +87,18 @@ def field_pool(constants: Sequence[int] = ()) -> np.ndarray:
     """Every edge value of the field: 0, 1, 2, 3, p-1, p-2, p-3, 2^32-1, 2^32, 2^32+1, 2^k and 2^k-1 for every k
     up to 64 (u32 boundaries, ``log_2_floor``, ``split``), and each constant with its negation and
     their neighbours."""
-    values = [0, 1, 2, 3, P - 1, P - 2, P - 3, _U32 - 2, _U32 - 1, _U32, _U32 + 1]
+    values = list(_CORE)
     for k in range(65):
         values += [(1 << k) % P, ((1 << k) - 1) % P]
-    for c in constants:
-        for v in (c, -c):
-            values += [(v - 1) % P, v % P, (v + 1) % P]
-    return np.array(list(dict.fromkeys(values)), dtype=np.uint64)
+    return np.array(list(dict.fromkeys(values + _around(constants))), dtype=np.uint64)
+
+
+_CORE = (0, 1, 2, 3, P - 1, P - 2, P - 3, _U32 - 2, _U32 - 1, _U32, _U32 + 1, 1 << 31)
+
+
+def _around(constants: Sequence[int]) -> list[int]:
+    """Each constant, its negation, and their neighbours."""
+    return [(v + d) % P for c in constants for v in (c, -c) for d in (-1, 0, 1)]
 
 
 def typed_pool(kind: str, pool: np.ndarray) -> np.ndarray:
@@ -188,7 +193,7 @@ class Probes:
     lanes: np.ndarray  # (bases, vars, 4) int64
 
     def renumbered(self, inverse: np.ndarray) -> "Probes":
-        return Probes(self.columns, self.points, inverse[self.lanes])
+        return Probes(self.columns, self.points, np.where(self.lanes >= 0, inverse[self.lanes], -1))
 
 
 def column_types(shape: Shape, input_types: tuple[str, ...]) -> tuple[str, ...]:
@@ -250,22 +255,38 @@ def pair_rows(rng: np.random.Generator, types: Sequence[str], input_types: Seque
     return np.concatenate(rows) if rows else np.empty((0, len(types)), dtype=np.uint64)
 
 
-def probe_rows(rng: np.random.Generator, types: Sequence[str], bases: np.ndarray, columns: Sequence[int],
-               first_lane: int) -> tuple[np.ndarray, Probes]:
-    """Rows for :class:`Probes` over ``bases`` (rows) and source ``columns``."""
+def equal_rows(rng: np.random.Generator, types: Sequence[str], input_types: Sequence[str],
+               constants: Sequence[int]) -> np.ndarray:
+    """One row per core edge value (0, 1, 2, 3, p-1, p-2, 2^31, 2^32-1, 2^32, the constants with negations and
+    neighbours) in which every input that admits it takes it: all inputs 0 at once, and so on."""
+    values = np.array(list(dict.fromkeys(list(_CORE) + _around(constants))), dtype=np.uint64)
+    rows = random_rows(rng, types, len(values))
+    for j, kind in enumerate(input_types):
+        ok = _admits(kind, values)
+        rows[ok, CONTEXT_DEPTH + j] = values[ok]
+    return rows
+
+
+def probe_rows(types: Sequence[str], bases: np.ndarray, columns: Sequence[int], first_lane: int,
+               one_base: Sequence[int] = ()) -> tuple[np.ndarray, Probes]:
+    """Rows for :class:`Probes` over ``bases`` (rows) and source ``columns``; the columns in ``one_base`` are
+    probed on the first base only (``Probes.lanes`` is -1 for the others)."""
     columns = np.array(columns, dtype=np.int64)
     points = np.empty((len(columns), 4), dtype=np.uint64)
     for v, c in enumerate(columns):
         kind = types[c]
         start = 1 if kind in ("nonzero", "u32_nonzero") else 0
-        check = random_values(rng, kind if kind != "bool" else "u32", 1)[0]
+        check = 0x9E3779B9 if "u32" in kind else 0x9E3779B97F4A7C15 % P
         points[v] = (start, start + 1, (start + 2) if kind != "bool" else start, check if kind != "bool" else 1)
     nb, nv = len(bases), len(columns)
+    keep = np.ones((nb, nv), dtype=bool)
+    keep[1:, np.isin(columns, np.array(list(one_base), dtype=np.int64))] = False
     rows = np.repeat(bases[:, None, None, :], nv, axis=1).repeat(4, axis=2).copy()  # (nb, nv, 4, cols)
     for v, c in enumerate(columns):
         rows[:, v, :, c] = points[v][None, :]
-    lanes = first_lane + np.arange(nb * nv * 4, dtype=np.int64).reshape(nb, nv, 4)
-    return rows.reshape(-1, len(types)), Probes(columns, points, lanes)
+    lanes = np.full((nb, nv, 4), -1, dtype=np.int64)
+    lanes[keep] = first_lane + np.arange(int(keep.sum()) * 4, dtype=np.int64).reshape(-1, 4)
+    return rows[keep].reshape(-1, len(types)), Probes(columns, points, lanes)
 
 
 def make_tests(

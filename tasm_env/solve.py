@@ -113,16 +113,17 @@ def _sqrt(a: int) -> int | None:
 
 def roots(y: np.ndarray, wanted: np.ndarray, points: np.ndarray, max_quadratic: int = 64) -> list[tuple]:
     """Source values hitting the targets. ``y[m, b, v, j]`` is value ``m`` on base ``b`` with source ``v`` at
-    ``points[v, j]``; ``wanted[m]`` its target. Returns (m, b, v, root) for every value that is affine (or, up to
-    ``max_quadratic`` of them, quadratic) in a source and reaches its target there."""
+    ``points[v, j]``; ``wanted[m]`` its target. Returns (m, b, v, root) for every value whose first three probe
+    points lie on a line (or, up to ``max_quadratic`` of them, a parabola) where that line reaches the target.
+    The fit is exact for affine (quadratic) dependence and a guess otherwise (``split``'s low half is affine
+    only below 2^32): every root is only a candidate test, so a wrong one costs a test, never soundness."""
     y = y.astype(_U64)
-    y0, y1, y2, yr = y[..., 0], y[..., 1], y[..., 2], y[..., 3]
+    y0, y1, y2 = y[..., 0], y[..., 1], y[..., 2]
     a = np.broadcast_to(points[:, 0], y0.shape)
-    t = np.broadcast_to(F.vsub(points[:, 3], points[:, 0]), y0.shape)  # check point, relative to a
     w = np.broadcast_to(wanted.astype(_U64)[:, None, None], y0.shape)
     s = F.vsub(y1, y0)
     d2 = F.vsub(F.vadd(y2, y0), F.vadd(y1, y1))
-    affine = (d2 == 0) & (s != 0) & (yr == F.vadd(y0, F.vmul(t, s)))
+    affine = (d2 == 0) & (s != 0)  # collinear: affine, or affine near a (a wrong root only wastes a test)
     found = []
     if affine.any():  # Python-int inverses: cheaper than a vectorised inversion for the few hundred needed
         idx = np.nonzero(affine)
@@ -136,13 +137,11 @@ def roots(y: np.ndarray, wanted: np.ndarray, points: np.ndarray, max_quadratic: 
 
 
 def _quadratic_roots(m, b, v, y, wanted, points) -> list[tuple]:
-    y0, y1, y2, yr = (int(y[m, b, v, j]) for j in range(4))
-    a, tr = int(points[v, 0]), (int(points[v, 3]) - int(points[v, 0])) % P
+    y0, y1, y2 = (int(y[m, b, v, j]) for j in range(3))
+    a = int(points[v, 0])
     half = pow(2, P - 2, P)
     c2 = (y2 - 2 * y1 + y0) * half % P  # y(a + t) = y0 + c1 t + c2 t^2
     c1 = (y1 - y0 - c2) % P
-    if (y0 + c1 * tr + c2 * tr * tr - yr) % P:
-        return []
     c0 = (y0 - wanted) % P
     root = _sqrt(c1 * c1 - 4 * c2 * c0)
     if root is None:
@@ -170,9 +169,10 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
     if probes is None:
         return np.empty((0, tests.values.shape[1]), dtype=_U64)
     solvable = np.array([types[c] != "bool" for c in probes.columns])
+    probed = probes.lanes >= 0
     for run, p, position in runs:
-        lanes = position[probes.lanes]  # (nb, nv, 4)
-        if (lanes < 0).any():
+        lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0)  # (nb, nv, 4)
+        if (lanes[probed] < 0).any():
             continue
         ys, wanted = [], []
         for j, (fn, targets) in sensitive(run.plans[p]):
@@ -185,7 +185,7 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
         rows = {}
         for m, b, v, root in roots(np.stack(ys), np.array(wanted, dtype=object) % P, probes.points):
             column = int(probes.columns[v])
-            if not solvable[v] or not _valid(types[column], root):
+            if not probed[b, v, 0] or not solvable[v] or not _valid(types[column], root):
                 continue
             row = tests.values[probes.lanes[b, v, 0]].copy()
             row[column] = root
@@ -243,10 +243,12 @@ def _points(kind: str) -> tuple[int, int, int, int]:
 
 
 def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int], pool: np.ndarray,
-           rng: np.random.Generator, rounds: int = 12, pool_lanes: int = 8) -> np.ndarray:
+           rng: np.random.Generator, rounds: int = 12, pool_lanes: int = 8,
+           pool_columns: Sequence[int] | None = None) -> np.ndarray:
     """Rows derived from the given crashing lanes of ``tests`` on which ``plan`` runs further, ideally without
     crashing: each round solves for the crashing operation's operand in every source column (and, for up to
-    ``pool_lanes`` lanes, tries every edge value in every column), and keeps the best change per lane.
+    ``pool_lanes`` lanes, tries every edge value in every column of ``pool_columns``, default all), and keeps
+    the best change per lane.
     Returns the rows (same order as lanes)."""
     types = tests.column_types
     width = tests.values.shape[1]
@@ -254,8 +256,10 @@ def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int]
     seeds = tests.ram_seed[lanes]
     cols = np.array([c for c in columns if types[c] != "bool"], dtype=np.int64)
     points = np.array([_points(types[c]) for c in cols], dtype=_U64).reshape(len(cols), 4)
-    pool_cols = np.concatenate([np.full(len(typed_pool(types[c], pool)), c) for c in columns]).astype(np.int64)
-    pool_values = np.concatenate([typed_pool(types[c], pool) for c in columns]).astype(_U64)
+    pool_columns = list(columns if pool_columns is None else pool_columns)
+    pool_cols = np.concatenate([np.full(len(typed_pool(types[c], pool)), c) for c in pool_columns] or
+                               [np.zeros(0)]).astype(np.int64)
+    pool_values = np.concatenate([typed_pool(types[c], pool) for c in pool_columns] or [np.zeros(0)]).astype(_U64)
     live = np.ones(len(rows), dtype=bool)
     for _ in range(rounds):
         run = _run(plan, tests, rows, seeds)
@@ -290,7 +294,7 @@ def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int]
                         new[cols[v]] = root
                         candidates.append(new)
                         owner.append(li)
-        for li in at[:pool_lanes]:  # every edge value in every column: comparisons with constants, small values
+        for li in at[:pool_lanes] if len(pool_cols) else ():  # every edge value in every column: comparisons with constants, small values
             block = np.repeat(rows[li][None, :], len(pool_cols), axis=0)
             block[np.arange(len(pool_cols)), pool_cols] = pool_values
             candidates += list(block)
@@ -299,12 +303,13 @@ def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int]
             break
         cand = np.array(candidates, dtype=_U64)
         owner = np.array(owner)
-        new_code = _run(plan, tests, cand, seeds[owner]).crash[0]
+        score = _progress(plan, _run(plan, tests, cand, seeds[owner]))
+        current = _progress(plan, run)
         improved = False
         for li in np.unique(owner):
             mine = np.flatnonzero(owner == li)
-            best = mine[np.argmax(new_code[mine])]
-            if new_code[best] > code[li]:
+            best = mine[max(range(len(mine)), key=lambda k: score[mine[k]])]
+            if score[best] > current[li]:
                 rows[li] = cand[best]
                 improved = True
             else:
@@ -312,6 +317,20 @@ def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int]
         if not improved:
             break
     return rows
+
+
+def _progress(plan: Plan, run: GroupRun) -> list[tuple[int, int]]:
+    """How far each lane runs: (crash code, words an ``assert_vector`` that stops it already has equal)."""
+    code = run.crash[0]
+    out = [(int(c), 0) for c in code]
+    vectors = [j for j, k in enumerate(plan.kind) if OPERATIONS[k] == "assert_vector"]
+    for j in vectors:
+        x = operands(run, 0, j)
+        equal = sum((x[i] == x[i + 5]).astype(np.int64) for i in range(5))
+        stops = code // KINDS_PER_CYCLE == plan.cycle[j]
+        for lane in np.flatnonzero(stops):
+            out[lane] = (int(code[lane]), int(equal[lane]))
+    return out
 
 
 def _run(plan: Plan, tests: TestSet, rows: np.ndarray, seeds: np.ndarray) -> GroupRun:

@@ -32,8 +32,8 @@ import numpy as np
 
 from . import batch, solve
 from .asm import Program
-from .coverage import (CONTEXT_DEPTH, EDGE, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
-                       check_n_tests, edge_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
+from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, SOLVED, TestSet, check_input_types,
+                       check_n_tests, edge_rows, equal_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, summarize
 
@@ -175,19 +175,22 @@ class Verifier:
 
     # ---- the tests
     def _coverage(self, tests: TestSet, n_random: int, rng) -> tuple[TestSet, np.ndarray, list[np.ndarray]]:
-        pool = field_pool(literals(self.baseline))
+        constants = literals(self.baseline)
+        pool = field_pool(constants)
         types = tests.column_types
         tests.ram_pool = pool
         edges = edge_rows(rng, types, pool)
         tests = tests.extended(edges, EDGE, np.full(len(edges), int(rng.integers(1, 1 << 63)), dtype=np.uint64))
         tests.ram_offset[-len(edges):] = np.arange(len(edges))
         tests = tests.extended(pair_rows(rng, types, self.input_types, pool), PAIR)
+        n_before_equal = tests.lanes_count
+        tests = tests.extended(equal_rows(rng, types, self.input_types, constants), EQUAL)
         sources = self._sources()
         crashed = self._crashes(tests)
         if crashed[:n_random].any():  # reach the region where the baseline runs: repair the random tests
             lanes = np.flatnonzero(crashed[:n_random])
-            rows = solve.repair(self.plan, tests, lanes, [c for c in sources if c >= CONTEXT_DEPTH] or sources,
-                                pool, rng)
+            rows = solve.repair(self.plan, tests, lanes, sources, pool, rng,
+                                pool_columns=[c for c in sources if c >= CONTEXT_DEPTH])
             tests = tests.extended(rows, SOLVED, tests.ram_seed[lanes])
             crashed = self._crashes(tests)
         if crashed.all():
@@ -195,9 +198,15 @@ class Verifier:
             who = "" if self.name == "baseline" else f"{self.name}: "
             raise TaskError(f"{who}the baseline crashes on every generated test ({_describe_crash(code)} on the "
                             f"first); the generator found no inputs that pass it")
-        bases = np.flatnonzero(~crashed)[:PROBE_BASES]
-        rows, probes = probe_rows(rng, types, tests.values[bases], sources, tests.lanes_count)
-        tests = tests.extended(rows, PROBE, np.repeat(tests.ram_seed[bases], len(rows) // len(bases)))
+        # probe bases: a test the baseline passes, and one with every input equal (0 if it passes there)
+        passing = np.flatnonzero(~crashed)
+        equal = passing[passing >= n_before_equal]
+        bases = np.array(list(dict.fromkeys([int(passing[0])] + [int(i) for i in equal[:1]] +
+                                            [int(i) for i in passing[1:PROBE_BASES]]))[:PROBE_BASES])
+        rows, probes = probe_rows(types, tests.values[bases], sources, tests.lanes_count,
+                                  one_base=range(CONTEXT_DEPTH))
+        seeds = tests.ram_seed[bases[np.nonzero(probes.lanes[:, :, 0] >= 0)[0]]]
+        tests = tests.extended(rows, PROBE, np.repeat(seeds, 4))
         tests.probes = probes
         run = batch.GroupRun([self.plan], tests.inputs)
         solved = solve.solved_rows(tests, [(run, 0, np.arange(tests.lanes_count))], SOLVED_PER_PROGRAM)
