@@ -44,6 +44,7 @@ FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the su
 EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
 PROBE_BASES = 2  # base tests the probe lanes vary one source of
 SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
+REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
 
 
@@ -188,7 +189,7 @@ class Verifier:
         sources = self._sources()
         crashed = self._crashes(tests)
         if crashed[:n_random].any():  # reach the region where the baseline runs: repair the random tests
-            lanes = np.flatnonzero(crashed[:n_random])
+            lanes = np.flatnonzero(crashed[:n_random])[:REPAIRED]
             rows = solve.repair(self.plan, tests, lanes, sources, pool, rng,
                                 pool_columns=[c for c in sources if c >= CONTEXT_DEPTH])
             tests = tests.extended(rows, SOLVED, tests.ram_seed[lanes])
