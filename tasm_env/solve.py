@@ -111,7 +111,7 @@ def _sqrt(a: int) -> int | None:
     return r
 
 
-def roots(y: np.ndarray, wanted: np.ndarray, points: np.ndarray, max_quadratic: int = 64) -> list[tuple]:
+def roots(y: np.ndarray, wanted: np.ndarray, points: np.ndarray, max_quadratic: int = 32) -> list[tuple]:
     """Source values hitting the targets. ``y[m, b, v, j]`` is value ``m`` on base ``b`` with source ``v`` at
     ``points[v, j]``; ``wanted[m]`` its target. Returns (m, b, v, root) for every value whose first three probe
     points lie on a line (or, up to ``max_quadratic`` of them, a parabola) where that line reaches the target.
@@ -158,11 +158,15 @@ def _valid(kind: str, value: int) -> bool:
     return value != 0 or kind == "field"
 
 
-def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], limit: int) -> np.ndarray:
+def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], limit: int,
+                seen: set | None = None) -> np.ndarray:
     """New tests that drive the sensitive values of programs onto their targets, from the probe lanes.
 
     ``runs`` holds (run, program index, position of every test of ``tests`` in the run's lanes, -1 if absent).
-    At most ``limit`` rows per program, deduplicated."""
+    At most ``limit`` rows per program, deduplicated. ``seen`` holds the (target, probe values) already solved
+    for (by the baseline's own tests, or an earlier program): the same values give the same rows, so they are
+    skipped; it is updated."""
+    seen = set() if seen is None else seen
     probes = tests.probes
     types = tests.column_types
     out = []
@@ -177,9 +181,12 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
         ys, wanted = [], []
         for j, (fn, targets) in sensitive(run.plans[p]):
             value = fn(operands(run, p, j))[lanes]
+            key = value.tobytes()
             for target in targets:
-                ys.append(value)
-                wanted.append(target)
+                if (target, key) not in seen:
+                    seen.add((target, key))
+                    ys.append(value)
+                    wanted.append(target)
         if not ys:
             continue
         rows = {}

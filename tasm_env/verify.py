@@ -16,8 +16,8 @@ may crash on some inputs (``assert``, ``invert`` of 0, u32 operands out of range
 every test is a :class:`~tasm_env.errors.TaskError`. The jump stack cannot differ: the batched executor runs
 straight-line blocks only, and a candidate with control flow is refused.
 
-Most candidates in training are wrong, so tests run in rounds: 8 tests for every candidate, the other random
-tests for the survivors, then the coverage tests, then the tests solved for each remaining candidate.
+Most candidates in training are wrong, so tests run in rounds: 8 tests for every candidate, all the other tests
+(random and coverage) for the survivors, then the tests solved for each remaining candidate.
 Differences visible without running anything (final stack depth, number of outputs, input consumed, sponge
 use, ``halt``, a crash on every input) reject a candidate before any evaluation. An accepted verdict says how
 certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove` found an exact proof.
@@ -42,7 +42,7 @@ __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "Counterexample", "TestSet", "Verdict
 
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors
 EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
-PROBE_BASES = 2  # base tests the probe lanes vary one source of
+PROBE_BASES = 4  # base tests the probe lanes vary one source of (the context: on the first only)
 SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
@@ -199,10 +199,10 @@ class Verifier:
             who = "" if self.name == "baseline" else f"{self.name}: "
             raise TaskError(f"{who}the baseline crashes on every generated test ({_describe_crash(code)} on the "
                             f"first); the generator found no inputs that pass it")
-        # probe bases: a test the baseline passes, and one with every input equal (0 if it passes there)
+        # probe bases: a test the baseline passes, and tests with every input equal (to 0, 1, 2... where it passes)
         passing = np.flatnonzero(~crashed)
         equal = passing[passing >= n_before_equal]
-        bases = np.array(list(dict.fromkeys([int(passing[0])] + [int(i) for i in equal[:1]] +
+        bases = np.array(list(dict.fromkeys([int(passing[0])] + [int(i) for i in equal[:PROBE_BASES - 1]] +
                                             [int(i) for i in passing[1:PROBE_BASES]]))[:PROBE_BASES])
         rows, probes = probe_rows(types, tests.values[bases], sources, tests.lanes_count,
                                   one_base=range(CONTEXT_DEPTH))
@@ -210,10 +210,12 @@ class Verifier:
         tests = tests.extended(rows, PROBE, np.repeat(seeds, 4))
         tests.probes = probes
         run = batch.GroupRun([self.plan], tests.inputs)
-        solved = solve.solved_rows(tests, [(run, 0, np.arange(tests.lanes_count))], SOLVED_PER_PROGRAM)
+        self._solved: set = set()  # (target, probe values) the tests already hold solutions for
+        solved = solve.solved_rows(tests, [(run, 0, np.arange(tests.lanes_count))], SOLVED_PER_PROGRAM,
+                                   self._solved)
         tests = tests.extended(solved, SOLVED)
         crashed = self._crashes(tests)
-        # rounds: 8 tests (mostly ones the baseline passes), the other random tests, everything else
+        # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
         passing = [int(i) for i in random_lanes if not crashed[i]] + [
             int(i) for i in np.flatnonzero(~crashed) if i >= n_random]
@@ -223,8 +225,7 @@ class Verifier:
         chosen = set(first) | set(rest_random)
         others = [i for i in range(tests.lanes_count) if i not in chosen]
         order = np.array(first + rest_random + others, dtype=np.int64)
-        bounds = np.cumsum([len(first), len(rest_random), len(others)])
-        rounds = [np.arange(0, bounds[0]), np.arange(bounds[0], bounds[1]), np.arange(bounds[1], bounds[2])]
+        rounds = [np.arange(0, len(first)), np.arange(len(first), len(order))]  # one pass for the survivors
         return tests.take(order), crashed[order], [r for r in rounds if len(r)]
 
     def _sources(self) -> list[int]:
@@ -309,8 +310,9 @@ class Verifier:
         if pending and run is not None:  # tests solved for the survivors' own sensitive operations
             position = np.full(self.tests.lanes_count, -1, dtype=np.int64)
             position[self.rounds[-1]] = np.arange(len(self.rounds[-1]))
-            rows = solve.solved_rows(self.tests, [(run, p, position) for p in range(1, len(pending) + 1)],
-                                     SOLVED_PER_PROGRAM)
+            in_run = {id(plan): p for p, plan in enumerate(run.plans)}  # survivors are a subset of the run
+            rows = solve.solved_rows(self.tests, [(run, in_run[id(plan)], position) for _, plan in pending],
+                                     SOLVED_PER_PROGRAM, set(self._solved))
             if len(rows):
                 extra = TestSet(rows, self.shape, self.input_types, np.ones(len(rows), dtype=np.uint64),
                                 np.full(len(rows), -1, dtype=np.int64), self.tests.ram_pool,
