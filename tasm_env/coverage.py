@@ -255,15 +255,15 @@ def pair_rows(rng: np.random.Generator, types: Sequence[str], input_types: Seque
     return np.concatenate(rows) if rows else np.empty((0, len(types)), dtype=np.uint64)
 
 
-def equal_rows(rng: np.random.Generator, types: Sequence[str], input_types: Sequence[str],
-               constants: Sequence[int]) -> np.ndarray:
+def equal_rows(rng: np.random.Generator, types: Sequence[str], constants: Sequence[int]) -> np.ndarray:
     """One row per core edge value (0, 1, 2, 3, p-1, p-2, 2^31, 2^32-1, 2^32, the constants with negations and
-    neighbours) in which every input that admits it takes it: all inputs 0 at once, and so on."""
+    neighbours) in which every source that admits it takes it: all inputs, context slots and tokens 0 at once,
+    and so on (a candidate comparing an input with a context slot meets them equal)."""
     values = np.array(list(dict.fromkeys(list(_CORE) + _around(constants))), dtype=np.uint64)
     rows = random_rows(rng, types, len(values))
-    for j, kind in enumerate(input_types):
+    for column, kind in enumerate(types):
         ok = _admits(kind, values)
-        rows[ok, CONTEXT_DEPTH + j] = values[ok]
+        rows[ok, column] = values[ok]
     return rows
 
 

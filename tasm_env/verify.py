@@ -185,7 +185,7 @@ class Verifier:
         tests.ram_offset[-len(edges):] = np.arange(len(edges))
         tests = tests.extended(pair_rows(rng, types, self.input_types, pool), PAIR)
         n_before_equal = tests.lanes_count
-        tests = tests.extended(equal_rows(rng, types, self.input_types, constants), EQUAL)
+        tests = tests.extended(equal_rows(rng, types, constants), EQUAL)
         sources = self._sources()
         crashed = self._crashes(tests)
         if crashed[:n_random].any():  # reach the region where the baseline runs: repair the random tests
