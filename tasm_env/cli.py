@@ -91,6 +91,7 @@ def cmd_verify(args) -> int:
             ("public input", list(c.public_input)),
             ("secret input", list(c.secret_input)),
             ("RAM seed", c.ram_seed),
+            ("RAM read (initial)", c.ram),
             ("baseline", c.baseline),
             ("candidate", c.candidate),
         ]))

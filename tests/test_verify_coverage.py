@@ -1,6 +1,7 @@
 """The coverage the verifier promises holds by construction, and the default verdict agrees with a re-check."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,7 +98,15 @@ _VOCABULARY = ["push 0", "push 1", "push -1", "push 7", "dup 0", "dup 1", "swap 
 RECHECK = {"pairs": 0, "differ": 0, "default_accepted_wrongly": 0}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module", autouse=True)
+def _report_recheck_counts():
+    """Prints the counts of the re-check property test (pairs sampled, pairs 5,000 tests refute) at the end."""
+    yield
+    print(f"\nre-check: {RECHECK['pairs']} pairs, {RECHECK['differ']} differ on 5,000 tests, "
+          f"{RECHECK['default_accepted_wrongly']} of those accepted by the default verdict")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tst.runnable_programs(18, max_length=8, mnemonics=("push", "dup", "swap", "pop", "add", "mul", "eq", "lt",
                                                         "invert", "split", "and", "assert", "log_2_floor")),
        st.sampled_from([("field", "field"), ("u32", "u32"), ("field", "u32"), ("bool", "field")]),
@@ -115,10 +124,3 @@ def test_default_verdict_agrees_with_a_5000_test_recheck(program, types, seed):
             RECHECK["differ"] += 1
             RECHECK["default_accepted_wrongly"] += verdict.ok
             assert not verdict.ok, f"default accepts {candidate!r} for {str(program)!r}: {recheck.reason}"
-
-
-def test_zz_report_recheck_counts():
-    """Reports the counts of the property test above (pairs sampled, pairs the re-check refutes)."""
-    print(f"\nre-check: {RECHECK['pairs']} pairs, {RECHECK['differ']} differ on 5,000 tests, "
-          f"{RECHECK['default_accepted_wrongly']} of those accepted by the default verdict")
-    assert RECHECK["default_accepted_wrongly"] == 0
