@@ -23,7 +23,7 @@ import numpy as np
 
 from . import field as F
 from .batch import GroupRun
-from .coverage import TestSet, random_values, typed_pool
+from .coverage import TestSet, typed_pool
 from .errors import VM_ERROR_KINDS
 from .field import P
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan
