@@ -10,7 +10,8 @@ Figures:
     the block, an ``invert`` or an ``assert`` that crash at 0, st0 += [st0 == st1], st0 += [st0 + st1 == 0],
     st0 += [st0 < 3], a ``log_2_floor`` off by one, st0 += [st0^2 == 0]); a mutant the default verdict
     (``Verifier(task)``: 40 random tests and the coverage tests, seed 42) accepts is re-checked on 5,000 random
-    tests (another seed) and, where z3 is installed, by the SMT solver: a refuted one is a false accept;
+    tests (another seed) and, where z3 is installed, by the SMT solver (500 ms per mutant): a refuted one is a
+    false accept;
   * the same on plain mutants (one to three random instruction edits);
   * verdicts/s on fresh 20-instruction candidates given as parsed programs (batches of 256, most wrong), this
     branch against ``--main`` in alternating subprocesses, as a ratio.
@@ -101,21 +102,24 @@ def default_accepts(pairs: list[tuple[int, str]]) -> list[int]:
 
 
 def refuted(pairs: list[tuple[int, str]], accepted: list[int]) -> tuple[list[int], list[int]]:
-    """Of the accepted mutants: those 5,000 tests refute, and those only the SMT solver refutes."""
+    """Of the accepted mutants: those 5,000 tests refute, and those only the SMT solver refutes (500 ms each)."""
+    from tasm_env import prove
     from tasm_env.verify import Verifier
 
+    prove.SMT_TIMEOUT_MS = 500
     all_tasks = tasks()
-    by_tests, by_smt = [], []
+    by_task: dict[int, list[int]] = {}
     for i in accepted:
-        t, text = pairs[i]
+        by_task.setdefault(pairs[i][0], []).append(i)
+    by_tests, by_smt = [], []
+    for t, idx in by_task.items():
         verifier = Verifier(all_tasks[t], n_tests=5000, seed=20261201)
-        verdict = verifier.check([text])[0]
-        if not verdict.ok:
-            by_tests.append(i)
-            continue
-        if not verifier.check([text], prove=True)[0].ok:
-            by_smt.append(i)
-    return by_tests, by_smt
+        verdicts = verifier.check([pairs[i][1] for i in idx])
+        by_tests += [i for i, v in zip(idx, verdicts) if not v.ok]
+        rest = [i for i, v in zip(idx, verdicts) if v.ok]
+        proved = verifier.check([pairs[i][1] for i in rest], prove=True) if rest else []
+        by_smt += [i for i, v in zip(rest, proved) if not v.ok]
+    return sorted(by_tests), sorted(by_smt)
 
 
 def soundness(kind: str, n: int, main: str | None) -> None:
