@@ -207,7 +207,10 @@ class Inputs:
     """Inputs for many lanes. ``stack`` is (lanes, depth) with the top in the LAST column and depth >= 16;
     ``public_input``/``secret_input`` are (lanes, n); ``secret_digests`` is (lanes, n, 5); ``ram`` holds
     initial cells shared by all lanes; other cells read ``field.mix(address, ram_seed[lane])``, or 0 where the
-    seed is 0. All values are canonical field elements."""
+    seed is 0. With ``ram_pool`` (a 1-D array of values) given, a lane whose ``ram_offset`` is >= 0 reads
+    ``ram_pool[(mix(address, ram_seed) + ram_offset) % len(ram_pool)]`` instead: over ``len(ram_pool)`` lanes
+    with the same seed and offsets 0, 1, ..., every address meets every pool value once (the verifier's edge
+    tests). All values are canonical field elements."""
 
     stack: np.ndarray
     public_input: np.ndarray | None = None
@@ -215,6 +218,8 @@ class Inputs:
     secret_digests: np.ndarray | None = None
     ram: Mapping[int, int] | None = None
     ram_seed: np.ndarray | int = 0
+    ram_pool: np.ndarray | None = None
+    ram_offset: np.ndarray | None = None
 
     def __post_init__(self):
         self.stack = _as_u64(self.stack, 2, "stack")
@@ -228,6 +233,12 @@ class Inputs:
         if self.secret_digests.shape[2] != 5:
             raise TasmError("secret_digests must have shape (lanes, n, 5)")
         self.ram_seed = np.broadcast_to(np.asarray(self.ram_seed, dtype=_U64), (lanes,))
+        if self.ram_pool is not None:
+            self.ram_pool = _as_u64(self.ram_pool, 1, "ram_pool")
+            offset = np.full(lanes, -1, dtype=np.int64) if self.ram_offset is None else self.ram_offset
+            self.ram_offset = np.broadcast_to(np.asarray(offset, dtype=np.int64), (lanes,))
+            if not len(self.ram_pool) and (self.ram_offset >= 0).any():
+                raise TasmError("ram_pool is empty but some lanes have a ram_offset")
         cells = dict(self.ram or {})
         self._ram_keys = np.array(sorted(cells), dtype=_U64)
         self._ram_values = np.array([cells[k] for k in sorted(cells)], dtype=_U64)
@@ -245,6 +256,11 @@ class Inputs:
         """Initial contents at ``address`` (any shape ending in lanes)."""
         seed = np.broadcast_to(self.ram_seed, address.shape)
         value = np.where(seed == 0, _U64(0), F.mix(address, seed))
+        if self.ram_pool is not None and (self.ram_offset >= 0).any():
+            offset = np.broadcast_to(self.ram_offset, address.shape)
+            size = _U64(len(self.ram_pool))
+            index = (F.mix(address, seed) % size + np.maximum(offset, 0).astype(_U64) % size) % size
+            value = np.where(offset >= 0, self.ram_pool[index], value)
         if len(self._ram_keys):
             slot = np.minimum(np.searchsorted(self._ram_keys, address), len(self._ram_keys) - 1)
             hit = self._ram_keys[slot] == address
@@ -413,6 +429,7 @@ class BatchResult:
     public_input_consumed: int = 0
     secret_input_consumed: int = 0
     secret_digests_consumed: int = 0
+    sponge: np.ndarray | None = None  # (lanes, 16) the sponge state after the block; None if never initialised
 
     @property
     def crash_cycle(self) -> np.ndarray:
@@ -446,6 +463,7 @@ def result_of(run: GroupRun, p: int) -> BatchResult:
         public_input_consumed=plan.public_consumed,
         secret_input_consumed=plan.secret_consumed,
         secret_digests_consumed=plan.digests_consumed,
+        sponge=None if plan.sponge is None else run.values(p, plan.sponge).T,
     )
 
 

@@ -85,8 +85,9 @@ def cmd_verify(args) -> int:
     from .verify import verify
 
     verdict = verify(_read(args.baseline), _read(args.candidate), inputs=tuple(args.inputs), n_tests=args.tests,
-                     seed=args.seed)
+                     seed=args.seed, prove=not args.no_prove)
     print(("EQUIVALENT: " if verdict.ok else "NOT EQUIVALENT: ") + verdict.reason)
+    print(f"status: {verdict.status}" + (f" ({verdict.bound})" if verdict.bound else ""))
     if verdict.counterexample is not None:
         c = verdict.counterexample
         print(f"counterexample (test {c.test}):")
@@ -95,6 +96,7 @@ def cmd_verify(args) -> int:
             ("public input", list(c.public_input)),
             ("secret input", list(c.secret_input)),
             ("RAM seed", c.ram_seed),
+            ("RAM read (initial)", c.ram),
             ("baseline", c.baseline),
             ("candidate", c.candidate),
         ]))
@@ -239,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="types of the baseline's inputs, deepest first: field, u32, bool, nonzero")
     p.add_argument("--tests", type=positive_int, default=40)
     p.add_argument("--seed", type=non_negative_int, default=42)
+    p.add_argument("--no-prove", action="store_true", help="skip the exact proof (polynomial identity, z3)")
     p.set_defaults(func=cmd_verify)
 
     tasks = sub.add_parser("tasks", help="list and show the shipped tasks").add_subparsers(dest="tasks_command",

@@ -97,6 +97,7 @@ class Plan:
     public_consumed: int
     secret_consumed: int
     digests_consumed: int
+    sponge: list[int] | None = None  # the sponge's 16 state ids after the block, None if it was never initialised
 
 
 class _Builder:
@@ -363,6 +364,8 @@ class Summary:
     secret_consumed: int
     digests_consumed: int
     static_crash: int  # crash code, or NO_CRASH
+    sponge_initialised: bool = False  # the block ran `sponge_init` (before any static crash)
+    halts: bool = False  # the block ends in `halt` (a program end, not a fall-through)
 
 
 def _effects(name: str) -> tuple:
@@ -390,8 +393,7 @@ def summarize(program: Program, shape: Shape) -> Summary:
     for instruction in program.instructions:
         name = instruction.name
         if name == "halt":
-            cycle += 1
-            break
+            return Summary(cycle + 1, depth, outputs, public, secret, digests, NO_CRASH, sponge, True)
         effect = _EFFECTS.get(name)
         if effect is None:
             raise BatchError(f"the batched executor runs straight-line blocks only; found `{name}`")
@@ -417,9 +419,9 @@ def summarize(program: Program, shape: Shape) -> Summary:
             elif not sponge:
                 crash = "sponge_not_initialised"
         if crash:
-            return Summary(cycle, depth, outputs, public, secret, digests, crash_code(cycle, crash))
+            return Summary(cycle, depth, outputs, public, secret, digests, crash_code(cycle, crash), sponge)
         cycle += 1
-    return Summary(cycle, depth, outputs, public, secret, digests, NO_CRASH)
+    return Summary(cycle, depth, outputs, public, secret, digests, NO_CRASH, sponge)
 
 
 def compile_block(program: Program | str, shape: Shape) -> Plan:
@@ -451,5 +453,5 @@ def _compile(program: Program, shape: Shape) -> Plan:
         kind=b.kind, level=b.level, cycle=b.cycle_of, out=b.out, n_in=b.n_in, inputs=b.inputs,
         stack=b.stack, output=b.output, writes=b.writes, touched=b.touched,
         static_crash=summary.static_crash, cycles=summary.cycles,
-        public_consumed=b.public, secret_consumed=b.secret, digests_consumed=b.digests,
+        public_consumed=b.public, secret_consumed=b.secret, digests_consumed=b.digests, sponge=b.sponge,
     )

@@ -1,15 +1,26 @@
 """Equivalence of a candidate block to a baseline, by testing under the real Triton VM semantics.
 
-Both programs run (on the batched executor) on the same tests: the typed inputs on top of a random context,
-edge values (0, 1, p-1, 2^32-1, powers of two), tests whose inputs are all equal, random public and secret
-input, random secret digests and random RAM. They are equivalent on a test when the whole final stack, the
-public output, the final contents of every RAM cell either program touched, and the amount of public input,
-secret input and secret digests consumed are all equal, and neither crashes. The baseline must not crash on
-valid typed inputs: if it does, the task is broken and :class:`~tasm_env.errors.TaskError` says so.
+Both programs run (on the batched executor) on the same tests (:mod:`tasm_env.coverage`): random tests, edge
+tests in which every source (each input, each of the 16 context slots below them, each public and secret
+input token, each secret digest word, and RAM) meets every edge value of its type, tests in which every pair
+of inputs is equal, and tests solved for (:mod:`tasm_env.solve`): inputs that pass the baseline's assertions,
+and inputs that drive the operands of its (and, for a candidate that survives everything else, the
+candidate's) ``eq``, ``invert``, ``lt``, ``log_2_floor``... onto the points where they change behaviour.
 
-Most candidates in training are wrong, so tests run in two rounds: a few tests for every candidate, the rest
-only for the survivors. Differences visible without running anything (final stack depth, number of outputs,
-input consumed, a crash on every input) reject a candidate before any evaluation.
+**A crash is an outcome.** On every test both programs crash or neither does, and where neither does, the
+whole state agrees: the op stack (context included), the public output, RAM at every cell either touched, the
+sponge (whether initialised, and its 16 words), input, secret input and secret digests consumed, and whether
+the block halts. The kind of crash need not agree: Triton VM produces no proof of a crashing run, whatever
+the crash, so two programs that fail on the same inputs are interchangeable in a proven program. A baseline
+may crash on some inputs (``assert``, ``invert`` of 0, u32 operands out of range); only one that crashes on
+every test is a :class:`~tasm_env.errors.TaskError`. The jump stack cannot differ: the batched executor runs
+straight-line blocks only, and a candidate with control flow is refused.
+
+Most candidates in training are wrong, so tests run in rounds: 8 tests for every candidate, all the other tests
+(random and coverage) for the survivors, then the tests solved for each remaining candidate.
+Differences visible without running anything (final stack depth, number of outputs, input consumed, sponge
+use, ``halt``, a crash on every input) reject a candidate before any evaluation. An accepted verdict says how
+certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove` found an exact proof.
 """
 
 from __future__ import annotations
@@ -19,25 +30,28 @@ from typing import Sequence
 
 import numpy as np
 
-from . import batch
+from . import batch, solve
 from .asm import Program
+from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, SOLVED, TestSet, check_input_types,
+                       check_n_tests, edge_rows, equal_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
-from .field import P
 from .plan import NO_CRASH, Summary, summarize
-from .value_types import INPUT_TYPES  # re-exported: verify.INPUT_TYPES is public
 
-CONTEXT_DEPTH = 16  # random elements below the inputs, so the 16-element floor is never the inputs
+__all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
+           "verify", "verify_many"]
+
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors
 EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
+PROBE_BASES = 4  # base tests the probe lanes vary one source of (the context: on the first only)
+SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
+REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
-
-_FIELD_EDGES = (0, 1, P - 1, P - 2, (1 << 32) - 1, 1 << 32, 1 << 31, 1 << 63, 2, (1 << 64) - (1 << 32))
-_U32_EDGES = (0, 1, 2, (1 << 32) - 1, (1 << 32) - 2, 1 << 31, 1 << 16, 255, 256)
 
 
 @dataclass(frozen=True)
 class Counterexample:
-    """The first test on which the programs differ: its inputs and what each program did there.
+    """The first test on which the programs differ: its inputs, which part of the state differed (``part``:
+    ``crash``, ``op stack``, ``public output``, ``RAM``, ``sponge``) and what each program did there.
 
     The inputs are read from the test set only when asked for (most verdicts in training are never looked at).
     """
@@ -45,7 +59,9 @@ class Counterexample:
     test: int
     baseline: str
     candidate: str
-    tests: "TestSet" = field(repr=False, compare=False)
+    tests: TestSet = field(repr=False, compare=False)
+    part: str = ""
+    programs: tuple = field(default=(), repr=False, compare=False)
 
     @property
     def stack(self) -> tuple[int, ...]:
@@ -66,8 +82,22 @@ class Counterexample:
 
     @property
     def ram_seed(self) -> int:
-        """Never-written RAM cells read ``field.mix(address, ram_seed)``; 0 means all-zero RAM."""
+        """Never-written RAM cells read ``field.mix(address, ram_seed)``; 0 means all-zero RAM (but see
+        :attr:`ram`, which holds the initial contents of every cell either program touched)."""
         return int(self.tests.inputs.ram_seed[self.test])
+
+    @property
+    def ram(self) -> dict[int, int]:
+        """Initial contents of every RAM cell either program touched on this test (pass as ``vm.run(ram=...)``
+        to replay it)."""
+        lane = self.tests.lanes(slice(self.test, self.test + 1))
+        run = batch.GroupRun([batch.compile_block(p, lane.shape) for p in self.programs], lane)
+        cells: dict[int, int] = {}
+        for p, plan in enumerate(run.plans):
+            addresses = run.values(p, plan.touched).reshape(-1, 1)
+            for a, v in zip(addresses[:, 0], lane.initial_ram(addresses)[:, 0]):
+                cells[int(a)] = int(v)
+        return cells
 
     def __str__(self) -> str:
         top = ", ".join(str(v) for v in self.stack[-8:])
@@ -78,117 +108,20 @@ class Counterexample:
 @dataclass(frozen=True)
 class Verdict:
     """``ok`` is True when no test told the programs apart; ``reason`` is one line; ``counterexample`` the
-    first failing test where one exists (None for static differences and for ok verdicts)."""
+    first failing test where one exists (None for static differences and for ok verdicts); ``part`` the part
+    of the state that differed. ``status`` says how certain the verdict is: ``refuted`` (not equivalent),
+    ``tested`` (equivalent on every test; ``bound`` states the coverage and, where known, the Schwartz-Zippel
+    bound), or ``proved`` (``bound`` names the proof)."""
 
     ok: bool
     reason: str
     counterexample: Counterexample | None = None
+    part: str = ""
+    status: str = "refuted"
+    bound: str = ""
 
     def __bool__(self) -> bool:
         return self.ok
-
-
-# ------------------------------------------------------------------------------------------- the tests
-
-
-@dataclass
-class TestSet:
-    """The tests a baseline is checked on, as batched-executor inputs (one lane per test)."""
-
-    inputs: batch.Inputs
-    input_types: tuple[str, ...]
-
-    def lanes(self, which: slice | np.ndarray) -> batch.Inputs:
-        i = self.inputs
-        return batch.Inputs(i.stack[which], i.public_input[which], i.secret_input[which], i.secret_digests[which],
-                            None, i.ram_seed[which])
-
-    def counterexample(self, test: int, baseline: str, candidate: str) -> Counterexample:
-        return Counterexample(test, baseline, candidate, self)
-
-
-def _random_values(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
-    if kind in ("u32", "u32_nonzero"):
-        values = rng.integers(0 if kind == "u32" else 1, 1 << 32, size=n, dtype=np.uint64)
-        return values
-    if kind == "bool":
-        return rng.integers(0, 2, size=n, dtype=np.uint64)
-    values = rng.integers(0, 1 << 64, size=n, dtype=np.uint64, endpoint=False) % np.uint64(P)
-    if kind == "nonzero":
-        values[values == 0] = 1
-    return values
-
-
-def _edge_values(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
-    edges = {"field": _FIELD_EDGES, "nonzero": _FIELD_EDGES[1:], "u32": _U32_EDGES, "u32_nonzero": _U32_EDGES[1:],
-             "bool": (0, 1)}[kind]
-    powers = [1 << int(k) for k in rng.integers(0, 64 if kind in ("field", "nonzero") else 32, size=n)]
-    pool = np.array(edges, dtype=np.uint64)
-    values = pool[rng.integers(0, len(pool), size=n)]
-    use_power = rng.random(n) < 0.3 if kind != "bool" else np.zeros(n, dtype=bool)
-    return np.where(use_power, np.array(powers, dtype=np.uint64) % np.uint64(P), values)
-
-
-def _equal_across_types(rng: np.random.Generator, types: tuple[str, ...], stack: np.ndarray, rows: np.ndarray) -> None:
-    """On ``rows``, give every input whose type admits it one shared u32 value (a field input equal to a u32
-    input is a case a candidate dropping an ``eq`` between them must get right)."""
-    n = len(stack)
-    shared = np.where(rng.random(n) < 0.5, _edge_values(rng, "u32", n), _random_values(rng, "u32", n))
-    admits = {"field": np.ones(n, dtype=bool), "u32": np.ones(n, dtype=bool), "nonzero": shared != 0,
-              "u32_nonzero": shared != 0, "bool": shared < 2}
-    for j, kind in enumerate(types):
-        column = CONTEXT_DEPTH + j
-        stack[:, column] = np.where(rows & admits[kind], shared, stack[:, column])
-
-
-def make_tests(
-    input_types: Sequence[str],
-    n_tests: int = 40,
-    seed: int | np.random.Generator = 42,
-    public_tokens: int = 0,
-    secret_tokens: int = 0,
-    secret_digests: int = 0,
-) -> TestSet:
-    """Tests for a block whose inputs (deepest first, top last) have the given types.
-
-    Tests cycle through four flavours: random typed inputs; edge values; all inputs of a type equal (and, in every
-    other such test, all inputs of every type that admits the value equal: a field input equal to a u32 input);
-    random inputs with all-zero RAM. Every test has a random context of 16 elements below the inputs, random public
-    and secret input and random secret digests.
-    """
-    types = tuple(input_types)
-    for kind in types:
-        if kind not in INPUT_TYPES:
-            raise TasmError(f"unknown input type {kind!r}: expected one of {', '.join(INPUT_TYPES)}")
-    if n_tests < 1:
-        raise TasmError(f"n_tests must be at least 1, got {n_tests}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    k = len(types)
-    stack = np.empty((n_tests, CONTEXT_DEPTH + k), dtype=np.uint64)
-    stack[:, :CONTEXT_DEPTH] = _random_values(rng, "field", n_tests * CONTEXT_DEPTH).reshape(n_tests, -1)
-    flavour = np.arange(n_tests) % 4
-    for j, kind in enumerate(types):
-        column = _random_values(rng, kind, n_tests)
-        edges = _edge_values(rng, kind, n_tests)
-        stack[:, CONTEXT_DEPTH + j] = np.where(flavour == 1, edges, column)
-    for kind in set(types):  # flavour 2: every input of this type takes one value
-        cols = [CONTEXT_DEPTH + j for j, t in enumerate(types) if t == kind]
-        shared = np.where(rng.random(n_tests) < 0.5, _edge_values(rng, kind, n_tests),
-                          _random_values(rng, kind, n_tests))
-        for c in cols:
-            stack[:, c] = np.where(flavour == 2, shared, stack[:, c])
-    if len(set(types)) > 1:  # every other flavour-2 test: inputs of different types equal too, where they can be
-        _equal_across_types(rng, types, stack, (flavour == 2) & (np.arange(n_tests) // 4 % 2 == 1))
-    seeds = rng.integers(1, 1 << 63, size=n_tests, dtype=np.uint64)
-    seeds[flavour == 3] = 0
-    inputs = batch.Inputs(
-        stack=stack,
-        public_input=_random_values(rng, "field", n_tests * public_tokens).reshape(n_tests, public_tokens),
-        secret_input=_random_values(rng, "field", n_tests * secret_tokens).reshape(n_tests, secret_tokens),
-        secret_digests=_random_values(rng, "field", n_tests * secret_digests * 5).reshape(n_tests, secret_digests, 5),
-        ram_seed=seeds,
-    )
-    return TestSet(inputs, types)
 
 
 # -------------------------------------------------------------------------------------------- verifying
@@ -198,10 +131,10 @@ def _baseline_and_types(baseline, inputs) -> tuple[Program, tuple[str, ...], str
     """Accept a Task-like object (``.baseline`` and ``.inputs``) or a program with explicit input types."""
     if hasattr(baseline, "baseline") and hasattr(baseline, "inputs"):
         name = getattr(baseline, "name", "task")
-        return _program(baseline.baseline, "baseline"), tuple(baseline.inputs), name
+        return _program(baseline.baseline, "baseline"), check_input_types(baseline.inputs), name
     if inputs is None:
         raise TasmError("verify needs the input types of the baseline, e.g. inputs=('field', 'u32')")
-    return _program(baseline, "baseline"), tuple(inputs), "baseline"
+    return _program(baseline, "baseline"), check_input_types(inputs), "baseline"
 
 
 def _program(program, role: str) -> Program:
@@ -212,59 +145,140 @@ def _program(program, role: str) -> Program:
     return program
 
 
+def _describe_crash(code: int) -> str:
+    cycle, kind = divmod(code, 16)
+    return f"crash {VM_ERROR_KINDS[kind]} at cycle {cycle}"
+
+
 class Verifier:
-    """Checks candidates against one baseline on a fixed set of tests (build once, reuse for many batches)."""
+    """Checks candidates against one baseline on a fixed set of tests (build once, reuse for many batches).
+
+    ``n_tests`` is the number of random tests (at least 1); the coverage tests, whose number depends on the
+    task, come on top (``tests.counts()`` lists them)."""
 
     def __init__(self, baseline, inputs: Sequence[str] | None = None, n_tests: int = 40, seed=42):
         self.baseline, self.input_types, self.name = _baseline_and_types(baseline, inputs)
+        n_tests = check_n_tests(n_tests)
         depth = CONTEXT_DEPTH + len(self.input_types)
-        probe = batch.compile_block(self.baseline, batch.Shape(depth, _MAX_PROBE_TOKENS, _MAX_PROBE_TOKENS, 16))
-        self.tests = make_tests(
-            self.input_types, n_tests, seed,
-            public_tokens=probe.public_consumed + EXTRA_TOKENS,
-            secret_tokens=probe.secret_consumed + EXTRA_TOKENS,
-            secret_digests=probe.digests_consumed + 1,
-        )
-        self.shape = self.tests.inputs.shape
+        try:
+            probe = batch.compile_block(self.baseline, batch.Shape(depth, _MAX_PROBE_TOKENS, _MAX_PROBE_TOKENS, 16))
+        except BatchError as err:
+            raise TaskError(f"{self.name}: the baseline is not a straight-line block: {err}") from None
+        tests = make_tests(self.input_types, n_tests, seed,
+                           public_tokens=probe.public_consumed + EXTRA_TOKENS,
+                           secret_tokens=probe.secret_consumed + EXTRA_TOKENS,
+                           secret_digests=probe.digests_consumed + 1)
+        self.shape = tests.shape
         self.plan = batch.compile_block(self.baseline, self.shape)
         self.summary = summarize(self.baseline, self.shape)
-        self._check_baseline()
+        rng = np.random.default_rng([int(seed) if not isinstance(seed, np.random.Generator) else 0, 9])
+        self.tests, self.baseline_crashes, self.rounds = self._coverage(tests, n_tests, rng)
 
-    def _check_baseline(self) -> None:
-        run = batch.GroupRun([self.plan], self.tests.inputs)
-        crashed = np.flatnonzero(run.crash[0] != batch.NO_CRASH)
-        if len(crashed):
-            t = int(crashed[0])
-            what = _describe_crash(int(run.crash[0][t]))
-            example = self.tests.counterexample(t, what, "-")
-            raise TaskError(f"{self.name}: the baseline crashes on valid inputs ({what}) at {example}")
+    # ---- the tests
+    def _coverage(self, tests: TestSet, n_random: int, rng) -> tuple[TestSet, np.ndarray, list[np.ndarray]]:
+        constants = literals(self.baseline)
+        pool = field_pool(constants)
+        types = tests.column_types
+        tests.ram_pool = pool
+        edges = edge_rows(rng, types, pool)
+        tests = tests.extended(edges, EDGE, np.full(len(edges), int(rng.integers(1, 1 << 63)), dtype=np.uint64))
+        tests.ram_offset[-len(edges):] = np.arange(len(edges))
+        tests = tests.extended(pair_rows(rng, types, self.input_types, pool), PAIR)
+        n_before_equal = tests.lanes_count
+        tests = tests.extended(equal_rows(rng, types, constants), EQUAL)
+        sources = self._sources()
+        crashed = self._crashes(tests)
+        if crashed[:n_random].any():  # reach the region where the baseline runs: repair the random tests
+            lanes = np.flatnonzero(crashed[:n_random])[:REPAIRED]
+            rows = solve.repair(self.plan, tests, lanes, sources, pool, rng,
+                                pool_columns=[c for c in sources if c >= CONTEXT_DEPTH])
+            tests = tests.extended(rows, SOLVED, tests.ram_seed[lanes])
+            crashed = self._crashes(tests)
+        if crashed.all():
+            code = int(batch.GroupRun([self.plan], tests.lanes(slice(0, 1))).crash[0, 0])
+            who = "" if self.name == "baseline" else f"{self.name}: "
+            raise TaskError(f"{who}the baseline crashes on every generated test ({_describe_crash(code)} on the "
+                            f"first); the generator found no inputs that pass it")
+        # probe bases: a test the baseline passes, and tests with every input equal (to 0, 1, 2... where it passes)
+        passing = np.flatnonzero(~crashed)
+        equal = passing[passing >= n_before_equal]
+        bases = np.array(list(dict.fromkeys([int(passing[0])] + [int(i) for i in equal[:PROBE_BASES - 1]] +
+                                            [int(i) for i in passing[1:PROBE_BASES]]))[:PROBE_BASES])
+        rows, probes = probe_rows(types, tests.values[bases], sources, tests.lanes_count,
+                                  one_base=range(CONTEXT_DEPTH))
+        seeds = tests.ram_seed[bases[np.nonzero(probes.lanes[:, :, 0] >= 0)[0]]]
+        tests = tests.extended(rows, PROBE, np.repeat(seeds, 4))
+        tests.probes = probes
+        run = batch.GroupRun([self.plan], tests.inputs)
+        self._solved: set = set()  # (target, probe values) the tests already hold solutions for
+        solved = solve.solved_rows(tests, [(run, 0, np.arange(tests.lanes_count))], SOLVED_PER_PROGRAM,
+                                   self._solved)
+        tests = tests.extended(solved, SOLVED)
+        crashed = self._crashes(tests)
+        # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
+        random_lanes = np.arange(n_random)
+        passing = [int(i) for i in random_lanes if not crashed[i]] + [
+            int(i) for i in np.flatnonzero(~crashed) if i >= n_random]
+        first = passing[:FIRST_ROUND - 2] if crashed[:n_random].any() else passing[:FIRST_ROUND]
+        first += [int(i) for i in random_lanes if crashed[i]][:FIRST_ROUND - len(first)]
+        rest_random = [int(i) for i in random_lanes if int(i) not in set(first)]
+        chosen = set(first) | set(rest_random)
+        others = [i for i in range(tests.lanes_count) if i not in chosen]
+        order = np.array(first + rest_random + others, dtype=np.int64)
+        rounds = [np.arange(0, len(first)), np.arange(len(first), len(order))]  # one pass for the survivors
+        return tests.take(order), crashed[order], [r for r in rounds if len(r)]
+
+    def _sources(self) -> list[int]:
+        """Source columns the solver may change: inputs, consumed tokens and digest words, then the context."""
+        s, plan = self.shape, self.plan
+        columns = list(range(CONTEXT_DEPTH, s.stack_depth))
+        columns += [s.public_id(i) for i in range(plan.public_consumed)]
+        columns += [s.secret_id(i) for i in range(plan.secret_consumed)]
+        columns += [s.digest_id(d, w) for d in range(plan.digests_consumed) for w in range(5)]
+        return columns + list(range(CONTEXT_DEPTH))
+
+    def _crashes(self, tests: TestSet) -> np.ndarray:
+        return batch.GroupRun([self.plan], tests.inputs).crash[0] != NO_CRASH
+
+    def describe_tests(self) -> str:
+        counts = self.tests.counts()
+        return f"{self.tests.lanes_count} tests (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
 
     # ---- static comparison: shape only
-    def _static_difference(self, summary: Summary) -> str | None:
+    def _static_difference(self, summary: Summary) -> tuple[str, str] | None:
         base = self.summary
         if summary.static_crash != NO_CRASH:
-            return f"candidate always crashes: {_describe_crash(summary.static_crash)}"
+            return "crash", f"candidate always crashes ({_describe_crash(summary.static_crash)}), the baseline does not"
         if summary.final_depth != base.final_depth:
-            return (f"final stack depth differs: baseline leaves {base.final_depth} elements, candidate "
-                    f"{summary.final_depth}")
+            return "op stack", (f"final stack depth differs: baseline leaves {base.final_depth} elements, candidate "
+                                f"{summary.final_depth}")
         if summary.outputs != base.outputs:
-            return f"public output length differs: baseline writes {base.outputs}, candidate {summary.outputs}"
+            return "public output", (f"public output length differs: baseline writes {base.outputs}, candidate "
+                                     f"{summary.outputs}")
         for what, b, c in (("public input", base.public_consumed, summary.public_consumed),
                            ("secret input", base.secret_consumed, summary.secret_consumed),
                            ("secret digests", base.digests_consumed, summary.digests_consumed)):
             if b != c:
-                return f"{what} consumed differs: baseline reads {b}, candidate {c}"
+                return what, f"{what} consumed differs: baseline reads {b}, candidate {c}"
+        if summary.sponge_initialised != base.sponge_initialised:
+            said = ("initialises the sponge", "leaves it uninitialised")
+            b, c = (said if base.sponge_initialised else said[::-1])
+            return "sponge", f"sponge differs: baseline {b}, candidate {c}"
+        if summary.halts != base.halts:
+            return "halt", f"halting differs: baseline {'halts' if base.halts else 'falls through'}, candidate " \
+                           f"{'halts' if summary.halts else 'falls through'}"
         return None
 
-    def check(self, candidates: Sequence) -> list[Verdict]:
-        """One verdict per candidate (Programs or TASM text), in order."""
+    def check(self, candidates: Sequence, prove: bool = False) -> list[Verdict]:
+        """One verdict per candidate (Programs or TASM text), in order. With ``prove``, accepted candidates
+        are also given to :func:`tasm_env.prove.prove` (status ``proved`` where it succeeds)."""
         verdicts: list[Verdict | None] = [None] * len(candidates)
         unique: dict[Program, list[int]] = {}
         for i, candidate in enumerate(candidates):
             try:
                 program = _program(candidate, "candidate")
             except TasmError as err:
-                verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}")
+                verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
                 continue
             unique.setdefault(program, []).append(i)
         pending: list[tuple[Program, batch.Plan]] = []
@@ -272,78 +286,108 @@ class Verifier:
             try:
                 difference = self._static_difference(summarize(program, self.shape))
             except BatchError as err:
-                difference = f"candidate is not a straight-line program: {err}"
+                difference = ("program", f"candidate is not a straight-line program: {err}")
             if difference:
                 for i in unique[program]:
-                    verdicts[i] = Verdict(False, difference)
+                    verdicts[i] = Verdict(False, difference[1], part=difference[0])
             else:
                 pending.append((program, batch.compile_block(program, self.shape)))
-        n = self.tests.inputs.lanes
-        rounds = [np.arange(min(FIRST_ROUND, n)), np.arange(min(FIRST_ROUND, n), n)]
-        for lanes in rounds:
-            if not pending or not len(lanes):
-                continue
+
+        def settle(failures: dict[int, Verdict]) -> None:
+            nonlocal pending
+            for p in failures:
+                for i in unique[pending[p][0]]:
+                    verdicts[i] = failures[p]
+            pending = [c for p, c in enumerate(pending) if p not in failures]
+
+        run = None
+        for lanes in self.rounds:
+            if not pending:
+                break
             run = batch.GroupRun([self.plan] + [plan for _, plan in pending], self.tests.lanes(lanes))
-            failures = self._dynamic_differences(run, lanes)
-            survivors = []
-            for p, (program, plan) in enumerate(pending):
-                if p in failures:
-                    for i in unique[program]:
-                        verdicts[i] = failures[p]
-                else:
-                    survivors.append((program, plan))
-            pending = survivors
+            settle(self._differences(run, self.tests, lanes, self.baseline_crashes[lanes]))
+        extra = None
+        if pending and run is not None:  # tests solved for the survivors' own sensitive operations
+            position = np.full(self.tests.lanes_count, -1, dtype=np.int64)
+            position[self.rounds[-1]] = np.arange(len(self.rounds[-1]))
+            in_run = {id(plan): p for p, plan in enumerate(run.plans)}  # survivors are a subset of the run
+            rows = solve.solved_rows(self.tests, [(run, in_run[id(plan)], position) for _, plan in pending],
+                                     SOLVED_PER_PROGRAM, set(self._solved))
+            if len(rows):
+                extra = TestSet(rows, self.shape, self.input_types, np.ones(len(rows), dtype=np.uint64),
+                                np.full(len(rows), -1, dtype=np.int64), self.tests.ram_pool,
+                                np.full(len(rows), SOLVED, dtype=np.int8))
+                run = batch.GroupRun([self.plan] + [plan for _, plan in pending], extra.inputs)
+                lanes = np.arange(len(rows))
+                settle(self._differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
+        n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
+        coverage = self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
         for program, _ in pending:
+            verdict = Verdict(True, f"equivalent on all {n} tests", status="tested", bound=coverage)
+            if prove:
+                from .prove import prove as exact
+
+                verdict = exact(self, program, verdict)
             for i in unique[program]:
-                verdicts[i] = Verdict(True, f"equivalent on all {n} tests")
+                verdicts[i] = verdict
         return verdicts  # type: ignore[return-value]
 
-    def _dynamic_differences(self, run: batch.GroupRun, lanes: np.ndarray) -> dict[int, Verdict]:
+    def _differences(self, run: batch.GroupRun, tests: TestSet, lanes: np.ndarray, base_crash: np.ndarray,
+                     label: str = "") -> dict[int, Verdict]:
         """Verdicts for the candidates (plans 1.. of the run, numbered from 0 here) that differ on some lane.
 
-        All candidates passed the static check, so their final stacks and outputs have the baseline's length and
-        compare as one array each. On the first failing lane, a crash is reported before a stack difference,
-        then output, then RAM."""
+        All candidates passed the static check, so their final stacks, outputs and sponges have the baseline's
+        shape and compare as one array each. On the first failing lane, a crash difference is reported first,
+        then the op stack, public output, sponge and RAM."""
         plans = run.plans[1:]
-        ok = run.crash[1:] == batch.NO_CRASH  # (candidates, lanes)
-        bad = ~ok
-        findings = []  # (what, candidate x slot x lane mismatch, baseline values, candidate values)
-        for what, base_ids, ids in (("final stack", self.plan.stack, [p.stack for p in plans]),
-                                    ("public output", self.plan.output, [p.output for p in plans])):
+        cand_crash = run.crash[1:] != batch.NO_CRASH  # (candidates, lanes)
+        both = ~cand_crash & ~base_crash[None, :]
+        bad = cand_crash != base_crash[None, :]
+        findings = []  # (part, candidate x slot x lane mismatch, baseline values, candidate values)
+        base_sponge = self.plan.sponge or []
+        for part, base_ids, ids in (("op stack", self.plan.stack, [p.stack for p in plans]),
+                                    ("public output", self.plan.output, [p.output for p in plans]),
+                                    ("sponge", base_sponge, [p.sponge or [] for p in plans])):
             if not base_ids:
                 continue
             ids = np.array(ids, dtype=np.int64)
             rows = np.where(ids < run.shared, ids, ids + run.offsets[1:, None])
             base = run.V[run.rows(0, base_ids)]  # (slots, lanes)
             cand = run.V[rows]  # (candidates, slots, lanes)
-            diff = (cand != base[None]) & ok[:, None, :]
+            diff = (cand != base[None]) & both[:, None, :]
             bad |= diff.any(axis=1)
-            findings.append((what, diff, base, cand))
+            findings.append((part, diff, base, cand))
         ram_said = {}
         for c, plan in enumerate(plans):
             if self.plan.touched or plan.touched:
-                said = self._ram_difference(run, c + 1, ok[c])
+                said = self._ram_difference(run, c + 1, both[c])
                 if said:
                     bad[c, said[0]] = True
                     ram_said[c] = said
         verdicts = {}
         for c in np.flatnonzero(bad.any(axis=1)):
             t = int(np.argmax(bad[c]))
-            if not ok[c, t]:
-                said_b, said_c = "no crash", _describe_crash(int(run.crash[c + 1, t]))
+            if cand_crash[c, t] != base_crash[t]:
+                part = "crash"
+                said_b = _describe_crash(int(run.crash[0, t])) if base_crash[t] else "no crash"
+                said_c = _describe_crash(int(run.crash[c + 1, t])) if cand_crash[c, t] else "no crash"
             else:
-                for what, diff, base, cand in findings:
+                for part, diff, base, cand in findings:
                     if diff[c, :, t].any():
                         slot = int(np.argmax(diff[c, :, t]))
-                        where = f"st{diff.shape[1] - 1 - slot}" if what == "final stack" else f"word {slot}"
+                        where = {"op stack": f"st{diff.shape[1] - 1 - slot}", "public output": f"word {slot}",
+                                 "sponge": f"state[{slot}]"}[part]
+                        what = "final stack" if part == "op stack" else part
                         said_b = f"{what} {where} = {int(base[slot, t])}"
                         said_c = f"{what} {where} = {int(cand[c, slot, t])}"
                         break
                 else:
+                    part = "RAM"
                     said_b, said_c = ram_said[c][1:]
             test = int(lanes[t])
-            verdicts[int(c)] = Verdict(False, f"differs on test {test}: baseline {said_b}, candidate {said_c}",
-                                       self.tests.counterexample(test, said_b, said_c))
+            example = Counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
+            verdicts[int(c)] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
+                                              f"candidate {said_c}", example, part)
         return verdicts
 
     def _ram_difference(self, run: batch.GroupRun, p: int, ok: np.ndarray) -> tuple[int, str, str] | None:
@@ -361,18 +405,15 @@ class Verifier:
         return t, f"RAM[{a}] = {int(b[k, t])}", f"RAM[{a}] = {int(c[k, t])}"
 
 
-def _describe_crash(code: int) -> str:
-    cycle, kind = divmod(code, 16)
-    return f"crash {VM_ERROR_KINDS[kind]} at cycle {cycle}"
-
-
-def verify(baseline, candidate, inputs: Sequence[str] | None = None, n_tests: int = 40, seed=42) -> Verdict:
+def verify(baseline, candidate, inputs: Sequence[str] | None = None, n_tests: int = 40, seed=42,
+           prove: bool = False) -> Verdict:
     """Is ``candidate`` equivalent to ``baseline``? ``baseline`` is a Task or a program (then ``inputs``
-    gives its input types, deepest first); programs may be :class:`Program` objects or TASM text."""
-    return Verifier(baseline, inputs, n_tests, seed).check([candidate])[0]
+    gives its input types, deepest first); programs may be :class:`Program` objects or TASM text. ``n_tests``
+    random tests run besides the coverage tests; ``prove`` also tries an exact proof (:mod:`tasm_env.prove`)."""
+    return Verifier(baseline, inputs, n_tests, seed).check([candidate], prove=prove)[0]
 
 
 def verify_many(baseline, candidates: Sequence, inputs: Sequence[str] | None = None, n_tests: int = 40,
-                seed=42) -> list[Verdict]:
+                seed=42, prove: bool = False) -> list[Verdict]:
     """One verdict per candidate, all run together on the batched executor (same tests as :func:`verify`)."""
-    return Verifier(baseline, inputs, n_tests, seed).check(candidates)
+    return Verifier(baseline, inputs, n_tests, seed).check(candidates, prove=prove)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import tasm_env as te
 from tasm_env import batch, testing as tst
 from tasm_env.vm import run
+from tasm_env.vm import run as run_vm
 
 _SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -20,7 +21,7 @@ def reference(program, stack, public, secret, digests, ram_seed):
     except te.VMError as err:
         return ("crash", err.kind, err.cycle)
     return ("ok", ex.stack, ex.output, ex.ram, ex.public_input_consumed, ex.secret_input_consumed,
-            ex.secret_digests_consumed, ex.cycles)
+            ex.secret_digests_consumed, ex.cycles, None if ex.sponge is None else tuple(ex.sponge.state))
 
 
 def batched(result: batch.BatchResult, lane: int):
@@ -28,7 +29,8 @@ def batched(result: batch.BatchResult, lane: int):
         return ("crash", result.crash_kind(lane), int(result.crash_cycle[lane]))
     return ("ok", tuple(int(v) for v in result.stack[lane]), tuple(int(v) for v in result.output[lane]),
             result.ram(lane), result.public_input_consumed, result.secret_input_consumed,
-            result.secret_digests_consumed, result.cycles)
+            result.secret_digests_consumed, result.cycles,
+            None if result.sponge is None else tuple(int(v) for v in result.sponge[lane]))
 
 
 def lanes_of(depth: int):
@@ -125,3 +127,28 @@ def test_control_flow_is_refused_with_a_clear_error():
 def test_non_canonical_inputs_are_refused():
     with pytest.raises(te.TasmError, match="canonical"):
         batch.run_batch("add", [[te.P] * 16])
+
+
+def test_ram_pool_lanes_meet_every_pool_value_and_replay_on_the_vm():
+    pool = np.array([0, 1, te.P - 1, 2**32, 7], dtype=np.uint64)
+    lanes = len(pool)
+    stacks = np.zeros((lanes, 17), dtype=np.uint64)
+    stacks[:, -1] = 1000
+    inputs = batch.Inputs(stacks, ram_seed=12345, ram_pool=pool, ram_offset=np.arange(lanes))
+    seen = inputs.initial_ram(np.full(lanes, 1000, dtype=np.uint64))
+    assert sorted(seen.tolist()) == sorted(pool.tolist())
+    run = batch.GroupRun([batch.compile_block("read_mem 1 pop 1", inputs.shape)], inputs)
+    result = batch.result_of(run, 0)
+    for lane in range(lanes):
+        cells = {1000: int(seen[lane])}
+        ex = run_vm("read_mem 1 pop 1", stack=[1000], ram=cells)
+        assert ex.stack[-1] == int(result.stack[lane][-1]) == int(seen[lane])
+
+
+def test_sponge_state_is_reported():
+    result = batch.run_batch("sponge_init push 1 push 2 push 3 push 4 push 5 push 6 push 7 push 8 push 9 push 10 "
+                             "sponge_absorb", np.zeros((2, 16), dtype=np.uint64))
+    assert result.sponge is not None and result.sponge.shape == (2, 16)
+    ex = run_vm("sponge_init push 1 push 2 push 3 push 4 push 5 push 6 push 7 push 8 push 9 push 10 sponge_absorb")
+    assert tuple(int(v) for v in result.sponge[0]) == tuple(ex.sponge.state)
+    assert batch.run_batch("push 1 pop 1", np.zeros((1, 16), dtype=np.uint64)).sponge is None

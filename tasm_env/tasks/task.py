@@ -151,20 +151,29 @@ class Task:
     @classmethod
     def from_tasm(cls, text: str | Program, inputs: Sequence[str], name: str = "block", tier: str = "custom") -> "Task":
         """A task from any straight-line TASM block: its dataflow graph is extracted from the block itself by
-        symbolic stack simulation, and the block is the baseline."""
+        symbolic stack simulation, and the block is the baseline. The block may crash on some inputs (an
+        ``assert``, an ``invert`` of 0...): candidates must then crash on exactly the same inputs. A block that
+        crashes on every test the verifier generates is a TaskError."""
+        from ..coverage import check_input_types
         from .lift import lift
 
         try:
+            inputs = check_input_types(inputs)
             program = Program.coerce(text)
         except ParseError as err:
             raise TaskError(f"task {name!r}: the block does not parse: {err}") from None
+        except TasmError as err:
+            raise TaskError(f"task {name!r}: {err}") from None
         try:
-            tir = lift(program, tuple(inputs))
+            tir = lift(program, inputs)
         except TaskError as err:
             raise TaskError(f"task {name!r}: {err}") from None
         except TasmError as err:
             raise TaskError(f"task {name!r}: cannot extract a dataflow graph: {err}") from None
-        return cls._costed(cls(name, tuple(inputs), tir, program, tier=tier, source="tasm"))
+        try:  # a baseline that crashes on some inputs is a task; one that crashes on every test is not
+            return cls._costed(cls(name, inputs, tir, program, tier=tier, source="tasm"))
+        except TaskError as err:
+            raise TaskError(f"task {name!r}: {err}") from None
 
     @classmethod
     def _costed(cls, task: "Task") -> "Task":

@@ -1,0 +1,120 @@
+"""Issue 9's pairs: the default verdict must be right on the cases a researcher meets every day."""
+
+import numpy as np
+import pytest
+
+import tasm_env as te
+from tasm_env.verify import Verifier, verify
+
+
+@pytest.mark.parametrize("baseline, candidate, inputs, part", [
+    ("push 0 eq", "pop 1 push 0", ("field",), "op stack"),                       # x == 0 never drawn at random
+    ("dup 0 invert mul", "pop 1 push 1", ("field",), "crash"),                   # the crash at 0
+    ("add sponge_init", "add", ("field", "field"), "sponge"),                    # the sponge is state
+    ("push 7 eq assert", "pop 1", ("field",), "crash"),                           # dropping an assertion
+    ("assert", "pop 1", ("field",), "crash"),
+    ("push 1 eq", "pop 1 push 0", ("field", "field"), "op stack"),              # with a deeper input too
+    ("pop 1 push 0 eq", "pop 2 push 0", ("field", "field"), "op stack"),        # the deeper input must be 0
+    ("pop 1 push 1 eq", "pop 2 push 0", ("field", "field"), "op stack"),        # ... or 1
+    ("push 4294967295 eq", "pop 1 push 0", ("u32",), "op stack"),               # one u32 input 2^32 - 1
+    ("dup 1 dup 1 eq swap 2 pop 2", "pop 2 push 0", ("field", "field"), "op stack"),  # equal inputs
+    ("dup 1 dup 1 eq swap 2 pop 2", "pop 2 push 0", ("u32", "field"), "op stack"),
+    ("add push 0 eq", "pop 2 push 0", ("field", "field"), "op stack"),          # x + y == 0
+    ("log_2_floor", "push 1 add log_2_floor", ("u32_nonzero",), "op stack"),     # off by one at 2^k - 1
+    ("sponge_init sponge_squeeze pop 5 pop 5", "sponge_init", (), "sponge"),     # the sponge's state
+    ("add", "add halt", ("field", "field"), "halt"),
+])
+def test_rare_differences_are_refuted(baseline, candidate, inputs, part):
+    for seed in (42, 1234, 7):
+        verdict = verify(baseline, candidate, inputs=inputs, seed=seed)
+        assert not verdict.ok, (seed, verdict.reason)
+        assert verdict.part == part, verdict.reason
+        assert verdict.status == "refuted"
+
+
+def test_u32_input_at_its_maximum_is_tested_with_the_seed_that_missed_it():
+    assert not verify("push 4294967295 eq", "pop 1 push 0", inputs=("u32",), n_tests=64, seed=1234).ok
+
+
+@pytest.mark.parametrize("baseline, candidate, inputs", [
+    ("push 0 eq", "push 0 eq", ("field",)),
+    ("dup 0 invert mul", "dup 0 invert mul", ("field",)),
+    ("add sponge_init", "add sponge_init", ("field", "field")),
+    ("push 7 eq assert", "push -7 add push 0 eq assert", ("field",)),           # the same assertion, rewritten
+    ("assert", "push 1 eq assert", ("field",)),
+    ("push 7 eq assert", "dup 0 push 7 eq assert pop 1", ("field",)),
+    ("dup 1 dup 1 eq swap 2 pop 2", "eq", ("field", "field")),
+    ("invert", "invert", ("nonzero",)),
+    ("div_mod", "div_mod", ("u32", "u32")),                                        # crashes at d = 0 on both
+    ("read_io 1 push 3 eq assert", "read_io 1 push -3 add push 0 eq assert", ()),
+    ("assert_vector", "dup 0 pop 1 assert_vector", ("field",) * 10),
+    ("dup 1 dup 1 assert_vector", "dup 1 dup 1 assert_vector", ("field",) * 5),    # reaches into the context
+    ("push 10 lt assert", "push 10 lt assert", ("u32",)),
+])
+def test_equivalent_pairs_with_crashes_are_accepted(baseline, candidate, inputs):
+    verdict = verify(baseline, candidate, inputs=inputs)
+    assert verdict.ok, verdict.reason
+    assert verdict.status == "tested"
+
+
+@pytest.mark.parametrize("baseline, inputs", [
+    ("assert", ("field",)),
+    ("push 7 eq assert", ("field",)),
+    ("push 7 eq assert push 9 eq assert", ("field", "field")),
+    ("assert_vector", ("field",) * 10),
+    ("read_io 1 push 3 eq assert", ()),
+    ("push 10 lt assert", ("u32",)),
+    ("dup 0 invert mul", ("field",)),
+])
+def test_partial_baselines_are_tasks_and_their_passing_region_is_tested(baseline, inputs):
+    task = te.Task.from_tasm(baseline, inputs=inputs, name="partial")
+    verifier = Verifier(task)
+    passing = ~verifier.baseline_crashes
+    assert passing.sum() >= 20, verifier.describe_tests()  # the generator reached the non-crashing region
+    assert verifier.baseline_crashes.any() or baseline == "dup 0 invert mul"
+    dropped = {"assert": "pop 1", "assert_vector": "pop 5 pop 5"}.get(baseline)
+    if dropped:
+        assert not verify(task, dropped).ok
+
+
+def test_a_baseline_that_always_crashes_is_a_task_error_naming_the_task():
+    with pytest.raises(te.TaskError, match=r"'never'.*crashes on every generated test"):
+        te.Task.from_tasm("push 0 assert", inputs=("field",), name="never")
+
+
+def test_crash_kind_need_not_match():
+    # both crash exactly when x == 0 (one by invert, one by an assertion): no proof exists for either
+    verdict = verify("dup 0 invert pop 1", "dup 0 push 0 eq push 0 eq assert", inputs=("field",))
+    assert verdict.ok, verdict.reason
+
+
+def test_inputs_given_as_a_string_is_a_clear_error():
+    with pytest.raises(te.TasmError, match="sequence of input type names"):
+        verify("add", "add", inputs="field")
+    with pytest.raises(te.TasmError, match="sequence of input type names"):
+        te.Task.from_tasm("add", inputs="field")
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5, True])
+def test_n_tests_must_be_a_positive_integer_at_construction(n):
+    with pytest.raises(te.TasmError, match="n_tests"):
+        Verifier("add", ("field", "field"), n_tests=n)
+
+
+def test_counterexample_replays_on_the_reference_vm():
+    verdict = verify("push 5 write_mem 1 pop 1 dup 0 push 0 eq add", "push 5 write_mem 1 pop 1",
+                     inputs=("field", "field"))
+    c = verdict.counterexample
+    assert c is not None
+    stack = list(c.stack)
+    base = te.run("push 5 write_mem 1 pop 1 dup 0 push 0 eq add", stack=stack[16:], floor=stack[:16], ram=c.ram,
+                  public_input=c.public_input, secret_input=c.secret_input)
+    cand = te.run("push 5 write_mem 1 pop 1", stack=stack[16:], floor=stack[:16], ram=c.ram,
+                  public_input=c.public_input, secret_input=c.secret_input)
+    assert base.stack != cand.stack
+
+
+def test_first_lane_is_one_the_baseline_passes():
+    verifier = Verifier("push 7 eq assert", ("field",), n_tests=1, seed=0)
+    assert not verifier.baseline_crashes[0]
+    assert np.count_nonzero(~verifier.baseline_crashes) >= 1
