@@ -189,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--main", help="a checkout of main, to measure today's verifier beside this one")
+    parser.add_argument("--speed-only", action="store_true", help="only the verdicts/s figure")
     parser.add_argument("--rate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--accepts", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -198,6 +199,9 @@ def main() -> None:
     if args.accepts:
         kind, n = args.accepts
         print(json.dumps(default_accepts(mutants(int(n), kind, seed=7 if kind == "adversarial" else 8))))
+        return
+    if args.speed_only:
+        speed(args.main, 6)
         return
     soundness("adversarial", 1000 if args.quick else 10_000, args.main)
     soundness("plain", 500 if args.quick else 2_000, args.main)
