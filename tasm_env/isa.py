@@ -76,6 +76,7 @@ class InstructionSpec:
     first_result_on_top: bool = False  # see push_order
     stream: str | None = None  # the stream it reads (public/secret input, secret digests) or writes, see STREAMS
     sponge: str | None = None  # "starts" (sponge_init) or "needs" (the other sponge instructions)
+    many_in_one: bool = False  # does several steps of a larger computation at once (Merkle and dot steps)
     polynomial: bool = False  # every result is a polynomial over F_p in the popped operands (and the argument)
 
     # ---- derived facts
@@ -245,11 +246,11 @@ INSTRUCTIONS: tuple[InstructionSpec, ...] = (
     _spec("write_io", 19, Arg.COUNT, 0, 0, pops_per_arg=1, stream="public_output", category="io"),
     # many-in-one
     _spec("merkle_step", 36, Arg.NONE, 6, 6, u32_operands=(5,), crashes=_U32 + ("secret_digests_exhausted",),
-          hash_permutations=1, stream="secret_digests", category="hashing", **_TOP),
+          hash_permutations=1, stream="secret_digests", many_in_one=True, category="hashing", **_TOP),
     _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), crashes=_U32, ram_rows=5,
-          hash_permutations=1, category="hashing", **_TOP),
-    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, category="extension", **_TOP),
-    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, category="extension", **_TOP),
+          hash_permutations=1, many_in_one=True, category="hashing", **_TOP),
+    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, many_in_one=True, category="extension", **_TOP),
+    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, many_in_one=True, category="extension", **_TOP),
 )
 
 BY_NAME: dict[str, InstructionSpec] = {spec.name: spec for spec in INSTRUCTIONS}
@@ -280,11 +281,17 @@ USES_HASH_TABLE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.us
 ASSERTIONS: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.category == "assertion")
 STRAIGHT_LINE: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if not s.control_flow)
 """Mnemonics a straight-line block may contain (``halt`` ends one and is not among them)."""
+INDEX_INSTRUCTIONS: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if s.arg is Arg.INDEX)
+"""The instructions whose argument is a stack index (``pick``, ``place``, ``dup``, ``swap``): they move or copy slots."""
 VALUE_INSTRUCTIONS: tuple[str, ...] = tuple(
     s.name for s in INSTRUCTIONS
     if s.category in ("arithmetic", "u32", "extension") and s.arg is Arg.NONE and not s.uses_ram)
 """Instructions that compute new values from their operands alone: no argument, no memory, I/O or sponge
 (``addi`` is ``add`` with a constant; the dot steps read RAM)."""
+SPONGE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.sponge)
+"""The instructions that start or use the Tip5 sponge."""
+MANY_IN_ONE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.many_in_one)
+"""Triton's many-in-one instructions: a Merkle-tree step or a dot-product step in one instruction."""
 POLYNOMIAL: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.polynomial)
 """Instructions whose every result is a polynomial over F_p in their operands (and argument): they never crash."""
 
