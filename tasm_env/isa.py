@@ -249,8 +249,10 @@ INSTRUCTIONS: tuple[InstructionSpec, ...] = (
           hash_permutations=1, stream="secret_digests", many_in_one=True, category="hashing", **_TOP),
     _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), crashes=_U32, ram_rows=5,
           hash_permutations=1, many_in_one=True, category="hashing", **_TOP),
-    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, many_in_one=True, category="extension", **_TOP),
-    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, many_in_one=True, category="extension", **_TOP),
+    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, many_in_one=True, category="extension",
+          **_TOP),
+    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, many_in_one=True, category="extension",
+          **_TOP),
 )
 
 BY_NAME: dict[str, InstructionSpec] = {spec.name: spec for spec in INSTRUCTIONS}
@@ -282,7 +284,8 @@ ASSERTIONS: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.categor
 STRAIGHT_LINE: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if not s.control_flow)
 """Mnemonics a straight-line block may contain (``halt`` ends one and is not among them)."""
 INDEX_INSTRUCTIONS: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if s.arg is Arg.INDEX)
-"""The instructions whose argument is a stack index (``pick``, ``place``, ``dup``, ``swap``): they move or copy slots."""
+"""The instructions whose argument is a stack index (``pick``, ``place``, ``dup``, ``swap``): they move or copy
+slots."""
 VALUE_INSTRUCTIONS: tuple[str, ...] = tuple(
     s.name for s in INSTRUCTIONS
     if s.category in ("arithmetic", "u32", "extension") and s.arg is Arg.NONE and not s.uses_ram)
@@ -292,6 +295,10 @@ SPONGE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.sponge)
 """The instructions that start or use the Tip5 sponge."""
 MANY_IN_ONE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.many_in_one)
 """Triton's many-in-one instructions: a Merkle-tree step or a dot-product step in one instruction."""
+USES_STATE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.stream or s.uses_ram or s.sponge)
+"""The instructions that read or change state beyond the op stack: an input or output stream, RAM or the sponge."""
+COMMUTATIVE: frozenset[str] = frozenset({"add", "mul", "eq", "and", "xor"})
+"""Binary instructions whose two operands (st0, st1) may be exchanged: ``swap 1`` before them changes nothing."""
 POLYNOMIAL: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.polynomial)
 """Instructions whose every result is a polynomial over F_p in their operands (and argument): they never crash."""
 
