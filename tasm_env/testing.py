@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from . import isa
+from . import isa, value_types
 from .asm import Instruction, Program
 from .field import P
 
@@ -131,8 +131,8 @@ _PREPARE = {spec.name: prefix for spec in isa.INSTRUCTIONS if (prefix := _prepar
 
 # ------------------------------------------------------------------------------------------ typed inputs
 
-INPUT_TYPES: tuple[str, ...] = ("field", "nonzero", "u32", "u32_nonzero", "bool")
-"""The input types a task can declare (the verifier's ``INPUT_TYPES``)."""
+INPUT_TYPES: tuple[str, ...] = value_types.INPUT_TYPES
+"""The input types a task can declare (one home: :mod:`tasm_env.value_types`)."""
 
 
 def input_types(min_size: int = 1, max_size: int = 4) -> st.SearchStrategy[tuple[str, ...]]:
