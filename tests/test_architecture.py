@@ -4,7 +4,9 @@
 * no ``from x import _name`` and no ``obj._attr`` across modules;
 * no module in ``tasm_env/`` over 500 lines;
 * no instruction list or stack-effect table outside ``isa.py`` (a literal set, tuple, list or dict of three or
-  more mnemonics), except handler tables, which must cover the ISA table exactly.
+  more mnemonics), except handler tables, which must cover exactly a set the fact's home defines: a family of
+  ``isa.py`` (every instruction, the straight-line ones, ``CRASHING``, ``USES_STATE``...), of TIR's ops
+  (``tasks/tir.py``: a TIR op named like an instruction is a TIR fact) or of the plan's operation kinds.
 
 Each check collects every offence and names them all.
 """
