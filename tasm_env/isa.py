@@ -65,6 +65,7 @@ class InstructionSpec:
     pushes_per_arg: int = 0
     base_reads: int | None = None  # None: reads == pops; INDEX instructions read arg + 1
     u32_operands: tuple[int, ...] = ()  # stack positions (st_i) that must hold u32 values
+    u32_results: tuple[int, ...] = ()  # result positions (st_i after it) always u32 besides the u32 ops' own
     crashes: tuple[str, ...] = ()  # crash kinds besides "stack_too_shallow"
     ram_rows: int = 0  # RAM table rows per execution (COUNT instructions: per word, see ram_rows_for)
     ram_rows_per_arg: int = 0
@@ -245,9 +246,10 @@ INSTRUCTIONS: tuple[InstructionSpec, ...] = (
           stream="public_input", category="io"),
     _spec("write_io", 19, Arg.COUNT, 0, 0, pops_per_arg=1, stream="public_output", category="io"),
     # many-in-one
-    _spec("merkle_step", 36, Arg.NONE, 6, 6, u32_operands=(5,), crashes=_U32 + ("secret_digests_exhausted",),
+    _spec("merkle_step", 36, Arg.NONE, 6, 6, u32_operands=(5,), u32_results=(5,),
+          crashes=_U32 + ("secret_digests_exhausted",),
           hash_permutations=1, stream="secret_digests", many_in_one=True, category="hashing", **_TOP),
-    _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), crashes=_U32, ram_rows=5,
+    _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), u32_results=(5,), crashes=_U32, ram_rows=5,
           hash_permutations=1, many_in_one=True, category="hashing", **_TOP),
     _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, many_in_one=True, category="extension",
           **_TOP),

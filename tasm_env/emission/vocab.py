@@ -49,12 +49,9 @@ SLOT_TYPE = -1
 
 MAX_PUSHES = max(spec.pushes(5 if spec.arg is isa.Arg.COUNT else None) for spec in isa.INSTRUCTIONS)
 
-# Facts the ISA table does not record (streams and sponge use are its `stream` and `sponge`). Result types come
-# from the TIR op of the same name; these are narrower.
-_RESULT_OVERRIDES = {  # results narrower than the TIR op says (or with no TIR op): position -> type
-    "merkle_step": {5: U32},  # st5 becomes the parent's node index, i div 2
-    "merkle_step_mem": {5: U32},
-}
+# Streams, sponge use and results known to be u32 are the ISA table's `stream`, `sponge` and `u32_results`;
+# the other result types come from the TIR op of the same name.
+
 _NO_OPS = frozenset({"nop"})  # never worth a token (index no-ops: see _is_index_no_op)
 
 
@@ -78,8 +75,8 @@ def _result_types(spec: isa.InstructionSpec, arg) -> list[int]:
     kinds = {r for r in op.results} if op is not None else set()
     base = {"u32": U32, "bool": BOOL}.get(kinds.pop(), FIELD) if len(kinds) == 1 else FIELD
     types = [base] * n
-    for position, kind in _RESULT_OVERRIDES.get(spec.name, {}).items():
-        types[position] = kind
+    for position in spec.u32_results:  # e.g. a Merkle step's st5, the parent's node index i div 2
+        types[position] = U32
     return types
 
 
