@@ -65,6 +65,7 @@ class InstructionSpec:
     pushes_per_arg: int = 0
     base_reads: int | None = None  # None: reads == pops; INDEX instructions read arg + 1
     u32_operands: tuple[int, ...] = ()  # stack positions (st_i) that must hold u32 values
+    u32_results: tuple[int, ...] = ()  # result positions (st_i after it) always u32 besides the u32 ops' own
     crashes: tuple[str, ...] = ()  # crash kinds besides "stack_too_shallow"
     ram_rows: int = 0  # RAM table rows per execution (COUNT instructions: per word, see ram_rows_for)
     ram_rows_per_arg: int = 0
@@ -76,6 +77,8 @@ class InstructionSpec:
     first_result_on_top: bool = False  # see push_order
     stream: str | None = None  # the stream it reads (public/secret input, secret digests) or writes, see STREAMS
     sponge: str | None = None  # "starts" (sponge_init) or "needs" (the other sponge instructions)
+    many_in_one: bool = False  # does several steps of a larger computation at once (Merkle and dot steps)
+    polynomial: bool = False  # every result is a polynomial over F_p in the popped operands (and the argument)
 
     # ---- derived facts
     @property
@@ -219,9 +222,9 @@ INSTRUCTIONS: tuple[InstructionSpec, ...] = (
     _spec("sponge_squeeze", 56, Arg.NONE, 0, 10, crashes=("sponge_not_initialised",), hash_permutations=1,
           sponge="needs", category="hashing", **_TOP),
     # base-field arithmetic
-    _spec("add", 42, Arg.NONE, 2, 1, category="arithmetic"),
-    _spec("addi", 65, Arg.FIELD, 1, 1, category="arithmetic"),
-    _spec("mul", 50, Arg.NONE, 2, 1, category="arithmetic"),
+    _spec("add", 42, Arg.NONE, 2, 1, polynomial=True, category="arithmetic"),
+    _spec("addi", 65, Arg.FIELD, 1, 1, polynomial=True, category="arithmetic"),
+    _spec("mul", 50, Arg.NONE, 2, 1, polynomial=True, category="arithmetic"),
     _spec("invert", 64, Arg.NONE, 1, 1, crashes=("inverse_of_zero",), category="arithmetic"),
     _spec("eq", 58, Arg.NONE, 2, 1, category="arithmetic"),
     # bitwise / u32
@@ -234,21 +237,24 @@ INSTRUCTIONS: tuple[InstructionSpec, ...] = (
     _spec("div_mod", 20, Arg.NONE, 2, 2, u32_operands=(0, 1), crashes=_U32 + ("division_by_zero",), category="u32"),
     _spec("pop_count", 28, Arg.NONE, 1, 1, u32_operands=(0,), crashes=_U32, category="u32"),
     # extension field
-    _spec("xx_add", 66, Arg.NONE, 6, 3, extension=True, category="extension", **_TOP),
-    _spec("xx_mul", 74, Arg.NONE, 6, 3, extension=True, category="extension", **_TOP),
+    _spec("xx_add", 66, Arg.NONE, 6, 3, polynomial=True, extension=True, category="extension", **_TOP),
+    _spec("xx_mul", 74, Arg.NONE, 6, 3, polynomial=True, extension=True, category="extension", **_TOP),
     _spec("x_invert", 72, Arg.NONE, 3, 3, crashes=("inverse_of_zero",), extension=True, category="extension", **_TOP),
-    _spec("xb_mul", 82, Arg.NONE, 4, 3, extension=True, category="extension", **_TOP),
+    _spec("xb_mul", 82, Arg.NONE, 4, 3, polynomial=True, extension=True, category="extension", **_TOP),
     # input / output
     _spec("read_io", 73, Arg.COUNT, 0, 0, pushes_per_arg=1, crashes=("public_input_exhausted",),
           stream="public_input", category="io"),
     _spec("write_io", 19, Arg.COUNT, 0, 0, pops_per_arg=1, stream="public_output", category="io"),
     # many-in-one
-    _spec("merkle_step", 36, Arg.NONE, 6, 6, u32_operands=(5,), crashes=_U32 + ("secret_digests_exhausted",),
-          hash_permutations=1, stream="secret_digests", category="hashing", **_TOP),
-    _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), crashes=_U32, ram_rows=5,
-          hash_permutations=1, category="hashing", **_TOP),
-    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, category="extension", **_TOP),
-    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, category="extension", **_TOP),
+    _spec("merkle_step", 36, Arg.NONE, 6, 6, u32_operands=(5,), u32_results=(5,),
+          crashes=_U32 + ("secret_digests_exhausted",),
+          hash_permutations=1, stream="secret_digests", many_in_one=True, category="hashing", **_TOP),
+    _spec("merkle_step_mem", 44, Arg.NONE, 8, 8, u32_operands=(5,), u32_results=(5,), crashes=_U32, ram_rows=5,
+          hash_permutations=1, many_in_one=True, category="hashing", **_TOP),
+    _spec("xx_dot_step", 80, Arg.NONE, 5, 5, ram_rows=6, extension=True, many_in_one=True, category="extension",
+          **_TOP),
+    _spec("xb_dot_step", 88, Arg.NONE, 5, 5, ram_rows=4, extension=True, many_in_one=True, category="extension",
+          **_TOP),
 )
 
 BY_NAME: dict[str, InstructionSpec] = {spec.name: spec for spec in INSTRUCTIONS}
@@ -279,6 +285,24 @@ USES_HASH_TABLE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.us
 ASSERTIONS: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.category == "assertion")
 STRAIGHT_LINE: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if not s.control_flow)
 """Mnemonics a straight-line block may contain (``halt`` ends one and is not among them)."""
+INDEX_INSTRUCTIONS: tuple[str, ...] = tuple(s.name for s in INSTRUCTIONS if s.arg is Arg.INDEX)
+"""The instructions whose argument is a stack index (``pick``, ``place``, ``dup``, ``swap``): they move or copy
+slots."""
+VALUE_INSTRUCTIONS: tuple[str, ...] = tuple(
+    s.name for s in INSTRUCTIONS
+    if s.category in ("arithmetic", "u32", "extension") and s.arg is Arg.NONE and not s.uses_ram)
+"""Instructions that compute new values from their operands alone: no argument, no memory, I/O or sponge
+(``addi`` is ``add`` with a constant; the dot steps read RAM)."""
+SPONGE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.sponge)
+"""The instructions that start or use the Tip5 sponge."""
+MANY_IN_ONE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.many_in_one)
+"""Triton's many-in-one instructions: a Merkle-tree step or a dot-product step in one instruction."""
+USES_STATE: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.stream or s.uses_ram or s.sponge)
+"""The instructions that read or change state beyond the op stack: an input or output stream, RAM or the sponge."""
+COMMUTATIVE: frozenset[str] = frozenset({"add", "mul", "eq", "and", "xor"})
+"""Binary instructions whose two operands (st0, st1) may be exchanged: ``swap 1`` before them changes nothing."""
+POLYNOMIAL: frozenset[str] = frozenset(s.name for s in INSTRUCTIONS if s.polynomial)
+"""Instructions whose every result is a polynomial over F_p in their operands (and argument): they never crash."""
 
 
 # ---- the action of the stack moves: the one definition (the VM, the plan compiler and the search use it)
@@ -325,6 +349,7 @@ def _check_table() -> None:
                      "secret_digests": "secret_digests_exhausted"}.get(s.stream)
         assert exhausted is None or exhausted in s.crashes, f"{s.name}: reads {s.stream} but cannot run out"
         assert (s.sponge == "needs") == ("sponge_not_initialised" in s.crashes), s.name
+        assert not (s.polynomial and s.crashes), f"{s.name}: a polynomial cannot crash"
     assert set(_MOVES) <= set(BY_NAME) and all(BY_NAME[m].category == "stack" for m in _MOVES)
 
 

@@ -32,10 +32,11 @@ NO_CRASH = (1 << 63) - 1
 _KIND_INDEX = {kind: i for i, kind in enumerate(VM_ERROR_KINDS)}
 
 OUTPUTS: dict[str, int] = {
-    "add": 1, "mul": 1, "eq": 1, "invert": 1, "lt": 1, "and": 1, "xor": 1, "log_2_floor": 1, "pop_count": 1,
-    "pow": 1, "div_mod": 2, "split": 2, "assert": 0, "assert_vector": 0, "u32_check": 0, "permute": 16,
-    "merkle": 6, "xx_add": 3, "xx_mul": 3, "x_invert": 3, "xb_mul": 3, "xx_dot_step": 3, "xb_dot_step": 3,
-    "mem_read": 1,
+    # one operation per value-computing instruction and assertion: the extension-field ones give one XFE (3
+    # words; the dot steps' pointer updates are constant additions), the others what they push
+    **{s.name: 3 if s.extension else s.pushes() for s in isa.INSTRUCTIONS
+       if s.category in ("arithmetic", "u32", "extension", "assertion") and s.arg is isa.Arg.NONE},
+    "u32_check": 0, "permute": 16, "merkle": 6, "mem_read": 1,
 }
 """Every operation kind a plan can contain, with its number of results."""
 OPERATIONS: tuple[str, ...] = tuple(OUTPUTS)

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import field as F
+from . import isa
 from .asm import Program
 from .batch import compile_block
 from .coverage import CONTEXT_DEPTH
@@ -40,9 +41,7 @@ if TYPE_CHECKING:
 MAX_TERMS = 4096  # a polynomial form larger than this is not expanded (the bound is used instead)
 SMT_MAX_OPERATIONS = 48  # blocks (both together) larger than this are not given to the solver
 SMT_TIMEOUT_MS = 3000
-_POLYNOMIAL = {"add", "mul", "xx_add", "xx_mul", "xb_mul"}
-_SMT = _POLYNOMIAL | {"eq", "invert", "lt", "and", "xor", "log_2_floor", "pop_count", "div_mod", "split",
-                      "assert", "assert_vector", "u32_check", "mem_read"}
+_POLYNOMIAL = isa.POLYNOMIAL & set(OPERATIONS)  # plan operations whose results are polynomials
 _DOMAIN = {"field": P, "nonzero": P - 1, "u32": 1 << 32, "u32_nonzero": (1 << 32) - 1, "bool": 2}
 
 
@@ -249,14 +248,15 @@ def smt_equivalence(verifier: "Verifier", candidate: Program) -> tuple[bool, dic
     """(True, {}) if z3 proves the two blocks equivalent on all typed inputs, (False, model) with source
     values of a counterexample, None if it does not apply, z3 is not installed or the solver gave up."""
     base, cand = verifier.plan, compile_block(candidate, verifier.shape)
-    for plan in (base, cand):
-        if not _kinds(plan) <= _SMT or plan.sponge is not None:
-            return None
     if len(base.kind) + len(cand.kind) > SMT_MAX_OPERATIONS or not smt_available():
         return None
     import z3
 
-    from .smt import encode
+    from .smt import ENCODED, encode
+
+    for plan in (base, cand):
+        if not _kinds(plan) <= ENCODED or plan.sponge is not None:
+            return None
 
     solver = z3.Solver()
     solver.set("timeout", SMT_TIMEOUT_MS)

@@ -97,53 +97,84 @@ def encode(plan: Plan, sources: dict, ram, solver: z3.Solver) -> Encoded:
                    z3.Or(*crashes) if crashes else z3.BoolVal(False), [values[i] for i in plan.touched], writes, ram)
 
 
-def _operation(name: str, x: list, crashes: list, ram, solver, tag: str) -> list:
-    one, zero = z3.BitVecVal(1, 64), z3.BitVecVal(0, 64)
-    if name == "add":
-        return [_add(x[0], x[1])]
-    if name == "mul":
-        return [_mul(x[0], x[1])]
-    if name == "eq":
-        return [z3.If(x[0] == x[1], one, zero)]
-    if name == "invert":
-        y = z3.BitVec(f"inv_{tag}", 64)
-        solver.add(z3.ULT(y, P), z3.Implies(x[0] != 0, _mul(x[0], y) == 1))
-        crashes.append(x[0] == 0)
-        return [y]
-    if name in ("lt", "and", "xor"):
+# ---- one encoder per plan operation: (operand terms, crash conditions, ram, solver, tag) -> result terms
+_ONE, _ZERO = z3.BitVecVal(1, 64), z3.BitVecVal(0, 64)
+
+
+def _invert(x, crashes, ram, solver, tag):
+    y = z3.BitVec(f"inv_{tag}", 64)
+    solver.add(z3.ULT(y, P), z3.Implies(x[0] != 0, _mul(x[0], y) == 1))
+    crashes.append(x[0] == 0)
+    return [y]
+
+
+def _u32_binary(result):
+    def encode(x, crashes, ram, solver, tag):
         crashes.append(_not_u32(x[0], x[1]))
-        return [{"lt": lambda: z3.If(z3.ULT(x[0], x[1]), one, zero), "and": lambda: x[0] & x[1],
-                 "xor": lambda: x[0] ^ x[1]}[name]()]
-    if name == "log_2_floor":
-        crashes += [_not_u32(x[0]), x[0] == 0]
-        return [_log2(x[0])]
-    if name == "pop_count":
-        crashes.append(_not_u32(x[0]))
-        return [sum(z3.ZeroExt(63, z3.Extract(i, i, x[0])) for i in range(32))]
-    if name == "div_mod":
-        crashes += [_not_u32(x[0], x[1]), x[1] == 0]
-        return [z3.UDiv(x[0], x[1]), z3.URem(x[0], x[1])]
-    if name == "split":
-        return [z3.LShR(x[0], 32), x[0] & 0xFFFFFFFF]
-    if name == "assert":
-        crashes.append(x[0] != 1)
+        return [result(x[0], x[1])]
+    return encode
+
+
+def _log_2_floor(x, crashes, ram, solver, tag):
+    crashes += [_not_u32(x[0]), x[0] == 0]
+    return [_log2(x[0])]
+
+
+def _pop_count(x, crashes, ram, solver, tag):
+    crashes.append(_not_u32(x[0]))
+    return [sum(z3.ZeroExt(63, z3.Extract(i, i, x[0])) for i in range(32))]
+
+
+def _div_mod(x, crashes, ram, solver, tag):
+    crashes += [_not_u32(x[0], x[1]), x[1] == 0]
+    return [z3.UDiv(x[0], x[1]), z3.URem(x[0], x[1])]
+
+
+def _crash_if(condition):
+    def encode(x, crashes, ram, solver, tag):
+        crashes.append(condition(x))
         return []
-    if name == "assert_vector":
-        crashes.append(z3.Or(*[x[i] != x[i + 5] for i in range(5)]))
-        return []
-    if name == "u32_check":
-        crashes.append(_not_u32(x[0]))
-        return []
-    if name == "mem_read":
-        value = z3.URem(ram(x[0]), P)
-        for k in range(1, len(x), 2):  # later writes win
-            value = z3.If(x[k] == x[0], x[k + 1], value)
-        return [value]
-    fe = [_FE(t) for t in x]
-    if name == "xx_add":
-        return [r.t for r in F.xadd(tuple(fe[0:3]), tuple(fe[3:6]))]
-    if name == "xx_mul":
-        return [r.t for r in F.xmul(tuple(fe[0:3]), tuple(fe[3:6]))]
-    if name == "xb_mul":
-        return [r.t for r in F.xbmul(fe[0], tuple(fe[1:4]))]
-    raise ValueError(f"no SMT encoding for {name}")
+    return encode
+
+
+def _mem_read(x, crashes, ram, solver, tag):
+    value = z3.URem(ram(x[0]), P)
+    for k in range(1, len(x), 2):  # later writes win
+        value = z3.If(x[k] == x[0], x[k + 1], value)
+    return [value]
+
+
+def _pure(result):
+    return lambda x, crashes, ram, solver, tag: result(x)
+
+
+def _extension(result):
+    return _pure(lambda x: [r.t for r in result([_FE(t) for t in x])])
+
+
+ENCODERS = {
+    "add": _pure(lambda x: [_add(x[0], x[1])]), "mul": _pure(lambda x: [_mul(x[0], x[1])]),
+    "eq": _pure(lambda x: [z3.If(x[0] == x[1], _ONE, _ZERO)]), "invert": _invert,
+    "lt": _u32_binary(lambda a, b: z3.If(z3.ULT(a, b), _ONE, _ZERO)), "and": _u32_binary(lambda a, b: a & b),
+    "xor": _u32_binary(lambda a, b: a ^ b), "log_2_floor": _log_2_floor, "pop_count": _pop_count,
+    "div_mod": _div_mod, "split": _pure(lambda x: [z3.LShR(x[0], 32), x[0] & 0xFFFFFFFF]),
+    "assert": _crash_if(lambda x: x[0] != 1),
+    "assert_vector": _crash_if(lambda x: z3.Or(*[x[i] != x[i + 5] for i in range(5)])),
+    "u32_check": _crash_if(lambda x: _not_u32(x[0])), "mem_read": _mem_read,
+    "xx_add": _extension(lambda fe: F.xadd(tuple(fe[0:3]), tuple(fe[3:6]))),
+    "xx_mul": _extension(lambda fe: F.xmul(tuple(fe[0:3]), tuple(fe[3:6]))),
+    "xb_mul": _extension(lambda fe: F.xbmul(fe[0], tuple(fe[1:4]))),
+    # not encoded (a block containing one is not given to the solver)
+    "pow": None, "x_invert": None, "xx_dot_step": None, "xb_dot_step": None, "permute": None, "merkle": None,
+}  # fmt: skip
+"""The z3 encoding of every plan operation, or None where there is none."""
+assert set(ENCODERS) == set(OPERATIONS), f"encoders differ from the plan operations: {set(ENCODERS) ^ set(OPERATIONS)}"
+ENCODED: frozenset[str] = frozenset(name for name, encoder in ENCODERS.items() if encoder is not None)
+"""The plan operations the solver can be given."""
+
+
+def _operation(name: str, x: list, crashes: list, ram, solver, tag: str) -> list:
+    encoder = ENCODERS[name]
+    if encoder is None:
+        raise ValueError(f"no SMT encoding for {name}")
+    return encoder(x, crashes, ram, solver, tag)

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import field as F
+from . import isa
 from .batch import GroupRun
 from .coverage import TestSet, typed_pool
 from .errors import VM_ERROR_KINDS
@@ -60,11 +61,18 @@ TARGETS: dict[str, list[Target]] = {
     "split": [(_arg(0), (0, _U32 - 1, _U32, P - 1))],
     "merkle": [(_arg(5), (0, 1) + _U32_EDGE)],
     "u32_check": [(_arg(0), _U32_EDGE)],
+    # polynomials (and Tip5's permutation) change behaviour at no particular point; RAM reads: see `sensitive`
+    "add": [], "mul": [], "xx_add": [], "xx_mul": [], "xb_mul": [], "xx_dot_step": [], "xb_dot_step": [],
+    "permute": [], "mem_read": [],
 }
-"""What each sensitive operation's behaviour turns on: (value of its operands, target values)."""
+"""What each operation's behaviour turns on: (value of its operands, target values); empty for the
+operations that have no such point."""
+assert set(TARGETS) == set(OPERATIONS), f"targets differ from the plan's operations: {set(TARGETS) ^ set(OPERATIONS)}"
 
-_U32_OPERANDS = {"lt": (0, 1), "and": (0, 1), "xor": (0, 1), "log_2_floor": (0,), "pop_count": (0,), "pow": (1,),
-                 "div_mod": (0, 1), "merkle": (5,), "u32_check": (0,)}
+_U32_OPERANDS: dict[str, tuple[int, ...]] = {
+    **{s.name: s.u32_operands for s in isa.INSTRUCTIONS if s.u32_operands and s.name in OPERATIONS},
+    "merkle": isa.BY_NAME["merkle_step"].u32_operands, "u32_check": (0,)}
+"""The operand positions of each operation that must hold u32 values (the ISA's ``u32_operands``)."""
 
 
 def sensitive(plan: Plan) -> list[tuple[int, Target]]:
@@ -76,7 +84,7 @@ def sensitive(plan: Plan) -> list[tuple[int, Target]]:
         if name == "mem_read":
             found += [(j, (_diff(0, 1 + 2 * w), (0,))) for w in range((plan.n_in[j] - 1) // 2)]
         else:
-            found += [(j, t) for t in TARGETS.get(name, ())]
+            found += [(j, t) for t in TARGETS[name]]
     return found
 
 

@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from . import isa
+from . import isa, value_types
 from .asm import Instruction, Program
 from .field import P
 
@@ -114,19 +114,25 @@ def runnable_programs(draw, stack_depth: int = 24, min_length: int = 1, max_leng
 
 
 _U32_PAIR = (Instruction("split"),)  # leaves two u32 values (hi, lo) on top
-_PREPARE = {
-    "assert": (Instruction("push", 1),),
-    "assert_vector": (Instruction("dup", 4),) * 5,
-    **{name: _U32_PAIR for name in ("lt", "and", "xor", "pow", "div_mod", "log_2_floor", "pop_count")},
-    "merkle_step": (Instruction("split"), Instruction("place", 5)),
-    "merkle_step_mem": (Instruction("split"), Instruction("place", 5)),
-}
+
+
+def _preparation(spec: isa.InstructionSpec) -> tuple[Instruction, ...]:
+    """Instructions that usually let ``spec`` pass: a 1 for ``assert``, a copy of the top five words for
+    ``assert_vector``, u32 operands from ``split`` (moved down to st5 for the Merkle steps)."""
+    if spec.category == "assertion":
+        return (Instruction("push", 1),) if spec.pops() == 1 else (Instruction("dup", 4),) * 5
+    if spec.u32_operands == (5,):
+        return _U32_PAIR + (Instruction("place", 5),)
+    return _U32_PAIR if spec.u32_operands else ()
+
+
+_PREPARE = {spec.name: prefix for spec in isa.INSTRUCTIONS if (prefix := _preparation(spec))}
 
 
 # ------------------------------------------------------------------------------------------ typed inputs
 
-INPUT_TYPES: tuple[str, ...] = ("field", "nonzero", "u32", "u32_nonzero", "bool")
-"""The input types a task can declare (the verifier's ``INPUT_TYPES``)."""
+INPUT_TYPES: tuple[str, ...] = value_types.INPUT_TYPES
+"""The input types a task can declare (one home: :mod:`tasm_env.value_types`)."""
 
 
 def input_types(min_size: int = 1, max_size: int = 4) -> st.SearchStrategy[tuple[str, ...]]:
@@ -199,9 +205,12 @@ def _neutral_snippets(draw) -> list[Instruction]:
     ]))
 
 
+_COMMUTED = frozenset(name for name in isa.COMMUTATIVE if isa.BY_NAME[name].category == "arithmetic")
+
+
 def _commuted(draw, instructions: list[Instruction]) -> tuple[list[Instruction], str] | None:
     """`add`/`mul`/`eq`/`xx_add` preceded by `swap 1` computes the same (they are commutative)."""
-    places = [k for k, ins in enumerate(instructions) if ins.name in ("add", "mul", "eq")]
+    places = [k for k, ins in enumerate(instructions) if ins.name in _COMMUTED]
     if not places:
         return None
     k = draw(st.sampled_from(places))

@@ -93,29 +93,12 @@ class Machine:
 # s, a, m, x, x0..x2 and lo; compiled blocks keep k for the crash location.
 #
 # Instructions that cannot crash are written once, as source templates: the interpreter's handler is made
-# from the template, and the compiler pastes it inline into hot blocks (see vm_decode.compile_block).
+# from the template, and the compiler pastes it inline into hot blocks (see vm_decode.compile_block). The
+# templates are HANDLERS' `Template` entries, below, so that the one handler table covers every instruction.
 
-INLINE_TEMPLATES: dict[str, str] = {
-    "push": "s.append(a)",
-    "pop": "del s[-a:]",
-    "pick": "s.append(s.pop(a))",
-    "place": "x = s.pop()\ns.insert(len(s) - a, x)",  # a = i: st0 moves to position i
-    "dup": "s.append(s[a])",
-    "swap": "s[-1], s[a] = s[a], s[-1]",
-    "nop": "pass",
-    "add": "x = s.pop()\ns[-1] = (s[-1] + x) % P",
-    "addi": "s[-1] = (s[-1] + a) % P",
-    "mul": "x = s.pop()\ns[-1] = s[-1] * x % P",
-    "eq": "x = s.pop()\ns[-1] = 1 if s[-1] == x else 0",
-    # `_ a` -> `_ hi lo`; the u32 table checks (split, lo, hi)
-    "split": "x = s[-1]\nlo = x & 0xFFFFFFFF\ns[-1] = x >> 32\ns.append(lo)\nm.u32.add(('split', lo, x >> 32))",
-    # XFEs have coefficient 0 in st0: st0..st2 + st3..st5
-    "xx_add": "x0 = s.pop()\nx1 = s.pop()\nx2 = s.pop()\n"
-              "s[-1] = (s[-1] + x0) % P\ns[-2] = (s[-2] + x1) % P\ns[-3] = (s[-3] + x2) % P",
-    # `_ z y x b` -> `_ b·(x + y·X + z·X^2)`
-    "xb_mul": "x = s.pop()\ns[-1] = s[-1] * x % P\ns[-2] = s[-2] * x % P\ns[-3] = s[-3] * x % P",
-    "write_io": "m.output.extend(s[-1:-a - 1:-1])\ndel s[-a:]",  # st0 is output first
-}
+
+class Template(str):
+    """A handler written as source: the handler table's entry for an instruction that is inlined."""
 
 
 def _handler_from_template(name: str, template: str):
@@ -123,9 +106,6 @@ def _handler_from_template(name: str, template: str):
     namespace = {"P": P}
     exec(compile(f"def _{name}(s, a, m):\n{body}\n", f"<tasm_env.vm template {name}>", "exec"), namespace)
     return namespace[f"_{name}"]
-
-
-_TEMPLATE_HANDLERS = {name: _handler_from_template(name, t) for name, t in INLINE_TEMPLATES.items()}
 
 
 def _u32_or_crash(value: int, position: int, name: str) -> None:
@@ -403,7 +383,26 @@ def _xb_dot_step(s, a, m):  # `_ z y x *b *a` -> `_ acc' (*b+3) (*a+1)`, m[*a] a
 Handler = Callable[[list, Any, Machine], None]
 
 HANDLERS: dict[str, Handler] = {
-    **_TEMPLATE_HANDLERS,
+    "push": Template("s.append(a)"),
+    "pop": Template("del s[-a:]"),
+    "pick": Template("s.append(s.pop(a))"),
+    "place": Template("x = s.pop()\ns.insert(len(s) - a, x)"),  # a = i: st0 moves to position i
+    "dup": Template("s.append(s[a])"),
+    "swap": Template("s[-1], s[a] = s[a], s[-1]"),
+    "nop": Template("pass"),
+    "add": Template("x = s.pop()\ns[-1] = (s[-1] + x) % P"),
+    "addi": Template("s[-1] = (s[-1] + a) % P"),
+    "mul": Template("x = s.pop()\ns[-1] = s[-1] * x % P"),
+    "eq": Template("x = s.pop()\ns[-1] = 1 if s[-1] == x else 0"),
+    # `_ a` -> `_ hi lo`; the u32 table checks (split, lo, hi)
+    "split": Template("x = s[-1]\nlo = x & 0xFFFFFFFF\ns[-1] = x >> 32\ns.append(lo)\n"
+                      "m.u32.add(('split', lo, x >> 32))"),
+    # XFEs have coefficient 0 in st0: st0..st2 + st3..st5
+    "xx_add": Template("x0 = s.pop()\nx1 = s.pop()\nx2 = s.pop()\n"
+                       "s[-1] = (s[-1] + x0) % P\ns[-2] = (s[-2] + x1) % P\ns[-3] = (s[-3] + x2) % P"),
+    # `_ z y x b` -> `_ b·(x + y·X + z·X^2)`
+    "xb_mul": Template("x = s.pop()\ns[-1] = s[-1] * x % P\ns[-2] = s[-2] * x % P\ns[-3] = s[-3] * x % P"),
+    "write_io": Template("m.output.extend(s[-1:-a - 1:-1])\ndel s[-a:]"),  # st0 is output first
     "divine": _divine, "halt": _halt, "skiz": _skiz, "call": _call, "return": _return, "recurse": _recurse,
     "recurse_or_return": _recurse_or_return, "assert": _assert, "read_mem": _read_mem, "write_mem": _write_mem,
     "hash": _hash, "assert_vector": _assert_vector, "sponge_init": _sponge_init, "sponge_absorb": _sponge_absorb,
@@ -413,6 +412,9 @@ HANDLERS: dict[str, Handler] = {
     "merkle_step": _merkle_step, "merkle_step_mem": _merkle_step_mem, "xx_dot_step": _xx_dot_step,
     "xb_dot_step": _xb_dot_step,
 }  # fmt: skip
+INLINE_TEMPLATES: dict[str, str] = {name: str(h) for name, h in HANDLERS.items() if isinstance(h, Template)}
+"""The instructions written as source templates, which the block compiler pastes inline."""
+HANDLERS.update({name: _handler_from_template(name, t) for name, t in INLINE_TEMPLATES.items()})
 assert set(HANDLERS) == set(isa.MNEMONICS) and len(HANDLERS) == len(isa.MNEMONICS), \
     "every ISA instruction needs exactly one handler"
 assert not any(isa.spec(name).crashes or isa.spec(name).control_flow for name in INLINE_TEMPLATES), \

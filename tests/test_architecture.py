@@ -4,7 +4,9 @@
 * no ``from x import _name`` and no ``obj._attr`` across modules;
 * no module in ``tasm_env/`` over 500 lines;
 * no instruction list or stack-effect table outside ``isa.py`` (a literal set, tuple, list or dict of three or
-  more mnemonics), except handler tables, which must cover the ISA table exactly.
+  more mnemonics), except handler tables, which must cover exactly a set the fact's home defines: a family of
+  ``isa.py`` (every instruction, the straight-line ones, ``CRASHING``, ``USES_STATE``...), of TIR's ops
+  (``tasks/tir.py``: a TIR op named like an instruction is a TIR fact) or of the plan's operation kinds.
 
 Each check collects every offence and names them all.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import types
 from functools import lru_cache
 from pathlib import Path
 
@@ -196,8 +199,29 @@ def test_no_module_in_tasm_env_is_over_500_lines():
 # ----------------------------------------------------------------------------------- instruction facts
 
 STRAIGHT_LINE = frozenset(isa.MNEMONICS) - isa.CONTROL_FLOW
-COVERAGES = {"every instruction": frozenset(isa.MNEMONICS), "every straight-line instruction": STRAIGHT_LINE}
-"""What a handler table may cover: exactly one of these sets, read from the ISA table."""
+FAMILY_HOMES = ("tasm_env.isa", "tasm_env.tasks.tir", "tasm_env.plan")
+"""Where the sets a handler table may cover are defined: the ISA table's families; TIR's operations (a TIR op
+named like an instruction, ``add``, is a TIR fact and ``tir.OPS`` is its home); the plan's operation kinds."""
+
+
+def named_families(module_name: str) -> dict[str, frozenset[str]]:
+    """Every public, non-empty module-level collection of names (tuple, frozenset, set or dict keys) that
+    ``module_name`` defines, each within the module's own vocabulary: mnemonics (``isa.BY_NAME``), TIR ops
+    (``tir.OPS``) or plan operation kinds (``plan.OPERATIONS``)."""
+    module = importlib.import_module(module_name)
+    vocabulary = set(getattr(module, "BY_NAME", None) or getattr(module, "OPS", None) or module.OPERATIONS)
+    found = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or not isinstance(value, (tuple, frozenset, set, dict)) or not value:
+            continue
+        if all(isinstance(v, str) for v in value) and set(value) <= vocabulary:
+            found[f"{module_name.rpartition('.')[2]}.{name}"] = frozenset(value)
+    return found
+
+
+COVERAGES = {"every instruction": frozenset(isa.MNEMONICS), "every straight-line instruction": STRAIGHT_LINE,
+             **{name: family for home in FAMILY_HOMES for name, family in named_families(home).items()}}
+"""What a handler table may cover: exactly one of these sets, each defined in its home module."""
 
 
 def mnemonics_in(elements) -> list[str]:
@@ -215,9 +239,10 @@ def assigned_name(tree: ast.Module, node: ast.AST) -> str | None:
     return None
 
 
-def instruction_tables(path: Path, tree: ast.Module | None = None) -> list[str]:
+def instruction_tables(path: Path, tree: ast.Module | None = None, module=None) -> list[str]:
     """Literal collections of three or more mnemonics in ``path``; a dict of them mapping to code (a handler
-    table) is fine when the module's table, as built at import, covers exactly one of :data:`COVERAGES`."""
+    table) is fine when the module's table, as built at import, covers exactly one of :data:`COVERAGES`: a set
+    the ISA table, TIR or the plan defines, never a hand-picked subset."""
     tree = tree or tree_of(path)
     found = []
     for node in ast.walk(tree):
@@ -228,11 +253,11 @@ def instruction_tables(path: Path, tree: ast.Module | None = None) -> list[str]:
             handlers = not all(isinstance(v, ast.Constant) for v in node.values)
             name = assigned_name(tree, node)
             if handlers and name is not None:
-                table = getattr(importlib.import_module(module_name(path)), name)
+                table = getattr(module or importlib.import_module(module_name(path)), name)
                 if any(set(table) == covered for covered in COVERAGES.values()):
                     continue
                 found.append(f"{relative(path)}:{node.lineno} handler table {name} covers {sorted(table)}, not "
-                             f"exactly {' or '.join(COVERAGES)} of isa.py")
+                             f"exactly a family of {', '.join(FAMILY_HOMES)}")
                 continue
             found.append(f"{relative(path)}:{node.lineno} a table of {len(names)} instructions "
                          f"({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})")
@@ -276,6 +301,21 @@ def test_the_private_name_check_allows_a_modules_own_attributes():
                                     'def f(x):\n    return x in ("dup", "swap", "pick")\n'])
 def test_the_instruction_check_catches(source):
     assert instruction_tables(PROBE, ast.parse(source))
+
+
+def test_the_instruction_check_refuses_a_handler_table_over_a_hand_picked_subset():
+    moves = ", ".join(f"{name!r}: abs" for name in isa.STACK_MOVES)  # a family of isa.py: allowed
+    source = f"HANDLERS = {{'add': abs, 'mul': abs, 'eq': abs}}\nMOVES = {{{moves}}}\n"
+    module = types.ModuleType("probe")
+    exec(source, module.__dict__)
+    found = instruction_tables(PROBE, ast.parse(source), module)
+    assert len(found) == 1 and "handler table HANDLERS" in found[0], found
+
+
+def test_the_families_are_the_homes_own_sets():
+    assert COVERAGES["isa.CRASHING"] == isa.CRASHING
+    assert "tir.OPS" in COVERAGES and "plan.OPERATIONS" in COVERAGES
+    assert not any(name.startswith("isa.") and not family <= set(isa.MNEMONICS) for name, family in COVERAGES.items())
 
 
 def test_the_layer_check_places_modules_by_the_table():

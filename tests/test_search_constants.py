@@ -139,3 +139,16 @@ def test_an_incumbent_is_kept_when_verified_and_ignored_when_wrong():
     assert search(block, types, time_limit=0.01, incumbent=wrong).program == Program.parse(block)
     proved = search("dup 0 add dup 0 add", (F,), incumbent="push 4 mul")
     assert proved.proved and proved.cycles == 2
+
+
+def test_the_vocabulary_emits_exactly_the_searched_fixed_constants():
+    """The default vocabulary's fixed push/addi constants are the search's (one home: tasks/search/constants)."""
+    from tasm_env.asm import Instruction
+    from tasm_env.emission.vocab import Vocabulary
+    from tasm_env.field import P
+    from tasm_env.tasks.search.constants import ADDI_CONSTANTS
+
+    tokens = Vocabulary.default(n_slots=2).tokens
+    for name, constants in (("push", PUSH_CONSTANTS), ("addi", ADDI_CONSTANTS)):
+        emitted = [t.arg for t in tokens if isinstance(t, Instruction) and t.name == name]
+        assert emitted == list(dict.fromkeys(c % P for c in constants)), name

@@ -57,27 +57,10 @@ assert all(static == reach + 1 for reach, static in LEVEL_FIELDS.values())
 
 # ------------------------------------------------------------------------------------ slot movements
 
-# TODO(isa): how dup/swap/pick/place move slots is being added to isa.py (issue 10); read it from there.
-def _dup(s, i):
-    return [s[i]] + s[:-1]
-
-
-def _swap(s, i):
-    s = list(s)
-    s[0], s[i] = s[i], s[0]
-    return s
-
-
-def _pick(s, i):
-    return [s[i]] + s[:i] + s[i + 1:]
-
-
-def _place(s, i):
-    return s[1:i + 1] + [s[0]] + s[i + 1:]
-
-
-PERMUTATIONS = {"dup": _dup, "swap": _swap, "pick": _pick, "place": _place}
-"""How each index instruction moves the top slots (st0 first); the ISA table only records their size change."""
+def moved_slots(name: str, arg: int, tracked: int) -> list[int]:
+    """Where each of the top ``tracked`` slots (st0 first) comes from after the index instruction ``name arg``:
+    the ISA's one definition of the move (:func:`tasm_env.isa.move_stack`) applied to the slot numbers."""
+    return isa.move_stack(name, arg, list(range(tracked))[::-1])[::-1][:tracked]
 
 
 def slot_sources(vocab: Vocabulary, tracked: int) -> np.ndarray:
@@ -91,7 +74,7 @@ def slot_sources(vocab: Vocabulary, tracked: int) -> np.ndarray:
             continue
         name, arg = vocab.mnemonic[i], vocab.arg[i]
         if isa.BY_NAME[name].arg is isa.Arg.INDEX:
-            src[i] = PERMUTATIONS[name](list(range(tracked)), arg)
+            src[i] = moved_slots(name, arg, tracked)
             continue
         pops, pushes = int(vocab.pops[i]), int(vocab.pushes[i])
         results = [slot_col if t == SLOT_TYPE else tracked + int(t) for t in vocab.result_types[i, :pushes]]

@@ -34,6 +34,8 @@ from .. import isa
 from ..asm import Instruction, Program
 from ..errors import TaskError, TasmError
 from ..field import P
+from ..tasks.search.constants import ADDI_CONSTANTS as DEFAULT_ADDI_CONSTANTS  # the one home: the search
+from ..tasks.search.constants import PUSH_CONSTANTS as DEFAULT_PUSH_CONSTANTS  # proves optimality over these
 from ..tasks.tir import OPS as TIR_OPS
 from ..value_types import BOOL, FIELD, INPUT_TYPE_CODES, U32  # value-type codes, re-exported
 from ..value_types import VALUE_TYPES as TYPE_NAMES
@@ -47,14 +49,9 @@ SLOT_TYPE = -1
 
 MAX_PUSHES = max(spec.pushes(5 if spec.arg is isa.Arg.COUNT else None) for spec in isa.INSTRUCTIONS)
 
-# Facts the ISA table does not record. Everything else about an instruction is read from isa.
-# TODO(isa): output use, sponge start and result types move into isa.py (issue 10); derive them from there.
-_WRITES_OUTPUT = frozenset({"write_io"})  # consumes COUNT words into the public output
-_STARTS_SPONGE = frozenset({"sponge_init"})
-_RESULT_OVERRIDES = {  # results narrower than the TIR op says (or with no TIR op): position -> type
-    "merkle_step": {5: U32},  # st5 becomes the parent's node index, i div 2
-    "merkle_step_mem": {5: U32},
-}
+# Streams, sponge use and results known to be u32 are the ISA table's `stream`, `sponge` and `u32_results`;
+# the other result types come from the TIR op of the same name.
+
 _NO_OPS = frozenset({"nop"})  # never worth a token (index no-ops: see _is_index_no_op)
 
 
@@ -78,8 +75,8 @@ def _result_types(spec: isa.InstructionSpec, arg) -> list[int]:
     kinds = {r for r in op.results} if op is not None else set()
     base = {"u32": U32, "bool": BOOL}.get(kinds.pop(), FIELD) if len(kinds) == 1 else FIELD
     types = [base] * n
-    for position, kind in _RESULT_OVERRIDES.get(spec.name, {}).items():
-        types[position] = kind
+    for position in spec.u32_results:  # e.g. a Merkle step's st5, the parent's node index i div 2
+        types[position] = U32
     return types
 
 
@@ -138,12 +135,6 @@ def _key(instruction: Instruction) -> tuple[str, int | str | None]:
 
 # ------------------------------------------------------------------------------------------- vocabulary
 
-
-DEFAULT_PUSH_CONSTANTS: tuple[int, ...] = (-1, *range(11), 16, 32, (1 << 32) - 1, 1 << 32)
-"""Fixed ``push`` constants of :meth:`Vocabulary.default`: -1, 0..10, 16, 32, 2^32-1 and 2^32 (the split
-radix)."""
-DEFAULT_ADDI_CONSTANTS: tuple[int, ...] = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
-"""Fixed ``addi`` constants of :meth:`Vocabulary.default` (pointer steps; ``addi 0`` is a no-op)."""
 
 TRIDENT_PUSH_CONSTANTS: tuple[int, ...] = (-1, *range(11), 16, 32)
 TRIDENT_LAYOUT_FILE = "data/vocabularies/trident.json"
@@ -356,12 +347,12 @@ class Vocabulary:
             types = _result_types(spec, arg)
             self.result_types[i, : len(types)] = types
             count = arg if spec.arg is isa.Arg.COUNT else 0
-            self.public_reads[i] = count if "public_input_exhausted" in spec.crashes else 0
-            self.secret_reads[i] = count if "secret_input_exhausted" in spec.crashes else 0
-            self.digests[i] = 1 if "secret_digests_exhausted" in spec.crashes else 0
-            self.outputs[i] = count if name in _WRITES_OUTPUT else 0
-            self.needs_sponge[i] = "sponge_not_initialised" in spec.crashes
-            self.starts_sponge[i] = name in _STARTS_SPONGE
+            self.public_reads[i] = count if spec.stream == "public_input" else 0
+            self.secret_reads[i] = count if spec.stream == "secret_input" else 0
+            self.digests[i] = 1 if spec.stream == "secret_digests" else 0
+            self.outputs[i] = count if spec.stream == "public_output" else 0
+            self.needs_sponge[i] = spec.sponge == "needs"
+            self.starts_sponge[i] = spec.sponge == "starts"
         for array in (self.kind, self.slot, self.pops, self.pushes, self.delta, self.reads, self.u32_operands,
                       self.result_types, self.public_reads, self.secret_reads, self.digests, self.outputs,
                       self.needs_sponge, self.starts_sponge):

@@ -24,17 +24,14 @@ from __future__ import annotations
 from .. import isa
 from ..asm import Instruction, Program
 from ..errors import TaskError
-from .tir import TIR, Node, Ref
+from .tir import OPS, TIR, Node, Ref
 
 REACH = 16
 """``dup``/``pick`` reach ``st0`` to ``st15``: no operand may lie deeper."""
 
-_SIMPLE = {  # TIR op -> the one Triton instruction it becomes (operands fetched with argument 0 on top)
-    "add": "add", "mul": "mul", "eq": "eq", "invert": "invert", "lt": "lt", "and": "and", "xor": "xor",
-    "split": "split", "div_mod": "div_mod", "pow": "pow", "log_2_floor": "log_2_floor",
-    "pop_count": "pop_count", "assert": "assert", "hash": "hash", "xx_add": "xx_add", "xx_mul": "xx_mul",
-    "xb_mul": "xb_mul", "x_invert": "x_invert",
-}  # fmt: skip
+_SIMPLE: dict[str, str] = {op: op for op in (*isa.VALUE_INSTRUCTIONS, "assert", "hash")}
+"""TIR op -> the one Triton instruction of the same name it becomes (operands fetched with argument 0 on top)."""
+assert set(_SIMPLE) <= set(OPS), "a TIR op the compiler lowers to one instruction is not a TIR op"
 
 _Slot = Ref | None  # what a stack slot holds; None marks a value to be removed (the final cleanup)
 

@@ -22,7 +22,7 @@ from typing import Callable, Mapping, Sequence
 from .. import field as ff
 from ..errors import TaskError
 from ..tip5 import hash_10
-from .tir import TIR, Node
+from .tir import FUNCTIONS, TIR, Node
 
 P = ff.P
 U32_LIMIT = 1 << 32
@@ -189,6 +189,7 @@ _PURE: dict[str, Callable[..., list[int]]] = {
     "x_invert": _x_invert,
 }
 """Operations that only depend on their arguments (``assert`` included: it has no state)."""
+assert set(_PURE) == FUNCTIONS, f"the evaluator's pure ops differ from TIR's FUNCTIONS: {set(_PURE) ^ FUNCTIONS}"
 
 
 def _apply(node: Node, args: list[int], inputs: Sequence[int], state: _State) -> list[int]:

@@ -57,14 +57,16 @@ from ..value_types import INPUT_TYPES
 from ..verify import CONTEXT_DEPTH
 from .tir import OPS, TIR, Node, Ref
 
-UNLIFTABLE: dict[str, str] = {
-    **{name: "it uses the Tip5 sponge, which TIR has no state for" for name in
-       ("sponge_init", "sponge_absorb", "sponge_absorb_mem", "sponge_squeeze")},
-    "merkle_step": "TIR has no Merkle-step operation (it reads secret digests)",
-    "merkle_step_mem": "TIR has no Merkle-step operation",
-    "xx_dot_step": "TIR has no dot-step operation",
-    "xb_dot_step": "TIR has no dot-step operation",
-}
+
+def _unliftable_reason(spec: isa.InstructionSpec) -> str:
+    if spec.sponge:
+        return "it uses the Tip5 sponge, which TIR has no state for"
+    what = "Merkle-step" if spec.category == "hashing" else "dot-step"
+    return f"TIR has no {what} operation" + (" (it reads secret digests)" if spec.stream == "secret_digests" else "")
+
+
+UNLIFTABLE: dict[str, str] = {spec.name: _unliftable_reason(spec) for spec in isa.INSTRUCTIONS
+                              if spec.name in isa.SPONGE | isa.MANY_IN_ONE}
 """Straight-line mnemonics a block may not contain, with the reason (their effects are not TIR operations)."""
 
 LIFTABLE_MNEMONICS: tuple[str, ...] = tuple(
@@ -77,8 +79,7 @@ TOTAL_PURE_OPS = frozenset(op for op, spec in OPS.items()
 """TIR ops that never crash and have no effect: when their results are unused they are dead code."""
 
 # plan operations whose TIR node takes the plan's operands unchanged, in the same order (see the table above)
-_SAME_OPERANDS = frozenset({"add", "mul", "eq", "lt", "and", "xor", "invert", "split", "div_mod", "pow",
-                            "log_2_floor", "pop_count", "assert", "xx_add", "xx_mul", "xb_mul", "x_invert"})
+_SAME_OPERANDS = frozenset(isa.VALUE_INSTRUCTIONS) | {"assert"}
 
 
 def lift(program: Program | str, inputs: Iterable[str]) -> TIR:

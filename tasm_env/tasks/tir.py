@@ -46,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
 
+from .. import isa
 from ..errors import TaskError
 from ..field import P
 from ..value_types import INPUT_TYPES, VALUE_TYPE_OF_INPUT, VALUE_TYPES
@@ -107,6 +108,14 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
     _op("xb_mul", (_F,) * 4, ("field",) * 3),
     _op("x_invert", (_F,) * 3, ("field",) * 3),
 )}
+
+SOURCES: tuple[str, ...] = ("input", "const")
+"""The ops that start the dataflow: they take no arguments."""
+OPERATIONS: frozenset[str] = frozenset(OPS) - frozenset(SOURCES)
+"""Every op that computes a value or has an effect (``len(tir)`` counts these)."""
+FUNCTIONS: frozenset[str] = frozenset(
+    op for op in OPERATIONS if not (op in isa.BY_NAME and (isa.BY_NAME[op].stream or isa.BY_NAME[op].uses_ram)))
+"""The ops whose results (or crash) depend on their arguments alone: no I/O, no memory."""
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 A proof of optimality only covers programs whose ``push``/``addi`` constants are in the searched set, so the
 set must contain at least every constant an agent can emit for the task:
 
-* the emission vocabulary's fixed constants (:data:`PUSH_CONSTANTS`, :data:`ADDI_CONSTANTS`; the vocabulary's
-  defaults must stay a subset, a test checks it) and the baseline's own literals, to which the vocabulary's
-  constant slots are bound;
+* the emission vocabulary's fixed constants (:data:`PUSH_CONSTANTS`, :data:`ADDI_CONSTANTS`, defined here
+  and imported by the vocabulary as its defaults; a test checks they agree) and the baseline's own literals,
+  to which the vocabulary's constant slots are bound;
 * folded constants: the literals' negations, their pairwise sums, differences and products, and every value
   the baseline computes that is the same on every test;
 * solved constants (:func:`solve_constants`): a constant ``c`` such that a final ``push c``, ``addi c`` or
@@ -29,9 +29,10 @@ from .moves import FIXED_CONSTANTS
 from .pure import batch_inverse
 
 PUSH_CONSTANTS: tuple[int, ...] = (-1, *range(11), 16, 32, (1 << 32) - 1, 1 << 32)
-"""Fixed ``push`` constants of the emission vocabulary's default (``tasm_env.vocab`` keeps these)."""
+"""Fixed ``push`` constants of the emission vocabulary's default (``Vocabulary.default``, which imports them):
+-1, 0..10, 16, 32, 2^32-1 and 2^32 (the split radix)."""
 ADDI_CONSTANTS: tuple[int, ...] = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
-"""Fixed ``addi`` constants of the emission vocabulary's default."""
+"""Fixed ``addi`` constants of the emission vocabulary's default (pointer steps; ``addi 0`` is a no-op)."""
 MAX_CONSTANTS = 96
 """At most this many constants are searched (fixed, vocabulary and literal constants come first)."""
 MAX_SOLVED = 4

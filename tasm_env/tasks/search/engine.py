@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from ... import isa
 from .chunk import Chunk
 from .keys import U64, mix
 from .layers import ID, META, SIDE, Children, Layer, column_map, select
@@ -35,7 +36,7 @@ class Engine:
         """The hashes of the one state from which a permutation or ``dup`` reaches the goal (None if no state
         does, or for other moves)."""
         s, goal = self.space, self.space.goal
-        if move.kind not in ("dup", "swap", "pick", "place") or move.touches > len(goal) - (move.kind == "dup"):
+        if move.kind not in isa.INDEX_INSTRUCTIONS or move.touches > len(goal) - (move.kind == "dup"):
             return None
         child = np.zeros(self.width + 1, dtype=np.int64)
         child[:len(goal)] = goal

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
 FIXED_CONSTANTS: tuple[int, ...] = (0, 1, P - 1, 2)
 """Constants every search may push (``-1`` is ``p - 1``)."""
-ARITHMETIC: tuple[str, ...] = ("add", "mul", "eq", "invert", "split", "pow", "lt", "and", "xor", "log_2_floor",
-                               "pop_count", "div_mod", "xx_add", "xx_mul", "x_invert", "xb_mul")
+ARITHMETIC: tuple[str, ...] = isa.VALUE_INSTRUCTIONS
 """Value instructions every search tries."""
 
 
@@ -82,9 +81,7 @@ def pure_spec(name: str, operation: str | None = None, **kw) -> Pure:
 
 
 PURE: dict[str, Pure] = {
-    **{name: pure_spec(name) for name in ("add", "mul", "eq", "lt", "and", "xor", "pow", "log_2_floor", "pop_count",
-                                          "invert", "split", "div_mod", "xx_add", "xx_mul", "x_invert", "xb_mul",
-                                          "assert", "assert_vector")},
+    **{name: pure_spec(name) for name in (*isa.VALUE_INSTRUCTIONS, *sorted(isa.ASSERTIONS))},
     "hash": pure_spec("hash", "permute", constants=(1,) * 6),  # Tip5's fixed-length domain: capacity words are 1
 }
 """Value instructions: one evaluator call each (``addi c`` is ``add`` with the constant ``c``)."""

@@ -166,4 +166,5 @@ STEPS: dict[str, Callable] = {
     "xb_dot_step": lambda n: _dot_step(1), "write_io": _write_io_step,
     "read_io": lambda n: _read_io_step(n, PUB), "divine": lambda n: _read_io_step(n, SEC),
 }
+assert set(STEPS) == isa.USES_STATE, f"the search's steps differ from the ISA's USES_STATE: {set(STEPS) ^ isa.USES_STATE}"
 
