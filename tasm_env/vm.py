@@ -95,7 +95,7 @@ def _execute(decoded: Decoded, s: list[int], m, max_cycles: int, digest_pending:
     cycles = 0
     i = 0
     while i < n:
-        ops, size, need, fall_through, touch = blocks.get(i) or decoded.block(i)
+        ops, size, need, fall_through, touch, _, _ = blocks.get(i) or decoded.block(i)
         if len(s) < touch and digest_pending:
             s[DIGEST_SLOTS] = program_digest_slots(decoded.program)
             digest_pending = False
@@ -118,7 +118,7 @@ def _execute(decoded: Decoded, s: list[int], m, max_cycles: int, digest_pending:
 def _execute_block_carefully(decoded: Decoded, start: int, s: list[int], m, cycles: int, max_cycles: int) -> None:
     """Run a block one instruction at a time with the cycle budget and the depth checked before each."""
     deltas = decoded.deltas
-    for k, (handler, arg) in enumerate(decoded.plain_ops[start], start):
+    for k, (handler, arg) in enumerate(decoded.blocks[start].plain, start):
         if cycles >= max_cycles:
             crash = Crash("max_cycles", f"the run did not end within max_cycles = {max_cycles} instructions")
             raise _error(decoded, crash, cycles, k)
@@ -276,8 +276,8 @@ def run(
 
 def _execution(prepared: Decoded, s: list[int], digest_pending: bool, m: Machine, cycles: int,
                runs: dict[int, int]) -> Execution:
-    block_rows = prepared.block_rows
-    op_stack, ram, permutations, sponge_inits = unpack_rows(sum(count * block_rows[i] for i, count in runs.items()))
+    blocks = prepared.blocks
+    op_stack, ram, permutations, sponge_inits = unpack_rows(sum(count * blocks[i].rows for i, count in runs.items()))
     return Execution.from_run(s, digest_pending, {
         "program": prepared.program,
         "output": tuple(m.output),
