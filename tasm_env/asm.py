@@ -108,6 +108,7 @@ _NAME = operator.attrgetter("name")
 _OPCODES = {spec.name: spec.opcode for spec in isa.INSTRUCTIONS}
 _SPECS = isa.BY_NAME
 _SIZE = operator.attrgetter("size")
+_CACHED_HASH = operator.attrgetter("_hash")
 
 
 class Program:
@@ -197,7 +198,8 @@ class Program:
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash((self.instructions, tuple(sorted(self.labels.items()))))
+            # the instructions' cached hashes, read in C: hashing the tuple would call Instruction.__hash__
+            self._hash = hash((tuple(map(_CACHED_HASH, self.instructions)), tuple(sorted(self.labels.items()))))
         return self._hash
 
     @property
