@@ -275,9 +275,14 @@ class Verifier:
         are also given to :func:`tasm_env.prove.prove` (status ``proved`` where it succeeds)."""
         verdicts: list[Verdict | None] = [None] * len(candidates)
         unique: dict[Program, list[int]] = {}
+        parsed: dict[str, Program] = {}  # a batch often repeats a text: parse it once
         for i, candidate in enumerate(candidates):
             try:
-                program = _program(candidate, "candidate")
+                program = parsed.get(candidate) if candidate.__class__ is str else None
+                if program is None:
+                    program = _program(candidate, "candidate")
+                    if candidate.__class__ is str:
+                        parsed[candidate] = program
             except TasmError as err:
                 verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
                 continue
