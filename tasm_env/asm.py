@@ -40,13 +40,15 @@ class Instruction:
     ``key``, the pair ``(name, arg)`` that determines what the instruction does (the error_id does not).
     """
 
+    # slots, not a __dict__: programs hold many instructions, and fewer objects means less garbage-collector
+    # work for everyone who makes programs (the parser, the emitters, generators)
+    __slots__ = ("name", "arg", "error_id", "size", "key", "_hash")
     name: str
-    arg: int | str | None = None
-    error_id: int | None = None
+    arg: int | str | None
+    error_id: int | None
 
     def __init__(self, name: str, arg: int | str | None = None, error_id: int | None = None):
-        # written out (not the dataclass's) so that a fresh instruction is one dict update: parsers and
-        # emitters make many
+        # written out (not the dataclass's): parsers and emitters make many
         spec = _SPECS.get(name) if type(name) is str else None
         if spec is None:
             raise ValueError(f"unknown mnemonic {name!r}")
@@ -63,9 +65,16 @@ class Instruction:
                 raise ValueError(f"`{name}` takes no error_id (only `assert` and `assert_vector` do)")
             if type(error_id) is not int or not I128_MIN <= error_id <= I128_MAX:
                 raise ValueError(f"error_id: expected an int in the i128 range [-2^127, 2^127), got {error_id!r}")
-        # frozen: the fields (the argument canonical) and the derived attributes go straight into the instance
-        self.__dict__.update(name=name, arg=arg, error_id=error_id, size=1 if arg is None else 2, key=(name, arg),
-                             _hash=hash((name, arg, error_id)))
+        # frozen: the fields (the argument canonical) and the derived attributes are set past __setattr__
+        _set(self, "name", name)
+        _set(self, "arg", arg)
+        _set(self, "error_id", error_id)
+        _set(self, "size", 1 if arg is None else 2)
+        _set(self, "key", (name, arg))
+        _set(self, "_hash", hash((name, arg, error_id)))
+
+    def __reduce__(self):  # copy, deepcopy: rebuilt through __init__ (a frozen instance takes no state)
+        return Instruction, (self.name, self.arg, self.error_id)
 
     def __hash__(self) -> int:  # cached: programs hash their instructions often (dedup, caches)
         return self._hash
@@ -107,7 +116,9 @@ Directive = Union[TypeHint, Breakpoint]
 _NAME = operator.attrgetter("name")
 _OPCODES = {spec.name: spec.opcode for spec in isa.INSTRUCTIONS}
 _SPECS = isa.BY_NAME
+_set = object.__setattr__
 _SIZE = operator.attrgetter("size")
+_CACHED_HASH = operator.attrgetter("_hash")
 
 
 class Program:
@@ -197,7 +208,8 @@ class Program:
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash((self.instructions, tuple(sorted(self.labels.items()))))
+            # the instructions' cached hashes, read in C: hashing the tuple would call Instruction.__hash__
+            self._hash = hash((tuple(map(_CACHED_HASH, self.instructions)), tuple(sorted(self.labels.items()))))
         return self._hash
 
     @property

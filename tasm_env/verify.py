@@ -25,6 +25,7 @@ certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove`
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -274,9 +275,14 @@ class Verifier:
         are also given to :func:`tasm_env.prove.prove` (status ``proved`` where it succeeds)."""
         verdicts: list[Verdict | None] = [None] * len(candidates)
         unique: dict[Program, list[int]] = {}
+        parsed: dict[str, Program] = {}  # a batch often repeats a text: parse it once
         for i, candidate in enumerate(candidates):
             try:
-                program = _program(candidate, "candidate")
+                program = parsed.get(candidate) if candidate.__class__ is str else None
+                if program is None:
+                    program = _program(candidate, "candidate")
+                    if candidate.__class__ is str:
+                        parsed[candidate] = program
             except TasmError as err:
                 verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
                 continue
@@ -410,10 +416,31 @@ def verify(baseline, candidate, inputs: Sequence[str] | None = None, n_tests: in
     """Is ``candidate`` equivalent to ``baseline``? ``baseline`` is a Task or a program (then ``inputs``
     gives its input types, deepest first); programs may be :class:`Program` objects or TASM text. ``n_tests``
     random tests run besides the coverage tests; ``prove`` also tries an exact proof (:mod:`tasm_env.prove`)."""
-    return Verifier(baseline, inputs, n_tests, seed).check([candidate], prove=prove)[0]
+    return _verifier(baseline, inputs, n_tests, seed).check([candidate], prove=prove)[0]
 
 
 def verify_many(baseline, candidates: Sequence, inputs: Sequence[str] | None = None, n_tests: int = 40,
                 seed=42, prove: bool = False) -> list[Verdict]:
     """One verdict per candidate, all run together on the batched executor (same tests as :func:`verify`)."""
-    return Verifier(baseline, inputs, n_tests, seed).check(candidates, prove=prove)
+    return _verifier(baseline, inputs, n_tests, seed).check(candidates, prove=prove)
+
+
+_VERIFIERS: OrderedDict[tuple, Verifier] = OrderedDict()
+_VERIFIERS_KEPT = 16
+
+
+def _verifier(baseline, inputs, n_tests, seed) -> Verifier:
+    """The Verifier for these arguments, reused across calls: its tests and the baseline's runs depend only on
+    them (for an int seed), and building it costs more than checking a batch of candidates."""
+    if type(seed) is not int or type(n_tests) is not int:  # a Generator seed draws new tests every time
+        return Verifier(baseline, inputs, n_tests, seed)
+    program, types, name = _baseline_and_types(baseline, inputs)
+    key = (program, types, name, n_tests, seed)
+    verifier = _VERIFIERS.get(key)
+    if verifier is None:
+        verifier = _VERIFIERS[key] = Verifier(baseline, inputs, n_tests, seed)
+        if len(_VERIFIERS) > _VERIFIERS_KEPT:
+            _VERIFIERS.popitem(last=False)
+    else:
+        _VERIFIERS.move_to_end(key)
+    return verifier

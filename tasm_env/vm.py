@@ -50,6 +50,9 @@ __all__ = ["COMPILE_AFTER", "MIN_STACK", "Execution", "initial_floor", "run"]
 
 P = ff.P
 _DIGEST_LEN = 5
+_NONE: tuple = ()  # the defaults of `run`, recognised by identity
+_NO_RAM: Mapping[int, int] = {}  # shared and never written: a run's RAM is `Machine.ram`
+_NO_ENTRIES: frozenset = frozenset()
 
 COMPILE_AFTER: int = 200
 """A block is compiled to Python code once it has run this many times (over all runs of its program): its
@@ -95,7 +98,7 @@ def _execute(decoded: Decoded, s: list[int], m, max_cycles: int, digest_pending:
     cycles = 0
     i = 0
     while i < n:
-        ops, size, need, fall_through, touch = blocks.get(i) or decoded.block(i)
+        ops, size, need, fall_through, touch, _, _ = blocks.get(i) or decoded.block(i)
         if len(s) < touch and digest_pending:
             s[DIGEST_SLOTS] = program_digest_slots(decoded.program)
             digest_pending = False
@@ -118,7 +121,7 @@ def _execute(decoded: Decoded, s: list[int], m, max_cycles: int, digest_pending:
 def _execute_block_carefully(decoded: Decoded, start: int, s: list[int], m, cycles: int, max_cycles: int) -> None:
     """Run a block one instruction at a time with the cycle budget and the depth checked before each."""
     deltas = decoded.deltas
-    for k, (handler, arg) in enumerate(decoded.plain_ops[start], start):
+    for k, (handler, arg) in enumerate(decoded.blocks[start].plain, start):
         if cycles >= max_cycles:
             crash = Crash("max_cycles", f"the run did not end within max_cycles = {max_cycles} instructions")
             raise _error(decoded, crash, cycles, k)
@@ -249,10 +252,12 @@ def run(
     ``max_cycles`` instructions is a ``max_cycles`` crash. Every value must be an int in ``[0, p)``; anything
     else raises :class:`~tasm_env.errors.InputError`.
     """
-    program = _coerce(program)
+    program = program if program.__class__ is Program else _coerce(program)
     prepared = decoded(program)
-    max_cycles = _non_negative_int(max_cycles, "max_cycles")
-    ram_seed = _non_negative_int(ram_seed, "ram_seed", below=1 << 64)
+    if max_cycles.__class__ is not int or max_cycles < 0:
+        max_cycles = _non_negative_int(max_cycles, "max_cycles")
+    if ram_seed.__class__ is not int or not 0 <= ram_seed < 1 << 64:
+        ram_seed = _non_negative_int(ram_seed, "ram_seed", below=1 << 64)
     digest_pending = floor is None
     if digest_pending:
         s = [0] * MIN_STACK  # the 5 deepest are placeholders for the program digest
@@ -262,12 +267,12 @@ def run(
             raise InputError(f"floor: expected exactly {MIN_STACK} values (top last), got {len(s)}")
     s.extend(_field_elements(stack, "stack"))
     machine = Machine(
-        public_input=_field_elements(public_input, "public_input"),
-        secret_input=_field_elements(secret_input, "secret_input"),
-        secret_digests=_digests(secret_digests) if secret_digests else (),
-        initial_ram=_initial_ram(ram),
-        ram_seed=ram_seed,
-        index_of_address=prepared.index_of_address,
+        _NONE if public_input is _NONE else _field_elements(public_input, "public_input"),
+        _NONE if secret_input is _NONE else _field_elements(secret_input, "secret_input"),
+        _NONE if secret_digests is _NONE else _digests(secret_digests) if secret_digests else _NONE,
+        _NO_RAM if ram is None else _initial_ram(ram),
+        ram_seed,
+        prepared.index_of_address,
     )
     cycles, runs, digest_pending = _execute(prepared, s, machine, max_cycles, digest_pending)
     _count_runs(prepared, runs)
@@ -276,8 +281,11 @@ def run(
 
 def _execution(prepared: Decoded, s: list[int], digest_pending: bool, m: Machine, cycles: int,
                runs: dict[int, int]) -> Execution:
-    block_rows = prepared.block_rows
-    op_stack, ram, permutations, sponge_inits = unpack_rows(sum(count * block_rows[i] for i, count in runs.items()))
+    blocks = prepared.blocks
+    rows = 0
+    for i, count in runs.items():
+        rows += count * blocks[i].rows
+    op_stack, ram, permutations, sponge_inits = unpack_rows(rows)
     return Execution.from_run(s, digest_pending, {
         "program": prepared.program,
         "output": tuple(m.output),
@@ -289,10 +297,10 @@ def _execution(prepared: Decoded, s: list[int], digest_pending: bool, m: Machine
         "secret_digests_consumed": m.digests_read,
         "jump_stack": tuple(m.jump_stack),
         "sponge": m.sponge,
-        "u32_entries": frozenset(m.u32),
+        "u32_entries": frozenset(m.u32) if m.u32 else _NO_ENTRIES,
         "op_stack_rows": op_stack,
         "ram_rows": ram,
         "permutations": permutations,
         "sponge_inits": sponge_inits,
-        "cascade_limbs": frozenset(m.limbs),
+        "cascade_limbs": frozenset(m.limbs) if m.limbs else _NO_ENTRIES,
     })

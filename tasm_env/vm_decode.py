@@ -40,6 +40,8 @@ class Block(NamedTuple):
     need: int  # stack elements needed at entry so that no instruction would leave fewer than 16
     fall_through: int  # the next instruction index, or -1: the last op (control flow) sets machine.jump_to
     touch: int  # at entry with fewer elements than this, some instruction reaches the digest slots
+    plain: tuple[Op, ...]  # the interpreted ops (run one by one when the block might crash on depth or cycles)
+    rows: int  # the block's static table rows, packed (see unpack_rows)
 
 
 # The facts of one `(name, arg)`, shared by every program that contains the instruction, as a plain tuple
@@ -109,16 +111,18 @@ def _check_stack_moves() -> None:
 _check_stack_moves()
 _FIELD_FACTS = {s.name: _facts(s.name, None) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD}
 _ENTRIES = _EntryTable()
+_NONE: list[int] = []  # shared, never mutated: most programs have no control flow
+_NO_ADDRESSES: dict[int, int] = {}
 _KEY = operator.attrgetter("key")
 
 
 class Decoded:
-    """A program prepared for execution. ``blocks[i]`` is built on first use for a block starting at ``i``:
-    the interpreted ops (``plain_ops[i]``) at first, a single compiled op once the block is hot.
-    ``block_rows[i]`` holds the block's static table rows, packed (see :func:`unpack_rows`)."""
+    """A program prepared for execution. ``blocks[i]`` is built on first use for a block starting at ``i``
+    (a program without control flow gets its one block at once): the interpreted ops at first, a single
+    compiled op once the block is hot."""
 
     __slots__ = ("program", "n", "ops", "deltas", "reaches", "rows", "control_at", "index_of_address", "blocks",
-                 "plain_ops", "block_rows", "runs")
+                 "runs")
 
     def __init__(self, program: Program):
         instructions = program.instructions
@@ -126,13 +130,13 @@ class Decoded:
         self.n = n = len(instructions)
         entries = list(map(_ENTRIES.__getitem__, map(_KEY, instructions)))
         self.ops, self.deltas, self.reaches, self.rows, control = tuple(zip(*entries)) if entries else ((),) * 5
-        self.control_at = list(itertools.compress(range(n), control))  # control-flow instruction indices
-        # where calls and returns go: only programs with control flow need it
-        self.index_of_address = dict(zip(program.addresses, range(n + 1))) if self.control_at else {}
+        # control-flow instruction indices; where calls and returns go (only programs with control flow need it)
+        self.control_at = list(itertools.compress(range(n), control)) if True in control else _NONE
+        self.index_of_address = dict(zip(program.addresses, range(n + 1))) if self.control_at else _NO_ADDRESSES
         self.blocks: dict[int, Block] = {}
-        self.plain_ops: dict[int, tuple[Op, ...]] = {}
-        self.block_rows: dict[int, int] = {}
         self.runs: dict[int, int] = {}  # successful executions of each block over all runs, until compiled
+        if not self.control_at and n:
+            self.block(0)  # the only block: built now, while the columns are at hand
 
     def block(self, start: int) -> Block:
         """The block starting at instruction ``start``: up to and including the first control-flow
@@ -150,10 +154,8 @@ class Decoded:
         # instruction j touches list indices >= entry + depths[j] - reach[j]; the digest sits at <= 4
         deepest = max(map(operator.sub, self.reaches[start:end], depths), default=0)
         block = tuple.__new__(Block, (ops, end - start, MIN_STACK - min(depths), fall_through,
-                                      DIGEST_TOP_INDEX + 1 + deepest))
+                                      DIGEST_TOP_INDEX + 1 + deepest, ops, sum(self.rows[start:end])))
         self.blocks[start] = block
-        self.plain_ops[start] = ops
-        self.block_rows[start] = sum(self.rows[start:end])
         return block
 
     def _control_arg(self, k: int) -> Any:
@@ -176,13 +178,13 @@ class Decoded:
     def compile(self, start: int) -> None:
         """Replace the block's interpreted ops by one op that runs the whole block as compiled Python."""
         block = self.blocks.get(start) or self.block(start)
-        compiled = compile_block(self.program.instructions, self.plain_ops[start], start)
+        compiled = compile_block(self.program.instructions, block.plain, start)
         self.blocks[start] = block._replace(ops=((compiled, None),))
 
     def is_compiled(self, start: int) -> bool:
         """Whether the block starting at ``start`` runs as compiled Python."""
         block = self.blocks.get(start)
-        return block is not None and block.ops is not self.plain_ops[start]
+        return block is not None and block.ops is not block.plain
 
 
 def compile_block(instructions: Sequence[Instruction], ops: tuple[Op, ...], start: int) -> Handler:

@@ -71,7 +71,7 @@ class Execution:
         placeholders for the program digest (the run never touched them), so :attr:`stack` fills them in."""
         execution = object.__new__(cls)
         if digest_pending:
-            fields["_final_stack"] = final_stack
+            fields["_final_stack"] = tuple(final_stack)  # a tuple of ints: the garbage collector skips it
         else:
             fields["stack"] = tuple(final_stack)
         object.__setattr__(execution, "__dict__", fields)

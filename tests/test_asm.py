@@ -211,3 +211,21 @@ def test_the_fast_path_agrees_with_the_full_parser(text):
 def test_canonical_text_takes_the_fast_path():
     program = Program.parse("push -1 dup 3 f: call f pop 2 halt")
     assert asm_parse._parse_plain(str(program)) == program
+
+
+def test_instructions_are_frozen_and_survive_copies():
+    """Instructions have __slots__ (no __dict__): assignment is refused, and copies rebuild an equal one."""
+    import copy
+    import dataclasses
+
+    instruction = Instruction("assert", None, -7)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        instruction.arg = 3
+    assert not hasattr(instruction, "__dict__")
+    program = Program.parse("push -1 dup 3 assert error_id -7 split")
+    for copied in (copy.copy(program), copy.deepcopy(program)):
+        assert copied == program and hash(copied) == hash(program)
+        assert [(i.name, i.arg, i.error_id, i.size, i.key) for i in copied] == [
+            (i.name, i.arg, i.error_id, i.size, i.key) for i in program]
+    assert copy.deepcopy(instruction) == instruction and copy.deepcopy(instruction).error_id == -7
+    assert [f.name for f in dataclasses.fields(Instruction)] == ["name", "arg", "error_id"]
