@@ -137,7 +137,7 @@ print("finished")
 
 def test_async_vector_env_after_a_parent_reset_finishes():
     run = subprocess.run([sys.executable, "-c", ASYNC_AFTER_PARENT_RESET], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                         timeout=90, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0 and "finished" in run.stdout, run.stderr[-2000:]
 
 
