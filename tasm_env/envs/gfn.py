@@ -174,12 +174,14 @@ class TasmGFNEnv(DiscreteEnv):
         return conditions.reshape(n, conditions.shape[-1])[:, 0].round().to(torch.int64)
 
     def check_conditions(self, conditions: torch.Tensor) -> torch.Tensor:
-        """``conditions`` if every entry is an integer task id in ``0..n_tasks - 1``, else :class:`~tasm_env.errors.ConditionError` naming the range."""
+        """``conditions`` if every entry is an integer task id in ``0..n_tasks - 1`` (or -inf, torchgfn's padding
+        of sink rows), else :class:`~tasm_env.errors.ConditionError` naming the range."""
         if not isinstance(conditions, torch.Tensor) or conditions.dim() == 0 or conditions.shape[-1] != 1:
             raise ConditionError(f"conditions must be a float tensor of shape (..., 1) holding task ids in "
                                  f"0..{len(self.tasks) - 1}, got {conditions!r}")
         ids = conditions[..., 0]
-        bad = (ids != ids.round()) | (ids < 0) | (ids > len(self.tasks) - 1)
+        padding = torch.isneginf(ids)  # torchgfn pads the conditions of sink rows with -inf
+        bad = ~padding & ((ids != ids.round()) | (ids < 0) | (ids > len(self.tasks) - 1))
         if bool(bad.any()):
             first = float(ids[bad].reshape(-1)[0])
             raise ConditionError(f"condition {first:g} is not a task id of this env: conditions hold integer task "

@@ -163,8 +163,8 @@ class TasmEmitVectorEnv(VectorEnv):
         cost, base = np.zeros(n), np.zeros(n)
         log_r = np.zeros(n)
         rows = np.flatnonzero(ended)
-        sub = self._state[torch.from_numpy(rows)]
-        for i, p in zip(rows.tolist(), self.machine.decode(sub)):
+        programs = dict(zip(rows.tolist(), self.machine.decode(self._state[torch.from_numpy(rows)])))
+        for i, p in programs.items():
             program[i] = str(p)
         penalty = self.template.beta * float(np.log(self.template.eps))
         for i in np.flatnonzero(illegal).tolist():
@@ -187,7 +187,7 @@ class TasmEmitVectorEnv(VectorEnv):
                 extra["_violation"] = eos.copy()
             else:
                 evaluations = self.rewards.evaluate([self.tasks[t] for t in self._task[done].tolist()],
-                                                    self.machine.decode(state))
+                                                    [programs[i] for i in done.tolist()])
                 log_r[done] = self.rewards.log_rewards_of(evaluations).numpy()
                 for i, e in zip(done.tolist(), evaluations):
                     valid[i], cost[i], base[i], reason[i] = e.valid, e.cost, e.baseline_cost, e.reason
