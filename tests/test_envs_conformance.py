@@ -108,8 +108,9 @@ def test_the_vector_env_raises_under_error_without_stepping_anyone():
     with pytest.raises(IllegalActionError, match="sub-env 1"):
         envs.step(actions)
     assert (envs.unwrapped.step(info["action_mask"][:, 1:].argmax(1) + 1)[0]["length"][:, 0] == 1).all()
-    with pytest.raises(te.TasmError, match="integer token id"):
-        envs.step(np.array([0.5, 1.0]))
+    for bad in (np.array([0.5, 1.0]), np.array([True, False]), np.array([1, 10_000])):
+        with pytest.raises(te.TasmError, match="integer token id"):
+            envs.step(bad)
 
 
 ASYNC_AFTER_PARENT_RESET = """

@@ -46,7 +46,9 @@ class TasmEmitVectorEnv(VectorEnv):
                               "envs.task_graph(i) for sub-env i's task graph")
         if kwargs.get("render_mode") is not None:
             raise ConfigError("the vector env does not render: use render_mode=None")
-        kwargs.pop("max_episode_steps", None)  # make_vec passes the spec's (None): episodes end within the budget
+        if kwargs.pop("max_episode_steps", None) is not None:  # make_vec passes the spec's, None
+            raise ConfigError("max_episode_steps is not supported: every episode ends within its task's budget "
+                              "(use max_len to cap the budgets)")
         self.template = TasmEmitEnv(include_graph=False, **kwargs)  # the configuration, its checks and spaces
         t = self.template
         self.num_envs = int(num_envs)
@@ -92,9 +94,11 @@ class TasmEmitVectorEnv(VectorEnv):
         tokens = np.asarray(actions).reshape(-1)
         if len(tokens) != self.num_envs:
             raise ConfigError(f"step needs one action per sub-env ({self.num_envs}), got {len(tokens)}")
-        if tokens.dtype.kind not in "iu" or ((tokens < 0) | (tokens >= n_actions)).any():
-            bad = next(a for a in tokens.tolist() if not (isinstance(a, int) and 0 <= a < n_actions))
-            check_token(bad, n_actions)  # raises, naming what an action is
+        if tokens.dtype.kind not in "iu":
+            check_token(tokens[0], n_actions)  # floats and bools: raises, naming what an action is
+        outside = (tokens < 0) | (tokens >= n_actions)
+        if outside.any():
+            check_token(int(tokens[outside][0]), n_actions)  # raises
         tokens_t = torch.from_numpy(tokens.astype(np.int64))
         resetting = self._autoreset.copy()
         live = ~resetting
