@@ -9,7 +9,7 @@ The public names (see ``docs/`` and the design card) are re-exported here::
 
 from .asm import Instruction, Program
 from .cost import TableHeights
-from .errors import BatchError, ConfigError, InputError, ParseError, TaskError, TasmError, VMError
+from .errors import BatchError, ConditionError, ConfigError, InputError, ParseError, TaskError, TasmError, VMError
 from .field import P
 from .tasks import TIR, Task
 from .tasks.search import optimize
@@ -26,7 +26,7 @@ _register_envs()  # gymnasium.make("tasm_env/TasmEmit-v0"); the env modules (tor
 __version__ = "0.1.0"
 
 __all__ = [
-    "BatchError", "ConfigError", "Execution", "InputError", "Instruction", "P", "ParseError", "Program",
+    "BatchError", "ConditionError", "ConfigError", "Execution", "InputError", "Instruction", "P", "ParseError", "Program",
     "TableHeights", "TaskError", "TasmError", "VMError", "run", "Counterexample", "Verdict", "verify", "verify_many",
     "Suite", "TIR", "Task", "load_suite", "optimize",
 ]

@@ -67,3 +67,8 @@ class ConfigError(TasmError, ValueError):
     """An argument or option of an env, a machine or a reward (a masking level, a reward weight, a budget, an
     option key, an action) is not one of the values it accepts; the message names what it accepts. Also a
     ``ValueError``, so generic callers can catch it as one."""
+
+
+class ConditionError(ConfigError):
+    """A torchgfn condition is not a task id of the env: conditions are float tensors ``(..., 1)`` holding
+    integers in ``0..n_tasks - 1``; the message names the range."""

@@ -159,8 +159,8 @@ def test_reset_can_pick_the_task():
 # ---------------------------------------------------------------------------------- illegal actions
 
 
-def test_a_masked_action_raises_by_default_and_leaves_the_state_alone():
-    env = idioms_env(masking="typed")
+def test_a_masked_action_raises_under_error_and_leaves_the_state_alone():
+    env = idioms_env(masking="typed", illegal_action="error")
     obs, info = env.reset(options={"task": "cube"})
     illegal = int(np.flatnonzero(info["action_mask"] == 0)[0])
     before = env.row.row.copy()

@@ -114,14 +114,14 @@ def test_100_000_texts_give_a_program_or_a_parse_error():
 
 
 def _fuzz_env(n: int, seed: int) -> dict[str, int]:
-    """``n`` random actions, unmasked, on the env with default arguments. ``docs/envs.md`` promises: a masked
+    """``n`` random actions, unmasked, on the env with ``illegal_action="error"``. ``docs/envs.md`` promises: a masked
     token raises ``IllegalActionError`` (the env unchanged), an action outside ``[0, V)`` or not an integer
     raises ``TasmError``; nothing else raises."""
     import gymnasium as gym
 
     from tasm_env.envs.gym import IllegalActionError
 
-    env = gym.make("tasm_env/TasmEmit-v0")
+    env = gym.make("tasm_env/TasmEmit-v0", illegal_action="error")
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     n_tokens = env.action_space.n

@@ -51,6 +51,7 @@ def distances(moves: tuple, max_depth: int, pad: int, target: int, totals: tuple
         dist = new
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of the vocabulary: once per env, not per task
 def finishing_moves(vocab: Vocabulary, typed: bool) -> tuple:
     """Distinct effects of the fixed instruction tokens that are legal whatever the slot types under ``typed``
     (all of them under ``stack``), each with the smallest ``reads`` among the tokens having it."""

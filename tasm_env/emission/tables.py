@@ -19,6 +19,7 @@ a step writes. Both machines call these rules; neither has its own copy.
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -82,6 +83,37 @@ def slot_sources(vocab: Vocabulary, tracked: int) -> np.ndarray:
     return src
 
 
+@functools.lru_cache(maxsize=64)
+def _static_rows(v: Vocabulary, D: int, max_bound: int, positions: tuple) -> tuple[np.ndarray, int, int]:
+    """The static legality rows (by bound slots, live depth, sponge flag and u32 code; then level none's and
+    EOS only), the number of masked-level rows and the EOS-only row. Shared by every table of the same
+    vocabulary and bounds (so an env's first reset of each task does not rebuild them); never written to."""
+    checked = v.u32_operands.copy()
+    for i, name in enumerate(v.mnemonic):
+        if name in TYPE_CHECK_EXEMPT:
+            checked[i] = False
+    C = 1 << len(positions)
+    eos = v.kind == Kind.EOS
+    rows = []
+    for slots in range(max_bound + 1):
+        emittable = (v.kind == Kind.INSTRUCTION) | ((v.kind == Kind.SLOT) & (v.slot < slots))
+        for depth in range(D + 1):
+            for sponge in (0, 1):
+                base = emittable & (v.reads <= depth) & (~v.needs_sponge | bool(sponge))
+                for code in range(C):
+                    ok = base.copy()
+                    for bit, p in enumerate(positions):
+                        if not (code >> bit) & 1:
+                            ok &= ~checked[:, p]
+                    rows.append(ok | eos)  # EOS: the reachability pattern decides
+    n_static = len(rows)  # rows of the masked levels; level none's follow
+    for slots in range(max_bound + 1):
+        rows.append((v.kind == Kind.INSTRUCTION) | ((v.kind == Kind.SLOT) & (v.slot < slots)) | eos)
+    eos_only_row = len(rows)
+    rows.append(eos)
+    return np.stack(rows), n_static, eos_only_row
+
+
 # ------------------------------------------------------------------------------------------ the tables
 
 
@@ -135,26 +167,8 @@ class EmissionTables:
         self.u32_bits = np.array([1 << b for b in range(len(positions))], dtype=np.int64)
         self.n_codes = C = 1 << len(positions)
         self.max_bound = max(len(s.bound.constants) for s in self.specs)
-        eos = v.kind == Kind.EOS
-        rows = []
-        for slots in range(self.max_bound + 1):
-            emittable = (v.kind == Kind.INSTRUCTION) | ((v.kind == Kind.SLOT) & (v.slot < slots))
-            for depth in range(D + 1):
-                for sponge in (0, 1):
-                    base = emittable & (v.reads <= depth) & (~v.needs_sponge | bool(sponge))
-                    for code in range(C):
-                        ok = base.copy()
-                        for bit, p in enumerate(positions):
-                            if not (code >> bit) & 1:
-                                ok &= ~checked[:, p]
-                        rows.append(ok | eos)  # EOS: the reachability pattern decides
-        self.n_static = len(rows)  # rows of the masked levels; level none's follow
+        self.static, self.n_static, self.eos_only_row = _static_rows(v, D, self.max_bound, tuple(positions))
         self.depth_stride = 2 * C  # static rows per unit of live depth
-        for slots in range(self.max_bound + 1):
-            rows.append((v.kind == Kind.INSTRUCTION) | ((v.kind == Kind.SLOT) & (v.slot < slots)) | eos)
-        self.eos_only_row = len(rows)
-        rows.append(eos)
-        self.static = np.stack(rows)
 
     def _build_task_facts(self) -> None:
         T, specs = self.layout.tracked, self.specs

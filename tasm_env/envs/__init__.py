@@ -2,7 +2,9 @@
 
 * :class:`tasm_env.envs.gfn.TasmGFNEnv`: a torchgfn ``DiscreteEnv`` (batched tensors, conditioned on the task);
 * :class:`tasm_env.envs.gym.TasmEmitEnv`: a Gymnasium env (one episode per task, ``action_masks()``),
-  registered as ``tasm_env/TasmEmit-v0``.
+  registered as ``tasm_env/TasmEmit-v0``;
+* :class:`tasm_env.envs.vector.TasmEmitVectorEnv`: its natively batched vector env (the id's
+  ``vector_entry_point``: ``gymnasium.make_vec(GYM_ID, num_envs=N)``).
 
 Importing this package (``import tasm_env`` does) only registers the Gymnasium env: the env modules import
 torch, torchgfn and gymnasium when first used (``from tasm_env.envs.gfn import TasmGFNEnv``, or an attribute of
@@ -13,14 +15,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import fork
+
+fork.install()  # AsyncVectorEnv's forked workers: one torch thread, so they cannot hang (see envs/fork.py)
+
 GYM_ID = "tasm_env/TasmEmit-v0"
 """The Gymnasium id of :class:`~tasm_env.envs.gym.TasmEmitEnv`."""
 GYM_ENTRY_POINT = "tasm_env.envs.gym:TasmEmitEnv"
+GYM_VECTOR_ENTRY_POINT = "tasm_env.envs.vector:TasmEmitVectorEnv"
 
 _LAZY = {
     "TasmGFNEnv": "gfn", "TasmFeatures": "gfn", "TaskEncoder": "gfn", "mlp_policy": "gfn",
     "logz_estimator": "gfn", "tokens_to_actions": "gfn", "actions_to_tokens": "gfn",
-    "TasmEmitEnv": "gym", "IllegalActionError": "gym",
+    "TasmEmitEnv": "gym", "IllegalActionError": "gym", "TasmEmitVectorEnv": "vector",
+    "TasmStatePreprocessor": "preprocess",
 }
 
 
@@ -32,7 +40,7 @@ def register_envs() -> None:
     except ImportError:  # gymnasium is a dependency; stay importable without it all the same
         return
     if GYM_ID not in gymnasium.registry:
-        gymnasium.register(id=GYM_ID, entry_point=GYM_ENTRY_POINT)
+        gymnasium.register(id=GYM_ID, entry_point=GYM_ENTRY_POINT, vector_entry_point=GYM_VECTOR_ENTRY_POINT)
 
 
 def __getattr__(name: str) -> Any:

@@ -50,7 +50,7 @@ from gfn.utils.modules import MLP
 from torch import nn
 
 from ..asm import Program
-from ..errors import TasmError
+from ..errors import ConditionError, TasmError
 from ..emission.machine import StackMachine
 from ..emission.reward import Cost
 from ..emission.state import PAD, EmissionState
@@ -173,6 +173,28 @@ class TasmGFNEnv(DiscreteEnv):
                             "env.reset(n, conditions=env.conditions_for(...)) or let torchgfn sample them")
         return conditions.reshape(n, conditions.shape[-1])[:, 0].round().to(torch.int64)
 
+    def check_conditions(self, conditions: torch.Tensor) -> torch.Tensor:
+        """``conditions`` if every entry is an integer task id in ``0..n_tasks - 1`` (or -inf, torchgfn's padding
+        of sink rows), else :class:`~tasm_env.errors.ConditionError` naming the range."""
+        if not isinstance(conditions, torch.Tensor) or conditions.dim() == 0 or conditions.shape[-1] != 1:
+            raise ConditionError(f"conditions must be a float tensor of shape (..., 1) holding task ids in "
+                                 f"0..{len(self.tasks) - 1}, got {conditions!r}")
+        ids = conditions[..., 0]
+        padding = torch.isneginf(ids)  # torchgfn pads the conditions of sink rows with -inf
+        bad = ~padding & ((ids != ids.round()) | (ids < 0) | (ids > len(self.tasks) - 1))
+        if bool(bad.any()):
+            first = float(ids[bad].reshape(-1)[0])
+            raise ConditionError(f"condition {first:g} is not a task id of this env: conditions hold integer task "
+                                 f"ids in 0..{len(self.tasks) - 1} (env.conditions_for(...) builds them)")
+        return conditions
+
+    def reset(self, batch_shape: int | tuple[int, ...], random: bool = False, sink: bool = False,
+              seed: int | None = None, conditions: torch.Tensor | None = None) -> DiscreteStates:
+        """torchgfn's reset, with ``conditions`` checked (:meth:`check_conditions`) before anything samples."""
+        if conditions is not None and self._conditional:
+            self.check_conditions(conditions)
+        return super().reset(batch_shape, random, sink, seed, conditions=conditions)
+
     def emission_state(self, states: DiscreteStates) -> EmissionState:
         """The machine's view of ``states`` (batch flattened; the data tensor is shared, not copied)."""
         return EmissionState(states.tensor.reshape(-1, self.layout.width), self.task_ids(states), self.layout)
@@ -226,6 +248,11 @@ class TasmGFNEnv(DiscreteEnv):
             def _compute_backward_masks(self) -> torch.Tensor:
                 return env.backward_masks(self)
 
+            @DiscreteStates.conditions.setter
+            def conditions(self, value: torch.Tensor | None) -> None:
+                # torchgfn's sampler attaches the user's conditions here: check them before anything samples
+                DiscreteStates.conditions.fset(self, None if value is None else env.check_conditions(value))
+
         return TasmStates
 
     def make_random_states(self, batch_shape: tuple[int, ...], conditions: torch.Tensor | None = None,
@@ -265,7 +292,7 @@ class TasmGFNEnv(DiscreteEnv):
     def _checked_tasks(self, task: torch.Tensor) -> list[int]:
         ids = task.tolist()
         if ids and (min(ids) < 0 or max(ids) >= len(self.tasks)):
-            raise TasmError(f"conditions hold task ids outside 0..{len(self.tasks) - 1}")
+            raise ConditionError(f"conditions hold task ids outside 0..{len(self.tasks) - 1}")
         return ids
 
     def decode(self, states: DiscreteStates) -> list[Program]:

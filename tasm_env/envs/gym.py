@@ -21,11 +21,14 @@ legal tokens under the masking level (``none``, ``stack``, ``typed``: :mod:`tasm
 torchgfn env's masks for the same prefix (with EOS moved to the end there). Once the episode is over they allow
 only EOS (an autoresetting vector env ignores that step's action).
 
-**Illegal actions** (masked ones): with ``illegal_action="error"`` (the default) ``step`` raises
+**Illegal actions** (masked ones): with ``illegal_action="penalty"`` (the default) the episode ends at once
+with the invalid reward ``eps ** beta`` (``info["illegal_action"] = True``), so agents that do not mask and
+``gymnasium.utils.env_checker.check_env`` (which steps random actions) work. With ``"error"`` ``step`` raises
 :class:`IllegalActionError` (a :class:`~tasm_env.errors.TasmError`) naming the token, the prefix and the legal
-tokens, and the env state is unchanged. With ``"penalty"`` the episode ends at once with the invalid reward
-``eps ** beta`` (``info["illegal_action"] = True``); use it with agents that do not mask, and with
-``gymnasium.utils.env_checker.check_env``, which steps random actions.
+tokens, and the env state is unchanged.
+
+**Autoreset**: ``metadata["autoreset_mode"]`` is ``AutoresetMode.NEXT_STEP`` (Gymnasium's default): a vector
+env resets a finished sub-env on its next step and ignores that step's action.
 
 **Reward**: 0 on every step but the last; at EOS the block is verified against the baseline and earns
 ``R = exp(log R)`` of :class:`~tasm_env.emission.reward.RewardModel` (``reward="cycles"``: ``eps ** beta`` if
@@ -47,6 +50,7 @@ from typing import Any, Sequence
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 from ..errors import TasmError
 from ..emission.reward import Cost
@@ -84,17 +88,18 @@ class TasmEmitEnv(gymnasium.Env):
     ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``: ``cycles``,
     ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`. ``max_len`` caps every
     task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the token observation has
-    the largest budget's length. ``illegal_action``: ``error`` or ``penalty``. ``vocab``: default
+    the largest budget's length. ``illegal_action``: ``penalty`` (default: end with the invalid reward) or
+    ``error`` (raise :class:`IllegalActionError`). ``vocab``: default
     :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
     leaves ``info["graph"]`` out of ``reset`` (building the first graph imports torch-geometric, ~4 s).
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v0",
                  split: str = "train", tier: str | None = None, masking: str = "stack", reward: Reward = "cycles",
                  cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
-                 illegal_action: str = "error", render_mode: str | None = None, vocab: Vocabulary | None = None,
+                 illegal_action: str = "penalty", render_mode: str | None = None, vocab: Vocabulary | None = None,
                  n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
@@ -164,6 +169,10 @@ class TasmEmitEnv(gymnasium.Env):
         chosen = check_options(options).get("task")
         if chosen is None:
             return int(self.np_random.integers(len(self.tasks)))
+        return self.task_index_of(chosen)
+
+    def task_index_of(self, chosen) -> int:
+        """The index in ``tasks`` of a task given by name, index or Task (what ``options["task"]`` takes)."""
         if isinstance(chosen, Task):
             matches = [i for i, t in enumerate(self.tasks) if t == chosen]
         elif isinstance(chosen, (int, np.integer)) and not isinstance(chosen, bool):
@@ -283,11 +292,19 @@ class TasmEmitEnv(gymnasium.Env):
         self._last_info = info
         return self._observation(), float(np.exp(log_reward)), True, False, info
 
-    def _token_text(self, token: int) -> str:
+    def task_feature_table(self) -> np.ndarray:
+        """(n_tasks, len(TASK_FEATURES)) float32: every task's ``task`` observation."""
+        return np.stack(self._features)
+
+    def token_text(self, task_index: int, token: int) -> str:
+        """Token ``token`` as task ``task_index`` binds it, in backquotes (or "unknown token")."""
         try:
-            return f"`{self.task_spec.bound.token(token)}`"
+            return f"`{self.specs[task_index].bound.token(token)}`"
         except TasmError:
             return "unknown token"
+
+    def _token_text(self, token: int) -> str:
+        return self.token_text(self.task_index, token)
 
     def _prefix_text(self) -> str:
         return " ".join(str(i) for i in self.row.program()) or "empty"

@@ -1,0 +1,170 @@
+"""The environments' speed on fresh inputs (new envs, so first resets of tasks and first verifications count).
+Prints rates; asserts nothing. One torch thread.
+
+    python benchmarks/env_speed.py            # about a minute
+    python benchmarks/env_speed.py --quick    # shorter runs
+
+Figures (aims in brackets):
+  1. Gymnasium ``TasmEmitEnv``, a random masked agent on the default pool (tasm-basic-v0 train, every tier),
+     resets and final verification counted [>= 20,000 steps/s];
+  2. the natively batched vector env (``make_vec(..., vectorization_mode="vector_entry_point")``) at 1,024
+     envs, random masked actions, autoresets and verification counted [>= 200,000 steps/s];
+  3. torchgfn ``TasmGFNEnv``, batch 1,024, forward masks + step under ``typed`` [>= 1,000,000 state-steps/s];
+  4. rewards of new blocks spread over 100 tasks in one batch (``env.log_reward``, a fresh env: verifiers
+     built on first use) [>= 20,000 blocks/s], and the same batch size of other new blocks once the
+     verifiers exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+import gymnasium as gym  # noqa: E402
+
+import tasm_env  # noqa: E402,F401  (registers the env)
+from tasm_env.emission.state import EmissionState  # noqa: E402
+from tasm_env.emission.vocab import EOS  # noqa: E402
+from tasm_env.envs import GYM_ID  # noqa: E402
+from tasm_env.envs.gfn import TasmGFNEnv  # noqa: E402
+from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
+
+
+def random_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(B,) a uniformly random legal token per row of (B, V) masks."""
+    scores = rng.random(masks.shape) * masks
+    return scores.argmax(1)
+
+
+def gym_agent(seconds: float) -> None:
+    env = TasmEmitEnv(include_graph=False)
+    rng = np.random.default_rng(0)
+    steps = episodes = valid = 0
+    reset_time = final_time = 0.0
+    start = time.perf_counter()
+    t = time.perf_counter()
+    obs, info = env.reset(seed=0)
+    reset_time += time.perf_counter() - t
+    while time.perf_counter() - start < seconds:
+        legal = np.flatnonzero(info["action_mask"])
+        action = int(legal[rng.integers(len(legal))])
+        t = time.perf_counter()
+        obs, reward, terminated, truncated, info = env.step(action)
+        if action == EOS:
+            final_time += time.perf_counter() - t
+        steps += 1
+        if terminated:
+            episodes += 1
+            valid += bool(info["valid"])
+            t = time.perf_counter()
+            obs, info = env.reset()
+            reset_time += time.perf_counter() - t
+    total = time.perf_counter() - start
+    print(f"1. gym random masked agent, {len(env.tasks)} tasks: {steps / total:,.0f} steps/s [aim 20,000] "
+          f"({steps} steps, {episodes} episodes, {valid} valid, {total:.1f} s: resets {reset_time:.2f} s, "
+          f"final steps {final_time:.2f} s, other steps {total - reset_time - final_time:.2f} s)")
+
+
+def vector_env(seconds: float, n: int = 1024) -> None:
+    t = time.perf_counter()
+    envs = gym.make_vec(GYM_ID, num_envs=n, vectorization_mode="vector_entry_point")
+    obs, info = envs.reset(seed=0)
+    setup = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    steps = episodes = 0
+    env_time = 0.0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        actions = random_legal(info["action_mask"], rng)
+        t = time.perf_counter()
+        obs, reward, terminated, truncated, info = envs.step(actions)
+        env_time += time.perf_counter() - t
+        steps += n
+        episodes += int(terminated.sum())
+    total = time.perf_counter() - start
+    print(f"2. native vector env, {n} envs: {steps / env_time:,.0f} steps/s in step() [aim 200,000], "
+          f"{steps / total:,.0f} with the agent's action choice ({steps} steps, {episodes} episodes; make + "
+          f"reset {setup:.2f} s)")
+
+
+def gfn_steps(steps: int, batch: int = 1024) -> None:
+    env = TasmGFNEnv(masking="typed")
+    gen = torch.Generator().manual_seed(0)
+    states = env.reset(batch)
+    state = env.emission_state(states)
+    state = EmissionState(state.data.clone(), state.task.clone(), env.layout)
+    done = 0
+    elapsed = 0.0
+    for _ in range(steps):
+        t = time.perf_counter()
+        masks = env.machine.forward_masks(state, "typed")
+        elapsed += time.perf_counter() - t
+        weights = masks.float()
+        weights[:, EOS] = (~masks[:, 1:].any(1)).float()  # long episodes: EOS only when nothing else
+        tokens = torch.multinomial(weights, 1, generator=gen)[:, 0]
+        finished = tokens == EOS
+        t = time.perf_counter()
+        env.machine.step(state, tokens, inplace=True)
+        elapsed += time.perf_counter() - t
+        done += batch
+        if finished.any():  # restart finished rows at s0 (not timed: torchgfn's bookkeeping)
+            state.data[finished] = env.machine.s0
+            state.forget()
+    print(f"3. torchgfn env, batch {batch}, typed masks + step: {done / elapsed:,.0f} state-steps/s "
+          f"[aim 1,000,000] ({steps} steps, {len(env.tasks)} tasks)")
+
+
+def new_blocks(env: TasmGFNEnv, per_task: int, tasks: int, seed: int):
+    """``per_task`` random complete blocks (masked random walks ending at EOS) for each of ``tasks`` tasks."""
+    ids = torch.arange(tasks).repeat_interleave(per_task)
+    env._generator.manual_seed(seed)
+    states = env.make_random_states((len(ids),), conditions=ids.float()[:, None])
+    state = env.emission_state(states)
+    state = EmissionState(state.data.clone(), state.task.clone(), env.layout)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(env.max_len + 1):  # finish every block: prefer EOS as soon as it is legal
+        masks = env.machine.forward_masks(state, env.masking)
+        open_rows = ~masks[:, EOS]
+        if not open_rows.any():
+            break
+        tokens = torch.multinomial(masks[:, 1:].float() + 1e-9, 1, generator=gen)[:, 0] + 1
+        stepped = env.machine.step(state, torch.where(open_rows, tokens, EOS))
+        state = EmissionState(torch.where(open_rows[:, None], stepped.data, state.data), state.task, env.layout)
+    return env.states_from_tensor(state.data, conditions=ids.float()[:, None])
+
+
+def rewards(per_task: int) -> None:
+    env = TasmGFNEnv(masking="typed")
+    tasks = min(100, len(env.tasks))
+    batch = new_blocks(env, per_task, tasks, seed=1)
+    t = time.perf_counter()
+    env.log_reward(batch)
+    cold = time.perf_counter() - t
+    again = new_blocks(env, per_task, tasks, seed=2)
+    t = time.perf_counter()
+    env.log_reward(again)
+    warm = time.perf_counter() - t
+    n = len(batch.tensor)
+    print(f"4. rewards of new blocks over {tasks} tasks, batch {n}: {n / cold:,.0f} blocks/s on a fresh env "
+          f"[aim 20,000], {n / warm:,.0f} blocks/s for other new blocks once the verifiers exist "
+          f"(cache {env.rewards.cache_info()})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else 10.0
+    gym_agent(seconds)
+    vector_env(seconds)
+    gfn_steps(50 if args.quick else 200)
+    rewards(5 if args.quick else 10)
+
+
+if __name__ == "__main__":
+    main()
