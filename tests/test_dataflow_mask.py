@@ -108,21 +108,20 @@ def test_random_walks_never_get_stuck(n, seed):
     raise AssertionError("an episode ran past its budget")
 
 
-def test_lost_prefix_may_only_end():
-    # dup the input, add it to itself, pop the original: 2x is known but x... is still recoverable only as 2x/2;
-    # the plain loss: pop the only input of a task whose output needs it
+def test_losing_pops_are_masked_and_lost_prefixes_reported():
+    # x on top of a pushed 0: `pop 1` would drop the only copy of x, which the output x^2 needs
     task = te.Task.from_tasm("dup 0 mul", inputs=("field",), name="square")
     machine, specs = _machine([task])
     row = RowMachine(machine, 0, "dataflow", values=(machine.values, 0))
     bound = specs[0].bound
-    push = bound.encode(te.Program.parse("push 0"))[0]
     pop1 = bound.encode(te.Program.parse("pop 1"))[0]
-    row.step(push)
-    row.step(bound.encode(te.Program.parse("swap 1"))[0])
-    assert row.mask_at("typed")[pop1] and not row.mask()[pop1]  # pop 1 would lose x
+    for token in bound.encode(te.Program.parse("push 0 swap 1")):
+        row.step(token)
+    assert row.mask_at("typed")[pop1] and not row.mask()[pop1]
+    assert not row.value_facts().lost and row.value_facts().pop_loses[1]
     row.step(pop1)  # taken anyway (the row machine does not check): the prefix is lost
     assert row.value_facts().lost
-    assert np.flatnonzero(row.mask()).tolist() == [EOS]
+    assert not row.mask()[EOS] and row.mask().any()  # EOS never legal: the 0 left is not x^2 on the probes
 
 
 def test_eos_needs_the_baseline_values():

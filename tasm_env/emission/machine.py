@@ -43,7 +43,7 @@ Masking levels (:meth:`StackMachine.forward_masks`):
   node index is not type-checked, so that a block still owing a secret digest can always be finished.
 * ``dataflow``: ``typed`` narrowed by the value state (a machine built with ``values``, a
   :class:`~tasm_env.emission.values.ValueModel`): EOS only where the block matches the baseline on every probe,
-  no ``pop`` that loses a value an output needs, and only EOS once the prefix is lost
+  no ``pop`` that loses a value an output needs, unless nothing else is legal
   (:func:`~tasm_env.emission.values.restrict`; docs/envs.md says what it guarantees).
 
 Every mask leaves at least one legal action in every state reachable at its level, and under ``stack`` and

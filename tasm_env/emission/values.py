@@ -24,9 +24,10 @@ so ``backward_step`` undoes it exactly by construction.
 * ``outputs_ready`` (arity,): output position i (st_i of the baseline's final stack) is ready iff the slot at
   the same height above the block's bottom holds the baseline's final value on every probe where neither
   crashed;
-* ``lost``: no continuation of the prefix can verify, for one of two reasons the probes prove: the prefix
-  crashed on a probe where the baseline does not, or two probes that differ only in the block's inputs leave
-  the prefix in identical states (stack, output, RAM written, sponge, crash) while the baseline's outcomes on
+* ``lost`` (an observation; the mask does not use it, see :func:`restrict`): no continuation of the prefix
+  can verify, for one of two reasons the probes prove: the prefix crashed on a probe where the baseline does
+  not, or two probes that differ only in the block's inputs leave the prefix in identical states (stack,
+  output, RAM written, sponge, crash) while the baseline's outcomes on
   them differ (a value some output needs is gone for good: every continuation treats both lanes alike);
 * ``eos_ok``: the prefix as a whole block matches the baseline on every probe as the verifier compares (crash
   pattern; where neither crashes: the whole stack, public output, sponge, RAM at every touched cell);
@@ -50,8 +51,8 @@ from ..tasks.interpret import TirCrash, evaluate
 from ..tasks.tir import TIR, Ref
 from .vocab import EOS
 
-__all__ = ["DEFAULT_PROBES", "MAX_POP", "SLOT_WINDOW", "Outcome", "TaskProbes", "ValueFacts", "ValueModel", "pop_tokens",
-           "restrict"]
+__all__ = ["DEFAULT_PROBES", "MAX_POP", "SLOT_WINDOW", "Outcome", "TaskProbes", "ValueFacts", "ValueModel",
+           "pop_tokens", "restrict"]
 
 DEFAULT_PROBES = 8
 SLOT_WINDOW = 16
@@ -310,13 +311,11 @@ def pop_tokens(vocab) -> np.ndarray:
 
 def restrict(mask: np.ndarray, facts: ValueFacts, pops: np.ndarray) -> None:
     """Narrow one row's ``typed`` mask (V,) to ``dataflow``, in place (the one implementation both machines
-    call): a lost prefix may only end (EOS); otherwise EOS needs ``eos_ok`` and ``pop n`` is masked where it
-    would lose a needed value; a row left with no legal action keeps EOS (the budget forces the end)."""
-    if facts.lost:
-        mask[:] = False
-    else:
-        mask[EOS] &= facts.eos_ok
-        losing = pops[facts.pop_loses & (pops >= 0)]
-        mask[losing] = False
-    if not mask.any():
-        mask[EOS] = True
+    call): EOS needs ``eos_ok`` and ``pop n`` is masked where it would lose a value an output needs. A row the
+    narrowing would leave without a legal action keeps its ``typed`` mask (the budget forces the end), so EOS
+    stays legal only in complete states, as under ``typed``."""
+    narrowed = mask.copy()
+    narrowed[EOS] &= facts.eos_ok
+    narrowed[pops[facts.pop_loses & (pops >= 0)]] = False
+    if narrowed.any():
+        mask[:] = narrowed

@@ -100,12 +100,13 @@ class TasmGFNEnv(DiscreteEnv):
     """The torchgfn ``DiscreteEnv`` over :class:`~tasm_env.emission.machine.StackMachine` (see the module docstring).
 
     ``tasks``: a Task or a list, else the ``split`` of ``suite`` (``tier`` filters either). ``masking``:
-    ``none``, ``stack``, ``typed`` or ``dataflow``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``:
-    ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
+    ``none``, ``stack``, ``typed`` or ``dataflow``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight;
+    ``cost``: ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
     ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions).
     ``vocab``: default :meth:`Vocabulary.default`. ``conditional=False`` (one task only): states carry no condition. ``seed``: the
     generator of ``sample_conditions`` and ``make_random_states``. ``n_tests``, ``verifier_seed``: the
-    verifier's tests. ``enumeration_limit``: most terminal blocks exact enumeration may find.
+    verifier's tests. ``enumeration_limit``: most terminal blocks exact enumeration may find. ``value_state``,
+    ``probes``: carry the value state on that many probes (default: under ``dataflow`` only).
     """
 
     def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v0",

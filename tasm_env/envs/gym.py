@@ -91,12 +91,15 @@ class TasmEmitEnv(gymnasium.Env):
 
     Tasks: ``tasks`` (a Task or a list), else the ``split`` of ``suite`` (``tier`` filters either); each reset
     draws one with the env's RNG, or takes ``options={"task": name, index or Task}``. ``masking``: ``none``,
-    ``stack``, ``typed`` or ``dataflow``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``: ``cycles``,
-    ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`. ``max_len`` caps every
-    task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the token observation has
+    ``stack``, ``typed`` or ``dataflow``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``:
+    ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
+    ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the
+    token observation has
     the largest budget's length. ``illegal_action``: ``error`` or ``penalty``. ``vocab``: default
     :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
     leaves ``info["graph"]`` out of ``reset`` (building the first graph imports torch-geometric, ~4 s).
+    ``value_state``, ``dense_credit``, ``probes``: the value observations, the dense credit and the number of
+    probes (see the module docstring).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
