@@ -205,3 +205,19 @@ def test_field_values_stay_canonical(machine):
         tokens = _walk(machine, n, rng)
         outcome = machine.values.probes(n).run([machine.specs[n].bound.decode(tokens)])[0]
         assert (outcome.stack < np.uint64(P)).all()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, len(TASKS) - 1), st.integers(0, 2**31))
+def test_incremental_steps_equal_fresh_runs(machine, n, seed):
+    tokens = _walk(machine, n, np.random.default_rng(seed))
+    probes = machine.values.probes(n)
+    parent = None
+    for end in range(len(tokens) + 1):
+        program = machine.specs[n].bound.decode(tokens[:end])
+        parent = probes.evaluate(program, parent)
+        stepped, fresh = probes.outcome(parent), probes.run([program])[0]
+        assert np.array_equal(stepped.crashed, fresh.crashed)
+        for a, b in ((stepped.stack, fresh.stack), (stepped.output, fresh.output), (stepped.written, fresh.written),
+                     (stepped.ram_match, fresh.ram_match)):
+            assert np.array_equal(a, b)

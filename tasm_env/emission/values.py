@@ -10,11 +10,12 @@ the verifier's probe lanes that differ in one input only (``a`` and ``a + 1``), 
 RAM comes from the edge pool are left out (the TIR evaluator, which gives the graph nodes' values, reads RAM
 by seed only).
 
-**Values.** A prefix is a straight-line block, so its whole state on the probes is what the batched executor
-(:class:`tasm_env.batch.GroupRun`, the evaluators of :data:`tasm_env.batch.EVALUATORS`) computes for it: the
-stack, the crash of every lane, the public output written, the RAM written and the sponge. The state is a pure
-function of (task, prefix): it is recomputed from the prefix (the baseline's run shares the group) and cached,
-so ``backward_step`` undoes it exactly by construction.
+**Values.** A prefix is a straight-line block, so its whole state on the probes is its dataflow plan
+(:func:`tasm_env.batch.compile_block`) evaluated on them: the stack, the crash of every lane, the public output
+written, the RAM written and the sponge. Plans grow by appending (a prefix's value ids and operations are the
+first ones of every extension's), so a step evaluates only the new token's operations, with the batched
+executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix. The state is a
+pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
 
 **Facts** (:class:`ValueFacts`):
 
@@ -43,6 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import batch
+from ..plan import KINDS_PER_CYCLE, OPERATIONS
 from ..asm import Program
 from ..coverage import CONTEXT_DEPTH, FLAVOURS
 from ..errors import ConfigError, TasmError
@@ -61,7 +63,62 @@ MAX_POP = 5
 """The largest ``pop`` argument."""
 CACHE_SIZE = 1 << 16
 """(task, prefix) facts a ValueModel keeps."""
+RUN_CACHE_SIZE = 1 << 13
+"""(task, prefix) value matrices a ValueModel keeps for the steps after them."""
 EQUAL_FLAVOUR = "all-equal"
+
+
+@dataclass
+class _Run:
+    """One block's evaluated plan on the probes: value matrix (ids, K) and each lane's first crash code."""
+
+    plan: batch.Plan
+    V: np.ndarray
+    crash: np.ndarray
+
+
+def _evaluate(plan: batch.Plan, inputs: batch.Inputs, parent: _Run | None) -> _Run:
+    """Evaluate ``plan`` on the probes, reusing ``parent``'s values where its plan is a prefix of this one."""
+    shape, K = inputs.shape, inputs.lanes
+    start = 0
+    if parent is not None and len(parent.plan.kind) <= len(plan.kind) \
+            and plan.out[:len(parent.plan.out)] == parent.plan.out and parent.plan.static_crash == batch.NO_CRASH:
+        start = len(parent.plan.kind)
+    V = np.empty((shape.shared + plan.n_local, K), dtype=np.uint64)
+    if start:
+        known = parent.V.shape[0]
+        V[:known] = parent.V
+        crash = parent.crash.copy()
+    else:
+        known = 0
+        crash = np.full(K, batch.NO_CRASH, dtype=np.int64)
+        rows = [inputs.stack.T, inputs.public_input.T, inputs.secret_input.T,
+                inputs.secret_digests.reshape(K, -1).T]
+        V[:shape.shared] = np.concatenate(rows) if shape.shared else V[:0]
+    for i, value in zip(plan.const_ids, plan.const_values):
+        if i >= known:
+            V[i] = value
+    crash = np.minimum(crash, plan.static_crash)
+    first = sum(plan.n_in[:start])
+    for j in range(start, len(plan.kind)):
+        n = plan.n_in[j]
+        operands = [V[i] for i in plan.inputs[first:first + n]]
+        first += n
+        results, crashes = batch.evaluator(OPERATIONS[plan.kind[j]])(operands, inputs)
+        for k, result in enumerate(results):
+            V[plan.out[j] + k] = result
+        for kind_index, mask in crashes:
+            crash = np.where(mask, np.minimum(crash, plan.cycle[j] * KINDS_PER_CYCLE + kind_index), crash)
+    return _Run(plan, V, crash)
+
+
+def _final_ram(run: _Run, inputs: batch.Inputs, addresses: np.ndarray) -> np.ndarray:
+    """The RAM contents after ``run`` at ``addresses`` (n, K): later writes win over earlier ones."""
+    value = inputs.initial_ram(addresses)
+    writes = run.plan.writes
+    for k in range(0, len(writes), 2):
+        value = np.where(run.V[writes[k]][None, :] == addresses, run.V[writes[k + 1]][None, :], value)
+    return value
 
 
 @dataclass
@@ -155,7 +212,8 @@ class TaskProbes:
         self.inputs = verifier.tests.lanes(self.lanes)
         self.n_inputs = len(task.inputs)
         self.bottom = self.shape.stack_depth - self.n_inputs  # stack index of the block's deepest slot
-        self.base = self._outcome(batch.GroupRun([verifier.plan], self.inputs), 0)
+        self.base_run = _evaluate(verifier.plan, self.inputs, None)
+        self.base = self.outcome(self.base_run)
         self.arity = self.base.stack.shape[0] - self.bottom
         self.node_values, self.node_of, self.node_known = _node_values(task.tir, verifier, self.lanes)
         # pairs of lanes that differ only in the block's inputs (same context, streams and RAM) ...
@@ -178,27 +236,27 @@ class TaskProbes:
         self.pairs = (i[differ], j[differ])
 
     def run(self, programs: Sequence[Program]) -> list[Outcome]:
-        """The outcomes of straight-line blocks on the probes (one group run with the baseline)."""
-        plans = [batch.compile_block(p, self.shape) for p in programs]
-        group = batch.GroupRun([self.verifier.plan, *plans], self.inputs)
-        return [self._outcome(group, p + 1) for p in range(len(plans))]
+        """The outcomes of straight-line blocks on the probes, each evaluated from scratch."""
+        return [self.outcome(self.evaluate(p)) for p in programs]
 
-    @staticmethod
-    def _outcome(group: batch.GroupRun, p: int) -> Outcome:
-        plan = group.plans[p]
-        K = group.inputs.lanes
-        sponge = None if plan.sponge is None else group.values(p, plan.sponge)
-        writes = group.values(p, plan.writes).reshape(-1, K) if plan.writes else np.zeros((0, K), np.uint64)
+    def evaluate(self, program: Program, parent: _Run | None = None) -> _Run:
+        """``program`` evaluated on the probes; ``parent``: the run of a prefix of it (its values are reused)."""
+        return _evaluate(batch.compile_block(program, self.shape), self.inputs, parent)
+
+    def outcome(self, run: _Run) -> Outcome:
+        plan, V, inputs, K = run.plan, run.V, self.inputs, self.k
+        sponge = None if plan.sponge is None else V[plan.sponge]
+        writes = V[plan.writes] if plan.writes else np.zeros((0, K), np.uint64)
         addresses = writes[0::2]
         written = np.empty_like(writes)
         written[0::2] = addresses
-        written[1::2] = group.final_ram(p, addresses) if len(addresses) else addresses
-        touched = [group.values(q, group.plans[q].touched).reshape(-1, K) for q in (0, p)]
-        cells = np.concatenate(touched)
-        ram_match = (group.final_ram(0, cells) == group.final_ram(p, cells)).all(0) if len(cells) \
+        written[1::2] = _final_ram(run, inputs, addresses) if len(addresses) else addresses
+        base = getattr(self, "base_run", run)
+        cells = np.concatenate([base.V[base.plan.touched], V[plan.touched]]).reshape(-1, K)
+        ram_match = (_final_ram(base, inputs, cells) == _final_ram(run, inputs, cells)).all(0) if len(cells) \
             else np.ones(K, dtype=bool)
-        return Outcome(group.values(p, plan.stack).reshape(-1, K), group.crash[p] != batch.NO_CRASH,
-                       group.values(p, plan.output).reshape(-1, K), sponge, written, ram_match)
+        return Outcome(V[plan.stack], run.crash != batch.NO_CRASH, V[plan.output].reshape(-1, K), sponge, written,
+                       ram_match)
 
     # ---- facts
     def facts(self, o: Outcome) -> ValueFacts:
@@ -263,6 +321,7 @@ class ValueModel:
         self.k, self.n_tests, self.seed = int(k), int(n_tests), int(seed)
         self._probes: dict[int, TaskProbes] = {}
         self._cache: OrderedDict = OrderedDict()
+        self._runs: OrderedDict = OrderedDict()  # (task, prefix) -> _Run, for the steps after it
 
     @classmethod
     def of(cls, tasks: Sequence, specs: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
@@ -289,12 +348,28 @@ class ValueModel:
                 missing.setdefault(key[0], []).append(key)
         for task, todo in missing.items():
             probes = self.probes(task)
-            outcomes = probes.run([self.decoders[task](list(tokens)) for _, tokens in todo])
-            for key, outcome in zip(todo, outcomes):
-                cache[key] = probes.facts(outcome)
+            for key in todo:
+                cache[key] = probes.facts(probes.outcome(self._run(probes, key)))
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
         return [cache[key] for key in keys]
+
+    def _run(self, probes: TaskProbes, key: tuple[int, tuple]) -> _Run:
+        """The run of a prefix, extending its parent's (itself built the same way, or found in the cache)."""
+        runs, (task, tokens), decode = self._runs, key, self.decoders[key[0]]
+        known = len(tokens)
+        while known >= 0 and (task, tokens[:known]) not in runs:
+            known -= 1
+        if known < 0:
+            parent = runs[(task, ())] = probes.evaluate(decode([]))
+            known = 0
+        else:
+            parent = runs[(task, tokens[:known])]
+        for end in range(known + 1, len(tokens) + 1):
+            parent = runs[(task, tokens[:end])] = probes.evaluate(decode(list(tokens[:end])), parent)
+        while len(runs) > RUN_CACHE_SIZE:
+            runs.popitem(last=False)
+        return parent
 
 
 # ------------------------------------------------------------------------------ the dataflow mask
