@@ -53,16 +53,30 @@ def suite_machine():
     return _machine(TASKS)
 
 
-def test_every_baseline_and_optimum_stays_legal(suite_machine):
-    machine, specs = suite_machine
+def _all_tasks(name):
+    suite = te.load_suite(name)
+    return list(suite.train) + list(suite.val) + list(suite.test)
+
+
+def _every_baseline_and_optimum_stays_legal(machine, specs, tasks):
     covered = 0
-    for n, (task, spec) in enumerate(zip(TASKS, specs)):
+    for n, (task, spec) in enumerate(zip(tasks, specs)):
         row = RowMachine(machine, n, "dataflow", values=(machine.values, n))
         assert _check_program(row, spec, task.baseline), task.name
         covered += 1
         if task.optimum is not None:
             covered += _check_program(row, spec, task.optimum.program)
-    assert covered > len(TASKS)  # the optima were checked too, not all skipped
+    assert covered > len(tasks)  # the optima were checked too, not all skipped
+
+
+def test_every_baseline_and_optimum_stays_legal(suite_machine):
+    _every_baseline_and_optimum_stays_legal(*suite_machine, TASKS)
+
+
+@pytest.mark.slow
+def test_every_baseline_and_optimum_of_v1_stays_legal():
+    tasks = _all_tasks("tasm-basic-v1")
+    _every_baseline_and_optimum_stays_legal(*_machine(tasks), tasks)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
