@@ -18,7 +18,7 @@ import torch
 import tasm_env as te
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.spec import TaskSpec
-from tasm_env.emission.state import LEVELS, EmissionState
+from tasm_env.emission.state import LEVELS, VALUE_LEVELS, EmissionState
 from tasm_env.emission.vocab import EOS, Vocabulary
 from tasm_env.tasks.idioms import IDIOMS
 
@@ -31,7 +31,7 @@ def main(batch: int = 1024, budget: int = 32, steps: int = 24, repeats: int = 3)
     gen = torch.Generator().manual_seed(0)
     print(f"{len(tasks)} tasks, {len(vocab)} tokens, batch {batch}, budget {budget}, "
           f"torch threads {torch.get_num_threads()}")
-    for level in LEVELS:
+    for level in [level for level in LEVELS if level not in VALUE_LEVELS]:  # dataflow: benchmarks/dataflow_speed.py
         for mode, machine in machines.items():
             best = (0.0, 0.0, 0.0)
             for _ in range(repeats):

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 import tasm_env as te
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.spec import TaskSpec
-from tasm_env.emission.state import CONTEXT, LEVELS, ORIGIN, PAD, EmissionState
+from tasm_env.emission.state import CONTEXT, LEVELS, ORIGIN, PAD, VALUE_LEVELS, EmissionState
+
+TABLE_LEVELS = tuple(level for level in LEVELS if level not in VALUE_LEVELS)
+"""The levels these machines (built without a value state) serve; dataflow: tests/test_dataflow_mask.py."""
 from tasm_env.emission.vocab import BOOL, EOS, FIELD, INPUT_TYPE_CODES, U32, Kind, Vocabulary
 from tasm_env.plan import Shape, summarize
 from tasm_env.tasks.idioms import IDIOMS
@@ -187,7 +190,7 @@ def check_row(machine: StackMachine, state: EmissionState, b: int, ref_row: dict
 
 
 @SETTINGS
-@given(st.data(), st.sampled_from(LEVELS), st.sampled_from(["deep", "shallow"]))
+@given(st.data(), st.sampled_from(TABLE_LEVELS), st.sampled_from(["deep", "shallow"]))
 def test_batched_steps_and_masks_equal_the_reference(data, level, which):
     machine = MACHINE if which == "deep" else SHALLOW
     tasks = data.draw(st.lists(st.integers(0, len(machine.specs) - 1), min_size=1, max_size=4), label="tasks")
@@ -231,7 +234,7 @@ ROLLOUTS = settings(max_examples=8, deadline=None, suppress_health_check=[Health
 
 
 @ROLLOUTS
-@given(st.sampled_from(LEVELS), st.integers(0, 2**31))
+@given(st.sampled_from(TABLE_LEVELS), st.integers(0, 2**31))
 def test_masks_never_empty_and_every_legal_episode_ends_within_its_budget(level, seed):
     tasks = torch.arange(len(SPECS)).repeat(3)
     states, actions = _rollout(MACHINE, tasks, level, seed)
@@ -284,7 +287,7 @@ def test_typed_within_stack_within_none(seed):
                 assert not (typed & ~stack).any()
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", TABLE_LEVELS)
 def test_backward_step_inverts_step(level):
     tasks = torch.arange(len(SPECS))
     states, actions = _rollout(MACHINE, tasks, level, seed=2, steps=16)
@@ -320,7 +323,7 @@ def test_the_baselines_own_tokens_are_legal_at_every_level():
         state = machine.initial(torch.arange(len(tasks)))
         for t in range(width + 1):
             a = tokens[:, t]
-            for level in LEVELS:
+            for level in TABLE_LEVELS:
                 legal = machine.forward_masks(state, level).gather(1, a[:, None])[:, 0]
                 bad = torch.nonzero(~legal).flatten().tolist()
                 assert not bad, [(tasks[b].name, level, t, str(vocab.token(int(a[b])))) for b in bad]
@@ -384,7 +387,7 @@ def test_garbage_rows_do_not_crash_the_masks(dtype):
     for fill in (torch.iinfo(dtype).min, -1, 10**9):  # torchgfn's sink states are filled with iinfo.min
         data = torch.full((5, MACHINE.layout.width), fill, dtype=dtype)
         state = EmissionState(data, torch.tensor([0, 1, 2, -7, 10**6]), MACHINE.layout)
-        for level in LEVELS:
+        for level in TABLE_LEVELS:
             assert MACHINE.forward_masks(state, level).shape == (5, len(VOCAB))
         MACHINE.slot_types(state)
 
@@ -426,7 +429,7 @@ def test_the_trident_layout_drives_the_machine_and_never_allows_reserved_ids():
     for b, task in enumerate(tasks):
         state = machine.initial([b])
         for a in machine.specs[b].bound.encode(task.baseline) + [EOS]:
-            for level in LEVELS:
+            for level in TABLE_LEVELS:
                 mask = machine.forward_masks(state, level)
                 assert mask[0, a] and not mask[0, reserved].any(), (task.name, level)
             state = machine.step(state, torch.tensor([a]))
@@ -503,12 +506,12 @@ def test_the_row_machine_is_the_same_machine_on_one_row(data):
     from tasm_env.emission.row import RowMachine
 
     task = data.draw(st.integers(0, len(SPECS) - 1), label="task")
-    level = data.draw(st.sampled_from(LEVELS), label="level")
+    level = data.draw(st.sampled_from(TABLE_LEVELS), label="level")
     row = RowMachine(MACHINE, task, level, track_violations=True)
     state = MACHINE.initial([task])
     for _ in range(SPECS[task].budget):
         assert np.array_equal(row.row, state.data[0].numpy())
-        for other in LEVELS if row.violation < 0 else ("none",):  # masks are specified for legal prefixes
+        for other in TABLE_LEVELS if row.violation < 0 else ("none",):  # masks are specified for legal prefixes
             assert np.array_equal(row.mask_at(other), MACHINE.forward_masks(state, other)[0].numpy()), other
         assert np.array_equal(row.slot_types(), MACHINE.slot_types(state)[0].numpy())
         assert row.final_violation() == int(MACHINE.final_violation(state)[0])

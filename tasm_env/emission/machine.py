@@ -41,6 +41,10 @@ Masking levels (:meth:`StackMachine.forward_masks`):
   typed by the instruction (``split``/``div_mod``/``and``/``xor``/``log_2_floor``/``pop_count`` -> u32,
   ``lt``/``eq`` -> bool, the rest field); ``dup``/``swap``/``pick``/``place`` move types. ``merkle_step``'s
   node index is not type-checked, so that a block still owing a secret digest can always be finished.
+* ``dataflow``: ``typed`` narrowed by the value state (a machine built with ``values``, a
+  :class:`~tasm_env.emission.values.ValueModel`): EOS only where the block matches the baseline on every probe,
+  no ``pop`` that loses a value an output needs, unless nothing else is legal
+  (:func:`~tasm_env.emission.values.restrict`; docs/envs.md says what it guarantees).
 
 Every mask leaves at least one legal action in every state reachable at its level, and under ``stack`` and
 ``typed`` every legal prefix can still be finished within the budget (the tokens used to finish have no u32
@@ -53,13 +57,17 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 from ..asm import Program
 from ..errors import TaskError
 from .spec import TaskSpec
-from .state import CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, EmissionState, check_level
+from ..errors import ConfigError
+from .state import (CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, VALUE_LEVELS, EmissionState,
+                    check_level)
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
+from .values import SLOT_WINDOW, ValueFacts, ValueModel, pop_tokens, restrict
 from .vocab import EOS
 
 __all__ = ["LEVELS", "StackMachine", "TorchOps"]
@@ -133,11 +141,13 @@ class StackMachine:
     depth under ``stack``/``typed`` (and is how many slot types a row tracks); ``type_window`` is how many top
     slots :meth:`slot_types` reports; ``violation_level`` is the level whose first violation :meth:`step`
     records (None: record none, a faster step for agents that only take masked actions). ``tables``: the
-    :class:`~tasm_env.emission.tables.EmissionTables` (built from the specs when not given).
+    :class:`~tasm_env.emission.tables.EmissionTables` (built from the specs when not given). ``values``: a
+    :class:`~tasm_env.emission.values.ValueModel` over the same tasks, for level ``dataflow`` and the value
+    facts (:meth:`value_facts`, :meth:`slot_nodes`, :meth:`outputs_ready`).
     """
 
     def __init__(self, specs: Sequence[TaskSpec], max_len: int | None = None, max_depth: int = 64,
-                 type_window: int = 16, violation_level: str | None = "stack"):
+                 type_window: int = 16, violation_level: str | None = "stack", values: ValueModel | None = None):
         if not specs:
             raise TaskError("a StackMachine needs at least one TaskSpec")
         self.violation_level = check_level(violation_level, "violation_level", (*MASKED_LEVELS, None))
@@ -155,6 +165,8 @@ class StackMachine:
         # plain ints for the hot paths (indexing with an IntEnum takes torch's slower path)
         self._level_fields = {level: int(fields[0]) for level, fields in LEVEL_FIELDS.items()}
         self._budget_field, self._effect_field = int(TaskField.BUDGET), int(TaskField.EFFECT_BASE)
+        self.values = values
+        self._pops = pop_tokens(self.vocab)
 
     @property
     def s0(self) -> torch.Tensor:
@@ -221,13 +233,66 @@ class StackMachine:
         """(B, V) bool: the legal next actions (column 0 = EOS) under ``level`` (see the module docstring)."""
         if check_level(level, "level") == "none":
             return self.view.static.index_select(0, self._none_row(state))
+        if level in VALUE_LEVELS:
+            return self._dataflow_masks(state)
         t = self._terms(state, level)
         return self.view.mask(level, t.row, t.pattern)
+
+    # ---- the value state
+    def _value_model(self) -> ValueModel:
+        if self.values is None:
+            raise ConfigError("masking 'dataflow' and the value facts need a machine built with values=ValueModel(...)")
+        return self.values
+
+    def value_facts(self, state: EmissionState) -> list[ValueFacts | None]:
+        """The :class:`~tasm_env.emission.values.ValueFacts` of every row (None for a garbage row, such as
+        torchgfn's sink states), computed once per state."""
+        return state.memo("values", lambda: self._compute_facts(state))
+
+    def _compute_facts(self, state: EmissionState) -> list[ValueFacts | None]:
+        model = self._value_model()
+        lengths, tokens, tasks = state.length.tolist(), state.tokens.tolist(), state.task.tolist()
+        keys = []
+        for m, row, n in zip(lengths, tokens, tasks):
+            prefix = tuple(row[:m]) if 0 <= m <= self.max_len and 0 <= n < len(self.specs) else None
+            keys.append(None if prefix is None or min(prefix, default=1) < 1 else (n, prefix))
+        found = iter(model.facts_many([key for key in keys if key is not None]))
+        return [None if key is None else next(found) for key in keys]
+
+    def _dataflow_masks(self, state: EmissionState) -> torch.Tensor:
+        mask = self.forward_masks(state, "typed").clone()
+        rows = mask.numpy()  # shares memory
+        for b, facts in enumerate(self.value_facts(state)):
+            if facts is not None:
+                restrict(rows[b], facts, self._pops)
+        return mask
+
+    def slot_nodes(self, state: EmissionState) -> torch.Tensor:
+        """(B, 16) int64: the task-graph node each of the top 16 live slots holds (st0 first), or -1."""
+        facts = self.value_facts(state)
+        return torch.tensor(np.stack([np.full(SLOT_WINDOW, -1) if f is None else f.slot_nodes for f in facts])
+                            if facts else np.zeros((0, SLOT_WINDOW)), dtype=torch.int64)
+
+    def outputs_ready(self, state: EmissionState) -> torch.Tensor:
+        """(B, 16) bool: output position i (st_i of the baseline's final stack) holds its value (False beyond
+        the task's output arity)."""
+        ready = np.zeros((len(state), SLOT_WINDOW), dtype=bool)
+        for b, f in enumerate(self.value_facts(state)):
+            if f is not None:
+                n = min(len(f.outputs_ready), SLOT_WINDOW)
+                ready[b, :n] = f.outputs_ready[:n]
+        return torch.from_numpy(ready)
+
+    def lost(self, state: EmissionState) -> torch.Tensor:
+        """(B,) bool: no continuation of the row can verify (the probes prove it)."""
+        return torch.tensor([f is not None and f.lost for f in self.value_facts(state)], dtype=torch.bool)
 
     def legal(self, state: EmissionState, actions: torch.Tensor, level: str = "stack") -> torch.Tensor:
         """(B,) bool: is ``actions[b]`` legal in row b under ``level``? (The masks' rules, one action per row.)"""
         actions = actions.reshape(-1).to(torch.int64).clamp(0, self.n_actions - 1)
-        if check_level(level, "level") == "none":
+        if check_level(level, "level") in VALUE_LEVELS:
+            return self.forward_masks(state, level).gather(1, actions[:, None])[:, 0]
+        if level == "none":
             return torch.take(self.view.static_flat, self._none_row(state) * self.n_actions + actions)
         t = self._terms(state, level)
         return self.view.legal(level, t.row, t.pattern, actions)

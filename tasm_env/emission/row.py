@@ -15,8 +15,10 @@ import operator
 import numpy as np
 
 from ..asm import Program
-from .state import CONTEXT, NO_VIOLATION, check_level
+from ..errors import ConfigError
+from .state import CONTEXT, NO_VIOLATION, VALUE_LEVELS, check_level
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
+from .values import ValueFacts, ValueModel, pop_tokens, restrict
 from .vocab import EOS
 
 __all__ = ["RowMachine", "RowOps"]
@@ -65,11 +67,12 @@ class RowMachine:
     counters, violation, slot types; its table offsets are these tables'). ``track_violations``: record the
     first ``stack`` violation (for the shaped reward). ``type_window``: how many top slots :meth:`slot_types`
     reports. (A :class:`~tasm_env.emission.machine.StackMachine` in place of ``tables`` gives its tables and
-    window.)
+    window.) ``values``: a :class:`~tasm_env.emission.values.ValueModel` and this task's index in it, for level
+    ``dataflow`` and :meth:`value_facts`.
     """
 
     def __init__(self, tables: EmissionTables, task: int, level: str, track_violations: bool = False,
-                 type_window: int = 16):
+                 type_window: int = 16, values: tuple[ValueModel, int] | None = None):
         if not isinstance(tables, EmissionTables):  # a StackMachine, as before: the same tables, its window
             tables, type_window = tables.tables, tables.type_window
         self.tables, self.task, self.level = tables, int(task), check_level(level)
@@ -95,6 +98,10 @@ class RowMachine:
         self.row = self._s0.copy()
         self._mask: np.ndarray | None = None
         self._masks: dict[tuple, np.ndarray] = {}  # (level, static row, pattern) -> mask, read-only
+        self.values = values
+        self._pops = pop_tokens(tables.vocab)
+        if self.level in VALUE_LEVELS and values is None:
+            raise ConfigError("masking 'dataflow' needs a RowMachine built with values=(ValueModel, task index)")
 
     # ---- state
     def reset(self) -> None:
@@ -156,6 +163,10 @@ class RowMachine:
         row = self.row
         length = row.item(self._length)
         starts = self._starts.get(level)
+        if level in VALUE_LEVELS:
+            mask = self.mask_at("typed").copy()
+            restrict(mask, self.value_facts(), self._pops)
+            return self._read_only(mask)
         if starts is None:  # "none", or not a level
             if level != "none":
                 check_level(level)
@@ -173,6 +184,13 @@ class RowMachine:
                 self._masks.clear()
             mask = self._masks[key] = self._read_only(view.mask(level, static, pattern))
         return mask
+
+    def value_facts(self) -> ValueFacts:
+        """The value state's facts of the prefix (:class:`~tasm_env.emission.values.ValueFacts`)."""
+        if self.values is None:
+            raise ConfigError("this RowMachine has no value state: build it with values=(ValueModel, task index)")
+        model, task = self.values
+        return model.facts(task, self.row[: self.length].tolist())
 
     def legal(self, token: int) -> bool:
         return bool(self.mask()[token])

@@ -31,10 +31,14 @@ import torch
 from ..errors import ConfigError
 from .vocab import BOOL, FIELD, U32
 
-LEVELS = ("none", "stack", "typed")
-"""Masking levels, loosest first (see :mod:`tasm_env.emission.machine`)."""
+LEVELS = ("none", "stack", "typed", "dataflow")
+"""Masking levels, loosest first (see :mod:`tasm_env.emission.machine`; ``dataflow`` is ``typed`` narrowed by
+the value state, :mod:`tasm_env.emission.values`)."""
+VALUE_LEVELS = ("dataflow",)
+"""The levels that need a value state (a :class:`~tasm_env.emission.values.ValueModel`)."""
 MASKED_LEVELS = ("stack", "typed")
-"""The levels with reachability: every legal prefix can still be finished within the budget."""
+"""The levels with reachability tables: every legal prefix can still be finished within the budget (``dataflow``
+narrows ``typed``'s tables)."""
 TYPE_CHECK_EXEMPT = frozenset({"merkle_step"})
 """u32-operand instructions ``typed`` does not type-check: a block still owing a secret digest can always be
 finished."""

@@ -27,6 +27,12 @@ c_base))``, so in ``[0, beta * log 2]``; a partial-credit weight ``w``: an inval
 w * share)``; ``reward="shaped"`` (masking ``none`` only, no verification): ``beta * log(eps + k / len)`` with
 ``k`` the first stack violation and ``len`` the tokens including EOS, ``beta * log(1 + eps)`` without one.
 
+**Value state** (``value_state=True``, the default under ``masking="dataflow"``): the machine carries a
+:class:`~tasm_env.emission.values.ValueModel`, and ``env.value_observations(states)`` gives policies the
+``slot_nodes`` (*batch, 16) int64 and ``outputs_ready`` (*batch, 16) bool of every state (see
+:mod:`tasm_env.emission.values`). The value state is a function of the prefix in the row, so states need no
+extra columns and backward steps undo it exactly.
+
 **Exact enumeration** for tiny tasks (small ``max_len``): ``true_dist``, ``log_partition``,
 ``terminating_states``, ``n_terminating_states`` and ``get_terminating_states_indices`` enumerate every legal
 EOS-terminated block under the mask, so ``env.validate(gflownet, n, validate_condition=env.conditions_for(t)[0])``
@@ -54,6 +60,7 @@ from ..errors import ConditionError, TasmError
 from ..emission.machine import StackMachine
 from ..emission.reward import Cost
 from ..emission.state import PAD, EmissionState
+from ..emission.values import ValueModel
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
@@ -93,19 +100,21 @@ class TasmGFNEnv(DiscreteEnv):
     """The torchgfn ``DiscreteEnv`` over :class:`~tasm_env.emission.machine.StackMachine` (see the module docstring).
 
     ``tasks``: a Task or a list, else the ``split`` of ``suite`` (``tier`` filters either). ``masking``:
-    ``none``, ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``:
-    ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
+    ``none``, ``stack``, ``typed`` or ``dataflow``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight;
+    ``cost``: ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
     ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions).
     ``vocab``: default :meth:`Vocabulary.default`. ``conditional=False`` (one task only): states carry no condition. ``seed``: the
     generator of ``sample_conditions`` and ``make_random_states``. ``n_tests``, ``verifier_seed``: the
-    verifier's tests. ``enumeration_limit``: most terminal blocks exact enumeration may find.
+    verifier's tests. ``enumeration_limit``: most terminal blocks exact enumeration may find. ``value_state``,
+    ``probes``: carry the value state on that many probes (default: under ``dataflow`` only).
     """
 
     def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v0",
                  split: str = "train", tier: str | None = None, masking: str = "stack", reward: Reward = "cycles",
                  cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
                  vocab: Vocabulary | None = None, conditional: bool = True, seed: int = 0, n_tests: int = 40,
-                 verifier_seed: int = 42, enumeration_limit: int = 100_000, debug: bool = False):
+                 verifier_seed: int = 42, enumeration_limit: int = 100_000, debug: bool = False,
+                 value_state: bool | None = None, probes: int = 8):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
         self.rewards = reward_model(reward, masking, cost, beta, eps, n_tests, verifier_seed)
@@ -116,8 +125,15 @@ class TasmGFNEnv(DiscreteEnv):
         self._conditional = bool(conditional)
         self.vocab = check_vocab(vocab)
         self.specs = [task_spec(task, self.vocab, max_len) for task in self.tasks]
+        # ---- value state (issue 11)
+        if value_state is None:
+            value_state = self.masking == "dataflow"
+        if not value_state and self.masking == "dataflow":
+            raise TasmError("masking='dataflow' needs value_state=True")
+        values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed) if value_state else None
+        # ---- end value state
         self.machine = StackMachine(self.specs, type_window=SLOT_WINDOW,
-                                    violation_level="stack" if reward == "shaped" else None)
+                                    violation_level="stack" if reward == "shaped" else None, values=values)
         self.layout = self.machine.layout
         self.max_len = self.machine.max_len
         self.task_features = torch.tensor(np.stack([task_features(t, s) for t, s in zip(self.tasks, self.specs)]))
@@ -224,6 +240,14 @@ class TasmGFNEnv(DiscreteEnv):
         mask = self.machine.forward_masks(self.emission_state(states), self.masking)
         mask = torch.cat([mask[:, 1:], mask[:, :1]], dim=1)
         return mask.reshape(*states.batch_shape, self.n_actions)
+
+    def value_observations(self, states: DiscreteStates) -> dict[str, torch.Tensor]:
+        """The value state of ``states`` for policies: ``slot_nodes`` (*batch, 16) int64 and ``outputs_ready``
+        (*batch, 16) bool (sink rows: -1 and False). Needs ``value_state=True``."""
+        state = self.emission_state(states)
+        shape = tuple(states.batch_shape)
+        return {"slot_nodes": self.machine.slot_nodes(state).reshape(*shape, -1),
+                "outputs_ready": self.machine.outputs_ready(state).reshape(*shape, -1)}
 
     def backward_masks(self, states: DiscreteStates) -> torch.Tensor:
         """(*batch, V - 1) bool: one-hot on the last token (none at ``s0`` and on sink rows)."""

@@ -41,6 +41,14 @@ seed's ``(eps + k / len) ** beta`` with ``k`` the first stack violation and ``le
 (live depth: inputs plus net stack change), ``remaining`` (1,) (budget left), ``slot_types`` (16,) (top slots,
 st0 first: 0 field, 1 u32, 2 bool, 3 below the block's inputs), ``task`` (:data:`TASK_FEATURES`,) float32. The
 task's TIR graph (``torch_geometric.data.Data``) is ``env.unwrapped.task_graph`` and ``info["graph"]`` at reset.
+
+**Value state** (``value_state=True``; the default under ``masking="dataflow"`` and with ``dense_credit``): the
+observation also has ``slot_nodes`` (16,) int64 (the task-graph node each top slot holds on the probes, st0
+first, -1 for none) and ``outputs_ready`` (16,) int8 (output position i holds its final value; 0 beyond the
+arity); see :mod:`tasm_env.emission.values`. ``dense_credit=True`` adds the potential-based shaping
+``Phi(s') - Phi(s)`` to every step's reward, with ``Phi`` the share of outputs ready and ``Phi = 0`` after the
+episode ends: an episode's return changes by ``-Phi(s0)``, a constant per task, so the optimal blocks stay the
+same (Ng, Harada and Russell 1999).
 """
 
 from __future__ import annotations
@@ -57,6 +65,8 @@ from ..emission.reward import Cost
 from ..emission.row import RowMachine
 from ..emission.spec import TaskSpec
 from ..emission.tables import EmissionTables
+from ..emission.values import SLOT_WINDOW as VALUE_WINDOW
+from ..emission.values import ValueModel
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
@@ -85,13 +95,15 @@ class TasmEmitEnv(gymnasium.Env):
 
     Tasks: ``tasks`` (a Task or a list), else the ``split`` of ``suite`` (``tier`` filters either); each reset
     draws one with the env's RNG, or takes ``options={"task": name, index or Task}``. ``masking``: ``none``,
-    ``stack`` or ``typed``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``: ``cycles``,
-    ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`. ``max_len`` caps every
-    task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the token observation has
-    the largest budget's length. ``illegal_action``: ``penalty`` (default: end with the invalid reward) or
-    ``error`` (raise :class:`IllegalActionError`). ``vocab``: default
+    ``stack``, ``typed`` or ``dataflow``. ``reward``: ``cycles``, ``shaped`` or a partial-credit weight; ``cost``:
+    ``cycles``, ``padded_height`` or table weights; ``beta``, ``eps``: as in :mod:`tasm_env.emission.reward`.
+    ``max_len`` caps every task's budget (default ``max(2n, n + 8)`` for a baseline of n instructions) and the
+    token observation has the largest budget's length. ``illegal_action``: ``penalty`` (default: end with the
+    invalid reward) or ``error`` (raise :class:`IllegalActionError`). ``vocab``: default
     :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
     leaves ``info["graph"]`` out of ``reset`` (building the first graph imports torch-geometric, ~4 s).
+    ``value_state``, ``dense_credit``, ``probes``: the value observations, the dense credit and the number of
+    probes (see the module docstring).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -100,7 +112,8 @@ class TasmEmitEnv(gymnasium.Env):
                  split: str = "train", tier: str | None = None, masking: str = "stack", reward: Reward = "cycles",
                  cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
                  illegal_action: str = "penalty", render_mode: str | None = None, vocab: Vocabulary | None = None,
-                 n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True):
+                 n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True,
+                 value_state: bool | None = None, dense_credit: bool = False, probes: int = 8):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
         self.illegal_action = check_illegal_action(illegal_action)
@@ -125,6 +138,19 @@ class TasmEmitEnv(gymnasium.Env):
             "slot_types": spaces.Box(0, 3, (SLOT_WINDOW,), np.int64),
             "task": spaces.Box(0.0, TASK_FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
         })
+        # ---- value state (issue 11): slot nodes, outputs ready, dense credit
+        self.dense_credit = bool(dense_credit)
+        if value_state is None:
+            value_state = self.masking == "dataflow" or self.dense_credit
+        if not value_state and (self.masking == "dataflow" or self.dense_credit):
+            raise TasmError("masking='dataflow' and dense_credit need value_state=True")
+        self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed) if value_state else None
+        if self.values is not None:
+            nodes = max(len(t.tir.nodes) for t in self.tasks)
+            self.observation_space.spaces["slot_nodes"] = spaces.Box(-1, nodes - 1, (VALUE_WINDOW,), np.int64)
+            self.observation_space.spaces["outputs_ready"] = spaces.Box(0, 1, (VALUE_WINDOW,), np.int8)
+        self._potential = 0.0
+        # ---- end value state
         self.include_graph = include_graph
         self.task_index = 0
         self._graphs: dict[int, Any] = {}
@@ -161,8 +187,9 @@ class TasmEmitEnv(gymnasium.Env):
         if row is None:
             tables = EmissionTables.build([self.specs[index]], max_len=self.max_len, type_window=SLOT_WINDOW)
             track = self.reward_kind == "shaped"
+            values = None if self.values is None else (self.values, index)
             row = self._rows[index] = RowMachine(tables, 0, self.masking, track_violations=track,
-                                                 type_window=SLOT_WINDOW)
+                                                 type_window=SLOT_WINDOW, values=values)
         return row
 
     def _pick_task(self, options: dict | None) -> int:
@@ -192,6 +219,7 @@ class TasmEmitEnv(gymnasium.Env):
         self._row = self._row_machine(self.task_index)
         self._row.reset()
         self._done = False
+        self._potential = self._ready_share()
         info = self._info()
         if self.include_graph:
             info["graph"] = self.task_graph.clone()  # a copy: callers may change it
@@ -208,7 +236,7 @@ class TasmEmitEnv(gymnasium.Env):
         if token == EOS:
             return self._finish()
         row.step(token)
-        return self._observation(), 0.0, False, False, self._info()
+        return self._observation(), self._credit(), False, False, self._info()
 
     def action_masks(self) -> np.ndarray:
         """(V,) bool: the legal tokens now (only EOS once the episode is over). For sb3-contrib's MaskablePPO."""
@@ -234,7 +262,28 @@ class TasmEmitEnv(gymnasium.Env):
         return "\n".join(lines) + "\n"
 
     # ---- pieces
+    def _ready_share(self) -> float:
+        return self._row.value_facts().ready_share if self.dense_credit else 0.0
+
+    def _credit(self, final: bool = False) -> float:
+        """The dense credit of the step just taken: ``Phi(s') - Phi(s)`` (0 without ``dense_credit``)."""
+        if not self.dense_credit:
+            return 0.0
+        after = 0.0 if final else self._ready_share()
+        credit, self._potential = after - self._potential, after
+        return credit
+
     def _observation(self) -> dict[str, np.ndarray]:
+        observation = self._base_observation()
+        if self.values is not None:
+            facts = self._row.value_facts()
+            ready = np.zeros(VALUE_WINDOW, dtype=np.int8)
+            ready[: min(len(facts.outputs_ready), VALUE_WINDOW)] = facts.outputs_ready[:VALUE_WINDOW]
+            observation["slot_nodes"] = facts.slot_nodes.copy()
+            observation["outputs_ready"] = ready
+        return observation
+
+    def _base_observation(self) -> dict[str, np.ndarray]:
         row = self._row  # set: only called within an episode
         length, depth, remaining = row.counts()
         return {
@@ -269,7 +318,7 @@ class TasmEmitEnv(gymnasium.Env):
                     baseline_cost=float("nan"), log_reward=log_reward, illegal_action=True,
                     reason=f"illegal action {token} ({self._token_text(token)})")
         self._last_info = info
-        return self._observation(), float(np.exp(log_reward)), True, False, info
+        return self._observation(), float(np.exp(log_reward)) + self._credit(final=True), True, False, info
 
     def _finish(self):
         row = self.row
@@ -290,7 +339,7 @@ class TasmEmitEnv(gymnasium.Env):
                         reason=evaluation.reason)
         info["log_reward"] = log_reward
         self._last_info = info
-        return self._observation(), float(np.exp(log_reward)), True, False, info
+        return self._observation(), float(np.exp(log_reward)) + self._credit(final=True), True, False, info
 
     def task_feature_table(self) -> np.ndarray:
         """(n_tasks, len(TASK_FEATURES)) float32: every task's ``task`` observation."""

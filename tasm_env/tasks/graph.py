@@ -7,6 +7,10 @@
     data.edge_result                   # (E,) long: which result of the source node a data edge carries
     batch = graph_batch(tasks)         # torch_geometric.data.Batch
 
+**Node order** (stable): node i is ``tir.nodes[i]``, the block's inputs first in declaration order (deepest
+first), then the TIR's nodes in program order. The value state's ``slot_nodes`` (:mod:`tasm_env.emission.values`)
+are these indices.
+
 **Edges.** A data edge runs from the node producing an argument to the node using it, typed by the argument's
 position (``operand_0`` .. ``operand_4``, and ``operand_5+`` for the rest: ``hash`` has 10, the extension ops
 6). ``data.edge_result`` says which result of the producer it carries (``split``'s hi or lo, a digest word),
