@@ -25,8 +25,8 @@ GYM_ENTRY_POINT = "tasm_env.envs.gym:TasmEmitEnv"
 GYM_VECTOR_ENTRY_POINT = "tasm_env.envs.vector:TasmEmitVectorEnv"
 
 _LAZY = {
-    "TasmGFNEnv": "gfn", "TasmFeatures": "gfn", "TaskEncoder": "gfn", "mlp_policy": "gfn",
-    "logz_estimator": "gfn", "tokens_to_actions": "gfn", "actions_to_tokens": "gfn",
+    "TasmGFNEnv": "gfn", "TasmFeatures": "preprocess", "TaskEncoder": "estimators", "mlp_policy": "estimators",
+    "logz_estimator": "estimators", "tokens_to_actions": "gfn", "actions_to_tokens": "gfn",
     "TasmEmitEnv": "gym", "IllegalActionError": "gym", "TasmEmitVectorEnv": "vector",
     "TasmStatePreprocessor": "preprocess",
 }

@@ -1,7 +1,8 @@
 """The torchgfn env: batched token-by-token emission of TASM blocks, conditioned on the task.
 
     from gfn.gflownet import TBGFlowNet
-    from tasm_env.envs.gfn import TasmGFNEnv, mlp_policy, logz_estimator
+    from tasm_env.envs.gfn import TasmGFNEnv
+    from tasm_env.envs.estimators import logz_estimator, mlp_policy
 
     env = TasmGFNEnv(suite="tasm-basic-v0", split="train", tier="easy", masking="typed")
     gflownet = TBGFlowNet(pf=mlp_policy(env), pb=None, logZ=logz_estimator(env), constant_pb=True)
@@ -49,25 +50,20 @@ import numpy as np
 import torch
 from gfn.actions import Actions
 from gfn.env import DiscreteEnv
-from gfn.estimators import ConditionalDiscretePolicyEstimator, ConditionalLogZEstimator, DiscretePolicyEstimator
-from gfn.preprocessors import Preprocessor
 from gfn.states import DiscreteStates
-from gfn.utils.modules import MLP
-from torch import nn
 
 from ..asm import Program
 from ..errors import ConditionError, TasmError
 from ..emission.machine import StackMachine
 from ..emission.reward import Cost
-from ..emission.state import PAD, EmissionState
-from ..emission.values import ValueModel
+from ..emission.state import EmissionState
+from ..emission.values import SLOT_WINDOW, ValueModel  # SLOT_WINDOW: the top slots a state describes
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
 from .common import (Reward, check_masking, check_vocab, resolve_tasks, reward_model, shaped_log_rewards,
                      task_features, task_spec)
 
-SLOT_WINDOW = 16
 
 
 def tokens_to_actions(tokens: torch.Tensor, n_actions: int) -> torch.Tensor:
@@ -429,79 +425,18 @@ class TasmGFNEnv(DiscreteEnv):
                                     validate_condition, **kwargs)
 
 
-# ------------------------------------------------------------------------------- small default estimators
+# The small default estimators live in .estimators (and the state features in .preprocess); their old home here
+# still answers for this version.
+_MOVED = {"TasmFeatures": "preprocess", "TaskEncoder": "estimators", "mlp_policy": "estimators",
+          "logz_estimator": "estimators"}
 
 
-class TasmFeatures(Preprocessor):
-    """Float features of a state for small MLP policies: the last ``window`` tokens one-hot (most recent first,
-    padding as its own class), the length and the budget left (as fractions of ``max_len``), the live depth /
-    16, the I/O counters / 8, the sponge flag and the top 16 slot types one-hot (field, u32, bool, context)."""
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    def __init__(self, env: TasmGFNEnv, window: int = 4):
-        self.env, self.window = env, int(window)
-        V = env.n_actions
-        super().__init__(output_dim=self.window * (V + 1) + 8 + SLOT_WINDOW * 4)
-
-    def preprocess(self, states: DiscreteStates) -> torch.Tensor:
-        env, machine = self.env, self.env.machine
-        state = env.emission_state(states)
-        data = state.data
-        length = state.length.long().clamp(0, env.max_len)
-        positions = length[:, None] - 1 - torch.arange(self.window)[None, :]
-        last = data.gather(1, positions.clamp(min=0)).long()
-        last = torch.where(positions >= 0, last, PAD).clamp(-1, env.n_actions - 1) + 1
-        numbers = torch.stack([
-            length / env.max_len,
-            machine.remaining(state).clamp(0, env.max_len) / env.max_len,
-            machine.live_depth(state).clamp(-16, 64) / 16,
-            *(state.counters.clamp(0, 64).T / 8),
-            state.sponge_on.float(),
-        ], dim=1).float()
-        types = machine.slot_types(state).clamp(0, 3)
-        features = torch.cat([nn.functional.one_hot(last, env.n_actions + 1).flatten(1).float(), numbers,
-                              nn.functional.one_hot(types, 4).flatten(1).float()], dim=1)
-        return features.reshape(*states.batch_shape, -1)
-
-
-class TaskEncoder(nn.Module):
-    """Condition (a float task id, shape (..., 1)) -> (..., dim): a learned embedding of the id plus a linear
-    map of the task's features (log1p of :data:`~tasm_env.envs.common.TASK_FEATURES`)."""
-
-    def __init__(self, task_features: torch.Tensor, dim: int):
-        super().__init__()
-        self.register_buffer("features", torch.log1p(task_features.float()))
-        self.embedding = nn.Embedding(len(task_features), dim)
-        nn.init.zeros_(self.embedding.weight)
-        self.linear = nn.Linear(task_features.shape[1], dim)
-        self.input_dim, self.output_dim = 1, dim
-
-    def forward(self, conditions: torch.Tensor) -> torch.Tensor:
-        ids = conditions[..., 0].round().long().clamp(0, len(self.features) - 1)
-        return self.embedding(ids) + self.linear(self.features[ids])
-
-
-def mlp_policy(env: TasmGFNEnv, hidden: int = 128, n_hidden_layers: int = 2, window: int = 4
-               ) -> DiscretePolicyEstimator:
-    """A small forward policy: an MLP over :class:`TasmFeatures`, and for a conditional env a
-    :class:`TaskEncoder` of the condition joined to it (``ConditionalDiscretePolicyEstimator``)."""
-    preprocessor = TasmFeatures(env, window)
-    if not env.is_conditional:
-        module = MLP(preprocessor.output_dim, env.n_actions, hidden_dim=hidden, n_hidden_layers=n_hidden_layers)
-        return DiscretePolicyEstimator(module, env.n_actions, preprocessor=preprocessor)
-    state_module = MLP(preprocessor.output_dim, hidden, hidden_dim=hidden, n_hidden_layers=n_hidden_layers)
-    condition_module = nn.Sequential(TaskEncoder(env.task_features, hidden), nn.ReLU())
-    final_module = MLP(2 * hidden, env.n_actions, hidden_dim=hidden, n_hidden_layers=1)
-    return ConditionalDiscretePolicyEstimator(state_module, condition_module, final_module, env.n_actions,
-                                              preprocessor=preprocessor)
-
-
-def logz_estimator(env: TasmGFNEnv, hidden: int = 32) -> ConditionalLogZEstimator | None:
-    """A conditional logZ(task) for a conditional env (None otherwise: the GFlowNet's scalar logZ serves)."""
-    if not env.is_conditional:
-        return None
-    module = nn.Sequential(TaskEncoder(env.task_features, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    module.input_dim = 1
-    return ConditionalLogZEstimator(module)
+        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Enumeration", "TaskEncoder", "TasmFeatures", "TasmGFNEnv", "actions_to_tokens", "logz_estimator",

@@ -65,8 +65,7 @@ from ..emission.reward import Cost
 from ..emission.row import RowMachine
 from ..emission.spec import TaskSpec
 from ..emission.tables import EmissionTables
-from ..emission.values import SLOT_WINDOW as VALUE_WINDOW
-from ..emission.values import ValueModel
+from ..emission.values import SLOT_WINDOW, ValueModel  # SLOT_WINDOW: the top slots a state describes
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
@@ -74,7 +73,6 @@ from .common import (TASK_FEATURES, Reward, check_illegal_action, check_masking,
                      check_vocab, describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features,
                      task_spec)
 
-SLOT_WINDOW = 16
 """Slot types in the observation (the reach of ``dup``/``swap``)."""
 TASK_FEATURE_MAX = 1e6
 """Upper bound of the ``task`` observation's entries (counts; finite so that checkers do not complain)."""
@@ -147,8 +145,8 @@ class TasmEmitEnv(gymnasium.Env):
         self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed) if value_state else None
         if self.values is not None:
             nodes = max(len(t.tir.nodes) for t in self.tasks)
-            self.observation_space.spaces["slot_nodes"] = spaces.Box(-1, nodes - 1, (VALUE_WINDOW,), np.int64)
-            self.observation_space.spaces["outputs_ready"] = spaces.Box(0, 1, (VALUE_WINDOW,), np.int8)
+            self.observation_space.spaces["slot_nodes"] = spaces.Box(-1, nodes - 1, (SLOT_WINDOW,), np.int64)
+            self.observation_space.spaces["outputs_ready"] = spaces.Box(0, 1, (SLOT_WINDOW,), np.int8)
         self._potential = 0.0
         # ---- end value state
         self.include_graph = include_graph
@@ -277,8 +275,8 @@ class TasmEmitEnv(gymnasium.Env):
         observation = self._base_observation()
         if self.values is not None:
             facts = self._row.value_facts()
-            ready = np.zeros(VALUE_WINDOW, dtype=np.int8)
-            ready[: min(len(facts.outputs_ready), VALUE_WINDOW)] = facts.outputs_ready[:VALUE_WINDOW]
+            ready = np.zeros(SLOT_WINDOW, dtype=np.int8)
+            ready[: min(len(facts.outputs_ready), SLOT_WINDOW)] = facts.outputs_ready[:SLOT_WINDOW]
             observation["slot_nodes"] = facts.slot_nodes.copy()
             observation["outputs_ready"] = ready
         return observation
