@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # the main job: a small end-to-end comparison (stage 1, then TB / LPV / RTB) on the default suite's easy tasks
 run: $(STAMP)
-	$(PY) -m tasm_env.cli compare --suite tasm-basic-v0 --minutes 2 --pretrain-minutes 3 --samples 16 --out runs/compare
+	$(PY) -m tasm_env.cli compare --suite tasm-basic-v1 --minutes 2 --pretrain-minutes 3 --samples 16 --out runs/compare
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -1,12 +1,12 @@
 """``tasm-env train``, ``tasm-env evaluate`` and ``tasm-env compare``: the ``agents`` entry point of the
 ``tasm_env.commands`` group (``pyproject.toml``), which :mod:`tasm_env.cli` loads.
 
-    tasm-env train --stage 1 --suite tasm-basic-v0 --out runs/base
+    tasm-env train --stage 1 --suite tasm-basic-v1 --out runs/base
     tasm-env train --stage 2 --agent rtb --init runs/base/stage1.safetensors --out runs/rtb --minutes 25
     tasm-env train --stage 2 --agent tb --from-scratch --out runs/tb0 --iterations 500   (random initial weights)
     tasm-env train --stage 3 --agent rtb --init runs/rtb/stage2.safetensors --out runs/rtb
-    tasm-env evaluate runs/rtb/stage2.safetensors --suite tasm-basic-v0 --split test --samples 64
-    tasm-env compare --suite tasm-basic-v0 --minutes 2        (the main job: stage 1, then TB / LPV / RTB)
+    tasm-env evaluate runs/rtb/stage2.safetensors --suite tasm-basic-v1 --split test --samples 64
+    tasm-env compare --suite tasm-basic-v1 --minutes 2        (the main job: stage 1, then TB / LPV / RTB)
 
 Each run directory gets ``metrics.csv`` (and TensorBoard events when ``tensorboard`` is installed) and
 safetensors checkpoints: ``stage1.safetensors``, ``stage2.safetensors`` (the best on the val split),
@@ -98,7 +98,7 @@ def add_commands(sub) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", default="tasm-basic-v0")
+    p.add_argument("--suite", default="tasm-basic-v1")
     p.add_argument("--tiers", default=None, help="comma-separated tiers (default: stage 2 easy,medium; else all)")
     p.add_argument("--masking", choices=("stack", "typed"), default="typed")
     p.add_argument("--seed", type=non_negative_int, default=0)

@@ -88,7 +88,7 @@ def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv, device: Device = 
     return policy, checkpoint.meta
 
 
-def run_stage1(out: Path, *, suite: str = "tasm-basic-v0", tiers: Sequence[str] | None = None,
+def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] | None = None,
                masking: str = "typed", epochs: int = 150, variants: int = 6, variant_seconds: float = 1.5, extra: int | dict[str, int] = 300,
                search_seconds: float = 0.8, extra_cache: Path | None = None,
                variant_extra: dict[str, int] | None = None, minutes: float | None = None, lr: float = 2e-3, d_model: int = 64, seed: int = 0,
@@ -141,7 +141,7 @@ def _gflownet_modules(gflownet) -> dict:
 
 
 def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume: bool = False,
-               suite: str = "tasm-basic-v0", tiers: Sequence[str] | None = ("easy", "medium"),
+               suite: str = "tasm-basic-v1", tiers: Sequence[str] | None = ("easy", "medium"),
                masking: str = "typed", iterations: int = 2000, minutes: float | None = None,
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
                reward_beta: float = 8.0, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
@@ -205,7 +205,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
     return out / "stage2.safetensors"
 
 
-def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v0",
+def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v1",
                tiers: Sequence[str] | None = ("easy", "medium"), rounds: int = 4, samples: int = 16,
                burst: int = 50, minutes: float | None = None, seed: int = 0, progress: bool = True,
                device: Device = None) -> Path:
@@ -272,7 +272,7 @@ def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, 
     return evaluate_samples(tasks, drawn, n_tests=64)
 
 
-def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v0", split: str = "test",
+def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v1", split: str = "test",
                         tiers: Sequence[str] | None = None, samples: int = 64, seed: int = 0,
                         temperature: float = 1.0, progress: bool = True, device: Device = None) -> Report:
     """Evaluate the policy saved at ``path`` (loaded onto ``device``, default the CPU) on a suite split."""
@@ -285,7 +285,7 @@ def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v0", split
     return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress)
 
 
-def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v0",
+def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v1",
             tiers: Sequence[str] | None = ("easy",), masking: str = "typed", minutes: float = 2.0,
             pretrain_minutes: float = 2.0, samples: int = 16, seed: int = 0, progress: bool = True,
             device: Device = None) -> dict:

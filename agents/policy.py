@@ -2,7 +2,7 @@
 decoder over the emitted prefix that cross-attends to the graph's node embeddings.
 
     from agents.policy import PolicyConfig, TasmPolicy
-    env = TasmGFNEnv(suite="tasm-basic-v0", split="train", masking="typed")
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", masking="typed")
     pf = TasmPolicy(env, PolicyConfig())                      # a torchgfn ConditionalDiscretePolicyEstimator
     gflownet = TBGFlowNet(pf=pf, pb=None, logZ=graph_logz(env), constant_pb=True)
 

@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    env = TasmGFNEnv(suite="tasm-basic-v0", split="train", tier="easy", masking="typed", max_len=32)
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking="typed", max_len=32)
     policy = TasmPolicy(env, PolicyConfig())
     tasks = torch.arange(args.batch) % len(env.tasks)
     conditions = tasks.float()[:, None]

@@ -23,7 +23,7 @@ from tasm_env.tasks.suite import load_suite  # noqa: E402
 
 
 def rate(level: str, batch: int, steps: int) -> float:
-    env = TasmGFNEnv(suite="tasm-basic-v0", split="train", tier="easy", masking=level)
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking=level)
     gen = torch.Generator().manual_seed(0)
     states = env.reset(batch, conditions=env.sample_conditions(batch))
     task = env.task_ids(states)
@@ -45,7 +45,7 @@ def rate(level: str, batch: int, steps: int) -> float:
 
 
 def gym_rate(level: str, episodes: int = 30) -> float:
-    tasks = [t for t in load_suite("tasm-basic-v0").train if t.tier == "easy"]
+    tasks = [t for t in load_suite("tasm-basic-v1").train if t.tier == "easy"]
     env = TasmEmitEnv(tasks, masking=level, include_graph=False)
     rng = np.random.default_rng(0)
     steps, spent = 0, 0.0

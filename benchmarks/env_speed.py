@@ -5,7 +5,7 @@ Prints rates; asserts nothing. One torch thread.
     python benchmarks/env_speed.py --quick    # shorter runs
 
 Figures (aims in brackets):
-  1. Gymnasium ``TasmEmitEnv``, a random masked agent on the default pool (tasm-basic-v0 train, every tier),
+  1. Gymnasium ``TasmEmitEnv``, a random masked agent on the default pool (tasm-basic-v1 train, every tier),
      resets and final verification counted [>= 20,000 steps/s];
   2. the natively batched vector env (``make_vec(..., vectorization_mode="vector_entry_point")``) at 1,024
      envs, random masked actions, autoresets and verification counted [>= 200,000 steps/s];

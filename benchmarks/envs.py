@@ -3,7 +3,7 @@
     python benchmarks/envs.py            # all figures (about two minutes)
     python benchmarks/envs.py --quick    # fewer rounds and iterations
 
-Figures (aims in brackets), all on the easy tasks of tasm-basic-v0's train split, one torch thread:
+Figures (aims in brackets), all on the easy tasks of tasm-basic-v1's train split, one torch thread:
   * torchgfn env: state-steps/s at batch 1,024 for a forward mask plus a step, reward excluded [>= 1 million/s],
     as TasmGFNEnv does them (``states.forward_masks`` + ``env.step`` on a private copy) and through torchgfn's
     ``env._step`` wrapper (which adds its sink bookkeeping and copies), per masking level;
@@ -32,7 +32,7 @@ from tasm_env.emission.state import LEVELS  # noqa: E402
 from tasm_env.tasks.suite import load_suite  # noqa: E402
 from tasm_env.emission.vocab import EOS  # noqa: E402
 
-SUITE, SPLIT, TIER = "tasm-basic-v0", "train", "easy"
+SUITE, SPLIT, TIER = "tasm-basic-v1", "train", "easy"
 
 
 def best_of(rounds: int, measure) -> float:

@@ -1,7 +1,7 @@
 """A uniformly random legal agent's share of valid episodes per masking level and tier. Prints a table.
 
     python benchmarks/random_validity.py                  # 200 episodes per (level, tier), tasm-basic-v1 if present
-    python benchmarks/random_validity.py --episodes 50 --suite tasm-basic-v0
+    python benchmarks/random_validity.py --episodes 50 --suite tasm-basic-v1
 
 Each episode: reset the Gymnasium env (a task drawn uniformly from the tier, all splits), then take a legal
 token drawn uniformly from the mask (EOS included when legal) until the episode ends; the verifier decides
@@ -26,7 +26,7 @@ def default_suite() -> str:
         load_suite("tasm-basic-v1")
         return "tasm-basic-v1"
     except Exception:  # not built yet: the v0 suite
-        return "tasm-basic-v0"
+        return "tasm-basic-v1"
 
 
 def valid_share(tasks, level: str, episodes: int, seed: int) -> tuple[int, float]:

@@ -43,7 +43,7 @@ class BestBlocks(BaseCallback):
 
 def main(timesteps: int = 4096) -> None:
     torch.set_num_threads(1)
-    env = Monitor(gym.make("tasm_env/TasmEmit-v0", suite="tasm-idioms-v0", split="train", masking="typed",
+    env = Monitor(gym.make("tasm_env/TasmEmit-v0", suite="tasm-idioms-v1", split="train", masking="typed",
                            max_len=8, include_graph=False))
     model = MaskablePPO("MultiInputPolicy", env, n_steps=256, batch_size=64, n_epochs=4, seed=0, device="cpu",
                         verbose=0)

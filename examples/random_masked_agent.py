@@ -16,7 +16,7 @@ import numpy as np
 import tasm_env  # noqa: F401  (registers tasm_env/TasmEmit-v0)
 
 
-def main(episodes: int = 20, suite: str = "tasm-idioms-v0", seed: int = 0) -> None:
+def main(episodes: int = 20, suite: str = "tasm-idioms-v1", seed: int = 0) -> None:
     env = gym.make("tasm_env/TasmEmit-v0", suite=suite, split="train", masking="typed", render_mode="ansi")
     rng = np.random.default_rng(seed)
     rewards, valid = [], 0
@@ -37,4 +37,4 @@ def main(episodes: int = 20, suite: str = "tasm-idioms-v0", seed: int = 0) -> No
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20, sys.argv[2] if len(sys.argv) > 2 else "tasm-idioms-v0")
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20, sys.argv[2] if len(sys.argv) > 2 else "tasm-idioms-v1")

@@ -1,4 +1,4 @@
-"""Trajectory balance on the torchgfn env for about a minute: easy tasks of tasm-basic-v0, a small MLP policy.
+"""Trajectory balance on the torchgfn env for about a minute: easy tasks of tasm-basic-v1, a small MLP policy.
 
     python examples/tb_one_minute.py [seconds]
 
@@ -26,7 +26,7 @@ def main(seconds: float = 60.0, batch: int = 64) -> None:
     torch.set_num_threads(1)  # small tensors: extra threads only contend
     torch.manual_seed(0)
     # an 8-token budget: the easy tasks' optima are 2-6 instructions (their baselines 10-34)
-    env = TasmGFNEnv(suite="tasm-basic-v0", split="train", tier="easy", masking="typed", max_len=8)
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking="typed", max_len=8)
     gflownet = TBGFlowNet(pf=mlp_policy(env, hidden=128), pb=None, logZ=logz_estimator(env), constant_pb=True)
     optimizer = torch.optim.Adam(gflownet.pf_pb_parameters(), 1e-3)
     optimizer.add_param_group({"params": gflownet.logz_parameters(), "lr": 1e-2})

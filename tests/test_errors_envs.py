@@ -24,7 +24,7 @@ def test_config_errors_are_tasm_errors_and_value_errors():
 
 
 def test_gymnasium_make_with_a_suite_that_is_not_a_name_says_what_a_suite_is():
-    with raises_config_error("suite must be a suite name such as 'tasm-basic-v0'.*got 42"):
+    with raises_config_error("suite must be a suite name such as 'tasm-basic-v1'.*got 42"):
         gymnasium.make(GYM_ID, suite=42)
 
 

@@ -46,9 +46,9 @@ def resolve_tasks(tasks: Task | Sequence[Task] | str | Suite | None = None, suit
         tasks, suite = None, tasks
     if tasks is None:
         if suite is None:
-            raise TasmError("no tasks: pass tasks=[Task, ...] or suite='tasm-basic-v0' (with split=...)")
+            raise TasmError("no tasks: pass tasks=[Task, ...] or suite='tasm-basic-v1' (with split=...)")
         if not isinstance(suite, (str, os.PathLike, Suite)):
-            raise ConfigError(f"suite must be a suite name such as 'tasm-basic-v0', a path to a suite JSON file or "
+            raise ConfigError(f"suite must be a suite name such as 'tasm-basic-v1', a path to a suite JSON file or "
                               f"a tasm_env.Suite, got {suite!r}")
         loaded = suite if isinstance(suite, Suite) else load_suite(suite)
         pool = loaded.split(split)

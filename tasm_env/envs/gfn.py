@@ -4,7 +4,7 @@
     from tasm_env.envs.gfn import TasmGFNEnv
     from tasm_env.envs.estimators import logz_estimator, mlp_policy
 
-    env = TasmGFNEnv(suite="tasm-basic-v0", split="train", tier="easy", masking="typed")
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking="typed")
     gflownet = TBGFlowNet(pf=mlp_policy(env), pb=None, logZ=logz_estimator(env), constant_pb=True)
     trajectories = gflownet.sample_trajectories(env, n=64, save_logprobs=True)   # task ids drawn uniformly
     loss = gflownet.loss(env, trajectories, recalculate_all_logprobs=False)
@@ -105,7 +105,7 @@ class TasmGFNEnv(DiscreteEnv):
     ``probes``: carry the value state on that many probes (default: under ``dataflow`` only).
     """
 
-    def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v0",
+    def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v1",
                  split: str = "train", tier: str | None = None, masking: str = "stack", reward: Reward = "cycles",
                  cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
                  vocab: Vocabulary | None = None, conditional: bool = True, seed: int = 0, n_tests: int = 40,

@@ -3,7 +3,7 @@
     import gymnasium as gym
     import tasm_env  # registers tasm_env/TasmEmit-v0
 
-    env = gym.make("tasm_env/TasmEmit-v0", suite="tasm-idioms-v0", split="train", masking="stack")
+    env = gym.make("tasm_env/TasmEmit-v0", suite="tasm-idioms-v1", split="train", masking="stack")
     obs, info = env.reset(seed=0)
     while True:
         action = env.unwrapped.np_random.choice(info["action_mask"].nonzero()[0])   # a random legal token
@@ -106,7 +106,7 @@ class TasmEmitEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v0",
+    def __init__(self, tasks: Task | Sequence[Task] | None = None, suite: str | Suite | None = "tasm-basic-v1",
                  split: str = "train", tier: str | None = None, masking: str = "stack", reward: Reward = "cycles",
                  cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
                  illegal_action: str = "penalty", render_mode: str | None = None, vocab: Vocabulary | None = None,

@@ -1,4 +1,4 @@
-"""Hand-written classic TASM blocks: the ``tasm-idioms-v0`` suite.
+"""Hand-written classic TASM blocks: the ``tasm-idioms-v1`` suite.
 
 Each idiom is written the way a straightforward compiler or a first-draft human would write it (correct,
 not clever). Inputs are listed as they lie on the stack, deepest first; a block replaces its inputs with its
