@@ -118,3 +118,18 @@ def test_first_lane_is_one_the_baseline_passes():
     verifier = Verifier("push 7 eq assert", ("field",), n_tests=1, seed=0)
     assert not verifier.baseline_crashes[0]
     assert np.count_nonzero(~verifier.baseline_crashes) >= 1
+
+
+@pytest.mark.parametrize("baseline, inputs, equivalent, wrong", [
+    ("push 7 eq assert", ("field",), "push -7 add push 0 eq assert", "pop 1"),
+    ("dup 0 invert mul", ("field",), "dup 0 invert mul", "pop 1 push 1"),
+    ("div_mod", ("u32", "u32"), "div_mod", "pop 2 push 0 push 0"),
+])
+def test_partial_credit_counts_a_shared_crash_as_the_same_outcome(baseline, inputs, equivalent, wrong):
+    from tasm_env.emission.reward import partial_credit
+
+    verifier = Verifier(te.Task.from_tasm(baseline, inputs=inputs, name="partial"))
+    assert verifier.baseline_crashes.any()
+    shares = partial_credit(verifier, [equivalent, wrong])
+    assert shares[0] == 1.0  # crashing exactly where the baseline does costs nothing
+    assert shares[1] < 1.0
