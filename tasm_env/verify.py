@@ -44,7 +44,7 @@ FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the su
 EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
 PROBE_BASES = 4  # base tests the probe lanes vary one source of (the context: on the first only)
 SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
-STEPPED_PER_PROGRAM = 96  # at most this many stepped tests per surviving candidate
+STEPPED_PER_PROGRAM = 256  # at most this many stepped tests per surviving candidate
 RAM_SOLVED_PER_PROGRAM = 32  # at most this many tests with RAM contents solved for, per surviving candidate
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
@@ -226,7 +226,7 @@ class Verifier:
         crashed = self._crashes(tests)
         run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, stepped to from many passing tests
         tests = tests.extended(solve.stepped_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
-                                                  _step_bases(crashed, tests.flavour, rng), STEPPED_PER_PROGRAM),
+                                                  _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM),
                                SOLVED)
         crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
