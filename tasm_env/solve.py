@@ -307,7 +307,7 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
         wanted = np.repeat(np.arange(3, dtype=_U64), len(mine))
         for r in reads[:4]:
             address = np.tile(operands(run, p, r)[0][position[mine]], 3)
-            offsets = ((wanted - F.mix(address, seeds) % _U64(3)) % _U64(3)).astype(np.int64)
+            offsets = _ram_offsets(wanted, address, seeds, 3)
             probe = TestSet(rows, tests.shape, tests.input_types, seeds, offsets, np.arange(3, dtype=_U64),
                             np.zeros(len(rows), dtype=np.int8))
             probe_run = GroupRun([plan], probe.inputs)
@@ -325,9 +325,15 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
     pool = np.array([f[4] for f in found], dtype=_U64)
     seeds = np.array([f[2] for f in found], dtype=_U64)
     address = np.array([f[3] for f in found], dtype=_U64)
-    offsets = ((np.arange(len(found), dtype=_U64) - F.mix(address, seeds) % _U64(len(found))) %
-               _U64(len(found))).astype(np.int64)
+    offsets = _ram_offsets(np.arange(len(found), dtype=_U64), address, seeds, len(found))
     return np.array([f[1] for f in found], dtype=_U64), seeds, offsets, pool
+
+
+def _ram_offsets(wanted: np.ndarray, address: np.ndarray, seeds: np.ndarray, size: int) -> np.ndarray:
+    """``ram_offset`` per lane so that the cell at ``address`` reads entry ``wanted`` of a pool of ``size``
+    (see :class:`tasm_env.batch.Inputs`)."""
+    size_ = _U64(size)
+    return ((wanted % size_ + size_ - F.mix(address, seeds) % size_) % size_).astype(np.int64)
 
 
 def _no_ram_rows(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
