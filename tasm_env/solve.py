@@ -30,6 +30,7 @@ from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan
 
 _U32 = 1 << 32
 _U32_EDGE = (_U32 - 1, _U32)
+EXACT_BASES = 48  # base tests per stepped target whose own slope is measured (one more run of the program)
 _POWERS = (0, 1) + tuple(v for k in range(1, 33) for v in ((1 << k) - 1, 1 << k))
 _U64 = np.uint64
 
@@ -236,7 +237,7 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
         at = at[at >= 0]
         if (lanes[probed] < 0).any() or not len(at):
             continue
-        steps = []  # (values at the bases, target, column, inverse slope)
+        steps = []  # (operation, its value function, values at the bases, target, column, inverse slope)
         for j, (fn, targets) in sensitive(run.plans[p]):
             full = fn(operands(run, p, j))
             value = full[lanes]
@@ -252,15 +253,21 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
                 if types[column] == "bool":
                     continue
                 inverse = pow(int(slope[int(np.argmax(affine[:, v])), v]), P - 2, P)
-                steps += [(full[at], int(t) % P, column, inverse) for t in targets]
+                steps += [(j, fn, full[at], int(t) % P, column, inverse) for t in targets]
         if not steps:
             continue
+        orders = [np.roll(np.arange(len(at)), -(i * limit // len(steps)) % len(at)) for i in range(len(steps))]
+        shifted = _shifted_values(tests, run.plans[p], steps, [mine[o[:EXACT_BASES]] for o in orders])
         found = []  # per step, its valid new rows in base order (each step starts at its own offset)
-        for i, (values, target, column, inverse) in enumerate(steps):
-            order = np.roll(np.arange(len(at)), -(i * limit // len(steps)) % len(at))
+        for i, (_, _, values, target, column, inverse) in enumerate(steps):
+            order = orders[i]
             start = tests.values[mine[order], column]
-            root = F.vadd(start, F.vmul(F.vsub(np.full(len(order), target, dtype=_U64), values[order]),
-                                        np.full(len(order), inverse, dtype=_U64)))
+            inverse = np.full(len(order), inverse, dtype=_U64)
+            # the slope at the first bases themselves (it may depend on the other sources): exact where affine
+            exact = F.vsub(shifted[i], values[order[:len(shifted[i])]])
+            inverse[:len(exact)] = np.where(exact != 0, F.vinv(np.where(exact != 0, exact, _U64(1))),
+                                            inverse[:len(exact)])
+            root = F.vadd(start, F.vmul(F.vsub(np.full(len(order), target, dtype=_U64), values[order]), inverse))
             ok = (root != start) & _admitted(types[column], root)
             block = tests.values[mine[order[ok]]].copy()
             block[:, column] = root[ok]
@@ -272,6 +279,25 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
                     rows.setdefault(block[k].tobytes(), block[k])
         out += list(rows.values())[:limit]
     return np.array(out, dtype=_U64).reshape(-1, tests.values.shape[1])
+
+
+def _shifted_values(tests: TestSet, plan: Plan, steps: list, bases: list[np.ndarray]) -> list[np.ndarray]:
+    """Per step, its value at each of its base tests with its column one higher: one run of the plan."""
+    rows, seeds, offsets = [], [], []
+    for (_, _, _, _, column, _), mine in zip(steps, bases):
+        block = tests.values[mine].copy()
+        block[:, column] = F.vadd(block[:, column], np.ones(len(mine), dtype=_U64))
+        rows.append(block)
+        seeds.append(tests.ram_seed[mine])
+        offsets.append(tests.ram_offset[mine])
+    probe = TestSet(np.concatenate(rows), tests.shape, tests.input_types, np.concatenate(seeds),
+                    np.concatenate(offsets), tests.ram_pool, np.zeros(sum(map(len, rows)), dtype=np.int8))
+    run = GroupRun([plan], probe.inputs)
+    out, start = [], 0
+    for (j, fn, values, _, _, _), mine, block in zip(steps, bases, rows):
+        out.append(fn(operands(run, 0, j))[start:start + len(block)])
+        start += len(block)
+    return out
 
 
 def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
