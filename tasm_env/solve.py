@@ -256,7 +256,8 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
                 steps += [(j, fn, full[at], int(t) % P, column, inverse) for t in targets]
         if not steps:
             continue
-        orders = [np.roll(np.arange(len(at)), -(i * limit // len(steps)) % len(at)) for i in range(len(steps))]
+        used = max(EXACT_BASES, 2 * limit // len(steps))  # bases per step: enough to fill its share of rows
+        orders = [np.roll(np.arange(len(at)), -(i * limit // len(steps)) % len(at))[:used] for i in range(len(steps))]
         shifted = _shifted_values(tests, run.plans[p], steps, [mine[o[:EXACT_BASES]] for o in orders])
         found = []  # per step, its valid new rows in base order (each step starts at its own offset)
         for i, (_, _, values, target, column, inverse) in enumerate(steps):
@@ -265,8 +266,8 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
             inverse = np.full(len(order), inverse, dtype=_U64)
             # the slope at the first bases themselves (it may depend on the other sources): exact where affine
             exact = F.vsub(shifted[i], values[order[:len(shifted[i])]])
-            inverse[:len(exact)] = np.where(exact != 0, F.vinv(np.where(exact != 0, exact, _U64(1))),
-                                            inverse[:len(exact)])
+            for k in np.flatnonzero(exact):  # Python-int inverses: a vectorised inversion costs more here
+                inverse[k] = pow(int(exact[k]), P - 2, P)
             root = F.vadd(start, F.vmul(F.vsub(np.full(len(order), target, dtype=_U64), values[order]), inverse))
             ok = (root != start) & _admitted(types[column], root)
             block = tests.values[mine[order[ok]]].copy()
