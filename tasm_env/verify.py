@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from . import batch, solve
+from .solve_more import ram_rows, stepped_rows
 from .asm import Program
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
@@ -148,8 +149,8 @@ def _program(program, role: str) -> Program:
 
 
 def _step_bases(crashed: np.ndarray, flavour: np.ndarray, rng) -> np.ndarray:
-    """Base tests for :func:`tasm_env.solve.stepped_rows`: the passing non-probe tests, all-equal and solved
-    ones first, each group shuffled."""
+    """Base tests for :func:`tasm_env.solve_more.stepped_rows`: the passing non-probe tests, all-equal and
+    solved ones first, each group shuffled."""
     groups = ((EQUAL, SOLVED), (EDGE, PAIR, RANDOM))
     return np.concatenate([rng.permutation(np.flatnonzero(~crashed & np.isin(flavour, g))) for g in groups])
 
@@ -225,9 +226,8 @@ class Verifier:
         tests = tests.extended(solved, SOLVED)
         crashed = self._crashes(tests)
         run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, stepped to from many passing tests
-        tests = tests.extended(solve.stepped_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
-                                                  _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM),
-                               SOLVED)
+        tests = tests.extended(stepped_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
+                                            _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM), SOLVED)
         crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
@@ -328,17 +328,18 @@ class Verifier:
             in_run = {id(plan): p for p, plan in enumerate(run.plans)}  # survivors are a subset of the run
             runs = [(run, in_run[id(plan)], position) for _, plan in pending]
             rows = np.concatenate([solve.solved_rows(self.tests, runs, SOLVED_PER_PROGRAM, set(self._solved)),
-                                   solve.stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
-                                                      self._solved)])
-            ram, ram_seed, ram_offset, ram_pool = solve.ram_rows(self.tests, runs, self._step_bases,
-                                                                 RAM_SOLVED_PER_PROGRAM, self._solved)
+                                   stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
+                                                self._solved)])
+            ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
+                                                           RAM_SOLVED_PER_PROGRAM, self._solved)
             if len(rows) + len(ram):
                 n = len(rows)
                 rows = np.concatenate([rows, ram])
                 extra = TestSet(rows, self.shape, self.input_types,
                                 np.concatenate([np.ones(n, dtype=np.uint64), ram_seed]),
                                 np.concatenate([np.full(n, -1, dtype=np.int64), ram_offset]),
-                                ram_pool if len(ram) else self.tests.ram_pool, np.full(len(rows), SOLVED, dtype=np.int8))
+                                ram_pool if len(ram) else self.tests.ram_pool,
+                                np.full(len(rows), SOLVED, dtype=np.int8))
                 run = batch.GroupRun([self.plan] + [plan for _, plan in pending], extra.inputs)
                 lanes = np.arange(len(rows))
                 settle(self._differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
