@@ -112,6 +112,8 @@ def _shifted_values(tests: TestSet, plan: Plan, steps: list, bases: list[np.ndar
         rows.append(block)
         seeds.append(tests.ram_seed[mine])
         offsets.append(tests.ram_offset[mine])
+    if not sum(map(len, rows)):
+        return [np.empty(0, dtype=_U64) for _ in steps]
     probe = TestSet(np.concatenate(rows), tests.shape, tests.input_types, np.concatenate(seeds),
                     np.concatenate(offsets), tests.ram_pool, np.zeros(sum(map(len, rows)), dtype=np.int8))
     run = GroupRun([plan], probe.inputs)
