@@ -134,7 +134,7 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
     entry); a sensitive value affine in them is driven onto its target by solving for the contents. Returns
     ``(rows, ram_seed, ram_offset, ram_pool)`` for a :class:`~tasm_env.coverage.TestSet` in which each row's
     read cell holds its solved contents (the row's other cells read other entries of the pool). Targets new
-    to the program (not in ``skip``) come first; at most ``limit`` rows in all."""
+    to the program (not in ``skip``) come first; at most ``limit`` rows per program."""
     width = tests.values.shape[1]
     found: list[tuple[int, np.ndarray, int, int, int]] = []  # (priority, row, seed, address, contents)
     probes = tests.probes
@@ -148,6 +148,7 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
         lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0)
         if not reads or not len(mine) or (lanes[probed] < 0).any():
             continue
+        mine_found: list[tuple[int, np.ndarray, int, int, int]] = []
         targets = []
         for j, (fn, values) in sensitive(plan):
             key = fn(operands(run, p, j))[lanes].tobytes()
@@ -167,9 +168,8 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
                 affine = (F.vsub(F.vadd(y[2], y[0]), F.vadd(y[1], y[1])) == 0) & (slope != 0)
                 for b in np.flatnonzero(affine):
                     contents = (target - int(y[0, b])) * pow(int(slope[b]), P - 2, P) % P
-                    found.append((int(old), rows[b], int(seeds[b]), int(address[b]), contents))
-    found.sort(key=lambda f: f[0])
-    found = found[:limit]
+                    mine_found.append((int(old), rows[b], int(seeds[b]), int(address[b]), contents))
+        found += sorted(mine_found, key=lambda f: f[0])[:limit]  # at most limit per program
     if not found:
         return _no_ram_rows(width)
     pool = np.array([f[4] for f in found], dtype=_U64)

@@ -176,3 +176,4 @@ def test_rare_points_deep_in_u32_blocks_are_refuted(task_name, candidate):
     assert not verdict.ok, verdict.reason
     # positive control: the baseline with the same position holding a no-op is accepted
     assert Verifier(task).check([str(task.baseline) + "\ndup 0 pop 1"])[0].ok
+
