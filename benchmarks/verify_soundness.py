@@ -101,8 +101,10 @@ def default_accepts(pairs: list[tuple[int, str]]) -> list[int]:
     return sorted(accepted)
 
 
-def refuted(pairs: list[tuple[int, str]], accepted: list[int]) -> tuple[list[int], list[int]]:
-    """Of the accepted mutants: those 5,000 tests refute, and those only the SMT solver refutes (500 ms each)."""
+def refuted(pairs: list[tuple[int, str]], accepted: list[int], reasons: dict | None = None
+            ) -> tuple[list[int], list[int]]:
+    """Of the accepted mutants: those 5,000 tests refute, and those only the SMT solver refutes (500 ms each).
+    ``reasons`` (if given) receives the refuting verdict of each."""
     from tasm_env import prove
     from tasm_env.verify import Verifier
 
@@ -119,21 +121,30 @@ def refuted(pairs: list[tuple[int, str]], accepted: list[int]) -> tuple[list[int
         rest = [i for i, v in zip(idx, verdicts) if v.ok]
         proved = verifier.check([pairs[i][1] for i in rest], prove=True) if rest else []
         by_smt += [i for i, v in zip(rest, proved) if not v.ok]
+        if reasons is not None:
+            reasons.update({i: v for i, v in zip(idx, verdicts) if not v.ok})
+            reasons.update({i: v for i, v in zip(rest, proved) if not v.ok})
     return sorted(by_tests), sorted(by_smt)
 
 
-def soundness(kind: str, n: int, main: str | None) -> None:
+def soundness(kind: str, n: int, main: str | None, show: bool = False) -> None:
     pairs = mutants(n, kind, seed=7 if kind == "adversarial" else 8)
     start = time.perf_counter()
     accepted = default_accepts(pairs)
     seconds = time.perf_counter() - start
-    by_tests, by_smt = refuted(pairs, accepted)
+    reasons: dict = {}
+    by_tests, by_smt = refuted(pairs, accepted, reasons)
     wrong = len(by_tests) + len(by_smt)
     print(f"{kind} mutants: {n:,}; accepted by the default verdict: {len(accepted):,} ({seconds:.1f} s); "
           f"false accepts: {wrong} = {wrong / n:.2e} of all mutants, {wrong / max(len(accepted), 1):.1%} of the "
           f"accepted ({len(by_tests)} refuted by 5,000 tests, {len(by_smt)} only by the SMT solver)")
-    for i in (by_tests + by_smt)[:3]:
-        print(f"    e.g. task {pairs[i][0]}: {pairs[i][1].replace(chr(10), ' ')}")
+    names = [t.name for t in tasks()]
+    for i in (by_tests + by_smt)[:None if show else 3]:
+        print(f"    e.g. mutant {i}, task {names[pairs[i][0]]}: {pairs[i][1].replace(chr(10), ' ')}")
+        if show:
+            example = reasons[i].counterexample
+            where = f"; stack top {list(example.stack[-8:])}" if example is not None else ""
+            print(f"      refuted: {reasons[i].reason}{where}")
     if main:
         out = _subprocess(main, ["--accepts", kind, str(n)])
         accepted_main = json.loads(out)
@@ -190,6 +201,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--main", help="a checkout of main, to measure today's verifier beside this one")
     parser.add_argument("--speed-only", action="store_true", help="only the verdicts/s figure")
+    parser.add_argument("--count", type=int, help="adversarial mutants (plain: a fifth), instead of 10,000")
+    parser.add_argument("--show", action="store_true", help="print every false accept with its refuting test")
+    parser.add_argument("--no-speed", action="store_true", help="skip the verdicts/s figure")
     parser.add_argument("--rate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--accepts", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -203,9 +217,11 @@ def main() -> None:
     if args.speed_only:
         speed(args.main, 6)
         return
-    soundness("adversarial", 1000 if args.quick else 10_000, args.main)
-    soundness("plain", 500 if args.quick else 2_000, args.main)
-    speed(args.main, 2 if args.quick else 4)
+    n = args.count or (1000 if args.quick else 10_000)
+    soundness("adversarial", n, args.main, args.show)
+    soundness("plain", 500 if args.quick and not args.count else max(n // 5, 1), args.main, args.show)
+    if not args.no_speed:
+        speed(args.main, 2 if args.quick else 4)
 
 
 if __name__ == "__main__":

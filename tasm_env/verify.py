@@ -32,8 +32,9 @@ from typing import Sequence
 import numpy as np
 
 from . import batch, solve
+from .solve_more import ram_rows, stepped_rows
 from .asm import Program
-from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, SOLVED, TestSet, check_input_types,
+from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, summarize
@@ -45,6 +46,8 @@ FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the su
 EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
 PROBE_BASES = 4  # base tests the probe lanes vary one source of (the context: on the first only)
 SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
+STEPPED_PER_PROGRAM = 256  # at most this many stepped tests per surviving candidate
+RAM_SOLVED_PER_PROGRAM = 32  # at most this many tests with RAM contents solved for, per surviving candidate
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
 
@@ -146,6 +149,13 @@ def _program(program, role: str) -> Program:
     return program
 
 
+def _step_bases(crashed: np.ndarray, flavour: np.ndarray, rng) -> np.ndarray:
+    """Base tests for :func:`tasm_env.solve_more.stepped_rows`: the passing non-probe tests, all-equal and
+    solved ones first, each group shuffled."""
+    groups = ((EQUAL, SOLVED), (EDGE, PAIR, RANDOM))
+    return np.concatenate([rng.permutation(np.flatnonzero(~crashed & np.isin(flavour, g))) for g in groups])
+
+
 def _describe_crash(code: int) -> str:
     cycle, kind = divmod(code, 16)
     return f"crash {VM_ERROR_KINDS[kind]} at cycle {cycle}"
@@ -216,6 +226,10 @@ class Verifier:
                                    self._solved)
         tests = tests.extended(solved, SOLVED)
         crashed = self._crashes(tests)
+        run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, stepped to from many passing tests
+        tests = tests.extended(stepped_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
+                                            _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM), SOLVED)
+        crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
         passing = [int(i) for i in random_lanes if not crashed[i]] + [
@@ -227,6 +241,7 @@ class Verifier:
         others = [i for i in range(tests.lanes_count) if i not in chosen]
         order = np.array(first + rest_random + others, dtype=np.int64)
         rounds = [np.arange(0, len(first)), np.arange(len(first), len(order))]  # one pass for the survivors
+        self._step_bases = _step_bases(crashed[order], tests.flavour[order], rng)  # for the survivors' steps
         return tests.take(order), crashed[order], [r for r in rounds if len(r)]
 
     def _sources(self) -> list[int]:
@@ -317,11 +332,19 @@ class Verifier:
             position = np.full(self.tests.lanes_count, -1, dtype=np.int64)
             position[self.rounds[-1]] = np.arange(len(self.rounds[-1]))
             in_run = {id(plan): p for p, plan in enumerate(run.plans)}  # survivors are a subset of the run
-            rows = solve.solved_rows(self.tests, [(run, in_run[id(plan)], position) for _, plan in pending],
-                                     SOLVED_PER_PROGRAM, set(self._solved))
-            if len(rows):
-                extra = TestSet(rows, self.shape, self.input_types, np.ones(len(rows), dtype=np.uint64),
-                                np.full(len(rows), -1, dtype=np.int64), self.tests.ram_pool,
+            runs = [(run, in_run[id(plan)], position) for _, plan in pending]
+            rows = np.concatenate([solve.solved_rows(self.tests, runs, SOLVED_PER_PROGRAM, set(self._solved)),
+                                   stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
+                                                self._solved)])
+            ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
+                                                           RAM_SOLVED_PER_PROGRAM, self._solved)
+            if len(rows) + len(ram):
+                n = len(rows)
+                rows = np.concatenate([rows, ram])
+                extra = TestSet(rows, self.shape, self.input_types,
+                                np.concatenate([np.ones(n, dtype=np.uint64), ram_seed]),
+                                np.concatenate([np.full(n, -1, dtype=np.int64), ram_offset]),
+                                ram_pool if len(ram) else self.tests.ram_pool,
                                 np.full(len(rows), SOLVED, dtype=np.int8))
                 run = batch.GroupRun([self.plan] + [plan for _, plan in pending], extra.inputs)
                 lanes = np.arange(len(rows))

@@ -118,3 +118,62 @@ def test_first_lane_is_one_the_baseline_passes():
     verifier = Verifier("push 7 eq assert", ("field",), n_tests=1, seed=0)
     assert not verifier.baseline_crashes[0]
     assert np.count_nonzero(~verifier.baseline_crashes) >= 1
+
+
+@pytest.mark.parametrize("baseline, inputs, equivalent, wrong", [
+    ("push 7 eq assert", ("field",), "push -7 add push 0 eq assert", "pop 1"),
+    ("dup 0 invert mul", ("field",), "dup 0 invert mul", "pop 1 push 1"),
+    ("div_mod", ("u32", "u32"), "div_mod", "pop 2 push 0 push 0"),
+])
+def test_partial_credit_counts_a_shared_crash_as_the_same_outcome(baseline, inputs, equivalent, wrong):
+    from tasm_env.emission.reward import partial_credit
+
+    verifier = Verifier(te.Task.from_tasm(baseline, inputs=inputs, name="partial"))
+    assert verifier.baseline_crashes.any()
+    shares = partial_credit(verifier, [equivalent, wrong])
+    assert shares[0] == 1.0  # crashing exactly where the baseline does costs nothing
+    assert shares[1] < 1.0
+
+
+# RAM contents are a source the solver drives: a value compared after a read of never-written RAM
+@pytest.mark.parametrize("baseline, candidate, inputs", [
+    ("dup 0 read_mem 1 pop 1 add", "dup 0 read_mem 1 pop 1 dup 1 dup 1 add push 0 eq add add", ("field",)),
+    ("read_mem 1 pop 1 push 7 mul", "read_mem 1 pop 1 dup 0 push 3 add push 0 eq add push 7 mul", ("field",)),
+    ("dup 0 read_mem 1 pop 1 addi 1 swap 1 write_mem 1 pop 1",                     # RAM[x] + 1 + x == 0
+     "dup 0 read_mem 1 pop 1 addi 1 dup 1 dup 1 add push 0 eq add swap 1 write_mem 1 pop 1", ("field",)),
+])
+def test_differences_behind_ram_contents_are_refuted(baseline, candidate, inputs):
+    for seed in (42, 1, 2, 3):
+        verdict = verify(baseline, candidate, inputs=inputs, seed=seed)
+        assert not verdict.ok, (seed, verdict.reason)
+        cell = verdict.counterexample.ram if verdict.counterexample else {}
+        assert cell, verdict.reason  # the counterexample names the RAM contents it needs
+
+
+@pytest.mark.parametrize("baseline, candidate, inputs", [
+    ("dup 0 read_mem 1 pop 1 add", "dup 0 read_mem 1 pop 1 swap 1 add", ("field",)),
+    ("dup 0 read_mem 1 pop 1 addi 1 swap 1 write_mem 1 pop 1",
+     "dup 0 read_mem 1 pop 1 push 1 add swap 1 write_mem 1 pop 1", ("field",)),
+    ("push 64 read_mem 1 pop 1 dup 1 lt", "push 64 read_mem 1 pop 1 dup 1 lt", ("u32",)),
+])
+def test_equivalent_pairs_reading_ram_are_accepted(baseline, candidate, inputs):
+    verdict = verify(baseline, candidate, inputs=inputs)
+    assert verdict.ok, verdict.reason
+
+
+# stepped tests: a snippet's rare point combined with the other inputs at their edge values, where the probe
+# bases' values make a later u32 operation of the baseline crash or hide the difference (mutants of
+# benchmarks/verify_soundness.py that the default verdict accepted before)
+@pytest.mark.parametrize("task_name, candidate", [
+    ("basic-medium-087", "dup 1 dup 1 add dup 1 dup 1 push 18446744069414584320 mul add pick 1 pop 1 dup 0 dup 4 add pick 1 pick 4 pop 2 dup 0 push 18446744069414584320 add push 0 eq add dup 2 dup 1 add pick 1 pick 3 pop 2 push 3 dup 0 dup 2 mul pick 1 pick 2 pop 2 dup 1 dup 1 add pick 1 pick 2 pop 2 dup 0 split pick 2 pop 1 dup 1 dup 1 lt pick 1 pick 2 pop 2 push 18446744069414584320 dup 1 dup 1 pow pick 1 pick 2 pop 2 dup 0 invert pick 1 pop 1"),
+    ("basic-medium-006", "dup 1 dup 1 add push 0 eq add dup 1 split dup 2 dup 1 div_mod pick 2 pick 4 pop 2 dup 1 dup 3 mul pick 2 pick 3 pop 2 push 4294967296 dup 0 dup 2 mul pick 1 pick 2 pop 2 dup 0 split pick 2 pop 1 dup 0 dup 2 lt pick 1 pick 2 pop 2 dup 3 dup 2 eq pick 2 pick 4 pop 2 dup 2 split pick 4 pop 1 dup 2 dup 1 add pick 1 pick 3 pop 2 dup 1 dup 1 dup 4 pick 3 pick 4 pick 5 pop 3"),
+    ("basic-medium-017", "pick 2 pop 1 dup 0 dup 2 div_mod pick 1 pick 3 pop 2 dup 1 invert dup 0 split pop 1 dup 1 split pick 3 pop 1 dup 4 log_2_floor pick 5 pop 1 dup 1 dup 5 push 18446744069414584320 mul add pick 2 pick 5 pop 2 dup 0 dup 4 dup 1 dup 1 eq add dup 4 dup 4 pick 4 pick 5 pick 6 pick 7 pop 4"),
+    ("basic-hard-041", "dup 4 pop_count push 16 dup 2 dup 1 push 18446744069414584320 mul add pick 1 pop 1 dup 3 dup 2 mul pick 4 pop 1 push 64 dup 0 read_mem 1 pop 1 pick 1 pop 1 dup 5 invert dup 0 write_io 1 pop 1 dup 4 dup 2 dup 8 write_io 3 pick 1 pop 1 dup 1 dup 1 push 18446744069414584320 mul add pick 1 pop 1 dup 6 dup 2 dup 5 dup 3 dup 1 dup 1 add push 0 eq add dup 9 dup 7 xx_mul pick 3 pick 4 pick 5 pick 6 pick 8 pop 5 dup 3 dup 5 dup 4 x_invert pick 5 pick 6 pick 7 pop 3 dup 3 dup 5 push 18446744069414584320 mul add pick 4 pick 5 pop 2 dup 1 dup 1 dup 4 dup 6 pick 4 pick 5 pick 6 pick 7 pop 4"),
+])
+def test_rare_points_deep_in_u32_blocks_are_refuted(task_name, candidate):
+    task = next(t for t in te.load_suite("tasm-basic-v0") if t.name == task_name)
+    verdict = Verifier(task).check([candidate])[0]
+    assert not verdict.ok, verdict.reason
+    # positive control: the baseline with the same position holding a no-op is accepted
+    assert Verifier(task).check([str(task.baseline) + "\ndup 0 pop 1"])[0].ok
+

@@ -94,9 +94,11 @@ def partial_credit(verifier: Verifier, programs: Sequence[Program | str]) -> np.
     """Per program, the share of output slots equal to the baseline's over the verifier's tests, in ``[0, 1]``.
 
     Output slots are the baseline's outputs on the stack (its top ``output arity`` slots, compared slot by slot
-    from the top) and its public output words. A lane where the program crashes scores 0; a program the batched
-    executor cannot run scores 0. A block with no output slots scores the share of lanes that do not crash.
-    Every program equivalent to the baseline scores 1."""
+    from the top) and its public output words. A crash is an outcome: a lane where both crash scores every
+    slot right (a crash's kind need not match, as in the verdict), a lane where only one of them crashes
+    scores 0; a program the batched executor cannot run scores 0. A block with no output slots scores the
+    share of lanes where the program crashes exactly when the baseline does. Every program equivalent to the
+    baseline scores 1."""
     shape, base = verifier.shape, verifier.plan
     arity = len(base.stack) - shape.stack_depth + len(verifier.input_types)  # outputs above the context
     arity = max(arity, 0)
@@ -115,12 +117,15 @@ def partial_credit(verifier: Verifier, programs: Sequence[Program | str]) -> np.
     base_top = run.values(0, base.stack[len(base.stack) - arity:]) if arity else np.zeros((0, lanes), np.uint64)
     base_out = run.values(0, base.output) if base.output else np.zeros((0, lanes), np.uint64)
     slots = arity + len(base.output)
+    base_ok = run.crash[0] == batch.NO_CRASH
     for p, (i, plan) in enumerate(zip(where, plans), start=1):
-        ok = run.crash[p] == batch.NO_CRASH
+        crashes = run.crash[p] != batch.NO_CRASH
+        ok = ~crashes & base_ok  # both ran: compare the slots
+        both_crash = int((crashes & ~base_ok).sum())  # the same outcome: every slot right
         if slots == 0:
-            scores[i] = ok.mean()
+            scores[i] = (ok.sum() + both_crash) / lanes
             continue
-        right = 0
+        right = both_crash * slots
         top = min(arity, len(plan.stack))
         if top:
             cand = run.values(p, plan.stack[len(plan.stack) - top:])
