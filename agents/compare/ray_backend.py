@@ -214,6 +214,7 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
             tuner = tune.Tuner(
                 trainable,
                 param_space={"shard": tune.grid_search(list(shards)), "shards": shards, "imports": list(imports)},
+                tune_config=tune.TuneConfig(reuse_actors=True),  # a worker's imports (torch...) serve many trials
                 run_config=tune.RunConfig(
                     name=name, storage_path=root, verbose=verbose, callbacks=[_delivery_callback(tune)],
                     failure_config=tune.FailureConfig(max_failures=max_failures),
