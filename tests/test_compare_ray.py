@@ -93,6 +93,7 @@ def test_a_restored_sweep_reruns_no_finished_unit(ray_session, tmp_path):
     ran = started(log) - before
     assert ran == Counter({("0", TASKS[0]): 1, ("0", CRASH_TASK): 2, ("1", TASKS[0]): 1, ("1", TASKS[1]): 1})
     assert len(second) == 4  # every record once per call: the three finished ones come from checkpoints
+    assert (second[0].seed, second[0].task) == (0, CRASH_TASK)  # the new one streamed, before fit() returned
     assert [without_seconds(r) for r in got] == [without_seconds(run_unit(u)) for u in units_of("random")]
     with pytest.raises(CompareError, match="another sweep"):  # a unit the stored sweep does not hold
         run_units_ray(units + [replace(units[0], seed=2)], None, storage_path=str(tmp_path))

@@ -100,14 +100,20 @@ def shard_trainable(config: dict) -> None:
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
 
+def deliver_result(result: dict) -> None:
+    """Hand a trial's reported result to the running sweep's sink (if any): called by the Tune callback."""
+    if "record" in result and _sink is not None:
+        _sink(result)
+
+
 def _delivery_callback(tune):
-    """A Tune callback that hands each reported record to the current sweep's sink. It holds no state, so it
-    pickles into Tune's experiment state and works again in a restored Tuner."""
+    """A Tune callback that hands each reported record to the current sweep's sink. Tune pickles it into the
+    experiment's state and a restored Tuner unpickles it (by value: a copy of this module's globals), so it
+    looks the module up afresh at every call rather than keep a reference."""
 
     class DeliverRecords(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            if "record" in result and _sink is not None:
-                _sink(result)
+            importlib.import_module(__name__).deliver_result(result)
 
     return DeliverRecords()
 
