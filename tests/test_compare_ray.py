@@ -56,7 +56,8 @@ def ray_session(tmp_path_factory):
 
 @pytest.mark.slow
 def test_ray_gives_the_records_of_a_sequential_run(ray_session, tmp_path):
-    units = units_of("random")
+    s0t0, s0t1, s1t0, s1t1 = units_of("random")
+    units = [s1t0, s0t0, s0t1, s1t1]  # in no trial's order: the records must come back in this one
     sequential = [run_unit(u) for u in units]  # the reference: the very function, in this process, in order
     delivered = []
     got = run_units_ray(units, delivered.append, shard_size=2, storage_path=str(tmp_path), resume=False)
