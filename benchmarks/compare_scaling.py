@@ -57,12 +57,13 @@ def measure_one(args) -> dict:
     if backend == "ray":
         import tempfile
 
+        from agents.compare.ray_backend import ray_init_kwargs, run_units_ray
+
+        connect = ray_init_kwargs(None)  # before Ray is imported: a Ray of its own, on 127.0.0.1
         import ray
 
-        from agents.compare.ray_backend import run_units_ray
-
         start = time.perf_counter()
-        ray.init(num_cpus=int(workers), logging_level="WARNING", log_to_driver=False)
+        ray.init(num_cpus=int(workers), logging_level="WARNING", log_to_driver=False, **connect)
         extra["ray_init_seconds"] = time.perf_counter() - start
         with tempfile.TemporaryDirectory() as storage:
             start = time.perf_counter()

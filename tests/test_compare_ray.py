@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agents.compare.interface import CompareError, RunUnit, run_unit
-from agents.compare.ray_backend import run_units_ray, shard_units
+from agents.compare.ray_backend import ray_init_kwargs, run_units_ray, shard_units
 from tasm_env import TasmError
 
 TASKS = ("basic-easy-003", "basic-easy-014")  # two tasks of tasm-basic-v1's test split
@@ -41,6 +41,7 @@ def started(log: Path) -> Counter:
 @pytest.fixture(scope="module")
 def ray_session(tmp_path_factory):
     """One local Ray of 2 CPUs for the module (starting Ray is the slow part); workers see this folder."""
+    connect = ray_init_kwargs(None)  # before Ray is imported: a Ray of its own, on 127.0.0.1
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
     folder = tmp_path_factory.mktemp("ray")
@@ -48,7 +49,7 @@ def ray_session(tmp_path_factory):
     crashes.mkdir()
     here = Path(__file__).resolve().parent
     path = os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, logging_level="WARNING", log_to_driver=False,
+    ray.init(num_cpus=2, logging_level="WARNING", log_to_driver=False, **connect,
              runtime_env={"env_vars": {"PYTHONPATH": path, LOG_ENV: str(log), CRASH_ENV: str(crashes)}})
     yield folder, log
     ray.shutdown()

@@ -52,6 +52,20 @@ def import_ray():
     return ray, tune
 
 
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is 127.0.0.1 (its one-machine mode)
+
+
+def ray_init_kwargs(address: str | None) -> dict:
+    """How to reach Ray: ``address`` (or $RAY_ADDRESS) names a cluster; with neither, a new Ray of this
+    machine's cores, on the loopback address when Ray is imported after this call: it needs no network, never
+    joins a Ray that someone else started here, and its processes talk over 127.0.0.1 only. (That setting
+    holds for the rest of the process: connect to a cluster from a fresh process.)"""
+    if address is not None or os.environ.get("RAY_ADDRESS"):
+        return {"address": address}
+    os.environ.setdefault(LOOPBACK_ENV, "0")  # read when Ray is first imported, and by the processes it starts
+    return {"address": "local"}
+
+
 def unit_id(unit: RunUnit) -> str:
     """A unit's identity across processes and runs: its fields as canonical JSON."""
     return json.dumps(asdict(unit), sort_keys=True)
@@ -167,13 +181,15 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
     URI such as ``s3://bucket/sweeps``; every node must reach it; default ``~/ray_results``). ``resume``: when
     that experiment exists and holds every unit asked, restore it (``Tuner.restore``) instead of starting
     afresh; with ``resume=False`` an earlier experiment of that name is discarded. ``address``: an existing Ray
-    cluster (``"auto"``, ``"ray://head:10001"``); None starts a local Ray on this machine (unless Ray is
-    already initialised in this process, which is then used as it is). ``imports``: modules that register
+    cluster (``"auto"``: the one ``ray start`` began on this machine; ``"HEAD_IP:6379"``;
+    ``"ray://head:10001"``); None: $RAY_ADDRESS if set, else a new Ray on this machine for this sweep only.
+    A Ray already initialised in this process is used as it is, and left running. ``imports``: modules that register
     extra agents, imported in every trial.
 
     Raises CompareError when Ray is missing, when the stored experiment is another sweep, or when trials still
     fail after their retries (the records they finished are delivered and kept for a resume)."""
     global _sink
+    connect = ray_init_kwargs(address)  # before Ray is imported
     ray, tune = import_ray()
     # every unit checkpoints by design: Tune's warning about frequent experiment snapshots is noise here
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -210,7 +226,7 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
     started_ray = not ray.is_initialized()
     try:
         if started_ray:
-            ray.init(address=address, logging_level="WARNING", log_to_driver=verbose > 0)
+            ray.init(**connect, logging_level="WARNING", log_to_driver=verbose > 0)
         _sink = lambda result: deliver(result["unit"], json.loads(result["record"]))  # noqa: E731
         trainable = tune.with_resources(shard_trainable, {"cpu": cpus_per_trial})
         if restoring:
