@@ -183,17 +183,18 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
     afresh; with ``resume=False`` an earlier experiment of that name is discarded. ``address``: an existing Ray
     cluster (``"auto"``: the one ``ray start`` began on this machine; ``"HEAD_IP:6379"``;
     ``"ray://head:10001"``); None: $RAY_ADDRESS if set, else a new Ray on this machine for this sweep only.
-    A Ray already initialised in this process is used as it is, and left running. ``imports``: modules that register
-    extra agents, imported in every trial.
+    A Ray already initialised in this process is used as it is, and left running. ``imports``: modules that
+    register extra agents, imported in every trial. ``verbose``: Tune's progress output (0: the least).
 
     Raises CompareError when Ray is missing, when the stored experiment is another sweep, or when trials still
     fail after their retries (the records they finished are delivered and kept for a resume)."""
     global _sink
     connect = ray_init_kwargs(address)  # before Ray is imported
     ray, tune = import_ray()
+    import pyarrow.fs  # a dependency of Ray Tune
+
     # every unit checkpoints by design: Tune's warning about frequent experiment snapshots is noise here
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    import pyarrow.fs
     units = [replace(u, checkpoint=os.path.abspath(u.checkpoint)) if u.checkpoint and "://" not in u.checkpoint
              else u for u in units]  # trials run in other folders, maybe on other nodes
     keys = [unit_id(u) for u in units]
@@ -256,6 +257,6 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
     missing = [k for k in keys if k not in records]
     if missing:
         raise CompareError(f"{len(missing)} of {len(keys)} units have no record: {len(errors)} Ray trials failed "
-                           f"after {max_failures} retries (first: {errors[0] if errors else 'none reported'}); "
+                           f"after their retries (first: {errors[0] if errors else 'none reported'}); "
                            f"the finished units are kept in {experiment_uri}: run again to resume")
     return [records[k] for k in keys]
