@@ -171,7 +171,8 @@ def _store_units(fs, experiment: str, keys: list[str]) -> None:
 def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], None] | None = None, *,
                   shard_size: int = 8, cpus_per_trial: float = 1, max_failures: int = 2,
                   storage_path: str | None = None, resume: bool = True, address: str | None = None,
-                  name: str = DEFAULT_NAME, imports: Sequence[str] = (), verbose: int = 0) -> list[RunRecord]:
+                  name: str = DEFAULT_NAME, imports: Sequence[str] = (), num_cpus: int | None = None,
+                  verbose: int = 0) -> list[RunRecord]:
     """Run ``units`` as Ray Tune trials and return their records in the order of ``units``.
 
     ``on_record`` gets each record once, on the driver, as soon as its trial reports it (records that a
@@ -184,7 +185,8 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
     cluster (``"auto"``: the one ``ray start`` began on this machine; ``"HEAD_IP:6379"``;
     ``"ray://head:10001"``); None: $RAY_ADDRESS if set, else a new Ray on this machine for this sweep only.
     A Ray already initialised in this process is used as it is, and left running. ``imports``: modules that
-    register extra agents, imported in every trial. ``verbose``: Tune's progress output (0: the least).
+    register extra agents, imported in every trial. ``num_cpus``: the CPUs of a Ray this call starts (None:
+    the cores; a cluster's are its own). ``verbose``: Tune's progress output (0: the least).
 
     Raises CompareError when Ray is missing, when the stored experiment is another sweep, or when trials still
     fail after their retries (the records they finished are delivered and kept for a resume)."""
@@ -227,7 +229,8 @@ def run_units_ray(units: Sequence[RunUnit], on_record: Callable[[RunRecord], Non
     started_ray = not ray.is_initialized()
     try:
         if started_ray:
-            ray.init(**connect, logging_level="WARNING", log_to_driver=verbose > 0)
+            local = {"num_cpus": num_cpus} if num_cpus is not None and connect["address"] == "local" else {}
+            ray.init(**connect, **local, logging_level="WARNING", log_to_driver=verbose > 0)
         _sink = lambda result: deliver(result["unit"], json.loads(result["record"]))  # noqa: E731
         trainable = tune.with_resources(shard_trainable, {"cpu": cpus_per_trial})
         if restoring:
