@@ -30,6 +30,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
+from tasm_env.atomic import atomic_write
+
 from .interface import CompareError, RunRecord, RunUnit, run_unit
 
 RECORDS_FILE = "records.json"  # in every trial checkpoint: {unit id: record}, the shard's finished units
@@ -109,7 +111,7 @@ def shard_trainable(config: dict) -> None:
         record = run_unit(unit).to_json()
         done[key] = record
         with tempfile.TemporaryDirectory() as folder:
-            Path(folder, RECORDS_FILE).write_text(json.dumps(done), encoding="utf-8")
+            atomic_write(Path(folder, RECORDS_FILE), lambda handle: json.dump(done, handle))
             tune.report({"units_done": len(done), "units": len(units), "unit": key, "record": json.dumps(record)},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
