@@ -1,0 +1,111 @@
+"""The batched value state (runs extended many prefixes at once, facts as arrays) agrees with the reference
+per-prefix computation (each prefix compiled and evaluated from scratch, ``TaskProbes.facts``) on random
+prefixes of random suite tasks, asked for together across tasks, in any order, with repeats."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tasm_env as te
+from tasm_env.emission.machine import StackMachine
+from tasm_env.emission.row import RowMachine
+from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.values import ValueModel, restrict, restrict_rows
+from tasm_env.emission.vocab import EOS, Vocabulary
+
+VOCAB = Vocabulary.default()
+SUITE = te.load_suite("tasm-basic-v1")
+TASKS = list(SUITE.train)[::7] + list(SUITE.test)[::7]
+SPECS = [TaskSpec.from_task(t, VOCAB) for t in TASKS]
+MACHINE = StackMachine(SPECS, values=ValueModel.of(TASKS, SPECS))  # typed masks for the walks; probes shared
+
+
+def _walk(n: int, rng: np.random.Generator) -> list[int]:
+    """A random ``typed``-legal prefix of task n, EOS excluded."""
+    row = RowMachine(MACHINE, n, "typed")
+    tokens: list[int] = []
+    for _ in range(int(rng.integers(0, SPECS[n].budget + 1))):
+        legal = np.flatnonzero(row.mask())
+        legal = legal[legal != EOS]
+        if not len(legal):
+            break
+        token = int(rng.choice(legal))
+        row.step(token)
+        tokens.append(token)
+    return tokens
+
+
+def _reference(n: int, tokens: tuple):
+    probes = MACHINE.values.probes(n)
+    return probes.facts(probes.run([SPECS[n].bound.decode(list(tokens))])[0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(0, len(TASKS) - 1), min_size=1, max_size=4), st.integers(0, 2**31))
+def test_batched_facts_agree_with_the_reference(tasks, seed):
+    rng = np.random.default_rng(seed)
+    keys = []
+    for n in tasks:
+        tokens = tuple(_walk(n, rng))
+        cut = int(rng.integers(0, len(tokens) + 1))
+        keys += [(n, tokens), (n, tokens[:cut]), (n, tokens)]  # a prefix of another, and a repeat
+    rng.shuffle(keys)
+    model = MACHINE.values
+    model.forget()  # every run is computed here, parents in the same call
+    got = model.facts_many(keys)
+    for (n, tokens), facts in zip(keys, got):
+        expected = _reference(n, tokens)
+        assert facts.slot_nodes.tolist() == expected.slot_nodes.tolist(), (n, tokens)
+        assert facts.outputs_ready.tolist() == expected.outputs_ready.tolist(), (n, tokens)
+        assert (facts.lost, facts.eos_ok) == (expected.lost, expected.eos_ok), (n, tokens)
+        assert facts.pop_loses.tolist() == expected.pop_loses.tolist(), (n, tokens)
+    # and again, now from the cache and extending cached parents by one token
+    longer = [(n, tokens + (t,)) for n, tokens in keys[:3] for t in _walk(n, rng)[:1]]
+    for (n, tokens), facts in zip(longer, model.facts_many(longer)):
+        expected = _reference(n, tokens)
+        assert facts.slot_nodes.tolist() == expected.slot_nodes.tolist()
+        assert (facts.lost, facts.eos_ok) == (expected.lost, expected.eos_ok)
+        assert facts.pop_loses.tolist() == expected.pop_loses.tolist()
+
+
+def test_baselines_match_in_a_batch():
+    """Every baseline, asked for with all its prefixes in one call, is eos_ok with every output ready."""
+    model = MACHINE.values
+    model.forget()
+    keys = []
+    for n, task in enumerate(TASKS):
+        tokens = tuple(SPECS[n].bound.encode(task.baseline))
+        keys += [(n, tokens[:end]) for end in range(len(tokens) + 1)]
+    facts = dict(zip(keys, model.facts_many(keys)))
+    for n, task in enumerate(TASKS):
+        done = facts[(n, tuple(SPECS[n].bound.encode(task.baseline)))]
+        assert done.eos_ok and done.outputs_ready.all() and not done.lost
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.booleans(), min_size=8, max_size=8), st.booleans(),
+                          st.lists(st.booleans(), min_size=6, max_size=6)), min_size=1, max_size=6))
+def test_restrict_rows_is_restrict_on_each_row(rows):
+    pops = np.array([-1, 3, 4, -1, 6, 7])
+    masks = np.array([m for m, _, _ in rows], dtype=bool)
+    eos = np.array([e for _, e, _ in rows], dtype=bool)
+    loses = np.array([p for _, _, p in rows], dtype=bool)
+    batched = masks.copy()
+    restrict_rows(batched, eos, loses, pops)
+
+    class Facts:  # the two fields restrict reads
+        def __init__(self, eos_ok, pop_loses):
+            self.eos_ok, self.pop_loses = eos_ok, pop_loses
+
+    for b in range(len(rows)):
+        one = masks[b].copy()
+        restrict(one, Facts(bool(eos[b]), loses[b]), pops)
+        expected = masks[b].copy()
+        narrowed = expected.copy()
+        narrowed[EOS] &= eos[b]
+        narrowed[[p for n, p in enumerate(pops) if p >= 0 and loses[b, n]]] = False
+        if narrowed.any():
+            expected = narrowed
+        assert batched[b].tolist() == one.tolist() == expected.tolist()
