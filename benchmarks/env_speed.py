@@ -13,6 +13,7 @@ Figures (aims in brackets):
   4. rewards of new blocks spread over 100 tasks in one batch (``env.log_reward``, a fresh env: verifiers
      built on first use) [>= 20,000 blocks/s], and the same batch size of other new blocks once the
      verifiers exist.
+Beside each fresh figure, labelled cached: the same episodes (blocks) again, served from the caches.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def random_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def gym_agent(seconds: float) -> None:
     env = TasmEmitEnv(include_graph=False)
+    fresh = _gym_walk(env, seconds, None)
+    cached = _gym_walk(env, None, fresh[0])  # the same episodes again: tables, verifiers and verdicts cached
+    steps, episodes, valid, total, reset_time, final_time = fresh
+    print(f"1. gym random masked agent, {len(env.tasks)} tasks: {steps / total:,.0f} steps/s [aim 20,000] "
+          f"({steps} steps, {episodes} episodes, {valid} valid, {total:.1f} s: resets {reset_time:.2f} s, "
+          f"final steps {final_time:.2f} s, other steps {total - reset_time - final_time:.2f} s); "
+          f"cached (the same episodes again): {cached[0] / cached[3]:,.0f} steps/s")
+
+
+def _gym_walk(env: TasmEmitEnv, seconds: float | None, max_steps: int | None) -> tuple:
+    """A random masked agent from ``reset(seed=0)`` for ``seconds`` or ``max_steps`` steps: (steps, episodes,
+    valid, seconds, reset seconds, final-step seconds)."""
     rng = np.random.default_rng(0)
     steps = episodes = valid = 0
     reset_time = final_time = 0.0
@@ -50,7 +63,7 @@ def gym_agent(seconds: float) -> None:
     t = time.perf_counter()
     obs, info = env.reset(seed=0)
     reset_time += time.perf_counter() - t
-    while time.perf_counter() - start < seconds:
+    while (time.perf_counter() - start < seconds) if max_steps is None else steps < max_steps:
         legal = np.flatnonzero(info["action_mask"])
         action = int(legal[rng.integers(len(legal))])
         t = time.perf_counter()
@@ -64,32 +77,35 @@ def gym_agent(seconds: float) -> None:
             t = time.perf_counter()
             obs, info = env.reset()
             reset_time += time.perf_counter() - t
-    total = time.perf_counter() - start
-    print(f"1. gym random masked agent, {len(env.tasks)} tasks: {steps / total:,.0f} steps/s [aim 20,000] "
-          f"({steps} steps, {episodes} episodes, {valid} valid, {total:.1f} s: resets {reset_time:.2f} s, "
-          f"final steps {final_time:.2f} s, other steps {total - reset_time - final_time:.2f} s)")
+    return steps, episodes, valid, time.perf_counter() - start, reset_time, final_time
 
 
 def vector_env(seconds: float, n: int = 1024) -> None:
     t = time.perf_counter()
     envs = gym.make_vec(GYM_ID, num_envs=n, vectorization_mode="vector_entry_point")
-    obs, info = envs.reset(seed=0)
     setup = time.perf_counter() - t
+    steps, episodes, env_time, total = _vector_walk(envs, seconds, None)
+    again = _vector_walk(envs, None, steps)  # the same episodes again: verdicts cached
+    print(f"2. native vector env, {n} envs: {steps / env_time:,.0f} steps/s in step() [aim 200,000], "
+          f"{steps / total:,.0f} with the agent's action choice ({steps} steps, {episodes} episodes; make "
+          f"{setup:.2f} s); cached (the same episodes again): {again[0] / again[2]:,.0f} steps/s in step()")
+
+
+def _vector_walk(envs, seconds: float | None, max_steps: int | None) -> tuple:
+    """Random masked actions from ``reset(seed=0)``: (steps, episodes, seconds in step(), seconds)."""
+    obs, info = envs.reset(seed=0)
     rng = np.random.default_rng(0)
     steps = episodes = 0
     env_time = 0.0
     start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    while (time.perf_counter() - start < seconds) if max_steps is None else steps < max_steps:
         actions = random_legal(info["action_mask"], rng)
         t = time.perf_counter()
         obs, reward, terminated, truncated, info = envs.step(actions)
         env_time += time.perf_counter() - t
-        steps += n
+        steps += envs.num_envs
         episodes += int(terminated.sum())
-    total = time.perf_counter() - start
-    print(f"2. native vector env, {n} envs: {steps / env_time:,.0f} steps/s in step() [aim 200,000], "
-          f"{steps / total:,.0f} with the agent's action choice ({steps} steps, {episodes} episodes; make + "
-          f"reset {setup:.2f} s)")
+    return steps, episodes, env_time, time.perf_counter() - start
 
 
 def gfn_steps(steps: int, batch: int = 1024) -> None:
@@ -149,10 +165,13 @@ def rewards(per_task: int) -> None:
     t = time.perf_counter()
     env.log_reward(again)
     warm = time.perf_counter() - t
+    t = time.perf_counter()
+    env.log_reward(again)
+    cached = time.perf_counter() - t
     n = len(batch.tensor)
     print(f"4. rewards of new blocks over {tasks} tasks, batch {n}: {n / cold:,.0f} blocks/s on a fresh env "
-          f"[aim 20,000], {n / warm:,.0f} blocks/s for other new blocks once the verifiers exist "
-          f"(cache {env.rewards.cache_info()})")
+          f"[aim 20,000], {n / warm:,.0f} blocks/s for other new blocks once the verifiers exist; cached (the "
+          f"same blocks again): {n / cached:,.0f} blocks/s (cache {env.rewards.cache_info()})")
 
 
 def main() -> None:
