@@ -123,7 +123,7 @@ def segment(moves: tuple, classes: tuple, max_depth: int, pad: int, target: int,
 @functools.lru_cache(maxsize=256)
 def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signatures: tuple) -> tuple:
     """The tables of a list of task signatures (output arity, I/O totals), cached (a task set's first envs
-    share them; the arrays are read-only): (columns, patterns, pattern_id, dist, each segment's first state
+    share them: nothing writes into the arrays): (columns, patterns, pattern_id, dist, each segment's first state
     and strides)."""
     classes, class_of = move_classes(vocab, pad)
     parts = [segment(moves, classes, max_depth, pad, *key) for key in signatures]
@@ -151,8 +151,6 @@ def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signature
     patterns = np.ascontiguousarray(unique_bits[:, class_of], dtype=bool)  # (n, V)
     pattern_id = inverse.reshape(-1).astype(np.int32)  # ids fit; half the memory
     dist = np.concatenate([flat for flat, _, _ in parts]).astype(np.int32)
-    for array in (patterns, pattern_id, dist):
-        array.flags.writeable = False  # shared by every Reachability of these signatures
     return columns, patterns, pattern_id, dist, tuple(bases), tuple(strides for _, _, strides in parts)
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -144,12 +144,17 @@ def _node_values(tir: TIR, verifier: Verifier, lanes: np.ndarray) -> tuple[np.nd
 
 
 class TaskProbes:
-    """One task's probes, its baseline's outcome on them and its graph nodes' values there."""
+    """One task's probes, its baseline's outcome on them and its graph nodes' values there. ``verifier``: the
+    task's :class:`~tasm_env.verify.Verifier` with ``n_tests`` and ``seed``, if one exists (a verifier's tests
+    are a function of the baseline, its input types, ``n_tests`` and ``seed``; it is built otherwise)."""
 
-    def __init__(self, task, k: int = DEFAULT_PROBES, n_tests: int = 40, seed: int = 42):
+    def __init__(self, task, k: int = DEFAULT_PROBES, n_tests: int = 40, seed: int = 42,
+                 verifier: Verifier | None = None):
         if int(k) < 2:
             raise ConfigError(f"the value state needs at least 2 probes, got {k}")
-        self.verifier = verifier = Verifier(task.baseline, task.inputs, n_tests, seed)
+        if verifier is None:
+            verifier = Verifier(task.baseline, task.inputs, n_tests, seed)
+        self.verifier = verifier
         self.shape = verifier.shape
         self.lanes = _choose_lanes(verifier, int(k))
         self.k = len(self.lanes)
@@ -255,13 +260,14 @@ class ValueModel:
     """The value state of prefixes of a list of tasks (probes built on first use, facts cached per prefix).
 
     ``decode(task, tokens)`` must turn a token list into the task's :class:`~tasm_env.asm.Program` (the bound
-    vocabulary's ``decode``)."""
+    vocabulary's ``decode``). ``verifiers``: a task's verifier with the same ``n_tests`` and ``seed``
+    (:meth:`~tasm_env.emission.reward.RewardModel.verifier`), so that the probes and the reward share one."""
 
     def __init__(self, tasks: Sequence, decoders: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
-                 seed: int = 42):
+                 seed: int = 42, verifiers: Callable[[object], Verifier] | None = None):
         if len(tasks) != len(decoders):
             raise TasmError("a ValueModel needs one decoder per task")
-        self.tasks, self.decoders = list(tasks), list(decoders)
+        self.tasks, self.decoders, self.verifiers = list(tasks), list(decoders), verifiers
         self.k, self.n_tests, self.seed = int(k), int(n_tests), int(seed)
         self._probes: dict[int, TaskProbes] = {}
         self._cache: OrderedDict = OrderedDict()
@@ -269,15 +275,16 @@ class ValueModel:
 
     @classmethod
     def of(cls, tasks: Sequence, specs: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
-           seed: int = 42) -> "ValueModel":
+           seed: int = 42, verifiers: Callable[[object], Verifier] | None = None) -> "ValueModel":
         """The model of tasks with their :class:`~tasm_env.emission.spec.TaskSpec` (whose bound vocabularies
         decode the prefixes)."""
-        return cls(tasks, [spec.bound.decode for spec in specs], k, n_tests, seed)
+        return cls(tasks, [spec.bound.decode for spec in specs], k, n_tests, seed, verifiers)
 
     def probes(self, task: int) -> TaskProbes:
         found = self._probes.get(task)
         if found is None:
-            found = self._probes[task] = TaskProbes(self.tasks[task], self.k, self.n_tests, self.seed)
+            shared = None if self.verifiers is None else self.verifiers(self.tasks[task])
+            found = self._probes[task] = TaskProbes(self.tasks[task], self.k, self.n_tests, self.seed, shared)
         return found
 
     def forget(self) -> None:
