@@ -23,6 +23,11 @@ from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
 from tasm_env.tasks.suite import load_suite  # noqa: E402
 
 
+clock = time.perf_counter
+"""The clock of every figure: wall time, or with ``--cpu`` this process's CPU time (steadier on a shared
+machine: other jobs' load does not count, their effect on caches does)."""
+
+
 def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
     """(fresh, cached) state-steps/s: the walk on a new env, then the same walk again on it."""
     env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking=level)
@@ -39,13 +44,13 @@ def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
         state = start
         spent = 0.0
         for _ in range(steps):
-            t0 = time.perf_counter()
+            t0 = clock()
             mask = machine.forward_masks(state, level)
             weights = mask.float()
             weights[:, 0] = (~mask[:, 1:].any(1)).float()  # EOS only when nothing else: long episodes
             actions = torch.multinomial(weights, 1, generator=gen)[:, 0]
             state = machine.step(state, actions)
-            spent += time.perf_counter() - t0
+            spent += clock() - t0
         rates.append(batch * steps / spent)
     return rates[0], rates[1]
 
@@ -64,9 +69,9 @@ def gym_rate(level: str, episodes: int = 30) -> tuple[float, float]:
                 mask = info["action_mask"].astype(bool)
                 mask[0] = not mask[1:].any()
                 action = int(rng.choice(np.flatnonzero(mask)))
-                t0 = time.perf_counter()
+                t0 = clock()
                 _, _, terminated, _, info = env.step(action)
-                spent += time.perf_counter() - t0
+                spent += clock() - t0
                 steps += 1
                 if terminated:
                     break
@@ -78,7 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--cpu", action="store_true", help="time with this process's CPU time, not wall time")
     args = parser.parse_args()
+    global clock
+    if args.cpu:
+        clock = time.process_time
     for level in ("typed", "dataflow"):
         fresh, cached = rate(level, args.batch, args.steps)
         print(f"{level}: {fresh:,.0f} state-steps/s at batch {args.batch} (fresh prefixes, {args.steps} steps); "

@@ -36,6 +36,11 @@ from tasm_env.envs.gfn import TasmGFNEnv  # noqa: E402
 from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
 
 
+clock = time.perf_counter
+"""The clock of every figure: wall time, or with ``--cpu`` this process's CPU time (steadier on a shared
+machine: other jobs' load does not count, their effect on caches does)."""
+
+
 def random_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(B,) a uniformly random legal token per row of (B, V) masks."""
     scores = rng.random(masks.shape) * masks
@@ -59,31 +64,31 @@ def _gym_walk(env: TasmEmitEnv, seconds: float | None, max_steps: int | None) ->
     rng = np.random.default_rng(0)
     steps = episodes = valid = 0
     reset_time = final_time = 0.0
-    start = time.perf_counter()
-    t = time.perf_counter()
+    start = clock()
+    t = clock()
     obs, info = env.reset(seed=0)
-    reset_time += time.perf_counter() - t
-    while (time.perf_counter() - start < seconds) if max_steps is None else steps < max_steps:
+    reset_time += clock() - t
+    while (clock() - start < seconds) if max_steps is None else steps < max_steps:
         legal = np.flatnonzero(info["action_mask"])
         action = int(legal[rng.integers(len(legal))])
-        t = time.perf_counter()
+        t = clock()
         obs, reward, terminated, truncated, info = env.step(action)
         if action == EOS:
-            final_time += time.perf_counter() - t
+            final_time += clock() - t
         steps += 1
         if terminated:
             episodes += 1
             valid += bool(info["valid"])
-            t = time.perf_counter()
+            t = clock()
             obs, info = env.reset()
-            reset_time += time.perf_counter() - t
-    return steps, episodes, valid, time.perf_counter() - start, reset_time, final_time
+            reset_time += clock() - t
+    return steps, episodes, valid, clock() - start, reset_time, final_time
 
 
 def vector_env(seconds: float, n: int = 1024) -> None:
-    t = time.perf_counter()
+    t = clock()
     envs = gym.make_vec(GYM_ID, num_envs=n, vectorization_mode="vector_entry_point")
-    setup = time.perf_counter() - t
+    setup = clock() - t
     steps, episodes, env_time, total = _vector_walk(envs, seconds, None)
     again = _vector_walk(envs, None, steps)  # the same episodes again: verdicts cached
     print(f"2. native vector env, {n} envs: {steps / env_time:,.0f} steps/s in step() [aim 200,000], "
@@ -97,15 +102,15 @@ def _vector_walk(envs, seconds: float | None, max_steps: int | None) -> tuple:
     rng = np.random.default_rng(0)
     steps = episodes = 0
     env_time = 0.0
-    start = time.perf_counter()
-    while (time.perf_counter() - start < seconds) if max_steps is None else steps < max_steps:
+    start = clock()
+    while (clock() - start < seconds) if max_steps is None else steps < max_steps:
         actions = random_legal(info["action_mask"], rng)
-        t = time.perf_counter()
+        t = clock()
         obs, reward, terminated, truncated, info = envs.step(actions)
-        env_time += time.perf_counter() - t
+        env_time += clock() - t
         steps += envs.num_envs
         episodes += int(terminated.sum())
-    return steps, episodes, env_time, time.perf_counter() - start
+    return steps, episodes, env_time, clock() - start
 
 
 def gfn_steps(steps: int, batch: int = 1024) -> None:
@@ -117,16 +122,16 @@ def gfn_steps(steps: int, batch: int = 1024) -> None:
     done = 0
     elapsed = 0.0
     for _ in range(steps):
-        t = time.perf_counter()
+        t = clock()
         masks = env.machine.forward_masks(state, "typed")
-        elapsed += time.perf_counter() - t
+        elapsed += clock() - t
         weights = masks.float()
         weights[:, EOS] = (~masks[:, 1:].any(1)).float()  # long episodes: EOS only when nothing else
         tokens = torch.multinomial(weights, 1, generator=gen)[:, 0]
         finished = tokens == EOS
-        t = time.perf_counter()
+        t = clock()
         env.machine.step(state, tokens, inplace=True)
-        elapsed += time.perf_counter() - t
+        elapsed += clock() - t
         done += batch
         if finished.any():  # restart finished rows at s0 (not timed: torchgfn's bookkeeping)
             state.data[finished] = env.machine.s0
@@ -158,16 +163,16 @@ def rewards(per_task: int) -> None:
     env = TasmGFNEnv(masking="typed")
     tasks = min(100, len(env.tasks))
     batch = new_blocks(env, per_task, tasks, seed=1)
-    t = time.perf_counter()
+    t = clock()
     env.log_reward(batch)
-    cold = time.perf_counter() - t
+    cold = clock() - t
     again = new_blocks(env, per_task, tasks, seed=2)
-    t = time.perf_counter()
+    t = clock()
     env.log_reward(again)
-    warm = time.perf_counter() - t
-    t = time.perf_counter()
+    warm = clock() - t
+    t = clock()
     env.log_reward(again)
-    cached = time.perf_counter() - t
+    cached = clock() - t
     n = len(batch.tensor)
     print(f"4. rewards of new blocks over {tasks} tasks, batch {n}: {n / cold:,.0f} blocks/s on a fresh env "
           f"[aim 20,000], {n / warm:,.0f} blocks/s for other new blocks once the verifiers exist; cached (the "
@@ -177,7 +182,11 @@ def rewards(per_task: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--cpu", action="store_true", help="time with this process's CPU time, not wall time")
     args = parser.parse_args()
+    global clock
+    if args.cpu:
+        clock = time.process_time
     seconds = 3.0 if args.quick else 10.0
     gym_agent(seconds)
     vector_env(seconds)
