@@ -24,7 +24,7 @@ from tasm_env.tasks.suite import load_suite  # noqa: E402
 
 
 clock = time.perf_counter
-"""The clock of every figure: wall time, or with ``--cpu`` this process's CPU time (steadier on a shared
+"""The clock of every figure: wall time, or with ``--cpu-time`` this process's CPU time (steadier on a shared
 machine: other jobs' load does not count, their effect on caches does)."""
 
 
@@ -83,10 +83,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--cpu", action="store_true", help="time with this process's CPU time, not wall time")
+    parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time, not wall time")
     args = parser.parse_args()
     global clock
-    if args.cpu:
+    if args.cpu_time:
         clock = time.process_time
     for level in ("typed", "dataflow"):
         fresh, cached = rate(level, args.batch, args.steps)

@@ -37,7 +37,7 @@ from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
 
 
 clock = time.perf_counter
-"""The clock of every figure: wall time, or with ``--cpu`` this process's CPU time (steadier on a shared
+"""The clock of every figure: wall time, or with ``--cpu-time`` this process's CPU time (steadier on a shared
 machine: other jobs' load does not count, their effect on caches does)."""
 
 
@@ -182,10 +182,10 @@ def rewards(per_task: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--cpu", action="store_true", help="time with this process's CPU time, not wall time")
+    parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time, not wall time")
     args = parser.parse_args()
     global clock
-    if args.cpu:
+    if args.cpu_time:
         clock = time.process_time
     seconds = 3.0 if args.quick else 10.0
     gym_agent(seconds)
