@@ -12,6 +12,7 @@ import tasm_env as te
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.row import RowMachine
 from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.probe_facts import facts_of_runs
 from tasm_env.emission.values import ValueModel, restrict, restrict_rows
 from tasm_env.emission.vocab import EOS, Vocabulary
 
@@ -61,6 +62,19 @@ def test_batched_facts_agree_with_the_reference(tasks, seed):
         assert facts.outputs_ready.tolist() == expected.outputs_ready.tolist(), (n, tokens)
         assert (facts.lost, facts.eos_ok) == (expected.lost, expected.eos_ok), (n, tokens)
         assert facts.pop_loses.tolist() == expected.pop_loses.tolist(), (n, tokens)
+    # the batched facts themselves, on every task's runs as one group and on each run alone
+    for n in set(tasks):
+        probes = MACHINE.values.probes(n)
+        mine = [tokens for m, tokens in keys if m == n]
+        runs = [probes.evaluate(SPECS[n].bound.decode(list(tokens))) for tokens in mine]
+        for group in [runs] + [[run] for run in runs]:
+            arrays = facts_of_runs(probes, group)
+            for b, run in enumerate(group):
+                expected = probes.facts(probes.outcome(run))
+                assert arrays.slot_nodes[b].tolist() == expected.slot_nodes.tolist()
+                assert arrays.outputs_ready[b].tolist() == expected.outputs_ready.tolist()
+                assert (bool(arrays.lost[b]), bool(arrays.eos_ok[b])) == (expected.lost, expected.eos_ok)
+                assert arrays.pop_loses[b].tolist() == expected.pop_loses.tolist()
     # and again, now from the cache and extending cached parents by one token
     longer = [(n, tokens + (t,)) for n, tokens in keys[:3] for t in _walk(n, rng)[:1]]
     for (n, tokens), facts in zip(longer, model.facts_many(longer)):

@@ -293,7 +293,9 @@ class ValueModel:
         self._runs.clear()
 
     def facts(self, task: int, tokens: Sequence[int]) -> ValueFacts:
-        return self.facts_many([(task, tuple(tokens))])[0]
+        key = (task, tuple(tokens))
+        found = self._cache.get(key)
+        return found if found is not None else self.facts_many([key])[0]
 
     def facts_many(self, keys: Sequence[tuple[int, tuple]]) -> list[ValueFacts]:
         """Facts of many (task, prefix tokens) pairs. The new ones are computed together: their runs in rounds
@@ -308,7 +310,11 @@ class ValueModel:
             for key in missing:
                 by_task.setdefault(key[0], []).append(key)
             for task, todo in by_task.items():
-                facts = facts_of_runs(self.probes(task), [runs[key] for key in todo])
+                probes = self.probes(task)
+                if len(todo) == 1:  # one prefix (a Gymnasium step): the one-prefix path costs half as much
+                    cache[todo[0]] = probes.facts(probes.outcome(runs[todo[0]]))
+                    continue
+                facts = facts_of_runs(probes, [runs[key] for key in todo])
                 for b, key in enumerate(todo):
                     cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b], bool(facts.lost[b]),
                                             bool(facts.eos_ok[b]), facts.pop_loses[b])
@@ -362,19 +368,22 @@ def pop_tokens(vocab) -> np.ndarray:
 
 
 def restrict(mask: np.ndarray, facts: ValueFacts, pops: np.ndarray) -> None:
-    """Narrow one row's ``typed`` mask (V,) to ``dataflow``, in place (the one rule both machines use, see
-    :func:`restrict_rows`)."""
-    restrict_rows(mask[None], np.array([facts.eos_ok]), facts.pop_loses[None], pops)
+    """Narrow one row's ``typed`` mask (V,) to ``dataflow``, in place: :func:`restrict_rows` on one row, with
+    one-row numpy calls (the Gymnasium env's step; a property test checks that both agree)."""
+    narrowed = mask.copy()
+    narrowed[EOS] &= facts.eos_ok
+    narrowed[pops[facts.pop_loses & (pops >= 0)]] = False
+    if narrowed.any():
+        mask[:] = narrowed
 
 
-def restrict_rows(masks: np.ndarray, eos_ok: np.ndarray, pop_loses: np.ndarray, pops: np.ndarray) -> None:
+def restrict_rows(masks: np.ndarray, eos_ok, pop_loses: np.ndarray, pops: np.ndarray) -> None:
     """Narrow ``typed`` masks (B, V) to ``dataflow``, in place: EOS needs ``eos_ok`` (B,) and ``pop n`` is
     masked where ``pop_loses`` (B, MAX_POP + 1) says it would lose a value an output needs. A row the
     narrowing would leave without a legal action keeps its ``typed`` mask (the budget forces the end), so EOS
     stays legal only in complete states, as under ``typed``."""
     narrowed = masks.copy()
     narrowed[:, EOS] &= eos_ok
-    have = pops >= 0
-    narrowed[:, pops[have]] &= ~pop_loses[:, have]
-    keep = narrowed.any(1)
-    masks[keep] = narrowed[keep]
+    # pops without a token (-1) index the last column, with nothing blocked there: it stays as it is
+    narrowed[:, pops] &= ~(pop_loses & (pops >= 0))
+    np.copyto(masks, narrowed, where=narrowed.any(1)[:, None])
