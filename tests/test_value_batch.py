@@ -5,12 +5,12 @@ prefixes of random suite tasks, asked for together across tasks, in any order, w
 from __future__ import annotations
 
 import numpy as np
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
 from tasm_env.emission.machine import StackMachine
-from tasm_env.emission.row import RowMachine
 from tasm_env.emission.spec import TaskSpec
 from tasm_env.emission.probe_facts import facts_of_runs
 from tasm_env.emission.values import ValueModel, restrict, restrict_rows
@@ -23,19 +23,22 @@ SPECS = [TaskSpec.from_task(t, VOCAB) for t in TASKS]
 MACHINE = StackMachine(SPECS, values=ValueModel.of(TASKS, SPECS))  # typed masks for the walks; probes shared
 
 
-def _walk(n: int, rng: np.random.Generator) -> list[int]:
-    """A random ``typed``-legal prefix of task n, EOS excluded."""
-    row = RowMachine(MACHINE, n, "typed")
-    tokens: list[int] = []
-    for _ in range(int(rng.integers(0, SPECS[n].budget + 1))):
-        legal = np.flatnonzero(row.mask())
-        legal = legal[legal != EOS]
-        if not len(legal):
+def _walks(tasks: list[int], rng: np.random.Generator) -> list[tuple]:
+    """Random ``typed``-legal prefixes of the tasks (EOS excluded), walked together on the batch machine, each
+    stopped after a random number of tokens."""
+    state = MACHINE.initial(tasks)
+    stop = [int(rng.integers(0, SPECS[n].budget + 1)) for n in tasks]
+    for t in range(max(stop, default=0)):
+        masks = MACHINE.forward_masks(state, "typed").numpy().copy()
+        masks[:, EOS] = False
+        scores = rng.random(masks.shape) * masks
+        moving = torch.tensor([t < s for s in stop]) & torch.from_numpy(masks.any(1))
+        if not moving.any():
             break
-        token = int(rng.choice(legal))
-        row.step(token)
-        tokens.append(token)
-    return tokens
+        stepped = MACHINE.step(state, torch.from_numpy(scores.argmax(1)))
+        state = type(state)(torch.where(moving[:, None], stepped.data, state.data), state.task, state.layout)
+    lengths, tokens = state.length.tolist(), state.tokens.tolist()
+    return [tuple(row[:m]) for row, m in zip(tokens, lengths)]
 
 
 def _reference(n: int, tokens: tuple):
@@ -48,8 +51,7 @@ def _reference(n: int, tokens: tuple):
 def test_batched_facts_agree_with_the_reference(tasks, seed):
     rng = np.random.default_rng(seed)
     keys = []
-    for n in tasks:
-        tokens = tuple(_walk(n, rng))
+    for n, tokens in zip(tasks, _walks(tasks, rng)):
         cut = int(rng.integers(0, len(tokens) + 1))
         keys += [(n, tokens), (n, tokens[:cut]), (n, tokens)]  # a prefix of another, and a repeat
     rng.shuffle(keys)
@@ -76,7 +78,13 @@ def test_batched_facts_agree_with_the_reference(tasks, seed):
                 assert (bool(arrays.lost[b]), bool(arrays.eos_ok[b])) == (expected.lost, expected.eos_ok)
                 assert arrays.pop_loses[b].tolist() == expected.pop_loses.tolist()
     # and again, now from the cache and extending cached parents by one token
-    longer = [(n, tokens + (t,)) for n, tokens in keys[:3] for t in _walk(n, rng)[:1]]
+    longer = []
+    for n, tokens in keys[:3]:  # one more legal token, where there is one
+        legal = np.flatnonzero(MACHINE.forward_masks(MACHINE.replay(torch.tensor([tokens or (EOS,)]), [n],
+                                                                     torch.tensor([len(tokens)])), "typed")[0])
+        legal = legal[legal != EOS]
+        if len(legal):
+            longer.append((n, tokens + (int(rng.choice(legal)),)))
     for (n, tokens), facts in zip(longer, model.facts_many(longer)):
         expected = _reference(n, tokens)
         assert facts.slot_nodes.tolist() == expected.slot_nodes.tolist()
