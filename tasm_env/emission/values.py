@@ -14,8 +14,10 @@ by seed only).
 (:func:`tasm_env.batch.compile_block`) evaluated on them: the stack, the crash of every lane, the public output
 written, the RAM written and the sponge. Plans grow by appending (a prefix's value ids and operations are the
 first ones of every extension's), so a step evaluates only the new token's operations, with the batched
-executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix. The state is a
-pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
+executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix; the new prefixes
+of one call are stepped together (:mod:`tasm_env.emission.probe_runs`) and their facts computed as arrays per
+task (:mod:`tasm_env.emission.probe_facts`), :meth:`TaskProbes.facts` being the one-prefix reference. The state
+is a pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
 
 **Facts** (:class:`ValueFacts`):
 
