@@ -354,6 +354,15 @@ class ValueModel:
             cache.popitem(last=False)
         return [cache[key] for key in keys]
 
+    def value_key(self, task: int, tokens: Sequence[int]) -> bytes:
+        """A hashable digest of the prefix's whole state on the probes (stack, crashes, public output, sponge,
+        RAM written): two prefixes with equal keys are indistinguishable on the probes (search merges them)."""
+        probes = self.probes(task)
+        o = probes.outcome(self._run(probes, (task, tuple(tokens))))
+        parts = [o.stack, o.crashed, o.output, o.written, np.zeros(0) if o.sponge is None else o.sponge]
+        return b"|".join(np.ascontiguousarray(p).tobytes() + bytes(str(p.shape), "ascii") for p in parts) \
+            + (b"n" if o.sponge is None else b"s")
+
     def _run(self, probes: TaskProbes, key: tuple[int, tuple]) -> _Run:
         """The run of a prefix, extending its parent's (itself built the same way, or found in the cache)."""
         runs, (task, tokens), decode = self._runs, key, self.decoders[key[0]]
