@@ -325,6 +325,16 @@ class ValueModel:
             cache.popitem(last=False)
         return found
 
+    def value_key(self, task: int, tokens: Sequence[int]) -> bytes:
+        """A hashable digest of the prefix's whole state on the probes (stack, crashes, public output, sponge,
+        RAM written): two prefixes with equal keys are indistinguishable on the probes (search merges them)."""
+        probes = self.probes(task)
+        key = (task, tuple(tokens))
+        o = probes.outcome(self._runs_of([key])[key])
+        parts = [o.stack, o.crashed, o.output, o.written, np.zeros(0) if o.sponge is None else o.sponge]
+        return b"|".join(np.ascontiguousarray(p).tobytes() + bytes(str(p.shape), "ascii") for p in parts) \
+            + (b"n" if o.sponge is None else b"s")
+
     def _runs_of(self, keys: Sequence[tuple[int, tuple]]) -> dict[tuple, Run]:
         """The runs of prefixes, each extending its parent's (cached, or computed here, shorter prefixes first)."""
         runs = self._runs
