@@ -62,6 +62,31 @@ def evaluate(model, masking: str, tier: str | None, samples: int, seed: int) -> 
             "mean_improvement": float(np.mean(improvement))}
 
 
+def progress_callback(masking: str):
+    """Prints, after each rollout, the steps so far, the rate and the share of valid training episodes in it."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Progress(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.start, self.valid, self.episodes = time.perf_counter(), 0, 0
+
+        def _on_step(self) -> bool:
+            for done, info in zip(self.locals["dones"], self.locals["infos"]):
+                if done:
+                    self.episodes += 1
+                    self.valid += bool(info.get("valid"))
+            return True
+
+        def _on_rollout_end(self) -> None:
+            seconds = time.perf_counter() - self.start
+            print(json.dumps({"masking": masking, "progress_steps": self.num_timesteps, "seconds": round(seconds),
+                              "steps_per_s": round(self.num_timesteps / seconds, 1),
+                              "rollout_episodes": self.episodes, "rollout_valid": self.valid}), flush=True)
+            self.valid, self.episodes = 0, 0
+
+    return Progress()
+
+
 def run(masking: str, steps: int, tier: str | None, samples: int, seed: int) -> dict:
     from sb3_contrib import MaskablePPO
 
@@ -69,7 +94,7 @@ def run(masking: str, steps: int, tier: str | None, samples: int, seed: int) -> 
     model = MaskablePPO("MultiInputPolicy", env, seed=seed, verbose=0,
                         policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
     start = time.perf_counter()
-    model.learn(total_timesteps=steps)
+    model.learn(total_timesteps=steps, callback=progress_callback(masking))
     seconds = time.perf_counter() - start
     result = {"masking": masking, "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
               "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}

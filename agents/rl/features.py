@@ -32,6 +32,7 @@ from tasm_env.tasks.task import Task
 from ..policy import SLOT_CLASSES, SLOTS, PolicyConfig, TaskGraphs
 
 TOKEN_SCALE = 32.0  # counts are divided by it before the linear layer
+ROLLOUT_CACHE = 256  # batches of task ids whose graph memory is kept during rollouts
 
 
 class TaskIndexObservation(gymnasium.ObservationWrapper):
@@ -86,11 +87,25 @@ class GraphFeatures(BaseFeaturesExtractor):
     def bind(self, tasks: Sequence[Task]) -> None:
         """Read ``task_id`` as an index into ``tasks`` from now on (same weights)."""
         self.graphs.bind(list(tasks))
+        self._rollout_cache: dict = {}
+
+    def _memory(self, task: torch.Tensor):
+        """The graphs' memory; without gradients (sb3's rollouts: one env step at a time) it is kept per batch
+        of task ids while the encoder's weights are unchanged (an optimizer step bumps their in-place versions)."""
+        if torch.is_grad_enabled():
+            return self.graphs.memory(task)
+        version = tuple(p._version for p in self.graphs.parameters())
+        if self._rollout_cache.get("version") != version or len(self._rollout_cache) > ROLLOUT_CACHE:
+            self._rollout_cache = {"version": version}
+        key = tuple(task.tolist())
+        if key not in self._rollout_cache:
+            self._rollout_cache[key] = self.graphs.memory(task)
+        return self._rollout_cache[key]
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         # sb3 hands Box observations over as floats: the integer ones are rounded back
         task = observations["task_id"].reshape(-1).round().long()
-        memory = self.graphs.memory(task)  # each distinct task of the batch is encoded once
+        memory = self._memory(task)  # each distinct task of the batch is encoded once
         B, device = task.shape[0], memory.pooled.device
         slot = torch.arange(SLOTS, device=device)
         types = observations["slot_types"].round().long().clamp(0, SLOT_CLASSES - 1)
