@@ -193,3 +193,27 @@ def test_graph_features_read_the_task_graph_and_the_slot_nodes():
     nodes = observation["slot_nodes"].copy()
     nodes[0] = 2 if nodes[0] != 2 else 1
     assert not torch.allclose(base, features(slot_nodes=nodes))  # which graph node a slot holds
+
+
+def test_graph_features_rollout_cache_is_exact_and_refreshed_by_a_mode_switch():
+    import gymnasium
+
+    from agents.rl.features import GraphFeatures, TaskIndexObservation
+
+    env = TaskIndexObservation(gymnasium.make("tasm_env/TasmEmit-v0", tasks=[TASK], suite=None, masking="dataflow",
+                                              include_graph=False).unwrapped)
+    torch.manual_seed(0)
+    extractor = GraphFeatures(env.observation_space, [TASK], d_model=16, features_dim=32)
+    observation, _ = env.reset(seed=0)
+    obs = {k: torch.as_tensor(np.asarray(v), dtype=torch.float32)[None] for k, v in observation.items()}
+    fresh = extractor(obs).detach()
+    extractor.train(False)  # as sb3's rollouts: eval mode, no gradients
+    with torch.no_grad():
+        assert torch.allclose(extractor(obs), fresh) and torch.allclose(extractor(obs), fresh)
+        for p in extractor.graphs.parameters():
+            p.add_(0.05)  # an "update"
+        extractor.train(False)
+        cached = extractor(obs)
+    extractor.train(True)
+    assert torch.allclose(cached, extractor(obs).detach())
+    assert not torch.allclose(cached, fresh)

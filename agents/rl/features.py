@@ -89,14 +89,18 @@ class GraphFeatures(BaseFeaturesExtractor):
         self.graphs.bind(list(tasks))
         self._rollout_cache: dict = {}
 
+    def train(self, mode: bool = True) -> "GraphFeatures":
+        """sb3 switches modes around every update (``set_training_mode``): the rollout cache starts afresh."""
+        self._rollout_cache = {}
+        return super().train(mode)
+
     def _memory(self, task: torch.Tensor):
-        """The graphs' memory; without gradients (sb3's rollouts: one env step at a time) it is kept per batch
-        of task ids while the encoder's weights are unchanged (an optimizer step bumps their in-place versions)."""
-        if torch.is_grad_enabled():
+        """The graphs' memory; in eval mode without gradients (sb3's rollouts: one env step at a time) it is
+        kept per batch of task ids until the next mode switch (the weights only change in between)."""
+        if torch.is_grad_enabled() or self.training:
             return self.graphs.memory(task)
-        version = tuple(p._version for p in self.graphs.parameters())
-        if self._rollout_cache.get("version") != version or len(self._rollout_cache) > ROLLOUT_CACHE:
-            self._rollout_cache = {"version": version}
+        if len(self._rollout_cache) > ROLLOUT_CACHE:
+            self._rollout_cache = {}
         key = tuple(task.tolist())
         if key not in self._rollout_cache:
             self._rollout_cache[key] = self.graphs.memory(task)

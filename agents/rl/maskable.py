@@ -35,8 +35,9 @@ import torch
 from tasm_env.emission.vocab import EOS
 from tasm_env.tasks.task import Task
 
-from ..compare.interface import AgentContext, CompareError, Scored
+from ..compare.interface import AgentContext, Scored
 from .features import TaskIndexObservation, graph_policy_kwargs
+from .single_task import SingleTaskAgent
 from .reward import RewardConfig, terminal_rewards
 
 MASKING = "dataflow"
@@ -52,7 +53,7 @@ class Step:
     episode_start: bool
 
 
-class MaskablePPOAgent:
+class MaskablePPOAgent(SingleTaskAgent):
     """An :class:`agents.compare.interface.Agent` around sb3-contrib's ``MaskablePPO`` (see the module docstring)."""
 
     name = "maskable_ppo"
@@ -85,13 +86,6 @@ class MaskablePPOAgent:
                                  policy_kwargs=graph_policy_kwargs([task]), **settings)
         self.model.set_logger(configure(None, []))  # train() records its statistics; nowhere to write them
         self.env.reset(seed=self.context.seed)
-
-    def _check_task(self, task: Task) -> None:
-        if self.task is None:
-            self._build(task)
-        elif task is not self.task and task.name != self.task.name:
-            raise CompareError(f"this maskable_ppo agent works on task {self.task.name!r}, not {task.name!r}: "
-                               "the harness makes one agent per (seed, task)")
 
     # ---- the Agent protocol
     def propose(self, task: Task, n: int) -> Sequence[str]:

@@ -32,9 +32,10 @@ from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.tasks.task import Task
 
 from ..compare.interface import AgentContext, CompareError, Scored
-from ..policy import PolicyConfig, TasmFlow, TasmPolicy
+from ..policy import PolicyConfig, TasmFlow
 from ..sampling import Rollout, rollout
 from . import modules
+from .single_task import SingleTaskAgent
 from .reward import RewardConfig, terminal_rewards
 from .start import initial_policy
 from .transitions import transitions
@@ -43,8 +44,8 @@ OBJECTIVES = ("reinforce", "ppo")
 MASKING = "dataflow"
 
 
-class TorchRLAgent:
-    """An :class:`agents.compare.interface.Agent` training :class:`TasmPolicy` with a torchrl objective."""
+class TorchRLAgent(SingleTaskAgent):
+    """An :class:`agents.compare.interface.Agent` training :class:`~agents.policy.TasmPolicy` with a torchrl objective."""
 
     def __init__(self, context: AgentContext, objective: str):
         if objective not in OBJECTIVES:
@@ -82,13 +83,6 @@ class TorchRLAgent:
         self.loss_module.set_keys(sample_log_prob="sample_log_prob")
         self.advantage = GAE(gamma=1.0, lmbda=self.lmbda, value_network=self.critic, deactivate_vmap=True)
         self.optimizer = torch.optim.Adam(self.loss_module.parameters(), lr=self.lr)
-
-    def _check_task(self, task: Task) -> None:
-        if self.task is None:
-            self._build(task)
-        elif task is not self.task and task.name != self.task.name:
-            raise CompareError(f"this {self.name} agent works on task {self.task.name!r}, not {task.name!r}: "
-                               "the harness makes one agent per (seed, task)")
 
     # ---- the Agent protocol
     def propose(self, task: Task, n: int) -> Sequence[Program]:
