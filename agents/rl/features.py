@@ -1,0 +1,144 @@
+"""The project's graph encoder as a features extractor for stable-baselines3 (sb3-contrib's ``MaskablePPO``).
+
+    env = TaskIndexObservation(gymnasium.make("tasm_env/TasmEmit-v0", masking="dataflow", include_graph=False))
+    model = MaskablePPO("MultiInputPolicy", env, policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
+
+The Gymnasium observation describes the prefix and the stack but not *which* task is being solved beyond a
+few counts, so :class:`TaskIndexObservation` adds ``task_id`` (the env's current task index). The extractor
+keeps the env's task list: ``task_id`` -> ``task.graph`` -> :class:`agents.policy.TaskGraphs` (the GATv2
+:class:`~agents.policy.GraphEncoder`, mean/max pooled). With the value state (``masking="dataflow"``) each of
+the top 16 slots also reads the embedding of the graph node it holds (``slot_nodes``): the policy sees which
+part of the computation is on the stack, not only its type. The features are the pooled graph, the slots
+(type + held node), ``outputs_ready``, the counts (length, depth, budget left), and the prefix (mean token
+embedding plus the last token's), joined by a linear layer to ``features_dim``.
+
+:meth:`GraphFeatures.bind` moves a trained extractor to another task list (the test split): the weights do not
+depend on the tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from tasm_env.tasks.task import Task
+
+from ..policy import SLOT_CLASSES, SLOTS, PolicyConfig, TaskGraphs
+
+TOKEN_SCALE = 32.0  # counts are divided by it before the linear layer
+ROLLOUT_CACHE = 256  # batches of task ids whose graph memory is kept during rollouts
+
+
+class TaskIndexObservation(gymnasium.ObservationWrapper):
+    """Adds ``task_id`` (1,) int64, the index of the episode's task in ``env.unwrapped.tasks``. ``tokens_width``
+    pads the ``tokens`` observation (with -1) to a fixed width, so that a policy trained on one task list runs
+    on another whose longest budget differs (sb3 checks observation shapes)."""
+
+    def __init__(self, env: gymnasium.Env, tokens_width: int | None = None):
+        super().__init__(env)
+        n = len(env.unwrapped.tasks)
+        tokens = env.observation_space["tokens"]
+        self.width = tokens.shape[0] if tokens_width is None else int(tokens_width)
+        if self.width < tokens.shape[0]:
+            raise ValueError(f"tokens_width {self.width} is below the env's longest budget {tokens.shape[0]}")
+        self.observation_space = spaces.Dict({
+            **env.observation_space.spaces, "task_id": spaces.Box(0, n - 1, (1,), np.int64),
+            "tokens": spaces.Box(-1, int(tokens.high.max()), (self.width,), np.int64)})
+
+    def observation(self, observation: dict) -> dict:
+        tokens = observation["tokens"]
+        if tokens.shape[0] < self.width:
+            tokens = np.concatenate([tokens, np.full(self.width - tokens.shape[0], -1, dtype=tokens.dtype)])
+        return {**observation, "tokens": tokens,
+                "task_id": np.array([self.env.unwrapped.task_index], dtype=np.int64)}
+
+    def action_masks(self) -> np.ndarray:
+        return self.env.unwrapped.action_masks()
+
+
+class GraphFeatures(BaseFeaturesExtractor):
+    """sb3 features extractor over a :class:`TaskIndexObservation` observation (see the module docstring)."""
+
+    def __init__(self, observation_space: spaces.Dict, tasks: Sequence[Task], d_model: int = 64,
+                 n_tokens: int | None = None, features_dim: int = 128):
+        super().__init__(observation_space, features_dim)
+        if "task_id" not in observation_space.spaces:
+            raise ValueError("GraphFeatures needs a 'task_id' observation: wrap the env in TaskIndexObservation")
+        d = d_model
+        self.value_state = "slot_nodes" in observation_space.spaces
+        vocabulary = n_tokens if n_tokens is not None else int(observation_space["tokens"].high.max()) + 1
+        self.graphs = TaskGraphs(PolicyConfig(d_model=d))
+        self.bind(tasks)
+        self.token = nn.Embedding(vocabulary + 1, d)  # index 0: padding (-1), token t -> t + 1
+        self.last_token = nn.Embedding(vocabulary + 1, d)
+        self.slot_type = nn.Embedding(SLOTS * SLOT_CLASSES, d)
+        self.no_node = nn.Parameter(torch.zeros(SLOTS, d))  # a slot holding no graph node's value
+        self.node_in_slot = nn.Linear(d, d)
+        self.ready = nn.Linear(SLOTS, d)
+        self.counts = nn.Linear(3, d)
+        self.out = nn.Sequential(nn.Linear(5 * d, features_dim), nn.GELU())
+
+    def bind(self, tasks: Sequence[Task]) -> None:
+        """Read ``task_id`` as an index into ``tasks`` from now on (same weights)."""
+        self.graphs.bind(list(tasks))
+        self._rollout_cache: dict = {}
+
+    def train(self, mode: bool = True) -> "GraphFeatures":
+        """sb3 switches modes around every update (``set_training_mode``): the rollout cache starts afresh."""
+        self._rollout_cache = {}
+        return super().train(mode)
+
+    def _memory(self, task: torch.Tensor):
+        """The graphs' memory; in eval mode without gradients (sb3's rollouts: one env step at a time) it is
+        kept per batch of task ids until the next mode switch (the weights only change in between)."""
+        if torch.is_grad_enabled() or self.training:
+            return self.graphs.memory(task)
+        if len(self._rollout_cache) > ROLLOUT_CACHE:
+            self._rollout_cache = {}
+        key = tuple(task.tolist())
+        if key not in self._rollout_cache:
+            self._rollout_cache[key] = self.graphs.memory(task)
+        return self._rollout_cache[key]
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        # sb3 hands Box observations over as floats: the integer ones are rounded back
+        task = observations["task_id"].reshape(-1).round().long()
+        memory = self._memory(task)  # each distinct task of the batch is encoded once
+        B, device = task.shape[0], memory.pooled.device
+        slot = torch.arange(SLOTS, device=device)
+        types = observations["slot_types"].round().long().clamp(0, SLOT_CLASSES - 1)
+        slots = self.slot_type(slot * SLOT_CLASSES + types)
+        if self.value_state:
+            held = observations["slot_nodes"].round().long()
+            index = held.clamp(min=0, max=memory.nodes.shape[1] - 1)
+            nodes = memory.nodes[torch.arange(B, device=device)[:, None], index]  # (B, SLOTS, d)
+            slots = slots + torch.where((held >= 0)[..., None], self.node_in_slot(nodes), self.no_node)
+            ready = self.ready(observations["outputs_ready"].float())
+        else:
+            ready = torch.zeros_like(memory.pooled)
+        tokens = observations["tokens"].round().long()
+        present = tokens >= 0
+        embedded = self.token(tokens.clamp(min=-1) + 1) * present[..., None]
+        prefix = embedded.sum(1) / present.sum(1, keepdim=True).clamp(min=1)
+        length = observations["length"].round().long().reshape(-1)
+        last = tokens.gather(1, (length - 1).clamp(min=0)[:, None])[:, 0]
+        last = self.last_token(torch.where(length > 0, last + 1, 0))
+        counts = self.counts(torch.cat([observations[k].float() for k in ("length", "depth", "remaining")], 1)
+                             / TOKEN_SCALE)
+        joined = torch.cat([memory.pooled, slots.sum(1), ready, prefix + last, counts], 1)
+        return self.out(joined)
+
+
+def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: int = 128) -> dict:
+    """``policy_kwargs`` for ``MaskablePPO("MultiInputPolicy", ...)`` with :class:`GraphFeatures`."""
+    return {"features_extractor_class": GraphFeatures,
+            "features_extractor_kwargs": {"tasks": list(tasks), "d_model": d_model, "features_dim": features_dim}}
+
+
+__all__ = ["GraphFeatures", "TaskIndexObservation", "graph_policy_kwargs"]

@@ -1,0 +1,127 @@
+"""MaskablePPO (sb3-contrib, default hyper-parameters) with the project's graph encoder, ``stack`` against
+``dataflow`` masking (issue 11's measurement).
+
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/maskable_ppo.py --steps 50000 --tier easy
+
+For each masking level: train on the suite's ``train`` split (``--tier`` filters it) for ``--steps`` env steps
+with the env's own reward (``stack``: the plain observation; ``dataflow``: the value observations and the
+dense potential-based credit), then sample ``--samples`` episodes of the final (stochastic) policy on every task
+of the ``test`` split and report the share of valid episodes, the mean improvement over the baseline (0 for
+an invalid or no-better block) and the training rate in steps/s (one torch thread, the wall clock of
+``model.learn`` including its updates). Prints one JSON line per level and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import gymnasium
+import numpy as np
+import torch
+
+import tasm_env  # noqa: F401  (registers tasm_env/TasmEmit-v0)
+from agents.rl.features import TaskIndexObservation, graph_policy_kwargs
+
+
+TOKENS_WIDTH = 128  # the token observation's width on both splits (above every tasm-basic-v1 budget)
+
+
+def make_env(masking: str, split: str, tier: str | None, seed: int):
+    value = masking == "dataflow"
+    env = gymnasium.make("tasm_env/TasmEmit-v0", suite="tasm-basic-v1", split=split, tier=tier, masking=masking,
+                         value_state=value, dense_credit=value, include_graph=False)
+    env = TaskIndexObservation(env, tokens_width=TOKENS_WIDTH)
+    env.reset(seed=seed)
+    return env
+
+
+def evaluate(model, masking: str, tier: str | None, samples: int, seed: int) -> dict:
+    """Sample ``samples`` episodes per test task from the trained policy (on the test tasks' graphs)."""
+    env = make_env(masking, "test", tier, seed)
+    extractor = model.policy.features_extractor
+    extractor.bind(env.unwrapped.tasks)
+    valid, improvement = [], []
+    try:
+        for index in range(len(env.unwrapped.tasks)):
+            for _ in range(samples):
+                obs, _ = env.reset(options={"task": index})
+                while True:
+                    action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=False)
+                    obs, _, terminated, truncated, info = env.step(int(action))
+                    if terminated or truncated:
+                        break
+                ok = bool(info["valid"])
+                valid.append(ok)
+                base, cost = info["baseline_cost"], info["cost"]
+                improvement.append(max(0.0, (base - cost) / base) if ok else 0.0)
+    finally:
+        extractor.bind(model.get_env().envs[0].unwrapped.tasks)  # back to the train tasks
+    return {"test_tasks": len(env.unwrapped.tasks), "episodes": len(valid), "valid_share": float(np.mean(valid)),
+            "mean_improvement": float(np.mean(improvement))}
+
+
+def progress_callback(masking: str):
+    """Prints, after each rollout, the steps so far, the rate and the share of valid training episodes in it."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Progress(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.start, self.valid, self.episodes = time.perf_counter(), 0, 0
+
+        def _on_step(self) -> bool:
+            for done, info in zip(self.locals["dones"], self.locals["infos"]):
+                if done:
+                    self.episodes += 1
+                    self.valid += bool(info.get("valid"))
+            return True
+
+        def _on_rollout_end(self) -> None:
+            seconds = time.perf_counter() - self.start
+            print(json.dumps({"masking": masking, "progress_steps": self.num_timesteps, "seconds": round(seconds),
+                              "steps_per_s": round(self.num_timesteps / seconds, 1),
+                              "rollout_episodes": self.episodes, "rollout_valid": self.valid}), flush=True)
+            self.valid, self.episodes = 0, 0
+
+    return Progress()
+
+
+def run(masking: str, steps: int, tier: str | None, samples: int, seed: int) -> dict:
+    from sb3_contrib import MaskablePPO
+
+    env = make_env(masking, "train", tier, seed)
+    model = MaskablePPO("MultiInputPolicy", env, seed=seed, verbose=0,
+                        policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps, callback=progress_callback(masking))
+    seconds = time.perf_counter() - start
+    result = {"masking": masking, "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
+              "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}
+    result.update(evaluate(model, masking, tier, samples, seed))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--tier", default="easy", help="tier of tasm-basic-v1 ('all' for every tier)")
+    parser.add_argument("--samples", type=int, default=16, help="episodes per test task at the end")
+    parser.add_argument("--masking", default="stack,dataflow")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    tier = None if args.tier == "all" else args.tier
+    rows = []
+    for masking in args.masking.split(","):
+        row = run(masking, args.steps, tier, args.samples, args.seed)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    print("\n| masking | steps | steps/s | test valid | mean improvement |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['masking']} | {r['steps']} | {r['steps_per_s']} | {100 * r['valid_share']:.1f}% "
+              f"({r['episodes']} episodes) | {100 * r['mean_improvement']:.2f}% |")
+
+
+if __name__ == "__main__":
+    main()
