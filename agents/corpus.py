@@ -65,17 +65,19 @@ class CorpusSettings:
     """What makes a corpus. ``programs``: the target size (the build stops at the first prefix of shards with
     at least this many); shards of ``shard_tasks`` generated tasks, their tiers cycling through ``tiers`` with
     ``tier_weights`` shards each; ``search_seconds`` / ``node_limit`` of exact search and ``variants`` variants
-    in ``variant_seconds`` per task; programs checked under ``masking``; ``seed`` picks the generated tasks;
+    in ``variant_seconds`` per task (the defaults make the deterministic limits, ``node_limit`` and the variant
+    search's work limits, what stops the work; the seconds are safety nets, wide enough that a loaded machine
+    does not make a poorer corpus); programs checked under ``masking``; ``seed`` picks the generated tasks;
     none equal to a task of ``suites``."""
 
     programs: int = 100_000
     shard_tasks: int = 32
     tiers: tuple[str, ...] = TIERS
     tier_weights: tuple[int, ...] = (2, 2, 1)
-    search_seconds: float = 0.5
-    node_limit: int = 500_000
+    search_seconds: float = 5.0
+    node_limit: int = 100_000
     variants: int = 32
-    variant_seconds: float = 1.5
+    variant_seconds: float = 8.0
     masking: str = "typed"
     seed: int = 0
     suites: tuple[str, ...] = ("tasm-basic-v1", "tasm-idioms-v1")
