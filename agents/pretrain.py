@@ -9,6 +9,9 @@ probability of each token is normalised over the tokens legal in that state, exa
     policy = TasmPolicy(env)
     corpus = training_corpus(env)                # [(task index, program), ...]
     history = pretrain(policy, corpus, PretrainConfig(epochs=10), val_env=val_env)
+
+At scale, :mod:`agents.corpus` adds a cached corpus of generated tasks with their verified programs
+(``training_corpus(env, first=n) + corpus.examples(offset=n)`` for an env whose first ``n`` tasks are the suite's).
 """
 
 from __future__ import annotations
