@@ -18,7 +18,7 @@ from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 
 SUITES = ("tasm-basic-v1", "tasm-idioms-v1")
-TINY = CorpusSettings(programs=24, shard_tasks=2, tiers=("easy", "medium"), tier_weights=(1, 1),
+TINY = CorpusSettings(programs=16, shard_tasks=2, tiers=("easy", "medium"), tier_weights=(1, 1),
                       search_seconds=5.0, node_limit=20_000, variants=3, variant_seconds=0.5)  # nodes stop the search
 
 
