@@ -255,23 +255,24 @@ def _build(settings: CorpusSettings, folder: Path, jobs: int, progress: bool) ->
             merge.add(finished.pop(merge.shards))
 
     bar = tqdm(total=settings.programs, desc="stage-1 corpus", unit="prog", disable=not progress)
-    pool = multiprocessing.get_context("spawn").Pool(jobs) if jobs > 1 else None
+    pool = None  # started at the first shard to build (a corpus read from its shards needs none)
     try:
         pending: dict[int, Any] = {}
         next_index = 0
         while not merge.done:
-            while not merge.done and len(pending) < (2 * jobs if pool else 1):  # keep the workers busy
+            while not merge.done and len(pending) < (2 * jobs if jobs > 1 else 1):  # keep the workers busy
                 i, next_index = next_index, next_index + 1
                 record = _read_shard(shard(i), settings.job(i))
                 if record is not None:
                     finished[i] = record
                     advance()
-                elif pool is None:
+                elif jobs <= 1:
                     finished[i] = _run_shard(settings.job(i))
                     _write_shard(shard(i), finished[i])
                     built += 1
                     advance()
                 else:
+                    pool = pool or multiprocessing.get_context("spawn").Pool(jobs)
                     pending[i] = pool.apply_async(_run_shard, (settings.job(i),))
                 bar.n = min(merge.programs, settings.programs)
                 bar.refresh()
