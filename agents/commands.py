@@ -2,6 +2,7 @@
 ``tasm_env.commands`` group (``pyproject.toml``), which :mod:`tasm_env.cli` loads.
 
     tasm-env train --stage 1 --suite tasm-basic-v1 --out runs/base
+    tasm-env train --stage 1 --corpus 100000 --out runs/big   (plus the cached corpus of agents.corpus)
     tasm-env train --stage 2 --agent rtb --init runs/base/stage1.safetensors --out runs/rtb --minutes 25
     tasm-env train --stage 2 --agent tb --from-scratch --out runs/tb0 --iterations 500   (random initial weights)
     tasm-env train --stage 3 --agent rtb --init runs/rtb/stage2.safetensors --out runs/rtb
@@ -54,6 +55,9 @@ def add_commands(sub) -> None:
     p.add_argument("--variant-extra", default="0,300,50",
                    help="stage 1: variants also for the first E,M,H generated tasks per tier (default 0,300,50)")
     p.add_argument("--extra-cache", help="stage 1: where to keep the generated tasks (default OUT/extra-tasks.json)")
+    p.add_argument("--corpus", type=non_negative_int, default=0, metavar="N",
+                   help="stage 1: also train on the cached corpus of N verified programs for generated tasks, built "
+                        "on first use under $TASM_CORPUS_DIR or ~/.cache/tasm-env/corpus (default 0: none)")
     p.add_argument("--iterations", type=positive_int,
                    help=f"stage 2 iterations (with --minutes or --resume only: default {STAGE2_ITERATIONS})")
     p.add_argument("--minutes", type=positive_float, help="stop the stage after this many minutes")
@@ -126,7 +130,7 @@ def cmd_train(args) -> int:
                                    search_seconds=args.search_seconds,
                                    extra_cache=Path(args.extra_cache) if args.extra_cache else None,
                                    variant_extra=_counts(args.variant_extra, "--variant-extra", per_tier=True),
-                                   minutes=args.minutes,
+                                   minutes=args.minutes, corpus=args.corpus,
                                    lr=args.lr or 2e-3, d_model=args.d_model, seed=args.seed,
                                    progress=not args.no_progress, device=args.device)
     elif args.stage == 2:

@@ -92,17 +92,31 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
                masking: str = "typed", epochs: int = 150, variants: int = 6, variant_seconds: float = 1.5, extra: int | dict[str, int] = 300,
                search_seconds: float = 0.8, extra_cache: Path | None = None,
                variant_extra: dict[str, int] | None = None, minutes: float | None = None, lr: float = 2e-3, d_model: int = 64, seed: int = 0,
-               progress: bool = True, device: Device = None) -> Path:
+               progress: bool = True, device: Device = None, corpus=0,
+               corpus_dir: Path | None = None) -> Path:
     """Pre-train a fresh policy; writes ``out/stage1.safetensors`` and ``out/stage1-metrics.csv``. ``extra``
     generated tasks per tier join the train split (see :func:`extra_tasks`; the easy ones get a search of
-    ``search_seconds`` each, cached in ``extra_cache``, default ``out/extra-tasks.json``)."""
+    ``search_seconds`` each, cached in ``extra_cache``, default ``out/extra-tasks.json``). ``corpus``: also
+    train on the cached stage-1 corpus of that many programs, or of those ``CorpusSettings`` (:mod:`agents.corpus`,
+    built on first use under ``corpus_dir`` or its default cache, checked under ``masking``); its tasks of
+    ``tiers`` that equal no task of ``suite`` and no generated task join the env."""
     torch.manual_seed(seed)
     loaded = load_suite(suite)
     tiers = tuple(tiers or ("easy", "medium", "hard"))
     generated = extra_tasks(loaded, tiers, extra, search_seconds=search_seconds,
                             cache=extra_cache or out / "extra-tasks.json", progress=progress)
     train = split_tasks(loaded, "train", tiers) + generated
-    env, val_env = make_env(train, masking), make_env(split_tasks(loaded, "val", tiers), masking)
+    scaled = None
+    if corpus:
+        from dataclasses import replace
+
+        from .corpus import CorpusSettings, load_corpus
+        wanted = corpus if isinstance(corpus, CorpusSettings) else CorpusSettings(programs=corpus)
+        scaled = load_corpus(replace(wanted, masking=masking), cache_dir=corpus_dir,
+                             progress=progress).restricted(tiers, exclude=[*loaded, *train])
+    base = len(train)
+    env = make_env(train + (scaled.tasks if scaled else []), masking)
+    val_env = make_env(split_tasks(loaded, "val", tiers), masking)
     config = PolicyConfig(d_model=d_model)
     policy = TasmPolicy(env, config, device=device)
     # variants for the suite's train tasks and the first `variant_extra[tier]` generated tasks of each tier
@@ -112,7 +126,8 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     for tier in tiers:
         chosen += [t.name for t in generated if t.tier == tier][: limits.get(tier, 0)]
     corpus = training_corpus(env, variants=variants, variant_seconds=variant_seconds, cache=out / "variants.json",
-                             seed=seed, progress=progress, variant_tasks=chosen)
+                             seed=seed, progress=progress, variant_tasks=chosen, first=base)
+    corpus += scaled.examples(offset=base) if scaled else []  # checked against the masks when it was built
     # the val corpus is spelled like the training one (baselines and their variants, no optima), so that the
     # selected epoch is the one that best predicts programs of that kind on unseen tasks
     val_corpus = training_corpus(val_env, variants=variants, variant_seconds=variant_seconds,
@@ -125,7 +140,7 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     logger.close()
     meta = {"stage": 1, "suite": suite, "tiers": list(tiers), "masking": masking, "policy_config": config.to_dict(),
             "pretrain_config": settings.to_dict(), "corpus": len(corpus), "extra_tasks": extra, "search_seconds": search_seconds,
-            "variant_extra": limits,
+            "variant_extra": limits, "stage1_corpus": scaled.summary() if scaled else None,
             "variants": variants, "epochs_run": len(history), "seconds": time.time() - started,
             "best_val_nll": min((h.get("val_nll", float("inf")) for h in history), default=None)}
     return save_checkpoint(out / "stage1.safetensors", {"policy": policy}, meta)

@@ -9,6 +9,9 @@ probability of each token is normalised over the tokens legal in that state, exa
     policy = TasmPolicy(env)
     corpus = training_corpus(env)                # [(task index, program), ...]
     history = pretrain(policy, corpus, PretrainConfig(epochs=10), val_env=val_env)
+
+At scale, :mod:`agents.corpus` adds a cached corpus of generated tasks with their verified programs
+(``training_corpus(env, first=n) + corpus.examples(offset=n)`` for an env whose first ``n`` tasks are the suite's).
 """
 
 from __future__ import annotations
@@ -62,20 +65,23 @@ def spellable(env: TasmGFNEnv, task_index: int, program: Program) -> bool:
 
 def training_corpus(env: TasmGFNEnv, *, variants: int = 8, variant_seconds: float = 2.0,
                     include_optima: bool = True, cache: str | Path | None = None, seed: int = 0,
-                    variant_tasks: Sequence[str] | None = None, progress: bool = True) -> list[Example]:
-    """(task index, program) pairs for the env's tasks: baseline, up to ``variants`` verified variants each
+                    variant_tasks: Sequence[str] | None = None, progress: bool = True,
+                    first: int | None = None) -> list[Example]:
+    """(task index, program) pairs for the env's tasks (its ``first`` ones if given: the others come with
+    programs of their own, e.g. from :mod:`agents.corpus`): baseline, up to ``variants`` verified variants each
     (``0`` for none; only for the tasks named in ``variant_tasks`` if given; cached in the JSON file ``cache``)
     and, with ``include_optima``, the task's recorded best program. Programs the env's vocabulary cannot spell within the budget are left out."""
-    per_task: list[list[Program]] = [[task.baseline] for task in env.tasks]
+    tasks = env.tasks if first is None else env.tasks[:first]
+    per_task: list[list[Program]] = [[task.baseline] for task in tasks]
     if variants > 0:
         from .variants import variant_corpus
-        chosen = [t for t in env.tasks if variant_tasks is None or t.name in set(variant_tasks)]
+        chosen = [t for t in tasks if variant_tasks is None or t.name in set(variant_tasks)]
         found = variant_corpus(chosen, cache=cache, progress=progress, max_variants=variants,
                                seconds=variant_seconds, seed=seed)
-        for programs, task in zip(per_task, env.tasks):
+        for programs, task in zip(per_task, tasks):
             programs += found.get(task.name, [])
     if include_optima:
-        for programs, task in zip(per_task, env.tasks):
+        for programs, task in zip(per_task, tasks):
             if task.optimum is not None:
                 programs.append(task.optimum.program)
     corpus = []
