@@ -37,12 +37,31 @@ _U64 = np.uint64
 Target = tuple[Callable[[list[np.ndarray]], np.ndarray], tuple[int, ...]]
 
 
-def _arg(i: int):
-    return lambda x: x[i]
+class _Arg:
+    """Operand ``i`` itself (``i`` is read by :mod:`tasm_env.solve_back`, which solves backwards for it)."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __call__(self, x: list[np.ndarray]) -> np.ndarray:
+        return x[self.i]
 
 
-def _diff(i: int, j: int):
-    return lambda x: F.vsub(x[i], x[j])
+class _Diff:
+    """Operand ``i`` minus operand ``j``."""
+
+    __slots__ = ("i", "j")
+
+    def __init__(self, i: int, j: int):
+        self.i, self.j = i, j
+
+    def __call__(self, x: list[np.ndarray]) -> np.ndarray:
+        return F.vsub(x[self.i], x[self.j])
+
+
+_arg, _diff = _Arg, _Diff
 
 
 TARGETS: dict[str, list[Target]] = {
@@ -98,7 +117,7 @@ def operands(run: GroupRun, p: int, j: int) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------------ root finding
 
 
-def _sqrt(a: int) -> int | None:
+def sqrt_mod(a: int) -> int | None:
     """A square root of ``a`` in F_p (Tonelli-Shanks; p - 1 = 2^32 * odd), or None."""
     a %= P
     if a == 0:
@@ -151,7 +170,7 @@ def _quadratic_roots(m, b, v, y, wanted, points) -> list[tuple]:
     c2 = (y2 - 2 * y1 + y0) * half % P  # y(a + t) = y0 + c1 t + c2 t^2
     c1 = (y1 - y0 - c2) % P
     c0 = (y0 - wanted) % P
-    root = _sqrt(c1 * c1 - 4 * c2 * c0)
+    root = sqrt_mod(c1 * c1 - 4 * c2 * c0)
     if root is None:
         return []
     inverse = pow(2 * c2, P - 2, P)
@@ -189,7 +208,7 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
         ys, wanted = [], []
         for j, (fn, targets) in sensitive(run.plans[p]):
             value = fn(operands(run, p, j))[lanes]
-            key = value.tobytes()
+            key = np.where(probed, value, 0).tobytes()  # lanes not probed read whatever lane 0 holds
             for target in targets:
                 if (target, key) not in seen:
                     seen.add((target, key))
@@ -249,6 +268,17 @@ def _passing_target(name: str, crash: str, xs: list[int], rng) -> tuple[Callable
     if crash == "division_by_zero":
         return _arg(1), small
     return _arg(0), small  # log_of_zero
+
+
+def crash_target(plan: Plan, code: int, run: GroupRun) -> tuple[int, Callable, int] | None:
+    """For a crash (code) of ``plan`` on lane 0 of ``run``: the crashing operation, a value of its operands
+    and the target at which that value does not crash; None for a crash no operand value avoids."""
+    found = _operation_at(plan, code)
+    if found is None:
+        return None
+    j, crash = found
+    xs = [int(x[0]) for x in operands(run, 0, j)]
+    return (j, *_passing_target(OPERATIONS[plan.kind[j]], crash, xs, np.random.default_rng(code)))
 
 
 def _points(kind: str) -> tuple[int, int, int, int]:
