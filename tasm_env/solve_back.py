@@ -175,7 +175,8 @@ def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> list
     if name == "mul":
         if t == 0:
             return [[(ins[0], 0)], [(ins[1], 0)]]
-        return [[(ins[i], t * _inv(xs[1 - i]) % P)] for i in (0, 1) if xs[1 - i]]
+        return [[(ins[i], t * _inv(xs[1 - i]) % P)] if xs[1 - i] else [(ins[1 - i], 1), (ins[i], t)]
+                for i in (0, 1)]  # a zero factor is set to 1 first
     if name == "invert":
         return [[(ins[0], _inv(t))]] if t else []
     if name == "eq":
@@ -193,7 +194,7 @@ def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> list
         if name == "xor":
             return [[(ins[i], t ^ xs[1 - i])] for i in (0, 1) if xs[1 - i] < _U32]
         return [[(ins[i], t | (xs[i] & ~xs[1 - i] & (_U32 - 1)))] for i in (0, 1)
-                if xs[1 - i] < _U32 and not t & ~xs[1 - i]]
+                if xs[1 - i] < _U32 and not t & ~xs[1 - i]] + [[(ins[0], t), (ins[1], t)]]
     if name == "log_2_floor":
         return [[(ins[0], 1 << t)], [(ins[0], (2 << t) - 1)]] if t < 32 else []
     if name == "pop_count":
@@ -227,8 +228,9 @@ def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> list
         return [list(zip(ins[3 * i:3 * i + 3], F.xmul(tuple(y), F.xinv(other))))
                 for i, other in ((0, b), (1, a)) if any(other)] + one
     if name == "xb_mul":  # s * (a0, a1, a2)
-        return [[(ins[1 + k], t * _inv(xs[0]) % P)]] * (xs[0] != 0) + [[(ins[0], t * _inv(xs[1 + k]) % P)]] * (
-            xs[1 + k] != 0)
+        s_, a_ = xs[0], xs[1 + k]
+        return [[(ins[1 + k], t * _inv(s_) % P)] if s_ else [(ins[0], 1), (ins[1 + k], t)],
+                [(ins[0], t * _inv(a_) % P)] if a_ else [(ins[1 + k], 1), (ins[0], t)]]
     if name == "xx_dot_step":
         return [[(ins[k], (t - F.xmul(tuple(xs[3:6]), tuple(xs[6:9]))[k]) % P)]]
     if name == "xb_dot_step":
