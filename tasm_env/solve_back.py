@@ -332,46 +332,60 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
             wanted += [(j, fn, int(t) % P) for t in targets if key is None or (t, key) not in skip]
         if not wanted:
             continue
-        rows: dict[bytes, np.ndarray] = {}
         columns = run.V[:, position[mine]]  # every value of every program, at the bases
+        pending = []  # [base, row, sources set, operation's operand ids, fn, target]
         for b, base in enumerate(mine):
-            column = columns[:, b]
-            value = _reader(run, p, column)
+            value = _reader(run, p, columns[:, b])
             for j, fn, target in wanted:
                 ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
-                solved = _solve_row(back, plan, tests, int(base), fn, target, ids, value)
-                if solved is not None:
-                    rows.setdefault(solved[0].tobytes(), (int(base), *solved))
-            if len(rows) >= limit:
+                solution = _first_solution(back, fn, target, ids, value, {})
+                if solution is not None:
+                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution])
+            if len(pending) >= 2 * limit:
                 break
-        found = list(rows.values())[:limit]
+        found = _settle(plan, tests, back, pending)[:limit]
         out += [row for _, row, _ in found]
         if found and baseline is not None:
             out += _keep_baseline_running(baseline, tests, found, admits)
     return np.array(out, dtype=_U64).reshape(-1, width)
 
 
-def _solve_row(back: _Backwards, plan: Plan, tests: TestSet, base: int, fn, target: int, ids: list[int],
-               value) -> tuple[np.ndarray, dict[int, int]] | None:
-    """A row from test ``base`` on which the value reaches the target (re-solved up to :data:`ROUNDS` times
-    where the first solution moved other operands) and the sources it set; None if no solution."""
-    row = tests.values[base].copy()
-    changed: dict[int, int] = {}
+def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fixed: dict[int, int]
+                    ) -> dict[int, int] | None:
+    for goal in _goals(fn, target, ids, value):
+        solution = back.solve(goal, value, fixed)
+        if solution:
+            return solution
+    return None
+
+
+def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list[tuple[int, np.ndarray, dict]]:
+    """Apply each pending solution to its row, run all rows at once, and re-solve (up to :data:`ROUNDS`
+    times) those whose value missed its target because another operand shares a changed source. Returns
+    (base, row, sources set) per distinct row."""
+    done: dict[bytes, tuple[int, np.ndarray, dict]] = {}
     for round_ in range(ROUNDS):
-        for goal in _goals(fn, target, ids, value):
-            solution = back.solve(goal, value, {})
-            if solution:
-                break
-        else:
-            return None if round_ == 0 else (row, changed)
-        for column, v in solution.items():
-            row[column] = v
-        changed.update(solution)
-        run = _run(plan, tests, row[None], tests.ram_seed[base:base + 1])
-        value = _reader(run, 0, run.V[:, 0])
-        if int(fn([run.V[run.rows(0, [i])][0] for i in ids])[0]) == target:
+        if not pending:
             break
-    return row, changed
+        for item in pending:
+            for column, v in item[6].items():
+                item[1][column] = v
+            item[2].update(item[6])
+        rows = np.array([item[1] for item in pending], dtype=_U64)
+        run = _run(plan, tests, rows, tests.ram_seed[[item[0] for item in pending]])
+        again = []
+        for lane, item in enumerate(pending):
+            base, row, changed, ids, fn, target, _ = item
+            hit = int(fn([run.V[run.rows(0, [i])][0][lane:lane + 1] for i in ids])[0]) == target
+            if not hit and round_ + 1 < ROUNDS:
+                solution = _first_solution(back, fn, target, ids, _reader(run, 0, run.V[:, lane]), {})
+                if solution is not None:
+                    item[6] = solution
+                    again.append(item)
+                    continue
+            done.setdefault(row.tobytes(), (base, row, changed))
+        pending = again
+    return list(done.values())
 
 
 def _keep_baseline_running(baseline: Plan, tests: TestSet, found: list[tuple[int, np.ndarray, dict]],
