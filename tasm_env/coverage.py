@@ -252,6 +252,23 @@ def pair_rows(rng: np.random.Generator, types: Sequence[str], input_types: Seque
     return np.concatenate(rows) if rows else np.empty((0, len(types)), dtype=np.uint64)
 
 
+def grid_rows(types: Sequence[str], input_types: Sequence[str], bases: np.ndarray) -> np.ndarray:
+    """For every pair of inputs, every combination of their core edge values (0, 1, 2, 3, p-1, p-2, p-3,
+    2^31, 2^32-2, 2^32-1, 2^32, 2^32+1, where the type admits them), the other sources from ``bases`` (rows,
+    cycled): a difference that needs two inputs at their edges at once (``x0 == 2`` and ``x2 == 0``)."""
+    core = np.array(_CORE, dtype=np.uint64)
+    blocks = []
+    for a in range(len(input_types)):
+        for b in range(a + 1, len(input_types)):
+            va = core[_admits(input_types[a], core)]
+            vb = core[_admits(input_types[b], core)]
+            block = bases[np.arange(len(va) * len(vb)) % len(bases)].copy()
+            block[:, CONTEXT_DEPTH + a] = np.repeat(va, len(vb))
+            block[:, CONTEXT_DEPTH + b] = np.tile(vb, len(va))
+            blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.empty((0, len(types)), dtype=np.uint64)
+
+
 def equal_rows(rng: np.random.Generator, types: Sequence[str], constants: Sequence[int]) -> np.ndarray:
     """One row per core edge value (0, 1, 2, 3, p-1, p-2, 2^31, 2^32-1, 2^32, the constants with negations and
     neighbours) in which every source that admits it takes it: all inputs, context slots and tokens 0 at once,

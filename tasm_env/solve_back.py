@@ -32,6 +32,7 @@ from .solve import crash_target, operands, sensitive, sqrt_mod
 _U32 = 1 << 32
 _U64 = np.uint64
 MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
+COMBINED = 8  # solved rows per program that a second target is combined with
 ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
 
 Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hold
@@ -301,12 +302,14 @@ def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
 
 
 def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
-              skip: set | frozenset = frozenset(), baseline: Plan | None = None, n_bases: int = 4) -> np.ndarray:
+              skip: set | frozenset = frozenset(), baseline: Plan | None = None, n_bases: int = 4,
+              combine: bool = False) -> np.ndarray:
     """New tests that drive the sensitive values of programs onto their targets by backward solving.
 
     ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
     order, ``n_bases`` of them per target); targets whose (target, probe values) are in ``skip`` are left
-    out. With ``baseline`` given, a row on which the baseline crashes is repaired: the crashing operation's
+    out. With ``combine``, up to :data:`COMBINED` solved rows are each combined with every other target of the
+    plan (see :func:`_combined`). With ``baseline`` given, a row on which the baseline crashes is repaired: the crashing operation's
     passing value is solved for too, the sources of the first target kept. At most ``limit`` rows per
     program."""
     types = tests.column_types
@@ -340,11 +343,13 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
                 ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
                 solution = _first_solution(back, fn, target, ids, value, {})
                 if solution is not None:
-                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution])
+                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, {}])
             if len(pending) >= 2 * limit:
                 break
         found = _settle(plan, tests, back, pending)[:limit]
         out += [row for _, row, _ in found]
+        if found and combine:  # a second condition on top of each: every other target, the first one's sources kept
+            out += [row for _, row, _ in _combined(plan, tests, back, found[:COMBINED], limit)]
         if found and baseline is not None:
             out += _keep_baseline_running(baseline, tests, found, admits)
     return np.array(out, dtype=_U64).reshape(-1, width)
@@ -357,6 +362,27 @@ def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fi
         if solution:
             return solution
     return None
+
+
+def _combined(plan: Plan, tests: TestSet, back: _Backwards, found: list, limit: int) -> list:
+    """Rows on which a solved target holds together with another sensitive target of the plan: a difference
+    the first makes may be masked unless a later operation is at its own edge (a ``split`` carry, an
+    ``lt`` that flips). The sources the first target set are held fixed while solving for the second."""
+    run = _run(plan, tests, np.array([row for _, row, _ in found], dtype=_U64),
+               tests.ram_seed[[base for base, _, _ in found]])
+    targets = [(j, fn, int(t) % P) for j, (fn, values) in sensitive(plan) for t in values]
+    pending = []
+    for lane, (base, row, changed) in enumerate(found):
+        value = _reader(run, 0, run.V[:, lane])
+        for j, fn, target in targets:
+            ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
+            solution = _first_solution(back, fn, target, ids, value, changed)
+            if solution is not None and solution != changed:
+                pending.append([base, row.copy(), dict(changed), ids, fn, target, solution, changed])
+    rng = np.random.default_rng(len(pending))
+    if len(pending) > 2 * limit:  # a sample, so that every first target gets some
+        pending = [pending[i] for i in sorted(rng.choice(len(pending), 2 * limit, replace=False))]
+    return _settle(plan, tests, back, pending)[:limit]
 
 
 def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list[tuple[int, np.ndarray, dict]]:
@@ -375,10 +401,10 @@ def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list
         run = _run(plan, tests, rows, tests.ram_seed[[item[0] for item in pending]])
         again = []
         for lane, item in enumerate(pending):
-            base, row, changed, ids, fn, target, _ = item
+            base, row, changed, ids, fn, target, _, fixed = item
             hit = int(fn([run.V[run.rows(0, [i])][0][lane:lane + 1] for i in ids])[0]) == target
             if not hit and round_ + 1 < ROUNDS:
-                solution = _first_solution(back, fn, target, ids, _reader(run, 0, run.V[:, lane]), {})
+                solution = _first_solution(back, fn, target, ids, _reader(run, 0, run.V[:, lane]), fixed)
                 if solution is not None:
                     item[6] = solution
                     again.append(item)

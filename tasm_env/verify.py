@@ -36,7 +36,8 @@ from .solve_back import back_rows
 from .solve_more import ram_rows, stepped_rows
 from .asm import Program
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
-                       check_n_tests, edge_rows, equal_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
+                       check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
+                       probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, summarize
 
@@ -50,6 +51,7 @@ SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
 STEPPED_PER_PROGRAM = 256  # at most this many stepped tests per surviving candidate
 RAM_SOLVED_PER_PROGRAM = 32  # at most this many tests with RAM contents solved for, per surviving candidate
 BACK_SOLVED_PER_PROGRAM = 64  # at most this many tests solved backwards through the plan, per surviving candidate
+GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
 
@@ -235,7 +237,7 @@ class Verifier:
         run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, solved backwards through the plan
         tests = tests.extended(back_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
                                          _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM,
-                                         baseline=self.plan), SOLVED)
+                                         baseline=self.plan, combine=True), SOLVED)
         crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
@@ -249,6 +251,7 @@ class Verifier:
         order = np.array(first + rest_random + others, dtype=np.int64)
         rounds = [np.arange(0, len(first)), np.arange(len(first), len(order))]  # one pass for the survivors
         self._step_bases = _step_bases(crashed[order], tests.flavour[order], rng)  # for the survivors' steps
+        self._grid = grid_rows(types, self.input_types, tests.values[order][self._step_bases[:GRID_BASES]])
         return tests.take(order), crashed[order], [r for r in rounds if len(r)]
 
     def _sources(self) -> list[int]:
@@ -344,7 +347,8 @@ class Verifier:
                                    stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
                                                 self._solved),
                                    back_rows(self.tests, runs, self._step_bases, BACK_SOLVED_PER_PROGRAM,
-                                             self._solved, baseline=self.plan)])
+                                             self._solved, baseline=self.plan, combine=True, n_bases=8),
+                                   self._grid])
             ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
                                                            RAM_SOLVED_PER_PROGRAM, self._solved)
             if len(rows) + len(ram):
