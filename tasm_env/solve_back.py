@@ -18,7 +18,7 @@ passing value backwards too, with the sources the first target set held fixed (t
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -32,7 +32,6 @@ from .solve import crash_target, operands, sensitive, sqrt_mod
 _U32 = 1 << 32
 _U64 = np.uint64
 MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
-COMBINED = 8  # solved rows per program that a second target is combined with
 ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
 
 Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hold
@@ -168,16 +167,23 @@ def _component_roots(name: str, k: int, t: int, xs: list[int], i: int) -> list[i
     return poly_roots(_interpolate([at(z) for z in range(degree + 1)]))
 
 
-def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> list[Goal]:
+def _mul_options(t: int, ins: list[int], xs: list[int]):
+    """Preimages of a product, lazily (an inverse costs more than most searches that never get this far)."""
+    if t == 0:
+        yield [(ins[0], 0)]
+        yield [(ins[1], 0)]
+        return
+    for i in (0, 1):  # a zero factor is set to 1 first
+        yield [(ins[i], t * _inv(xs[1 - i]) % P)] if xs[1 - i] else [(ins[1 - i], 1), (ins[i], t)]
+
+
+def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
     """Ways to make result ``k`` of operation ``name`` (operand ids ``ins``, values ``xs``) equal ``t``: each
     a list of (operand id, value) to set together, the other operands kept."""
     if name == "add":
         return [[(ins[0], (t - xs[1]) % P)], [(ins[1], (t - xs[0]) % P)]]
     if name == "mul":
-        if t == 0:
-            return [[(ins[0], 0)], [(ins[1], 0)]]
-        return [[(ins[i], t * _inv(xs[1 - i]) % P)] if xs[1 - i] else [(ins[1 - i], 1), (ins[i], t)]
-                for i in (0, 1)]  # a zero factor is set to 1 first
+        return _mul_options(t, ins, xs)
     if name == "invert":
         return [[(ins[0], _inv(t))]] if t else []
     if name == "eq":
@@ -303,12 +309,12 @@ def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
 
 def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
               skip: set | frozenset = frozenset(), baseline: Plan | None = None, n_bases: int = 4,
-              combine: bool = False) -> np.ndarray:
+              combine: int = 0) -> np.ndarray:
     """New tests that drive the sensitive values of programs onto their targets by backward solving.
 
     ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
     order, ``n_bases`` of them per target); targets whose (target, probe values) are in ``skip`` are left
-    out. With ``combine``, up to :data:`COMBINED` solved rows are each combined with every other target of the
+    out. With ``combine``, up to that many solved rows are each combined with every other target of the
     plan (see :func:`_combined`). With ``baseline`` given, a row on which the baseline crashes is repaired: the crashing operation's
     passing value is solved for too, the sources of the first target kept. At most ``limit`` rows per
     program."""
@@ -349,7 +355,7 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
         found = _settle(plan, tests, back, pending)[:limit]
         out += [row for _, row, _ in found]
         if found and combine:  # a second condition on top of each: every other target, the first one's sources kept
-            out += [row for _, row, _ in _combined(plan, tests, back, found[:COMBINED], limit)]
+            out += [row for _, row, _ in _combined(plan, tests, back, found[:combine], limit)]
         if found and baseline is not None:
             out += _keep_baseline_running(baseline, tests, found, admits)
     return np.array(out, dtype=_U64).reshape(-1, width)

@@ -51,6 +51,8 @@ SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
 STEPPED_PER_PROGRAM = 256  # at most this many stepped tests per surviving candidate
 RAM_SOLVED_PER_PROGRAM = 32  # at most this many tests with RAM contents solved for, per surviving candidate
 BACK_SOLVED_PER_PROGRAM = 64  # at most this many tests solved backwards through the plan, per surviving candidate
+COMBINED_BASELINE = 8  # backward-solved rows combined with a second target (see solve_back.back_rows): baseline
+COMBINED_CANDIDATE = 4  # ... and per surviving candidate
 GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
@@ -237,7 +239,7 @@ class Verifier:
         run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, solved backwards through the plan
         tests = tests.extended(back_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
                                          _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM,
-                                         baseline=self.plan, combine=True), SOLVED)
+                                         baseline=self.plan, combine=COMBINED_BASELINE), SOLVED)
         crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
@@ -347,7 +349,7 @@ class Verifier:
                                    stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
                                                 self._solved),
                                    back_rows(self.tests, runs, self._step_bases, BACK_SOLVED_PER_PROGRAM,
-                                             self._solved, baseline=self.plan, combine=True, n_bases=8),
+                                             self._solved, baseline=self.plan, combine=COMBINED_CANDIDATE, n_bases=8),
                                    self._grid])
             ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
                                                            RAM_SOLVED_PER_PROGRAM, self._solved)
