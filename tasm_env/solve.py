@@ -270,17 +270,6 @@ def _passing_target(name: str, crash: str, xs: list[int], rng) -> tuple[Callable
     return _arg(0), small  # log_of_zero
 
 
-def crash_target(plan: Plan, code: int, run: GroupRun) -> tuple[int, Callable, int] | None:
-    """For a crash (code) of ``plan`` on lane 0 of ``run``: the crashing operation, a value of its operands
-    and the target at which that value does not crash; None for a crash no operand value avoids."""
-    found = _operation_at(plan, code)
-    if found is None:
-        return None
-    j, crash = found
-    xs = [int(x[0]) for x in operands(run, 0, j)]
-    return (j, *_passing_target(OPERATIONS[plan.kind[j]], crash, xs, np.random.default_rng(code)))
-
-
 def _points(kind: str) -> tuple[int, int, int, int]:
     """Probe points for a source of this type: three consecutive valid values and a fixed check point."""
     start = 1 if kind in ("nonzero", "u32_nonzero") else 0

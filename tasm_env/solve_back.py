@@ -12,8 +12,9 @@ walk ends at sources (inputs, context, tokens, digest words), several at once wh
 where another operand shares a changed source, the values move, so the row is re-solved from where it landed
 (a few rounds). Every row is only a candidate test: a wrong one costs a test, never soundness.
 
-Then the baseline must still run: a row on which it crashes is repaired by solving the crashing operation's
-passing value backwards too, with the sources the first target set held fixed (two conditions at once).
+A difference one target exposes may be masked unless a second operation is at its own edge too (a ``split``
+carry, an ``lt`` that flips): :func:`back_rows` can combine each solved row with every other target, the
+first target's sources held fixed (two conditions at once).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from . import field as F
 from .batch import GroupRun
 from .coverage import TestSet
 from .field import P
-from .plan import NO_CRASH, OPERATIONS, OUTPUTS, Plan
-from .solve import crash_target, operands, sensitive, sqrt_mod
+from .plan import OPERATIONS, OUTPUTS, Plan
+from .solve import operands, sensitive, sqrt_mod
 
 _U32 = 1 << 32
 _U64 = np.uint64
@@ -308,16 +309,14 @@ def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
 
 
 def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
-              skip: set | frozenset = frozenset(), baseline: Plan | None = None, n_bases: int = 4,
+              skip: set | frozenset = frozenset(), n_bases: int = 4,
               combine: int = 0) -> np.ndarray:
     """New tests that drive the sensitive values of programs onto their targets by backward solving.
 
     ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
     order, ``n_bases`` of them per target); targets whose (target, probe values) are in ``skip`` are left
     out. With ``combine``, up to that many solved rows are each combined with every other target of the
-    plan (see :func:`_combined`). With ``baseline`` given, a row on which the baseline crashes is repaired: the crashing operation's
-    passing value is solved for too, the sources of the first target kept. At most ``limit`` rows per
-    program."""
+    plan (see :func:`_combined`). At most ``limit`` rows per program (and as many combined)."""
     types = tests.column_types
     width = tests.values.shape[1]
     probes = tests.probes
@@ -356,8 +355,6 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
         out += [row for _, row, _ in found]
         if found and combine:  # a second condition on top of each: every other target, the first one's sources kept
             out += [row for _, row, _ in _combined(plan, tests, back, found[:combine], limit)]
-        if found and baseline is not None:
-            out += _keep_baseline_running(baseline, tests, found, admits)
     return np.array(out, dtype=_U64).reshape(-1, width)
 
 
@@ -418,44 +415,6 @@ def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list
             done.setdefault(row.tobytes(), (base, row, changed))
         pending = again
     return list(done.values())
-
-
-def _keep_baseline_running(baseline: Plan, tests: TestSet, found: list[tuple[int, np.ndarray, dict]],
-                           admits) -> list[np.ndarray]:
-    """Rows repaired from those (base, row, sources set) the baseline crashes on: the crashing operation's
-    passing value is solved for backwards, the sources the row's own target set held fixed (two conditions
-    at once). Only the rows on which the baseline then runs further are returned."""
-    bases = np.array([b for b, _, _ in found])
-    seeds = tests.ram_seed[bases]
-    run = _run(baseline, tests, np.array([r for _, r, _ in found], dtype=_U64), seeds)
-    back = _Backwards(baseline, run.shared, admits)
-    out = []
-    for lane in np.flatnonzero(run.crash[0] != NO_CRASH):
-        row, fixed = found[lane][1].copy(), found[lane][2]
-        code = int(run.crash[0, lane])
-        for _ in range(ROUNDS):
-            lane_run = _run(baseline, tests, row[None], seeds[lane:lane + 1])
-            if int(lane_run.crash[0, 0]) == NO_CRASH:
-                break
-            target = crash_target(baseline, int(lane_run.crash[0, 0]), lane_run)
-            if target is None:
-                break
-            j, fn, wanted = target
-            value = _reader(lane_run, 0, lane_run.V[:, 0])
-            ids = baseline.inputs[back.start[j]:back.start[j] + baseline.n_in[j]]
-            solution = None
-            for goal in _goals(fn, wanted, ids, value):
-                solution = back.solve(goal, value, fixed)
-                if solution:
-                    break
-            if not solution:
-                break
-            for column, v in solution.items():
-                row[column] = v
-        final = _run(baseline, tests, row[None], seeds[lane:lane + 1])
-        if int(final.crash[0, 0]) > code:
-            out.append(row)
-    return out
 
 
 def _reader(run: GroupRun, p: int, column: np.ndarray) -> Callable[[int], int]:

@@ -239,7 +239,7 @@ class Verifier:
         run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, solved backwards through the plan
         tests = tests.extended(back_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
                                          _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM,
-                                         baseline=self.plan, combine=COMBINED_BASELINE), SOLVED)
+                                         combine=COMBINED_BASELINE), SOLVED)
         crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
@@ -349,7 +349,7 @@ class Verifier:
                                    stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
                                                 self._solved),
                                    back_rows(self.tests, runs, self._step_bases, BACK_SOLVED_PER_PROGRAM,
-                                             self._solved, baseline=self.plan, combine=COMBINED_CANDIDATE, n_bases=8),
+                                             self._solved, combine=COMBINED_CANDIDATE, n_bases=8),
                                    self._grid])
             ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
                                                            RAM_SOLVED_PER_PROGRAM, self._solved)
