@@ -177,7 +177,8 @@ def _quadratic_roots(m, b, v, y, wanted, points) -> list[tuple]:
     return [(m, b, v, (a + (-c1 + sign * root) * inverse) % P) for sign in (1, -1)]
 
 
-def _valid(kind: str, value: int) -> bool:
+def valid_value(kind: str, value: int) -> bool:
+    """Whether ``value`` is a valid value for a source of type ``kind``."""
     if kind == "bool":
         return value < 2
     if kind in ("u32", "u32_nonzero"):
@@ -219,7 +220,7 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
         rows = {}
         for m, b, v, root in roots(np.stack(ys), np.array(wanted, dtype=object) % P, probes.points):
             column = int(probes.columns[v])
-            if not probed[b, v, 0] or not solvable[v] or not _valid(types[column], root):
+            if not probed[b, v, 0] or not solvable[v] or not valid_value(types[column], root):
                 continue
             row = tests.values[probes.lanes[b, v, 0]].copy()
             row[column] = root
@@ -323,7 +324,7 @@ def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int]
                     values[j] = [x.reshape(len(at), len(cols), 4) for x in operands(probe_run, 0, j)]
                 y = fn([x[k] for x in values[j]])[None, None]
                 for _, _, v, root in roots(y, np.array([target % P], dtype=object), points):
-                    if _valid(types[int(cols[v])], root):
+                    if valid_value(types[int(cols[v])], root):
                         new = rows[li].copy()
                         new[cols[v]] = root
                         candidates.append(new)

@@ -28,7 +28,7 @@ from .batch import GroupRun
 from .coverage import TestSet
 from .field import P
 from .plan import OPERATIONS, OUTPUTS, Plan
-from .solve import operands, sensitive, sqrt_mod
+from .solve import operands, sensitive, sqrt_mod, valid_value
 
 _U32 = 1 << 32
 _U64 = np.uint64
@@ -424,14 +424,7 @@ def _reader(run: GroupRun, p: int, column: np.ndarray) -> Callable[[int], int]:
 
 
 def _admitter(types: Sequence[str]) -> Callable[[int, int], bool]:
-    def admits(column: int, value: int) -> bool:
-        kind = types[column]
-        if kind == "bool":
-            return value < 2
-        if kind in ("u32", "u32_nonzero"):
-            return value < _U32 and (value != 0 or kind == "u32")
-        return value != 0 or kind == "field"
-    return admits
+    return lambda column, value: valid_value(types[column], value)
 
 
 def _run(plan: Plan, tests: TestSet, rows: np.ndarray, seeds: np.ndarray) -> GroupRun:
