@@ -199,7 +199,7 @@ def column_types(shape: Shape, input_types: tuple[str, ...]) -> tuple[str, ...]:
 
 def random_rows(rng: np.random.Generator, types: Sequence[str], n: int) -> np.ndarray:
     rows = np.empty((n, len(types)), dtype=np.uint64)
-    for kind in set(types):
+    for kind in sorted(set(types)):  # sorted: the same tests whatever the hash seed
         cols = [c for c, t in enumerate(types) if t == kind]
         rows[:, cols] = random_values(rng, kind, n * len(cols)).reshape(n, len(cols))
     return rows
@@ -250,6 +250,23 @@ def pair_rows(rng: np.random.Generator, types: Sequence[str], input_types: Seque
             else:
                 rows.append(block[:2])
     return np.concatenate(rows) if rows else np.empty((0, len(types)), dtype=np.uint64)
+
+
+def grid_rows(types: Sequence[str], input_types: Sequence[str], bases: np.ndarray) -> np.ndarray:
+    """For every pair of inputs, every combination of their core edge values (0, 1, 2, 3, p-1, p-2, p-3,
+    2^31, 2^32-2, 2^32-1, 2^32, 2^32+1, where the type admits them), the other sources from ``bases`` (rows,
+    cycled): a difference that needs two inputs at their edges at once (``x0 == 2`` and ``x2 == 0``)."""
+    core = np.array(_CORE, dtype=np.uint64)
+    blocks = []
+    for a in range(len(input_types)):
+        for b in range(a + 1, len(input_types)):
+            va = core[_admits(input_types[a], core)]
+            vb = core[_admits(input_types[b], core)]
+            block = bases[np.arange(len(va) * len(vb)) % len(bases)].copy()
+            block[:, CONTEXT_DEPTH + a] = np.repeat(va, len(vb))
+            block[:, CONTEXT_DEPTH + b] = np.tile(vb, len(va))
+            blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.empty((0, len(types)), dtype=np.uint64)
 
 
 def equal_rows(rng: np.random.Generator, types: Sequence[str], constants: Sequence[int]) -> np.ndarray:
@@ -313,7 +330,7 @@ def make_tests(
         column = random_values(rng, kind, n_tests)
         edges = _edge_values(rng, kind, n_tests)
         stack[:, CONTEXT_DEPTH + j] = np.where(flavour == 1, edges, column)
-    for kind in set(types):  # flavour 2: every input of this type takes one value
+    for kind in sorted(set(types)):  # flavour 2: every input of this type takes one value
         cols = [CONTEXT_DEPTH + j for j, t in enumerate(types) if t == kind]
         shared = np.where(rng.random(n_tests) < 0.5, _edge_values(rng, kind, n_tests),
                           random_values(rng, kind, n_tests))

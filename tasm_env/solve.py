@@ -37,12 +37,31 @@ _U64 = np.uint64
 Target = tuple[Callable[[list[np.ndarray]], np.ndarray], tuple[int, ...]]
 
 
-def _arg(i: int):
-    return lambda x: x[i]
+class _Arg:
+    """Operand ``i`` itself (``i`` is read by :mod:`tasm_env.solve_back`, which solves backwards for it)."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __call__(self, x: list[np.ndarray]) -> np.ndarray:
+        return x[self.i]
 
 
-def _diff(i: int, j: int):
-    return lambda x: F.vsub(x[i], x[j])
+class _Diff:
+    """Operand ``i`` minus operand ``j``."""
+
+    __slots__ = ("i", "j")
+
+    def __init__(self, i: int, j: int):
+        self.i, self.j = i, j
+
+    def __call__(self, x: list[np.ndarray]) -> np.ndarray:
+        return F.vsub(x[self.i], x[self.j])
+
+
+_arg, _diff = _Arg, _Diff
 
 
 TARGETS: dict[str, list[Target]] = {
@@ -98,7 +117,7 @@ def operands(run: GroupRun, p: int, j: int) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------------ root finding
 
 
-def _sqrt(a: int) -> int | None:
+def sqrt_mod(a: int) -> int | None:
     """A square root of ``a`` in F_p (Tonelli-Shanks; p - 1 = 2^32 * odd), or None."""
     a %= P
     if a == 0:
@@ -151,14 +170,15 @@ def _quadratic_roots(m, b, v, y, wanted, points) -> list[tuple]:
     c2 = (y2 - 2 * y1 + y0) * half % P  # y(a + t) = y0 + c1 t + c2 t^2
     c1 = (y1 - y0 - c2) % P
     c0 = (y0 - wanted) % P
-    root = _sqrt(c1 * c1 - 4 * c2 * c0)
+    root = sqrt_mod(c1 * c1 - 4 * c2 * c0)
     if root is None:
         return []
     inverse = pow(2 * c2, P - 2, P)
     return [(m, b, v, (a + (-c1 + sign * root) * inverse) % P) for sign in (1, -1)]
 
 
-def _valid(kind: str, value: int) -> bool:
+def valid_value(kind: str, value: int) -> bool:
+    """Whether ``value`` is a valid value for a source of type ``kind``."""
     if kind == "bool":
         return value < 2
     if kind in ("u32", "u32_nonzero"):
@@ -189,7 +209,7 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
         ys, wanted = [], []
         for j, (fn, targets) in sensitive(run.plans[p]):
             value = fn(operands(run, p, j))[lanes]
-            key = value.tobytes()
+            key = np.where(probed, value, 0).tobytes()  # lanes not probed read whatever lane 0 holds
             for target in targets:
                 if (target, key) not in seen:
                     seen.add((target, key))
@@ -200,7 +220,7 @@ def solved_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]]
         rows = {}
         for m, b, v, root in roots(np.stack(ys), np.array(wanted, dtype=object) % P, probes.points):
             column = int(probes.columns[v])
-            if not probed[b, v, 0] or not solvable[v] or not _valid(types[column], root):
+            if not probed[b, v, 0] or not solvable[v] or not valid_value(types[column], root):
                 continue
             row = tests.values[probes.lanes[b, v, 0]].copy()
             row[column] = root
@@ -304,7 +324,7 @@ def repair(plan: Plan, tests: TestSet, lanes: np.ndarray, columns: Sequence[int]
                     values[j] = [x.reshape(len(at), len(cols), 4) for x in operands(probe_run, 0, j)]
                 y = fn([x[k] for x in values[j]])[None, None]
                 for _, _, v, root in roots(y, np.array([target % P], dtype=object), points):
-                    if _valid(types[int(cols[v])], root):
+                    if valid_value(types[int(cols[v])], root):
                         new = rows[li].copy()
                         new[cols[v]] = root
                         candidates.append(new)

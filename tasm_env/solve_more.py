@@ -62,7 +62,7 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
         for j, (fn, targets) in sensitive(run.plans[p]):
             full = fn(operands(run, p, j))
             value = full[lanes]
-            key = value.tobytes()
+            key = np.where(probed, value, 0).tobytes()
             targets = [t for t in targets if (t, key) not in skip]
             if not targets:
                 continue
@@ -151,7 +151,7 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
         mine_found: list[tuple[int, np.ndarray, int, int, int]] = []
         targets = []
         for j, (fn, values) in sensitive(plan):
-            key = fn(operands(run, p, j))[lanes].tobytes()
+            key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes()
             targets += [((t, key) in skip, j, fn, int(t) % P) for t in values]
         rows = np.tile(tests.values[mine], (3, 1))
         seeds = np.tile(np.maximum(tests.ram_seed[mine], 1), 3)

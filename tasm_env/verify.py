@@ -32,10 +32,12 @@ from typing import Sequence
 import numpy as np
 
 from . import batch, solve
+from .solve_back import back_rows
 from .solve_more import ram_rows, stepped_rows
 from .asm import Program
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
-                       check_n_tests, edge_rows, equal_rows, field_pool, literals, make_tests, pair_rows, probe_rows)
+                       check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
+                       probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, summarize
 
@@ -48,6 +50,10 @@ PROBE_BASES = 4  # base tests the probe lanes vary one source of (the context: o
 SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
 STEPPED_PER_PROGRAM = 256  # at most this many stepped tests per surviving candidate
 RAM_SOLVED_PER_PROGRAM = 32  # at most this many tests with RAM contents solved for, per surviving candidate
+BACK_SOLVED_PER_PROGRAM = 64  # at most this many tests solved backwards through the plan, per surviving candidate
+COMBINED_BASELINE = 8  # backward-solved rows combined with a second target (see solve_back.back_rows): baseline
+COMBINED_CANDIDATE = 4  # ... and per surviving candidate
+GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
 
@@ -230,10 +236,15 @@ class Verifier:
         tests = tests.extended(stepped_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
                                             _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM), SOLVED)
         crashed = self._crashes(tests)
+        run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, solved backwards through the plan
+        tests = tests.extended(back_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
+                                         _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM,
+                                         combine=COMBINED_BASELINE), SOLVED)
+        crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
-        passing = [int(i) for i in random_lanes if not crashed[i]] + [
-            int(i) for i in np.flatnonzero(~crashed) if i >= n_random]
+        passing = [int(i) for i in random_lanes if not crashed[i]] + [  # probe lanes stay in the last round,
+            int(i) for i in np.flatnonzero(~crashed & (tests.flavour != PROBE)) if i >= n_random]  # which solves
         first = passing[:FIRST_ROUND - 2] if crashed[:n_random].any() else passing[:FIRST_ROUND]
         first += [int(i) for i in random_lanes if crashed[i]][:FIRST_ROUND - len(first)]
         rest_random = [int(i) for i in random_lanes if int(i) not in set(first)]
@@ -242,6 +253,7 @@ class Verifier:
         order = np.array(first + rest_random + others, dtype=np.int64)
         rounds = [np.arange(0, len(first)), np.arange(len(first), len(order))]  # one pass for the survivors
         self._step_bases = _step_bases(crashed[order], tests.flavour[order], rng)  # for the survivors' steps
+        self._grid = grid_rows(types, self.input_types, tests.values[order][self._step_bases[:GRID_BASES]])
         return tests.take(order), crashed[order], [r for r in rounds if len(r)]
 
     def _sources(self) -> list[int]:
@@ -335,7 +347,10 @@ class Verifier:
             runs = [(run, in_run[id(plan)], position) for _, plan in pending]
             rows = np.concatenate([solve.solved_rows(self.tests, runs, SOLVED_PER_PROGRAM, set(self._solved)),
                                    stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
-                                                self._solved)])
+                                                self._solved),
+                                   back_rows(self.tests, runs, self._step_bases, BACK_SOLVED_PER_PROGRAM,
+                                             self._solved, combine=COMBINED_CANDIDATE, n_bases=8),
+                                   self._grid])
             ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
                                                            RAM_SOLVED_PER_PROGRAM, self._solved)
             if len(rows) + len(ram):

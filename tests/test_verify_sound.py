@@ -177,3 +177,64 @@ def test_rare_points_deep_in_u32_blocks_are_refuted(task_name, candidate):
     # positive control: the baseline with the same position holding a no-op is accepted
     assert Verifier(task).check([str(task.baseline) + "\ndup 0 pop 1"])[0].ok
 
+
+
+# Rare differences behind values that are neither affine nor quadratic in one source: solved backwards through
+# the dataflow (tasm_env.solve_back), on a pairwise edge grid, or two targets at once
+@pytest.mark.parametrize("baseline, candidate, inputs", [
+    # st0 += [1/x + 5 == 0]: a rational function of x; invert's preimage gives x = -1/5
+    ("invert", "invert dup 0 push 5 add push 0 eq add", ("nonzero",)),
+    # an assertion on a component of an extension-field inverse, two of the three operands u32: the
+    # component is zero at a root of a polynomial in the field operand alone (the others keep their type)
+    ("x_invert", "x_invert dup 0 push 0 eq push 0 eq assert", ("u32_nonzero", "u32_nonzero", "field")),
+])
+def test_differences_behind_rational_values_are_refuted(baseline, candidate, inputs):
+    for seed in (42, 1, 2):
+        verdict = verify(baseline, candidate, inputs=inputs, seed=seed)
+        assert not verdict.ok, (seed, verdict.reason)
+
+
+
+@pytest.mark.parametrize("task_name, snippet, after", [
+    # st0 += [st0 == p - 1] where st0 is p - 1 only with inputs 0 and 2 at once: the pairwise edge grid
+    ("basic-hard-065", "dup 0 push -18446744069414584320 add push 0 eq add", "dup 3 dup 6 write_io 2"),
+    # st0 += [st0 < 3]: visible only where an eq of the baseline holds and its result is not masked later,
+    # two targets at once (a solved row combined with a second target)
+    ("basic-hard-070", "push 3 dup 1 lt add", "push 4294967296 dup 0 dup 4 eq pick 1 pop 1"),
+])
+def test_differences_needing_two_conditions_at_once_are_refuted(task_name, snippet, after):
+    task = next(t for t in te.load_suite("tasm-basic-v0") if t.name == task_name)
+    text = str(task.baseline).replace("\n", " ")
+    assert after in text
+    at = text.index(after) + len(after)
+    mutant = text[:at] + " " + snippet + text[at:]
+    verdict = verify(task, mutant)
+    assert not verdict.ok and verdict.counterexample is not None, verdict.reason
+
+
+def test_grid_rows_meet_every_pair_of_core_edge_values():
+    from tasm_env.coverage import CONTEXT_DEPTH, _CORE, grid_rows
+
+    types = ("field",) * CONTEXT_DEPTH + ("field", "u32", "bool")
+    bases = np.arange(5 * len(types), dtype=np.uint64).reshape(5, len(types))
+    rows = grid_rows(types, types[CONTEXT_DEPTH:], bases)
+    admitted = {"field": set(_CORE), "u32": {v for v in _CORE if v < 1 << 32}, "bool": {0, 1}}
+    for a in range(3):
+        for b in range(a + 1, 3):
+            seen = {(int(r[CONTEXT_DEPTH + a]), int(r[CONTEXT_DEPTH + b])) for r in rows}
+            want = {(x, y) for x in admitted[types[CONTEXT_DEPTH + a]] for y in admitted[types[CONTEXT_DEPTH + b]]}
+            assert want <= seen
+
+
+def test_polynomial_roots_over_the_field():
+    from tasm_env.field import P
+    from tasm_env.solve_back import poly_roots
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        roots = [int(r) for r in rng.integers(0, 1 << 62, size=3)]
+        f = [1]
+        for r in roots:  # f *= (x - r)
+            f = [((f[k - 1] if k else 0) - r * (f[k] if k < len(f) else 0)) % P for k in range(len(f) + 1)]
+        assert poly_roots(f) == sorted(set(roots))
+    assert poly_roots([1, P - 1, 0, 1]) == []  # x^3 - x + 1: irreducible (it defines Triton's extension field)

@@ -1,0 +1,433 @@
+"""Tests solved backwards through the dataflow: the sources that drive a value onto a target exactly.
+
+:mod:`tasm_env.solve` reads a value as a function of one source from probe lanes and solves only where that
+function is affine or quadratic. Many rare differences sit behind values that are neither: an ``invert`` or
+``x_invert`` of a sum (a rational function), a product of two inputs, a ``split`` or ``div_mod`` part, the
+component of an extension-field inverse. Here the target is pushed backwards through the plan, one operation
+at a time, each step inverting the operation for one operand with the others held at their values on a base
+test: ``a + b = t`` gives ``a = t - b``, ``a * b = t`` gives ``a = t / b``, ``invert(a) = t`` gives
+``a = 1 / t``, ``x_invert(a)`` with one component set gives ``a = x_invert(y')`` (three operands at once),
+``split``/``div_mod`` parts recombine, ``eq``/``lt``/``and``/``xor``/``log_2_floor`` have their preimages. The
+walk ends at sources (inputs, context, tokens, digest words), several at once where an operation needs it;
+where another operand shares a changed source, the values move, so the row is re-solved from where it landed
+(a few rounds). Every row is only a candidate test: a wrong one costs a test, never soundness.
+
+A difference one target exposes may be masked unless a second operation is at its own edge too (a ``split``
+carry, an ``lt`` that flips): :func:`back_rows` can combine each solved row with every other target, the
+first target's sources held fixed (two conditions at once).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import field as F
+from .batch import GroupRun
+from .coverage import TestSet
+from .field import P
+from .plan import OPERATIONS, OUTPUTS, Plan
+from .solve import operands, sensitive, sqrt_mod, valid_value
+
+_U32 = 1 << 32
+_U64 = np.uint64
+MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
+ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
+
+Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hold
+
+
+def _inv(a: int) -> int:
+    return pow(a, P - 2, P)
+
+
+# ----------------------------------------------------------------------- roots of small polynomials
+
+
+def _trim(f: list[int]) -> list[int]:
+    while f and f[-1] == 0:
+        f = f[:-1]
+    return f
+
+
+def _polymod(f: list[int], g: list[int]) -> list[int]:
+    """f mod g (coefficient lists, constant first; g monic-normalised inside)."""
+    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
+    lead = _inv(g[-1])
+    while len(f) >= len(g):
+        q = f[-1] * lead % P
+        shift = len(f) - len(g)
+        for i, c in enumerate(g):
+            f[shift + i] = (f[shift + i] - q * c) % P
+        f = _trim(f)
+    return f
+
+
+def _polymulmod(a: list[int], b: list[int], g: list[int]) -> list[int]:
+    out = [0] * (len(a) + len(b) - 1) if a and b else []
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            out[i + j] = (out[i + j] + x * y) % P
+    return _polymod(out, g)
+
+
+def _polypowmod(base: list[int], e: int, g: list[int]) -> list[int]:
+    result, base = [1], _polymod(base, g)
+    while e:
+        if e & 1:
+            result = _polymulmod(result, base, g)
+        base = _polymulmod(base, base, g)
+        e >>= 1
+    return result
+
+
+def _gcd(a: list[int], b: list[int]) -> list[int]:
+    a, b = _trim([c % P for c in a]), _trim([c % P for c in b])
+    while b:
+        a, b = b, _polymod(a, b)
+    return a
+
+
+def poly_roots(f: list[int], depth: int = 0) -> list[int]:
+    """The roots in F_p of a polynomial of small degree (coefficients constant first): the part that splits
+    into linear factors, gcd(f, x^p - x), split by Cantor-Zassenhaus."""
+    f = _trim([c % P for c in f])
+    if len(f) <= 1:
+        return []
+    if len(f) == 2:
+        return [(-f[0]) * _inv(f[1]) % P]
+    if len(f) == 3:
+        c0, c1, c2 = f
+        root = sqrt_mod(c1 * c1 - 4 * c2 * c0)
+        if root is None:
+            return []
+        half = _inv(2 * c2)
+        return sorted({(-c1 + root) * half % P, (-c1 - root) * half % P})
+    xp = _polypowmod([0, 1], P, f) + [0, 0]
+    xp[1] -= 1  # x^p - x mod f
+    split = _gcd(f, xp)
+    if len(split) < len(f):
+        return poly_roots(split, depth)
+    for delta in range(1, 8):  # f splits completely: separate its roots by (x + delta)^((p-1)/2) - 1
+        h = _polypowmod([delta, 1], (P - 1) // 2, f)
+        h = _trim([(c - (1 if i == 0 else 0)) % P for i, c in enumerate(h or [0])])
+        g = _gcd(f, h)
+        if 1 < len(g) < len(f):
+            return sorted(set(poly_roots(g, depth + 1) + poly_roots(_polydiv(f, g), depth + 1)))
+    return []
+
+
+def _polydiv(f: list[int], g: list[int]) -> list[int]:
+    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
+    lead = _inv(g[-1])
+    q = [0] * (len(f) - len(g) + 1)
+    while len(f) >= len(g):
+        c = f[-1] * lead % P
+        shift = len(f) - len(g)
+        q[shift] = c
+        for i, x in enumerate(g):
+            f[shift + i] = (f[shift + i] - c * x) % P
+        f = _trim(f)
+    return q
+
+
+def _interpolate(ys: list[int]) -> list[int]:
+    """Coefficients of the polynomial of degree < len(ys) through (0, ys[0]), (1, ys[1]), ... (Lagrange)."""
+    n = len(ys)
+    out = [0] * n
+    for i, y in enumerate(ys):
+        basis, denominator = [1], 1
+        for j in range(n):
+            if j != i:
+                basis = [((basis[k - 1] if k else 0) - j * (basis[k] if k < len(basis) else 0)) % P
+                         for k in range(len(basis) + 1)]
+                denominator = denominator * (i - j) % P
+        scale = y * _inv(denominator % P) % P
+        for k, c in enumerate(basis):
+            out[k] = (out[k] + scale * c) % P
+    return out
+
+
+def _xfe_norm(a: tuple) -> int:
+    return F.xpow(a, 1 + P + P * P)[0] if any(a) else 0
+
+
+def _component_roots(name: str, k: int, t: int, xs: list[int], i: int) -> list[int]:
+    """Values z of operand ``i`` (the others kept) at which result ``k`` of ``xx_mul``/``x_invert`` is ``t``:
+    the roots of a polynomial of degree at most 3 in z (for ``x_invert``: the result times the norm)."""
+    def at(z: int) -> int:
+        x = list(xs)
+        x[i] = z
+        a = tuple(x[0:3])
+        if name == "xx_mul":
+            return (F.xmul(a, tuple(x[3:6]))[k] - t) % P
+        norm = _xfe_norm(a)
+        return ((F.xinv(a)[k] - t) * norm) % P if norm else 0
+    degree = 1 if name == "xx_mul" else 3
+    return poly_roots(_interpolate([at(z) for z in range(degree + 1)]))
+
+
+def _mul_options(t: int, ins: list[int], xs: list[int]):
+    """Preimages of a product, lazily (an inverse costs more than most searches that never get this far)."""
+    if t == 0:
+        yield [(ins[0], 0)]
+        yield [(ins[1], 0)]
+        return
+    for i in (0, 1):  # a zero factor is set to 1 first
+        yield [(ins[i], t * _inv(xs[1 - i]) % P)] if xs[1 - i] else [(ins[1 - i], 1), (ins[i], t)]
+
+
+def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    """Ways to make result ``k`` of operation ``name`` (operand ids ``ins``, values ``xs``) equal ``t``: each
+    a list of (operand id, value) to set together, the other operands kept."""
+    if name == "add":
+        return [[(ins[0], (t - xs[1]) % P)], [(ins[1], (t - xs[0]) % P)]]
+    if name == "mul":
+        return _mul_options(t, ins, xs)
+    if name == "invert":
+        return [[(ins[0], _inv(t))]] if t else []
+    if name == "eq":
+        if t > 1:
+            return []
+        return [[(ins[i], (xs[1 - i] + 1 - t) % P)] for i in (0, 1)]
+    if name == "lt":  # x0 < x1
+        if t == 1:
+            return [[(ins[0], x)] for x in (0, xs[1] - 1) if 0 <= x < xs[1]] + \
+                   [[(ins[1], xs[0] + 1)]] * (xs[0] + 1 < _U32)
+        return [[(ins[0], xs[1])], [(ins[1], xs[0])]] if t == 0 else []
+    if name in ("and", "xor"):
+        if t >= _U32:
+            return []
+        if name == "xor":
+            return [[(ins[i], t ^ xs[1 - i])] for i in (0, 1) if xs[1 - i] < _U32]
+        return [[(ins[i], t | (xs[i] & ~xs[1 - i] & (_U32 - 1)))] for i in (0, 1)
+                if xs[1 - i] < _U32 and not t & ~xs[1 - i]] + [[(ins[0], t), (ins[1], t)]]
+    if name == "log_2_floor":
+        return [[(ins[0], 1 << t)], [(ins[0], (2 << t) - 1)]] if t < 32 else []
+    if name == "pop_count":
+        return [[(ins[0], (1 << t) - 1)]] if t <= 32 else []
+    if name == "pow":
+        goals = [[(ins[0], t)]] if xs[1] == 1 else []
+        return goals + ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and xs[1] else [])
+    if name == "div_mod":
+        n, d = xs
+        if not 0 < d < _U32 or n >= _U32:
+            return []
+        q, r = n // d, n % d
+        n2 = t * d + r if k == 0 else (q * d + t if t < d else _U32)
+        return [[(ins[0], n2)]] if n2 < _U32 else []
+    if name == "split":
+        hi, lo = xs[0] >> 32, xs[0] & (_U32 - 1)
+        a = (t << 32) + lo if k == 0 else (hi << 32) + t
+        return [[(ins[0], a)]] if t < _U32 and a < P else []
+    if name == "xx_add":
+        return [[(ins[k], (t - xs[3 + k]) % P)], [(ins[3 + k], (t - xs[k]) % P)]]
+    if name in ("xx_mul", "x_invert"):
+        a, b = tuple(xs[0:3]), tuple(xs[3:6])
+        y = list(F.xmul(a, b) if name == "xx_mul" else F.xinv(a)) if any(a) else [0, 0, 0]
+        y[k] = t
+        if not any(y):
+            return []
+        one = [[(ins[i], z)] for i in range(3 if name == "x_invert" else 6)
+               for z in _component_roots(name, k, t, xs, i)]  # one operand moved: the others keep their type
+        if name == "x_invert":
+            return [list(zip(ins[0:3], F.xinv(tuple(y))))] + one
+        return [list(zip(ins[3 * i:3 * i + 3], F.xmul(tuple(y), F.xinv(other))))
+                for i, other in ((0, b), (1, a)) if any(other)] + one
+    if name == "xb_mul":  # s * (a0, a1, a2)
+        s_, a_ = xs[0], xs[1 + k]
+        return [[(ins[1 + k], t * _inv(s_) % P)] if s_ else [(ins[0], 1), (ins[1 + k], t)],
+                [(ins[0], t * _inv(a_) % P)] if a_ else [(ins[1 + k], 1), (ins[0], t)]]
+    if name == "xx_dot_step":
+        return [[(ins[k], (t - F.xmul(tuple(xs[3:6]), tuple(xs[6:9]))[k]) % P)]]
+    if name == "xb_dot_step":
+        return [[(ins[k], (t - xs[3] * xs[4 + k]) % P)]]
+    if name == "merkle" and k == 5:
+        return [[(ins[5], 2 * t + (xs[5] & 1))]] if 2 * t + 1 < _U32 else []
+    return []  # permute, mem_read, the rest of merkle: no preimage worth solving for
+
+
+class _Backwards:
+    """Backward solving on one program's plan, lane by lane (Python ints: few rows, exact arithmetic)."""
+
+    def __init__(self, plan: Plan, shared: int, admits: Callable[[int, int], bool]):
+        self.plan, self.shared, self.admits = plan, shared, admits
+        self.producer: dict[int, tuple[int, int]] = {}
+        self.start: list[int] = []
+        at = 0
+        for j, code in enumerate(plan.kind):
+            self.start.append(at)
+            at += plan.n_in[j]
+            for k in range(OUTPUTS[OPERATIONS[code]]):
+                self.producer[plan.out[j] + k] = (j, k)
+
+    def solve(self, goal: Goal, value: Callable[[int], int], fixed: dict[int, int]) -> dict[int, int] | None:
+        """Source values (column -> value) making every (id, value) of ``goal`` hold, given the lane's
+        current values (``value(id)``) and the sources already set in ``fixed`` (kept); None if not found."""
+        budget = [MAX_STEPS]
+        return self._all(goal, value, dict(fixed), budget)
+
+    def _all(self, goal: Goal, value, assigned: dict[int, int], budget) -> dict[int, int] | None:
+        for vid, want in goal:
+            assigned = self._one(vid, want % P, value, assigned, budget)
+            if assigned is None:
+                return None
+        return assigned
+
+    def _one(self, vid: int, want: int, value, assigned: dict[int, int], budget) -> dict[int, int] | None:
+        if vid < self.shared:
+            if vid in assigned:
+                return assigned if assigned[vid] == want else None
+            if not self.admits(vid, want):
+                return None
+            return {**assigned, vid: want}
+        if value(vid) == want:
+            return assigned
+        found = self.producer.get(vid)
+        budget[0] -= 1
+        if found is None or budget[0] < 0:  # a constant, or out of steps
+            return None
+        j, k = found
+        n = self.plan.n_in[j]
+        ins = self.plan.inputs[self.start[j]:self.start[j] + n]
+        xs = [value(i) for i in ins]
+        for option in _preimages(OPERATIONS[self.plan.kind[j]], k, want, ins, xs):
+            done = self._all(option, value, assigned, budget)
+            if done is not None:
+                return done
+        return None
+
+
+def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
+    """Goals making a sensitive value (``fn`` of the operands, see :data:`tasm_env.solve.TARGETS`) equal
+    ``target``: operand ``i`` itself, or operand ``i`` minus operand ``j``."""
+    if hasattr(fn, "j"):
+        i, j = xs_ids[fn.i], xs_ids[fn.j]
+        return [[(i, (value(j) + target) % P)], [(j, (value(i) - target) % P)]]
+    return [[(xs_ids[fn.i], target)]]
+
+
+def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
+              skip: set | frozenset = frozenset(), n_bases: int = 4,
+              combine: int = 0) -> np.ndarray:
+    """New tests that drive the sensitive values of programs onto their targets by backward solving.
+
+    ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
+    order, ``n_bases`` of them per target); targets whose (target, probe values) are in ``skip`` are left
+    out. With ``combine``, up to that many solved rows are each combined with every other target of the
+    plan (see :func:`_combined`). At most ``limit`` rows per program (and as many combined)."""
+    types = tests.column_types
+    width = tests.values.shape[1]
+    probes = tests.probes
+    admits = _admitter(types)
+    out: list[np.ndarray] = []
+    for run, p, position in runs:
+        plan = run.plans[p]
+        mine = bases[position[bases] >= 0][:n_bases]
+        if not len(mine):
+            continue
+        lanes = None
+        if probes is not None:
+            probed = probes.lanes >= 0
+            lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0)
+            if (lanes[probed] < 0).any():
+                lanes = None
+        back = _Backwards(plan, run.shared, admits)
+        wanted = []  # (operation, fn, target)
+        for j, (fn, targets) in sensitive(plan):
+            key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes() if lanes is not None else None
+            wanted += [(j, fn, int(t) % P) for t in targets if key is None or (t, key) not in skip]
+        if not wanted:
+            continue
+        columns = run.V[:, position[mine]]  # every value of every program, at the bases
+        pending = []  # [base, row, sources set, operation's operand ids, fn, target]
+        for b, base in enumerate(mine):
+            value = _reader(run, p, columns[:, b])
+            for j, fn, target in wanted:
+                ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
+                solution = _first_solution(back, fn, target, ids, value, {})
+                if solution is not None:
+                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, {}])
+            if len(pending) >= 2 * limit:
+                break
+        found = _settle(plan, tests, back, pending)[:limit]
+        out += [row for _, row, _ in found]
+        if found and combine:  # a second condition on top of each: every other target, the first one's sources kept
+            out += [row for _, row, _ in _combined(plan, tests, back, found[:combine], limit)]
+    return np.array(out, dtype=_U64).reshape(-1, width)
+
+
+def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fixed: dict[int, int]
+                    ) -> dict[int, int] | None:
+    for goal in _goals(fn, target, ids, value):
+        solution = back.solve(goal, value, fixed)
+        if solution:
+            return solution
+    return None
+
+
+def _combined(plan: Plan, tests: TestSet, back: _Backwards, found: list, limit: int) -> list:
+    """Rows on which a solved target holds together with another sensitive target of the plan: a difference
+    the first makes may be masked unless a later operation is at its own edge (a ``split`` carry, an
+    ``lt`` that flips). The sources the first target set are held fixed while solving for the second."""
+    run = _run(plan, tests, np.array([row for _, row, _ in found], dtype=_U64),
+               tests.ram_seed[[base for base, _, _ in found]])
+    targets = [(j, fn, int(t) % P) for j, (fn, values) in sensitive(plan) for t in values]
+    pending = []
+    for lane, (base, row, changed) in enumerate(found):
+        value = _reader(run, 0, run.V[:, lane])
+        for j, fn, target in targets:
+            ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
+            solution = _first_solution(back, fn, target, ids, value, changed)
+            if solution is not None and solution != changed:
+                pending.append([base, row.copy(), dict(changed), ids, fn, target, solution, changed])
+    rng = np.random.default_rng(len(pending))
+    if len(pending) > 2 * limit:  # a sample, so that every first target gets some
+        pending = [pending[i] for i in sorted(rng.choice(len(pending), 2 * limit, replace=False))]
+    return _settle(plan, tests, back, pending)[:limit]
+
+
+def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list[tuple[int, np.ndarray, dict]]:
+    """Apply each pending solution to its row, run all rows at once, and re-solve (up to :data:`ROUNDS`
+    times) those whose value missed its target because another operand shares a changed source. Returns
+    (base, row, sources set) per distinct row."""
+    done: dict[bytes, tuple[int, np.ndarray, dict]] = {}
+    for round_ in range(ROUNDS):
+        if not pending:
+            break
+        for item in pending:
+            for column, v in item[6].items():
+                item[1][column] = v
+            item[2].update(item[6])
+        rows = np.array([item[1] for item in pending], dtype=_U64)
+        run = _run(plan, tests, rows, tests.ram_seed[[item[0] for item in pending]])
+        again = []
+        for lane, item in enumerate(pending):
+            base, row, changed, ids, fn, target, _, fixed = item
+            hit = int(fn([run.V[run.rows(0, [i])][0][lane:lane + 1] for i in ids])[0]) == target
+            if not hit and round_ + 1 < ROUNDS:
+                solution = _first_solution(back, fn, target, ids, _reader(run, 0, run.V[:, lane]), fixed)
+                if solution is not None:
+                    item[6] = solution
+                    again.append(item)
+                    continue
+            done.setdefault(row.tobytes(), (base, row, changed))
+        pending = again
+    return list(done.values())
+
+
+def _reader(run: GroupRun, p: int, column: np.ndarray) -> Callable[[int], int]:
+    offset = int(run.offsets[p])
+    shared = run.shared
+    return lambda vid: int(column[vid if vid < shared else vid + offset])
+
+
+def _admitter(types: Sequence[str]) -> Callable[[int, int], bool]:
+    return lambda column, value: valid_value(types[column], value)
+
+
+def _run(plan: Plan, tests: TestSet, rows: np.ndarray, seeds: np.ndarray) -> GroupRun:
+    t = TestSet(rows, tests.shape, tests.input_types, seeds, np.full(len(rows), -1, dtype=np.int64),
+                tests.ram_pool, np.zeros(len(rows), dtype=np.int8))
+    return GroupRun([plan], t.inputs)
