@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test,plots,prove]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test,plots,prove,compare]"
 	touch $(STAMP)
 
 # the main job: a small end-to-end comparison (stage 1, then TB / LPV / RTB) on the default suite's easy tasks
