@@ -8,7 +8,6 @@ finishes (in completion order), which is where the sweep saves its results file.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from typing import Callable, Sequence
@@ -23,24 +22,9 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-@contextmanager
-def one_torch_thread():
-    """One torch thread while units run: the networks are small, and on a busy machine torch's thread pool
-    makes every tiny matmul wait for a free core (measured 15x slower sampling at load 20 on 2 cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _run_json(unit: dict) -> dict:
     """A worker's job: JSON in, JSON out (nothing pickled but plain data crosses the process boundary)."""
-    with one_torch_thread():
-        return run_unit(RunUnit(**unit)).to_json()
+    return run_unit(RunUnit(**unit)).to_json()
 
 
 def run_units(units: Sequence[RunUnit], backend: str = "local", workers: int | None = None,
@@ -76,9 +60,8 @@ def run_units(units: Sequence[RunUnit], backend: str = "local", workers: int | N
             on_record(record)
 
     if workers == 1 or len(units) <= 1:
-        with one_torch_thread():
-            for i, unit in enumerate(units):
-                done(i, run_unit(unit, progress=progress))
+        for i, unit in enumerate(units):
+            done(i, run_unit(unit, progress=progress))
     else:
         import multiprocessing
 

@@ -1,13 +1,14 @@
 """STOKE's correctness term for candidates the verifier refused: how far from the baseline they are.
 
 The distance of a refused program is the share of (test lane x output slot) cells where it disagrees with the
-baseline, on the verifier's first round of tests (one vectorised :class:`tasm_env.batch.GroupRun` for the whole
-batch, baseline included). Output slots are the stack elements above the 16-deep context plus the public output
-words; a clobbered context element counts as a wrong cell too (capped at 1 overall), and a lane where exactly
-one of the two crashes counts as every output slot wrong. A
+baseline, on all of the verifier's tests (random, edge and coverage lanes), in one vectorised
+:class:`tasm_env.batch.GroupRun` for the whole batch, baseline included. Output slots are the stack elements
+above the 16-deep context plus the public output words; a clobbered context element counts as a wrong cell too
+(capped at 1 overall), and a lane where exactly one of the two crashes counts as every output slot wrong. A
 program that does not parse, does not compile, or leaves a different number of stack elements or public output
-words is at distance 1. A refused program that agrees on every cell of that round (it differs on a later round,
-in RAM or in the sponge) gets the smallest non-zero distance, one cell, so ``distance == 0`` always means valid.
+words is at distance 1. A refused program that agrees on every cell (it differs on tests solved for the
+candidate, in RAM or in the sponge) gets the smallest non-zero distance, one cell, so ``distance == 0`` always
+means valid.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ def distances(verifier: Verifier, texts: Sequence[str], verdicts: Sequence[Verdi
             where.append(i)
     if not plans:
         return out
-    lanes = verifier.rounds[0]
-    run = batch.GroupRun([base] + plans, verifier.tests.lanes(lanes))
+    run = batch.GroupRun([base] + plans, verifier.tests.inputs)
     base_values = np.concatenate([run.values(0, base.stack), run.values(0, base.output)])  # (slots, lanes)
     base_crash = run.crash[0] != NO_CRASH
     cells = width * run.V.shape[1]
