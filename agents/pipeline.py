@@ -298,6 +298,13 @@ def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc"
     settings = SweepSettings(agents=tuple(agents), suite=suite, split=split,
                              tiers=None if tiers is None else tuple(tiers), tasks=tasks, budget=budget, batch=batch,
                              seeds=seeds, checkpoint=checkpoint, device=str(device or "cpu"))
+    learned = [a for a in agents if a not in ("random", "mcmc", "exact", "beam")]
+    if learned and checkpoint is None:
+        from .compare.gfn import pretrained_checkpoint
+
+        if pretrained_checkpoint(suite) is None:
+            print(f"warning: no pretrained checkpoint ships for {suite}: {', '.join(learned)} start from fresh "
+                  "weights (pass --checkpoint PATH)")
     records = run_sweep(Path(out), settings, backend=backend, workers=workers, progress=progress)
     text, plots = write_report(records, settings.to_json(), Path(out))
     print(text)

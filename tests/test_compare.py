@@ -207,3 +207,21 @@ def test_two_local_workers_give_the_records_of_one(tmp_path):
     key = lambda r: (r.agent, r.seed, r.task)  # noqa: E731
     assert sorted(map(without_seconds, one), key=json.dumps) == sorted(map(without_seconds, two), key=json.dumps)
     assert sorted(map(key, one)) == sorted(map(key, two))
+
+
+@pytest.mark.parametrize("agent", ("tb", "subtb"))
+def test_gflownet_learn_takes_a_torchgfn_step_on_the_scored_programs(agent, task):
+    import torch
+
+    from agents.compare.gfn import GFlowNetAgent
+    from agents.compare.interface import AgentContext
+
+    learner = GFlowNetAgent(AgentContext(seed=0, checkpoint="fresh", options=TINY), agent)
+    budget = ScoringBudget(task, 8)
+    scored = budget.score(learner.propose(task, 4))
+    before = [p.detach().clone() for p in learner.policy.parameters()]
+    learner.learn(task, scored)
+    moved = [not torch.equal(a, b.detach()) for a, b in zip(before, learner.policy.parameters())]
+    assert any(moved)
+    with pytest.raises(CompareError, match="verdicts on the last proposals"):
+        learner.learn(task, scored)  # learning twice from one batch is a harness bug

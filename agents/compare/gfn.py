@@ -11,7 +11,7 @@ mirrors the env's cycles reward: ``beta * log(1 + max(0, (b - c) / b))`` for a v
 agreeing test cells), so any valid block outranks any invalid one.
 
 The policy starts from ``AgentContext.checkpoint``, else the package's pretrained policy for the suite
-(``agents.pretrained``, where this version ships one), else fresh weights from the seed (``checkpoint="fresh"``
+(``agents.shipped.pretrained_path``, where this version ships one), else fresh weights from the seed (``checkpoint="fresh"``
 asks for that explicitly; ``options["policy_config"]`` sizes it). RTB, relative LPV and TrustPCL use the
 frozen starting policy as their prior. Options: ``lr``, ``logz_lr``, ``reward_beta``, ``partial_credit``,
 ``temperature``, ``policy_config``.
@@ -41,17 +41,16 @@ FRESH = "fresh"
 
 
 def pretrained_checkpoint(suite: str) -> Path | None:
-    """The shipped checkpoint for ``suite`` (``agents.pretrained``), or None where this version has none."""
-    import agents
-
-    finder = getattr(agents, "pretrained", None)
-    if finder is None:
+    """The checkpoint file shipped for ``suite`` (``agents.shipped.pretrained_path``), or None where this
+    version of the package has none."""
+    try:
+        from agents.shipped import pretrained_path
+    except ImportError:  # a version without shipped checkpoints
         return None
     try:
-        found = finder(suite)
-    except TasmError:
+        return Path(pretrained_path(suite))
+    except TasmError:  # none for this suite, or its file is missing
         return None
-    return None if found is None else Path(found)
 
 
 def initial_policy(env: TasmGFNEnv, context: AgentContext) -> tuple[TasmPolicy, str]:
