@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test,plots,prove,compare]"
 	touch $(STAMP)
 
-# the main job: GFlowNets, RL and search under equal budgets on 6 easy/medium test tasks, 3 seeds (docs/comparison.md)
+# the main job: GFlowNets, RL and search under equal budgets on 6 easy test tasks, 3 seeds (docs/comparison.md)
 run: $(STAMP)
-	$(PY) -m tasm_env.cli compare --suite tasm-basic-v1 --split test --tiers easy,medium --tasks 3 \
+	$(PY) -m tasm_env.cli compare --suite tasm-basic-v1 --split test --tiers easy --tasks 6 \
 		--agents tb,rtb,reinforce,ppo,random,mcmc,beam,exact --budget 64 --seeds 3 --out runs/compare
 
 test: $(STAMP)

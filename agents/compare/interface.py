@@ -231,7 +231,9 @@ def _run(unit: RunUnit, task: Task, agent: Agent, progress: bool) -> RunRecord:
     bar = tqdm(total=unit.budget, desc=f"{unit.agent} seed {unit.seed} {task.name}", unit="prog",
                disable=not progress, leave=False)
     start = time.perf_counter()
-    while budget.remaining:
+    for _ in range(unit.budget):  # each round scores at least one program: at most `budget` rounds
+        if not budget.remaining:
+            break
         proposals = list(agent.propose(task, min(unit.batch, budget.remaining)))
         if not proposals:
             break

@@ -161,7 +161,7 @@ def plot(records: Sequence[RunRecord], budget: int, out: Path) -> list[Path]:
         warnings.simplefilter("ignore", FutureWarning)
         mean, ci = rly.get_interval_estimates(
             curves, lambda x: np.array([metrics.aggregate_mean(x[..., g]) for g in range(x.shape[-1])]),
-            reps=REPS // 4, random_state=np.random.RandomState(0))
+            reps=REPS // 10, random_state=np.random.RandomState(0))
     for a in agents:
         ax.plot(grid, mean[a], label=a)
         ax.fill_between(grid, ci[a][0], ci[a][1], alpha=0.2)
@@ -176,7 +176,7 @@ def plot(records: Sequence[RunRecord], budget: int, out: Path) -> list[Path]:
     if not scored:
         return [curves_path]
     taus = np.linspace(0.0, 1.0, 41)
-    profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=REPS)
+    profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=REPS // 2)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax,
                                          colors=dict(zip(scores, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3)),
