@@ -225,3 +225,21 @@ def test_gflownet_learn_takes_a_torchgfn_step_on_the_scored_programs(agent, task
     assert any(moved)
     with pytest.raises(CompareError, match="verdicts on the last proposals"):
         learner.learn(task, scored)  # learning twice from one batch is a harness bug
+
+
+def proposals(agent: str, seed: int, task, rounds: int = 3) -> list[str]:
+    from agents.compare.interface import AgentContext, make_agent
+
+    learner = make_agent(agent, AgentContext(seed=seed, checkpoint="fresh", options=TINY))
+    budget, out = ScoringBudget(task, 4 * rounds), []
+    for _ in range(rounds):
+        batch = [str(p) for p in learner.propose(task, 4)]
+        out += batch
+        learner.learn(task, budget.score(batch))
+    return out
+
+
+@pytest.mark.parametrize("agent", ("random", "mcmc", "tb"))
+def test_proposals_follow_the_seed(agent, task):
+    assert proposals(agent, 5, task) == proposals(agent, 5, task)
+    assert proposals(agent, 5, task) != proposals(agent, 6, task)
