@@ -298,6 +298,9 @@ def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc"
     settings = SweepSettings(agents=tuple(agents), suite=suite, split=split,
                              tiers=None if tiers is None else tuple(tiers), tasks=tasks, budget=budget, batch=batch,
                              seeds=seeds, checkpoint=checkpoint, device=str(device or "cpu"))
+    from .compare.sweep import make_units
+
+    make_units(settings)  # unknown agents and bad numbers fail here, before any warning or file
     learned = [a for a in agents if a not in ("random", "mcmc", "exact", "beam")]
     if learned and checkpoint is None:
         from .compare.gfn import pretrained_checkpoint

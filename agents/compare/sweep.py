@@ -189,9 +189,10 @@ def run_sweep(out: Path, settings: SweepSettings, *, backend: str = "local", wor
     """Run (or resume) the sweep into ``out``; returns every record of the results file."""
     from .backends import run_units
 
+    units = make_units(settings)  # checks the settings before anything is written
     results = Results(out, settings)
     done = results.done()
-    todo = [u for u in make_units(settings) if u.key() not in done]
+    todo = [u for u in units if u.key() not in done]
     if progress and done:
         print(f"resuming {out}: {len(done)} runs already done, {len(todo)} to go")
     if todo:
