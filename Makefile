@@ -11,12 +11,13 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test,plots,prove]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[rl,test,plots,prove,compare]"
 	touch $(STAMP)
 
-# the main job: a small end-to-end comparison (stage 1, then TB / LPV / RTB) on the default suite's easy tasks
+# the main job: GFlowNets, RL and search under equal budgets on 6 easy test tasks, 3 seeds (docs/comparison.md)
 run: $(STAMP)
-	$(PY) -m tasm_env.cli compare --suite tasm-basic-v1 --minutes 2 --pretrain-minutes 3 --samples 16 --out runs/compare
+	$(PY) -m tasm_env.cli compare --suite tasm-basic-v1 --split test --tiers easy --tasks 6 \
+		--agents tb,rtb,reinforce,ppo,random,mcmc,beam,exact --budget 64 --seeds 3 --out runs/compare
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -8,7 +8,8 @@
     tasm-env train --stage 3 --agent rtb --init runs/rtb/stage2.safetensors --out runs/rtb
     tasm-env evaluate runs/rtb/stage2.safetensors --suite tasm-basic-v1 --split test --samples 64
     tasm-env evaluate runs/rtb/stage2.safetensors --decode beam --width 16 --json rtb-beam.json
-    tasm-env compare --suite tasm-basic-v1 --minutes 2        (the main job: stage 1, then TB / LPV / RTB)
+    tasm-env compare --suite tasm-basic-v1 --agents tb,rtb,random,mcmc,exact --budget 64 --seeds 3 --out runs/compare
+    tasm-env compare --check runs/compare                       (re-verify every program in results.json)
 
 Each run directory gets ``metrics.csv`` (and TensorBoard events when ``tensorboard`` is installed) and
 safetensors checkpoints: ``stage1.safetensors``, ``stage2.safetensors`` (the best on the val split),
@@ -99,13 +100,26 @@ def add_commands(sub) -> None:
     p.add_argument("--plot", help="write the improvement-vs-samples plot (PNG), one line per checkpoint")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="the main job: a small end-to-end comparison of TB, LPV and RTB")
-    _common(p)
+    p = sub.add_parser("compare", help="the comparison: agents under equal budgets of programs scored, over seeds "
+                                       "(see docs/comparison.md)")
+    p.add_argument("--suite", default="tasm-basic-v1")
+    p.add_argument("--split", default="test")
+    p.add_argument("--tiers", default=None, help="comma-separated tiers (default: all)")
+    p.add_argument("--tasks", type=positive_int, default=None, help="at most N tasks per tier (default: all)")
+    p.add_argument("--agents", default="tb,rtb,random,mcmc,beam,exact",
+                   help="comma-separated agents (tasm-env compare --list-agents)")
+    p.add_argument("--budget", type=positive_int, default=256, help="programs the verifier scores per run (default 256)")
+    p.add_argument("--batch", type=positive_int, default=16, help="programs an agent proposes per round (default 16)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task): 0..K-1 (default 3)")
+    p.add_argument("--checkpoint", default=None,
+                   help="learned agents' starting policy (default: the pretrained one for the suite; 'fresh': new weights)")
     p.add_argument("--out", default="runs/compare")
-    p.add_argument("--agents", default="tb,lpv,rtb")
-    p.add_argument("--minutes", type=positive_float, default=2.0, help="stage-2 minutes per agent (default 2)")
-    p.add_argument("--pretrain-minutes", type=positive_float, default=2.0)
-    p.add_argument("--samples", type=positive_int, default=16)
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--workers", type=positive_int, default=None, help="local processes (default: the cores)")
+    p.add_argument("--check", metavar="DIR", default=None, help="re-verify DIR/results.json from scratch and exit")
+    p.add_argument("--list-agents", action="store_true", help="print the available agents and exit")
+    p.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, cuda:N (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_compare)
 
 
@@ -201,13 +215,27 @@ def cmd_evaluate(args) -> int:
 def cmd_compare(args) -> int:
     from . import pipeline
 
+    if args.list_agents:
+        from .compare.interface import agent_names
+
+        print("\n".join(agent_names()))
+        return 0
+    if args.check:
+        from .compare.sweep import check_results
+
+        problems = check_results(Path(args.check))
+        if problems:
+            from .compare.interface import CompareError
+
+            raise CompareError(f"{len(problems)} mismatches in {Path(args.check) / 'results.json'}:\n  "
+                               + "\n  ".join(problems))
+        print(f"{Path(args.check) / 'results.json'}: every program re-verified, every cycle count recomputed: OK")
+        return 0
     agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
-    unknown = [a for a in agents if a not in AGENT_NAMES]
-    if unknown:
-        raise TasmError(f"unknown agents {unknown}; expected some of {', '.join(AGENT_NAMES)}")
-    pipeline.compare(Path(args.out), agents=agents, suite=args.suite, tiers=_tiers(args.tiers, ("easy",)),
-                     masking=args.masking, minutes=args.minutes, pretrain_minutes=args.pretrain_minutes,
-                     samples=args.samples, seed=args.seed, progress=not args.no_progress, device=args.device)
+    pipeline.compare(Path(args.out), agents=agents, suite=args.suite, split=args.split, tiers=_tiers(args.tiers),
+                     tasks=args.tasks, budget=args.budget, batch=args.batch, seeds=args.seeds,
+                     checkpoint=args.checkpoint, backend=args.backend, workers=args.workers,
+                     progress=not args.no_progress, device=args.device)
     return 0
 
 

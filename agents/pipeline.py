@@ -8,7 +8,6 @@ so no val or test task is ever trained on); checkpoints are **selected on val**;
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +22,7 @@ from tasm_env.tasks.suite import Suite, load_suite, save_suite
 from tasm_env.tasks.task import Task
 
 from .checkpoint import load_module, load_optimizer, read_checkpoint, save_checkpoint
-from .evaluate import Report, evaluate_samples, plot_improvement
+from .evaluate import Report, evaluate_samples
 from .gflownet import NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from .metrics import MetricsLogger
 from .policy import PolicyConfig, TasmPolicy, bound_to
@@ -310,37 +309,36 @@ def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v1", split
                            decode=decode, width=width, masking=masking)
 
 
-def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v1",
-            tiers: Sequence[str] | None = ("easy",), masking: str = "typed", minutes: float = 2.0,
-            pretrain_minutes: float = 2.0, samples: int = 16, seed: int = 0, progress: bool = True,
-            device: Device = None) -> dict:
-    """The main job: stage 1 once, then each agent's stage 2 for ``minutes``, each evaluated on the test split
-    with ``samples`` draws per task; prints the table, writes ``out/compare.md`` and ``out/compare.png``."""
-    out.mkdir(parents=True, exist_ok=True)
-    stage1 = run_stage1(out / "stage1", suite=suite, tiers=tiers, masking=masking, minutes=pretrain_minutes,
-                        variants=4, extra=100, search_seconds=0.5, seed=seed, progress=progress, device=device)
-    reports = {"stage 1 (MLE)": evaluate_checkpoint(stage1, suite=suite, split="test", tiers=tiers,
-                                                    samples=samples, seed=seed, progress=progress, device=device)}
-    for agent in agents:
-        path = run_stage2(out / agent, agent=agent, init=str(stage1), suite=suite, tiers=tiers, masking=masking,
-                          minutes=minutes, iterations=10_000, eval_every=25, eval_samples=8, seed=seed,
-                          progress=progress, device=device)
-        reports[agent.upper()] = evaluate_checkpoint(path, suite=suite, split="test", tiers=tiers, samples=samples,
-                                                     seed=seed, progress=progress, device=device)
-    lines = [f"# tasm-env compare: {suite} test split, tiers {', '.join(tiers or ['all'])}, "
-             f"best of {samples} samples, {minutes} min of stage 2 per agent\n"]
-    for label, report in reports.items():
-        lines += [f"## {label}\n", report.to_markdown(), ""]
-        print(f"\n== {label}\n{report.to_text()}")
-    (out / "compare.md").write_text("\n".join(lines))
-    try:
-        plot_improvement(reports, out / "compare.png")
-        print(f"\nplot: {out / 'compare.png'}")
-    except TasmError as err:
-        print(f"\n(no plot: {err})")
-    summary = {label: report.summary(by=None)[0] for label, report in reports.items()}
-    (out / "compare.json").write_text(json.dumps(summary, indent=1))
-    return summary
+def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc", "beam", "exact"),
+            suite: str = "tasm-basic-v1", split: str = "test", tiers: Sequence[str] | None = None,
+            tasks: int | None = None, budget: int = 256, batch: int = 16, seeds: int = 3,
+            checkpoint: str | None = None, backend: str = "local", workers: int | None = None,
+            progress: bool = True, device: Device = None) -> list:
+    """The comparison (:mod:`agents.compare`): every agent on every selected task for seeds ``0..seeds-1``,
+    ``budget`` programs scored each; keeps ``out/results.json`` current (and resumes from it), then writes
+    ``out/compare.md``, ``out/curves.png`` and ``out/profiles.png`` and prints the table. Returns the records."""
+    from .compare.report import write_report
+    from .compare.sweep import SweepSettings, run_sweep
+
+    settings = SweepSettings(agents=tuple(agents), suite=suite, split=split,
+                             tiers=None if tiers is None else tuple(tiers), tasks=tasks, budget=budget, batch=batch,
+                             seeds=seeds, checkpoint=checkpoint, device=str(device or "cpu"))
+    from .compare.sweep import make_units
+
+    make_units(settings)  # unknown agents and bad numbers fail here, before any warning or file
+    learned = [a for a in agents if a not in ("random", "mcmc", "exact", "beam")]
+    if learned and checkpoint is None:
+        from .compare.gfn import pretrained_checkpoint
+
+        if pretrained_checkpoint(suite) is None:
+            print(f"warning: no pretrained checkpoint ships for {suite}: {', '.join(learned)} start from fresh "
+                  "weights (pass --checkpoint PATH)")
+    records = run_sweep(Path(out), settings, backend=backend, workers=workers, progress=progress)
+    text, plots = write_report(records, settings.to_json(), Path(out))
+    print(text)
+    for path in plots:
+        print(f"plot: {path}")
+    return records
 
 
 __all__ = ["compare", "evaluate_checkpoint", "evaluate_policy", "extra_tasks", "make_env", "run_stage1",

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from agents.compare.interface import register
-from agents.compare.registry import RandomLegal
+from agents.compare.search import RandomLegal
 
 LOG_ENV, CRASH_ENV = "TASM_TEST_RAY_LOG", "TASM_TEST_RAY_CRASH"
 CRASH_TASK = "basic-easy-014"  # the crash-once agent fails on (seed 0, this task), the first time only

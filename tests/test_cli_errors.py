@@ -37,11 +37,11 @@ def no_training(monkeypatch):
 
 
 BAD_NUMBERS = [
-    (["compare", "--minutes", "-1"], "--minutes", "expected a positive number, got '-1'"),
-    (["compare", "--minutes", "0"], "--minutes", "expected a positive number"),
-    (["compare", "--minutes", "nan"], "--minutes", "expected a positive number"),
-    (["compare", "--pretrain-minutes", "inf"], "--pretrain-minutes", "expected a positive number"),
-    (["compare", "--samples", "0"], "--samples", "expected a positive integer, got '0'"),
+    (["compare", "--budget", "-1"], "--budget", "expected a positive integer, got '-1'"),
+    (["compare", "--budget", "0"], "--budget", "expected a positive integer"),
+    (["compare", "--seeds", "0"], "--seeds", "expected a positive integer, got '0'"),
+    (["compare", "--workers", "0"], "--workers", "expected a positive integer"),
+    (["compare", "--tasks", "two"], "--tasks", "expected a positive integer"),
     (["evaluate", "x.safetensors", "--samples", "-3"], "--samples", "expected a positive integer"),
     (["evaluate", "x.safetensors", "--temperature", "0"], "--temperature", "expected a positive number"),
     (["train", "--stage", "1", "--out", "o", "--epochs", "0"], "--epochs", "expected a positive integer"),

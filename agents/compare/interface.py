@@ -19,6 +19,7 @@ wall-clock), so the local process pool and Ray trials run the very same code and
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -99,7 +100,9 @@ def make_agent(name: str, context: AgentContext) -> Agent:
 @dataclass(frozen=True)
 class RunUnit:
     """One unit of work: one agent, one seed, one task, one budget (programs the verifier scores).
-    ``batch``: how many programs an agent proposes per round."""
+    ``batch``: how many programs an agent proposes per round; ``checkpoint``: where a learned agent starts
+    (None: the package's pretrained policy, ``"fresh"``: new weights from the seed); ``options``: JSON settings
+    passed to the agent (``AgentContext.options``)."""
 
     agent: str
     seed: int
@@ -110,6 +113,7 @@ class RunUnit:
     batch: int = 16
     device: str = "cpu"
     checkpoint: str | None = None
+    options: dict = field(default_factory=dict, hash=False, compare=True)
 
     def key(self) -> tuple[str, int, str]:
         return (self.agent, self.seed, self.task)
@@ -171,7 +175,7 @@ class ScoringBudget:
 
         texts = [p if isinstance(p, str) else str(p) for p in programs]
         verdicts = self.verifier.check(texts)
-        far = distances(self.task, texts, verdicts)
+        far = distances(self.verifier, texts, verdicts)
         scored = []
         for text, verdict, d in zip(texts, verdicts, far):
             self.used += 1
@@ -189,22 +193,54 @@ class ScoringBudget:
         return scored
 
 
-def run_unit(unit: RunUnit, *, task: Task | None = None) -> RunRecord:
+@contextmanager
+def one_torch_thread():
+    """One torch thread while a unit runs (restored after): the networks are small, and on a busy machine torch's
+    thread pool makes every tiny matmul wait for a free core (sampling measured 15x slower at load 20 on 2
+    cores). Parallelism comes from running units side by side instead."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_unit(unit: RunUnit, *, task: Task | None = None, progress: bool = False) -> RunRecord:
     """Run one agent on one task until its budget is spent (or it proposes nothing), then confirm the best
-    program on independent tests; the baseline stands in when nothing verified (``found`` False)."""
+    program on independent tests; the baseline stands in when nothing verified (``found`` False).
+    ``progress``: a bar of programs scored for this run."""
     from tasm_env.tasks.suite import load_suite
-    from tasm_env.verify import Verifier
 
     task = task if task is not None else load_suite(unit.suite)[unit.task]
     agent = make_agent(unit.agent, AgentContext(seed=unit.seed, device=unit.device, suite=unit.suite,
-                                                split=unit.split, checkpoint=unit.checkpoint))
+                                                split=unit.split, checkpoint=unit.checkpoint,
+                                                options=dict(unit.options)))
+    with one_torch_thread():
+        return _run(unit, task, agent, progress)
+
+
+def _run(unit: RunUnit, task: Task, agent: Agent, progress: bool) -> RunRecord:
+    from tqdm.auto import tqdm
+
+    from tasm_env.verify import Verifier
+
     budget = ScoringBudget(task, unit.budget, seed=unit.seed)
+    bar = tqdm(total=unit.budget, desc=f"{unit.agent} seed {unit.seed} {task.name}", unit="prog",
+               disable=not progress, leave=False)
     start = time.perf_counter()
-    while budget.remaining:
-        proposals = list(agent.propose(task, min(unit.batch, budget.remaining)))[: budget.remaining]
+    for _ in range(unit.budget):  # each round scores at least one program: at most `budget` rounds
+        if not budget.remaining:
+            break
+        proposals = list(agent.propose(task, min(unit.batch, budget.remaining)))
         if not proposals:
             break
-        agent.learn(task, budget.score(proposals))
+        agent.learn(task, budget.score(proposals))  # over-asking raises BudgetExhausted: no silent trimming
+        bar.update(len(proposals))
+        bar.set_postfix(best=budget.best[0] if budget.best else "-")
+    bar.close()
     baseline = str(Program.coerce(task.baseline))
     best, cycles, found = baseline, task.baseline_cycles, False
     if budget.best is not None and budget.best[0] <= task.baseline_cycles:

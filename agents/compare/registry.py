@@ -1,28 +1,42 @@
-"""The bundled agents of the comparison, registered by name (imported on first use of the registry)."""
+"""The bundled agents of the comparison, registered by name (imported on first use of the registry).
+
+Search: ``random``, ``mcmc``, ``exact``, ``beam`` (:mod:`agents.compare.search`); GFlowNets: ``tb, lpv, rtb, rlpv,
+subtb, db, trustpcl`` (:mod:`agents.compare.gfn`); RL: whatever ``agents.rl.AGENTS`` offers (``reinforce``,
+``ppo``, ``maskable_ppo``), when that package is installed. Nothing heavy is imported until an agent is made."""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib
 
 from .interface import AgentContext, register
 
 
-class RandomLegal:
-    """Placeholder random agent (the harness owner replaces it with the masked random legal agent)."""
+def _search(kind: str):
+    def make(context: AgentContext):
+        from . import search
 
-    name = "random"
+        return getattr(search, kind)(context)
 
-    def __init__(self, context: AgentContext):
-        self.rng = np.random.default_rng(context.seed)
-
-    def propose(self, task, n):
-        from tasm_env.asm import Program
-
-        base = str(Program.coerce(task.baseline)).split("\n")
-        return ["\n".join(line for line in base if self.rng.random() > 0.1) or "push 0" for _ in range(n)]
-
-    def learn(self, task, scored):
-        pass
+    return make
 
 
-register("random", RandomLegal)
+def _gflownet(objective: str):
+    def make(context: AgentContext):
+        from .gfn import GFlowNetAgent
+
+        return GFlowNetAgent(context, objective)
+
+    return make
+
+
+for _name, _kind in (("random", "RandomLegal"), ("mcmc", "Mcmc"), ("exact", "Exact"), ("beam", "Beam")):
+    register(_name, _search(_kind))
+for _objective in ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl"):  # agents.gflownet.AGENTS (not imported: torch)
+    register(_objective, _gflownet(_objective))
+
+try:
+    _rl = importlib.import_module("agents.rl")
+except ImportError:  # the RL agents are not part of this installation
+    _rl = None
+for _name, _factory in (getattr(_rl, "AGENTS", None) or {}).items():
+    register(_name, _factory)

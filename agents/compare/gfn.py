@@ -1,0 +1,139 @@
+"""The GFlowNet agents of the comparison (``tb, lpv, rtb, rlpv, subtb, db, trustpcl``): torchgfn's objectives
+(:func:`agents.gflownet.build_gflownet`) on :class:`~agents.policy.TasmPolicy`, learning online from the
+harness's verdicts.
+
+``propose`` samples blocks for the task from the policy under the ``dataflow`` masks
+(:func:`agents.sampling.rollout`, a generator seeded from the agent's seed); ``learn`` turns the verdicts into
+log-rewards and takes one optimizer step of the objective's torchgfn loss on exactly those trajectories (the
+optimizer and the per-task loss grouping are :class:`agents.gflownet.GFlowNetTrainer`'s). The log-reward
+mirrors the env's cycles reward: ``beta * log(1 + max(0, (b - c) / b))`` for a valid block of ``c`` cycles
+(baseline ``b``), ``beta * log(eps + w * (1 - distance))`` for an invalid one (``w`` the partial credit for
+agreeing test cells), so any valid block outranks any invalid one.
+
+The policy starts from ``AgentContext.checkpoint``, else the package's pretrained policy for the suite
+(``agents.shipped.pretrained_path``, where this version ships one), else fresh weights from the seed (``checkpoint="fresh"``
+asks for that explicitly; ``options["policy_config"]`` sizes it). RTB, relative LPV and TrustPCL use the
+frozen starting policy as their prior. Options: ``lr``, ``logz_lr``, ``reward_beta``, ``partial_credit``,
+``temperature``, ``policy_config``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from tasm_env.envs.gfn import TasmGFNEnv
+from tasm_env.errors import TasmError
+from tasm_env.tasks.task import Task
+
+from ..checkpoint import load_module, read_checkpoint
+from ..gflownet import AGENTS, NEEDS_PRIOR, PER_TASK_VARIANCE, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
+from ..policy import PolicyConfig, TasmPolicy
+from ..sampling import Rollout, rollout, to_trajectories, trajectory_log_probs
+from .interface import AgentContext, CompareError, Scored
+
+MASKING = "dataflow"
+EPS = 1e-3
+FRESH = "fresh"
+
+
+def pretrained_checkpoint(suite: str) -> Path | None:
+    """The checkpoint file shipped for ``suite`` (``agents.shipped.pretrained_path``), or None where this
+    version of the package has none."""
+    try:
+        from agents.shipped import pretrained_path
+    except ImportError:  # a version without shipped checkpoints
+        return None
+    try:
+        return Path(pretrained_path(suite))
+    except TasmError:  # none for this suite, or its file is missing
+        return None
+
+
+def initial_policy(env: TasmGFNEnv, context: AgentContext) -> tuple[TasmPolicy, str]:
+    """The starting policy on ``env`` and where it came from (a checkpoint path, or ``"fresh"``)."""
+    path = None
+    if context.checkpoint != FRESH:
+        path = Path(context.checkpoint) if context.checkpoint else pretrained_checkpoint(context.suite)
+    if path is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed)
+            config = PolicyConfig.from_dict(context.options.get("policy_config", {}))
+            return TasmPolicy(env, config, device=context.device), FRESH
+    checkpoint = read_checkpoint(path)
+    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]), device=context.device)
+    load_module(checkpoint, "policy", policy)
+    return policy, str(path)
+
+
+def log_rewards(scored: Sequence[Scored], baseline_cycles: int, beta: float, partial_credit: float) -> torch.Tensor:
+    """(len(scored),) log-rewards of the verdicts (see the module docstring)."""
+    out = []
+    for verdict in scored:
+        if verdict.valid:
+            out.append(beta * math.log1p(max(0.0, (baseline_cycles - verdict.cycles) / baseline_cycles)))
+        else:
+            out.append(beta * math.log(EPS + partial_credit * (1.0 - verdict.distance)))
+    return torch.tensor(out, dtype=torch.get_default_dtype())
+
+
+class GFlowNetAgent:
+    """One torchgfn objective, trained online on one task from the harness's verdicts."""
+
+    def __init__(self, context: AgentContext, objective: str):
+        if objective not in AGENTS:
+            raise CompareError(f"unknown GFlowNet objective {objective!r}; expected one of {', '.join(AGENTS)}")
+        self.name, self.context = objective, context
+        options = context.options
+        self.config = GFlowNetConfig(agent=objective, tasks_per_batch=1, samples_per_task=2, seed=context.seed,
+                                     lr=float(options.get("lr", 1e-4)), logz_lr=float(options.get("logz_lr", 1e-2)),
+                                     reward_beta=float(options.get("reward_beta", 8.0)),
+                                     partial_credit=float(options.get("partial_credit", 0.5)))
+        self.temperature = float(options.get("temperature", 1.0))
+        self.generator = torch.Generator().manual_seed(context.seed)
+        self.task: Task | None = None
+        self.pending: Rollout | None = None
+
+    def _build(self, task: Task) -> None:
+        self.task = task
+        self.env = TasmGFNEnv(tasks=[task], suite=None, masking=MASKING)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.context.seed)  # log Z / log F initial weights
+            self.policy, self.start = initial_policy(self.env, self.context)
+            prior = frozen_copy(self.policy) if self.name in NEEDS_PRIOR else None
+            gflownet = build_gflownet(self.name, self.env, self.policy, prior=prior, config=self.config)
+        self.trainer = GFlowNetTrainer(gflownet, self.env, self.config, progress=False)
+
+    def propose(self, task: Task, n: int) -> list[str]:
+        if self.task is None:
+            self._build(task)
+        elif task.name != self.task.name:
+            raise CompareError(f"this {self.name} agent works on task {self.task.name!r}, not {task.name!r}")
+        self.pending = rollout(self.policy, [0] * n, temperature=self.temperature, generator=self.generator)
+        return [str(p) for p in self.pending.programs()]
+
+    def learn(self, task: Task, scored: Sequence[Scored]) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None or len(scored) != len(pending):
+            raise CompareError(f"{self.name}: learn() needs the verdicts on the last proposals, in order")
+        if self.name in PER_TASK_VARIANCE and len(scored) < 2:
+            return  # the variance of one sample is undefined: nothing to learn from
+        c = self.config
+        log_r = log_rewards(scored, task.baseline_cycles, c.reward_beta, c.partial_credit)
+        trainer = self.trainer
+        with self.policy.encoding_cache():
+            trajectories = to_trajectories(pending, log_rewards=log_r)
+            trajectories.log_probs = trajectory_log_probs(self.policy, trajectories)
+            loss = trainer.loss(trajectories, pending.task)
+            trainer.optimizer.zero_grad()
+            loss.backward()
+        parameters = [p for group in trainer.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(parameters, c.clip)
+        trainer.optimizer.step()
+        trainer.iteration += 1
+
+
+__all__ = ["FRESH", "GFlowNetAgent", "initial_policy", "log_rewards", "pretrained_checkpoint"]
