@@ -328,7 +328,7 @@ def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc"
     make_units(settings)  # unknown agents and bad numbers fail here, before any warning or file
     learned = [a for a in agents if a not in ("random", "mcmc", "exact", "beam")]
     if learned and checkpoint is None:
-        from .compare.gfn import pretrained_checkpoint
+        from .start import pretrained_checkpoint
 
         if pretrained_checkpoint(suite) is None:
             print(f"warning: no pretrained checkpoint ships for {suite}: {', '.join(learned)} start from fresh "

@@ -20,55 +20,21 @@ frozen starting policy as their prior. Options: ``lr``, ``logz_lr``, ``reward_be
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from tasm_env.envs.gfn import TasmGFNEnv
-from tasm_env.errors import TasmError
 from tasm_env.tasks.task import Task
 
-from ..checkpoint import load_module, read_checkpoint
 from ..gflownet import AGENTS, NEEDS_PRIOR, PER_TASK_VARIANCE, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
-from ..policy import PolicyConfig, TasmPolicy
+from ..policy import TasmPolicy
 from ..sampling import Rollout, rollout, to_trajectories, trajectory_log_probs
+from ..start import FRESH, initial_policy
 from .interface import AgentContext, CompareError, Scored
 
 MASKING = "dataflow"
 EPS = 1e-3
-FRESH = "fresh"
-
-
-def pretrained_checkpoint(suite: str) -> Path | None:
-    """The checkpoint file shipped for ``suite`` (``agents.shipped.pretrained_path``), or None where this
-    version of the package has none."""
-    try:
-        from agents.shipped import pretrained_path
-    except ImportError:  # a version without shipped checkpoints
-        return None
-    try:
-        return Path(pretrained_path(suite))
-    except TasmError:  # none for this suite, or its file is missing
-        return None
-
-
-def initial_policy(env: TasmGFNEnv, context: AgentContext) -> tuple[TasmPolicy, str]:
-    """The starting policy on ``env`` and where it came from (a checkpoint path, or ``"fresh"``)."""
-    path = None
-    if context.checkpoint != FRESH:
-        path = Path(context.checkpoint) if context.checkpoint else pretrained_checkpoint(context.suite)
-    if path is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(context.seed)
-            config = PolicyConfig.from_dict(context.options.get("policy_config", {}))
-            return TasmPolicy(env, config, device=context.device), FRESH
-    checkpoint = read_checkpoint(path)
-    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]), device=context.device)
-    load_module(checkpoint, "policy", policy)
-    return policy, str(path)
-
-
 def log_rewards(scored: Sequence[Scored], baseline_cycles: int, beta: float, partial_credit: float) -> torch.Tensor:
     """(len(scored),) log-rewards of the verdicts (see the module docstring)."""
     out = []
@@ -136,4 +102,4 @@ class GFlowNetAgent:
         trainer.iteration += 1
 
 
-__all__ = ["FRESH", "GFlowNetAgent", "initial_policy", "log_rewards", "pretrained_checkpoint"]
+__all__ = ["GFlowNetAgent", "log_rewards"]

@@ -5,7 +5,7 @@
     agent.learn(task, budget.score(programs))   # the harness's verdicts -> terminal rewards -> one update
 
 The policy is :class:`agents.policy.TasmPolicy` (from the checkpoint, the shipped pretrained policy or fresh,
-see :mod:`agents.rl.start`) over :class:`~tasm_env.envs.gfn.TasmGFNEnv` with ``masking="dataflow"``: the
+see :mod:`agents.start`) over :class:`~tasm_env.envs.gfn.TasmGFNEnv` with ``masking="dataflow"``: the
 GFlowNet agents' network, so that only the objective differs. The critic is a second network of the same
 architecture (:class:`agents.policy.TasmFlow`), fresh. Rewards are terminal (:mod:`agents.rl.reward`).
 
@@ -37,7 +37,7 @@ from ..sampling import Rollout, rollout
 from . import modules
 from .single_task import SingleTaskAgent
 from .reward import RewardConfig, terminal_rewards
-from .start import initial_policy
+from ..start import initial_policy
 from .transitions import transitions
 
 OBJECTIVES = ("reinforce", "ppo")
