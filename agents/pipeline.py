@@ -93,15 +93,16 @@ def provenance(started: float) -> dict:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def keep_value_facts(env: TasmGFNEnv, corpus: Sequence[tuple[int, object]]) -> None:
+def keep_value_facts(env: TasmGFNEnv, programs_per_task: int) -> None:
     """Teacher forcing revisits every prefix of the corpus each epoch, more than the value model's cache
-    (sized for sampling) keeps: widen it so that each prefix's value state is computed once per run."""
+    (sized for sampling) keeps: widen it to the corpus's prefixes (at most ``programs_per_task`` programs of
+    at most the budget per task), so that each prefix's value state is computed once per run."""
     if not has_value_state(env):
         return
     from tasm_env.emission import values
 
-    prefixes = sum(len(env.specs[i].bound.encode(p)) + 2 for i, p in corpus)
-    values.CACHE_SIZE = max(values.CACHE_SIZE, 2 * prefixes)
+    prefixes = sum(spec.budget + 2 for spec in env.specs) * programs_per_task
+    values.CACHE_SIZE = max(values.CACHE_SIZE, prefixes)
 
 
 def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv, device: Device = None) -> tuple[TasmPolicy, dict]:
@@ -145,6 +146,8 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     # variants for the suite's train tasks and the first `variant_extra[tier]` generated tasks of each tier
     # (the search's results already serve the other generated easy tasks)
     limits = variant_extra or {}
+    for each in (env, val_env):  # before the corpus is checked under the masks, which reads the value state
+        keep_value_facts(each, variants + 2)
     chosen = [t.name for t in train if not t.name.startswith("extra-")]
     for tier in tiers:
         chosen += [t.name for t in generated if t.tier == tier][: limits.get(tier, 0)]
@@ -154,7 +157,6 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     # selected epoch is the one that best predicts programs of that kind on unseen tasks
     val_corpus = training_corpus(val_env, variants=variants, variant_seconds=variant_seconds,
                                  cache=out / "variants.json", include_optima=False, seed=seed, progress=progress)
-    keep_value_facts(env, list(corpus) + list(val_corpus))
     settings = PretrainConfig(epochs=epochs, lr=lr, minutes=minutes, seed=seed)
     logger = MetricsLogger(out / "stage1-metrics.csv")
     training_started = time.time()

