@@ -1,11 +1,18 @@
 """Inference: the cheapest verified program a policy can find for a task, never a wrong one.
 
-    outcome = best_program(task, policy, samples=64)
+    outcome = best_program(task, policy, samples=64)                   # best of 64 samples
+    outcome = best_program(task, policy, samples=64, decode="beam")    # the 64 best programs of a beam
     outcome.program          # verified equivalent to task.baseline (or the baseline itself)
-    outcome.fallback_used    # True when no sample verified: the baseline is returned, and `note` says so
+    outcome.fallback_used    # True when no candidate verified: the baseline is returned, and `note` says so
 
-Samples are drawn under the masks, verified in one batch against the baseline, and the cheapest valid one (by
-cycles, then fewer instructions) is checked once more with independent tests before it is returned.
+Two decoders propose candidates: ``"sample"`` draws ``samples`` blocks under the masks; ``"beam"``
+(:func:`agents.beam.policy_beam`) searches the emission tree with the policy's log-probabilities, merging
+prefixes with equal value states, and keeps the ``samples`` best-scored programs it finishes. Either way the
+candidates go through :func:`choose` under a **budget of verifier calls** (``verifier_budget``, default
+``samples``; one call = one program handed to a verifier): distinct candidates, in the decoder's order, are
+screened in one batch, leaving one call for confirming; the cheapest valid one (by cycles, then fewer
+instructions) is checked once more with independent tests before it is returned, the next one if that fails,
+while the budget lasts.
 """
 
 from __future__ import annotations
@@ -17,19 +24,29 @@ import torch
 
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv
+from tasm_env.errors import TasmError
 from tasm_env.tasks.measure import program_cost
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 
+from .beam import policy_beam
 from .policy import TasmPolicy, bound_to
 from .sampling import sample_programs
 
 CONFIRM_SEED_OFFSET = 7919  # the confirming verifier's seed differs from the screening one
+DECODERS = ("sample", "beam")
+DEFAULT_WIDTH = 16
+
+
+class DecodeError(TasmError):
+    """Decoding was configured wrongly (unknown decoder, a verifier budget too small to confirm anything)."""
 
 
 @dataclass(frozen=True)
 class BuildOutcome:
-    """The result of :func:`best_program` for one task."""
+    """The result of :func:`best_program` for one task. ``samples``: candidates the decoder proposed;
+    ``valid_samples``: those whose program passed the screening verifier (repeats counted);
+    ``verifier_calls``: programs handed to a verifier (screening and confirming), never above the budget."""
 
     task: str
     program: Program
@@ -40,51 +57,81 @@ class BuildOutcome:
     valid_samples: int
     distinct_valid: int
     note: str
+    verifier_calls: int = 0
+    decode: str = "sample"
 
     @property
     def improvement(self) -> float:
         return max(0.0, (self.baseline_cycles - self.cycles) / self.baseline_cycles) if self.baseline_cycles else 0.0
 
 
-def _cheapest(task: Task, programs: Sequence[Program], n_tests: int, seed: int) -> tuple[list, int]:
-    """Verified programs sorted cheapest first, and how many samples verified."""
-    verdicts = Verifier(task, n_tests=n_tests, seed=seed).check(list(programs))
-    valid = [p for p, v in zip(programs, verdicts) if v.ok]
-    distinct = list(dict.fromkeys(valid))
-    costed = sorted((program_cost(p, task.inputs, reference=task.baseline)[0], len(p), i, p)
-                    for i, p in enumerate(distinct))
-    return costed, len(valid)
-
-
-def choose(task: Task, programs: Sequence[Program], *, n_tests: int = 64, seed: int = 0) -> BuildOutcome:
+def choose(task: Task, programs: Sequence[Program | None], *, n_tests: int = 64, seed: int = 0,
+           budget: int | None = None, decode: str = "sample") -> BuildOutcome:
     """The cheapest of ``programs`` that passes both the screening and the confirming verifier, else the
-    baseline (``fallback_used``)."""
-    costed, n_valid = _cheapest(task, programs, n_tests, seed)
+    baseline (``fallback_used``). ``budget``: most programs handed to the verifiers in all (None: every
+    distinct candidate is screened); the distinct candidates beyond ``budget - 1`` are not screened."""
+    if budget is not None and budget < 2:
+        raise DecodeError(f"the verifier budget must be at least 2 (one program screened, one confirmed), got "
+                          f"{budget}")
+    distinct = list(dict.fromkeys(p for p in programs if p is not None))
+    screened = distinct if budget is None else distinct[:budget - 1]
+    verdicts = Verifier(task, n_tests=n_tests, seed=seed).check(screened) if screened else []
+    calls = len(screened)
+    valid = {p for p, v in zip(screened, verdicts) if v.ok}
+    n_valid = sum(p in valid for p in programs)
+    costed = sorted((program_cost(p, task.inputs, reference=task.baseline)[0], len(p), i, p)
+                    for i, p in enumerate(screened) if p in valid)
     confirm = Verifier(task, n_tests=n_tests, seed=seed + CONFIRM_SEED_OFFSET)
     for cycles, _, _, program in costed:
+        if budget is not None and calls >= budget:
+            break
+        calls += 1
         if confirm.check([program])[0].ok:
             note = "verified" if cycles < task.baseline_cycles else "verified, no cheaper than the baseline"
             return BuildOutcome(task.name, program, cycles, task.baseline_cycles, False, len(programs), n_valid,
-                                len(costed), note)
-    why = "no sample verified" if not costed else "no sample passed the confirming tests"
+                                len(costed), note, calls, decode)
+    why = ("no candidate verified" if not costed else "no candidate passed the confirming tests"
+           if budget is None or calls < budget else "the verifier budget ran out before a candidate was confirmed")
     return BuildOutcome(task.name, Program.coerce(task.baseline), task.baseline_cycles, task.baseline_cycles, True,
-                        len(programs), n_valid, len(costed), f"{why}: returning the baseline")
+                        len(programs), n_valid, len(costed), f"{why}: returning the baseline", calls, decode)
 
 
-def best_programs(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, temperature: float = 1.0,
-                  n_tests: int = 64, seed: int = 0) -> list[BuildOutcome]:
-    """:func:`best_program` for many tasks, sampled together."""
-    env = TasmGFNEnv(tasks=list(tasks), suite=None, masking=policy.env.masking, vocab=policy.env.vocab)
-    generator = torch.Generator().manual_seed(seed)
+def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
+               width: int = DEFAULT_WIDTH, masking: str | None = None, temperature: float = 1.0,
+               seed: int = 0) -> list[list[Program]]:
+    """What a decoder proposes for each task, in its order: ``samples`` draws (``"sample"``), or the
+    ``samples`` best-scored programs a beam of ``width`` finishes (``"beam"``, best first; fewer when it
+    finishes fewer). ``masking``: the masks to decode under (default: the policy's env's)."""
+    if decode not in DECODERS:
+        raise DecodeError(f"decode must be one of {', '.join(DECODERS)}, got {decode!r}")
+    masking = masking or policy.env.masking
+    env = TasmGFNEnv(tasks=list(tasks), suite=None, masking=masking, vocab=policy.env.vocab,
+                     value_state=True if decode == "beam" else None)
     with bound_to(env, policy):
-        drawn = sample_programs(policy, range(len(env.tasks)), samples, temperature=temperature, generator=generator)
-    return [choose(task, programs, n_tests=n_tests, seed=seed) for task, programs in zip(env.tasks, drawn)]
+        if decode == "sample":
+            generator = torch.Generator().manual_seed(seed)
+            return sample_programs(policy, range(len(env.tasks)), samples, temperature=temperature,
+                                   generator=generator)
+        return [[f.program for f in policy_beam(policy, i, width, samples)] for i in range(len(env.tasks))]
+
+
+def best_programs(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
+                  width: int = DEFAULT_WIDTH, verifier_budget: int | None = None, masking: str | None = None,
+                  temperature: float = 1.0, n_tests: int = 64, seed: int = 0) -> list[BuildOutcome]:
+    """:func:`best_program` for many tasks (sampled together)."""
+    budget = samples if verifier_budget is None else verifier_budget
+    drawn = candidates(tasks, policy, samples, decode=decode, width=width, masking=masking,
+                       temperature=temperature, seed=seed)
+    return [choose(task, programs, n_tests=n_tests, seed=seed, budget=budget, decode=decode)
+            for task, programs in zip(tasks, drawn)]
 
 
 def best_program(task: Task, policy: TasmPolicy, samples: int = 64, **kwargs) -> BuildOutcome:
-    """Draw ``samples`` blocks for ``task`` and return the cheapest verified one, or the baseline with
-    ``fallback_used=True`` when none verifies. Keyword arguments as :func:`best_programs`."""
+    """Propose ``samples`` blocks for ``task`` (``decode="sample"`` or ``"beam"``) and return the cheapest
+    verified one, or the baseline with ``fallback_used=True`` when none verifies, never handing more than
+    ``verifier_budget`` (default ``samples``) programs to the verifiers. Keyword arguments as
+    :func:`best_programs`."""
     return best_programs([task], policy, samples, **kwargs)[0]
 
 
-__all__ = ["BuildOutcome", "best_program", "best_programs", "choose"]
+__all__ = ["BuildOutcome", "DECODERS", "DecodeError", "best_program", "best_programs", "candidates", "choose"]

@@ -6,6 +6,7 @@
     tasm-env train --stage 2 --agent tb --from-scratch --out runs/tb0 --iterations 500   (random initial weights)
     tasm-env train --stage 3 --agent rtb --init runs/rtb/stage2.safetensors --out runs/rtb
     tasm-env evaluate runs/rtb/stage2.safetensors --suite tasm-basic-v1 --split test --samples 64
+    tasm-env evaluate runs/rtb/stage2.safetensors --decode beam --width 16 --json rtb-beam.json
     tasm-env compare --suite tasm-basic-v1 --minutes 2        (the main job: stage 1, then TB / LPV / RTB)
 
 Each run directory gets ``metrics.csv`` (and TensorBoard events when ``tensorboard`` is installed) and
@@ -82,7 +83,14 @@ def add_commands(sub) -> None:
     p.add_argument("--samples", type=positive_int, default=64, help="samples per task (default 64)")
     p.add_argument("--temperature", type=positive_float, default=1.0,
                    help="sampling temperature (default 1: the policy)")
-    p.add_argument("--json", help="write the report(s) as JSON: FILE, or a folder for several checkpoints")
+    p.add_argument("--decode", choices=("sample", "beam"), default="sample",
+                   help="sample: best of --samples draws; beam: the --samples best programs a policy-guided beam "
+                        "over value states finishes (default sample)")
+    p.add_argument("--width", type=positive_int, default=16, help="beam width (--decode beam; default 16)")
+    p.add_argument("--decode-masking", choices=("stack", "typed", "dataflow"),
+                   help="masks to decode under (default: the checkpoint's)")
+    p.add_argument("--json", help="write the report(s) as JSON (overall, one re-checkable record per task): FILE, "
+                                  "or a folder for several checkpoints")
     p.add_argument("--csv", help="write per-task rows as CSV: FILE, or a folder for several checkpoints")
     p.add_argument("--markdown", help="write the tables as Markdown")
     p.add_argument("--plot", help="write the improvement-vs-samples plot (PNG), one line per checkpoint")
@@ -171,8 +179,11 @@ def cmd_evaluate(args) -> int:
         report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
                                               temperature=args.temperature, progress=not args.no_progress,
-                                              device=args.device)
-        print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, best of {args.samples}\n{report.to_text()}")
+                                              device=args.device, decode=args.decode, width=args.width,
+                                              masking=args.decode_masking)
+        how = f"best of {args.samples}" + (f" from a beam of {args.width}" if args.decode == "beam" else " samples")
+        print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, {how}, "
+              f"{report.settings['decode_ms_per_task']:.0f} ms per task\n{report.to_text()}")
         reports[label] = report
         several = len(args.checkpoints) > 1
         if args.json:

@@ -43,7 +43,13 @@ TIERS = ("easy", "medium", "hard")
 
 METRICS = ("relative", "capture")
 _FORMAT = "tasm-env-report"
-_VERSION = 1
+_VERSION = 2
+OVERALL_KEYS = ("tasks", "sample_validity", "tasks_verified", "tasks_improved", "headroom_tasks",
+                "headroom_improved", "capture", "mean_improvement")
+"""The keys of a report file's ``overall`` object (:meth:`Report.to_dict`)."""
+TASK_KEYS = ("name", "tier", "verified", "baseline_cycles", "best_cycles", "best_program", "optimum_cycles",
+             "proved")
+"""The keys of every record in a report file's ``tasks`` list."""
 
 
 class EvaluationError(TasmError):
@@ -71,6 +77,8 @@ class TaskResult:
     * ``optimum_cycles`` / ``optimum_proved``: the exact search's result (None / False when none was run).
     * ``best_after[k - 1]``: the cycles the build would use after k samples: the cheapest verified among the
       first k, or the baseline if it is cheaper or nothing verified yet.
+    * ``best_program``: the TASM text of the cheapest verified sample (None if none verified), so a report's
+      wins can be re-verified by anyone.
     """
 
     name: str
@@ -83,6 +91,7 @@ class TaskResult:
     optimum_cycles: int | None
     optimum_proved: bool
     best_after: tuple[int, ...] = field(default_factory=tuple)
+    best_program: str | None = None
 
     @property
     def validity(self) -> float:
@@ -143,10 +152,10 @@ class TaskResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TaskResult":
         stored = {f.name for f in fields(cls)}
-        missing = stored - set(data)
+        missing = stored - set(data) - {"best_program"}  # reports of version 1 did not keep the program
         if missing:
             raise EvaluationError(f"task result lacks {', '.join(sorted(missing))}")
-        values = {name: data[name] for name in stored}
+        values = {name: data.get(name) for name in stored}
         values["best_after"] = tuple(int(c) for c in values["best_after"])
         return cls(**values)
 
@@ -195,18 +204,21 @@ def score_task(task: Task, samples: Sequence[Program | str | None], *, n_tests: 
     programs = [_coerce(s) for s in samples]
     ok = _verified_mask(task, programs, n_tests, seed)
     cost: dict[Program, int] = {}  # distinct verified program -> cycles, computed once each
-    best_after, found = [], task.baseline_cycles
+    best_after, found, best = [], task.baseline_cycles, None
     for program, valid in zip(programs, ok):
         if valid and program not in cost:
             cost[program] = program_cost(program, task.inputs, reference=task.baseline)[0]
             found = min(found, cost[program])
+            if best is None or (cost[program], len(program)) < (cost[best], len(best)):
+                best = program
         best_after.append(found)
     optimum = task.optimum
     result = TaskResult(
         name=task.name, tier=task.tier, n_samples=len(programs), n_valid=sum(ok), n_distinct_valid=len(cost),
         best_cycles=min(cost.values()) if cost else None, baseline_cycles=task.baseline_cycles,
         optimum_cycles=optimum.cycles if optimum is not None else None,
-        optimum_proved=bool(optimum is not None and optimum.proved), best_after=tuple(best_after))
+        optimum_proved=bool(optimum is not None and optimum.proved), best_after=tuple(best_after),
+        best_program=None if best is None else str(best))
     _warn_if_beyond_proof(result)
     return result
 
@@ -289,6 +301,8 @@ class Report:
     tasks: list[TaskResult]
     n_tests: int = 40
     seed: int = 1234
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    """How the samples were drawn (decoder, samples, width, time per task), written to the file as they are."""
 
     # ---- aggregates
     def groups(self, by: str | None = "tier") -> dict[str, list[TaskResult]]:
@@ -347,12 +361,33 @@ class Report:
         return "\n".join(lines) + "\n"
 
     # ---- files
+    def overall(self) -> dict[str, Any]:
+        """The headline numbers over every task: ``tasks`` and ``headroom_tasks`` (tasks whose proven optimum
+        is cheaper than the baseline) are counts; the rest are fractions in [0, 1]: mean per-task sample
+        validity, shares of tasks with a verified sample and strictly improved, share of the headroom tasks
+        improved, their mean capture and the mean relative improvement (None where a mean is over no task)."""
+        row = self.summary(by=None)[0]
+        return {"tasks": row["tasks"], "sample_validity": row["validity"], "tasks_verified": row["verified_share"],
+                "tasks_improved": row["improved_share"], "headroom_tasks": row["headroom_tasks"],
+                "headroom_improved": row["headroom_improved_share"], "capture": row["mean_capture"],
+                "mean_improvement": row["mean_relative_improvement"]}
+
+    def records(self) -> list[dict[str, Any]]:
+        """One re-checkable record per task (:data:`TASK_KEYS`): ``best_program`` is the cheapest verified
+        sample's TASM text and ``best_cycles`` its cycles (both None when no sample verified)."""
+        return [{"name": r.name, "tier": r.tier, "verified": r.verified, "baseline_cycles": r.baseline_cycles,
+                 "best_cycles": r.best_cycles, "best_program": r.best_program, "optimum_cycles": r.optimum_cycles,
+                 "proved": r.optimum_proved} for r in self.tasks]
+
     def to_dict(self) -> dict[str, Any]:
+        """The file's object: ``overall`` and ``tasks`` (the re-checkable summary), ``settings``, and
+        ``results`` (every stored count, which :meth:`from_json` reads back) and the ``summary`` by tier."""
         return {"format": _FORMAT, "version": _VERSION, "n_tests": self.n_tests, "seed": self.seed,
-                "tasks": [r.to_json() for r in self.tasks], "summary": self.summary()}
+                "settings": self.settings, "overall": self.overall(), "tasks": self.records(),
+                "results": [r.to_json() for r in self.tasks], "summary": self.summary()}
 
     def to_json(self, path: str | os.PathLike) -> None:
-        """Write atomically as plain JSON (per-task results plus the summary, for readers of the file)."""
+        """Write atomically as plain JSON (:meth:`to_dict`)."""
         _atomic_write(path, lambda f: f.write(json.dumps(self.to_dict(), indent=1) + "\n"))
 
     @classmethod
@@ -366,7 +401,9 @@ class Report:
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise EvaluationError(f"{path} is not a tasm-env report (expected \"format\": \"{_FORMAT}\")")
         try:
-            return cls([TaskResult.from_json(r) for r in data["tasks"]], int(data["n_tests"]), int(data["seed"]))
+            results = data["results"] if data.get("version", 1) >= 2 else data["tasks"]
+            return cls([TaskResult.from_json(r) for r in results], int(data["n_tests"]), int(data["seed"]),
+                       dict(data.get("settings", {})))
         except (KeyError, TypeError, ValueError) as err:
             raise EvaluationError(f"report {path} is malformed ({type(err).__name__}: {err})") from None
 
@@ -452,5 +489,5 @@ def distribution_distance(env, gflownet, task_indices: Sequence[int], n_samples:
     return rows
 
 
-__all__ = ["EvaluationError", "METRICS", "PlotsUnavailable", "Report", "TIERS", "TaskResult", "distribution_distance",
+__all__ = ["EvaluationError", "METRICS", "OVERALL_KEYS", "PlotsUnavailable", "Report", "TASK_KEYS", "TIERS", "TaskResult", "distribution_distance",
            "evaluate_samples", "plot_improvement", "score_task"]

@@ -302,27 +302,37 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v1"
 
 
 def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, seed: int = 0,
-                    temperature: float = 1.0, progress: bool = True) -> Report:
-    """Draw ``samples`` blocks per task (fixed seed) and score them on 64 tests the training never used
-    (:func:`agents.evaluate.evaluate_samples`). The policy samples on its own device."""
+                    temperature: float = 1.0, progress: bool = True, decode: str = "sample", width: int = 16,
+                    masking: str | None = None) -> Report:
+    """Propose ``samples`` blocks per task (fixed seed) with the decoder ``decode`` (``sample``, or ``beam`` of
+    ``width``: its best-scored finished programs; :func:`agents.best.candidates`) and score them on 64 tests
+    the training never used (:func:`agents.evaluate.evaluate_samples`). The policy runs on its own device;
+    the report's ``settings`` record the decoder and the milliseconds per task it took."""
     from tqdm.auto import tqdm
 
-    env = make_env(tasks, policy.env.masking)
-    generator = torch.Generator().manual_seed(seed)
-    drawn = []
-    with bound_to(env, policy):
-        for i in tqdm(range(len(tasks)), desc="sampling", disable=not progress, unit="task"):
-            drawn += sample_programs(policy, [i], samples, temperature=temperature, generator=generator)
-    return evaluate_samples(tasks, drawn, n_tests=64)
+    from .best import candidates
+
+    drawn, started = [], time.perf_counter()
+    for task in tqdm(tasks, desc=decode, disable=not progress, unit="task"):
+        drawn += candidates([task], policy, samples, decode=decode, width=width, masking=masking,
+                            temperature=temperature, seed=seed + len(drawn))
+    ms = 1000 * (time.perf_counter() - started) / max(len(tasks), 1)
+    report = evaluate_samples(tasks, drawn, n_tests=64)
+    report.settings = {"decode": decode, "samples": samples, "width": width if decode == "beam" else None,
+                       "masking": masking or policy.env.masking, "temperature": temperature, "seed": seed,
+                       "decode_ms_per_task": ms}
+    return report
 
 
 def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v1", split: str = "test",
                         tiers: Sequence[str] | None = None, samples: int = 64, seed: int = 0,
-                        temperature: float = 1.0, progress: bool = True, device: Device = None) -> Report:
+                        temperature: float = 1.0, progress: bool = True, device: Device = None,
+                        decode: str = "sample", width: int = 16, masking: str | None = None) -> Report:
     """Evaluate the policy saved at ``path`` (loaded onto ``device``, default the CPU) on a suite split."""
     tasks = split_tasks(load_suite(suite), split, tiers)
     policy, _ = load_policy(path, tasks, device)
-    return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress)
+    return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress,
+                           decode=decode, width=width, masking=masking)
 
 
 def compare(out: Path, *, agents: Sequence[str] = ("tb", "lpv", "rtb"), suite: str = "tasm-basic-v1",

@@ -1,7 +1,8 @@
 """Speed of the value state: torchgfn env state-steps/s (forward mask + step) at batch 1,024 under ``typed`` and
 ``dataflow``, on fresh envs (no value cache: every prefix is a first visit), one torch thread; and Gymnasium
-steps/s (random legal tokens, EOS only when forced, final verification included) on 30 fresh episodes. Prints
-rates.
+steps/s (random legal tokens, EOS only when forced, final verification included) on 30 fresh episodes. Beside
+each fresh figure, labelled cached: the same steps (the same episodes) again on the same env, where every
+prefix's value facts (and every final verdict) come from the caches. Prints rates.
 
     python benchmarks/dataflow_speed.py [--batch 1024] [--steps 8]
 """
@@ -22,58 +23,79 @@ from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
 from tasm_env.tasks.suite import load_suite  # noqa: E402
 
 
-def rate(level: str, batch: int, steps: int) -> float:
+clock = time.perf_counter
+"""The clock of every figure: wall time, or with ``--cpu-time`` this process's CPU time (steadier on a shared
+machine: other jobs' load does not count, their effect on caches does)."""
+
+
+def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
+    """(fresh, cached) state-steps/s: the walk on a new env, then the same walk again on it."""
     env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking=level)
-    gen = torch.Generator().manual_seed(0)
     states = env.reset(batch, conditions=env.sample_conditions(batch))
     task = env.task_ids(states)
-    state = env.emission_state(states)
+    start = env.emission_state(states)
     machine = env.machine
     if machine.values is not None:  # the probes of every task, built once per task (not a per-step cost)
         for n in set(task.tolist()):
             machine.values.probes(n)
-    spent = 0.0
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        mask = machine.forward_masks(state, level)
-        weights = mask.float()
-        weights[:, 0] = (~mask[:, 1:].any(1)).float()  # EOS only when nothing else: long episodes
-        actions = torch.multinomial(weights, 1, generator=gen)[:, 0]
-        state = machine.step(state, actions)
-        spent += time.perf_counter() - t0
-    return batch * steps / spent
+    rates = []
+    for _ in range(2):
+        gen = torch.Generator().manual_seed(0)
+        state = start
+        spent = 0.0
+        for _ in range(steps):
+            t0 = clock()
+            mask = machine.forward_masks(state, level)
+            weights = mask.float()
+            weights[:, 0] = (~mask[:, 1:].any(1)).float()  # EOS only when nothing else: long episodes
+            actions = torch.multinomial(weights, 1, generator=gen)[:, 0]
+            state = machine.step(state, actions)
+            spent += clock() - t0
+        rates.append(batch * steps / spent)
+    return rates[0], rates[1]
 
 
-def gym_rate(level: str, episodes: int = 30) -> float:
+def gym_rate(level: str, episodes: int = 30) -> tuple[float, float]:
+    """(fresh, cached) steps/s: 30 episodes on a new env, then the same 30 episodes again on it."""
     tasks = [t for t in load_suite("tasm-basic-v1").train if t.tier == "easy"]
     env = TasmEmitEnv(tasks, masking=level, include_graph=False)
-    rng = np.random.default_rng(0)
-    steps, spent = 0, 0.0
-    for episode in range(episodes):
-        _, info = env.reset(seed=episode)
-        while True:
-            mask = info["action_mask"].astype(bool)
-            mask[0] = not mask[1:].any()
-            action = int(rng.choice(np.flatnonzero(mask)))
-            t0 = time.perf_counter()
-            _, _, terminated, _, info = env.step(action)
-            spent += time.perf_counter() - t0
-            steps += 1
-            if terminated:
-                break
-    return steps / spent
+    rates = []
+    for _ in range(2):
+        rng = np.random.default_rng(0)
+        steps, spent = 0, 0.0
+        for episode in range(episodes):
+            _, info = env.reset(seed=episode)
+            while True:
+                mask = info["action_mask"].astype(bool)
+                mask[0] = not mask[1:].any()
+                action = int(rng.choice(np.flatnonzero(mask)))
+                t0 = clock()
+                _, _, terminated, _, info = env.step(action)
+                spent += clock() - t0
+                steps += 1
+                if terminated:
+                    break
+        rates.append(steps / spent)
+    return rates[0], rates[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time, not wall time")
     args = parser.parse_args()
+    global clock
+    if args.cpu_time:
+        clock = time.process_time
     for level in ("typed", "dataflow"):
-        print(f"{level}: {rate(level, args.batch, args.steps):,.0f} state-steps/s at batch {args.batch} "
-              f"(fresh prefixes, {args.steps} steps)", flush=True)
+        fresh, cached = rate(level, args.batch, args.steps)
+        print(f"{level}: {fresh:,.0f} state-steps/s at batch {args.batch} (fresh prefixes, {args.steps} steps); "
+              f"cached: {cached:,.0f}", flush=True)
     for level in ("typed", "dataflow"):
-        print(f"Gymnasium {level}: {gym_rate(level):,.0f} steps/s (fresh episodes, verification included)", flush=True)
+        fresh, cached = gym_rate(level)
+        print(f"Gymnasium {level}: {fresh:,.0f} steps/s (fresh episodes, verification included); cached: "
+              f"{cached:,.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Figures (aims in brackets):
   4. rewards of new blocks spread over 100 tasks in one batch (``env.log_reward``, a fresh env: verifiers
      built on first use) [>= 20,000 blocks/s], and the same batch size of other new blocks once the
      verifiers exist.
+Beside each fresh figure, labelled cached: the same episodes (blocks) again, served from the caches.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ from tasm_env.envs.gfn import TasmGFNEnv  # noqa: E402
 from tasm_env.envs.gym import TasmEmitEnv  # noqa: E402
 
 
+clock = time.perf_counter
+"""The clock of every figure: wall time, or with ``--cpu-time`` this process's CPU time (steadier on a shared
+machine: other jobs' load does not count, their effect on caches does)."""
+
+
 def random_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(B,) a uniformly random legal token per row of (B, V) masks."""
     scores = rng.random(masks.shape) * masks
@@ -43,53 +49,68 @@ def random_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def gym_agent(seconds: float) -> None:
     env = TasmEmitEnv(include_graph=False)
+    fresh = _gym_walk(env, seconds, None)
+    cached = _gym_walk(env, None, fresh[0])  # the same episodes again: tables, verifiers and verdicts cached
+    steps, episodes, valid, total, reset_time, final_time = fresh
+    print(f"1. gym random masked agent, {len(env.tasks)} tasks: {steps / total:,.0f} steps/s [aim 20,000] "
+          f"({steps} steps, {episodes} episodes, {valid} valid, {total:.1f} s: resets {reset_time:.2f} s, "
+          f"final steps {final_time:.2f} s, other steps {total - reset_time - final_time:.2f} s); "
+          f"cached (the same episodes again): {cached[0] / cached[3]:,.0f} steps/s")
+
+
+def _gym_walk(env: TasmEmitEnv, seconds: float | None, max_steps: int | None) -> tuple:
+    """A random masked agent from ``reset(seed=0)`` for ``seconds`` or ``max_steps`` steps: (steps, episodes,
+    valid, seconds, reset seconds, final-step seconds)."""
     rng = np.random.default_rng(0)
     steps = episodes = valid = 0
     reset_time = final_time = 0.0
-    start = time.perf_counter()
-    t = time.perf_counter()
+    start = clock()
+    t = clock()
     obs, info = env.reset(seed=0)
-    reset_time += time.perf_counter() - t
-    while time.perf_counter() - start < seconds:
+    reset_time += clock() - t
+    while (clock() - start < seconds) if max_steps is None else steps < max_steps:
         legal = np.flatnonzero(info["action_mask"])
         action = int(legal[rng.integers(len(legal))])
-        t = time.perf_counter()
+        t = clock()
         obs, reward, terminated, truncated, info = env.step(action)
         if action == EOS:
-            final_time += time.perf_counter() - t
+            final_time += clock() - t
         steps += 1
         if terminated:
             episodes += 1
             valid += bool(info["valid"])
-            t = time.perf_counter()
+            t = clock()
             obs, info = env.reset()
-            reset_time += time.perf_counter() - t
-    total = time.perf_counter() - start
-    print(f"1. gym random masked agent, {len(env.tasks)} tasks: {steps / total:,.0f} steps/s [aim 20,000] "
-          f"({steps} steps, {episodes} episodes, {valid} valid, {total:.1f} s: resets {reset_time:.2f} s, "
-          f"final steps {final_time:.2f} s, other steps {total - reset_time - final_time:.2f} s)")
+            reset_time += clock() - t
+    return steps, episodes, valid, clock() - start, reset_time, final_time
 
 
 def vector_env(seconds: float, n: int = 1024) -> None:
-    t = time.perf_counter()
+    t = clock()
     envs = gym.make_vec(GYM_ID, num_envs=n, vectorization_mode="vector_entry_point")
+    setup = clock() - t
+    steps, episodes, env_time, total = _vector_walk(envs, seconds, None)
+    again = _vector_walk(envs, None, steps)  # the same episodes again: verdicts cached
+    print(f"2. native vector env, {n} envs: {steps / env_time:,.0f} steps/s in step() [aim 200,000], "
+          f"{steps / total:,.0f} with the agent's action choice ({steps} steps, {episodes} episodes; make "
+          f"{setup:.2f} s); cached (the same episodes again): {again[0] / again[2]:,.0f} steps/s in step()")
+
+
+def _vector_walk(envs, seconds: float | None, max_steps: int | None) -> tuple:
+    """Random masked actions from ``reset(seed=0)``: (steps, episodes, seconds in step(), seconds)."""
     obs, info = envs.reset(seed=0)
-    setup = time.perf_counter() - t
     rng = np.random.default_rng(0)
     steps = episodes = 0
     env_time = 0.0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    start = clock()
+    while (clock() - start < seconds) if max_steps is None else steps < max_steps:
         actions = random_legal(info["action_mask"], rng)
-        t = time.perf_counter()
+        t = clock()
         obs, reward, terminated, truncated, info = envs.step(actions)
-        env_time += time.perf_counter() - t
-        steps += n
+        env_time += clock() - t
+        steps += envs.num_envs
         episodes += int(terminated.sum())
-    total = time.perf_counter() - start
-    print(f"2. native vector env, {n} envs: {steps / env_time:,.0f} steps/s in step() [aim 200,000], "
-          f"{steps / total:,.0f} with the agent's action choice ({steps} steps, {episodes} episodes; make + "
-          f"reset {setup:.2f} s)")
+    return steps, episodes, env_time, clock() - start
 
 
 def gfn_steps(steps: int, batch: int = 1024) -> None:
@@ -101,16 +122,16 @@ def gfn_steps(steps: int, batch: int = 1024) -> None:
     done = 0
     elapsed = 0.0
     for _ in range(steps):
-        t = time.perf_counter()
+        t = clock()
         masks = env.machine.forward_masks(state, "typed")
-        elapsed += time.perf_counter() - t
+        elapsed += clock() - t
         weights = masks.float()
         weights[:, EOS] = (~masks[:, 1:].any(1)).float()  # long episodes: EOS only when nothing else
         tokens = torch.multinomial(weights, 1, generator=gen)[:, 0]
         finished = tokens == EOS
-        t = time.perf_counter()
+        t = clock()
         env.machine.step(state, tokens, inplace=True)
-        elapsed += time.perf_counter() - t
+        elapsed += clock() - t
         done += batch
         if finished.any():  # restart finished rows at s0 (not timed: torchgfn's bookkeeping)
             state.data[finished] = env.machine.s0
@@ -142,23 +163,30 @@ def rewards(per_task: int) -> None:
     env = TasmGFNEnv(masking="typed")
     tasks = min(100, len(env.tasks))
     batch = new_blocks(env, per_task, tasks, seed=1)
-    t = time.perf_counter()
+    t = clock()
     env.log_reward(batch)
-    cold = time.perf_counter() - t
+    cold = clock() - t
     again = new_blocks(env, per_task, tasks, seed=2)
-    t = time.perf_counter()
+    t = clock()
     env.log_reward(again)
-    warm = time.perf_counter() - t
+    warm = clock() - t
+    t = clock()
+    env.log_reward(again)
+    cached = clock() - t
     n = len(batch.tensor)
     print(f"4. rewards of new blocks over {tasks} tasks, batch {n}: {n / cold:,.0f} blocks/s on a fresh env "
-          f"[aim 20,000], {n / warm:,.0f} blocks/s for other new blocks once the verifiers exist "
-          f"(cache {env.rewards.cache_info()})")
+          f"[aim 20,000], {n / warm:,.0f} blocks/s for other new blocks once the verifiers exist; cached (the "
+          f"same blocks again): {n / cached:,.0f} blocks/s (cache {env.rewards.cache_info()})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time, not wall time")
     args = parser.parse_args()
+    global clock
+    if args.cpu_time:
+        clock = time.process_time
     seconds = 3.0 if args.quick else 10.0
     gym_agent(seconds)
     vector_env(seconds)

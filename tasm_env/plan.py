@@ -17,6 +17,7 @@ words. The plan's own constants and results follow.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -433,18 +434,41 @@ def compile_block(program: Program | str, shape: Shape) -> Plan:
     return _compile(program, shape)
 
 
+_RESUMABLE: dict[tuple, _Builder] = {}
+"""Builders of recently compiled programs that ran to their end (no static crash, no ``halt``), by
+(instructions, shape): a program one instruction longer resumes a copy instead of starting over (emission
+compiles every prefix of a growing block)."""
+_RESUMABLE_SIZE = 1 << 13
+
+
+def _resume(instructions: tuple, shape: Shape) -> tuple[_Builder, int]:
+    """A builder that has run the longest known prefix of ``instructions`` (its own copy), and its length."""
+    parent = _RESUMABLE.get((instructions[:-1], shape)) if instructions else None
+    if parent is None:
+        return _Builder(shape), 0
+    b = copy.copy(parent)
+    for name, value in vars(parent).items():
+        if isinstance(value, (list, dict)):
+            setattr(b, name, value.copy())
+    return b, len(instructions) - 1
+
+
 @lru_cache(maxsize=1 << 16)
 def _compile(program: Program, shape: Shape) -> Plan:
     summary = summarize(program, shape)
-    b = _Builder(shape)
     instructions = program.instructions
-    for k in range(summary.cycles):
+    b, start = _resume(instructions, shape)
+    for k in range(start, summary.cycles):
         instruction = instructions[k]
         if instruction.name == "halt":
             break
         b.cycle = k
         _EFFECTS[instruction.name][3](b, instruction.arg)
     b.cycle = summary.cycles
+    if summary.static_crash == NO_CRASH and not summary.halts and summary.cycles == len(instructions):
+        if len(_RESUMABLE) >= _RESUMABLE_SIZE:
+            del _RESUMABLE[next(iter(_RESUMABLE))]  # the oldest
+        _RESUMABLE[(instructions, shape)] = b  # never changed again: a resumed builder is a copy
     if summary.static_crash % KINDS_PER_CYCLE == _KIND_INDEX["secret_digests_exhausted"]:
         b.op("u32_check", [b.stack[-6]])  # Triton checks merkle_step's st5 before taking the digest
     consts = b.constants

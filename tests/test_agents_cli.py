@@ -52,4 +52,4 @@ def test_train_all_stages_then_evaluate(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "easy" in printed
     data = json.loads(report.read_text())
-    assert len(data["tasks"]) == 18 and all(t["n_samples"] == 2 for t in data["tasks"])
+    assert len(data["tasks"]) == 18 and all(t["n_samples"] == 2 for t in data["results"])

@@ -14,6 +14,7 @@ import agents.evaluate as ev
 import tasm_env as te
 from agents.evaluate import EvaluationError, PlotsUnavailable, Report, TaskResult, evaluate_samples
 from tasm_env.envs.gfn import TasmGFNEnv, logz_estimator, mlp_policy
+from tasm_env.tasks.measure import program_cost
 
 torch.set_num_threads(1)
 
@@ -213,8 +214,83 @@ def test_json_round_trip_is_exact_and_atomic(report, tmp_path):
     report.to_json(path)
     assert Report.from_json(path) == report
     data = json.loads(path.read_text())  # plain JSON with the derived numbers for other readers
-    assert data["tasks"][0]["capture"] == report.tasks[0].capture and data["summary"][0]["group"] == "all"
+    assert data["results"][0]["capture"] == report.tasks[0].capture and data["summary"][0]["group"] == "all"
     assert os.listdir(path.parent) == ["report.json"]  # no temporary left behind
+
+
+def test_json_schema_is_exact_and_every_best_program_re_verifies(report, tmp_path):
+    """The file a user re-checks: ``overall`` and one record per task with exactly the documented keys, and
+    every reported program verifies again, from the file alone, against the suite task's baseline."""
+    path = tmp_path / "report.json"
+    report.to_json(path)
+    data = json.loads(path.read_text())
+    assert set(data) == {"format", "version", "n_tests", "seed", "settings", "overall", "tasks", "results",
+                         "summary"}
+    assert list(data["overall"]) == list(ev.OVERALL_KEYS) == [
+        "tasks", "sample_validity", "tasks_verified", "tasks_improved", "headroom_tasks", "headroom_improved",
+        "capture", "mean_improvement"]
+    overall, results = data["overall"], report.tasks
+    assert overall["tasks"] == 5 and overall["headroom_tasks"] == 2  # the two easy tasks have a proven optimum
+    assert overall["sample_validity"] == pytest.approx(sum(r.n_valid / r.n_samples for r in results) / 5)
+    assert overall["tasks_verified"] == pytest.approx(4 / 5) and overall["tasks_improved"] == pytest.approx(1 / 5)
+    assert overall["headroom_improved"] == pytest.approx(1 / 2) and overall["capture"] == pytest.approx(1 / 2)
+    gain = (EASY.baseline_cycles - EASY.optimum.cycles) / EASY.baseline_cycles
+    assert overall["mean_improvement"] == pytest.approx(gain / 5)
+    by_name = {t.name: t for t in te.load_suite("tasm-basic-v0").tasks.values()}
+    assert len(data["tasks"]) == 5
+    for record, result in zip(data["tasks"], results):
+        assert list(record) == list(ev.TASK_KEYS) == ["name", "tier", "verified", "baseline_cycles", "best_cycles",
+                                                       "best_program", "optimum_cycles", "proved"]
+        task = by_name[record["name"]]
+        assert (record["tier"], record["baseline_cycles"]) == (task.tier, task.baseline_cycles)
+        assert record["verified"] == (record["best_program"] is not None) == result.verified
+        assert record["optimum_cycles"] == (task.optimum.cycles if task.optimum else None)
+        assert record["proved"] == bool(task.optimum and task.optimum.proved)
+        if record["best_program"] is not None:  # re-verify from the text, on tests the report never used
+            program = te.Program.parse(record["best_program"])
+            assert te.verify(task.baseline, program, task.inputs, n_tests=64, seed=99).ok
+            assert program_cost(program, task.inputs, reference=task.baseline)[0] == record["best_cycles"]
+    assert data["tasks"][0]["best_program"] == str(EASY.optimum.program)  # the cheapest verified, not the first
+    assert data["tasks"][3]["best_cycles"] == HARD.baseline_cycles and data["tasks"][3]["verified"]  # baseline is cheapest
+
+
+def test_version_1_reports_still_load():
+    """The published reports (docs/results) predate the re-checkable records."""
+    old = Report.from_json(os.path.join(os.path.dirname(__file__), "..", "docs", "results", "MLE.json"))
+    assert old.tasks and all(r.best_program is None for r in old.tasks)
+
+
+def test_evaluate_command_writes_the_schema_for_either_decoder(tmp_path, capsys):
+    from agents.checkpoint import save_checkpoint
+    from agents.policy import PolicyConfig, TasmPolicy
+    from tasm_env.cli import main
+
+    full = te.load_suite("tasm-basic-v1")
+    tasks = [t for t in full.split("test") if t.tier == "easy"][:2]
+    data = full.to_json()
+    data["tasks"] = [t.to_json() for t in tasks]
+    data["splits"] = {"test": [t.name for t in tasks]}
+    suite = tmp_path / "two.json"
+    suite.write_text(json.dumps(data))
+    config = PolicyConfig(d_model=16, heads=2, gnn_layers=1, decoder_layers=1, d_ff=32, edge_dim=4)
+    torch.manual_seed(0)
+    policy = TasmPolicy(TasmGFNEnv(tasks=tasks, suite=None, masking="typed"), config)
+    checkpoint = save_checkpoint(tmp_path / "p.safetensors", {"policy": policy},
+                                 {"policy_config": config.to_dict(), "masking": "typed", "stage": 1})
+    for decode in ("sample", "beam"):
+        out = tmp_path / f"{decode}.json"
+        assert main(["evaluate", str(checkpoint), "--suite", str(suite), "--samples", "3", "--decode", decode,
+                     "--width", "2", "--json", str(out), "--no-progress"]) == 0
+        assert "ms per task" in capsys.readouterr().out
+        written = json.loads(out.read_text())
+        assert [r["name"] for r in written["tasks"]] == [t.name for t in tasks]
+        assert all(list(r) == list(ev.TASK_KEYS) for r in written["tasks"])
+        assert written["settings"]["decode"] == decode and written["overall"]["tasks"] == 2
+        assert all(r["n_samples"] <= 3 for r in written["results"])
+        for record, task in zip(written["tasks"], tasks):
+            if record["best_program"] is not None:
+                assert te.verify(task, te.Program.parse(record["best_program"])).ok
+        assert Report.from_json(out).settings["decode"] == decode
 
 
 def test_from_json_refuses_what_is_not_a_report(tmp_path):

@@ -170,3 +170,16 @@ def test_mix_is_deterministic_canonical_and_vectorised():
     assert values.dtype == np.uint64 and all(int(v) < P for v in values)
     assert [int(v) for v in values] == [int(ff.mix(int(a), 7)) for a in addresses]
     assert int(ff.mix(5, 7)) != int(ff.mix(5, 8))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32), st.integers(129, 600))
+def test_vpow_and_vinv_on_large_arrays(seed, n):
+    """Past the size where vpow stops calling Python's pow per element (and vinv on many elements, zeros among them)."""
+    rng = np.random.default_rng(seed)
+    bases = [int(x) for x in rng.integers(0, P, n, dtype=np.uint64)]
+    bases[:: 5] = [0] * len(bases[:: 5])
+    exponents = [int(x) for x in rng.integers(0, 1 << 32, n, dtype=np.uint64)]
+    got = ff.vpow(as_array(bases), np.array(exponents, dtype=np.uint64), bits=32)
+    assert [int(v) for v in got] == [pow(b, e, P) for b, e in zip(bases, exponents)]
+    assert [int(v) for v in ff.vinv(as_array(bases).reshape(-1, 1))[:, 0]] == [pow(b, P - 2, P) for b in bases]

@@ -67,7 +67,7 @@ from ..errors import ConfigError
 from .state import (CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, VALUE_LEVELS, EmissionState,
                     check_level)
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
-from .values import SLOT_WINDOW, ValueFacts, ValueModel, pop_tokens, restrict
+from .values import SLOT_WINDOW, ValueFacts, ValueModel, pop_tokens, restrict_rows
 from .vocab import EOS
 
 __all__ = ["LEVELS", "StackMachine", "TorchOps"]
@@ -261,17 +261,22 @@ class StackMachine:
 
     def _dataflow_masks(self, state: EmissionState) -> torch.Tensor:
         mask = self.forward_masks(state, "typed").clone()
-        rows = mask.numpy()  # shares memory
-        for b, facts in enumerate(self.value_facts(state)):
-            if facts is not None:
-                restrict(rows[b], facts, self._pops)
+        facts = self.value_facts(state)
+        rows = [b for b, f in enumerate(facts) if f is not None]
+        if rows:
+            narrowed = mask.numpy()[rows]
+            restrict_rows(narrowed, np.array([facts[b].eos_ok for b in rows], dtype=bool),
+                          np.stack([facts[b].pop_loses for b in rows]), self._pops)
+            mask.numpy()[rows] = narrowed  # shares memory with mask
         return mask
 
     def slot_nodes(self, state: EmissionState) -> torch.Tensor:
         """(B, 16) int64: the task-graph node each of the top 16 live slots holds (st0 first), or -1."""
-        facts = self.value_facts(state)
-        return torch.tensor(np.stack([np.full(SLOT_WINDOW, -1) if f is None else f.slot_nodes for f in facts])
-                            if facts else np.zeros((0, SLOT_WINDOW)), dtype=torch.int64)
+        nodes = np.full((len(state), SLOT_WINDOW), -1, dtype=np.int64)
+        for b, f in enumerate(self.value_facts(state)):
+            if f is not None:
+                nodes[b] = f.slot_nodes
+        return torch.from_numpy(nodes)
 
     def outputs_ready(self, state: EmissionState) -> torch.Tensor:
         """(B, 16) bool: output position i (st_i of the baseline's final stack) holds its value (False beyond

@@ -120,6 +120,40 @@ def segment(moves: tuple, classes: tuple, max_depth: int, pad: int, target: int,
     return flat, after, (Dp, *counter_strides)
 
 
+@functools.lru_cache(maxsize=256)
+def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signatures: tuple) -> tuple:
+    """The tables of a list of task signatures (output arity, I/O totals), cached (a task set's first envs
+    share them: nothing writes into the arrays): (columns, patterns, pattern_id, dist, each segment's first state
+    and strides)."""
+    classes, class_of = move_classes(vocab, pad)
+    parts = [segment(moves, classes, max_depth, pad, *key) for key in signatures]
+    longest = max((int(np.where(after[:, 1:] < UNREACHABLE, after[:, 1:], 0).max()) for _, after, _ in parts),
+                  default=0)
+    columns = 2 + longest  # budget left 0..columns-1; more than that allows everything finishable
+    slack = np.arange(columns) - 1  # tokens allowed after the next one
+    packed, bases, offset = [], [], 0
+    for flat, after, _ in parts:
+        bits = after[:, None, :] <= slack[None, :, None]  # (states, columns, classes)
+        bits[:, :, 0] = (flat == 0)[:, None]  # EOS: legal iff nothing is left to do
+        packed.append(np.packbits(bits, axis=-1).reshape(flat.size * columns, -1))
+        bases.append(offset)
+        offset += flat.size
+    packed = np.concatenate(packed)
+    width = -(-packed.shape[1] // 8) * 8  # whole 64-bit words, so that rows sort as integers
+    words = np.zeros((len(packed), width), dtype=np.uint8)
+    words[:, : packed.shape[1]] = packed
+    words = words.view(np.uint64)
+    if words.shape[1] == 1:
+        unique, inverse = np.unique(words[:, 0], return_inverse=True)
+    else:
+        unique, inverse = np.unique(words, axis=0, return_inverse=True)
+    unique_bits = np.unpackbits(unique.view(np.uint8).reshape(len(unique), -1), axis=1)[:, : len(classes)]
+    patterns = np.ascontiguousarray(unique_bits[:, class_of], dtype=bool)  # (n, V)
+    pattern_id = inverse.reshape(-1).astype(np.int32)  # ids fit; half the memory
+    dist = np.concatenate([flat for flat, _, _ in parts]).astype(np.int32)
+    return columns, patterns, pattern_id, dist, tuple(bases), tuple(strides for _, _, strides in parts)
+
+
 class Reachability:
     """Reachability for one move set over all tasks of a machine (numpy arrays):
 
@@ -133,45 +167,17 @@ class Reachability:
     """
 
     def __init__(self, vocab: Vocabulary, moves: tuple, specs: Sequence[TaskSpec], max_depth: int, pad: int):
-        classes, class_of = move_classes(vocab, pad)
-        segments: dict[tuple, int] = {}
-        parts = []
-        for spec in specs:
-            key = (spec.output_arity, spec.io_totals)
-            if key not in segments:
-                segments[key] = len(parts)
-                parts.append(segment(moves, classes, max_depth, pad, *key))
-        longest = max((int(np.where(after[:, 1:] < UNREACHABLE, after[:, 1:], 0).max()) for _, after, _ in parts),
-                      default=0)
-        self.columns = 2 + longest  # budget left 0..columns-1; more than that allows everything finishable
-        slack = np.arange(self.columns) - 1  # tokens allowed after the next one
-        packed, bases, offset = [], [], 0
-        for flat, after, _ in parts:
-            bits = after[:, None, :] <= slack[None, :, None]  # (states, columns, classes)
-            bits[:, :, 0] = (flat == 0)[:, None]  # EOS: legal iff nothing is left to do
-            packed.append(np.packbits(bits, axis=-1).reshape(flat.size * self.columns, -1))
-            bases.append(offset)
-            offset += flat.size
-        packed = np.concatenate(packed)
-        width = -(-packed.shape[1] // 8) * 8  # whole 64-bit words, so that rows sort as integers
-        words = np.zeros((len(packed), width), dtype=np.uint8)
-        words[:, : packed.shape[1]] = packed
-        words = words.view(np.uint64)
-        if words.shape[1] == 1:
-            unique, inverse = np.unique(words[:, 0], return_inverse=True)
-        else:
-            unique, inverse = np.unique(words, axis=0, return_inverse=True)
-        unique_bits = np.unpackbits(unique.view(np.uint8).reshape(len(unique), -1), axis=1)[:, : len(classes)]
-        self.patterns = np.ascontiguousarray(unique_bits[:, class_of], dtype=bool)  # (n, V)
-        self.pattern_id = inverse.reshape(-1).astype(np.int32)  # ids fit; half the memory
-        self.dist = np.concatenate([flat for flat, _, _ in parts]).astype(np.int32)
+        signatures = tuple(dict.fromkeys((spec.output_arity, spec.io_totals) for spec in specs))
+        self.columns, self.patterns, self.pattern_id, self.dist, bases, part_strides = \
+            _tables(vocab, moves, max_depth, pad, signatures)
+        segments = {key: i for i, key in enumerate(signatures)}
         self.n_states = len(self.dist)
         # per task: index of its start state (live depth = inputs, nothing done) and its strides
         self.task_start = np.zeros(len(specs), dtype=np.int64)
         self.task_strides = np.zeros((len(specs), 5), dtype=np.int64)
         for n, spec in enumerate(specs):
             seg = segments[(spec.output_arity, spec.io_totals)]
-            strides = parts[seg][2]
+            strides = part_strides[seg]
             self.task_start[n] = bases[seg] + pad + spec.n_inputs + sum(t * s for t, s in zip(spec.io_totals,
                                                                                             strides[1:]))
             self.task_strides[n] = strides

@@ -14,8 +14,10 @@ by seed only).
 (:func:`tasm_env.batch.compile_block`) evaluated on them: the stack, the crash of every lane, the public output
 written, the RAM written and the sponge. Plans grow by appending (a prefix's value ids and operations are the
 first ones of every extension's), so a step evaluates only the new token's operations, with the batched
-executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix. The state is a
-pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
+executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix; the new prefixes
+of one call are stepped together (:mod:`tasm_env.emission.probe_runs`) and their facts computed as arrays per
+task (:mod:`tasm_env.emission.probe_facts`), :meth:`TaskProbes.facts` being the one-prefix reference. The state
+is a pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
 
 **Facts** (:class:`ValueFacts`):
 
@@ -39,86 +41,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .. import batch
-from ..plan import KINDS_PER_CYCLE, OPERATIONS
 from ..asm import Program
 from ..coverage import CONTEXT_DEPTH, FLAVOURS
 from ..errors import ConfigError, TasmError
 from ..verify import Verifier
 from ..tasks.interpret import TirCrash, evaluate
 from ..tasks.tir import TIR, Ref
+from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_runs
+from .probe_runs import Run, evaluate as evaluate_plan, extend_many, final_ram
 from .vocab import EOS
 
 __all__ = ["DEFAULT_PROBES", "MAX_POP", "SLOT_WINDOW", "Outcome", "TaskProbes", "ValueFacts", "ValueModel",
-           "pop_tokens", "restrict"]
+           "pop_tokens", "restrict", "restrict_rows"]
 
 DEFAULT_PROBES = 8
-SLOT_WINDOW = 16
-"""Slots ``slot_nodes`` reports (the reach of ``dup``/``swap``)."""
-MAX_POP = 5
-"""The largest ``pop`` argument."""
 CACHE_SIZE = 1 << 16
 """(task, prefix) facts a ValueModel keeps."""
 RUN_CACHE_SIZE = 1 << 13
 """(task, prefix) value matrices a ValueModel keeps for the steps after them."""
 EQUAL_FLAVOUR = "all-equal"
-
-
-@dataclass
-class _Run:
-    """One block's evaluated plan on the probes: value matrix (ids, K) and each lane's first crash code."""
-
-    plan: batch.Plan
-    V: np.ndarray
-    crash: np.ndarray
-
-
-def _evaluate(plan: batch.Plan, inputs: batch.Inputs, parent: _Run | None) -> _Run:
-    """Evaluate ``plan`` on the probes, reusing ``parent``'s values where its plan is a prefix of this one."""
-    shape, K = inputs.shape, inputs.lanes
-    start = 0
-    if parent is not None and len(parent.plan.kind) <= len(plan.kind) \
-            and plan.out[:len(parent.plan.out)] == parent.plan.out and parent.plan.static_crash == batch.NO_CRASH:
-        start = len(parent.plan.kind)
-    V = np.empty((shape.shared + plan.n_local, K), dtype=np.uint64)
-    if start:
-        known = parent.V.shape[0]
-        V[:known] = parent.V
-        crash = parent.crash.copy()
-    else:
-        known = 0
-        crash = np.full(K, batch.NO_CRASH, dtype=np.int64)
-        rows = [inputs.stack.T, inputs.public_input.T, inputs.secret_input.T,
-                inputs.secret_digests.reshape(K, -1).T]
-        V[:shape.shared] = np.concatenate(rows) if shape.shared else V[:0]
-    for i, value in zip(plan.const_ids, plan.const_values):
-        if i >= known:
-            V[i] = value
-    crash = np.minimum(crash, plan.static_crash)
-    first = sum(plan.n_in[:start])
-    for j in range(start, len(plan.kind)):
-        n = plan.n_in[j]
-        operands = [V[i] for i in plan.inputs[first:first + n]]
-        first += n
-        results, crashes = batch.evaluator(OPERATIONS[plan.kind[j]])(operands, inputs)
-        for k, result in enumerate(results):
-            V[plan.out[j] + k] = result
-        for kind_index, mask in crashes:
-            crash = np.where(mask, np.minimum(crash, plan.cycle[j] * KINDS_PER_CYCLE + kind_index), crash)
-    return _Run(plan, V, crash)
-
-
-def _final_ram(run: _Run, inputs: batch.Inputs, addresses: np.ndarray) -> np.ndarray:
-    """The RAM contents after ``run`` at ``addresses`` (n, K): later writes win over earlier ones."""
-    value = inputs.initial_ram(addresses)
-    writes = run.plan.writes
-    for k in range(0, len(writes), 2):
-        value = np.where(run.V[writes[k]][None, :] == addresses, run.V[writes[k + 1]][None, :], value)
-    return value
 
 
 @dataclass
@@ -200,19 +146,24 @@ def _node_values(tir: TIR, verifier: Verifier, lanes: np.ndarray) -> tuple[np.nd
 
 
 class TaskProbes:
-    """One task's probes, its baseline's outcome on them and its graph nodes' values there."""
+    """One task's probes, its baseline's outcome on them and its graph nodes' values there. ``verifier``: the
+    task's :class:`~tasm_env.verify.Verifier` with ``n_tests`` and ``seed``, if one exists (a verifier's tests
+    are a function of the baseline, its input types, ``n_tests`` and ``seed``; it is built otherwise)."""
 
-    def __init__(self, task, k: int = DEFAULT_PROBES, n_tests: int = 40, seed: int = 42):
+    def __init__(self, task, k: int = DEFAULT_PROBES, n_tests: int = 40, seed: int = 42,
+                 verifier: Verifier | None = None):
         if int(k) < 2:
             raise ConfigError(f"the value state needs at least 2 probes, got {k}")
-        self.verifier = verifier = Verifier(task.baseline, task.inputs, n_tests, seed)
+        if verifier is None:
+            verifier = Verifier(task.baseline, task.inputs, n_tests, seed)
+        self.verifier = verifier
         self.shape = verifier.shape
         self.lanes = _choose_lanes(verifier, int(k))
         self.k = len(self.lanes)
         self.inputs = verifier.tests.lanes(self.lanes)
         self.n_inputs = len(task.inputs)
         self.bottom = self.shape.stack_depth - self.n_inputs  # stack index of the block's deepest slot
-        self.base_run = _evaluate(verifier.plan, self.inputs, None)
+        self.base_run = evaluate_plan(verifier.plan, self.inputs, None)
         self.base = self.outcome(self.base_run)
         self.arity = self.base.stack.shape[0] - self.bottom
         self.node_values, self.node_of, self.node_known = _node_values(task.tir, verifier, self.lanes)
@@ -239,21 +190,21 @@ class TaskProbes:
         """The outcomes of straight-line blocks on the probes, each evaluated from scratch."""
         return [self.outcome(self.evaluate(p)) for p in programs]
 
-    def evaluate(self, program: Program, parent: _Run | None = None) -> _Run:
+    def evaluate(self, program: Program, parent: Run | None = None) -> Run:
         """``program`` evaluated on the probes; ``parent``: the run of a prefix of it (its values are reused)."""
-        return _evaluate(batch.compile_block(program, self.shape), self.inputs, parent)
+        return evaluate_plan(batch.compile_block(program, self.shape), self.inputs, parent)
 
-    def outcome(self, run: _Run) -> Outcome:
+    def outcome(self, run: Run) -> Outcome:
         plan, V, inputs, K = run.plan, run.V, self.inputs, self.k
         sponge = None if plan.sponge is None else V[plan.sponge]
         writes = V[plan.writes] if plan.writes else np.zeros((0, K), np.uint64)
         addresses = writes[0::2]
         written = np.empty_like(writes)
         written[0::2] = addresses
-        written[1::2] = _final_ram(run, inputs, addresses) if len(addresses) else addresses
+        written[1::2] = final_ram(run, inputs, addresses) if len(addresses) else addresses
         base = getattr(self, "base_run", run)
         cells = np.concatenate([base.V[base.plan.touched], V[plan.touched]]).reshape(-1, K)
-        ram_match = (_final_ram(base, inputs, cells) == _final_ram(run, inputs, cells)).all(0) if len(cells) \
+        ram_match = (final_ram(base, inputs, cells) == final_ram(run, inputs, cells)).all(0) if len(cells) \
             else np.ones(K, dtype=bool)
         return Outcome(V[plan.stack], run.crash != batch.NO_CRASH, V[plan.output].reshape(-1, K), sponge, written,
                        ram_match)
@@ -278,12 +229,12 @@ class TaskProbes:
                 height = self.bottom + self.arity - 1 - i
                 if height < o.stack.shape[0]:
                     ready[i] = bool((o.stack[height, both] == b.stack[height, both]).all())
-        eos_ok = self._matches(o)
+        eos_ok = self.matches(o)
         lost = bool((o.crashed & ~b.crashed).any()) or self._merges(o, None)
         pop_loses = np.array([False] + [self._merges(o, n) if n <= live else False for n in range(1, MAX_POP + 1)])
         return ValueFacts(slot_nodes, ready, lost, eos_ok, pop_loses)
 
-    def _matches(self, o: Outcome) -> bool:
+    def matches(self, o: Outcome) -> bool:
         """The block matches the baseline on every probe, as the verifier compares."""
         b = self.base
         if not np.array_equal(o.crashed, b.crashed) or o.stack.shape != b.stack.shape \
@@ -311,65 +262,109 @@ class ValueModel:
     """The value state of prefixes of a list of tasks (probes built on first use, facts cached per prefix).
 
     ``decode(task, tokens)`` must turn a token list into the task's :class:`~tasm_env.asm.Program` (the bound
-    vocabulary's ``decode``)."""
+    vocabulary's ``decode``). ``verifiers``: a task's verifier with the same ``n_tests`` and ``seed``
+    (:meth:`~tasm_env.emission.reward.RewardModel.verifier`), so that the probes and the reward share one."""
 
     def __init__(self, tasks: Sequence, decoders: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
-                 seed: int = 42):
+                 seed: int = 42, verifiers: Callable[[object], Verifier] | None = None):
         if len(tasks) != len(decoders):
             raise TasmError("a ValueModel needs one decoder per task")
-        self.tasks, self.decoders = list(tasks), list(decoders)
+        self.tasks, self.decoders, self.verifiers = list(tasks), list(decoders), verifiers
         self.k, self.n_tests, self.seed = int(k), int(n_tests), int(seed)
         self._probes: dict[int, TaskProbes] = {}
         self._cache: OrderedDict = OrderedDict()
-        self._runs: OrderedDict = OrderedDict()  # (task, prefix) -> _Run, for the steps after it
+        self._runs: OrderedDict = OrderedDict()  # (task, prefix) -> Run, for the steps after it
 
     @classmethod
     def of(cls, tasks: Sequence, specs: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
-           seed: int = 42) -> "ValueModel":
+           seed: int = 42, verifiers: Callable[[object], Verifier] | None = None) -> "ValueModel":
         """The model of tasks with their :class:`~tasm_env.emission.spec.TaskSpec` (whose bound vocabularies
         decode the prefixes)."""
-        return cls(tasks, [spec.bound.decode for spec in specs], k, n_tests, seed)
+        return cls(tasks, [spec.bound.decode for spec in specs], k, n_tests, seed, verifiers)
 
     def probes(self, task: int) -> TaskProbes:
         found = self._probes.get(task)
         if found is None:
-            found = self._probes[task] = TaskProbes(self.tasks[task], self.k, self.n_tests, self.seed)
+            shared = None if self.verifiers is None else self.verifiers(self.tasks[task])
+            found = self._probes[task] = TaskProbes(self.tasks[task], self.k, self.n_tests, self.seed, shared)
         return found
 
+    def forget(self) -> None:
+        """Drop the per-prefix caches (facts and runs) and keep the probes: the next prefixes are first visits."""
+        self._cache.clear()
+        self._runs.clear()
+
     def facts(self, task: int, tokens: Sequence[int]) -> ValueFacts:
-        return self.facts_many([(task, tuple(tokens))])[0]
+        key = (task, tuple(tokens))
+        found = self._cache.get(key)
+        return found if found is not None else self.facts_many([key])[0]
 
     def facts_many(self, keys: Sequence[tuple[int, tuple]]) -> list[ValueFacts]:
-        """Facts of many (task, prefix tokens) pairs: the new ones run as one group per task."""
+        """Facts of many (task, prefix tokens) pairs. The new ones are computed together: their runs in rounds
+        of one token (every prefix of a round extends its parent's run, all of them at once with
+        :func:`~tasm_env.emission.probe_runs.extend_many`), then each task's facts as arrays
+        (:func:`~tasm_env.emission.probe_facts.facts_of_runs`); :meth:`TaskProbes.facts` is the reference."""
         cache = self._cache
-        missing: dict[int, list[tuple]] = {}
-        for key in keys:
-            if key not in cache and key not in missing.get(key[0], ()):
-                missing.setdefault(key[0], []).append(key)
-        for task, todo in missing.items():
-            probes = self.probes(task)
-            for key in todo:
-                cache[key] = probes.facts(probes.outcome(self._run(probes, key)))
+        missing = list(dict.fromkeys(key for key in keys if key not in cache))
+        if missing:
+            runs = self._runs_of(missing)
+            by_task: dict[int, list[tuple]] = {}
+            for key in missing:
+                by_task.setdefault(key[0], []).append(key)
+            for task, todo in by_task.items():
+                probes = self.probes(task)
+                if len(todo) == 1:  # one prefix (a Gymnasium step): the one-prefix path costs half as much
+                    cache[todo[0]] = probes.facts(probes.outcome(runs[todo[0]]))
+                    continue
+                facts = facts_of_runs(probes, [runs[key] for key in todo])
+                for b, key in enumerate(todo):
+                    cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b], bool(facts.lost[b]),
+                                            bool(facts.eos_ok[b]), facts.pop_loses[b])
+        found = [cache[key] for key in keys]
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
-        return [cache[key] for key in keys]
+        return found
 
-    def _run(self, probes: TaskProbes, key: tuple[int, tuple]) -> _Run:
-        """The run of a prefix, extending its parent's (itself built the same way, or found in the cache)."""
-        runs, (task, tokens), decode = self._runs, key, self.decoders[key[0]]
-        known = len(tokens)
-        while known >= 0 and (task, tokens[:known]) not in runs:
-            known -= 1
-        if known < 0:
-            parent = runs[(task, ())] = probes.evaluate(decode([]))
-            known = 0
-        else:
-            parent = runs[(task, tokens[:known])]
-        for end in range(known + 1, len(tokens) + 1):
-            parent = runs[(task, tokens[:end])] = probes.evaluate(decode(list(tokens[:end])), parent)
+    def value_key(self, task: int, tokens: Sequence[int]) -> bytes:
+        """A hashable digest of the prefix's whole state on the probes (stack, crashes, public output, sponge,
+        RAM written): two prefixes with equal keys are indistinguishable on the probes (search merges them)."""
+        probes = self.probes(task)
+        key = (task, tuple(tokens))
+        o = probes.outcome(self._runs_of([key])[key])
+        parts = [o.stack, o.crashed, o.output, o.written, np.zeros(0) if o.sponge is None else o.sponge]
+        return b"|".join(np.ascontiguousarray(p).tobytes() + bytes(str(p.shape), "ascii") for p in parts) \
+            + (b"n" if o.sponge is None else b"s")
+
+    def _runs_of(self, keys: Sequence[tuple[int, tuple]]) -> dict[tuple, Run]:
+        """The runs of prefixes, each extending its parent's (cached, or computed here, shorter prefixes first)."""
+        runs = self._runs
+        parents: dict[tuple, tuple | None] = {}  # prefix to compute -> its parent prefix (None: the empty one)
+        for task, tokens in keys:
+            known = len(tokens)
+            while known >= 0 and (task, tokens[:known]) not in runs and (task, tokens[:known]) not in parents:
+                known -= 1
+            if known < 0:
+                parents[(task, ())] = None
+                known = 0
+            for end in range(known + 1, len(tokens) + 1):
+                parents[(task, tokens[:end])] = (task, tokens[:end - 1])
+        new: dict[tuple, Run] = {}
+        by_length: dict[int, list[tuple]] = {}
+        for key in parents:
+            by_length.setdefault(len(key[1]), []).append(key)
+        for length in sorted(by_length):
+            todo = by_length[length]
+            items = []
+            for key in todo:
+                probes, parent = self.probes(key[0]), parents[key]
+                plan = batch.compile_block(self.decoders[key[0]](list(key[1])), probes.shape)
+                items.append((plan, probes.inputs, None if parent is None else new.get(parent) or runs[parent]))
+            new.update(zip(todo, extend_many(items)))
+        found = {key: new[key] if key in new else runs[key] for key in keys}
+        runs.update(new)
         while len(runs) > RUN_CACHE_SIZE:
             runs.popitem(last=False)
-        return parent
+        return found
 
 
 # ------------------------------------------------------------------------------ the dataflow mask
@@ -385,12 +380,22 @@ def pop_tokens(vocab) -> np.ndarray:
 
 
 def restrict(mask: np.ndarray, facts: ValueFacts, pops: np.ndarray) -> None:
-    """Narrow one row's ``typed`` mask (V,) to ``dataflow``, in place (the one implementation both machines
-    call): EOS needs ``eos_ok`` and ``pop n`` is masked where it would lose a value an output needs. A row the
-    narrowing would leave without a legal action keeps its ``typed`` mask (the budget forces the end), so EOS
-    stays legal only in complete states, as under ``typed``."""
+    """Narrow one row's ``typed`` mask (V,) to ``dataflow``, in place: :func:`restrict_rows` on one row, with
+    one-row numpy calls (the Gymnasium env's step; a property test checks that both agree)."""
     narrowed = mask.copy()
     narrowed[EOS] &= facts.eos_ok
     narrowed[pops[facts.pop_loses & (pops >= 0)]] = False
     if narrowed.any():
         mask[:] = narrowed
+
+
+def restrict_rows(masks: np.ndarray, eos_ok, pop_loses: np.ndarray, pops: np.ndarray) -> None:
+    """Narrow ``typed`` masks (B, V) to ``dataflow``, in place: EOS needs ``eos_ok`` (B,) and ``pop n`` is
+    masked where ``pop_loses`` (B, MAX_POP + 1) says it would lose a value an output needs. A row the
+    narrowing would leave without a legal action keeps its ``typed`` mask (the budget forces the end), so EOS
+    stays legal only in complete states, as under ``typed``."""
+    narrowed = masks.copy()
+    narrowed[:, EOS] &= eos_ok
+    # pops without a token (-1) index the last column, with nothing blocked there: it stays as it is
+    narrowed[:, pops] &= ~(pop_loses & (pops >= 0))
+    np.copyto(masks, narrowed, where=narrowed.any(1)[:, None])

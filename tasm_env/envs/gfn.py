@@ -126,7 +126,9 @@ class TasmGFNEnv(DiscreteEnv):
             value_state = self.masking == "dataflow"
         if not value_state and self.masking == "dataflow":
             raise TasmError("masking='dataflow' needs value_state=True")
-        values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed) if value_state else None
+        shared = None if self.rewards is None else self.rewards.verifier  # one verifier per task for both
+        values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed, shared) if value_state \
+            else None
         # ---- end value state
         self.machine = StackMachine(self.specs, type_window=SLOT_WINDOW,
                                     violation_level="stack" if reward == "shaped" else None, values=values)

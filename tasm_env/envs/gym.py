@@ -142,7 +142,9 @@ class TasmEmitEnv(gymnasium.Env):
             value_state = self.masking == "dataflow" or self.dense_credit
         if not value_state and (self.masking == "dataflow" or self.dense_credit):
             raise TasmError("masking='dataflow' and dense_credit need value_state=True")
-        self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed) if value_state else None
+        shared = None if self.rewards is None else self.rewards.verifier  # one verifier per task for both
+        self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed, shared) \
+            if value_state else None
         if self.values is not None:
             nodes = max(len(t.tir.nodes) for t in self.tasks)
             self.observation_space.spaces["slot_nodes"] = spaces.Box(-1, nodes - 1, (SLOT_WINDOW,), np.int64)

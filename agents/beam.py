@@ -1,0 +1,241 @@
+"""Beam search over value states: the emission tree searched breadth-first under the env's masks, prefixes with
+the same value state merged, the best ``width`` kept at every depth.
+
+    from agents.beam import policy_beam, value_beam
+    finished = policy_beam(policy, task_index, width=16, keep=64)   # policy-guided: [Finished], best score first
+    for program in value_beam(task, width=8, count=64, seed=0):     # policy-free, in the order found
+        ...
+
+**States.** A prefix's *value state* is what it leaves on the K probe inputs of its task
+(:meth:`tasm_env.emission.values.ValueModel.value_key`: stack, crashes, public output, sponge, RAM written) plus
+its I/O counters (input consumed is compared by the verifier but leaves no trace on the stack). Two prefixes
+with equal value states have the same continuations on the probes, so the search keeps the first one reached
+(the shorter, or at equal length the better scored) and drops the rest: ``merged`` counts them. A prefix the
+probes prove dead (``ValueFacts.lost``: no continuation can verify) is dropped too (``pruned``).
+
+**Moves** are the tokens legal under the env's masking (``dataflow``: EOS only where the whole block matches the
+baseline on the probes). A row whose EOS is legal yields a :class:`Finished` program; the other legal tokens
+are its children.
+
+**Scores.** :func:`policy_beam`: the policy's log-probability of the prefix (the logits of the torchgfn
+estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them).
+:func:`value_beam` (no policy, the comparison's ``beam`` agent): progress read off the value state: the share
+of outputs ready plus the share of graph nodes present on the stack minus cycles so far (instructions, a
+straight-line block runs one per cycle) over the baseline's, with a seeded jitter that breaks ties.
+
+Nothing here calls the verifier: :mod:`agents.best` verifies the finished programs under its budget.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from tasm_env.asm import Program
+from tasm_env.emission.state import EmissionState
+from tasm_env.emission.values import ValueFacts
+from tasm_env.emission.vocab import EOS
+from tasm_env.envs.gfn import TasmGFNEnv
+from tasm_env.errors import TasmError
+from tasm_env.tasks.task import Task
+
+from .policy import TasmPolicy
+
+
+class BeamError(TasmError):
+    """The beam was configured wrongly (width, env without a value state)."""
+
+
+@dataclass
+class BeamStats:
+    """What one search did: states expanded (their children scored), children dropped because their value
+    state was already reached (``merged``) or proven dead (``pruned``), programs finished, depth reached."""
+
+    expansions: int = 0
+    merged: int = 0
+    pruned: int = 0
+    finished: int = 0
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A program the beam finished (EOS legal after it): its score and its length in tokens."""
+
+    program: Program
+    score: float
+    depth: int
+
+
+Prior = Callable[[EmissionState, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(beam rows, their scores (B,), masks (B, V)) -> (B, V) scores of the children (EOS column: finishing)."""
+Rescore = Callable[[EmissionState, list[ValueFacts], np.ndarray], np.ndarray]
+"""(children's rows, their facts, their prior scores) -> their scores, replacing the prior."""
+
+
+def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Rescore | None = None,
+           merge: bool = True, max_length: int | None = None, stats: BeamStats | None = None
+           ) -> Iterator[Finished]:
+    """Beam search for task ``task`` of ``env`` (built with a value state), yielding finished programs depth by
+    depth (best score first within a depth). ``prior`` orders the children; ``rescore``, when given, scores
+    each child again from its value facts (then every legal child is scored, not only the best ones);
+    ``merge=False`` keeps equal value states apart (for measuring what merging saves); ``max_length``: no
+    prefix grows beyond this many tokens (default: the task's budget)."""
+    if width < 1:
+        raise BeamError(f"the beam width must be at least 1, got {width}")
+    machine, values = env.machine, env.machine.values
+    if values is None:
+        raise BeamError("beam search needs an env with a value state: TasmGFNEnv(..., value_state=True)")
+    stats = stats if stats is not None else BeamStats()
+    beam, scores = machine.initial([task]), torch.zeros(1, dtype=torch.float64)
+    seen: set[bytes] = set()
+    while len(beam):
+        mask = machine.forward_masks(beam, env.masking)
+        child = prior(beam, scores, mask).to(torch.float64).masked_fill(~mask, float("-inf"))
+        stats.expansions += len(beam)
+        done = torch.nonzero(mask[:, EOS])[:, 0].tolist()
+        programs = machine.decode(EmissionState(beam.data[done], beam.task[done], beam.layout)) if done else []
+        for row, program in sorted(zip(done, programs), key=lambda rp: -float(child[rp[0], EOS])):
+            stats.finished += 1
+            yield Finished(program, float(child[row, EOS]), int(beam.length[row]))
+        child[:, EOS] = float("-inf")
+        if max_length is not None and stats.depth >= max_length:
+            break
+        beam, scores = _next_beam(env, beam, child, width, rescore, seen if merge else None, stats)
+        stats.depth += 1
+
+
+def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width: int, rescore: Rescore | None,
+               seen: set[bytes] | None, stats: BeamStats) -> tuple[EmissionState, torch.Tensor]:
+    """The best ``width`` children with new value states, in score order."""
+    machine, values = env.machine, env.machine.values
+    flat = child.reshape(-1)
+    legal = torch.nonzero(torch.isfinite(flat))[:, 0]
+    order = legal[torch.argsort(flat[legal], descending=True, stable=True)]
+    V = child.shape[1]
+    # a chunk at a time, best first: without rescoring only as many children are built as the beam needs
+    chunk = max(len(order), 1) if rescore is not None else max(2 * width, 16)
+    kept: list[tuple[float, int, torch.Tensor]] = []
+    keys: set[bytes] = set()
+    candidates = []
+    for start in range(0, len(order), chunk):
+        index = order[start:start + chunk]
+        rows = machine.step(EmissionState(beam.data[index // V], beam.task[index // V], beam.layout), index % V)
+        facts = machine.value_facts(rows)
+        prior = flat[index].numpy()
+        score = prior if rescore is None else rescore(rows, facts, prior)
+        tokens, lengths, counters = rows.tokens.tolist(), rows.length.tolist(), rows.counters.tolist()
+        candidates = sorted(range(len(index)), key=lambda i: -score[i]) if rescore is not None else range(len(index))
+        for i in candidates:
+            if facts[i] is not None and facts[i].lost:
+                stats.pruned += 1
+                continue
+            if seen is not None:
+                key = values.value_key(int(rows.task[i]), tokens[i][:lengths[i]]) + bytes(str(counters[i]), "ascii")
+                if key in seen or key in keys:
+                    stats.merged += 1
+                    continue
+                keys.add(key)
+            kept.append((float(score[i]), len(kept), rows.data[i]))
+            if len(kept) == width:
+                break
+        if len(kept) == width:
+            break
+    if seen is not None:
+        seen |= keys
+    if not kept:
+        return machine.initial([]), torch.zeros(0, dtype=torch.float64)
+    task = beam.task[:1].expand(len(kept)).clone()
+    return (EmissionState(torch.stack([row for _, _, row in kept]), task, beam.layout),
+            torch.tensor([s for s, _, _ in kept], dtype=torch.float64))
+
+
+# ------------------------------------------------------------------------------------ policy-guided
+
+
+def policy_log_probs(policy: TasmPolicy, env: TasmGFNEnv, state: EmissionState, mask: torch.Tensor) -> torch.Tensor:
+    """(B, V) log-probabilities of the next token (vocabulary order, EOS first) under ``mask``, from the torchgfn
+    estimator call on the rows (the policy must be bound to ``env``)."""
+    conditions = state.task.to(torch.get_default_dtype())[:, None]
+    states = env.states_from_tensor(state.data, conditions=conditions)
+    logits = policy(states, conditions).to(mask.device)  # action order: token t is action t - 1, EOS last
+    logits = torch.cat([logits[:, -1:], logits[:, :-1]], 1)
+    return logits.masked_fill(~mask, float("-inf")).log_softmax(1)
+
+
+@torch.no_grad()
+def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, *, merge: bool = True,
+                stats: BeamStats | None = None) -> list[Finished]:
+    """The ``keep`` best-scored distinct programs a policy-guided beam of ``width`` finishes for task ``task`` of
+    the policy's env (which must carry a value state), best first. A program's score is its log-probability
+    under the policy (EOS included)."""
+    env = policy.env
+
+    def prior(state: EmissionState, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return scores[:, None] + policy_log_probs(policy, env, state, mask).to(torch.float64)
+
+    best: dict[Program, Finished] = {}
+    with policy.encoding_cache():
+        for found in search(env, task, width, prior, merge=merge, stats=stats):
+            if found.program not in best or best[found.program].score < found.score:
+                best[found.program] = found
+    return heapq.nlargest(keep, best.values(), key=lambda f: f.score)
+
+
+# -------------------------------------------------------------------------------------- policy-free
+
+
+def progress_score(env: TasmGFNEnv, task: Task) -> Rescore:
+    """The policy-free score of a prefix: twice the share of outputs ready, plus how far into the task graph
+    the stack reaches (the latest node present, and the share of nodes present, in node order), minus the
+    distance of the live depth from the block's final depth over that depth, minus cycles so far over the
+    baseline's."""
+    n = max(len(task.tir.nodes), 1)
+    final = max(len(task.tir.outputs), 1)
+    base = max(task.baseline_cycles, 1)
+
+    def rescore(rows: EmissionState, facts: list[ValueFacts], prior: np.ndarray) -> np.ndarray:
+        out = np.array(prior, dtype=np.float64)
+        depth, lengths = env.machine.live_depth(rows).tolist(), rows.length.tolist()
+        for i, f in enumerate(facts):
+            if f is not None:
+                present = set(f.slot_nodes[f.slot_nodes >= 0].tolist())
+                reach = (max(present) + 1) / n if present else 0.0
+                out[i] += 2 * f.ready_share + 0.5 * reach + 0.25 * len(present) / n \
+                    - abs(depth[i] - final) / (2 * final) - lengths[i] / base
+        return out
+
+    return rescore
+
+
+def value_beam(task: Task, width: int = 8, count: int = 64, seed: int = 0, *, masking: str = "dataflow",
+               merge: bool = True, max_length: int | None = None, stats: BeamStats | None = None
+               ) -> Iterator[Program]:
+    """Up to ``count`` distinct programs for ``task`` from a beam of ``width`` scored by value-state progress
+    (:func:`progress_score`; no policy), in the order found: shorter first, then by score. ``seed`` draws the
+    tie-breaking jitter, so different seeds search differently. Programs are at most ``max_length``
+    instructions (default: the baseline's, since a longer block cannot be cheaper). Nothing is verified here."""
+    if count < 1:
+        raise BeamError(f"count must be at least 1, got {count}")
+    env = TasmGFNEnv(tasks=[task], suite=None, masking=masking, value_state=True)
+    generator = torch.Generator().manual_seed(int(seed))
+
+    def prior(state: EmissionState, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return 1e-3 * torch.rand(mask.shape, generator=generator, dtype=torch.float64)
+
+    given: set[Program] = set()
+    for found in search(env, 0, width, prior, rescore=progress_score(env, task), merge=merge,
+                        max_length=max_length or task.baseline_cycles, stats=stats):
+        if found.program not in given:
+            given.add(found.program)
+            yield found.program
+            if len(given) >= count:
+                return
+
+
+__all__ = ["BeamError", "BeamStats", "Finished", "policy_beam", "policy_log_probs", "progress_score", "search",
+           "value_beam"]
