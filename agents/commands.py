@@ -80,7 +80,8 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate checkpoints on a suite split (one table each, one plot)")
-    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="checkpoint files, or the word 'pretrained' for the one shipped for --suite")
     p.add_argument("--labels", help="comma-separated names for the checkpoints (default: their run folders)")
     _common(p)
     p.add_argument("--split", default="test")
@@ -126,7 +127,8 @@ def add_commands(sub) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="tasm-basic-v1")
     p.add_argument("--tiers", default=None, help="comma-separated tiers (default: stage 2 easy,medium; else all)")
-    p.add_argument("--masking", choices=("stack", "typed"), default="typed")
+    p.add_argument("--masking", choices=("stack", "typed", "dataflow"), default="dataflow",
+                   help="action masks (default dataflow: typed, narrowed by the value state the policy reads)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -189,6 +191,9 @@ def cmd_evaluate(args) -> int:
         raise TasmError(f"--labels names {len(labels)} checkpoints, {len(args.checkpoints)} were given")
     reports = {}
     for label, checkpoint in zip(labels, args.checkpoints):
+        if checkpoint == "pretrained":
+            from .shipped import pretrained_path
+            checkpoint = str(pretrained_path(args.suite))
         report = pipeline.evaluate_checkpoint(checkpoint, suite=args.suite, split=args.split,
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
                                               temperature=args.temperature, progress=not args.no_progress,

@@ -8,7 +8,10 @@ so no val or test task is ever trained on); checkpoints are **selected on val**;
 
 from __future__ import annotations
 
+import json
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -25,12 +28,16 @@ from .checkpoint import load_module, load_optimizer, read_checkpoint, save_check
 from .evaluate import Report, evaluate_samples
 from .gflownet import NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from .metrics import MetricsLogger
-from .policy import PolicyConfig, TasmPolicy, bound_to
+from .policy import PolicyConfig, PolicyError, TasmPolicy, bound_to, has_value_state
 from .pretrain import PretrainConfig, pretrain, training_corpus
 from .sampling import sample_programs
 
 Device = torch.device | str | None  # where the networks run: None is the CPU (see agents.policy.resolve_device)
 EXTRA_SEED = 90_001  # generated training tasks: a seed stream the suite builder never used
+DEFAULT_MASKING = "dataflow"
+"""The agents' masking: the typed mask narrowed by the value state, which the policy also reads."""
+LEGACY_MASKING = "typed"
+"""What a checkpoint that records no masking was trained under."""
 
 
 # ------------------------------------------------------------------------------------------- tasks
@@ -80,15 +87,46 @@ def make_env(tasks: Sequence[Task], masking: str) -> TasmGFNEnv:
 # ------------------------------------------------------------------------------------------- stages
 
 
+def provenance(started: float) -> dict:
+    """How a run was made, for its checkpoint's meta: the command line, the minutes it took, the UTC date."""
+    return {"command": " ".join(sys.argv), "minutes": round((time.time() - started) / 60, 2),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def keep_value_facts(env: TasmGFNEnv, programs_per_task: int) -> None:
+    """Teacher forcing revisits every prefix of the corpus each epoch, more than the value model's cache
+    (sized for sampling) keeps: widen it to the corpus's prefixes (at most ``programs_per_task`` programs of
+    at most the budget per task), so that each prefix's value state is computed once per run."""
+    if not has_value_state(env):
+        return
+    from tasm_env.emission import values
+
+    prefixes = sum(spec.budget + 2 for spec in env.specs) * programs_per_task
+    values.CACHE_SIZE = max(values.CACHE_SIZE, prefixes)
+
+
 def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv, device: Device = None) -> tuple[TasmPolicy, dict]:
     checkpoint = read_checkpoint(checkpoint_path)
-    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]), device=device)
+    policy = TasmPolicy(env, policy_config(checkpoint.meta, checkpoint_path), device=device)
     load_module(checkpoint, "policy", policy)
     return policy, checkpoint.meta
 
 
+def policy_config(meta: dict, path: str | Path) -> PolicyConfig:
+    """The policy config a checkpoint's meta records (an older one, without value features, included)."""
+    if not isinstance(meta.get("policy_config"), dict):
+        raise PolicyError(f"{path}: the checkpoint records no policy_config (is it a policy checkpoint?)")
+    return PolicyConfig.from_dict(meta["policy_config"])
+
+
+def load_policy(path: str | Path, tasks: Sequence[Task], device: Device = None) -> tuple[TasmPolicy, dict]:
+    """The policy saved at ``path``, bound to an env of ``tasks`` under the masking it was trained with."""
+    meta = read_checkpoint(path).meta
+    return _policy_from(path, make_env(tasks, meta.get("masking", LEGACY_MASKING)), device)
+
+
 def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] | None = None,
-               masking: str = "typed", epochs: int = 150, variants: int = 6, variant_seconds: float = 1.5, extra: int | dict[str, int] = 300,
+               masking: str = DEFAULT_MASKING, epochs: int = 150, variants: int = 6, variant_seconds: float = 1.5, extra: int | dict[str, int] = 300,
                search_seconds: float = 0.8, extra_cache: Path | None = None,
                variant_extra: dict[str, int] | None = None, minutes: float | None = None, lr: float = 2e-3, d_model: int = 64, seed: int = 0,
                progress: bool = True, device: Device = None, corpus=0,
@@ -100,6 +138,7 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     built on first use under ``corpus_dir`` or its default cache, checked under ``masking``); its tasks of
     ``tiers`` that equal no task of ``suite`` and no generated task join the env."""
     torch.manual_seed(seed)
+    started = time.time()
     loaded = load_suite(suite)
     tiers = tuple(tiers or ("easy", "medium", "hard"))
     generated = extra_tasks(loaded, tiers, extra, search_seconds=search_seconds,
@@ -121,6 +160,8 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     # variants for the suite's train tasks and the first `variant_extra[tier]` generated tasks of each tier
     # (the search's results already serve the other generated easy tasks)
     limits = variant_extra or {}
+    for each in (env, val_env):  # before the corpus is checked under the masks, which reads the value state
+        keep_value_facts(each, variants + 2)
     chosen = [t.name for t in train if not t.name.startswith("extra-")]
     for tier in tiers:
         chosen += [t.name for t in generated if t.tier == tier][: limits.get(tier, 0)]
@@ -133,15 +174,17 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
                                  cache=out / "variants.json", include_optima=False, seed=seed, progress=progress)
     settings = PretrainConfig(epochs=epochs, lr=lr, minutes=minutes, seed=seed)
     logger = MetricsLogger(out / "stage1-metrics.csv")
-    started = time.time()
+    training_started = time.time()
     history = pretrain(policy, corpus, settings, val_env=val_env, val_corpus=val_corpus, logger=logger,
                        progress=progress)
     logger.close()
-    meta = {"stage": 1, "suite": suite, "tiers": list(tiers), "masking": masking, "policy_config": config.to_dict(),
+    meta = {"stage": 1, "suite": suite, "tiers": list(tiers), "masking": masking,
+            "policy_config": policy.config.to_dict(),
             "pretrain_config": settings.to_dict(), "corpus": len(corpus), "extra_tasks": extra, "search_seconds": search_seconds,
             "variant_extra": limits, "stage1_corpus": scaled.summary() if scaled else None,
-            "variants": variants, "epochs_run": len(history), "seconds": time.time() - started,
-            "best_val_nll": min((h.get("val_nll", float("inf")) for h in history), default=None)}
+            "variants": variants, "epochs_run": len(history), "seconds": time.time() - training_started,
+            "best_val_nll": min((h.get("val_nll", float("inf")) for h in history), default=None),
+            "trained": provenance(started)}
     return save_checkpoint(out / "stage1.safetensors", {"policy": policy}, meta)
 
 
@@ -156,7 +199,7 @@ def _gflownet_modules(gflownet) -> dict:
 
 def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume: bool = False,
                suite: str = "tasm-basic-v1", tiers: Sequence[str] | None = ("easy", "medium"),
-               masking: str = "typed", iterations: int = 2000, minutes: float | None = None,
+               masking: str = DEFAULT_MASKING, iterations: int = 2000, minutes: float | None = None,
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
                reward_beta: float = 8.0, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
                eval_samples: int = 16, extra: int = 0, experts: int = 0,
@@ -164,6 +207,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
     """GFlowNet fine-tuning; writes ``out/stage2.safetensors`` (best on val), ``out/stage2-last.safetensors``
     (with the optimizer, for ``resume``) and ``out/stage2-metrics.csv``."""
     torch.manual_seed(seed)
+    started = time.time()
     loaded = load_suite(suite)
     tiers = tuple(tiers or ("easy", "medium"))
     env = make_env(split_tasks(loaded, "train", tiers) + extra_tasks(loaded, tiers, extra), masking)
@@ -192,7 +236,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                  "prior": prior_path}
 
     def save(trainer: GFlowNetTrainer, tag: str) -> None:
-        meta = {**base_meta, "iteration": trainer.iteration, "best_val_score": trainer.best_score}
+        meta = {**base_meta, "iteration": trainer.iteration, "best_val_score": trainer.best_score,
+                "trained": provenance(started)}
         if tag == "best":
             save_checkpoint(out / "stage2.safetensors", _gflownet_modules(trainer.gflownet), meta)
         else:
@@ -230,10 +275,10 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v1"
     checkpoint = read_checkpoint(init)
     meta = checkpoint.meta
     loaded = load_suite(suite)
-    masking = meta.get("masking", "typed")
+    masking = meta.get("masking", LEGACY_MASKING)
     env = make_env(split_tasks(loaded, "train", tiers), masking)
     val_env = make_env(split_tasks(loaded, "val", tiers), masking)
-    policy = TasmPolicy(env, PolicyConfig.from_dict(meta["policy_config"]), device=device)
+    policy = _policy_from(init, env, device)[0]
     prior = None
     if agent in NEEDS_PRIOR:
         prior = frozen_copy(_policy_from(meta.get("prior") or init, env, device)[0])
@@ -299,12 +344,8 @@ def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v1", split
                         temperature: float = 1.0, progress: bool = True, device: Device = None,
                         decode: str = "sample", width: int = 16, masking: str | None = None) -> Report:
     """Evaluate the policy saved at ``path`` (loaded onto ``device``, default the CPU) on a suite split."""
-    checkpoint = read_checkpoint(path)
-    loaded = load_suite(suite)
-    tasks = split_tasks(loaded, split, tiers)
-    env = make_env(tasks, checkpoint.meta.get("masking", "typed"))
-    policy = TasmPolicy(env, PolicyConfig.from_dict(checkpoint.meta["policy_config"]), device=device)
-    load_module(checkpoint, "policy", policy)
+    tasks = split_tasks(load_suite(suite), split, tiers)
+    policy, _ = load_policy(path, tasks, device)
     return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress,
                            decode=decode, width=width, masking=masking)
 
@@ -341,5 +382,6 @@ def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc"
     return records
 
 
-__all__ = ["compare", "evaluate_checkpoint", "evaluate_policy", "extra_tasks", "make_env", "run_stage1",
+__all__ = ["DEFAULT_MASKING", "compare", "evaluate_checkpoint", "evaluate_policy", "extra_tasks", "keep_value_facts",
+           "load_policy", "make_env", "policy_config", "provenance", "run_stage1",
            "run_stage2", "run_stage3", "split_tasks"]

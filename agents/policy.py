@@ -2,7 +2,7 @@
 decoder over the emitted prefix that cross-attends to the graph's node embeddings.
 
     from agents.policy import PolicyConfig, TasmPolicy
-    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", masking="typed")
+    env = TasmGFNEnv(suite="tasm-basic-v1", split="train", masking="dataflow")
     pf = TasmPolicy(env, PolicyConfig())                      # a torchgfn ConditionalDiscretePolicyEstimator
     gflownet = TBGFlowNet(pf=pf, pb=None, logZ=graph_logz(env), constant_pb=True)
 
@@ -19,6 +19,15 @@ token at a time (:mod:`agents.sampling`). What only the current state knows (the
 slots, the budget left, the I/O counters) joins *after* the decoder, at the position being predicted, so all
 three ways of evaluating the policy agree exactly.
 
+**Value state** (:class:`ValueReadout`, on when the env carries one, i.e. under ``masking="dataflow"``): the
+env knows, on its probe inputs, which task-graph node each of the top 16 slots holds (``slot_nodes``) and
+which outputs are in place (``outputs_ready``). The readout gathers the encoder's embedding of each slot's node
+(a learned "none" vector where the slot holds no graph value), adds the outputs-ready bits, and attends from
+the decoder output over the task's nodes with a learned mark on those the stack already holds; so the policy
+sees what is computed and what is still missing, and the gradients reach the encoder through the gather.
+It joins after the decoder like the other state features. ``PolicyConfig.value_features`` records whether a
+network has it; a checkpoint written before it existed loads as a network without it.
+
 **Outputs** are logits in torchgfn's action order (token ``i + 1`` is action ``i``, exit last). Task-specific
 tables (graphs, input counts) are *bound* to an env, parameters are not: :meth:`TasmPolicy.rebind` moves a
 trained policy to another env (say the test split) without touching its weights.
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator
 
 import torch
@@ -70,6 +79,9 @@ class PolicyConfig:
     d_ff: int = 128
     edge_dim: int = 16
     dropout: float = 0.0
+    value_features: bool | None = None
+    """Read the env's value state (``slot_nodes``, ``outputs_ready``): ``None`` = yes iff the env carries one
+    (``masking="dataflow"``); resolved to a bool when a network is built, and recorded so in checkpoints."""
 
     def __post_init__(self):
         if self.d_model % self.heads:
@@ -86,7 +98,14 @@ class PolicyConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise PolicyError(f"unknown policy config keys {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
+        # a config written before the value features existed describes a network without them
+        return cls(**{"value_features": False, **data})
+
+    def resolved(self, env: TasmGFNEnv) -> "PolicyConfig":
+        """This config with ``value_features`` decided for ``env`` (on iff the env carries a value state)."""
+        if self.value_features is None:
+            return replace(self, value_features=has_value_state(env))
+        return self
 
 
 # ------------------------------------------------------------------------------------------- encoder
@@ -266,10 +285,12 @@ class PrefixDecoder(nn.Module):
 
 
 class StateFeatures(Preprocessor):
-    """Packs what the policy reads from a state into one long tensor (..., max_len + 8 + 32): the prefix
+    """Packs what the policy reads from a state into one long tensor (..., max_len + 8 + 64): the prefix
     (padding -1), its length, live depth, budget left, the four I/O counters, the sponge flag, the top 16
     slot types and, for each of those slots, which of the block's inputs it holds untouched (copied or moved
-    by dup / swap / pick / place, not computed), if any: what a compiler needs to know to fetch an operand. Robust to torchgfn's sink rows (garbage in, clamped values out)."""
+    by dup / swap / pick / place, not computed), if any: what a compiler needs to know to fetch an operand;
+    then the value state (:func:`value_columns`): the task-graph node each top slot holds on the probes and
+    which outputs are ready. Robust to torchgfn's sink rows (garbage in, clamped values out)."""
 
     def __init__(self, env: TasmGFNEnv):
         self.env = env
@@ -280,8 +301,24 @@ class StateFeatures(Preprocessor):
         return packed.reshape(*states.batch_shape, packed.shape[-1])
 
 
+def has_value_state(env: TasmGFNEnv) -> bool:
+    """Does the env's machine carry the value state (``masking="dataflow"`` or ``value_state=True``)?"""
+    return env.machine.values is not None
+
+
+def value_columns(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
+    """(B, 32) long: ``slot_nodes`` (the task-graph node index each of the top 16 slots holds on the probes,
+    st0 first, -1 for none) then ``outputs_ready`` (0/1 per output position); -1 and 0 throughout when the env
+    carries no value state (a policy built with ``value_features`` refuses such an env)."""
+    if not has_value_state(env):
+        return torch.cat([torch.full((len(state), SLOTS), -1, dtype=torch.long),
+                          torch.zeros(len(state), SLOTS, dtype=torch.long)], dim=1)
+    machine = env.machine
+    return torch.cat([machine.slot_nodes(state).long(), machine.outputs_ready(state).long()], dim=1)
+
+
 def pack_state(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
-    """The (B, max_len + 8 + 32) long features of :class:`StateFeatures` for a batch of emission states."""
+    """The (B, max_len + 8 + 64) long features of :class:`StateFeatures` for a batch of emission states."""
     machine = env.machine
     tokens = state.tokens.long().clamp(PAD, env.n_actions - 1)
     numbers = torch.stack([state.length.long().clamp(0, env.max_len), machine.live_depth(state).long(),
@@ -294,7 +331,7 @@ def pack_state(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
     position = codes - ORIGIN
     holds = (codes >= ORIGIN) & (position < n_inputs[:, None]) & (types != CONTEXT)
     origin = torch.where(holds, (n_inputs[:, None] - 1 - position).clamp(0, SLOTS - 1), SLOTS)
-    return torch.cat([tokens, numbers, types, origin], dim=1)
+    return torch.cat([tokens, numbers, types, origin, value_columns(env, state)], dim=1)
 
 
 @dataclass
@@ -304,9 +341,12 @@ class Unpacked:
     numbers: torch.Tensor  # (N, N_NUMBERS) float, scaled
     types: torch.Tensor  # (N, SLOTS)
     origins: torch.Tensor  # (N, SLOTS)
+    slot_nodes: torch.Tensor  # (N, SLOTS) graph node index per slot, -1 none
+    outputs_ready: torch.Tensor  # (N, SLOTS) float 0/1
 
     def to(self, device: torch.device) -> "Unpacked":
-        return Unpacked(*(t.to(device) for t in (self.tokens, self.length, self.numbers, self.types, self.origins)))
+        return Unpacked(*(t.to(device) for t in (self.tokens, self.length, self.numbers, self.types, self.origins,
+                                                 self.slot_nodes, self.outputs_ready)))
 
 
 def unpack(packed: torch.Tensor, max_len: int) -> Unpacked:
@@ -315,7 +355,65 @@ def unpack(packed: torch.Tensor, max_len: int) -> Unpacked:
     scale = torch.tensor([32.0, 16.0, 8.0, 8.0, 8.0, 8.0, 1.0], device=packed.device)
     numbers = raw[:, 1:].float().clamp(-64, 256) / scale
     rest = packed[:, max_len + 8:]
-    return Unpacked(packed[:, :max_len], raw[:, 0], numbers, rest[:, :SLOTS], rest[:, SLOTS:2 * SLOTS])
+    if rest.shape[1] != 4 * SLOTS:
+        raise PolicyError(f"packed states have {packed.shape[1]} columns, expected max_len + 8 + {4 * SLOTS} = "
+                          f"{max_len + 8 + 4 * SLOTS} (made by pack_state for an env with max_len {max_len}?)")
+    return Unpacked(packed[:, :max_len], raw[:, 0], numbers, rest[:, :SLOTS], rest[:, SLOTS:2 * SLOTS],
+                    rest[:, 2 * SLOTS:3 * SLOTS], rest[:, 3 * SLOTS:].float())
+
+
+# ------------------------------------------------------------------------------------------- value state
+
+
+class ValueReadout(nn.Module):
+    """The value state of each state as one ``d_model`` vector, joined after the decoder: the encoder's
+    embedding of the graph node each top slot holds (a learned vector for none), by slot; the outputs-ready bits;
+    and an attention of the decoder output over the task's nodes that knows which of them the stack holds.
+    The slot gather and the attention read the encoder's node embeddings, so its gradients reach the encoder."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.none = nn.Parameter(torch.randn(d) * 0.02)
+        self.slots = nn.Linear(SLOTS * d, d)
+        self.ready = nn.Linear(SLOTS, d)
+        self.query, self.key, self.value, self.out = (nn.Linear(d, d) for _ in range(4))
+        self.held_key = nn.Parameter(torch.randn(d) * 0.02)  # what "on the stack" adds to a node's key
+        self.held_value = nn.Parameter(torch.randn(d) * 0.02)  # ... and to its value
+
+    @staticmethod
+    def _slots(features: Unpacked, memory: Memory, per_row: int) -> tuple[torch.Tensor, torch.Tensor]:
+        slot_nodes = features.slot_nodes.reshape(memory.nodes.shape[0], per_row, SLOTS)
+        return slot_nodes.clamp(0, memory.nodes.shape[1] - 1), slot_nodes >= 0
+
+    def slot_embeddings(self, features: Unpacked, memory: Memory, per_row: int) -> torch.Tensor:
+        """(R, P, 16, d): the encoder's embedding of the node each slot holds, the ``none`` vector where -1."""
+        index, held = self._slots(features, memory, per_row)
+        R, d = memory.nodes.shape[0], memory.nodes.shape[2]
+        gathered = memory.nodes.gather(1, index.reshape(R, -1, 1).expand(-1, -1, d)).reshape(*index.shape, d)
+        return torch.where(held[..., None], gathered, self.none)
+
+    def on_stack(self, features: Unpacked, memory: Memory, per_row: int) -> torch.Tensor:
+        """(R, P, W) float 0/1: which of the task's nodes some top slot holds."""
+        index, held = self._slots(features, memory, per_row)
+        R, W = memory.nodes.shape[:2]
+        return torch.zeros(R, per_row, W, device=memory.nodes.device).scatter_add_(2, index, held.float()).clamp(max=1)
+
+    def forward(self, h: torch.Tensor, features: Unpacked, memory: Memory) -> torch.Tensor:
+        """h (R, P, d): decoder outputs of P states of each of memory's R rows; ``features`` of the R * P
+        states, row-major. Returns (R, P, d)."""
+        R, P, d = h.shape
+        nodes = memory.nodes  # (R, W, d)
+        x = self.slots(self.slot_embeddings(features, memory, P).reshape(R, P, SLOTS * d)) \
+            + self.ready(features.outputs_ready.reshape(R, P, SLOTS))
+        on_stack = self.on_stack(features, memory, P)
+        # attention with keys k_n + on_stack * held_key, values v_n + on_stack * held_value, without
+        # materialising per-state keys: the held terms enter as one score and one weight per state and node
+        q = self.query(h)
+        scores = q @ self.key(nodes).transpose(1, 2) + on_stack * (q @ self.held_key)[..., None]
+        scores = scores.masked_fill(~memory.mask[:, None, :], float("-inf")) / d ** 0.5
+        attention = scores.softmax(-1)
+        pooled = attention @ self.value(nodes) + (attention * on_stack).sum(-1, keepdim=True) * self.held_value
+        return x + self.out(pooled)
 
 
 # ------------------------------------------------------------------------------------------- network
@@ -326,6 +424,7 @@ class PolicyNetwork(nn.Module):
 
     def __init__(self, env: TasmGFNEnv, config: PolicyConfig, out_dim: int):
         super().__init__()
+        config = config.resolved(env)
         self.config, self.out_dim = config, out_dim
         self.n_tokens = env.n_actions  # vocabulary size, EOS = token 0
         self.graphs = TaskGraphs(config)
@@ -334,6 +433,7 @@ class PolicyNetwork(nn.Module):
         self.slot_types = nn.Embedding(SLOTS * SLOT_CLASSES, d)
         self.slot_origins = nn.Embedding(SLOTS * ORIGINS, d)
         self.numbers = nn.Linear(N_NUMBERS, d)
+        self.values = ValueReadout(d) if config.value_features else None
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, out_dim))
         self.bind(env)
 
@@ -341,6 +441,9 @@ class PolicyNetwork(nn.Module):
         if env.n_actions != self.n_tokens:
             raise PolicyError(f"the env's vocabulary has {env.n_actions} tokens, the policy was built for "
                               f"{self.n_tokens}")
+        if self.values is not None and not has_value_state(env):
+            raise PolicyError(f"this policy reads the value state, but the env (masking {env.masking!r}) carries "
+                              "none: use masking='dataflow' (or value_state=True)")
         self.env = env
         self.max_len = env.max_len
         self.graphs.bind(env.tasks)
@@ -365,20 +468,25 @@ class PolicyNetwork(nn.Module):
         start = self.n_inputs[task.to(tokens.device)][:, None]
         return torch.cat([start, start + change], 1)
 
-    def readout(self, h: torch.Tensor, features: Unpacked) -> torch.Tensor:
-        """Join the current state's slot types and numbers to decoder outputs h (N, d)."""
+    def readout(self, h: torch.Tensor, features: Unpacked, memory: Memory) -> torch.Tensor:
+        """Join the current states' slot types, numbers and value state to decoder outputs h (R, P, d): P
+        states for each of memory's R rows, ``features`` of the R * P states row-major. Returns (R * P, out)."""
         features = features.to(h.device)
+        R, P, d = h.shape
         slot = torch.arange(SLOTS, device=h.device)
         slots = self.slot_types(slot * SLOT_CLASSES + features.types.clamp(0, SLOT_CLASSES - 1)) \
             + self.slot_origins(slot * ORIGINS + features.origins.clamp(0, ORIGINS - 1))
-        return self.head(h + slots.sum(1) + self.numbers(features.numbers))
+        x = h.reshape(R * P, d) + slots.sum(1) + self.numbers(features.numbers)
+        if self.values is not None:
+            x = x + self.values(h, features, memory).reshape(R * P, d)
+        return self.head(x)
 
     def next_outputs(self, previous: torch.Tensor, depth: torch.Tensor, position: int, memory: Memory,
                      memory_kv: list, caches: list[dict], features: Unpacked) -> torch.Tensor:
         """One cached decoding step (sampling): the outputs (B, out_dim), in token order, after the previous
         token (B,) (-1 = BOS) at ``position``, with the live depth (B,) after it; extends ``caches``."""
         x = self.decoder.embed(previous[:, None], depth[:, None], position, memory.pooled)
-        return self.readout(self.decoder(x, memory_kv, memory.mask, caches)[:, 0], features)
+        return self.readout(self.decoder(x, memory_kv, memory.mask, caches), features, memory)
 
     def token_order_to_actions(self, out: torch.Tensor) -> torch.Tensor:
         if self.out_dim != self.n_tokens:
@@ -402,7 +510,7 @@ class PolicyNetwork(nn.Module):
                                memory.pooled)
         h = self.decoder(x, memory_kv, memory.mask)
         last = h[torch.arange(n, device=self.device), features.length.clamp(0, width)]
-        return self.token_order_to_actions(self.readout(last, features))
+        return self.token_order_to_actions(self.readout(last[:, None], features, memory))
 
     def sequence(self, tokens: torch.Tensor, task: torch.Tensor, features: Unpacked) -> torch.Tensor:
         """Teacher forcing: outputs after every prefix of ``tokens`` (B, T) in one pass, (B, T + 1, out_dim).
@@ -413,8 +521,8 @@ class PolicyNetwork(nn.Module):
         bos = torch.full((B, 1), -1, dtype=torch.long, device=self.device)
         x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), self.depths(tokens, task), 0,
                                memory.pooled)
-        h = self.decoder(x, memory_kv, memory.mask).reshape(B * (T + 1), -1)
-        return self.token_order_to_actions(self.readout(h, features)).reshape(B, T + 1, -1)
+        h = self.decoder(x, memory_kv, memory.mask)
+        return self.token_order_to_actions(self.readout(h, features, memory)).reshape(B, T + 1, -1)
 
 
 def condition_task_ids(conditions: torch.Tensor) -> torch.Tensor:
@@ -458,7 +566,7 @@ class TasmPolicy(_BoundEstimator, ConditionalDiscretePolicyEstimator):
 
     def __init__(self, env: TasmGFNEnv, config: PolicyConfig | None = None,
                  device: torch.device | str | None = None):
-        self.config = config or PolicyConfig()
+        self.config = (config or PolicyConfig()).resolved(env)
         network = PolicyNetwork(env, self.config, out_dim=env.n_actions)
         super().__init__(network, nn.Identity(), nn.Identity(), env.n_actions, preprocessor=StateFeatures(env))
         self.to(resolve_device(device))
@@ -469,7 +577,7 @@ class TasmFlow(_BoundEstimator, ConditionalScalarEstimator):
 
     def __init__(self, env: TasmGFNEnv, config: PolicyConfig | None = None,
                  device: torch.device | str | None = None):
-        self.config = config or PolicyConfig()
+        self.config = (config or PolicyConfig()).resolved(env)
         network = PolicyNetwork(env, self.config, out_dim=1)
         super().__init__(network, nn.Identity(), nn.Identity(), preprocessor=StateFeatures(env))
         self.to(resolve_device(device))
@@ -557,4 +665,4 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["GraphEncoder", "GraphLogZ", "Memory", "PolicyConfig", "PolicyError", "PolicyNetwork", "PrefixDecoder",
-           "StateFeatures", "TasmFlow", "pack_state", "TasmPolicy", "bound_to", "count_parameters", "graph_logz", "rebind_all", "resolve_device", "condition_task_ids", "unpack"]
+           "StateFeatures", "TasmFlow", "ValueReadout", "has_value_state", "pack_state", "value_columns", "TasmPolicy", "bound_to", "count_parameters", "graph_logz", "rebind_all", "resolve_device", "condition_task_ids", "unpack"]

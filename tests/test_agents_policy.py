@@ -206,3 +206,129 @@ def test_devices_are_checked():
     if not torch.cuda.is_available():
         with pytest.raises(PolicyError, match="CUDA is not available"):
             TasmPolicy(ENV, SMALL, device="cuda")
+
+
+# ---------------------------------------------------------------------------------------------- value state
+
+V1 = te.load_suite("tasm-basic-v1")
+V1_EASY = sorted((t for t in V1.split("train") if t.tier == "easy"), key=lambda t: len(str(t.baseline)))[:4]
+VALUE_ENV = TasmGFNEnv(tasks=V1_EASY, suite=None, masking="dataflow", max_len=24)  # short baselines, short rollouts
+
+
+def _value_policy(seed: int = 0) -> TasmPolicy:
+    torch.manual_seed(seed)
+    return TasmPolicy(VALUE_ENV, SMALL)
+
+
+def _baseline_states():
+    """Packed states along the suite's baselines (every prefix), their task ids, and the replay."""
+    replayed = replay(VALUE_ENV, range(len(V1_EASY)), [t.baseline for t in V1_EASY])
+    trajectories = to_trajectories(replayed)
+    T = trajectories.actions.tensor.shape[0]
+    states = trajectories.states[:T]
+    packed = pack_state(VALUE_ENV, VALUE_ENV.emission_state(states))
+    return packed, condition_task_ids(states.conditions), trajectories
+
+
+def test_value_features_are_on_under_dataflow_and_read_from_the_env():
+    policy = _value_policy()
+    assert policy.config.value_features is True and policy.module.values is not None
+    assert ENV.machine.values is None and _policy().config.value_features is False  # typed env: off
+    packed, _, trajectories = _baseline_states()
+    observed = VALUE_ENV.value_observations(trajectories.states[:packed.shape[0] // len(V1_EASY)])
+    features = unpack(packed, VALUE_ENV.max_len)
+    assert torch.equal(features.slot_nodes, observed["slot_nodes"].reshape(-1, 16))
+    assert torch.equal(features.outputs_ready, observed["outputs_ready"].reshape(-1, 16).float())
+    assert bool((features.slot_nodes >= 0).any())  # the baselines do hold graph values
+
+
+def test_slot_nodes_and_outputs_ready_change_the_logits():
+    """Goes red if the network ignores either part of the value state."""
+    policy = _value_policy(1)
+    packed, task, _ = _baseline_states()
+    base = policy.module(packed, task)
+    width = VALUE_ENV.max_len + 8 + 32
+    held = (packed[:, width:width + 16] >= 0).any(1)
+    moved = packed.clone()
+    moved[:, width:width + 16] = torch.roll(packed[:, width:width + 16], 1, dims=1)  # the same nodes, other slots
+    differ = (policy.module(moved, task) - base).abs().amax(1)
+    assert bool((differ[held & (moved[:, width:width + 16] != packed[:, width:width + 16]).any(1)] > 1e-5).all())
+    none = packed.clone()
+    none[:, width:width + 16] = -1
+    assert bool(((policy.module(none, task) - base).abs().amax(1)[held] > 1e-5).all())
+    flipped = packed.clone()
+    flipped[:, width + 16:] = 1 - packed[:, width + 16:]
+    assert bool(((policy.module(flipped, task) - base).abs().amax(1) > 1e-5).all())
+
+
+@pytest.mark.parametrize("seed", [7])
+def test_the_three_evaluations_agree_with_value_features(seed, monkeypatch):
+    policy = _value_policy(seed % 2)
+    net = policy.module
+    cached = []  # the logits the cached sampler drew from, step by step (B, V) in token order
+    step = net.next_outputs
+    monkeypatch.setattr(net, "next_outputs", lambda *args: cached.append(step(*args)) or cached[-1])
+    sampled = rollout(policy, torch.arange(len(V1_EASY)).repeat(2), generator=torch.Generator().manual_seed(seed))
+    trajectories = to_trajectories(sampled)
+    fast = trajectory_log_probs(policy, trajectories)  # teacher forcing
+    reference = get_trajectory_pfs(policy, trajectories, recalculate_all_logprobs=True)  # per state
+    assert torch.allclose(fast, reference, atol=1e-4), (fast - reference).abs().max()
+    T = trajectories.actions.tensor.shape[0]
+    states = trajectories.states[:T]
+    per_state = policy(states, states.conditions)  # (T, B, V) in action order
+    live = torch.arange(T)[:, None] <= sampled.lengths[None, :]
+    drawn = net.token_order_to_actions(torch.stack(cached[:T]))
+    assert torch.allclose(drawn[live], per_state[live], atol=1e-4), (drawn[live] - per_state[live]).abs().max()
+
+
+def test_gradients_reach_the_encoder_through_the_slot_gather():
+    policy = _value_policy(2)
+    net = policy.module
+    packed, task, _ = _baseline_states()
+    features = unpack(packed, VALUE_ENV.max_len)
+    memory = net.graphs.memory(task)
+    memory.nodes.retain_grad()
+    net.values.slot_embeddings(features, memory, 1).pow(2).sum().backward()
+    # exactly the held nodes of each row get a gradient, and through them every encoder tensor
+    held = torch.zeros_like(memory.mask)
+    for row, nodes in enumerate(features.slot_nodes.tolist()):
+        held[row, [n for n in nodes if n >= 0]] = True
+    touched = memory.nodes.grad.abs().sum(-1) > 0
+    assert bool(held.any()) and torch.equal(touched, held)
+    encoder = net.graphs.encoder
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+    assert net.values.none.grad.abs().sum() > 0  # rows with empty slots use the learned "none" vector
+
+
+def test_the_whole_policy_trains_under_dataflow():
+    """One teacher-forced step: every tensor of the policy gets a gradient (the value readout included)."""
+    policy = _value_policy(3)
+    _, _, trajectories = _baseline_states()
+    (-trajectory_log_probs(policy, trajectories).sum()).backward()
+    missing = [n for n, p in policy.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+    assert not missing
+
+
+def test_value_checkpoints_round_trip_and_older_ones_still_load(tmp_path):
+    policy = _value_policy(4)
+    path = save_checkpoint(tmp_path / "v.safetensors", {"policy": policy},
+                           {"policy_config": policy.config.to_dict(), "masking": "dataflow"})
+    meta = read_checkpoint(path).meta
+    assert meta["policy_config"]["value_features"] is True
+    fresh = TasmPolicy(VALUE_ENV, PolicyConfig.from_dict(meta["policy_config"]))
+    load_module(read_checkpoint(path), "policy", fresh)
+    packed, task, _ = _baseline_states()
+    assert torch.equal(policy.module(packed, task), fresh.module(packed, task))
+    # a checkpoint from before the value features (no such config key) loads as a network without them
+    old = dict(SMALL.to_dict())
+    old.pop("value_features")
+    legacy = PolicyConfig.from_dict(old)
+    assert legacy.value_features is False
+    typed_path = save_checkpoint(tmp_path / "old.safetensors", {"policy": _policy(5)}, {"policy_config": old})
+    for env in (ENV, VALUE_ENV):  # under typed masking as trained, and under dataflow (features unused)
+        load_module(read_checkpoint(typed_path), "policy", TasmPolicy(env, legacy))
+    # the value policy refuses an env without the value state, and its weights refuse a legacy network
+    with pytest.raises(PolicyError, match="value state"):
+        TasmPolicy(ENV, PolicyConfig.from_dict(meta["policy_config"]))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_module(read_checkpoint(path), "policy", TasmPolicy(VALUE_ENV, legacy))
