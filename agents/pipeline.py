@@ -8,7 +8,6 @@ so no val or test task is ever trained on); checkpoints are **selected on val**;
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import datetime, timezone
