@@ -17,6 +17,7 @@ from .compare.interface import AgentContext
 from .policy import PolicyConfig, TasmPolicy
 
 FRESH = "fresh"
+MASKING = "dataflow"  # the masks every agent of the comparison works under (EOS only where the probes match)
 
 
 def pretrained_checkpoint(suite: str) -> Path | None:
@@ -48,4 +49,9 @@ def initial_policy(env: TasmGFNEnv, context: AgentContext) -> tuple[TasmPolicy, 
     return policy, str(path)
 
 
-__all__ = ["FRESH", "initial_policy", "pretrained_checkpoint"]
+def task_env(task) -> TasmGFNEnv:
+    """The torchgfn env of one task under the comparison's masks (a learned agent works on one task)."""
+    return TasmGFNEnv(tasks=[task], suite=None, masking=MASKING)
+
+
+__all__ = ["FRESH", "MASKING", "initial_policy", "pretrained_checkpoint", "task_env"]

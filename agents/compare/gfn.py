@@ -24,16 +24,14 @@ from typing import Sequence
 
 import torch
 
-from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.tasks.task import Task
 
 from ..gflownet import AGENTS, NEEDS_PRIOR, PER_TASK_VARIANCE, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
-from ..policy import TasmPolicy
-from ..sampling import Rollout, rollout, to_trajectories, trajectory_log_probs
-from ..start import FRESH, initial_policy
+from ..sampling import rollout, to_trajectories, trajectory_log_probs
+from ..start import initial_policy, task_env
 from .interface import AgentContext, CompareError, Scored
+from .single_task import SingleTaskAgent
 
-MASKING = "dataflow"
 EPS = 1e-3
 def log_rewards(scored: Sequence[Scored], baseline_cycles: int, beta: float, partial_credit: float) -> torch.Tensor:
     """(len(scored),) log-rewards of the verdicts (see the module docstring)."""
@@ -46,7 +44,7 @@ def log_rewards(scored: Sequence[Scored], baseline_cycles: int, beta: float, par
     return torch.tensor(out, dtype=torch.get_default_dtype())
 
 
-class GFlowNetAgent:
+class GFlowNetAgent(SingleTaskAgent):
     """One torchgfn objective, trained online on one task from the harness's verdicts."""
 
     def __init__(self, context: AgentContext, objective: str):
@@ -59,13 +57,11 @@ class GFlowNetAgent:
                                      reward_beta=float(options.get("reward_beta", 8.0)),
                                      partial_credit=float(options.get("partial_credit", 0.5)))
         self.temperature = float(options.get("temperature", 1.0))
-        self.generator = torch.Generator().manual_seed(context.seed)
-        self.task: Task | None = None
-        self.pending: Rollout | None = None
+        self._begin(context)
 
     def _build(self, task: Task) -> None:
         self.task = task
-        self.env = TasmGFNEnv(tasks=[task], suite=None, masking=MASKING)
+        self.env = task_env(task)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.context.seed)  # log Z / log F initial weights
             self.policy, self.start = initial_policy(self.env, self.context)
@@ -74,10 +70,7 @@ class GFlowNetAgent:
         self.trainer = GFlowNetTrainer(gflownet, self.env, self.config, progress=False)
 
     def propose(self, task: Task, n: int) -> list[str]:
-        if self.task is None:
-            self._build(task)
-        elif task.name != self.task.name:
-            raise CompareError(f"this {self.name} agent works on task {self.task.name!r}, not {task.name!r}")
+        self._check_task(task)
         self.pending = rollout(self.policy, [0] * n, temperature=self.temperature, generator=self.generator)
         return [str(p) for p in self.pending.programs()]
 

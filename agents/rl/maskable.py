@@ -36,11 +36,11 @@ from tasm_env.emission.vocab import EOS
 from tasm_env.tasks.task import Task
 
 from ..compare.interface import AgentContext, Scored
+from ..start import MASKING
 from .features import TaskIndexObservation, graph_policy_kwargs
-from .single_task import SingleTaskAgent
+from ..compare.single_task import SingleTaskAgent
 from .reward import RewardConfig, terminal_rewards
 
-MASKING = "dataflow"
 
 
 @dataclass

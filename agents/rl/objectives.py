@@ -28,20 +28,18 @@ from torchrl.objectives import ClipPPOLoss, ReinforceLoss
 from torchrl.objectives.value import GAE
 
 from tasm_env.asm import Program
-from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.tasks.task import Task
 
 from ..compare.interface import AgentContext, CompareError, Scored
 from ..policy import PolicyConfig, TasmFlow
 from ..sampling import Rollout, rollout
 from . import modules
-from .single_task import SingleTaskAgent
+from ..compare.single_task import SingleTaskAgent
 from .reward import RewardConfig, terminal_rewards
-from ..start import initial_policy
+from ..start import initial_policy, task_env
 from .transitions import transitions
 
 OBJECTIVES = ("reinforce", "ppo")
-MASKING = "dataflow"
 
 
 class TorchRLAgent(SingleTaskAgent):
@@ -60,14 +58,12 @@ class TorchRLAgent(SingleTaskAgent):
         if self.lr < 0 or self.epochs < 1:
             raise CompareError(f"need lr >= 0 and ppo_epochs >= 1, got {self.lr} and {self.epochs}")
         self.rewards = RewardConfig.from_options(options)
-        self.generator = torch.Generator().manual_seed(context.seed)
-        self.task: Task | None = None
-        self.pending: Rollout | None = None
+        self._begin(context)
 
     # ---- built on the first task (one agent instance works on one task)
     def _build(self, task: Task) -> None:
         self.task = task
-        self.env = TasmGFNEnv(tasks=[task], suite=None, masking=MASKING)
+        self.env = task_env(task)
         self.policy, self.start = initial_policy(self.env, self.context)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.context.seed + 1)

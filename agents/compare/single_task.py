@@ -1,11 +1,13 @@
-"""What the RL agents share: one instance works on one task (the harness makes one agent per (seed, task)),
+"""What the learned agents (GFlowNet and RL) share: one instance works on one task (the harness makes one agent per (seed, task)),
 and its networks and env are built on the first call, when the task is known."""
 
 from __future__ import annotations
 
 from tasm_env.tasks.task import Task
 
-from ..compare.interface import CompareError
+import torch
+
+from .interface import AgentContext, CompareError
 
 
 class SingleTaskAgent:
@@ -13,6 +15,14 @@ class SingleTaskAgent:
 
     name: str
     task: Task | None = None
+
+    def _begin(self, context: AgentContext) -> None:
+        """The state every learned agent starts with: its context, its sampling generator (from the seed), no
+        task yet and no proposals awaiting verdicts."""
+        self.context = context
+        self.generator = torch.Generator().manual_seed(context.seed)
+        self.task = None
+        self.pending = None
 
     def _build(self, task: Task) -> None:
         raise NotImplementedError
