@@ -37,7 +37,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
@@ -212,12 +212,12 @@ def _write_shard(path: Path, record: dict) -> None:
 # ------------------------------------------------------------------------------------------- the build
 
 
-def _run_shard(job: ShardJob) -> dict:
-    return corpus_shard.build_shard(job)  # looked up at call time, so that tests can count or break it
+ShardBuilder = Callable[[ShardJob], dict]
 
 
-class _Merge:
-    """Shards merged in index order: global dedup of tasks by identity; stops counting at the target."""
+class ShardMerge:
+    """Shards merged in index order: global dedup of tasks by identity; stops counting at the target.
+    ``add`` takes a shard record as ``corpus_shard.build_shard`` returns it."""
 
     def __init__(self, target: int):
         self.target, self.seen, self.rows, self.programs = target, set(), [], 0
@@ -244,10 +244,11 @@ class _Merge:
             self.programs += len(row["programs"])
 
 
-def _build(settings: CorpusSettings, folder: Path, jobs: int, progress: bool) -> tuple[_Merge, int]:
+def _build(settings: CorpusSettings, folder: Path, jobs: int, progress: bool,
+           build_shard: ShardBuilder) -> tuple[ShardMerge, int]:
     """Merge finished shards in order, building the missing ones in a spawn pool, until the target is met.
     Returns the merge and how many shards this call built."""
-    merge, finished, built = _Merge(settings.programs), {}, 0
+    merge, finished, built = ShardMerge(settings.programs), {}, 0
     shard = lambda i: folder / "shards" / f"{i:05d}.jsonl.gz"  # noqa: E731
 
     def advance() -> None:
@@ -267,13 +268,13 @@ def _build(settings: CorpusSettings, folder: Path, jobs: int, progress: bool) ->
                     finished[i] = record
                     advance()
                 elif jobs <= 1:
-                    finished[i] = _run_shard(settings.job(i))
+                    finished[i] = build_shard(settings.job(i))
                     _write_shard(shard(i), finished[i])
                     built += 1
                     advance()
                 else:
                     pool = pool or multiprocessing.get_context("spawn").Pool(jobs)
-                    pending[i] = pool.apply_async(_run_shard, (settings.job(i),))
+                    pending[i] = pool.apply_async(build_shard, (settings.job(i),))
                 bar.n = min(merge.programs, settings.programs)
                 bar.refresh()
             for i in [i for i, result in pending.items() if result.ready()] or ([min(pending)] if pending else []):
@@ -298,10 +299,12 @@ def _from_rows(rows: list[dict]) -> tuple[list[Task], list[list[tuple[str, Progr
 
 
 def load_corpus(settings: CorpusSettings = CorpusSettings(), *, cache_dir: str | os.PathLike | None = None,
-                jobs: int | None = None, progress: bool = True) -> Corpus:
+                jobs: int | None = None, progress: bool = True,
+                build_shard: ShardBuilder | None = None) -> Corpus:
     """The corpus of ``settings``: read from the cache when it was built before, else built (resuming from the
     finished shards of an earlier, interrupted build) and cached. ``jobs``: worker processes (default: the
-    machine's cores)."""
+    machine's cores). ``build_shard`` builds one missing shard (default ``corpus_shard.build_shard``; with
+    ``jobs > 1`` it must be picklable, i.e. a module-level function)."""
     folder = cache_root(cache_dir) / settings.key()
     path = folder / f"corpus-{settings.programs}.jsonl.gz"
     if path.is_file():
@@ -315,7 +318,8 @@ def load_corpus(settings: CorpusSettings = CorpusSettings(), *, cache_dir: str |
             warnings.warn(f"corpus {path} is unusable ({type(err).__name__}: {err}); rebuilding it from its shards",
                           stacklevel=2)
     started = time.perf_counter()
-    merge, built = _build(settings, folder, jobs or os.cpu_count() or 1, progress)
+    merge, built = _build(settings, folder, jobs or os.cpu_count() or 1, progress,
+                          build_shard or corpus_shard.build_shard)
     stats = {"shards": merge.shards, "built_shards": built, "worker_seconds": merge.seconds,
              "cpu_seconds": merge.cpu_seconds,
              "wall_seconds": time.perf_counter() - started, "duplicate_tasks": merge.duplicates,

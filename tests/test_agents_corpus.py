@@ -25,7 +25,7 @@ TINY = CorpusSettings(programs=16, shard_tasks=2, tiers=("easy", "medium"), tier
 
 
 class Counting:
-    """Stands in for ``agents.corpus._run_shard``: counts the shards built, optionally fails at one."""
+    """A ``build_shard`` for ``load_corpus``: counts the shards built, optionally fails at one."""
 
     def __init__(self, fail_at: int | None = None):
         self.calls, self.fail_at = 0, fail_at
@@ -81,7 +81,7 @@ def test_no_program_or_task_twice(built):
     # it when it finds nothing cheaper, so without the dedup the texts above repeat (checked: the test goes red)
     # and the task dedup across shards: the same shard merged twice adds nothing the second time
     header, rows = _rows(sorted((built[1]).glob("*/shards/00000.jsonl.gz"))[0])
-    merge = corpus_module._Merge(10 ** 9)
+    merge = corpus_module.ShardMerge(10 ** 9)
     record = {**header, "tasks": rows}
     merge.add(record)
     first = merge.programs
@@ -98,39 +98,37 @@ def test_no_suite_task_leaks_in(built):
     assert record["counts"]["leaked"] == 3 and record["tasks"] == []
 
 
-def test_the_cache_is_reused_and_grown(built, monkeypatch):
+def test_the_cache_is_reused_and_grown(built):
     corpus, folder = built
     counting = Counting()
-    monkeypatch.setattr(corpus_module, "_run_shard", counting)
-    again = load_corpus(TINY, cache_dir=folder, jobs=1, progress=False)
+    again = load_corpus(TINY, cache_dir=folder, jobs=1, progress=False, build_shard=counting)
     assert counting.calls == 0 and not again.built
     assert [str(t.baseline) for t in again.tasks] == [str(t.baseline) for t in corpus.tasks]
     assert again.summary() == corpus.summary()
     shards = corpus.stats["shards"]
-    bigger = load_corpus(replace(TINY, programs=len(corpus) + 1), cache_dir=folder, jobs=1, progress=False)
+    bigger = load_corpus(replace(TINY, programs=len(corpus) + 1), cache_dir=folder, jobs=1, progress=False,
+                         build_shard=counting)
     assert bigger.built and counting.calls >= 1  # only the new shards were built; the old ones were read
     assert bigger.stats["shards"] == shards + counting.calls
-    other = load_corpus(TINY, cache_dir=folder, jobs=1, progress=False)
+    other = load_corpus(TINY, cache_dir=folder, jobs=1, progress=False, build_shard=counting)
     assert not other.built and counting.calls == bigger.stats["built_shards"]
 
 
-def test_an_interrupted_build_leaves_no_corrupt_cache_and_resumes(tmp_path, monkeypatch):
+def test_an_interrupted_build_leaves_no_corrupt_cache_and_resumes(tmp_path):
     settings = replace(TINY, programs=12, tiers=("easy",), tier_weights=(1,))  # one shard holds at most 10
     killer = Counting(fail_at=2)
-    monkeypatch.setattr(corpus_module, "_run_shard", killer)
     with pytest.raises(KeyboardInterrupt):
-        load_corpus(settings, cache_dir=tmp_path, jobs=1, progress=False)
+        load_corpus(settings, cache_dir=tmp_path, jobs=1, progress=False, build_shard=killer)
     folder = tmp_path / settings.key()
     assert not list(folder.glob("corpus-*")) and not list(tmp_path.rglob("*.tmp"))
     assert [p.name for p in (folder / "shards").iterdir()] == ["00000.jsonl.gz"]
     resumed = Counting()
-    monkeypatch.setattr(corpus_module, "_run_shard", resumed)
-    corpus = load_corpus(settings, cache_dir=tmp_path, jobs=1, progress=False)
+    corpus = load_corpus(settings, cache_dir=tmp_path, jobs=1, progress=False, build_shard=resumed)
     assert len(corpus) >= 12 and resumed.calls == corpus.stats["shards"] - 1  # shard 0 was not built again
     path = corpus.path
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # a torn file, say from a full disk
     with pytest.warns(UserWarning, match="unusable"):
-        repaired = load_corpus(settings, cache_dir=tmp_path, jobs=1, progress=False)
+        repaired = load_corpus(settings, cache_dir=tmp_path, jobs=1, progress=False, build_shard=resumed)
     assert resumed.calls == corpus.stats["shards"] - 1  # rebuilt from the shards, nothing searched again
     assert repaired.summary() == corpus.summary()
 
@@ -141,8 +139,7 @@ def test_stage1_trains_on_the_corpus(built, tmp_path, monkeypatch):
     from tasm_env.tasks.suite import load_suite
 
     corpus, folder = built
-    counting = Counting()
-    monkeypatch.setattr(corpus_module, "_run_shard", counting)
+    shards_before = {p: p.stat().st_mtime_ns for p in folder.rglob("*.jsonl.gz")}
     seen = {}
     real = corpus_module.Corpus.examples
 
@@ -155,7 +152,8 @@ def test_stage1_trains_on_the_corpus(built, tmp_path, monkeypatch):
                       corpus=TINY, corpus_dir=folder, masking=TINY.masking)  # the masking it was built under
     meta = read_checkpoint(path).meta
     easy = corpus.summary()["by_tier"]["easy"]
-    assert counting.calls == 0  # the cached corpus, not a new build
+    # the cached corpus, not a new build: no corpus or shard file was written
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.jsonl.gz")} == shards_before
     assert meta["stage1_corpus"]["programs"] == easy["programs"] == len(seen["examples"])
     base = len(split_tasks(load_suite("tasm-basic-v1"), "train", ("easy",)))
     assert min(i for i, _ in seen["examples"]) == base  # the corpus's tasks follow the train split's in the env
