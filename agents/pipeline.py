@@ -98,10 +98,7 @@ def keep_value_facts(env: TasmGFNEnv, programs_per_task: int) -> None:
     at most the budget per task), so that each prefix's value state is computed once per run."""
     if not has_value_state(env):
         return
-    from tasm_env.emission import values
-
-    prefixes = sum(spec.budget + 2 for spec in env.specs) * programs_per_task
-    values.CACHE_SIZE = max(values.CACHE_SIZE, prefixes)
+    env.machine.values.keep_at_least(sum(spec.budget + 2 for spec in env.specs) * programs_per_task)
 
 
 def _policy_from(checkpoint_path: str | Path, env: TasmGFNEnv, device: Device = None) -> tuple[TasmPolicy, dict]:

@@ -4,12 +4,16 @@ steps/s (random legal tokens, EOS only when forced, final verification included)
 each fresh figure, labelled cached: the same steps (the same episodes) again on the same env, where every
 prefix's value facts (and every final verdict) come from the caches. Prints rates.
 
-    python benchmarks/dataflow_speed.py [--batch 1024] [--steps 8]
+    python benchmarks/dataflow_speed.py [--batch 1024] [--steps 8] [--cpu-time] [--gc-off]
+
+``--gc-off`` (a diagnostic, labelled so in the output): the same figures with Python's cyclic garbage collector
+off, to show how much of a fresh step is the collector walking the process's objects.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 import torch
@@ -46,9 +50,12 @@ def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
         for _ in range(steps):
             t0 = clock()
             mask = machine.forward_masks(state, level)
+            spent += clock() - t0
+            # the agent's choice is not the env's cost (as in env_speed.py): not timed
             weights = mask.float()
             weights[:, 0] = (~mask[:, 1:].any(1)).float()  # EOS only when nothing else: long episodes
             actions = torch.multinomial(weights, 1, generator=gen)[:, 0]
+            t0 = clock()
             state = machine.step(state, actions)
             spent += clock() - t0
         rates.append(batch * steps / spent)
@@ -84,18 +91,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time, not wall time")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="diagnostic: Python's cyclic garbage collector off (labelled in the output)")
     args = parser.parse_args()
+    note = ""
+    if args.gc_off:
+        gc.disable()
+        note = " [DIAGNOSTIC: cyclic GC off]"
     global clock
     if args.cpu_time:
         clock = time.process_time
     for level in ("typed", "dataflow"):
         fresh, cached = rate(level, args.batch, args.steps)
         print(f"{level}: {fresh:,.0f} state-steps/s at batch {args.batch} (fresh prefixes, {args.steps} steps); "
-              f"cached: {cached:,.0f}", flush=True)
+              f"cached: {cached:,.0f}{note}", flush=True)
     for level in ("typed", "dataflow"):
         fresh, cached = gym_rate(level)
         print(f"Gymnasium {level}: {fresh:,.0f} steps/s (fresh episodes, verification included); cached: "
-              f"{cached:,.0f}", flush=True)
+              f"{cached:,.0f}{note}", flush=True)
 
 
 if __name__ == "__main__":

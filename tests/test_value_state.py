@@ -221,3 +221,23 @@ def test_incremental_steps_equal_fresh_runs(machine, n, seed):
         for a, b in ((stepped.stack, fresh.stack), (stepped.output, fresh.output), (stepped.written, fresh.written),
                      (stepped.ram_match, fresh.ram_match)):
             assert np.array_equal(a, b)
+
+
+def test_the_facts_cache_size_is_a_setting_of_the_model():
+    tasks = TASKS[:1]
+    specs = [TaskSpec.from_task(t, VOCAB) for t in tasks]
+    model = ValueModel(tasks, [s.bound.decode for s in specs], cache_size=3)
+    machine = StackMachine(specs, values=model)
+    tokens = _walk(machine, 0, np.random.default_rng(1))
+    prefixes = [(0, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    assert len(prefixes) > 3
+    model.facts_many(prefixes)
+    assert len(model._cache) == 3  # the oldest dropped first
+    model.keep_at_least(1000)
+    model.keep_at_least(10)  # never narrows
+    assert model.cache_size == 1000
+    model.forget()
+    model.facts_many(prefixes)
+    assert len(model._cache) == len(prefixes)
+    with pytest.raises(ConfigError):
+        ValueModel(tasks, [s.bound.decode for s in specs], cache_size=0)

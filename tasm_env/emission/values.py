@@ -61,7 +61,7 @@ __all__ = ["DEFAULT_PROBES", "MAX_POP", "SLOT_WINDOW", "Outcome", "TaskProbes", 
 
 DEFAULT_PROBES = 8
 CACHE_SIZE = 1 << 16
-"""(task, prefix) facts a ValueModel keeps."""
+"""(task, prefix) facts a ValueModel keeps by default (its ``cache_size``)."""
 RUN_CACHE_SIZE = 1 << 13
 """(task, prefix) value matrices a ValueModel keeps for the steps after them."""
 EQUAL_FLAVOUR = "all-equal"
@@ -263,14 +263,20 @@ class ValueModel:
 
     ``decode(task, tokens)`` must turn a token list into the task's :class:`~tasm_env.asm.Program` (the bound
     vocabulary's ``decode``). ``verifiers``: a task's verifier with the same ``n_tests`` and ``seed``
-    (:meth:`~tasm_env.emission.reward.RewardModel.verifier`), so that the probes and the reward share one."""
+    (:meth:`~tasm_env.emission.reward.RewardModel.verifier`), so that the probes and the reward share one.
+    ``cache_size``: how many (task, prefix) facts it keeps (oldest dropped first); callers that revisit more
+    prefixes (teacher forcing over a corpus) widen it with :meth:`keep_at_least`."""
 
     def __init__(self, tasks: Sequence, decoders: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
-                 seed: int = 42, verifiers: Callable[[object], Verifier] | None = None):
+                 seed: int = 42, verifiers: Callable[[object], Verifier] | None = None,
+                 cache_size: int = CACHE_SIZE):
         if len(tasks) != len(decoders):
             raise TasmError("a ValueModel needs one decoder per task")
         self.tasks, self.decoders, self.verifiers = list(tasks), list(decoders), verifiers
         self.k, self.n_tests, self.seed = int(k), int(n_tests), int(seed)
+        if int(cache_size) < 1:
+            raise ConfigError(f"a ValueModel's cache_size must be at least 1, got {cache_size}")
+        self.cache_size = int(cache_size)
         self._probes: dict[int, TaskProbes] = {}
         self._cache: OrderedDict = OrderedDict()
         self._runs: OrderedDict = OrderedDict()  # (task, prefix) -> Run, for the steps after it
@@ -281,6 +287,10 @@ class ValueModel:
         """The model of tasks with their :class:`~tasm_env.emission.spec.TaskSpec` (whose bound vocabularies
         decode the prefixes)."""
         return cls(tasks, [spec.bound.decode for spec in specs], k, n_tests, seed, verifiers)
+
+    def keep_at_least(self, prefixes: int) -> None:
+        """Widen the facts cache to at least ``prefixes`` entries (never narrows it)."""
+        self.cache_size = max(self.cache_size, int(prefixes))
 
     def probes(self, task: int) -> TaskProbes:
         found = self._probes.get(task)
@@ -321,7 +331,7 @@ class ValueModel:
                     cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b], bool(facts.lost[b]),
                                             bool(facts.eos_ok[b]), facts.pop_loses[b])
         found = [cache[key] for key in keys]
-        while len(cache) > CACHE_SIZE:
+        while len(cache) > self.cache_size:
             cache.popitem(last=False)
         return found
 
