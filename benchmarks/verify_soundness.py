@@ -127,8 +127,8 @@ def refuted(pairs: list[tuple[int, str]], accepted: list[int], reasons: dict | N
     return sorted(by_tests), sorted(by_smt)
 
 
-def soundness(kind: str, n: int, main: str | None, show: bool = False) -> None:
-    pairs = mutants(n, kind, seed=7 if kind == "adversarial" else 8)
+def soundness(kind: str, n: int, main: str | None, show: bool = False, seed: int = 7) -> None:
+    pairs = mutants(n, kind, seed=seed if kind == "adversarial" else seed + 1)
     start = time.perf_counter()
     accepted = default_accepts(pairs)
     seconds = time.perf_counter() - start
@@ -146,7 +146,7 @@ def soundness(kind: str, n: int, main: str | None, show: bool = False) -> None:
             where = f"; stack top {list(example.stack[-8:])}" if example is not None else ""
             print(f"      refuted: {reasons[i].reason}{where}")
     if main:
-        out = _subprocess(main, ["--accepts", kind, str(n)])
+        out = _subprocess(main, ["--accepts", kind, str(n), str(seed)])
         accepted_main = json.loads(out)
         by_tests, by_smt = refuted(pairs, accepted_main)
         wrong = len(by_tests) + len(by_smt)
@@ -205,21 +205,24 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="print every false accept with its refuting test")
     parser.add_argument("--no-speed", action="store_true", help="skip the verdicts/s figure")
     parser.add_argument("--rate", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--accepts", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=7,
+                        help="mutant seed (adversarial: this, plain: this + 1; default 7)")
+    parser.add_argument("--accepts", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rate:
         print(verdict_rate())
         return
     if args.accepts:
-        kind, n = args.accepts
-        print(json.dumps(default_accepts(mutants(int(n), kind, seed=7 if kind == "adversarial" else 8))))
+        kind, n, seed = args.accepts
+        seed = int(seed) if kind == "adversarial" else int(seed) + 1
+        print(json.dumps(default_accepts(mutants(int(n), kind, seed=seed))))
         return
     if args.speed_only:
         speed(args.main, 6)
         return
     n = args.count or (1000 if args.quick else 10_000)
-    soundness("adversarial", n, args.main, args.show)
-    soundness("plain", 500 if args.quick and not args.count else max(n // 5, 1), args.main, args.show)
+    soundness("adversarial", n, args.main, args.show, args.seed)
+    soundness("plain", 500 if args.quick and not args.count else max(n // 5, 1), args.main, args.show, args.seed)
     if not args.no_speed:
         speed(args.main, 2 if args.quick else 4)
 

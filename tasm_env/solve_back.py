@@ -178,52 +178,77 @@ def _mul_options(t: int, ins: list[int], xs: list[int]):
         yield [(ins[i], t * _inv(xs[1 - i]) % P)] if xs[1 - i] else [(ins[1 - i], 1), (ins[i], t)]
 
 
-def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
-    """Ways to make result ``k`` of operation ``name`` (operand ids ``ins``, values ``xs``) equal ``t``: each
-    a list of (operand id, value) to set together, the other operands kept."""
-    if name == "add":
-        return [[(ins[0], (t - xs[1]) % P)], [(ins[1], (t - xs[0]) % P)]]
-    if name == "mul":
-        return _mul_options(t, ins, xs)
-    if name == "invert":
-        return [[(ins[0], _inv(t))]] if t else []
-    if name == "eq":
-        if t > 1:
-            return []
-        return [[(ins[i], (xs[1 - i] + 1 - t) % P)] for i in (0, 1)]
-    if name == "lt":  # x0 < x1
-        if t == 1:
-            return [[(ins[0], x)] for x in (0, xs[1] - 1) if 0 <= x < xs[1]] + \
-                   [[(ins[1], xs[0] + 1)]] * (xs[0] + 1 < _U32)
-        return [[(ins[0], xs[1])], [(ins[1], xs[0])]] if t == 0 else []
-    if name in ("and", "xor"):
-        if t >= _U32:
-            return []
-        if name == "xor":
-            return [[(ins[i], t ^ xs[1 - i])] for i in (0, 1) if xs[1 - i] < _U32]
-        return [[(ins[i], t | (xs[i] & ~xs[1 - i] & (_U32 - 1)))] for i in (0, 1)
-                if xs[1 - i] < _U32 and not t & ~xs[1 - i]] + [[(ins[0], t), (ins[1], t)]]
-    if name == "log_2_floor":
-        return [[(ins[0], 1 << t)], [(ins[0], (2 << t) - 1)]] if t < 32 else []
-    if name == "pop_count":
-        return [[(ins[0], (1 << t) - 1)]] if t <= 32 else []
-    if name == "pow":
-        goals = [[(ins[0], t)]] if xs[1] == 1 else []
-        return goals + ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and xs[1] else [])
-    if name == "div_mod":
-        n, d = xs
-        if not 0 < d < _U32 or n >= _U32:
-            return []
-        q, r = n // d, n % d
-        n2 = t * d + r if k == 0 else (q * d + t if t < d else _U32)
-        return [[(ins[0], n2)]] if n2 < _U32 else []
-    if name == "split":
-        hi, lo = xs[0] >> 32, xs[0] & (_U32 - 1)
-        a = (t << 32) + lo if k == 0 else (hi << 32) + t
-        return [[(ins[0], a)]] if t < _U32 and a < P else []
-    if name == "xx_add":
-        return [[(ins[k], (t - xs[3 + k]) % P)], [(ins[3 + k], (t - xs[k]) % P)]]
-    if name in ("xx_mul", "x_invert"):
+def _add(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], (t - xs[1]) % P)], [(ins[1], (t - xs[0]) % P)]]
+
+
+def _mul(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return _mul_options(t, ins, xs)
+
+
+def _invert(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], _inv(t))]] if t else []
+
+
+def _eq(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    if t > 1:
+        return []
+    return [[(ins[i], (xs[1 - i] + 1 - t) % P)] for i in (0, 1)]
+
+
+def _lt(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:  # x0 < x1
+    if t == 1:
+        return [[(ins[0], x)] for x in (0, xs[1] - 1) if 0 <= x < xs[1]] + \
+               [[(ins[1], xs[0] + 1)]] * (xs[0] + 1 < _U32)
+    return [[(ins[0], xs[1])], [(ins[1], xs[0])]] if t == 0 else []
+
+
+def _xor(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[i], t ^ xs[1 - i])] for i in (0, 1) if xs[1 - i] < _U32] if t < _U32 else []
+
+
+def _and(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    if t >= _U32:
+        return []
+    return [[(ins[i], t | (xs[i] & ~xs[1 - i] & (_U32 - 1)))] for i in (0, 1)
+            if xs[1 - i] < _U32 and not t & ~xs[1 - i]] + [[(ins[0], t), (ins[1], t)]]
+
+
+def _log_2_floor(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], 1 << t)], [(ins[0], (2 << t) - 1)]] if t < 32 else []
+
+
+def _pop_count(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], (1 << t) - 1)]] if t <= 32 else []
+
+
+def _pow(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    goals = [[(ins[0], t)]] if xs[1] == 1 else []
+    return goals + ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and xs[1] else [])
+
+
+def _div_mod(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    n, d = xs
+    if not 0 < d < _U32 or n >= _U32:
+        return []
+    q, r = n // d, n % d
+    n2 = t * d + r if k == 0 else (q * d + t if t < d else _U32)
+    return [[(ins[0], n2)]] if n2 < _U32 else []
+
+
+def _split(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    hi, lo = xs[0] >> 32, xs[0] & (_U32 - 1)
+    a = (t << 32) + lo if k == 0 else (hi << 32) + t
+    return [[(ins[0], a)]] if t < _U32 and a < P else []
+
+
+def _xx_add(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[k], (t - xs[3 + k]) % P)], [(ins[3 + k], (t - xs[k]) % P)]]
+
+
+def _extension_product(name: str):
+    """``xx_mul`` or ``x_invert``: the whole element inverted, or one operand moved (a root in it)."""
+    def preimages(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
         a, b = tuple(xs[0:3]), tuple(xs[3:6])
         y = list(F.xmul(a, b) if name == "xx_mul" else F.xinv(a)) if any(a) else [0, 0, 0]
         y[k] = t
@@ -235,17 +260,47 @@ def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> Iter
             return [list(zip(ins[0:3], F.xinv(tuple(y))))] + one
         return [list(zip(ins[3 * i:3 * i + 3], F.xmul(tuple(y), F.xinv(other))))
                 for i, other in ((0, b), (1, a)) if any(other)] + one
-    if name == "xb_mul":  # s * (a0, a1, a2)
-        s_, a_ = xs[0], xs[1 + k]
-        return [[(ins[1 + k], t * _inv(s_) % P)] if s_ else [(ins[0], 1), (ins[1 + k], t)],
-                [(ins[0], t * _inv(a_) % P)] if a_ else [(ins[1 + k], 1), (ins[0], t)]]
-    if name == "xx_dot_step":
-        return [[(ins[k], (t - F.xmul(tuple(xs[3:6]), tuple(xs[6:9]))[k]) % P)]]
-    if name == "xb_dot_step":
-        return [[(ins[k], (t - xs[3] * xs[4 + k]) % P)]]
-    if name == "merkle" and k == 5:
-        return [[(ins[5], 2 * t + (xs[5] & 1))]] if 2 * t + 1 < _U32 else []
-    return []  # permute, mem_read, the rest of merkle: no preimage worth solving for
+    return preimages
+
+
+def _xb_mul(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:  # s * (a0, a1, a2)
+    s_, a_ = xs[0], xs[1 + k]
+    return [[(ins[1 + k], t * _inv(s_) % P)] if s_ else [(ins[0], 1), (ins[1 + k], t)],
+            [(ins[0], t * _inv(a_) % P)] if a_ else [(ins[1 + k], 1), (ins[0], t)]]
+
+
+def _xx_dot_step(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[k], (t - F.xmul(tuple(xs[3:6]), tuple(xs[6:9]))[k]) % P)]]
+
+
+def _xb_dot_step(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[k], (t - xs[3] * xs[4 + k]) % P)]]
+
+
+def _merkle(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    """Only the node index (result 5, index / 2) is solved for; the digest words are Tip5 outputs."""
+    return [[(ins[5], 2 * t + (xs[5] & 1))]] if k == 5 and 2 * t + 1 < _U32 else []
+
+
+def _none(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    """No preimage worth solving for: assertions and ``u32_check`` have no results; Tip5's permutation has
+    no cheap inverse for one word; a RAM read's cell is a source of its own (solved in :mod:`tasm_env.solve_more`)."""
+    return []
+
+
+PREIMAGES: dict[str, Callable[[int, int, list[int], list[int]], Iterable[Goal]]] = {
+    "add": _add, "mul": _mul, "invert": _invert, "eq": _eq, "lt": _lt, "and": _and, "xor": _xor,
+    "log_2_floor": _log_2_floor, "pop_count": _pop_count, "pow": _pow, "div_mod": _div_mod, "split": _split,
+    "xx_add": _xx_add, "xx_mul": _extension_product("xx_mul"), "x_invert": _extension_product("x_invert"),
+    "xb_mul": _xb_mul, "xx_dot_step": _xx_dot_step, "xb_dot_step": _xb_dot_step, "merkle": _merkle,
+    # deliberately not inverted (see _none)
+    "assert": _none, "assert_vector": _none, "u32_check": _none, "permute": _none, "mem_read": _none,
+}
+"""Per plan operation: ways to make its result ``k`` (operand ids ``ins``, values ``xs``) equal ``t``, each a
+list of (operand id, value) to set together, the other operands kept. Covers exactly the plan's operations:
+an operation without a preimage maps to ``_none`` on purpose."""
+assert set(PREIMAGES) == set(OPERATIONS), \
+    f"preimages differ from the plan's operations: {set(PREIMAGES) ^ set(OPERATIONS)}"
 
 
 class _Backwards:
@@ -292,7 +347,7 @@ class _Backwards:
         n = self.plan.n_in[j]
         ins = self.plan.inputs[self.start[j]:self.start[j] + n]
         xs = [value(i) for i in ins]
-        for option in _preimages(OPERATIONS[self.plan.kind[j]], k, want, ins, xs):
+        for option in PREIMAGES[OPERATIONS[self.plan.kind[j]]](k, want, ins, xs):
             done = self._all(option, value, assigned, budget)
             if done is not None:
                 return done
