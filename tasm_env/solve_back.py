@@ -33,6 +33,7 @@ from .solve import operands, sensitive, sqrt_mod, valid_value
 _U32 = 1 << 32
 _U64 = np.uint64
 MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
+COMBINED_DEPTH = 2  # conditions combined on top of a solved target (a second, then a third)
 ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
 
 Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hold
@@ -408,8 +409,11 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
                 break
         found = _settle(plan, tests, back, pending)[:limit]
         out += [row for _, row, _ in found]
-        if found and combine:  # a second condition on top of each: every other target, the first one's sources kept
-            out += [row for _, row, _ in _combined(plan, tests, back, found[:combine], limit)]
+        for _ in range(COMBINED_DEPTH if combine else 0):  # one more condition on top of each: every other
+            if not found:  # target, the earlier ones' sources kept
+                break
+            found = _combined(plan, tests, back, found[:combine], limit)
+            out += [row for _, row, _ in found]
     return np.array(out, dtype=_U64).reshape(-1, width)
 
 
