@@ -19,6 +19,7 @@ first target's sources held fixed (two conditions at once).
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ from .solve import operands, sensitive, sqrt_mod, valid_value
 _U32 = 1 << 32
 _U64 = np.uint64
 MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
+SMALL_ORDER = 1024  # powers of a base walked to find an exponent (a discrete log by table walk)
 COMBINED_DEPTH = 2  # conditions combined on top of a solved target (a second, then a third)
 ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
 
@@ -224,8 +226,28 @@ def _pop_count(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
 
 
 def _pow(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
-    goals = [[(ins[0], t)]] if xs[1] == 1 else []
-    return goals + ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and xs[1] else [])
+    """``base ** e = t`` (operand 0 the base, operand 1 the u32 exponent)."""
+    base, e = xs
+    goals = [[(ins[0], t)]] if e == 1 else []
+    goals += ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and e else [])
+    if t and 1 < e < _U32 and math.gcd(e, P - 1) == 1:  # x -> x^e is a bijection: the base is an e-th root
+        goals.append([(ins[0], pow(t, pow(e, -1, P - 1), P))])
+    log = _small_log(base, t)
+    if log is not None and log != e:  # the base's powers repeat soon (2 has order 192): e is a discrete log
+        goals.append([(ins[1], log)])
+    return goals
+
+
+def _small_log(base: int, t: int) -> int | None:
+    """The least ``e`` with ``base ** e = t``, if ``base`` has a multiplicative order up to SMALL_ORDER."""
+    x = 1
+    for e in range(SMALL_ORDER):
+        if x == t:
+            return e
+        x = x * base % P
+        if x == 1 or x == 0:
+            return None if t != x else e + 1
+    return None
 
 
 def _div_mod(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:

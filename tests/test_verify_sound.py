@@ -258,3 +258,17 @@ def test_a_third_condition_on_backward_solved_rows_refutes_a_mutant_two_missed()
     runs = [te.run(p, stack=stack[16:], floor=stack[:16], ram=c.ram, public_input=c.public_input,
                    secret_input=c.secret_input) for p in (text, wrong)]
     assert runs[0].stack != runs[1].stack  # a real difference, replayed on the reference VM
+
+
+@pytest.mark.parametrize("baseline, candidate, equivalent, inputs", [
+    # st0 += [2^e == 1024]: 2 has order 192, so 2^e = 1024 iff e = 10 mod 192 (1 in 192 random u32 inputs);
+    # the exponent is solved for by a discrete log over the base's few powers
+    ("dup 0", "dup 0 dup 0 push 2 pow push 1024 eq add", "dup 0 dup 0 push 2 pow push 1024 mul pop 1", ("u32",)),
+    # st0 += [x^7 == 5]: 7 is coprime to p - 1, so x -> x^7 is a bijection and x = 5^(1/7) is the one root
+    ("dup 0", "dup 0 push 7 dup 1 pow push 5 eq add", "dup 0 push 7 dup 1 pow push 5 mul pop 1", ("field",)),
+])
+def test_differences_behind_a_pow_are_refuted(baseline, candidate, equivalent, inputs):
+    for seed in (42, 1):
+        verdict = verify(baseline, candidate, inputs=inputs, seed=seed)
+        assert not verdict.ok, (seed, verdict.reason)
+        assert verify(baseline, equivalent, inputs=inputs, seed=seed).ok  # positive control
