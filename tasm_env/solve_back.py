@@ -35,6 +35,7 @@ _U32 = 1 << 32
 _U64 = np.uint64
 MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
 SMALL_ORDER = 1024  # powers of a base walked to find an exponent (a discrete log by table walk)
+_SMALL_ORDERS = math.lcm(*(d for d in range(1, SMALL_ORDER + 1) if (P - 1) % d == 0))  # every order up to it divides this
 ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
 
 Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hold
@@ -132,6 +133,8 @@ def _pow(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
 
 def _small_log(base: int, t: int) -> int | None:
     """The least ``e`` with ``base ** e = t``, if ``base`` has a multiplicative order up to SMALL_ORDER."""
+    if base > 1 and pow(base, _SMALL_ORDERS, P) != 1:  # one exponentiation rules out a long walk
+        return None
     x = 1
     for e in range(SMALL_ORDER):
         if x == t:
