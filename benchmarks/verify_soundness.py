@@ -3,6 +3,8 @@
     python benchmarks/verify_soundness.py                     # 10,000 adversarial + 2,000 plain mutants
     python benchmarks/verify_soundness.py --quick             # 1,000 + 500
     python benchmarks/verify_soundness.py --main /work/main   # also today's verifier (a checkout of main)
+    python benchmarks/verify_soundness.py --seed 11           # other mutants (default seed 7)
+    python benchmarks/verify_soundness.py --policy 3000       # only the figure on the shipped policy's samples
 
 Figures:
   * false-accept rate on adversarial mutants: every task of tasm-basic-v0 and tasm-idioms-v0 with a
@@ -13,6 +15,8 @@ Figures:
     tests (another seed) and, where z3 is installed, by the SMT solver (500 ms per mutant): a refuted one is a
     false accept;
   * the same on plain mutants (one to three random instruction edits);
+  * with ``--policy N``: the same on N programs sampled from the policy shipped for tasm-basic-v1 (its test
+    split, temperature 1), the real candidates a reward is paid for;
   * verdicts/s on fresh 20-instruction candidates given as parsed programs (batches of 256, most wrong), this
     branch against ``--main`` in alternating subprocesses, as a ratio.
 """
@@ -86,11 +90,11 @@ def mutants(n: int, kind: str, seed: int) -> list[tuple[int, str]]:
     return out
 
 
-def default_accepts(pairs: list[tuple[int, str]]) -> list[int]:
+def default_accepts(pairs: list[tuple[int, str]], all_tasks: list | None = None) -> list[int]:
     """Indices of the mutants the default verdict accepts (works with any version of tasm_env)."""
     from tasm_env.verify import Verifier
 
-    all_tasks = tasks()
+    all_tasks = tasks() if all_tasks is None else all_tasks
     by_task: dict[int, list[int]] = {}
     for i, (t, _) in enumerate(pairs):
         by_task.setdefault(t, []).append(i)
@@ -101,15 +105,16 @@ def default_accepts(pairs: list[tuple[int, str]]) -> list[int]:
     return sorted(accepted)
 
 
-def refuted(pairs: list[tuple[int, str]], accepted: list[int], reasons: dict | None = None
-            ) -> tuple[list[int], list[int]]:
+def refuted(pairs: list[tuple[int, str]], accepted: list[int], reasons: dict | None = None,
+            all_tasks: list | None = None) -> tuple[list[int], list[int]]:
     """Of the accepted mutants: those 5,000 tests refute, and those only the SMT solver refutes (500 ms each).
-    ``reasons`` (if given) receives the refuting verdict of each."""
+    ``reasons`` (if given) receives the refuting verdict of each; ``all_tasks`` (default: :func:`tasks`) are
+    the tasks the pairs' indices name."""
     from tasm_env import prove
     from tasm_env.verify import Verifier
 
     prove.SMT_TIMEOUT_MS = 500
-    all_tasks = tasks()
+    all_tasks = tasks() if all_tasks is None else all_tasks
     by_task: dict[int, list[int]] = {}
     for i in accepted:
         by_task.setdefault(pairs[i][0], []).append(i)
@@ -127,8 +132,8 @@ def refuted(pairs: list[tuple[int, str]], accepted: list[int], reasons: dict | N
     return sorted(by_tests), sorted(by_smt)
 
 
-def soundness(kind: str, n: int, main: str | None, show: bool = False) -> None:
-    pairs = mutants(n, kind, seed=7 if kind == "adversarial" else 8)
+def soundness(kind: str, n: int, main: str | None, show: bool = False, seed: int = 7) -> None:
+    pairs = mutants(n, kind, seed=seed if kind == "adversarial" else seed + 1)
     start = time.perf_counter()
     accepted = default_accepts(pairs)
     seconds = time.perf_counter() - start
@@ -146,12 +151,49 @@ def soundness(kind: str, n: int, main: str | None, show: bool = False) -> None:
             where = f"; stack top {list(example.stack[-8:])}" if example is not None else ""
             print(f"      refuted: {reasons[i].reason}{where}")
     if main:
-        out = _subprocess(main, ["--accepts", kind, str(n)])
+        out = _subprocess(main, ["--accepts", kind, str(n), str(seed)])
         accepted_main = json.loads(out)
         by_tests, by_smt = refuted(pairs, accepted_main)
         wrong = len(by_tests) + len(by_smt)
         print(f"  main's verifier: accepted {len(accepted_main):,}; false accepts {wrong} = {wrong / n:.2e} of all "
               f"mutants, {wrong / max(len(accepted_main), 1):.1%} of the accepted")
+
+
+def policy_samples(n: int, seed: int, suite: str = "tasm-basic-v1") -> tuple[list, list[tuple[int, str]]]:
+    """About ``n`` programs sampled (temperature 1) from the policy shipped for ``suite``, spread evenly over
+    its test split's tasks: (tasks, [(task index, program text)]), duplicates within a task dropped."""
+    import torch
+
+    import agents
+    from agents.pipeline import split_tasks
+    from agents.sampling import sample_programs
+    from tasm_env.tasks.suite import load_suite
+
+    all_tasks = split_tasks(load_suite(suite), "test", None)
+    policy = agents.pretrained(suite)
+    per_task = max(1, n // len(all_tasks))
+    drawn = sample_programs(policy, list(range(len(all_tasks))), per_task,
+                            generator=torch.Generator().manual_seed(seed))
+    pairs = [(t, text) for t, programs in enumerate(drawn)
+             for text in dict.fromkeys(str(p) for p in programs if p is not None)]
+    return all_tasks, pairs
+
+
+def policy_soundness(n: int, seed: int, show: bool = False) -> None:
+    start = time.perf_counter()
+    all_tasks, pairs = policy_samples(n, seed)
+    sampled = time.perf_counter() - start
+    accepted = default_accepts(pairs, all_tasks)
+    reasons: dict = {}
+    by_tests, by_smt = refuted(pairs, accepted, reasons, all_tasks)
+    wrong = len(by_tests) + len(by_smt)
+    print(f"policy samples (tasm-basic-v1's shipped policy, test split, {n:,} drawn, {len(pairs):,} distinct, "
+          f"{sampled:.0f} s to sample): accepted by the default verdict: {len(accepted):,}; false accepts: "
+          f"{wrong} ({len(by_tests)} refuted by 5,000 tests, {len(by_smt)} only by the SMT solver)")
+    for i in (by_tests + by_smt)[:None if show else 3]:
+        print(f"    e.g. task {all_tasks[pairs[i][0]].name}: {pairs[i][1].replace(chr(10), ' ')}")
+        if show:
+            print(f"      refuted: {reasons[i].reason}")
 
 
 def verdict_rate() -> float:
@@ -204,22 +246,30 @@ def main() -> None:
     parser.add_argument("--count", type=int, help="adversarial mutants (plain: a fifth), instead of 10,000")
     parser.add_argument("--show", action="store_true", help="print every false accept with its refuting test")
     parser.add_argument("--no-speed", action="store_true", help="skip the verdicts/s figure")
+    parser.add_argument("--policy", type=int, metavar="N",
+                        help="only the policy figure: N programs sampled from the shipped tasm-basic-v1 policy")
     parser.add_argument("--rate", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--accepts", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=7,
+                        help="mutant seed (adversarial: this, plain: this + 1; default 7)")
+    parser.add_argument("--accepts", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rate:
         print(verdict_rate())
         return
     if args.accepts:
-        kind, n = args.accepts
-        print(json.dumps(default_accepts(mutants(int(n), kind, seed=7 if kind == "adversarial" else 8))))
+        kind, n, seed = args.accepts
+        seed = int(seed) if kind == "adversarial" else int(seed) + 1
+        print(json.dumps(default_accepts(mutants(int(n), kind, seed=seed))))
+        return
+    if args.policy:
+        policy_soundness(args.policy, args.seed, args.show)
         return
     if args.speed_only:
         speed(args.main, 6)
         return
     n = args.count or (1000 if args.quick else 10_000)
-    soundness("adversarial", n, args.main, args.show)
-    soundness("plain", 500 if args.quick and not args.count else max(n // 5, 1), args.main, args.show)
+    soundness("adversarial", n, args.main, args.show, args.seed)
+    soundness("plain", 500 if args.quick and not args.count else max(n // 5, 1), args.main, args.show, args.seed)
     if not args.no_speed:
         speed(args.main, 2 if args.quick else 4)
 

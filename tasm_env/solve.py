@@ -138,6 +138,114 @@ def sqrt_mod(a: int) -> int | None:
     return r
 
 
+def _inverse(a: int) -> int:
+    return pow(a, P - 2, P)
+
+
+def _trim(f: list[int]) -> list[int]:
+    while f and f[-1] == 0:
+        f = f[:-1]
+    return f
+
+
+def _polymod(f: list[int], g: list[int]) -> list[int]:
+    """f mod g (coefficient lists, constant first; g monic-normalised inside)."""
+    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
+    lead = _inverse(g[-1])
+    while len(f) >= len(g):
+        q = f[-1] * lead % P
+        shift = len(f) - len(g)
+        for i, c in enumerate(g):
+            f[shift + i] = (f[shift + i] - q * c) % P
+        f = _trim(f)
+    return f
+
+
+def _polymulmod(a: list[int], b: list[int], g: list[int]) -> list[int]:
+    out = [0] * (len(a) + len(b) - 1) if a and b else []
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            out[i + j] = (out[i + j] + x * y) % P
+    return _polymod(out, g)
+
+
+def _polypowmod(base: list[int], e: int, g: list[int]) -> list[int]:
+    result, base = [1], _polymod(base, g)
+    while e:
+        if e & 1:
+            result = _polymulmod(result, base, g)
+        base = _polymulmod(base, base, g)
+        e >>= 1
+    return result
+
+
+def _gcd(a: list[int], b: list[int]) -> list[int]:
+    a, b = _trim([c % P for c in a]), _trim([c % P for c in b])
+    while b:
+        a, b = b, _polymod(a, b)
+    return a
+
+
+def poly_roots(f: list[int], depth: int = 0) -> list[int]:
+    """The roots in F_p of a polynomial of small degree (coefficients constant first): the part that splits
+    into linear factors, gcd(f, x^p - x), split by Cantor-Zassenhaus."""
+    f = _trim([c % P for c in f])
+    if len(f) <= 1:
+        return []
+    if len(f) == 2:
+        return [(-f[0]) * _inverse(f[1]) % P]
+    if len(f) == 3:
+        c0, c1, c2 = f
+        root = sqrt_mod(c1 * c1 - 4 * c2 * c0)
+        if root is None:
+            return []
+        half = _inverse(2 * c2)
+        return sorted({(-c1 + root) * half % P, (-c1 - root) * half % P})
+    xp = _polypowmod([0, 1], P, f) + [0, 0]
+    xp[1] -= 1  # x^p - x mod f
+    split = _gcd(f, xp)
+    if len(split) < len(f):
+        return poly_roots(split, depth)
+    for delta in range(1, 8):  # f splits completely: separate its roots by (x + delta)^((p-1)/2) - 1
+        h = _polypowmod([delta, 1], (P - 1) // 2, f)
+        h = _trim([(c - (1 if i == 0 else 0)) % P for i, c in enumerate(h or [0])])
+        g = _gcd(f, h)
+        if 1 < len(g) < len(f):
+            return sorted(set(poly_roots(g, depth + 1) + poly_roots(_polydiv(f, g), depth + 1)))
+    return []
+
+
+def _polydiv(f: list[int], g: list[int]) -> list[int]:
+    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
+    lead = _inverse(g[-1])
+    q = [0] * (len(f) - len(g) + 1)
+    while len(f) >= len(g):
+        c = f[-1] * lead % P
+        shift = len(f) - len(g)
+        q[shift] = c
+        for i, x in enumerate(g):
+            f[shift + i] = (f[shift + i] - c * x) % P
+        f = _trim(f)
+    return q
+
+
+def interpolate(ys: list[int]) -> list[int]:
+    """Coefficients of the polynomial of degree < len(ys) through (0, ys[0]), (1, ys[1]), ... (Lagrange)."""
+    n = len(ys)
+    out = [0] * n
+    for i, y in enumerate(ys):
+        basis, denominator = [1], 1
+        for j in range(n):
+            if j != i:
+                basis = [((basis[k - 1] if k else 0) - j * (basis[k] if k < len(basis) else 0)) % P
+                         for k in range(len(basis) + 1)]
+                denominator = denominator * (i - j) % P
+        scale = y * _inverse(denominator % P) % P
+        for k, c in enumerate(basis):
+            out[k] = (out[k] + scale * c) % P
+    return out
+
+
 def roots(y: np.ndarray, wanted: np.ndarray, points: np.ndarray, max_quadratic: int = 32) -> list[tuple]:
     """Source values hitting the targets. ``y[m, b, v, j]`` is value ``m`` on base ``b`` with source ``v`` at
     ``points[v, j]``; ``wanted[m]`` its target. Returns (m, b, v, root) for every value whose first three probe

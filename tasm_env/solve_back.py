@@ -19,6 +19,7 @@ first target's sources held fixed (two conditions at once).
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -28,11 +29,13 @@ from .batch import GroupRun
 from .coverage import TestSet
 from .field import P
 from .plan import OPERATIONS, OUTPUTS, Plan
-from .solve import operands, sensitive, sqrt_mod, valid_value
+from .solve import interpolate, operands, poly_roots, sensitive, valid_value
 
 _U32 = 1 << 32
 _U64 = np.uint64
 MAX_STEPS = 64  # operations visited per backward solve (each branch point tries its operands in turn)
+SMALL_ORDER = 1024  # powers of a base walked to find an exponent (a discrete log by table walk)
+_SMALL_ORDERS = math.lcm(*(d for d in range(1, SMALL_ORDER + 1) if (P - 1) % d == 0))  # every order up to it divides this
 ROUNDS = 3  # re-solves of a row whose target moved because another operand shares a changed source
 
 Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hold
@@ -40,113 +43,6 @@ Goal = list[tuple[int, int]]  # (value id, wanted value) pairs that must all hol
 
 def _inv(a: int) -> int:
     return pow(a, P - 2, P)
-
-
-# ----------------------------------------------------------------------- roots of small polynomials
-
-
-def _trim(f: list[int]) -> list[int]:
-    while f and f[-1] == 0:
-        f = f[:-1]
-    return f
-
-
-def _polymod(f: list[int], g: list[int]) -> list[int]:
-    """f mod g (coefficient lists, constant first; g monic-normalised inside)."""
-    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
-    lead = _inv(g[-1])
-    while len(f) >= len(g):
-        q = f[-1] * lead % P
-        shift = len(f) - len(g)
-        for i, c in enumerate(g):
-            f[shift + i] = (f[shift + i] - q * c) % P
-        f = _trim(f)
-    return f
-
-
-def _polymulmod(a: list[int], b: list[int], g: list[int]) -> list[int]:
-    out = [0] * (len(a) + len(b) - 1) if a and b else []
-    for i, x in enumerate(a):
-        for j, y in enumerate(b):
-            out[i + j] = (out[i + j] + x * y) % P
-    return _polymod(out, g)
-
-
-def _polypowmod(base: list[int], e: int, g: list[int]) -> list[int]:
-    result, base = [1], _polymod(base, g)
-    while e:
-        if e & 1:
-            result = _polymulmod(result, base, g)
-        base = _polymulmod(base, base, g)
-        e >>= 1
-    return result
-
-
-def _gcd(a: list[int], b: list[int]) -> list[int]:
-    a, b = _trim([c % P for c in a]), _trim([c % P for c in b])
-    while b:
-        a, b = b, _polymod(a, b)
-    return a
-
-
-def poly_roots(f: list[int], depth: int = 0) -> list[int]:
-    """The roots in F_p of a polynomial of small degree (coefficients constant first): the part that splits
-    into linear factors, gcd(f, x^p - x), split by Cantor-Zassenhaus."""
-    f = _trim([c % P for c in f])
-    if len(f) <= 1:
-        return []
-    if len(f) == 2:
-        return [(-f[0]) * _inv(f[1]) % P]
-    if len(f) == 3:
-        c0, c1, c2 = f
-        root = sqrt_mod(c1 * c1 - 4 * c2 * c0)
-        if root is None:
-            return []
-        half = _inv(2 * c2)
-        return sorted({(-c1 + root) * half % P, (-c1 - root) * half % P})
-    xp = _polypowmod([0, 1], P, f) + [0, 0]
-    xp[1] -= 1  # x^p - x mod f
-    split = _gcd(f, xp)
-    if len(split) < len(f):
-        return poly_roots(split, depth)
-    for delta in range(1, 8):  # f splits completely: separate its roots by (x + delta)^((p-1)/2) - 1
-        h = _polypowmod([delta, 1], (P - 1) // 2, f)
-        h = _trim([(c - (1 if i == 0 else 0)) % P for i, c in enumerate(h or [0])])
-        g = _gcd(f, h)
-        if 1 < len(g) < len(f):
-            return sorted(set(poly_roots(g, depth + 1) + poly_roots(_polydiv(f, g), depth + 1)))
-    return []
-
-
-def _polydiv(f: list[int], g: list[int]) -> list[int]:
-    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
-    lead = _inv(g[-1])
-    q = [0] * (len(f) - len(g) + 1)
-    while len(f) >= len(g):
-        c = f[-1] * lead % P
-        shift = len(f) - len(g)
-        q[shift] = c
-        for i, x in enumerate(g):
-            f[shift + i] = (f[shift + i] - c * x) % P
-        f = _trim(f)
-    return q
-
-
-def _interpolate(ys: list[int]) -> list[int]:
-    """Coefficients of the polynomial of degree < len(ys) through (0, ys[0]), (1, ys[1]), ... (Lagrange)."""
-    n = len(ys)
-    out = [0] * n
-    for i, y in enumerate(ys):
-        basis, denominator = [1], 1
-        for j in range(n):
-            if j != i:
-                basis = [((basis[k - 1] if k else 0) - j * (basis[k] if k < len(basis) else 0)) % P
-                         for k in range(len(basis) + 1)]
-                denominator = denominator * (i - j) % P
-        scale = y * _inv(denominator % P) % P
-        for k, c in enumerate(basis):
-            out[k] = (out[k] + scale * c) % P
-    return out
 
 
 def _xfe_norm(a: tuple) -> int:
@@ -165,7 +61,7 @@ def _component_roots(name: str, k: int, t: int, xs: list[int], i: int) -> list[i
         norm = _xfe_norm(a)
         return ((F.xinv(a)[k] - t) * norm) % P if norm else 0
     degree = 1 if name == "xx_mul" else 3
-    return poly_roots(_interpolate([at(z) for z in range(degree + 1)]))
+    return poly_roots(interpolate([at(z) for z in range(degree + 1)]))
 
 
 def _mul_options(t: int, ins: list[int], xs: list[int]):
@@ -178,52 +74,99 @@ def _mul_options(t: int, ins: list[int], xs: list[int]):
         yield [(ins[i], t * _inv(xs[1 - i]) % P)] if xs[1 - i] else [(ins[1 - i], 1), (ins[i], t)]
 
 
-def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
-    """Ways to make result ``k`` of operation ``name`` (operand ids ``ins``, values ``xs``) equal ``t``: each
-    a list of (operand id, value) to set together, the other operands kept."""
-    if name == "add":
-        return [[(ins[0], (t - xs[1]) % P)], [(ins[1], (t - xs[0]) % P)]]
-    if name == "mul":
-        return _mul_options(t, ins, xs)
-    if name == "invert":
-        return [[(ins[0], _inv(t))]] if t else []
-    if name == "eq":
-        if t > 1:
-            return []
-        return [[(ins[i], (xs[1 - i] + 1 - t) % P)] for i in (0, 1)]
-    if name == "lt":  # x0 < x1
-        if t == 1:
-            return [[(ins[0], x)] for x in (0, xs[1] - 1) if 0 <= x < xs[1]] + \
-                   [[(ins[1], xs[0] + 1)]] * (xs[0] + 1 < _U32)
-        return [[(ins[0], xs[1])], [(ins[1], xs[0])]] if t == 0 else []
-    if name in ("and", "xor"):
-        if t >= _U32:
-            return []
-        if name == "xor":
-            return [[(ins[i], t ^ xs[1 - i])] for i in (0, 1) if xs[1 - i] < _U32]
-        return [[(ins[i], t | (xs[i] & ~xs[1 - i] & (_U32 - 1)))] for i in (0, 1)
-                if xs[1 - i] < _U32 and not t & ~xs[1 - i]] + [[(ins[0], t), (ins[1], t)]]
-    if name == "log_2_floor":
-        return [[(ins[0], 1 << t)], [(ins[0], (2 << t) - 1)]] if t < 32 else []
-    if name == "pop_count":
-        return [[(ins[0], (1 << t) - 1)]] if t <= 32 else []
-    if name == "pow":
-        goals = [[(ins[0], t)]] if xs[1] == 1 else []
-        return goals + ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and xs[1] else [])
-    if name == "div_mod":
-        n, d = xs
-        if not 0 < d < _U32 or n >= _U32:
-            return []
-        q, r = n // d, n % d
-        n2 = t * d + r if k == 0 else (q * d + t if t < d else _U32)
-        return [[(ins[0], n2)]] if n2 < _U32 else []
-    if name == "split":
-        hi, lo = xs[0] >> 32, xs[0] & (_U32 - 1)
-        a = (t << 32) + lo if k == 0 else (hi << 32) + t
-        return [[(ins[0], a)]] if t < _U32 and a < P else []
-    if name == "xx_add":
-        return [[(ins[k], (t - xs[3 + k]) % P)], [(ins[3 + k], (t - xs[k]) % P)]]
-    if name in ("xx_mul", "x_invert"):
+def _add(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], (t - xs[1]) % P)], [(ins[1], (t - xs[0]) % P)]]
+
+
+def _mul(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return _mul_options(t, ins, xs)
+
+
+def _invert(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], _inv(t))]] if t else []
+
+
+def _eq(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    if t > 1:
+        return []
+    return [[(ins[i], (xs[1 - i] + 1 - t) % P)] for i in (0, 1)]
+
+
+def _lt(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:  # x0 < x1
+    if t == 1:
+        return [[(ins[0], x)] for x in (0, xs[1] - 1) if 0 <= x < xs[1]] + \
+               [[(ins[1], xs[0] + 1)]] * (xs[0] + 1 < _U32)
+    return [[(ins[0], xs[1])], [(ins[1], xs[0])]] if t == 0 else []
+
+
+def _xor(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[i], t ^ xs[1 - i])] for i in (0, 1) if xs[1 - i] < _U32] if t < _U32 else []
+
+
+def _and(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    if t >= _U32:
+        return []
+    return [[(ins[i], t | (xs[i] & ~xs[1 - i] & (_U32 - 1)))] for i in (0, 1)
+            if xs[1 - i] < _U32 and not t & ~xs[1 - i]] + [[(ins[0], t), (ins[1], t)]]
+
+
+def _log_2_floor(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], 1 << t)], [(ins[0], (2 << t) - 1)]] if t < 32 else []
+
+
+def _pop_count(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[0], (1 << t) - 1)]] if t <= 32 else []
+
+
+def _pow(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    """``base ** e = t`` (operand 0 the base, operand 1 the u32 exponent)."""
+    base, e = xs
+    goals = [[(ins[0], t)]] if e == 1 else []
+    goals += ([[(ins[1], 0)]] if t == 1 else []) + ([[(ins[0], 0)]] if t == 0 and e else [])
+    if t and 1 < e < _U32 and math.gcd(e, P - 1) == 1:  # x -> x^e is a bijection: the base is an e-th root
+        goals.append([(ins[0], pow(t, pow(e, -1, P - 1), P))])
+    log = _small_log(base, t)
+    if log is not None and log != e:  # the base's powers repeat soon (2 has order 192): e is a discrete log
+        goals.append([(ins[1], log)])
+    return goals
+
+
+def _small_log(base: int, t: int) -> int | None:
+    """The least ``e`` with ``base ** e = t``, if ``base`` has a multiplicative order up to SMALL_ORDER."""
+    if base > 1 and pow(base, _SMALL_ORDERS, P) != 1:  # one exponentiation rules out a long walk
+        return None
+    x = 1
+    for e in range(SMALL_ORDER):
+        if x == t:
+            return e
+        x = x * base % P
+        if x == 1 or x == 0:
+            return None if t != x else e + 1
+    return None
+
+
+def _div_mod(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    n, d = xs
+    if not 0 < d < _U32 or n >= _U32:
+        return []
+    q, r = n // d, n % d
+    n2 = t * d + r if k == 0 else (q * d + t if t < d else _U32)
+    return [[(ins[0], n2)]] if n2 < _U32 else []
+
+
+def _split(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    hi, lo = xs[0] >> 32, xs[0] & (_U32 - 1)
+    a = (t << 32) + lo if k == 0 else (hi << 32) + t
+    return [[(ins[0], a)]] if t < _U32 and a < P else []
+
+
+def _xx_add(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[k], (t - xs[3 + k]) % P)], [(ins[3 + k], (t - xs[k]) % P)]]
+
+
+def _extension_product(name: str):
+    """``xx_mul`` or ``x_invert``: the whole element inverted, or one operand moved (a root in it)."""
+    def preimages(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
         a, b = tuple(xs[0:3]), tuple(xs[3:6])
         y = list(F.xmul(a, b) if name == "xx_mul" else F.xinv(a)) if any(a) else [0, 0, 0]
         y[k] = t
@@ -235,17 +178,47 @@ def _preimages(name: str, k: int, t: int, ins: list[int], xs: list[int]) -> Iter
             return [list(zip(ins[0:3], F.xinv(tuple(y))))] + one
         return [list(zip(ins[3 * i:3 * i + 3], F.xmul(tuple(y), F.xinv(other))))
                 for i, other in ((0, b), (1, a)) if any(other)] + one
-    if name == "xb_mul":  # s * (a0, a1, a2)
-        s_, a_ = xs[0], xs[1 + k]
-        return [[(ins[1 + k], t * _inv(s_) % P)] if s_ else [(ins[0], 1), (ins[1 + k], t)],
-                [(ins[0], t * _inv(a_) % P)] if a_ else [(ins[1 + k], 1), (ins[0], t)]]
-    if name == "xx_dot_step":
-        return [[(ins[k], (t - F.xmul(tuple(xs[3:6]), tuple(xs[6:9]))[k]) % P)]]
-    if name == "xb_dot_step":
-        return [[(ins[k], (t - xs[3] * xs[4 + k]) % P)]]
-    if name == "merkle" and k == 5:
-        return [[(ins[5], 2 * t + (xs[5] & 1))]] if 2 * t + 1 < _U32 else []
-    return []  # permute, mem_read, the rest of merkle: no preimage worth solving for
+    return preimages
+
+
+def _xb_mul(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:  # s * (a0, a1, a2)
+    s_, a_ = xs[0], xs[1 + k]
+    return [[(ins[1 + k], t * _inv(s_) % P)] if s_ else [(ins[0], 1), (ins[1 + k], t)],
+            [(ins[0], t * _inv(a_) % P)] if a_ else [(ins[1 + k], 1), (ins[0], t)]]
+
+
+def _xx_dot_step(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[k], (t - F.xmul(tuple(xs[3:6]), tuple(xs[6:9]))[k]) % P)]]
+
+
+def _xb_dot_step(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    return [[(ins[k], (t - xs[3] * xs[4 + k]) % P)]]
+
+
+def _merkle(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    """Only the node index (result 5, index / 2) is solved for; the digest words are Tip5 outputs."""
+    return [[(ins[5], 2 * t + (xs[5] & 1))]] if k == 5 and 2 * t + 1 < _U32 else []
+
+
+def _none(k: int, t: int, ins: list[int], xs: list[int]) -> Iterable[Goal]:
+    """No preimage worth solving for: assertions and ``u32_check`` have no results; Tip5's permutation has
+    no cheap inverse for one word; a RAM read's cell is a source of its own (solved in :mod:`tasm_env.solve_more`)."""
+    return []
+
+
+PREIMAGES: dict[str, Callable[[int, int, list[int], list[int]], Iterable[Goal]]] = {
+    "add": _add, "mul": _mul, "invert": _invert, "eq": _eq, "lt": _lt, "and": _and, "xor": _xor,
+    "log_2_floor": _log_2_floor, "pop_count": _pop_count, "pow": _pow, "div_mod": _div_mod, "split": _split,
+    "xx_add": _xx_add, "xx_mul": _extension_product("xx_mul"), "x_invert": _extension_product("x_invert"),
+    "xb_mul": _xb_mul, "xx_dot_step": _xx_dot_step, "xb_dot_step": _xb_dot_step, "merkle": _merkle,
+    # deliberately not inverted (see _none)
+    "assert": _none, "assert_vector": _none, "u32_check": _none, "permute": _none, "mem_read": _none,
+}
+"""Per plan operation: ways to make its result ``k`` (operand ids ``ins``, values ``xs``) equal ``t``, each a
+list of (operand id, value) to set together, the other operands kept. Covers exactly the plan's operations:
+an operation without a preimage maps to ``_none`` on purpose."""
+assert set(PREIMAGES) == set(OPERATIONS), \
+    f"preimages differ from the plan's operations: {set(PREIMAGES) ^ set(OPERATIONS)}"
 
 
 class _Backwards:
@@ -292,7 +265,7 @@ class _Backwards:
         n = self.plan.n_in[j]
         ins = self.plan.inputs[self.start[j]:self.start[j] + n]
         xs = [value(i) for i in ins]
-        for option in _preimages(OPERATIONS[self.plan.kind[j]], k, want, ins, xs):
+        for option in PREIMAGES[OPERATIONS[self.plan.kind[j]]](k, want, ins, xs):
             done = self._all(option, value, assigned, budget)
             if done is not None:
                 return done

@@ -228,7 +228,7 @@ def test_grid_rows_meet_every_pair_of_core_edge_values():
 
 def test_polynomial_roots_over_the_field():
     from tasm_env.field import P
-    from tasm_env.solve_back import poly_roots
+    from tasm_env.solve import poly_roots
 
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -238,3 +238,17 @@ def test_polynomial_roots_over_the_field():
             f = [((f[k - 1] if k else 0) - r * (f[k] if k < len(f) else 0)) % P for k in range(len(f) + 1)]
         assert poly_roots(f) == sorted(set(roots))
     assert poly_roots([1, P - 1, 0, 1]) == []  # x^3 - x + 1: irreducible (it defines Triton's extension field)
+
+
+@pytest.mark.parametrize("baseline, candidate, equivalent, inputs", [
+    # st0 += [2^e == 1024]: 2 has order 192, so 2^e = 1024 iff e = 10 mod 192 (1 in 192 random u32 inputs);
+    # the exponent is solved for by a discrete log over the base's few powers
+    ("dup 0", "dup 0 dup 0 push 2 pow push 1024 eq add", "dup 0 dup 0 push 2 pow push 1024 mul pop 1", ("u32",)),
+    # st0 += [x^7 == 5]: 7 is coprime to p - 1, so x -> x^7 is a bijection and x = 5^(1/7) is the one root
+    ("dup 0", "dup 0 push 7 dup 1 pow push 5 eq add", "dup 0 push 7 dup 1 pow push 5 mul pop 1", ("field",)),
+])
+def test_differences_behind_a_pow_are_refuted(baseline, candidate, equivalent, inputs):
+    for seed in (42, 1):
+        verdict = verify(baseline, candidate, inputs=inputs, seed=seed)
+        assert not verdict.ok, (seed, verdict.reason)
+        assert verify(baseline, equivalent, inputs=inputs, seed=seed).ok  # positive control
