@@ -4,6 +4,7 @@ asserts nothing.
     python benchmarks/core.py            # all figures (a couple of minutes)
     python benchmarks/core.py --quick    # fewer and shorter rounds
     python benchmarks/core.py --cpu-time # per CPU second of this process (for a busy shared machine)
+    python benchmarks/core.py --only vm stages   # some groups only (parser, vm, batch, verifier, stages)
 
 Every rate is measured on inputs the code has not seen: new Program objects (never decoded), new texts (never
 parsed), new candidates. Where a cached figure is useful (the same object run again, so its decoded and
@@ -17,6 +18,9 @@ Aims from issue 14 in brackets.
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import importlib
 import time
 from typing import Callable, Sequence
 
@@ -213,9 +217,67 @@ def bench_verifier(rounds: int, rng: np.random.Generator) -> None:
           f"{best_rate(verify_many_new_baseline, rounds):8,.0f} verdicts/s")
 
 
+@contextlib.contextmanager
+def _timed_stages(totals: collections.Counter):
+    """Wrap the verifier's stages (module attributes it calls) so that each adds its time to ``totals``."""
+    verify_module = importlib.import_module("tasm_env.verify")
+    stages = [(verify_module, "_program", "parse the candidate texts"),
+              (verify_module, "summarize", "static pass (plan.summarize)"),
+              (batch, "compile_block", "compile candidates to plans"),
+              (batch, "GroupRun", "batched runs (all rounds)"),
+              (verify_module.Verifier, "_differences", "compare with the baseline"),
+              (verify_module.solve, "solved_rows", "survivors' own tests: solved_rows"),
+              (verify_module, "stepped_rows", "survivors' own tests: stepped_rows"),
+              (verify_module, "back_rows", "survivors' own tests: back_rows"),
+              (verify_module, "ram_rows", "survivors' own tests: ram_rows")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in stages]
+
+    def timed(function, label):
+        def wrapper(*args, **kwargs):
+            start = CLOCK()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[label] += CLOCK() - start
+        return wrapper
+    for (owner, name, label), (_, _, function) in zip(stages, saved):
+        setattr(owner, name, timed(function, label))
+    try:
+        yield
+    finally:
+        for owner, name, function in saved:
+            setattr(owner, name, function)
+
+
+def bench_verifier_stages(rounds: int, rng: np.random.Generator) -> None:
+    """Where `te.verify_many`'s time goes on fresh candidate texts (the reused baseline's Verifier)."""
+    baseline = Program.parse(
+        "dup 2 dup 2 mul dup 3 dup 3 add mul push 7 add dup 1 swap 1 pop 1 swap 3 pop 1 swap 3 add swap 1 pop 1 "
+        "dup 0 mul"
+    )
+    inputs = ("field", "field", "field")
+    te.verify_many(str(baseline), [str(mutate(baseline, rng)) for _ in range(256)], inputs=inputs, n_tests=40)
+    totals: collections.Counter = collections.Counter()
+    total = accepted = 0.0
+    with _timed_stages(totals):
+        for _ in range(rounds):
+            candidates = [str(mutate(baseline, rng)) for _ in range(256)]
+            start = CLOCK()
+            verdicts = te.verify_many(str(baseline), candidates, inputs=inputs, n_tests=40)
+            total += CLOCK() - start
+            accepted += sum(v.ok for v in verdicts)
+    print(f"te.verify_many stages, 256 fresh candidate texts x {rounds} batches ({accepted / rounds:.0f} accepted "
+          f"per batch), {total / rounds * 1e3:.1f} ms per batch:")
+    for label, seconds in totals.most_common():
+        print(f"    {label:40s} {seconds / total * 100:5.1f} %")
+    print(f"    {'the rest (intake, bookkeeping)':40s} {(1 - sum(totals.values()) / total) * 100:5.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("parser", "vm", "batch", "verifier", "stages"), nargs="*",
+                        help="run only these groups of figures (default: all)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="rates per second of this process's CPU time instead of wall-clock time")
     args = parser.parse_args()
@@ -224,10 +286,17 @@ def main() -> None:
         CLOCK = time.process_time
     rounds = 3 if args.quick else 7
     rng = np.random.default_rng(0)
-    bench_parser(rounds, rng)
-    bench_vm(rounds, rng, n=500 if args.quick else 2000)
-    bench_batch(rounds, rng)
-    bench_verifier(rounds, rng)
+    only = set(args.only or ("parser", "vm", "batch", "verifier", "stages"))
+    if "parser" in only:
+        bench_parser(rounds, rng)
+    if "vm" in only:
+        bench_vm(rounds, rng, n=500 if args.quick else 2000)
+    if "batch" in only:
+        bench_batch(rounds, rng)
+    if "verifier" in only:
+        bench_verifier(rounds, rng)
+    if "stages" in only:
+        bench_verifier_stages(rounds * 3, rng)
 
 
 if __name__ == "__main__":

@@ -209,22 +209,34 @@ def compile_block(instructions: Sequence[Instruction], ops: tuple[Op, ...], star
 
 _CACHE_SIZE = 512
 _cache: OrderedDict[int, tuple[Program, Decoded]] = OrderedDict()
+_seen: OrderedDict[int, Program] = OrderedDict()  # programs run once, by id: their decoded forms were not kept
 
 
 def decoded(program: Program) -> Decoded:
-    """The decoded form of ``program``, cached by identity: hashing a long program costs more than a run, and
-    while the cache holds the program, no other object can have its id."""
-    entry = _cache.get(id(program))
+    """The decoded form of ``program``, cached by identity from its second use on: hashing a long program costs
+    more than a run, and while the cache holds the program, no other object can have its id. A program used
+    once (most fresh programs) leaves only an entry in ``_seen`` behind: keeping every decoded form would move
+    its objects into the garbage collector's older generations, whose collections then cost every fresh run
+    more than the decoding saves."""
+    key = id(program)
+    entry = _cache.get(key)
     if entry is not None and entry[0] is program:
-        _cache.move_to_end(id(program))
+        _cache.move_to_end(key)
         return entry[1]
     result = Decoded(program)
-    _cache[id(program)] = (program, result)
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
+    if _seen.get(key) is program:
+        del _seen[key]
+        _cache[key] = (program, result)
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _seen[key] = program
+        if len(_seen) > _CACHE_SIZE:
+            _seen.popitem(last=False)
     return result
 
 
 def clear_cache() -> None:
     """Forget every decoded program (tests use it to start from the interpreted tier)."""
     _cache.clear()
+    _seen.clear()

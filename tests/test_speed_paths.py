@@ -93,7 +93,8 @@ def test_fresh_straight_line_run_equals_the_step_by_step_reference(program, stac
 def test_fresh_cached_and_compiled_runs_are_equal(program, stack):
     vm_decode.clear_cache()
     outcomes = []
-    for _ in range(vm.COMPILE_AFTER + 1):  # fresh, then cached and interpreted, then compiled
+    # fresh (decoded, not kept), decoded again and kept, interpreted until COMPILE_AFTER runs, then compiled
+    for _ in range(vm.COMPILE_AFTER + 2):
         try:
             run = te.run(program, stack=stack)
             outcomes.append((run, run.heights))
@@ -102,6 +103,16 @@ def test_fresh_cached_and_compiled_runs_are_equal(program, stack):
     assert all(o == outcomes[0] for o in outcomes[1:])
     if not isinstance(outcomes[0][0], str):
         assert vm_decode.decoded(program).is_compiled(0)
+
+
+def test_a_program_is_decoded_afresh_once_then_kept():
+    """The first use decodes without keeping (a fresh program is often used once); the second keeps it."""
+    vm_decode.clear_cache()
+    program = te.Program.parse("push 1 push 2 add")
+    first, second, third = (vm_decode.decoded(program) for _ in range(3))
+    assert first is not second and second is third
+    other = te.Program.parse("push 1 push 2 add")  # equal but another object: decoded for itself
+    assert vm_decode.decoded(other) is not third and vm_decode.decoded(program) is third
 
 
 @given(name=st.sampled_from(["dup", "swap", "pick", "place"]), index=st.integers(0, 15),
