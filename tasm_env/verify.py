@@ -466,7 +466,8 @@ def verify_many(baseline, candidates: Sequence, inputs: Sequence[str] | None = N
 _VERIFIERS: OrderedDict[tuple, Verifier] = OrderedDict()
 VERIFIERS_KEPT = 256
 """The one cache of verifiers (:func:`verifier_of`, used by :func:`verify`, :func:`verify_many` and the reward
-model): the last 256 used, least recently used dropped first (a verifier holds its tests: about 0.1-1 MB)."""
+model): the last 256 used, least recently used dropped first (a verifier holds its
+tests: 0.07-0.2 MB on tasm-basic-v1)."""
 
 
 def verifier_of(baseline, inputs: Sequence[str] | None = None, n_tests: int = 40, seed=42) -> Verifier:
