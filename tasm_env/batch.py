@@ -26,8 +26,8 @@ from .asm import Program
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
-__all__ = ["EVALUATORS", "BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Shape", "compile_block",
-           "evaluator", "result_of", "run_batch", "run_group"]
+__all__ = ["EVALUATORS", "BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Schedule", "Shape", "compile_block",
+           "evaluate_schedule", "evaluator", "result_of", "run_batch", "run_group"]
 
 _U64 = np.uint64
 _U32_LIMIT = _U64(1 << 32)
@@ -295,7 +295,9 @@ class Schedule:
     groups: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # kind, inputs (n_in, m), out, cycle, program
 
     @classmethod
-    def build(cls, plans: Sequence[Plan], shared: int, offsets: np.ndarray) -> "Schedule":
+    def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None) -> "Schedule":
+        """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
+        0: one set of sources for all), its own ids rows ``i + offsets[p]``."""
         kind: list[int] = []
         level: list[int] = []
         cycle: list[int] = []
@@ -318,7 +320,9 @@ class Schedule:
         kind_a, level_a, n_in_a = np.array(kind), np.array(level), np.array(n_in)
         out_a = np.array(out) + offsets[program]  # results are always the plan's own ids
         ids = np.array(inputs)
-        ids = np.where(ids < shared, ids, ids + np.repeat(offsets, widths))
+        shared_of = np.repeat(np.broadcast_to(np.asarray(shared), (len(plans),)), widths)  # tasks' own sources
+        source = 0 if sources is None else np.repeat(sources, widths)
+        ids = np.where(ids < shared_of, ids + source, ids + np.repeat(offsets, widths))
         start = np.concatenate(([0], np.cumsum(n_in_a)[:-1]))
         order = np.lexsort((n_in_a, kind_a, level_a))
         key = np.stack([level_a[order], kind_a[order], n_in_a[order]])
@@ -371,15 +375,7 @@ class GroupRun:
         self._evaluate(schedule)
 
     def _evaluate(self, schedule: Schedule) -> None:
-        V, ctx, crash = self.V, self.inputs, self.crash
-        for kind, rows, out, cycle, program in schedule.groups:
-            results, crashes = _EVALUATORS[kind](list(V[rows]), ctx)
-            for k, result in enumerate(results):
-                V[out + k] = result
-            for kind_index, mask in crashes:
-                if mask.any():
-                    code = np.where(mask, (cycle * KINDS_PER_CYCLE + kind_index)[:, None], NO_CRASH)
-                    np.minimum.at(crash, program, code)
+        evaluate_schedule(schedule, self.V, self.crash, self.inputs)
 
     # ---- per-program views
     def rows(self, p: int, ids) -> np.ndarray:
@@ -399,6 +395,19 @@ class GroupRun:
             for k in range(0, len(plan.writes), 2):
                 value = np.where(written[k][None, :] == addresses, written[k + 1][None, :], value)
         return value
+
+
+def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx: "Inputs | None") -> None:
+    """Run ``schedule`` on ``V`` (values, lanes) in place, lowering ``crash`` (programs, lanes) to each lane's
+    first crash. ``ctx`` (the inputs' initial RAM) is read by ``mem_read`` only (None for plans without it)."""
+    for kind, rows, out, cycle, program in schedule.groups:
+        results, crashes = _EVALUATORS[kind](list(V[rows]), ctx)
+        for k, result in enumerate(results):
+            V[out + k] = result
+        for kind_index, mask in crashes:
+            if mask.any():
+                code = np.where(mask, (cycle * KINDS_PER_CYCLE + kind_index)[:, None], NO_CRASH)
+                np.minimum.at(crash, program, code)
 
 
 _SCHEDULES: dict[int, tuple[Plan, Schedule]] = {}

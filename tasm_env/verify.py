@@ -42,7 +42,7 @@ from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, summarize
 
 __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
-           "verify", "verify_many"]
+           "verifier_of", "verify", "verify_many"]
 
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors
 EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
@@ -454,20 +454,23 @@ def verify(baseline, candidate, inputs: Sequence[str] | None = None, n_tests: in
     """Is ``candidate`` equivalent to ``baseline``? ``baseline`` is a Task or a program (then ``inputs``
     gives its input types, deepest first); programs may be :class:`Program` objects or TASM text. ``n_tests``
     random tests run besides the coverage tests; ``prove`` also tries an exact proof (:mod:`tasm_env.prove`)."""
-    return _verifier(baseline, inputs, n_tests, seed).check([candidate], prove=prove)[0]
+    return verifier_of(baseline, inputs, n_tests, seed).check([candidate], prove=prove)[0]
 
 
 def verify_many(baseline, candidates: Sequence, inputs: Sequence[str] | None = None, n_tests: int = 40,
                 seed=42, prove: bool = False) -> list[Verdict]:
     """One verdict per candidate, all run together on the batched executor (same tests as :func:`verify`)."""
-    return _verifier(baseline, inputs, n_tests, seed).check(candidates, prove=prove)
+    return verifier_of(baseline, inputs, n_tests, seed).check(candidates, prove=prove)
 
 
 _VERIFIERS: OrderedDict[tuple, Verifier] = OrderedDict()
-_VERIFIERS_KEPT = 16
+VERIFIERS_KEPT = 256
+"""The one cache of verifiers (:func:`verifier_of`, used by :func:`verify`, :func:`verify_many` and the reward
+model): the last 256 used, least recently used dropped first (a verifier holds its
+tests: 0.07-0.2 MB on tasm-basic-v1)."""
 
 
-def _verifier(baseline, inputs, n_tests, seed) -> Verifier:
+def verifier_of(baseline, inputs: Sequence[str] | None = None, n_tests: int = 40, seed=42) -> Verifier:
     """The Verifier for these arguments, reused across calls: its tests and the baseline's runs depend only on
     them (for an int seed), and building it costs more than checking a batch of candidates."""
     if type(seed) is not int or type(n_tests) is not int:  # a Generator seed draws new tests every time
@@ -477,7 +480,7 @@ def _verifier(baseline, inputs, n_tests, seed) -> Verifier:
     verifier = _VERIFIERS.get(key)
     if verifier is None:
         verifier = _VERIFIERS[key] = Verifier(baseline, inputs, n_tests, seed)
-        if len(_VERIFIERS) > _VERIFIERS_KEPT:
+        if len(_VERIFIERS) > VERIFIERS_KEPT:
             _VERIFIERS.popitem(last=False)
     else:
         _VERIFIERS.move_to_end(key)

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -177,3 +179,101 @@ def test_reward_model_on_decoded_episodes():
     log_r = RewardModel().log_rewards(task, machine.decode(state))
     assert log_r.tolist() == pytest.approx([0.0, 0.0, math.log(EPS)])
     assert EOS == 0
+
+
+# ------------------------------------------------------------------ the screened path against the reference
+
+from hypothesis import HealthCheck  # noqa: E402
+
+from tasm_env.emission.reward import task_key  # noqa: E402
+from tasm_env.emission.screen import screen  # noqa: E402
+from tasm_env.envs.common import resolve_tasks  # noqa: E402
+
+_POOL = resolve_tasks(suite="tasm-basic-v1", split="train")[:: 7][:8]  # every tier, a few input counts
+_VOCAB = Vocabulary.default()
+_BOUND = [TaskSpec.from_task(t, _VOCAB).bound for t in _POOL]
+_TOKENS = [[i for i in range(1, len(b)) if isinstance(b.token(i), te.Instruction)] for b in _BOUND]  # decodable
+
+
+def _reference(model: RewardModel, tasks, programs) -> torch.Tensor:
+    """The old path: one verifier call per (task, block), no screen, no batching across tasks."""
+    evaluations = []
+    for task, program in zip(tasks, programs):
+        verdict = model.verifier(task).check([program])[0]
+        cost = cost_of(program, task, model.cost) if verdict.ok else float("nan")
+        evaluations.append(Evaluation(verdict.ok, verdict.reason, cost, cost_of(task.baseline, task, model.cost)))
+    return model.log_rewards_of(evaluations)
+
+
+@st.composite
+def _blocks(draw):
+    """(task index, program): random token strings, and the baseline with a few random edits (these often
+    survive the first round, so the later rounds and the valid reward are exercised too)."""
+    t = draw(st.integers(0, len(_POOL) - 1))
+    bound = _BOUND[t]
+    tokens = bound.encode(te.Program.coerce(_POOL[t].baseline))
+    if draw(st.booleans()):
+        tokens = draw(st.lists(st.sampled_from(_TOKENS[t]), min_size=1, max_size=24))
+    else:
+        for _ in range(draw(st.integers(0, 2))):
+            k = draw(st.integers(0, len(tokens)))
+            edit = draw(st.sampled_from(["insert", "delete", "replace", "swap"]))
+            token = draw(st.sampled_from(_TOKENS[t]))
+            if edit == "insert":
+                tokens = tokens[:k] + [token] + tokens[k:]
+            elif tokens and edit == "delete":
+                tokens = tokens[:k] + tokens[k + 1:]
+            elif tokens and edit == "replace":
+                tokens = tokens[:k] + [token] + tokens[k + 1:]
+            elif len(tokens) > 1:
+                k = min(k, len(tokens) - 2)
+                tokens = tokens[:k] + [tokens[k + 1], tokens[k]] + tokens[k + 2:]
+    return t, bound.decode(tokens)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(_blocks(), min_size=1, max_size=40))
+def test_batched_screened_rewards_equal_the_reference_path(batch):
+    """Rewards of a batch over several tasks (screened together, one verifier call per task) equal the
+    reference's (one verifier call per block) exactly; a refutation by the screen is one the verifier makes."""
+    tasks = [_POOL[t] for t, _ in batch]
+    programs = [p for _, p in batch]
+    model = RewardModel()
+    got = model.log_rewards(tasks, programs)
+    want = _reference(model, tasks, programs)
+    assert torch.equal(got, want), [(str(p), g, w) for p, g, w in zip(programs, got.tolist(), want.tolist()) if g != w]
+    by_task: dict = {}
+    for task, program in zip(tasks, programs):
+        by_task.setdefault(task_key(task), (task, []))[1].append(program)
+    work = [(model.verifier(task), list(dict.fromkeys(ps))) for task, ps in by_task.values()]
+    for (verifier, ps), found in zip(work, screen(work)):
+        for j, program in enumerate(ps):
+            if found.refuted[j]:
+                assert not verifier.check([program])[0].ok, str(program)
+
+
+def test_the_screen_refutes_most_random_blocks_and_never_a_valid_one():
+    """Guard that the screen does work (not an empty pass-through) and keeps every equivalent block."""
+    task = _POOL[0]
+    rng = np.random.default_rng(0)
+    programs = [_BOUND[0].decode(rng.choice(_TOKENS[0], size=int(rng.integers(1, 20))).tolist()) for _ in range(200)]
+    verifier = RewardModel().verifier(task)
+    variants = [te.Program.coerce(task.baseline)] + [p for p in programs if verifier.check([p])[0].ok]
+    found = screen([(verifier, programs + variants)])[0]
+    verdicts = verifier.check(programs)
+    assert not any(found.refuted[len(programs):])
+    assert all(not v.ok for v, r in zip(verdicts, found.refuted) if r)
+    shaped = sum(1 for p in programs if _same_shape(verifier, p))
+    wrong_shaped = sum(1 for p, v in zip(programs, verdicts) if not v.ok and _same_shape(verifier, p))
+    assert found.refuted.sum() >= 0.5 * wrong_shaped
+    assert shaped > 0
+
+
+def _same_shape(verifier, program) -> bool:
+    from dataclasses import replace
+
+    from tasm_env.plan import summarize
+    try:
+        return replace(summarize(program, verifier.shape), cycles=0) == replace(verifier.summary, cycles=0)
+    except te.TasmError:
+        return False

@@ -8,8 +8,8 @@
 * :func:`partial_credit`: the share of output slots a candidate gets right over a verifier's tests, in ``[0, 1]``.
 * :func:`cost_of`: a program's cost as ``cycles``, ``padded_height`` or a weighted sum of table heights.
 * :func:`linear_anneal`: the seed's temperature schedule (2.0 -> 0.5 over 10k steps).
-* :class:`RewardModel`: verifies a batch of (task, program), caches verdicts per (task, program), returns
-  log-rewards.
+* :class:`RewardModel`: verifies a batch of (task, program) (screened across tasks, then one verifier call per
+  task), caches verdicts per (task, program), returns log-rewards.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from ..asm import Program
 from ..cost import TableHeights, next_power_of_two
 from ..errors import ConfigError, TasmError
 from ..plan import summarize
-from ..verify import CONTEXT_DEPTH, Verifier
+from ..verify import CONTEXT_DEPTH, Verifier, verifier_of
+from .screen import screen
 
 Cost = Union[str, Mapping[str, float]]
 COSTS = ("cycles", "padded_height")
@@ -198,10 +199,16 @@ class RewardModel:
     ``cost``: ``"cycles"``, ``"padded_height"`` or table weights. ``eps``, ``beta``: as in :func:`cycle_reward`.
     ``partial_credit``: weight ``w`` in ``[0, 1 - eps)``; when positive, an invalid program earns
     ``eps + w * share`` (:func:`partial_credit`) instead of ``eps``, still below every valid program's 1.
-    ``n_tests``, ``seed``: the verifier's tests."""
+    ``n_tests``, ``seed``: the verifier's tests.
+
+    Verifiers live in one place, :func:`tasm_env.verify.verifier_of` (an LRU of
+    :data:`~tasm_env.verify.VERIFIERS_KEPT`); the model keeps verdicts and each task's baseline cost. A batch's
+    new blocks are screened together (:func:`tasm_env.emission.screen.screen`: every task's first-round tests
+    in one evaluation), then each task's survivors and unscreened blocks are checked by its verifier, one call
+    per task."""
 
     def __init__(self, cost: Cost = "cycles", eps: float = 1e-3, beta: float = 1.0, partial_credit: float = 0.0,
-                 n_tests: int = 40, seed: int = 42, cache_size: int = 1 << 16, verifier_cache_size: int = 1024):
+                 n_tests: int = 40, seed: int = 42, cache_size: int = 1 << 16):
         _check_cost(cost)
         if not 0 < eps < 1:
             raise ConfigError(f"eps (the reward of an invalid program) must be in (0, 1), below every valid "
@@ -210,27 +217,22 @@ class RewardModel:
             raise ValueError(f"partial_credit must be in [0, 1 - eps), got {partial_credit}")
         self.cost, self.eps, self.beta, self.partial_credit = cost, eps, beta, partial_credit
         self.n_tests, self.seed = n_tests, seed
-        self.cache_size, self.verifier_cache_size = cache_size, verifier_cache_size
+        self.cache_size = cache_size
         self._cache: OrderedDict[tuple, Evaluation] = OrderedDict()
-        self._verifiers: OrderedDict[tuple, tuple[Verifier, float]] = OrderedDict()
+        self._base_costs: dict[tuple, float] = {}  # task key -> the baseline's cost (one float per task seen)
         self.hits = self.misses = 0
 
     def verifier(self, task) -> Verifier:
-        """The (cached) verifier of ``task``."""
-        return self._task_entry(task)[0]
+        """The verifier of ``task`` (from the one cache, :func:`tasm_env.verify.verifier_of`)."""
+        return verifier_of(task, None, self.n_tests, self.seed)
 
-    def _task_entry(self, task) -> tuple[Verifier, float]:
+    def baseline_cost(self, task) -> float:
+        """The cost of ``task``'s baseline (computed once per task)."""
         key = task_key(task)
-        entry = self._verifiers.get(key)
-        if entry is None:
-            verifier = Verifier(task, n_tests=self.n_tests, seed=self.seed)
-            entry = (verifier, cost_of(task.baseline, task, self.cost))
-            self._verifiers[key] = entry
-            if len(self._verifiers) > self.verifier_cache_size:
-                self._verifiers.popitem(last=False)
-        else:
-            self._verifiers.move_to_end(key)
-        return entry
+        found = self._base_costs.get(key)
+        if found is None:
+            found = self._base_costs[key] = cost_of(task.baseline, task, self.cost)
+        return found
 
     def evaluate(self, tasks, programs: Sequence[Program | str]) -> list[Evaluation]:
         """One :class:`Evaluation` per program; ``tasks`` is one task for all or one per program."""
@@ -254,14 +256,20 @@ class RewardModel:
             else:
                 self.misses += 1
                 pending.setdefault(key, (task, {}))[1].setdefault(program, []).append(i)
-        for key, (task, by_program) in pending.items():
-            verifier, base_cost = self._task_entry(task)
-            unique = list(by_program)
-            verdicts = verifier.check(unique)
+        work = [(self.verifier(task), list(by_program)) for task, by_program in pending.values()]
+        screened = screen(work)
+        for (key, (task, by_program)), (verifier, unique), refuted in zip(pending.items(), work, screened):
+            base_cost = self.baseline_cost(task)
+            rest = [program for j, program in enumerate(unique) if not refuted.refuted[j]]
+            verdicts = dict(zip(rest, verifier.check(rest)))
             shares = partial_credit(verifier, unique) if self.partial_credit > 0 else [float("nan")] * len(unique)
-            for program, verdict, share in zip(unique, verdicts, shares):
-                cost = cost_of(program, task, self.cost) if verdict.ok else float("nan")
-                evaluation = Evaluation(verdict.ok, verdict.reason, cost, base_cost, float(share))
+            for j, (program, share) in enumerate(zip(unique, shares)):
+                if refuted.refuted[j]:
+                    evaluation = Evaluation(False, refuted.reason(j), float("nan"), base_cost, float(share))
+                else:
+                    verdict = verdicts[program]
+                    cost = cost_of(program, task, self.cost) if verdict.ok else float("nan")
+                    evaluation = Evaluation(verdict.ok, verdict.reason, cost, base_cost, float(share))
                 self._remember((key, program), evaluation)
                 for i in by_program[program]:
                     results[i] = evaluation
@@ -291,9 +299,10 @@ class RewardModel:
         return log_r
 
     def cache_info(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "size": len(self._cache), "tasks": len(self._verifiers)}
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._cache), "tasks": len(self._base_costs)}
 
     def clear(self) -> None:
+        """Forget verdicts and baseline costs (verifiers stay in :func:`tasm_env.verify.verifier_of`'s cache)."""
         self._cache.clear()
-        self._verifiers.clear()
+        self._base_costs.clear()
         self.hits = self.misses = 0
