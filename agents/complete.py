@@ -29,13 +29,13 @@ candidate goes through :func:`agents.best.choose` under its budget like any othe
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
+from tasm_env import isa
 from tasm_env.asm import Instruction, Program
 from tasm_env.emission.probe_facts import MAX_POP, SLOT_WINDOW
 from tasm_env.emission.state import EmissionState
@@ -92,24 +92,23 @@ def gap(probes: TaskProbes, outcome: Outcome) -> Gap:
 # ------------------------------------------------------------------------------------- arrangement
 
 
-def _moves(stack: tuple[int, ...]) -> Iterator[tuple[Instruction, tuple[int, ...]]]:
-    """Every stack move legal on ``stack`` (deepest first, top last), in a fixed order, with its result."""
-    n = len(stack)
-    for k in range(1, min(MAX_POP, n) + 1):
-        yield Instruction("pop", k), stack[:n - k]
+def _arguments(name: str, n: int) -> range:
+    """The arguments of stack move ``name`` on a stack of ``n`` live slots (``pick 1``/``place 1`` are ``swap
+    1``; reach: st15)."""
     reach = min(SLOT_WINDOW, n)
-    for d in range(1, reach):
-        i = n - 1 - d
-        swapped = list(stack)
-        swapped[i], swapped[-1] = swapped[-1], swapped[i]
-        yield Instruction("swap", d), tuple(swapped)
-    for d in range(2, reach):
-        i = n - 1 - d
-        yield Instruction("pick", d), stack[:i] + stack[i + 1:] + (stack[i],)
-        rest = stack[:-1]
-        yield Instruction("place", d), rest[:len(rest) - d] + (stack[-1],) + rest[len(rest) - d:]
-    for d in range(reach):
-        yield Instruction("dup", d), stack + (stack[n - 1 - d],)
+    if name == "pop":
+        return range(1, min(MAX_POP, n) + 1)
+    if name == "dup":
+        return range(reach)
+    return range(1 if name == "swap" else 2, reach)
+
+
+def _moves(stack: tuple[int, ...]) -> Iterator[tuple[Instruction, tuple[int, ...]]]:
+    """Every stack move legal on ``stack`` (deepest first, top last), in a fixed order, with its result
+    (:func:`tasm_env.isa.move_stack`: the VM's own definition of each move)."""
+    for name in isa.STACK_MOVES:
+        for arg in _arguments(name, len(stack)):
+            yield Instruction(name, arg), tuple(isa.move_stack(name, arg, list(stack)))
 
 
 def clean_up(live: Sequence[int], goal: Sequence[int]) -> tuple[Instruction, ...] | None:
@@ -243,7 +242,7 @@ def completions(env: TasmGFNEnv, task: int, program: Program, *, node_limit: int
     return [c for c, ok in zip(kept, legal) if ok]
 
 
-STACK_MOVES = ("dup", "swap", "pick", "place", "pop")
+STACK_MOVES = isa.STACK_MOVES
 """The instructions :func:`arrangement` uses; one computing instruction (:func:`extend`) is any other token."""
 EXTEND_PREFIXES = 24
 """Prefixes per task, one target value short, that :func:`complete_programs` tries one more instruction after."""
@@ -342,6 +341,19 @@ def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep
     return [p for p, ok in zip(kept, legal) if ok][:keep]
 
 
+def complete_each(env: TasmGFNEnv, task: int, drawn: Sequence[Program], *, extra: bool = False,
+                  node_limit: int = ARRANGE_NODES) -> list[Program]:
+    """One program per draw, in order: the draw's shortest legal completion (:func:`complete_programs` of that
+    draw alone), or the draw itself when none exists. For agents that learn from what they proposed (the
+    comparison's learned agents): proposals stay aligned with the draws, and the completed programs can be
+    replayed into trajectories with :func:`agents.sampling.replay` to learn from what was scored."""
+    out = []
+    for program in drawn:
+        done = complete_programs(env, task, [program], 1, extra=extra, node_limit=node_limit)
+        out.append(done[0] if done else Program.coerce(program))
+    return out
+
+
 def complete_candidates(policy: TasmPolicy, task_ids: Sequence[int], samples: int, *, temperature: float = 1.0,
                         generator: torch.Generator | None = None, extra: bool = True) -> list[list[Program]]:
     """For each task id of the policy's env: draw ``samples`` blocks, complete them (:func:`complete_programs`)
@@ -352,5 +364,5 @@ def complete_candidates(policy: TasmPolicy, task_ids: Sequence[int], samples: in
 
 
 __all__ = ["ARRANGE_NODES", "Completion", "EXTEND_PREFIXES", "Gap", "JUNK", "STACK_MOVES", "arrangement", "clean_up",
-           "complete_candidates", "complete_programs", "completions", "extend", "gap", "goal_nodes",
+           "complete_candidates", "complete_each", "complete_programs", "completions", "extend", "gap", "goal_nodes",
            "legal_under_masks", "prefix_gaps"]

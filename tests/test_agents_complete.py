@@ -11,7 +11,7 @@ import agents.best as best
 import agents.complete as complete
 import tasm_env as te
 from agents.best import best_program
-from agents.complete import (JUNK, arrangement, clean_up, complete_programs, completions, extend, gap,
+from agents.complete import (JUNK, arrangement, clean_up, complete_each, complete_programs, completions, extend, gap,
                              legal_under_masks)
 from agents.policy import PolicyConfig, TasmPolicy
 from agents.pretrain import PretrainConfig, pretrain
@@ -155,3 +155,14 @@ def test_the_verifier_budget_counts_every_completed_candidate(monkeypatch, budge
     assert CountingVerifier.programs <= budget and outcome.verifier_calls == CountingVerifier.programs
     assert outcome.decode == "complete"
     assert te.verify(SUM_PRODUCT, outcome.program, n_tests=128, seed=3).ok
+
+
+def test_complete_each_keeps_one_program_per_draw_in_order():
+    env = _env()
+    drawn = [SHORT, READY, SUM_PRODUCT.baseline]
+    out = complete_each(env, 0, drawn)
+    assert len(out) == 3
+    assert out[0] == SHORT  # nothing completes it without a computing instruction
+    assert tuple(out[1][:len(READY)]) == tuple(READY) and te.verify(SUM_PRODUCT, out[1]).ok
+    assert te.verify(SUM_PRODUCT, out[2]).ok and len(out[2]) <= len(SUM_PRODUCT.baseline)
+    assert te.verify(SUM_PRODUCT, complete_each(env, 0, [SHORT], extra=True)[0]).ok
