@@ -166,3 +166,16 @@ def test_complete_each_keeps_one_program_per_draw_in_order():
     assert tuple(out[1][:len(READY)]) == tuple(READY) and te.verify(SUM_PRODUCT, out[1]).ok
     assert te.verify(SUM_PRODUCT, out[2]).ok and len(out[2]) <= len(SUM_PRODUCT.baseline)
     assert te.verify(SUM_PRODUCT, complete_each(env, 0, [SHORT], extra=True)[0]).ok
+
+
+@pytest.mark.parametrize("name", ["basic-easy-003", "basic-easy-060"])
+def test_completions_of_a_suite_baseline_are_legal_and_verify(name):
+    """Every completion of every prefix of a suite task's baseline (with the one-instruction search) replays
+    legally under the dataflow masks and verifies."""
+    task = te.load_suite("tasm-basic-v1").tasks[name]
+    env = _env(task)
+    programs = complete_programs(env, 0, [task.baseline], keep=64)
+    assert task.baseline in programs or any(len(p) < len(task.baseline) for p in programs)
+    verifier = Verifier(task, n_tests=128, seed=11)
+    assert all(v.ok for v in verifier.check(programs))
+    assert all(_replay_legal(env, p) for p in programs)
