@@ -214,7 +214,7 @@ def legal_under_masks(env: TasmGFNEnv, task: int, programs: Sequence[Program]) -
             if t <= len(rows[b]) and not here[j]:
                 ok[b] = False
         if t < longest:
-            state = machine.step(state, torch.where(token == EOS, EOS, token))
+            state = machine.step(state, token)  # EOS leaves a finished row as it is
     return ok
 
 
