@@ -2,12 +2,16 @@
 
     outcome = best_program(task, policy, samples=64)                   # best of 64 samples
     outcome = best_program(task, policy, samples=64, decode="beam")    # the 64 best programs of a beam
+    outcome = best_program(task, policy, samples=64, decode="complete")  # 64 draws, completed by stack moves
     outcome.program          # verified equivalent to task.baseline (or the baseline itself)
     outcome.fallback_used    # True when no candidate verified: the baseline is returned, and `note` says so
 
-Two decoders propose candidates: ``"sample"`` draws ``samples`` blocks under the masks; ``"beam"``
+Three decoders propose candidates: ``"sample"`` draws ``samples`` blocks under the masks; ``"beam"``
 (:func:`agents.beam.policy_beam`) searches the emission tree with the policy's log-probabilities, merging
-prefixes with equal value states, and keeps the ``samples`` best-scored programs it finishes. Either way the
+prefixes with equal value states, and keeps the ``samples`` best-scored programs it finishes; ``"complete"``
+(:mod:`agents.complete`) draws ``samples`` blocks and finishes their prefixes whose live stack holds every
+value the baseline leaves (stack moves, or one computing instruction and stack moves), keeping up to
+``samples`` distinct legal completions, fewest instructions first. Whatever the decoder, the
 candidates go through :func:`choose` under a **budget of verifier calls** (``verifier_budget``, default
 ``samples``; one call = one program handed to a verifier): distinct candidates, in the decoder's order, are
 screened in one batch, leaving one call for confirming; the cheapest valid one (by cycles, then fewer
@@ -30,11 +34,12 @@ from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 
 from .beam import policy_beam
+from .complete import complete_candidates
 from .policy import TasmPolicy, bound_to
 from .sampling import sample_programs
 
 CONFIRM_SEED_OFFSET = 7919  # the confirming verifier's seed differs from the screening one
-DECODERS = ("sample", "beam")
+DECODERS = ("sample", "beam", "complete")
 DEFAULT_WIDTH = 16
 
 
@@ -99,19 +104,20 @@ def choose(task: Task, programs: Sequence[Program | None], *, n_tests: int = 64,
 def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
                width: int = DEFAULT_WIDTH, masking: str | None = None, temperature: float = 1.0,
                seed: int = 0) -> list[list[Program]]:
-    """What a decoder proposes for each task, in its order: ``samples`` draws (``"sample"``), or the
-    ``samples`` best-scored programs a beam of ``width`` finishes (``"beam"``, best first; fewer when it
-    finishes fewer). ``masking``: the masks to decode under (default: the policy's env's)."""
+    """What a decoder proposes for each task, in its order: ``samples`` draws (``"sample"``), the ``samples``
+    best-scored programs a beam of ``width`` finishes (``"beam"``, best first; fewer when it finishes fewer), or
+    up to ``samples`` distinct completions of ``samples`` draws (``"complete"``, :mod:`agents.complete`:
+    fewest instructions first). ``masking``: the masks to decode under (default: the policy's env's)."""
     if decode not in DECODERS:
         raise DecodeError(f"decode must be one of {', '.join(DECODERS)}, got {decode!r}")
     masking = masking or policy.env.masking
     env = TasmGFNEnv(tasks=list(tasks), suite=None, masking=masking, vocab=policy.env.vocab,
-                     value_state=True if decode == "beam" else None)
+                     value_state=True if decode in ("beam", "complete") else None)
     with bound_to(env, policy):
-        if decode == "sample":
-            generator = torch.Generator().manual_seed(seed)
-            return sample_programs(policy, range(len(env.tasks)), samples, temperature=temperature,
-                                   generator=generator)
+        if decode in ("sample", "complete"):
+            draw = sample_programs if decode == "sample" else complete_candidates
+            return draw(policy, range(len(env.tasks)), samples, temperature=temperature,
+                        generator=torch.Generator().manual_seed(seed))
         return [[f.program for f in policy_beam(policy, i, width, samples)] for i in range(len(env.tasks))]
 
 
@@ -127,7 +133,7 @@ def best_programs(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, 
 
 
 def best_program(task: Task, policy: TasmPolicy, samples: int = 64, **kwargs) -> BuildOutcome:
-    """Propose ``samples`` blocks for ``task`` (``decode="sample"`` or ``"beam"``) and return the cheapest
+    """Propose ``samples`` blocks for ``task`` (``decode="sample"``, ``"beam"`` or ``"complete"``) and return the cheapest
     verified one, or the baseline with ``fallback_used=True`` when none verifies, never handing more than
     ``verifier_budget`` (default ``samples``) programs to the verifiers. Keyword arguments as
     :func:`best_programs`."""

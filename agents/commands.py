@@ -88,9 +88,10 @@ def add_commands(sub) -> None:
     p.add_argument("--samples", type=positive_int, default=64, help="samples per task (default 64)")
     p.add_argument("--temperature", type=positive_float, default=1.0,
                    help="sampling temperature (default 1: the policy)")
-    p.add_argument("--decode", choices=("sample", "beam"), default="sample",
+    p.add_argument("--decode", choices=("sample", "beam", "complete"), default="sample",
                    help="sample: best of --samples draws; beam: the --samples best programs a policy-guided beam "
-                        "over value states finishes (default sample)")
+                        "over value states finishes; complete: --samples draws whose prefixes are finished by "
+                        "stack moves where the value state allows (agents.complete) (default sample)")
     p.add_argument("--width", type=positive_int, default=16, help="beam width (--decode beam; default 16)")
     p.add_argument("--decode-masking", choices=("stack", "typed", "dataflow"),
                    help="masks to decode under (default: the checkpoint's)")
@@ -199,7 +200,8 @@ def cmd_evaluate(args) -> int:
                                               temperature=args.temperature, progress=not args.no_progress,
                                               device=args.device, decode=args.decode, width=args.width,
                                               masking=args.decode_masking)
-        how = f"best of {args.samples}" + (f" from a beam of {args.width}" if args.decode == "beam" else " samples")
+        how = f"best of {args.samples}" + {"beam": f" from a beam of {args.width}",
+                                           "complete": " completed samples"}.get(args.decode, " samples")
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, {how}, "
               f"{report.settings['decode_ms_per_task']:.0f} ms per task\n{report.to_text()}")
         reports[label] = report

@@ -277,7 +277,7 @@ def test_evaluate_command_writes_the_schema_for_either_decoder(tmp_path, capsys)
     policy = TasmPolicy(TasmGFNEnv(tasks=tasks, suite=None, masking="typed"), config)
     checkpoint = save_checkpoint(tmp_path / "p.safetensors", {"policy": policy},
                                  {"policy_config": config.to_dict(), "masking": "typed", "stage": 1})
-    for decode in ("sample", "beam"):
+    for decode in ("sample", "beam", "complete"):
         out = tmp_path / f"{decode}.json"
         assert main(["evaluate", str(checkpoint), "--suite", str(suite), "--samples", "3", "--decode", decode,
                      "--width", "2", "--json", str(out), "--no-progress"]) == 0

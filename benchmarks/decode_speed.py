@@ -1,0 +1,52 @@
+"""CPU time per task of each decoder of the shipped policy (what ``tasm-env evaluate`` times, without verifying).
+
+    python benchmarks/decode_speed.py                         # 3 test tasks per tier, 64 candidates each
+    python benchmarks/decode_speed.py --per-tier 0            # every test task
+
+For each decoder (``sample`` at temperature 1 and 0.5, ``beam`` of width 16, ``complete``) and task, the
+process's CPU time of one :func:`agents.best.candidates` call (a fresh env per call, as ``evaluate`` makes one
+per task: value caches start empty, first visits). CPU time, so the figures hold on a loaded machine; one torch
+thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import agents
+from agents.best import candidates
+
+DECODERS = (("sample T=1", "sample", 1.0), ("sample T=0.5", "sample", 0.5), ("beam", "beam", 1.0),
+            ("complete", "complete", 1.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="tasm-basic-v1")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--per-tier", type=int, default=3, help="tasks per tier (0: all)")
+    parser.add_argument("--samples", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    policy = agents.pretrained(args.suite, split=args.split)
+    tasks = list(policy.env.tasks)
+    if args.per_tier:
+        tasks = [t for tier in ("easy", "medium", "hard") for t in [u for u in tasks if u.tier == tier][:args.per_tier]]
+    print(f"{args.suite} {args.split}: {len(tasks)} tasks, {args.samples} candidates each; CPU ms per task")
+    print("decoder | " + " | ".join(("easy", "medium", "hard", "all")))
+    for label, decode, temperature in DECODERS:
+        spent: dict[str, list[float]] = {}
+        for n, task in enumerate(tasks):
+            started = time.process_time()
+            candidates([task], policy, args.samples, decode=decode, temperature=temperature, seed=n)
+            spent.setdefault(task.tier, []).append(1000 * (time.process_time() - started))
+        every = [ms for values in spent.values() for ms in values]
+        cells = [f"{sum(spent[t]) / len(spent[t]):.0f}" if spent.get(t) else "-" for t in ("easy", "medium", "hard")]
+        print(f"{label} | " + " | ".join(cells + [f"{sum(every) / len(every):.0f}"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
