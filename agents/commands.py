@@ -119,6 +119,8 @@ def add_commands(sub) -> None:
     p.add_argument("--backend", choices=("local", "ray"), default="local")
     p.add_argument("--workers", type=positive_int, default=None, help="local processes (default: the cores)")
     p.add_argument("--check", metavar="DIR", default=None, help="re-verify DIR/results.json from scratch and exit")
+    p.add_argument("--report", metavar="DIR", default=None,
+                   help="re-render DIR/compare.md and the plots from DIR/results.json (no runs) and exit")
     p.add_argument("--list-agents", action="store_true", help="print the available agents and exit")
     p.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -237,6 +239,14 @@ def cmd_compare(args) -> int:
             raise CompareError(f"{len(problems)} mismatches in {Path(args.check) / 'results.json'}:\n  "
                                + "\n  ".join(problems))
         print(f"{Path(args.check) / 'results.json'}: every program re-verified, every cycle count recomputed: OK")
+        return 0
+    if args.report:
+        from .compare.sweep import render_results
+
+        text, plots, left_out = render_results(Path(args.report))
+        print(text)
+        for path in plots:
+            print(f"plot: {path}")
         return 0
     agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
     pipeline.compare(Path(args.out), agents=agents, suite=args.suite, split=args.split, tiers=_tiers(args.tiers),

@@ -208,10 +208,15 @@ def one_torch_thread():
         torch.set_num_threads(before)
 
 
-def run_unit(unit: RunUnit, *, task: Task | None = None, progress: bool = False) -> RunRecord:
+OnProgress = Callable[[int, "int | None"], None]  # (programs scored so far, best valid cycles or None)
+
+
+def run_unit(unit: RunUnit, *, task: Task | None = None, progress: bool = False,
+             on_progress: OnProgress | None = None) -> RunRecord:
     """Run one agent on one task until its budget is spent (or it proposes nothing), then confirm the best
     program on independent tests; the baseline stands in when nothing verified (``found`` False).
-    ``progress``: a bar of programs scored for this run."""
+    ``progress``: a bar of programs scored for this run; ``on_progress``: called after every scored batch
+    (how a pool worker reports to the driver's bars)."""
     from tasm_env.tasks.suite import load_suite
 
     task = task if task is not None else load_suite(unit.suite)[unit.task]
@@ -219,10 +224,10 @@ def run_unit(unit: RunUnit, *, task: Task | None = None, progress: bool = False)
                                                 split=unit.split, checkpoint=unit.checkpoint,
                                                 options=dict(unit.options)))
     with one_torch_thread():
-        return _run(unit, task, agent, progress)
+        return _run(unit, task, agent, progress, on_progress)
 
 
-def _run(unit: RunUnit, task: Task, agent: Agent, progress: bool) -> RunRecord:
+def _run(unit: RunUnit, task: Task, agent: Agent, progress: bool, on_progress: OnProgress | None) -> RunRecord:
     from tqdm.auto import tqdm
 
     from tasm_env.verify import Verifier
@@ -240,6 +245,8 @@ def _run(unit: RunUnit, task: Task, agent: Agent, progress: bool) -> RunRecord:
         agent.learn(task, budget.score(proposals))  # over-asking raises BudgetExhausted: no silent trimming
         bar.update(len(proposals))
         bar.set_postfix(best=budget.best[0] if budget.best else "-")
+        if on_progress is not None:
+            on_progress(budget.used, budget.best[0] if budget.best else None)
     bar.close()
     baseline = str(Program.coerce(task.baseline))
     best, cycles, found = baseline, task.baseline_cycles, False

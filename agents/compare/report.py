@@ -20,6 +20,7 @@ from tasm_env.atomic import atomic_write_text
 from .interface import RunRecord
 
 REPS = 2000  # bootstrap resamples (rliable's default is 50000; 2000 keeps the report under seconds)
+POI_REPS = 200  # resamples per pair for the probability of improvement (a Mann-Whitney U per task per resample)
 TIERS = ("easy", "medium", "hard", "idiom")
 
 
@@ -55,6 +56,15 @@ def score_matrices(records: Sequence[RunRecord]) -> tuple[dict[str, np.ndarray],
     return ({a: np.array([[capture(by[a, s, t]) for t in tasks] for s in seeds]) for a in agents}, tasks, seeds)
 
 
+def saving_matrices(records: Sequence[RunRecord]) -> dict[str, np.ndarray]:
+    """{agent: (seeds, tasks) relative saving ``(b - c) / b``} on every complete task: the score the
+    probability of improvement falls back on when no task records an optimum below its baseline."""
+    agents, tasks, seeds = complete_tasks(records)
+    by = {(r.agent, r.seed, r.task): r for r in records}
+    return {a: np.array([[(by[a, s, t].baseline_cycles - by[a, s, t].best_cycles) / by[a, s, t].baseline_cycles
+                          for t in tasks] for s in seeds]) for a in agents}
+
+
 def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> tuple[dict, dict]:
     from rliable import library as rly
     from rliable import metrics
@@ -67,9 +77,77 @@ def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> tuple[di
         return rly.get_interval_estimates(scores, both, reps=REPS, random_state=np.random.RandomState(seed))
 
 
-def markdown(records: Sequence[RunRecord], settings: dict) -> str:
+def improvement_estimates(scores: dict[str, np.ndarray], seed: int = 0, reps: int = POI_REPS
+                          ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], tuple[float, float]]]:
+    """P(x > y) for every ordered pair of agents, with 95% stratified bootstrap intervals: rliable's pairwise
+    recipe (``get_interval_estimates`` on ``{pair: (scores_x, scores_y)}``, runs of x and y resampled
+    independently within each task, ``metrics.probability_of_improvement`` on each resample).
+
+    One bootstrap per unordered pair: Mann-Whitney's U counts ties as halves, so P(y > x) = 1 - P(x > y) on
+    every resample, and the percentile interval of P(y > x) is the mirror of P(x > y)'s."""
+    from rliable import library as rly
     from rliable import metrics
 
+    names = list(scores)
+    pairs = {f"{x}\t{y}": (scores[x], scores[y]) for i, x in enumerate(names) for y in names[i + 1:]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        point, ci = rly.get_interval_estimates(pairs, metrics.probability_of_improvement, reps=reps,
+                                               random_state=np.random.RandomState(seed))
+    points, intervals = {}, {}
+    for key in pairs:
+        x, y = key.split("\t")
+        p, (lo, hi) = float(np.ravel(point[key])[0]), np.ravel(ci[key]).astype(float)
+        points[x, y], intervals[x, y] = p, (float(lo), float(hi))
+        points[y, x], intervals[y, x] = 1.0 - p, (1.0 - hi, 1.0 - lo)
+    return points, intervals
+
+
+BUDGET_POINTS = (16, 32, 64, 128, 256, 512, 1024)
+
+
+def budget_points(budget: int) -> list[int]:
+    """The budgets the by-budget table reads off the curves: the powers of two up to ``budget``, and it."""
+    return [b for b in BUDGET_POINTS if b < budget] + [budget]
+
+
+def cost_at_budgets(records: Sequence[RunRecord], budget: int, seed: int = 0
+                    ) -> tuple[list[int], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Mean best valid cycles / baseline after 16, 32, ... programs scored (read off each run's curve), per
+    agent over the (seeds x complete tasks) matrix, with 95% stratified bootstrap intervals (rliable).
+    Returns (budgets, {agent: means}, {agent: (2, budgets) bounds})."""
+    grid = np.array(budget_points(budget))
+    mean, ci = curve_estimates(records, grid, REPS, seed)
+    return list(grid), mean, ci
+
+
+def curve_estimates(records: Sequence[RunRecord], grid: np.ndarray, reps: int, seed: int = 0
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """rliable's sample-efficiency recipe on the best-cost curves: (seeds, tasks, points) matrices per agent,
+    the mean at each point with a stratified bootstrap interval."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    agents, tasks, seeds = complete_tasks(records)
+    by = {(r.agent, r.seed, r.task): r for r in records}
+    curves = {a: np.array([[best_cost_curve(by[a, s, t], grid) for t in tasks] for s in seeds]) for a in agents}
+    with warnings.catch_warnings():  # arch (under rliable) warns that RandomState is deprecated: it still works
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(
+            curves, lambda x: np.array([metrics.aggregate_mean(x[..., g]) for g in range(x.shape[-1])]),
+            reps=reps, random_state=np.random.RandomState(seed))
+
+
+def improved_at_budgets(records: Sequence[RunRecord], budget: int) -> dict[str, list[float]]:
+    """Tasks improved (strictly below the baseline, mean over seeds) after 16, 32, ... programs scored."""
+    agents, tasks, seeds = complete_tasks(records)
+    by = {(r.agent, r.seed, r.task): r for r in records}
+    grid = np.array(budget_points(budget))
+    return {a: list(np.mean([[best_cost_curve(by[a, s, t], grid) < 1.0 for t in tasks] for s in seeds],
+                            axis=0).sum(axis=0)) for a in agents}
+
+
+def markdown(records: Sequence[RunRecord], settings: dict) -> str:
     agents, tasks, seeds = complete_tasks(records)
     if not tasks:
         return "# tasm-env compare\n\nno task was run by every agent yet\n"
@@ -98,11 +176,32 @@ def markdown(records: Sequence[RunRecord], settings: dict) -> str:
             cells = "- | -"
         lines.append(f"| {a} | {valid:.1f}/{n} | {improved:.1f}/{n} | {cells} | {share:.3f} | "
                      f"{np.mean([r.programs_scored for r in runs]):.0f} | {np.mean([r.seconds for r in runs]):.1f} |")
-    if len(agents) > 1 and scored:
-        lines += ["", "Probability of improvement P(row > column) of capture (rliable, point estimates):", "",
+    grid, cost, cost_ci = cost_at_budgets(records, settings["budget"])
+    improved_by = improved_at_budgets(records, settings["budget"])
+    lines += ["", "## by budget: mean best valid cycles / baseline [95% CI] (tasks improved) after N programs "
+              "scored", "", "Read off each run's curve (1.000: the baseline, nothing cheaper found yet); all "
+              f"{n} tasks, lower is better.", "",
+              "| agent | " + " | ".join(f"N = {b}" for b in grid) + " |", "|---|" + "---|" * len(grid)]
+    for a in agents:
+        cells = [f"{cost[a][g]:.3f} [{cost_ci[a][0][g]:.3f}, {cost_ci[a][1][g]:.3f}] ({improved_by[a][g]:.1f})"
+                 for g in range(len(grid))]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    if len(agents) > 1:
+        if scored:
+            poi, poi_ci = improvement_estimates(scores)
+            what = f"capture on the {len(scored)} tasks with headroom"
+        else:
+            poi, poi_ci = improvement_estimates(saving_matrices(records))
+            what = (f"relative saving (baseline - best) / baseline on all {n} tasks (no task records an optimum "
+                    "below its baseline, so capture is undefined)")
+        lines += ["", "## probability of improvement", "",
+                  f"P(row > column) of {what} [95% stratified bootstrap interval; rliable, {POI_REPS} resamples "
+                  "per pair]. An interval above 0.5: the row agent is better; one straddling 0.5: no evidence "
+                  "either way.", "",
                   "| | " + " | ".join(agents) + " |", "|---|" + "---|" * len(agents)]
         for x in agents:
-            cells = ["-" if x == y else f"{metrics.probability_of_improvement(scores[x], scores[y]):.2f}" for y in agents]
+            cells = ["-" if x == y else f"{poi[x, y]:.2f} [{poi_ci[x, y][0]:.2f}, {poi_ci[x, y][1]:.2f}]"
+                     for y in agents]
             lines.append(f"| {x} | " + " | ".join(cells) + " |")
     tier_of = {r.task: r.tier for r in records}
     tiers = [t for t in TIERS if any(tier_of[k] == t for k in tasks)]
@@ -146,22 +245,15 @@ def plot(records: Sequence[RunRecord], budget: int, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from rliable import library as rly
-    from rliable import metrics, plot_utils
+    from rliable import plot_utils
 
     agents, tasks, seeds = complete_tasks(records)
     if not tasks:
         return []
     scores, scored, _ = score_matrices(records)
-    by = {(r.agent, r.seed, r.task): r for r in records}
     grid = np.unique(np.linspace(0, budget, 33).astype(int))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    curves = {a: np.array([[best_cost_curve(by[a, s, t], grid) for t in tasks] for s in seeds]) for a in agents}
-    # rliable's sample-efficiency pattern: (runs, tasks, points) matrices, one statistic per point
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        mean, ci = rly.get_interval_estimates(
-            curves, lambda x: np.array([metrics.aggregate_mean(x[..., g]) for g in range(x.shape[-1])]),
-            reps=REPS // 10, random_state=np.random.RandomState(0))
+    mean, ci = curve_estimates(records, grid, REPS // 10)
     for a in agents:
         ax.plot(grid, mean[a], label=a)
         ax.fill_between(grid, ci[a][0], ci[a][1], alpha=0.2)
@@ -190,10 +282,23 @@ def plot(records: Sequence[RunRecord], budget: int, out: Path) -> list[Path]:
     return [curves_path, profiles_path]
 
 
-def write_report(records: Sequence[RunRecord], settings: dict, out: Path) -> tuple[str, list[Path]]:
+def write_report(records: Sequence[RunRecord], settings: dict, out: Path, unfinished: dict[str, str] | None = None,
+                 tasks_total: int | None = None) -> tuple[str, list[Path]]:
+    """Write ``out/compare.md`` and the plots. ``unfinished``: {agent: "k/n runs"} of a sweep that has not
+    finished (``tasks_total``: its tasks), said under the title."""
     text = markdown(records, settings)
+    if unfinished:
+        title, rest = text.split("\n", 1)
+        agents = sorted({r.agent for r in records})
+        done = len(complete_tasks(records)[1])
+        note = ", ".join(f"{a} {k}" for a, k in unfinished.items())
+        missing = [a for a in unfinished if a not in agents]
+        text = (f"{title}\n\n**Unfinished sweep**: {done} of {tasks_total} tasks were finished by every agent "
+                f"for every seed; the tables hold those. Runs done: {note}."
+                + (f" Not in the tables (no run yet): {', '.join(missing)}." if missing else "") + f"\n{rest}")
     atomic_write_text(Path(out) / "compare.md", text)
     return text, plot(records, settings["budget"], Path(out))
 
 
-__all__ = ["capture", "best_cost_curve", "markdown", "plot", "score_matrices", "write_report"]
+__all__ = ["budget_points", "capture", "best_cost_curve", "cost_at_budgets", "improved_at_budgets",
+           "improvement_estimates", "markdown", "saving_matrices", "plot", "score_matrices", "write_report"]

@@ -19,10 +19,10 @@ import json
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from tasm_env.atomic import atomic_write_text
 
+from .report import TIERS
 from .interface import CONFIRM_SEED_OFFSET, SCREEN_TESTS, CompareError, RunRecord, RunUnit, agent_names
 
 FORMAT = "tasm-env-compare/1"
@@ -79,11 +79,14 @@ def make_units(settings: SweepSettings) -> list[RunUnit]:
     if settings.seeds < 1 or settings.budget < 1 or settings.batch < 1:
         raise CompareError(f"need seeds, budget and batch of at least 1, got {settings.seeds}, {settings.budget}, "
                            f"{settings.batch}")
-    tasks = select_tasks(settings)
+    # task-major, easier tiers first: a sweep stopped early (or still running) holds whole tasks, every agent
+    # and seed, so its partial report compares agents on the same tasks
+    rank = {tier: i for i, tier in enumerate(TIERS)}
+    tasks = sorted(select_tasks(settings), key=lambda t: rank.get(t.tier, len(rank)))
     return [RunUnit(agent=agent, seed=seed, task=task.name, suite=settings.suite, split=settings.split,
                     budget=settings.budget, batch=settings.batch, device=settings.device,
                     checkpoint=settings.checkpoint, options=dict(settings.options))
-            for agent in settings.agents for seed in range(settings.seeds) for task in tasks]
+            for task in tasks for seed in range(settings.seeds) for agent in settings.agents]
 
 
 def versions() -> dict[str, str]:
@@ -184,6 +187,36 @@ def check_results(folder: Path) -> list[str]:
     return problems
 
 
+def settings_of(data: dict) -> SweepSettings:
+    """The :class:`SweepSettings` a results file was written under."""
+    raw = dict(data["settings"])
+    raw["agents"] = tuple(raw["agents"])
+    raw["tiers"] = None if raw.get("tiers") is None else tuple(raw["tiers"])
+    return SweepSettings(**raw, seeds=len(data["seeds"]))
+
+
+def render_results(folder: Path) -> tuple[str, list[Path], dict[str, str]]:
+    """Re-render ``folder/compare.md`` and the plots from ``folder/results.json`` alone (no unit runs): after a
+    report-only change, or on a sweep stopped early. The tables hold the tasks every agent finished for every
+    seed (units run task by task, so a stopped sweep holds whole tasks); an unfinished sweep is said so under
+    the title. Returns (markdown, plots, {agent: "k/n runs"} for every unfinished agent)."""
+    from .report import complete_tasks, write_report
+
+    data = read_results(folder)
+    settings = settings_of(data)
+    expected: dict[str, set] = {}
+    for unit in make_units(settings):
+        expected.setdefault(unit.agent, set()).add(unit.key())
+    records = [RunRecord(**r) for r in data["runs"]]
+    have = {(r.agent, r.seed, r.task) for r in records}
+    unfinished = {a: f"{len(have & keys)}/{len(keys)} runs" for a, keys in expected.items() if not keys <= have}
+    if not complete_tasks(records)[1]:
+        raise CompareError(f"{folder / RESULTS}: no task was finished by every agent for every seed yet")
+    text, plots = write_report(records, data["settings"], Path(folder), unfinished=unfinished,
+                               tasks_total=len(select_tasks(settings)))
+    return text, plots, unfinished
+
+
 def run_sweep(out: Path, settings: SweepSettings, *, backend: str = "local", workers: int | None = None,
               progress: bool = True, **backend_options) -> list[RunRecord]:
     """Run (or resume) the sweep into ``out``; returns every record of the results file."""
@@ -202,4 +235,4 @@ def run_sweep(out: Path, settings: SweepSettings, *, backend: str = "local", wor
 
 
 __all__ = ["FORMAT", "RESULTS", "Results", "SweepSettings", "check_results", "make_units", "read_results",
-           "run_sweep", "select_tasks", "versions"]
+           "render_results", "run_sweep", "select_tasks", "settings_of", "versions"]
