@@ -92,15 +92,11 @@ def gap(probes: TaskProbes, outcome: Outcome) -> Gap:
 # ------------------------------------------------------------------------------------- arrangement
 
 
-def _arguments(name: str, n: int) -> range:
-    """The arguments of stack move ``name`` on a stack of ``n`` live slots (``pick 1``/``place 1`` are ``swap
-    1``; reach: st15)."""
-    reach = min(SLOT_WINDOW, n)
-    if name == "pop":
-        return range(1, min(MAX_POP, n) + 1)
-    if name == "dup":
-        return range(reach)
-    return range(1 if name == "swap" else 2, reach)
+def _arguments(name: str, n: int) -> list[int]:
+    """The arguments of stack move ``name`` that ``isa`` allows and that read no deeper than ``n`` live slots.
+    No-op and twin moves (``pick 0``, ``pick 1`` = ``swap 1``) are dropped by the search's visited set."""
+    spec = isa.spec(name)
+    return [arg for arg in spec.arg.range() if spec.reads(arg) <= n]
 
 
 def _moves(stack: tuple[int, ...]) -> Iterator[tuple[Instruction, tuple[int, ...]]]:

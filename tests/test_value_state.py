@@ -232,12 +232,12 @@ def test_the_facts_cache_size_is_a_setting_of_the_model():
     prefixes = [(0, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
     assert len(prefixes) > 3
     model.facts_many(prefixes)
-    assert len(model._cache) == 3  # the oldest dropped first
+    assert model.cached_prefixes == 3  # the oldest dropped first
     model.keep_at_least(1000)
     model.keep_at_least(10)  # never narrows
     assert model.cache_size == 1000
     model.forget()
     model.facts_many(prefixes)
-    assert len(model._cache) == len(prefixes)
+    assert model.cached_prefixes == len(prefixes)
     with pytest.raises(ConfigError):
         ValueModel(tasks, [s.bound.decode for s in specs], cache_size=0)

@@ -299,6 +299,11 @@ class ValueModel:
             found = self._probes[task] = TaskProbes(self.tasks[task], self.k, self.n_tests, self.seed, shared)
         return found
 
+    @property
+    def cached_prefixes(self) -> int:
+        """How many prefixes' facts the cache holds now (at most ``cache_size``)."""
+        return len(self._cache)
+
     def forget(self) -> None:
         """Drop the per-prefix caches (facts and runs) and keep the probes: the next prefixes are first visits."""
         self._cache.clear()
