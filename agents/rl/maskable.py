@@ -39,10 +39,10 @@ import torch
 from tasm_env.emission.vocab import EOS
 from tasm_env.tasks.task import Task
 
-from ..compare.interface import AgentContext, Scored
+from ..compare.interface import AgentContext, CompareError, Scored
 from ..start import MASKING, initial_policy, task_env
 from .features import GraphFeatures, TaskIndexObservation, graph_policy_kwargs
-from ..compare.single_task import SingleTaskAgent
+from ..compare.single_task import SingleTaskAgent, decode_option
 from .reward import RewardConfig, terminal_rewards
 
 
@@ -65,6 +65,9 @@ class MaskablePPOAgent(SingleTaskAgent):
     def __init__(self, context: AgentContext):
         self.context = context
         self.options = dict(context.options)
+        if decode_option(context) != "sample":  # its proposals are env episodes, not a rollout to complete
+            raise CompareError("maskable_ppo proposes its own env episodes: decode='complete' is not built for it "
+                               "(the GFlowNet agents, reinforce and ppo take it)")
         self.rewards = RewardConfig.from_options(self.options)
         self.task: Task | None = None
         self.pending: list[list[Step]] = []
