@@ -115,6 +115,9 @@ def add_commands(sub) -> None:
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task): 0..K-1 (default 3)")
     p.add_argument("--checkpoint", default=None,
                    help="learned agents' starting policy (default: the pretrained one for the suite; 'fresh': new weights)")
+    p.add_argument("--decode", choices=("sample", "complete"), default="sample",
+                   help="learned agents' proposals: the sampled blocks, or each finished by stack moves "
+                        "(agents.complete) before it is scored (default sample)")
     p.add_argument("--out", default="runs/compare")
     p.add_argument("--backend", choices=("local", "ray"), default="local")
     p.add_argument("--workers", type=positive_int, default=None, help="local processes (default: the cores)")
@@ -252,7 +255,7 @@ def cmd_compare(args) -> int:
     pipeline.compare(Path(args.out), agents=agents, suite=args.suite, split=args.split, tiers=_tiers(args.tiers),
                      tasks=args.tasks, budget=args.budget, batch=args.batch, seeds=args.seeds,
                      checkpoint=args.checkpoint, backend=args.backend, workers=args.workers,
-                     progress=not args.no_progress, device=args.device)
+                     progress=not args.no_progress, device=args.device, decode=args.decode)
     return 0
 
 

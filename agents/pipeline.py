@@ -350,16 +350,18 @@ def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc"
             suite: str = "tasm-basic-v1", split: str = "test", tiers: Sequence[str] | None = None,
             tasks: int | None = None, budget: int = 256, batch: int = 16, seeds: int = 3,
             checkpoint: str | None = None, backend: str = "local", workers: int | None = None,
-            progress: bool = True, device: Device = None) -> list:
+            progress: bool = True, device: Device = None, decode: str = "sample") -> list:
     """The comparison (:mod:`agents.compare`): every agent on every selected task for seeds ``0..seeds-1``,
-    ``budget`` programs scored each; keeps ``out/results.json`` current (and resumes from it), then writes
-    ``out/compare.md``, ``out/curves.png`` and ``out/profiles.png`` and prints the table. Returns the records."""
+    ``budget`` programs scored each (``decode="complete"``: the learned agents' draws finished by stack moves
+    before they are scored, :mod:`agents.compare.single_task`); keeps ``out/results.json`` current (and
+    resumes from it), then writes ``out/compare.md``, ``out/curves.png`` and ``out/profiles.png`` and prints the table. Returns the records."""
     from .compare.report import write_report
     from .compare.sweep import SweepSettings, run_sweep
 
     settings = SweepSettings(agents=tuple(agents), suite=suite, split=split,
                              tiers=None if tiers is None else tuple(tiers), tasks=tasks, budget=budget, batch=batch,
-                             seeds=seeds, checkpoint=checkpoint, device=str(device or "cpu"))
+                             seeds=seeds, checkpoint=checkpoint, device=str(device or "cpu"),
+                             options={} if decode == "sample" else {"decode": decode})
     from .compare.sweep import make_units
 
     make_units(settings)  # unknown agents and bad numbers fail here, before any warning or file

@@ -217,3 +217,22 @@ def test_graph_features_rollout_cache_is_exact_and_refreshed_by_a_mode_switch():
     extractor.train(True)
     assert torch.allclose(cached, extractor(obs).detach())
     assert not torch.allclose(cached, fresh)
+
+
+def _encoder_matches(agent, policy) -> bool:
+    extractor = agent.model.policy.features_extractor.graphs.state_dict()
+    return all(torch.equal(extractor[k], v) for k, v in policy.module.graphs.state_dict().items())
+
+
+def test_maskable_ppo_starts_from_the_shipped_encoder():
+    from agents.shipped import pretrained
+
+    shipped = pretrained("tasm-basic-v1")
+    agent = AGENTS["maskable_ppo"](AgentContext(seed=0))  # no checkpoint: the suite's shipped policy
+    agent.propose(TASK, 1)
+    assert agent.start.endswith("tasm-basic-v1.safetensors")
+    assert _encoder_matches(agent, shipped)
+    assert agent.model.policy.features_extractor is agent.model.policy.pi_features_extractor  # shared
+    fresh = AGENTS["maskable_ppo"](AgentContext(seed=0, checkpoint="fresh"))
+    fresh.propose(TASK, 1)
+    assert fresh.start == "fresh" and not _encoder_matches(fresh, shipped)

@@ -14,7 +14,8 @@ The policy starts from ``AgentContext.checkpoint``, else the package's pretraine
 (``agents.shipped.pretrained_path``, where this version ships one), else fresh weights from the seed (``checkpoint="fresh"``
 asks for that explicitly; ``options["policy_config"]`` sizes it). RTB, relative LPV and TrustPCL use the
 frozen starting policy as their prior. Options: ``lr``, ``logz_lr``, ``reward_beta``, ``partial_credit``,
-``temperature``, ``policy_config``.
+``temperature``, ``policy_config``, ``decode`` (``"complete"``: each draw finished by stack moves before it
+is scored, :mod:`agents.compare.single_task`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class GFlowNetAgent(SingleTaskAgent):
 
     def propose(self, task: Task, n: int) -> list[str]:
         self._check_task(task)
-        self.pending = rollout(self.policy, [0] * n, temperature=self.temperature, generator=self.generator)
+        self.pending = self._decoded(rollout(self.policy, [0] * n, temperature=self.temperature,
+                                             generator=self.generator))
         return [str(p) for p in self.pending.programs()]
 
     def learn(self, task: Task, scored: Sequence[Scored]) -> None:

@@ -1,5 +1,12 @@
 """What the learned agents (GFlowNet and RL) share: one instance works on one task (the harness makes one agent per (seed, task)),
-and its networks and env are built on the first call, when the task is known."""
+and its networks and env are built on the first call, when the task is known; and how their draws become
+proposals (``options["decode"]``):
+
+* ``"sample"`` (default): the sampled blocks themselves;
+* ``"complete"``: each draw finished by stack moves (:func:`agents.complete.complete_each`: the draw's shortest
+  legal completion of any of its prefixes, or the draw itself when none exists), one proposal per draw. The
+  agent then learns from the completed blocks (replayed into a rollout, :func:`agents.sampling.replay`), since
+  those are what the harness scored; every one still goes through the run's ``ScoringBudget`` and counts."""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from tasm_env.tasks.task import Task
 import torch
 
 from .interface import AgentContext, CompareError
+
+DECODES = ("sample", "complete")
 
 
 class SingleTaskAgent:
@@ -23,6 +32,17 @@ class SingleTaskAgent:
         self.generator = torch.Generator().manual_seed(context.seed)
         self.task = None
         self.pending = None
+        self.decode = decode_option(context)
+
+    def _decoded(self, drawn):
+        """The rollout whose blocks are proposed and learned from: ``drawn`` itself, or under
+        ``decode="complete"`` its blocks completed (see the module docstring)."""
+        if self.decode == "sample":
+            return drawn
+        from ..complete import complete_each
+        from ..sampling import replay
+
+        return replay(drawn.env, drawn.task, complete_each(drawn.env, 0, drawn.programs()))
 
     def _build(self, task: Task) -> None:
         raise NotImplementedError
@@ -36,4 +56,12 @@ class SingleTaskAgent:
                                "the harness makes one agent per (seed, task)")
 
 
-__all__ = ["SingleTaskAgent"]
+def decode_option(context: AgentContext) -> str:
+    """``context.options["decode"]`` (default ``"sample"``), checked."""
+    decode = str(context.options.get("decode", "sample"))
+    if decode not in DECODES:
+        raise CompareError(f"unknown decode {decode!r}; expected one of {', '.join(DECODES)}")
+    return decode
+
+
+__all__ = ["DECODES", "SingleTaskAgent", "decode_option"]

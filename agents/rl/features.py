@@ -66,14 +66,16 @@ class GraphFeatures(BaseFeaturesExtractor):
     """sb3 features extractor over a :class:`TaskIndexObservation` observation (see the module docstring)."""
 
     def __init__(self, observation_space: spaces.Dict, tasks: Sequence[Task], d_model: int = 64,
-                 n_tokens: int | None = None, features_dim: int = 128):
+                 n_tokens: int | None = None, features_dim: int = 128, policy_config: dict | None = None):
         super().__init__(observation_space, features_dim)
         if "task_id" not in observation_space.spaces:
             raise ValueError("GraphFeatures needs a 'task_id' observation: wrap the env in TaskIndexObservation")
-        d = d_model
+        # the encoder's sizes: a TasmPolicy's (policy_config), so that its trained encoder can be loaded
+        config = PolicyConfig.from_dict(policy_config) if policy_config is not None else PolicyConfig(d_model=d_model)
+        d = config.d_model
         self.value_state = "slot_nodes" in observation_space.spaces
         vocabulary = n_tokens if n_tokens is not None else int(observation_space["tokens"].high.max()) + 1
-        self.graphs = TaskGraphs(PolicyConfig(d_model=d))
+        self.graphs = TaskGraphs(config)
         self.bind(tasks)
         self.token = nn.Embedding(vocabulary + 1, d)  # index 0: padding (-1), token t -> t + 1
         self.last_token = nn.Embedding(vocabulary + 1, d)
@@ -135,10 +137,14 @@ class GraphFeatures(BaseFeaturesExtractor):
         return self.out(joined)
 
 
-def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: int = 128) -> dict:
-    """``policy_kwargs`` for ``MaskablePPO("MultiInputPolicy", ...)`` with :class:`GraphFeatures`."""
-    return {"features_extractor_class": GraphFeatures,
-            "features_extractor_kwargs": {"tasks": list(tasks), "d_model": d_model, "features_dim": features_dim}}
+def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: int = 128,
+                        policy_config: dict | None = None) -> dict:
+    """``policy_kwargs`` for ``MaskablePPO("MultiInputPolicy", ...)`` with :class:`GraphFeatures` (its encoder
+    sized by ``policy_config``, a :class:`~agents.policy.PolicyConfig` dict, when given; else ``d_model``)."""
+    extractor = {"tasks": list(tasks), "d_model": d_model, "features_dim": features_dim}
+    if policy_config is not None:
+        extractor["policy_config"] = dict(policy_config)
+    return {"features_extractor_class": GraphFeatures, "features_extractor_kwargs": extractor}
 
 
 __all__ = ["GraphFeatures", "TaskIndexObservation", "graph_policy_kwargs"]

@@ -18,8 +18,12 @@ reward verifies the block at EOS and would be a free second verifier. So the age
 So the update is sb3's own (loss, advantage, clipping, minibatches, optimizer); only the data collection is
 done by the adapter, because the reward arrives after the harness has scored the batch. The policy is
 ``MultiInputPolicy`` with :class:`~agents.rl.features.GraphFeatures` (the task's graph through
-:class:`agents.policy.GraphEncoder`, the slots' graph nodes); it starts fresh (the shipped checkpoint is a
-:class:`~agents.policy.TasmPolicy`, another network). Hyper-parameters: sb3's defaults (lr 3e-4, 10 epochs,
+:class:`agents.policy.GraphEncoder`, the slots' graph nodes). **Where it starts**: the extractor's graph encoder
+(:class:`agents.policy.TaskGraphs`: the GATv2 layers and the pooling) is the one of the policy every learned agent
+starts from (:func:`agents.start.initial_policy`: ``AgentContext.checkpoint``, else the package's pretrained
+policy for the suite, else fresh from the seed), sized and loaded from it; the rest of sb3's network (the
+extractor's prefix / slot layers, the policy and value heads) has no counterpart in a
+:class:`~agents.policy.TasmPolicy` and starts fresh from the seed. ``start`` records where. Hyper-parameters: sb3's defaults (lr 3e-4, 10 epochs,
 minibatch 64, gamma 0.99, GAE lambda 0.95, clip 0.2), overridable through ``AgentContext.options``
 (``lr``, ``n_epochs``, ``batch_size``, ``gamma``, ``gae_lambda``).
 """
@@ -35,10 +39,10 @@ import torch
 from tasm_env.emission.vocab import EOS
 from tasm_env.tasks.task import Task
 
-from ..compare.interface import AgentContext, Scored
-from ..start import MASKING
-from .features import TaskIndexObservation, graph_policy_kwargs
-from ..compare.single_task import SingleTaskAgent
+from ..compare.interface import AgentContext, CompareError, Scored
+from ..start import MASKING, initial_policy, task_env
+from .features import GraphFeatures, TaskIndexObservation, graph_policy_kwargs
+from ..compare.single_task import SingleTaskAgent, decode_option
 from .reward import RewardConfig, terminal_rewards
 
 
@@ -61,6 +65,9 @@ class MaskablePPOAgent(SingleTaskAgent):
     def __init__(self, context: AgentContext):
         self.context = context
         self.options = dict(context.options)
+        if decode_option(context) != "sample":  # its proposals are env episodes, not a rollout to complete
+            raise CompareError("maskable_ppo proposes its own env episodes: decode='complete' is not built for it "
+                               "(the GFlowNet agents, reinforce and ppo take it)")
         self.rewards = RewardConfig.from_options(self.options)
         self.task: Task | None = None
         self.pending: list[list[Step]] = []
@@ -81,9 +88,14 @@ class MaskablePPOAgent(SingleTaskAgent):
                     if key in self.options}
         if "lr" in self.options:
             settings["learning_rate"] = float(self.options["lr"])
+        start, self.start = initial_policy(task_env(task), self.context)  # the encoder's sizes and weights
         self.model = MaskablePPO("MultiInputPolicy", DummyVecEnv([lambda: self.env]), seed=self.context.seed,
                                  device=self.context.device, verbose=0,
-                                 policy_kwargs=graph_policy_kwargs([task]), **settings)
+                                 policy_kwargs=graph_policy_kwargs([task], policy_config=start.config.to_dict()),
+                                 **settings)
+        for module in self.model.policy.modules():  # the shared extractor (or the actor's and critic's)
+            if isinstance(module, GraphFeatures):  # in place: sb3's optimizer already holds these tensors
+                module.graphs.load_state_dict(start.module.graphs.state_dict())
         self.model.set_logger(configure(None, []))  # train() records its statistics; nowhere to write them
         self.env.reset(seed=self.context.seed)
 

@@ -16,7 +16,8 @@ architecture (:class:`agents.policy.TasmFlow`), fresh. Rewards are terminal (:mo
 
 Both use one Adam optimizer over the loss module's parameters (actor and critic; ``lr`` 1e-4). Options
 (``AgentContext.options``): ``lr``, ``ppo_epochs``, ``clip_epsilon``, ``entropy_coeff``, ``lmbda``,
-``reward_equal``, ``reward_scale``. Proposals are drawn with a generator seeded from the agent's seed.
+``reward_equal``, ``reward_scale``, ``decode`` (``"complete"``: each draw finished by stack moves before it is
+scored, and learned from as completed; :mod:`agents.compare.single_task`). Proposals are drawn with a generator seeded from the agent's seed.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class TorchRLAgent(SingleTaskAgent):
             self.pending = None
             return []
         with self.policy.encoding_cache():
-            self.pending = rollout(self.policy, [0] * n, generator=self.generator)
+            self.pending = self._decoded(rollout(self.policy, [0] * n, generator=self.generator))
         return self.pending.programs()
 
     def learn(self, task: Task, scored: Sequence[Scored]) -> None:

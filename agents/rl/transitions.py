@@ -1,7 +1,7 @@
 """A batch of sampled blocks as torchrl transitions: a ``TensorDict`` of batch shape (B, S), time last.
 
 Row ``b`` is the episode of block ``b``: steps ``0 .. L_b`` (its ``L_b`` tokens, then exit), ``S = max L_b + 1``.
-Each step has ``packed`` / ``task`` (the state before it, :func:`agents.policy.pack_state`), ``mask`` (the env's
+Each step has ``packed`` / ``task`` (the state before it, :func:`agents.policy.pack_state`), ``episode`` (``b``), ``mask`` (the env's
 forward mask, action order), ``action`` (action order: token ``i + 1`` is action ``i``, exit last), ``valid``
 (False on the padding after a row's exit) and the torchrl ``next`` entries: the next state, ``reward`` (0 but at
 the exit step, where it is the block's terminal reward), ``done`` and ``terminated`` (True from the exit step on).
@@ -19,7 +19,7 @@ from tasm_env.emission.state import EmissionState
 
 from ..sampling import Rollout
 from ..policy import pack_state
-from .modules import MASK, PACKED, TASK
+from .modules import EPISODE, MASK, PACKED, TASK
 
 
 def transitions(rollout: Rollout, rewards: torch.Tensor) -> TensorDict:
@@ -48,9 +48,10 @@ def transitions(rollout: Rollout, rewards: torch.Tensor) -> TensorDict:
     done = step >= lengths
     reward = torch.where(step == lengths, rewards[None, :].float(), 0.0)
     task_ids = rollout.task[None, :].expand(S, B)
+    episode = torch.arange(B)[None, :].expand(S, B)
     td = TensorDict({
-        PACKED: packed(states), TASK: task_ids, MASK: mask, "action": actions, "valid": valid,
-        "next": {PACKED: packed(after), TASK: task_ids, "reward": reward[..., None], "done": done[..., None],
+        PACKED: packed(states), TASK: task_ids, EPISODE: episode, MASK: mask, "action": actions, "valid": valid,
+        "next": {PACKED: packed(after), TASK: task_ids, EPISODE: episode, "reward": reward[..., None], "done": done[..., None],
                  "terminated": done[..., None]},
     }, batch_size=[S, B])
     return td.transpose(0, 1).contiguous()  # (B, S): time last, as torchrl's value estimators expect
