@@ -690,10 +690,10 @@ def test_the_lazy_digest_gives_the_eager_execution_with_control_flow(program, st
     ("dup 0 dup 0 dup 0 dup 0 dup 0 hash dup 11", True), ("add", False),  # crashes before it reads anything
 ])
 def test_the_digest_is_computed_exactly_when_the_program_reaches_it(text, reads_digest, monkeypatch):
-    from tasm_env import vm_execution
+    from tasm_env import vm_handlers
     calls = []
-    real = vm_execution.program_digest_slots
-    monkeypatch.setattr(vm, "program_digest_slots", lambda p: calls.append(p) or real(p))
+    real = vm_handlers.program_digest_slots
+    monkeypatch.setattr(vm_handlers, "program_digest_slots", lambda p: calls.append(p) or real(p))
     vm_decode.clear_cache()
     try:
         ex = run(text)
