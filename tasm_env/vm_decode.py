@@ -99,17 +99,19 @@ def _make_op(name: str, arg: Any) -> Op | None:
 
 
 class _OpTable(dict):
-    """``(name, arg) -> op`` (None for control flow), filled on first use. ``push``/``addi`` arguments are
-    unbounded, so the table is cleared when it grows past a limit (ops are cheap to rebuild)."""
+    """``(name, arg) -> op`` (None for control flow), filled on first use. A ``push``/``addi`` literal is not
+    kept: its op is made on each miss (inserting every fresh literal cost four times as much, and fills the
+    table); ``call`` labels are unbounded too, so the table is cleared when it grows past a limit."""
 
-    LIMIT = 1 << 14
+    LIMIT = 1 << 12
 
     def __missing__(self, key: tuple[str, Any]) -> Op | None:
+        handler = _FIELD_HANDLERS.get(key[0])
+        if handler is not None:  # the common miss, a fresh literal
+            return (handler, key[1])
         if len(self) >= self.LIMIT:
             self.clear()
-        name, arg = key
-        handler = _FIELD_HANDLERS.get(name)  # the common miss, a fresh `push`/`addi` literal, without ISA lookups
-        op = self[key] = (handler, arg) if handler is not None else _make_op(name, arg)
+        op = self[key] = _make_op(*key)
         return op
 
 
