@@ -19,18 +19,19 @@ The modules: :mod:`tasm_env.vm_handlers` (machine state, one handler per instruc
 :mod:`tasm_env.vm_decode` (programs as blocks of ops), :mod:`tasm_env.vm_execution` (the result), and this
 one (input checks and the hot loop).
 
-How it is fast: a program is decoded once (cached per :class:`~tasm_env.asm.Program` object) into *blocks*,
-maximal runs of instructions that end at the first control-flow instruction. A block's stack-depth
-requirement, cycle count and op-stack/RAM/hash rows are static, so the hot loop checks the depth and the cycle
-budget once per block and then calls one small handler per instruction; only the value-dependent bookkeeping
-(u32 entries, Tip5 limbs, RAM contents) happens inside handlers. A block that might crash on depth or run out
-of cycles runs instruction by instruction with both checks before each (same handlers), which gives the exact
-crash location. A block that has run :data:`COMPILE_AFTER` times is compiled into one Python function
-(instructions that cannot crash pasted inline from the same templates their handlers are made from).
+How it is fast: a program is decoded in one pass (cached per :class:`~tasm_env.asm.Program` object from
+its second use) into *blocks*, maximal runs of instructions that end at the first control-flow instruction,
+each a list of (handler, argument) ops. The hot loop checks the cycle budget once per block and then calls one
+small handler per instruction; a handler that pops checks the stack depth itself, and only the value-dependent
+bookkeeping (u32 entries, Tip5 limbs, RAM contents) happens inside handlers. A block that might run out of
+cycles runs instruction by instruction with the budget checked before each (same handlers), which gives the
+exact crash location. A block that has run :data:`COMPILE_AFTER` times is compiled into one Python function
+(instructions that cannot crash pasted inline from the same templates their handlers are made from); its depth
+requirement and reach are then checked once per block, here. Table rows are summed when a caller reads them.
 
 The program digest in the initial stack costs Tip5 work (hashing every program word), which most runs never
-need: the 5 digest slots start as placeholders, and the digest is written into them just before a block that
-can reach them runs (each block knows how deep it reaches), or when :attr:`Execution.stack` is first read.
+need: the 5 digest slots start as placeholders, and the digest is written into them just before an
+instruction (or a compiled block) that can reach them runs, or when :attr:`Execution.stack` is first read.
 """
 
 from __future__ import annotations
