@@ -15,6 +15,8 @@ optionally with generic arguments ``<T, U>``; ``break`` is a breakpoint.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 
 from . import isa
@@ -44,8 +46,12 @@ def parse(text: str) -> Program:
 
 _NO_ARG: dict[str, Instruction] = {s.name: Instruction(s.name) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.NONE}
 _WITH_ARG: frozenset[str] = frozenset(s.name for s in isa.INSTRUCTIONS if s.arg is not isa.Arg.NONE)
-_INTERNED: dict[tuple[str, str], Instruction] = {}  # (mnemonic, argument text) -> the shared instruction
-_INTERNED_LIMIT = 1 << 14  # `push`/`addi` arguments are unbounded: start over past this many
+# "mnemonic" or "mnemonic argument" -> the shared instruction: every instruction with a bounded argument, then
+# field literals as they come, up to a limit (never cleared: the bounded ones must stay)
+_LINES: dict[str, Instruction] = dict(_NO_ARG)
+_LINES.update({f"{s.name} {arg}": Instruction(s.name, arg) for s in isa.INSTRUCTIONS
+               if s.arg in (isa.Arg.INDEX, isa.Arg.COUNT) for arg in range(16) if not s.check_arg(arg)})
+_LINES_LIMIT = 1 << 14
 
 
 def _intern(word: str, arg_text: str) -> Instruction | None:
@@ -63,42 +69,56 @@ def _intern(word: str, arg_text: str) -> Instruction | None:
         instruction = Instruction(word, arg)  # checks the argument
     except ValueError:
         return None
-    if len(_INTERNED) >= _INTERNED_LIMIT:
-        _INTERNED.clear()
-    _INTERNED[word, arg_text] = instruction
+    # not `call`: a whole-line hit must not need the program's labels
+    if spec.arg is not isa.Arg.LABEL and len(_LINES) < _LINES_LIMIT:
+        _LINES[f"{word} {arg_text}"] = instruction
     return instruction
 
 
 def _parse_plain(text: str) -> Program | None:
-    """Instructions and labels separated by whitespace; None for anything else (the full parser decides)."""
+    """Instructions and labels separated by whitespace; None for anything else (the full parser decides).
+
+    Canonical text has one instruction per line, so each line is first looked up whole in a table of
+    instruction texts (one dict lookup per line, in C); only the lines that miss (fresh literals, labels,
+    several instructions on a line, other spacing) are split into words. An argument on another line than its
+    mnemonic is left to the full parser."""
+    lines = text.split("\n")
+    found = list(map(_LINES.get, lines))
+    # the lines that missed, found by identity (`None in found` would call Instruction.__eq__ on every line)
+    misses = list(itertools.compress(itertools.count(), map(operator.is_, found, itertools.repeat(None))))
+    if not misses:
+        return Program(found)
     instructions: list[Instruction] = []
     append = instructions.append
     labels: dict[str, int] = {}
-    no_arg = _NO_ARG.get
-    interned = _INTERNED.get
     with_arg = _WITH_ARG
     calls = False
-    words = iter(text.split())
-    for word in words:
-        instruction = no_arg(word)
-        if instruction is None:
-            if word in with_arg:
-                arg_text = next(words, None)
-                if arg_text is None:
+    done = 0  # lines before this one are in `instructions`
+    for miss in misses:
+        instructions += found[done:miss]  # whole-line hits, in bulk
+        done = miss + 1
+        words = iter(lines[miss].split())
+        for word in words:
+            instruction = _NO_ARG.get(word)
+            if instruction is None:
+                if word in with_arg:
+                    arg_text = next(words, None)
+                    if arg_text is None:
+                        return None
+                    instruction = _LINES.get(f"{word} {arg_text}") or _intern(word, arg_text)
+                    if instruction is None:
+                        return None
+                    calls = calls or word == "call"
+                elif word[-1] == ":":
+                    label = word[:-1]
+                    if not LABEL_RE.match(label) or label in isa.BY_NAME or label in KEYWORDS or label in labels:
+                        return None
+                    labels[label] = len(instructions)
+                    continue
+                else:
                     return None
-                instruction = interned((word, arg_text)) or _intern(word, arg_text)
-                if instruction is None:
-                    return None
-                calls = calls or word == "call"
-            elif word[-1] == ":":
-                label = word[:-1]
-                if not LABEL_RE.match(label) or label in isa.BY_NAME or label in KEYWORDS or label in labels:
-                    return None
-                labels[label] = len(instructions)
-                continue
-            else:
-                return None
-        append(instruction)
+            append(instruction)
+    instructions += found[done:]
     if calls and any(i.name == "call" and i.arg not in labels for i in instructions):
         return None
     return Program(instructions, labels)

@@ -19,18 +19,19 @@ The modules: :mod:`tasm_env.vm_handlers` (machine state, one handler per instruc
 :mod:`tasm_env.vm_decode` (programs as blocks of ops), :mod:`tasm_env.vm_execution` (the result), and this
 one (input checks and the hot loop).
 
-How it is fast: a program is decoded once (cached per :class:`~tasm_env.asm.Program` object) into *blocks*,
-maximal runs of instructions that end at the first control-flow instruction. A block's stack-depth
-requirement, cycle count and op-stack/RAM/hash rows are static, so the hot loop checks the depth and the cycle
-budget once per block and then calls one small handler per instruction; only the value-dependent bookkeeping
-(u32 entries, Tip5 limbs, RAM contents) happens inside handlers. A block that might crash on depth or run out
-of cycles runs instruction by instruction with both checks before each (same handlers), which gives the exact
-crash location. A block that has run :data:`COMPILE_AFTER` times is compiled into one Python function
-(instructions that cannot crash pasted inline from the same templates their handlers are made from).
+How it is fast: a program is decoded in one pass (cached per :class:`~tasm_env.asm.Program` object from
+its second use) into *blocks*, maximal runs of instructions that end at the first control-flow instruction,
+each a list of (handler, argument) ops. The hot loop checks the cycle budget once per block and then calls one
+small handler per instruction; a handler that pops checks the stack depth itself, and only the value-dependent
+bookkeeping (u32 entries, Tip5 limbs, RAM contents) happens inside handlers. A block that might run out of
+cycles runs instruction by instruction with the budget checked before each (same handlers), which gives the
+exact crash location. A block that has run :data:`COMPILE_AFTER` times is compiled into one Python function
+(instructions that cannot crash pasted inline from the same templates their handlers are made from); its depth
+requirement and reach are then checked once per block, here. Table rows are summed when a caller reads them.
 
 The program digest in the initial stack costs Tip5 work (hashing every program word), which most runs never
-need: the 5 digest slots start as placeholders, and the digest is written into them just before a block that
-can reach them runs (each block knows how deep it reaches), or when :attr:`Execution.stack` is first read.
+need: the 5 digest slots start as placeholders, and the digest is written into them just before an
+instruction (or a compiled block) that can reach them runs, or when :attr:`Execution.stack` is first read.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from typing import Any, Mapping, Sequence, Union
 from . import field as ff
 from .asm import Instruction, Program
 from .errors import InputError, VMError
-from .vm_decode import MIN_STACK, Decoded, decoded, unpack_rows
-from .vm_execution import DIGEST_SLOTS, Execution, program_digest_slots
-from .vm_handlers import Crash, Machine
+from .vm_decode import MIN_STACK, Decoded, decoded
+from .vm_execution import Execution
+from .vm_handlers import Crash, Machine, program_digest_slots
 
 __all__ = ["COMPILE_AFTER", "MIN_STACK", "Execution", "initial_floor", "run"]
 
@@ -89,21 +90,21 @@ def _coerce(program: Any) -> Program:
 # ========================================================================================= the hot loop
 
 
-def _execute(decoded: Decoded, s: list[int], m, max_cycles: int, digest_pending: bool) -> tuple[int, dict, bool]:
-    """Run from instruction 0 until ``halt`` or the end of the program; return the cycles, how often each
-    block (by start index) ran, and whether the digest slots still hold placeholders."""
+def _execute(decoded: Decoded, s: list[int], m: Machine, max_cycles: int) -> tuple[int, dict]:
+    """Run from instruction 0 until ``halt`` or the end of the program; return the cycles and how often each
+    block (by start index) ran. Interpreted ops check the depth (and write a pending digest) themselves; a
+    compiled block is checked here, once."""
     blocks = decoded.blocks
     n = decoded.n
     runs: dict[int, int] = {}
     cycles = 0
     i = 0
     while i < n:
-        ops, size, need, fall_through, touch, _, _ = blocks.get(i) or decoded.block(i)
-        if len(s) < touch and digest_pending:
-            s[DIGEST_SLOTS] = program_digest_slots(decoded.program)
-            digest_pending = False
-        if len(s) < need or cycles + size > max_cycles:
-            _execute_block_carefully(decoded, i, s, m, cycles, max_cycles)
+        ops, size, need, fall_through, touch, plain = blocks.get(i) or decoded.block(i)
+        if len(s) < touch and m.pending is not None:
+            m.write_digest(s)
+        if cycles + size > max_cycles or len(s) < need:
+            _execute_block_carefully(decoded, i, plain, s, m, cycles, max_cycles)
         else:
             remaining = iter(ops)
             try:
@@ -115,19 +116,16 @@ def _execute(decoded: Decoded, s: list[int], m, max_cycles: int, digest_pending:
         cycles += size
         runs[i] = runs.get(i, 0) + 1
         i = fall_through if fall_through >= 0 else m.jump_to
-    return cycles, runs, digest_pending
+    return cycles, runs
 
 
-def _execute_block_carefully(decoded: Decoded, start: int, s: list[int], m, cycles: int, max_cycles: int) -> None:
-    """Run a block one instruction at a time with the cycle budget and the depth checked before each."""
-    deltas = decoded.deltas
-    for k, (handler, arg) in enumerate(decoded.blocks[start].plain, start):
+def _execute_block_carefully(decoded: Decoded, start: int, plain, s: list[int], m, cycles: int,
+                             max_cycles: int) -> None:
+    """Run a block one instruction at a time with the cycle budget checked before each (the interpreted
+    handlers check the depth)."""
+    for k, (handler, arg) in enumerate(plain, start):
         if cycles >= max_cycles:
             crash = Crash("max_cycles", f"the run did not end within max_cycles = {max_cycles} instructions")
-            raise _error(decoded, crash, cycles, k)
-        if len(s) + deltas[k] < MIN_STACK:
-            crash = Crash("stack_too_shallow", f"needs {MIN_STACK - deltas[k]} stack elements, "
-                          f"has {len(s)} (the op stack never holds fewer than {MIN_STACK})")
             raise _error(decoded, crash, cycles, k)
         try:
             handler(s, arg, m)
@@ -258,8 +256,7 @@ def run(
         max_cycles = _non_negative_int(max_cycles, "max_cycles")
     if ram_seed.__class__ is not int or not 0 <= ram_seed < 1 << 64:
         ram_seed = _non_negative_int(ram_seed, "ram_seed", below=1 << 64)
-    digest_pending = floor is None
-    if digest_pending:
+    if floor is None:
         s = [0] * MIN_STACK  # the 5 deepest are placeholders for the program digest
     else:
         s = list(_field_elements(floor, "floor"))
@@ -273,20 +270,15 @@ def run(
         _NO_RAM if ram is None else _initial_ram(ram),
         ram_seed,
         prepared.index_of_address,
+        program if floor is None else None,
     )
-    cycles, runs, digest_pending = _execute(prepared, s, machine, max_cycles, digest_pending)
+    cycles, runs = _execute(prepared, s, machine, max_cycles)
     _count_runs(prepared, runs)
-    return _execution(prepared, s, digest_pending, machine, cycles, runs)
+    return _execution(prepared, s, machine, cycles, runs)
 
 
-def _execution(prepared: Decoded, s: list[int], digest_pending: bool, m: Machine, cycles: int,
-               runs: dict[int, int]) -> Execution:
-    blocks = prepared.blocks
-    rows = 0
-    for i, count in runs.items():
-        rows += count * blocks[i].rows
-    op_stack, ram, permutations, sponge_inits = unpack_rows(rows)
-    return Execution.from_run(s, digest_pending, {
+def _execution(prepared: Decoded, s: list[int], m: Machine, cycles: int, runs: dict[int, int]) -> Execution:
+    return Execution.from_run(s, m.pending is not None, runs, {
         "program": prepared.program,
         "output": tuple(m.output),
         "ram": m.ram,
@@ -298,9 +290,5 @@ def _execution(prepared: Decoded, s: list[int], digest_pending: bool, m: Machine
         "jump_stack": tuple(m.jump_stack),
         "sponge": m.sponge,
         "u32_entries": frozenset(m.u32) if m.u32 else _NO_ENTRIES,
-        "op_stack_rows": op_stack,
-        "ram_rows": ram,
-        "permutations": permutations,
-        "sponge_inits": sponge_inits,
         "cascade_limbs": frozenset(m.limbs) if m.limbs else _NO_ENTRIES,
     })

@@ -1,13 +1,19 @@
-"""Programs prepared for the reference VM: blocks of (handler, argument) ops with their static facts.
+"""Programs prepared for the reference VM: blocks of (handler, argument) ops.
 
 A program is decoded into *blocks*, maximal runs of instructions that end at the first control-flow
-instruction. A block's stack-depth requirement, cycle count, op-stack/RAM/hash rows and how deep it reaches
-into the stack are static, so the interpreter (:mod:`tasm_env.vm`) checks them once per block.
+instruction. The interpreter (:mod:`tasm_env.vm`) runs a block's ops one after the other.
 
-Decoding a fresh program must be cheap (a new program is often run once): every instruction's op and facts
-come from a table keyed by ``(name, arg)`` that is shared by all programs, and the per-block sums and minima
-are taken with C-level builtins over columns of that table. Only control-flow instructions get a
-program-specific op (their argument is an instruction index in this program).
+Decoding a fresh program must be cheap (a new program is often run once), so it is one pass: every
+instruction's op comes from a table keyed by ``(name, arg)`` shared by all programs, and nothing else is
+computed per instruction. The op's handler carries its own checks (:func:`tasm_env.vm_handlers.interpreted`):
+an instruction that pops checks the stack depth (Triton's ``stack_too_shallow``) and a stack move that can
+reach st11..st15 writes the pending program digest first. Only control-flow instructions get a
+program-specific op (their argument is an instruction index in this program), built with their block.
+
+The static facts of a block (its depth requirement, how deep it reaches, its table rows) are computed only
+where they are used: the depth requirement and the reach when a hot block is compiled (compiled code has no
+per-instruction checks, so the interpreter checks them once per block), the table rows when a caller reads
+them from the :class:`~tasm_env.vm_execution.Execution` (:func:`table_rows`).
 """
 
 from __future__ import annotations
@@ -17,17 +23,15 @@ import itertools
 import operator
 from bisect import bisect_left
 from collections import OrderedDict
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from . import cost, isa
 from .asm import Instruction, Program
 from .errors import TasmError
-from .vm_handlers import HANDLERS, INLINE_TEMPLATES, P, Crash, Handler
+from .vm_handlers import DIGEST_TOP_INDEX, HANDLERS, INLINE_TEMPLATES, MIN_STACK, P, Crash, Handler, interpreted
 
-MIN_STACK = 16
-"""Triton's op stack never holds fewer than 16 elements (``OpStackElement::COUNT``)."""
-DIGEST_TOP_INDEX = 4
-"""List index (deepest = 0) of the topmost initial-stack slot that holds a program digest word (st11)."""
+__all__ = ["DIGEST_TOP_INDEX", "MIN_STACK", "Block", "Decoded", "clear_cache", "compile_block", "decoded",
+           "table_rows"]
 
 Op = tuple[Handler, Any]  # (handler, decoded argument)
 
@@ -35,33 +39,40 @@ Op = tuple[Handler, Any]  # (handler, decoded argument)
 class Block(NamedTuple):
     """What the interpreter runs for the block starting at some instruction ``start``."""
 
-    ops: tuple[Op, ...]  # interpreted ops, or one compiled op once the block is hot
+    ops: Sequence[Op]  # interpreted ops (never mutated), or one compiled op once the block is hot
     size: int  # instructions (= cycles) in the block
-    need: int  # stack elements needed at entry so that no instruction would leave fewer than 16
+    need: int  # stack elements needed at entry (compiled blocks; 0 while interpreted: the handlers check)
     fall_through: int  # the next instruction index, or -1: the last op (control flow) sets machine.jump_to
-    touch: int  # at entry with fewer elements than this, some instruction reaches the digest slots
-    plain: tuple[Op, ...]  # the interpreted ops (run one by one when the block might crash on depth or cycles)
-    rows: int  # the block's static table rows, packed (see unpack_rows)
+    touch: int  # compiled blocks: at entry with fewer elements than this, the block reaches the digest slots
+    plain: Sequence[Op]  # the interpreted ops (run one by one when the block might run out of cycles)
 
 
-# The facts of one `(name, arg)`, shared by every program that contains the instruction, as a plain tuple
-# (decoding transposes many of them at once): (op, delta, reach, rows, control flow). `reach` is how many top
-# slots the instruction reads, writes or moves; `rows` packs its op-stack rows, RAM rows, permutations and
-# sponge inits into one int, _ROW_BITS bits each, so that one `sum` adds all four over a block.
-_Entry = tuple
 _ROW_BITS = 48  # a block's sums stay far below 2^48
 _ROW_MASK = (1 << _ROW_BITS) - 1
+_REACHES_DIGEST = MIN_STACK - DIGEST_TOP_INDEX  # an instruction reaching this many slots can touch st11 at depth 16
 
 
-@functools.lru_cache(maxsize=None)
-def _facts(name: str, count: int | None) -> tuple:
-    """Everything but the op, for a COUNT argument ``count`` (None for other arguments; an index instruction's
-    reach is raised to its index by :func:`_make_entry`): at most 46 * 6 different ones."""
+@functools.lru_cache(maxsize=4096)
+def _facts(name: str, arg: Any) -> tuple[int, int, int]:
+    """(delta, reach, packed rows) of ``name arg``: ``reach`` is how many top slots the instruction reads,
+    writes or moves; ``rows`` packs its op-stack rows, RAM rows, permutations and sponge inits into one int,
+    _ROW_BITS bits each, so that one ``sum`` adds all four. Field and label arguments change nothing here, so
+    callers pass None for them (a bounded cache)."""
     spec = isa.spec(name)
+    count = arg if spec.arg is isa.Arg.COUNT else None
     rows = cost.static_rows(name, count)
     packed = sum(value << (_ROW_BITS * i) for i, value in enumerate(rows))
     reach = max(spec.reads(0 if spec.arg is isa.Arg.INDEX else count), spec.pops(count))
-    return (spec.delta(count), reach, packed, spec.control_flow)
+    if spec.arg is isa.Arg.INDEX:
+        reach = max(reach, arg + 1)  # dup/swap/pick/place i touch st_i
+    return (spec.delta(count), reach, packed)
+
+
+_FACT_ARGS = frozenset((isa.Arg.COUNT, isa.Arg.INDEX))
+
+
+def _facts_of(instruction: Instruction) -> tuple[int, int, int]:
+    return _facts(instruction.name, instruction.arg if instruction.spec.arg in _FACT_ARGS else None)
 
 
 def unpack_rows(packed: int) -> tuple[int, int, int, int]:
@@ -70,50 +81,58 @@ def unpack_rows(packed: int) -> tuple[int, int, int, int]:
             packed >> 3 * _ROW_BITS)
 
 
-def _make_entry(name: str, arg: Any) -> _Entry:
+def _checked_handler(name: str, arg: Any) -> Handler:
+    """The interpreter's handler for ``name arg``, with the depth check and digest guard it needs."""
+    delta, reach, _ = _facts(name, arg if isa.spec(name).arg in _FACT_ARGS else None)
+    return interpreted(name, MIN_STACK - delta, DIGEST_TOP_INDEX + reach if reach >= _REACHES_DIGEST else 0)
+
+
+def _make_op(name: str, arg: Any) -> Op | None:
+    """The op of ``name arg``, or None for control flow (its op depends on the program)."""
     spec = isa.spec(name)
-    kind = spec.arg
-    if kind is isa.Arg.INDEX:
-        facts = _facts(name, None)
-        facts = (facts[0], max(facts[1], arg + 1)) + facts[2:]  # dup/swap/pick/place i touch st_i
-        decoded_arg = arg if name == "place" else -1 - arg  # the list index s[a] for dup/swap/pick
-    else:
-        facts = _facts(name, arg if kind is isa.Arg.COUNT else None)
-        decoded_arg = arg
-    return ((HANDLERS[name], decoded_arg),) + facts
+    if spec.control_flow:
+        return None
+    handler = _checked_handler(name, arg)
+    if spec.arg is isa.Arg.INDEX and name != "place":
+        arg = -1 - arg  # the list index s[a] for dup/swap/pick
+    return (handler, arg)
 
 
-class _EntryTable(dict):
-    """``(name, arg) -> entry``, filled on first use. ``push``/``addi`` arguments are unbounded, so the
-    table is cleared when it grows past a limit (entries are cheap to rebuild)."""
+class _OpTable(dict):
+    """``(name, arg) -> op`` (None for control flow), filled on first use. A ``push``/``addi`` literal is not
+    kept: its op is made on each miss (inserting every fresh literal cost four times as much, and fills the
+    table); ``call`` labels are unbounded too, so the table is cleared when it grows past a limit."""
 
-    LIMIT = 1 << 14
+    LIMIT = 1 << 12
 
-    def __missing__(self, key: tuple[str, Any]) -> _Entry:
+    def __missing__(self, key: tuple[str, Any]) -> Op | None:
+        handler = _FIELD_HANDLERS.get(key[0])
+        if handler is not None:  # the common miss, a fresh literal
+            return (handler, key[1])
         if len(self) >= self.LIMIT:
             self.clear()
-        name, arg = key
-        tail = _FIELD_FACTS.get(name)  # the common miss, a fresh `push`/`addi` literal, without the ISA lookups
-        entry = self[key] = ((HANDLERS[name], arg),) + tail if tail is not None else _make_entry(name, arg)
-        return entry
+        op = self[key] = _make_op(*key)
+        return op
+
+
+_FIELD_HANDLERS = {s.name: _checked_handler(s.name, None) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD}
+_OPS = _OpTable()
+_NO_ADDRESSES: dict[int, int] = {}
+_KEY = operator.attrgetter("key")
+_NOT = operator.not_
 
 
 def _check_stack_moves() -> None:
     """The inlined stack moves, with their arguments decoded as here, must act as the ISA defines them."""
     for name in isa.STACK_MOVES:
         for i in range(1, 6):
-            (handler, arg), *_ = _make_entry(name, i)
-            stack = list(range(20))
+            handler, arg = _make_op(name, i)
+            stack = list(range(24))
             handler(stack, arg, None)
-            assert stack == isa.move_stack(name, i, list(range(20))), f"the VM's `{name}` differs from isa.move_stack"
+            assert stack == isa.move_stack(name, i, list(range(24))), f"the VM's `{name}` differs from isa.move_stack"
 
 
 _check_stack_moves()
-_FIELD_FACTS = {s.name: _facts(s.name, None) for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD}
-_ENTRIES = _EntryTable()
-_NONE: list[int] = []  # shared, never mutated: most programs have no control flow
-_NO_ADDRESSES: dict[int, int] = {}
-_KEY = operator.attrgetter("key")
 
 
 class Decoded:
@@ -121,65 +140,68 @@ class Decoded:
     (a program without control flow gets its one block at once): the interpreted ops at first, a single
     compiled op once the block is hot."""
 
-    __slots__ = ("program", "n", "ops", "deltas", "reaches", "rows", "control_at", "index_of_address", "blocks",
-                 "runs")
+    __slots__ = ("program", "n", "ops", "control_at", "index_of_address", "blocks", "runs")
 
     def __init__(self, program: Program):
         instructions = program.instructions
         self.program = program
         self.n = n = len(instructions)
-        entries = list(map(_ENTRIES.__getitem__, map(_KEY, instructions)))
-        self.ops, self.deltas, self.reaches, self.rows, control = tuple(zip(*entries)) if entries else ((),) * 5
-        # control-flow instruction indices; where calls and returns go (only programs with control flow need it)
-        self.control_at = list(itertools.compress(range(n), control)) if True in control else _NONE
-        self.index_of_address = dict(zip(program.addresses, range(n + 1))) if self.control_at else _NO_ADDRESSES
+        self.ops = ops = list(map(_OPS.__getitem__, map(_KEY, instructions)))
         self.blocks: dict[int, Block] = {}
         self.runs: dict[int, int] = {}  # successful executions of each block over all runs, until compiled
-        if not self.control_at and n:
-            self.block(0)  # the only block: built now, while the columns are at hand
+        if None in ops:  # control flow: instruction indices, and where calls and returns go
+            self.control_at = list(itertools.compress(range(n), map(_NOT, ops)))
+            self.index_of_address = dict(zip(program.addresses, range(n + 1)))
+        else:
+            self.control_at = ()
+            self.index_of_address = _NO_ADDRESSES
+            if n:  # the only block, built now
+                self.blocks[0] = tuple.__new__(Block, (ops, n, 0, n, 0, ops))
 
     def block(self, start: int) -> Block:
         """The block starting at instruction ``start``: up to and including the first control-flow
         instruction, or to the end of the program."""
         control_at = self.control_at
         if control_at and control_at[-1] >= start:
-            end = control_at[bisect_left(control_at, start)] + 1
-            ops = self.ops[start:end - 1] + ((self.ops[end - 1][0], self._control_arg(end - 1)),)
-            fall_through = -1  # the handler sets machine.jump_to
+            last = control_at[bisect_left(control_at, start)]
+            ops = self.ops[start:last] + [self._control_op(last)]
+            end, fall_through = last + 1, -1  # the last handler sets machine.jump_to
         else:
-            end = self.n
+            end = fall_through = self.n
             ops = self.ops[start:end]
-            fall_through = end
-        depths = list(itertools.accumulate(self.deltas[start:end], initial=0))  # before each instruction, then after
-        # instruction j touches list indices >= entry + depths[j] - reach[j]; the digest sits at <= 4
-        deepest = max(map(operator.sub, self.reaches[start:end], depths), default=0)
-        block = tuple.__new__(Block, (ops, end - start, MIN_STACK - min(depths), fall_through,
-                                      DIGEST_TOP_INDEX + 1 + deepest, ops, sum(self.rows[start:end])))
+        block = tuple.__new__(Block, (ops, end - start, 0, fall_through, 0, ops))
         self.blocks[start] = block
         return block
 
-    def _control_arg(self, k: int) -> Any:
-        """The decoded argument of a control-flow instruction (instruction indices to go to)."""
+    def _control_op(self, k: int) -> Op:
+        """The op of a control-flow instruction (its argument: instruction indices to go to)."""
         instruction = self.program.instructions[k]
         name, arg = instruction.name, instruction.arg
+        handler = _checked_handler(name, None)
         if name == "call":
             destination = self.program.label_address(arg) if isinstance(arg, str) else arg
             if destination not in self.index_of_address:
                 raise TasmError(f"`call {arg}` at instruction {k}: address {destination} is not the start of an "
                                 "instruction")
-            return ((self.program.address_of(k) + 2, destination), self.index_of_address[destination])
+            return (handler, ((self.program.address_of(k) + 2, destination), self.index_of_address[destination]))
         if name == "skiz":
             after_next = k + 2 if k + 1 < self.n else k + 1
-            return (k + 1, after_next)
+            return (handler, (k + 1, after_next))
         if name == "halt":
-            return self.n
-        return arg
+            return (handler, self.n)
+        return (handler, arg)
 
     def compile(self, start: int) -> None:
-        """Replace the block's interpreted ops by one op that runs the whole block as compiled Python."""
+        """Replace the block's interpreted ops by one op that runs the whole block as compiled Python. Compiled
+        code checks nothing per instruction, so the block's depth requirement and reach are computed here."""
         block = self.blocks.get(start) or self.block(start)
+        facts = list(map(_facts_of, self.program.instructions[start:start + block.size]))
+        depths = list(itertools.accumulate((f[0] for f in facts), initial=0))  # before each instruction, then after
+        # instruction j touches list indices >= entry + depths[j] - reach[j]; the digest sits at <= 4
+        deepest = max(map(operator.sub, (f[1] for f in facts), depths), default=0)
         compiled = compile_block(self.program.instructions, block.plain, start)
-        self.blocks[start] = block._replace(ops=((compiled, None),))
+        self.blocks[start] = block._replace(ops=((compiled, None),), need=MIN_STACK - min(depths),
+                                            touch=DIGEST_TOP_INDEX + 1 + deepest)
 
     def is_compiled(self, start: int) -> bool:
         """Whether the block starting at ``start`` runs as compiled Python."""
@@ -187,16 +209,30 @@ class Decoded:
         return block is not None and block.ops is not block.plain
 
 
+def table_rows(program: Program, runs: Mapping[int, int]) -> tuple[int, int, int, int]:
+    """Op-stack rows, RAM rows, permutations and sponge inits of a run that executed the block starting at
+    each ``start`` of ``runs`` ``runs[start]`` times (computed when a caller reads them, not per run)."""
+    instructions = program.instructions
+    control_at = [k for k, instruction in enumerate(instructions) if instruction.name in isa.CONTROL_FLOW]
+    total = 0
+    for start, count in runs.items():
+        i = bisect_left(control_at, start)
+        end = control_at[i] + 1 if i < len(control_at) else len(instructions)
+        total += count * sum(map(operator.itemgetter(2), map(_facts_of, instructions[start:end])))
+    return unpack_rows(total)
+
+
 def compile_block(instructions: Sequence[Instruction], ops: tuple[Op, ...], start: int) -> Handler:
     """One Python function for a whole block: templated instructions inline, the others as handler calls.
     Before each call, ``k`` holds the instruction index, so a crash can say where it happened."""
     namespace: dict[str, Any] = {"P": P, "Crash": Crash}
     lines = ["def block(s, _, m):", "    k = None", "    try:"]
-    for j, (handler, arg) in enumerate(ops):
+    for j, (_, arg) in enumerate(ops):
         k = start + j
-        template = INLINE_TEMPLATES.get(instructions[k].name)
-        if template is None:
-            namespace[f"h{j}"], namespace[f"a{j}"] = handler, arg
+        name = instructions[k].name
+        template = INLINE_TEMPLATES.get(name)
+        if template is None:  # the plain handler: the block's depth and reach are checked before it runs
+            namespace[f"h{j}"], namespace[f"a{j}"] = HANDLERS[name], arg
             lines += [f"        k = {k}", f"        h{j}(s, a{j}, m)"]
         else:
             if arg is not None:  # the arguments of templated instructions are ints

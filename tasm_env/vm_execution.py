@@ -16,14 +16,11 @@ from typing import Any
 from . import cost, tip5
 from .asm import Program
 from .cost import TableHeights, U32Entry
+from .vm_decode import table_rows
+from .vm_handlers import program_digest_slots
 
 DIGEST_SLOTS = slice(0, tip5.DIGEST_LEN)
 """Where Triton's initial stack keeps the program digest in the list (top last): the 5 deepest slots."""
-
-
-def program_digest_slots(program: Program) -> list[int]:
-    """The 5 deepest initial-stack values, deepest first: ``digest[4] .. digest[0]`` (``OpStack::new``)."""
-    return list(reversed(cost.program_attestation(tuple(program.to_words())).digest))
 
 
 _COMPARED = ("program", "stack", "output", "ram", "cycles", "halted", "public_input_consumed",
@@ -58,18 +55,18 @@ class Execution:
     jump_stack: tuple[tuple[int, int], ...]
     sponge: tip5.Sponge | None
     u32_entries: frozenset[U32Entry]
-    op_stack_rows: int
-    ram_rows: int
-    permutations: int
-    sponge_inits: int
     cascade_limbs: frozenset[int]
 
     @classmethod
-    def from_run(cls, final_stack: list[int], digest_pending: bool, fields: dict[str, Any]) -> Execution:
-        """Construct from a run's state: ``fields`` maps every attribute but ``stack`` to its value (the dict
-        becomes the instance's). ``digest_pending``: the 5 deepest slots of ``final_stack`` still hold
-        placeholders for the program digest (the run never touched them), so :attr:`stack` fills them in."""
+    def from_run(cls, final_stack: list[int], digest_pending: bool, runs: dict[int, int],
+                 fields: dict[str, Any]) -> Execution:
+        """Construct from a run's state: ``fields`` maps every attribute but ``stack`` and the four row counts
+        to its value (the dict becomes the instance's). ``digest_pending``: the 5 deepest slots of
+        ``final_stack`` still hold placeholders for the program digest (the run never touched them), so
+        :attr:`stack` fills them in. ``runs``: how often the block starting at each instruction ran, from which
+        the row counts are computed when first read."""
         execution = object.__new__(cls)
+        fields["_runs"] = runs
         if digest_pending:
             fields["_final_stack"] = tuple(final_stack)  # a tuple of ints: the garbage collector skips it
         else:
@@ -83,6 +80,38 @@ class Execution:
         final = list(self.__dict__["_final_stack"])
         final[DIGEST_SLOTS] = program_digest_slots(self.program)
         return tuple(final)
+
+    @functools.cached_property
+    def _rows(self) -> tuple[int, int, int, int]:
+        return table_rows(self.program, self.__dict__["_runs"])
+
+    @property
+    def op_stack_rows(self) -> int:
+        """Op-stack table rows of the program's own instructions."""
+        return self._rows[0]
+
+    @property
+    def ram_rows(self) -> int:
+        """RAM table rows."""
+        return self._rows[1]
+
+    @property
+    def permutations(self) -> int:
+        """The program's own Tip5 permutations (the attestation's excluded)."""
+        return self._rows[2]
+
+    @property
+    def sponge_inits(self) -> int:
+        """``sponge_init`` executions (Hash table rows)."""
+        return self._rows[3]
+
+    def __getstate__(self) -> dict[str, Any]:  # pickle and copy: every lazy part computed, nothing unpicklable
+        state = {f: getattr(self, f) for f in _COMPARED}
+        state["_runs"] = self.__dict__["_runs"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "__dict__", state)
 
     @functools.cached_property
     def heights(self) -> TableHeights:

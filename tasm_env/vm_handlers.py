@@ -7,19 +7,30 @@ of the state. Handlers raise :class:`Crash` for instruction-specific failures, i
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
+from . import cost
 from . import field as ff
 from . import isa, tip5
 from .cost import U32Entry
 
 P = ff.P
+MIN_STACK = 16
+"""Triton's op stack never holds fewer than 16 elements (``OpStackElement::COUNT``)."""
+DIGEST_TOP_INDEX = 4
+"""List index (deepest = 0) of the topmost initial-stack slot that holds a program digest word (st11)."""
 U32_LIMIT = 1 << 32
 _DIGEST_LEN = tip5.DIGEST_LEN
 _RATE = tip5.RATE
 _FIXED_LENGTH_CAPACITY = [1] * tip5.CAPACITY  # `Tip5::new(Domain::FixedLength)`: hash and merkle_step*
 
 # ====================================================================================== machine state
+
+
+def program_digest_slots(program) -> list[int]:
+    """The 5 deepest initial-stack values, deepest first: ``digest[4] .. digest[0]`` (``OpStack::new``)."""
+    return list(reversed(cost.program_attestation(tuple(program.to_words())).digest))
 
 
 class Crash(Exception):
@@ -38,10 +49,11 @@ class Machine:
     __slots__ = (
         "ram", "initial_ram", "ram_seed", "public_input", "public_read", "secret_input", "secret_read",
         "secret_digests", "digests_read", "output", "jump_stack", "sponge", "u32", "limbs", "jump_to",
-        "halted", "index_of_address",
+        "halted", "index_of_address", "pending",
     )  # fmt: skip
 
-    def __init__(self, public_input, secret_input, secret_digests, initial_ram, ram_seed, index_of_address):
+    def __init__(self, public_input, secret_input, secret_digests, initial_ram, ram_seed, index_of_address,
+                 pending=None):
         self.ram: dict[int, int] = {}  # cells touched so far, final values
         self.initial_ram: Mapping[int, int] = initial_ram
         self.ram_seed: int = ram_seed
@@ -59,6 +71,14 @@ class Machine:
         self.jump_to = -1  # instruction index a control-flow handler chose
         self.halted = False
         self.index_of_address: dict[int, int] = index_of_address
+        # the program whose digest the 5 deepest stack slots wait for (they hold placeholders), or None
+        self.pending = pending
+
+    def write_digest(self, s: list[int]) -> None:
+        """Write the pending program digest into the 5 deepest slots (still where the run started: the
+        stack never holds fewer than 16, and nothing reached them yet)."""
+        s[:_DIGEST_LEN] = program_digest_slots(self.pending)
+        self.pending = None
 
     def read(self, address: int) -> int:
         value = self.ram.get(address)
@@ -419,3 +439,30 @@ assert set(HANDLERS) == set(isa.MNEMONICS) and len(HANDLERS) == len(isa.MNEMONIC
     "every ISA instruction needs exactly one handler"
 assert not any(isa.spec(name).crashes or isa.spec(name).control_flow for name in INLINE_TEMPLATES), \
     "only instructions that never crash nor jump may be inlined"
+
+
+def _too_shallow(has: int, need: int) -> Crash:
+    return Crash("stack_too_shallow", f"needs {need} stack elements, has {has} (the op stack never holds fewer "
+                 f"than {MIN_STACK})")
+
+
+@functools.lru_cache(maxsize=None)
+def interpreted(name: str, need: int = MIN_STACK, guard: int = 0) -> Handler:
+    """The handler the interpreter runs for ``name``, with the checks a block-level pass would otherwise make:
+    with ``need > MIN_STACK`` it first crashes (``stack_too_shallow``) on a stack of fewer than ``need``
+    elements (Triton's check before any instruction-specific one); with ``guard`` it first writes the pending
+    program digest when the stack holds at most ``guard`` elements (the instruction reaches a digest slot).
+    Templated instructions get the checks inline; the others a wrapper. At most a few dozen different ones."""
+    if need <= MIN_STACK and not guard:
+        return HANDLERS[name]
+    checks = []
+    if guard:
+        checks.append(f"if m.pending is not None and len(s) <= {guard}:\n    m.write_digest(s)")
+    if need > MIN_STACK:
+        checks.append(f"if len(s) < {need}:\n    raise _too_shallow(len(s), {need})")
+    body = "\n".join(checks) + "\n" + INLINE_TEMPLATES.get(name, "h(s, a, m)")
+    body = "\n".join("    " + line for line in body.splitlines())
+    namespace = {"P": P, "_too_shallow": _too_shallow, "h": HANDLERS[name]}
+    source = f"def _{name}_checked(s, a, m):\n{body}\n"
+    exec(compile(source, f"<tasm_env.vm checked {name}>", "exec"), namespace)
+    return namespace[f"_{name}_checked"]

@@ -193,11 +193,12 @@ _PIECES = st.sampled_from(["push", "push -1", "pop 2", "dup 15", "dup 16", "swap
                            "f:add", "push 18446744069414584321", "nop", "halt", "\n", "\t", "  ", "pop", "é"])
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_PIECES, max_size=12).map(" ".join))
-def test_the_fast_path_agrees_with_the_full_parser(text):
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12), st.sampled_from([" ", "\n", "\r\n", " \n"]))
+def test_the_fast_path_agrees_with_the_full_parser(pieces, separator):
     """Whatever the fast path accepts, the full parser gives the same program; what it refuses, it leaves to
-    the full parser, whose result or error stands."""
+    the full parser, whose result or error stands. One instruction per line is what the line table serves."""
+    text = separator.join(pieces)
     fast = asm_parse._parse_plain(text)
     try:
         full = asm_parse._Parser(text).program()

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
-from tasm_env import cost, testing as tst, vm, vm_decode
+from tasm_env import cost, isa, testing as tst, vm, vm_decode
 from tasm_env.asm import Program
 from tasm_env.errors import VMError
 from tasm_env.verify import Verifier
@@ -25,25 +25,36 @@ from tasm_env.vm import initial_floor
 _STEPPABLE = tuple(name for name in tst.STRAIGHT_LINE_MNEMONICS if not name.startswith("sponge"))
 
 
-def _stepwise(program: Program, stack, public, secret, digests, ram_seed):
+def _stepwise(program: Program, stack, public, secret, digests, ram_seed, max_cycles=None):
     """Run ``program`` one instruction at a time (each a fresh one-instruction Program on a given floor).
-    Returns the parts of an Execution, or ("crash", kind, instruction index)."""
+    Returns the parts of an Execution, or ("crash", kind, instruction index). The cycle budget, the depth
+    check and the table rows come from the ISA table here, not from the VM (whose handlers check the depth
+    themselves and whose rows are summed per block when read)."""
     s = list(initial_floor(program)) + list(stack)
     ram: dict[int, int] = {}
     parts = dict(output=[], cycles=0, op_stack_rows=0, ram_rows=0, permutations=0, sponge_inits=0, u32=set(),
                  limbs=set(), public=0, secret=0, digests=0, halted=False)
     for k, instruction in enumerate(program.instructions):
+        if max_cycles is not None and k >= max_cycles:
+            return ("crash", "max_cycles", k)
+        spec = instruction.spec
+        count = instruction.arg if spec.arg is isa.Arg.COUNT else None
+        expect_shallow = len(s) + spec.delta(count) < 16
         try:
             step = te.run(Program([instruction]), stack=s[16:], floor=s[:16], public_input=public[parts["public"]:],
                           secret_input=secret[parts["secret"]:], secret_digests=digests[parts["digests"]:],
                           ram=ram, ram_seed=ram_seed)
         except VMError as err:
+            assert (err.kind == "stack_too_shallow") == expect_shallow, (instruction, len(s), err)
             return ("crash", err.kind, k)
+        assert not expect_shallow, (instruction, len(s))
         s = list(step.stack)
         ram.update(step.ram)
         parts["output"] += step.output
-        for name in ("cycles", "op_stack_rows", "ram_rows", "permutations", "sponge_inits"):
-            parts[name] += getattr(step, name)
+        parts["cycles"] += 1
+        for name, rows in zip(("op_stack_rows", "ram_rows", "permutations", "sponge_inits"),
+                              cost.static_rows(instruction.name, count)):
+            parts[name] += rows
         parts["u32"] |= step.u32_entries
         parts["limbs"] |= step.cascade_limbs
         parts["public"] += step.public_input_consumed
@@ -58,14 +69,14 @@ def _stepwise(program: Program, stack, public, secret, digests, ram_seed):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=tst.straight_line_programs(max_length=30, mnemonics=_STEPPABLE),
        stack=st.lists(tst.stack_values(), max_size=8), public=tst.input_tokens(), secret=tst.input_tokens(),
-       digests=tst.digests(), ram_seed=st.sampled_from([0, 7]))
+       digests=tst.digests(), ram_seed=st.sampled_from([0, 7]), max_cycles=st.sampled_from([None, None, 3, 12]))
 def test_fresh_straight_line_run_equals_the_step_by_step_reference(program, stack, public, secret, digests,
-                                                                   ram_seed):
+                                                                   ram_seed, max_cycles):
     fresh = Program(program.instructions)  # never decoded: the fresh-program path
-    reference = _stepwise(program, stack, public, secret, digests, ram_seed)
+    reference = _stepwise(program, stack, public, secret, digests, ram_seed, max_cycles)
     try:
         run = te.run(fresh, stack=stack, public_input=public, secret_input=secret, secret_digests=digests,
-                     ram_seed=ram_seed)
+                     ram_seed=ram_seed, **({} if max_cycles is None else {"max_cycles": max_cycles}))
     except VMError as err:
         assert reference == ("crash", err.kind, fresh.index_at(err.ip)), (err, reference)
         assert err.cycle == reference[2]

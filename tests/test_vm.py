@@ -684,16 +684,27 @@ def test_the_lazy_digest_gives_the_eager_execution_with_control_flow(program, st
     assert lazy == eager
 
 
+@_SETTINGS
+@given(st.lists(_DEEP, max_size=16).map(Program), st.lists(tst.stack_values(), max_size=4).map(tuple))
+def test_compiled_blocks_write_the_pending_digest_as_the_interpreter_does(program, stack):
+    """Compiled code has no per-instruction checks: the block's depth and reach, computed at compilation,
+    decide the digest and the depth crash, as the interpreted handlers' own checks do (and as the eager
+    digest gives)."""
+    interpreted, compiled = _interpreted_then_compiled(program, stack=stack)
+    assert interpreted == compiled
+    assert interpreted == _observable(program, stack=stack, floor=initial_floor(program))
+
+
 @pytest.mark.parametrize("text, reads_digest", [
     ("dup 10", False), ("dup 11", True), ("swap 11", True), ("pick 15", True), ("place 11", True),
     ("push 0 dup 11", False), ("push 0 dup 12", True), ("dup 0 dup 0 dup 0 dup 0 dup 0 hash dup 10", False),
     ("dup 0 dup 0 dup 0 dup 0 dup 0 hash dup 11", True), ("add", False),  # crashes before it reads anything
 ])
 def test_the_digest_is_computed_exactly_when_the_program_reaches_it(text, reads_digest, monkeypatch):
-    from tasm_env import vm_execution
+    from tasm_env import vm_handlers
     calls = []
-    real = vm_execution.program_digest_slots
-    monkeypatch.setattr(vm, "program_digest_slots", lambda p: calls.append(p) or real(p))
+    real = vm_handlers.program_digest_slots
+    monkeypatch.setattr(vm_handlers, "program_digest_slots", lambda p: calls.append(p) or real(p))
     vm_decode.clear_cache()
     try:
         ex = run(text)
