@@ -97,7 +97,7 @@ PARTIAL_LADDER: list[tuple[str, tuple[str, ...], str]] = [
     ("log-3x", ("u32",), "dup 0 log_2_floor pop 1 push 3 mul"),
     ("divmod-add", ("u32", "u32"), "dup 1 dup 1 div_mod pop 2 add"),
     ("lt-assert-2x", ("u32",), "dup 0 push 5 lt assert push 2 mul"),
-    ("assert-vector", (F,) * 5, "dup 4 dup 4 dup 4 dup 4 dup 4 assert_vector pop 5"),
+    ("assert-vector", (F,) * 5, "push 0 push 0 push 0 push 0 push 0 assert_vector pop 5"),
 ]
 
 
