@@ -15,6 +15,10 @@ Timings are noisy on a shared machine: compare runs made side by side.
 its narrow constant set) and reruns the current search on each task (first visits: a fresh search per task),
 seeded with the v0 program as the builder does (``--no-incumbent``: unseeded), counting how many optima got
 shorter, stayed, or are no longer proved within the limit.
+
+``--partial`` counts the tasks of the shipped v1 suites whose baseline crashes on some valid inputs (on the
+verifier's tests) and searches each (proved / cycles / seconds), then runs a ladder of partial blocks
+(assertions, ``invert`` of 0, ``log_2_floor`` of 0, a zero divisor, u32 ranges).
 """
 
 from __future__ import annotations
@@ -85,14 +89,47 @@ def changed_optima(count: int, limit: float, seeded: bool = True) -> None:
           f"{nodes:,.0f} states in {seconds:.1f} s")
 
 
+PARTIAL_LADDER: list[tuple[str, tuple[str, ...], str]] = [
+    ("assert-7", (F,), "push 7 eq assert"),
+    ("inv-mul", (F,), "dup 0 invert mul"),
+    ("keep-assert", (F,), "dup 0 assert swap 1 swap 1"),
+    ("redundant", (F,), "push 0 pop 1 assert"),
+    ("log-3x", ("u32",), "dup 0 log_2_floor pop 1 push 3 mul"),
+    ("divmod-add", ("u32", "u32"), "dup 1 dup 1 div_mod pop 2 add"),
+    ("lt-assert-2x", ("u32",), "dup 0 push 5 lt assert push 2 mul"),
+    ("assert-vector", (F,) * 5, "push 0 push 0 push 0 push 0 push 0 assert_vector pop 5"),
+]
+
+
+def partial_tasks(limit: float) -> None:
+    """The shipped v1 suites' partial tasks (searched), then the partial ladder."""
+    import tasm_env as te
+    from tasm_env.verify import Verifier
+
+    for name in ("tasm-basic-v1", "tasm-idioms-v1"):
+        tasks = list(te.load_suite(name))
+        partial = [t for t in tasks if Verifier(t.baseline, t.inputs, n_tests=64, seed=7919).baseline_crashes.any()]
+        missing = sum(t.optimal_cycles is None for t in partial)
+        print(f"{name}: {len(tasks)} tasks, {len(partial)} partial ({missing} without an optimum)", flush=True)
+        for task in partial:
+            run_rung(task.name, tuple(task.inputs), str(task.baseline), limit)
+    rows = [run_rung(name, types, text, limit) for name, types, text in PARTIAL_LADDER]
+    print(f"partial ladder: proved {sum(r['proved'] for r in rows)} of {len(rows)} within {limit:g} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=float, default=60.0, help="seconds per task (default 60)")
     parser.add_argument("--only", default=None, help="run only the rung with this name")
     parser.add_argument("--changed", type=int, default=None, metavar="N",
                         help="instead: rerun N proven optima of the v0 suites under the current search")
+    parser.add_argument("--partial", action="store_true",
+                        help="instead: the v1 suites' partial tasks and a ladder of partial blocks")
     parser.add_argument("--no-incumbent", action="store_true", help="with --changed: do not seed with v0's program")
     args = parser.parse_args()
+    if args.partial:
+        partial_tasks(args.limit)
+        return
     if args.changed is not None:
         changed_optima(args.changed, args.limit, seeded=not args.no_incumbent)
         return

@@ -31,9 +31,10 @@ class SearchedSet:
     addi: tuple[int, ...] = ()
     touch_context: bool = False
     legacy: bool = False
+    fingerprints: str = ""  # where the search's fingerprint tests came from ("": not recorded)
 
     @classmethod
-    def of(cls, instructions: Sequence[str], touch_context: bool) -> "SearchedSet":
+    def of(cls, instructions: Sequence[str], touch_context: bool, fingerprints: str = "") -> "SearchedSet":
         """From the searched instructions' text (``push c`` and ``addi c`` become the constant sets)."""
         push, addi, rest = [], [], []
         for text in instructions:
@@ -42,7 +43,7 @@ class SearchedSet:
                 (push if name == "push" else addi).append(_signed(int(arg)))
             else:
                 rest.append(str(text))
-        return cls(tuple(rest), tuple(push), tuple(addi), bool(touch_context))
+        return cls(tuple(rest), tuple(push), tuple(addi), bool(touch_context), fingerprints=fingerprints)
 
     @property
     def constants(self) -> tuple[int, ...]:
@@ -54,13 +55,17 @@ class SearchedSet:
             return "the v0 search's set (narrow constants: 0, 1, -1, 2, the baseline's literals and folded values)"
         scope = "any stack slot" if self.touch_context else "the block's live values"
         return (f"{len(self.instructions)} instructions besides push/addi, {len(self.push)} push and "
-                f"{len(self.addi)} addi constants, reads limited to {scope}")
+                f"{len(self.addi)} addi constants, reads limited to {scope}" +
+                (f"; fingerprints: {self.fingerprints}" if self.fingerprints else ""))
 
     def to_json(self) -> dict[str, Any]:
         if self.legacy:
             return {"legacy": True}
-        return {"instructions": list(self.instructions), "push": list(self.push), "addi": list(self.addi),
-                "touch_context": self.touch_context}
+        out = {"instructions": list(self.instructions), "push": list(self.push), "addi": list(self.addi),
+               "touch_context": self.touch_context}
+        if self.fingerprints:
+            out["fingerprints"] = self.fingerprints
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> "SearchedSet":
@@ -70,7 +75,8 @@ class SearchedSet:
         if data.get("legacy"):
             return cls(legacy=True)
         return cls(tuple(str(i) for i in data["instructions"]), tuple(int(c) for c in data["push"]),
-                   tuple(int(c) for c in data["addi"]), bool(data.get("touch_context", False)))
+                   tuple(int(c) for c in data["addi"]), bool(data.get("touch_context", False)),
+                   fingerprints=str(data.get("fingerprints", "")))
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,43 @@ before, and only the survivors are materialised. The last layer of an iteration 
 the goal's top values), which is why the largest layer is never built. The rare instructions with side effects
 (RAM, sponge, Merkle steps, I/O) run per distinct (operands, side) tuple in Python, memoised.
 
+**Partial baselines** (blocks that crash on some valid inputs: ``assert``, ``assert_vector``, ``invert`` of 0,
+``log_2_floor`` of 0, u32 operands out of range, ``div_mod`` by 0). Equivalent means: on every valid input both
+crash or neither does, and where neither does the whole state agrees (:mod:`tasm_env.verify`). The
+fingerprint tests are then the verifier's own tests (:func:`.space.partial_tests`, through the public
+``Verifier``: its tests reach the non-crashing region by solving for assertions and operands): ``T`` *passing
+lanes* (tests the baseline passes) and up to 24 *crash lanes* (tests it crashes on, spread over the edge,
+pair and random tests). Value vectors span both; a state's meta also holds the crash lanes it has crashed on
+(a bitmask, column ``CRASH``). A value instruction is evaluated lane by lane (:func:`.pure.compute_partial`):
+a crash on a passing lane kills the state (an equivalent program cannot crash where the baseline does not);
+a crash on a crash lane sets its bit and zeroes the results there (the lane is over: nothing it holds
+afterwards can matter). Two states are merged only when their value vectors agree on *every* lane and their
+crash masks agree: their futures are then identical on all fingerprint lanes, crash lanes included, so
+merging loses nothing. (Merging on the passing lanes alone would be unsound: with ``push 7 eq assert`` the
+input is 7 on every passing lane, and ``pop 1`` would stand in for ``addi -6 assert``.) The goal is met by a
+state that agrees with the baseline's final state on the passing lanes (values compared through their
+projection on those lanes, ``Values.proj``) and has crashed on every crash lane. Any equivalent program
+meets it; so exhausting the states shorter than ``d`` proves, as for total baselines, that no shorter
+equivalent program exists. The final layer is expanded in full for partial baselines (its goal shortcut
+compares exact ids). The search may emit ``assert`` for a partial baseline even if the baseline does not
+use it, besides the crashing value instructions (``invert``, ``log_2_floor``, ``div_mod``, u32 ops) that
+every search has.
+
+**Verifier refutations.** Every program that meets the goal is judged by the full verifier (crash pattern
+included). A program the verifier refutes met the goal only because the fingerprint could not tell it apart;
+the other programs merged with it into the same states are no more proven non-equivalent than it is, so the
+search cannot simply pass over it: it restarts from the same length with twice the fingerprint tests (the
+lengths already exhausted stay proven: a program that fails to meet the goal on some test set is not
+equivalent). Past 64 tests the length is given up (unproven: ``proved`` is then False) and longer lengths
+are searched. **Minimality**, then: every program shorter than a proved optimum was either pruned (a crash on
+a passing lane, a bound, a duplicate of a state that was itself expanded) or reached a non-goal state on some
+fingerprint test set: each of which implies non-equivalence; refutations never count as proof of anything
+but the refuted program, which is why they trigger a restart rather than a skip.
+
 **Pruning** (all sound: no equivalent program is lost):
 
-* crashes on any fingerprint test (u32 operand, inverse of zero, assertion, exhausted input, missing sponge,
-  the 16-element floor) kill the state: the baseline does not crash on valid inputs;
+* crashes on any fingerprint test the baseline passes (u32 operand, inverse of zero, assertion, exhausted
+  input, missing sponge, the 16-element floor) kill the state (a total baseline: on every fingerprint test);
 * no more public/secret input or secret digests than the baseline consumes; public output must stay a
   prefix of the baseline's output;
 * a context element (below the inputs) that is no longer on the stack and on which no stack value or RAM
@@ -90,7 +123,8 @@ allows every index: context elements may be moved, but never lost. Both facts ar
 
 **What is proved, honestly.** ``proved=True`` means: no program over the searched instruction set (and
 scope: :attr:`SearchResult.relative_to`) that is shorter than ``cycles`` reaches the baseline's final state on
-the fingerprint tests, hence none is equivalent to the baseline. Duplicate states are recognised by 128-bit
+the fingerprint tests, hence none is equivalent to the baseline. ``relative_to.fingerprints`` says where the
+fingerprint tests came from (for a partial baseline: its non-crashing region plus tests it crashes on). Duplicate states are recognised by 128-bit
 hashes (a false merge has probability about ``n^2 / 2^128``). The found program passed the full verifier
 (random tests: strong evidence, not a proof of equivalence on every input).
 

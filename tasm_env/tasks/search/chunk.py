@@ -9,7 +9,7 @@ import numpy as np
 
 from ...verify import CONTEXT_DEPTH
 from .keys import U64, popcount
-from .layers import META, SIDE, Children, Layer, select, unique_rows
+from .layers import CRASH, META, SIDE, Children, Layer, select, unique_rows
 from .moves import Move
 
 if TYPE_CHECKING:
@@ -181,6 +181,11 @@ class Chunk:
             return None
         top = results[inverse][:, :move.produces]
         meta = metas[inverse] if move.uses_meta else None
+        if move.crash_bits:  # a partial baseline: the crash lanes this step crashes on join the parent's
+            bits = metas[inverse][:, CRASH]
+            if bits.any():
+                meta = self.meta[idx].copy()
+                meta[:, CRASH] |= bits.astype(meta.dtype)
         rest = self.rows[idx, move.consumes:]
         present = e.goal_values_present(rest) | e.goal_values_present(top)
         if s.touch_context:

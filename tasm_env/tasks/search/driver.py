@@ -16,10 +16,14 @@ from .engine import Engine
 from .layers import Layer, StateSet
 from .moves import instruction_set
 from .results import SearchResult
-from .space import Space
+from .space import Space, partial_tests
 
 VERIFY_TESTS = 64  # tests of the final check of a program that reached the goal
 MAX_FINGERPRINT_TESTS = 64  # collisions double the fingerprint tests up to this many
+MAX_CRASH_LANES = 24  # a partial baseline's crash lanes (a bitmask in an int32 meta column)
+TOTAL_FINGERPRINTS = "random tests (the baseline crashes on none)"
+PARTIAL_FINGERPRINTS = ("the verifier's tests: ones from the baseline's non-crashing region (a crash there "
+                        "prunes) and ones on which it crashes (a goal state crashed on all of them)")
 
 
 def baseline_of(baseline, inputs) -> tuple[Program, tuple[str, ...]]:
@@ -87,9 +91,10 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
     plan = verifier.plan
     counts = (plan.public_consumed, plan.secret_consumed, plan.digests_consumed, len(plan.output))
     io = (plan.public_consumed, plan.secret_consumed, len(plan.output))
+    partial = bool(verifier.baseline_crashes.any())  # crashes on some valid inputs: see "Partial baselines"
     if instructions is None:
         constants = constants_of(program, verifier, extra_constants)
-        searched = instruction_set(program, constants.push, *io, addi_constants=constants.addi)
+        searched = instruction_set(program, constants.push, *io, addi_constants=constants.addi, partial=partial)
     else:
         searched = parse_instructions(instructions)
     solved: list[int] = []
@@ -108,7 +113,12 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
             best = known
             upper = min(upper, len(known) - 1)
     while True:
-        space = Space(program, types, searched, lanes, seed + lanes, touch_context, counts)
+        split = partial_tests(program, types, lanes, min(lanes, MAX_CRASH_LANES), seed + lanes) if partial else None
+        if partial and split is None:
+            raise TasmError("the baseline crashes on some of the final check's tests but on none of the "
+                            "fingerprint's; use another seed")
+        space = Space(program, types, searched, lanes, seed + lanes, touch_context, counts,
+                      *(split if split else (None, None)))
         names = tuple(str(m.instruction) for m in space.moves)
         engine = Engine(space, max(upper, 0), deadline, node_limit, nodes)
         can_solve = instructions is None and len(solved) < MAX_SOLVED
@@ -118,7 +128,7 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
         if outcome.new_constants:  # a larger constant set: what was proven over the smaller one does not count
             solved += outcome.new_constants
             widened = constants + solved
-            searched = instruction_set(program, widened.push, *io, addi_constants=widened.addi)
+            searched = instruction_set(program, widened.push, *io, addi_constants=widened.addi, partial=partial)
             proven, first_bound, cap = 0, 0, len(program)
             continue
         proven = max(proven, min(outcome.lower, cap))
@@ -137,7 +147,8 @@ def search(baseline, inputs: Sequence[str] | None = None, *, max_cycles: int | N
     if proved:
         stopped = "proved"
     return SearchResult(best, len(best), proved, min(proven, len(best)), nodes, time.perf_counter() - started,
-                        names, stopped, scope, lanes, touch_context=touch_context)
+                        names, stopped, scope, lanes, touch_context=touch_context,
+                        fingerprints=PARTIAL_FINGERPRINTS if partial else TOTAL_FINGERPRINTS)
 
 
 def _solver(known: set[int], limit: int) -> Callable[[Space], list[int]]:

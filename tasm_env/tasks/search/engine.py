@@ -9,7 +9,7 @@ import numpy as np
 from ... import isa
 from .chunk import Chunk
 from .keys import U64, mix
-from .layers import ID, META, SIDE, Children, Layer, column_map, select
+from .layers import CRASH, ID, META, SIDE, Children, Layer, column_map, select
 from .moves import Move
 from .space import Space
 
@@ -47,7 +47,7 @@ class Engine:
             if goal[0] != goal[move.arg + 1]:
                 return None
             parent[:self.width] = np.append(child[1:self.width], 0)
-        meta = np.array([list(s.goal_counts) + [0]], dtype=np.int64)
+        meta = np.array([list(s.goal_counts) + [0] * (META - len(s.goal_counts))], dtype=np.int64)
         h1, h2 = self.row_hash(parent[None, :self.width], np.array([depth]), meta)
         return h1[0], h2[0]  # numpy uint64 scalars: compared with uint64 arrays
 
@@ -90,8 +90,10 @@ class Engine:
         s = self.space
         goal_row = np.zeros(self.width, dtype=np.int64)
         goal_row[:len(s.goal)] = s.goal
-        ok = (depth == len(s.goal)) & (rows == goal_row[None, :]).all(axis=1)
+        proj = s.values.proj  # the identity unless the baseline is partial: then equal where it passes
+        ok = (depth == len(s.goal)) & (proj[rows] == proj[goal_row][None, :]).all(axis=1)
         ok &= (meta[:, :SIDE] == np.array(s.goal_counts)[None, :]).all(axis=1)  # PUB, SEC, OUT, DIG
+        ok &= meta[:, CRASH] == s.crash_all  # and crashed on every crash lane (0 of them: total baseline)
         if s.uses_side:
             for i in np.flatnonzero(ok):
                 ok[i] = s.ram_matches(int(meta[i, SIDE]))
@@ -118,7 +120,9 @@ class Engine:
                 if time.perf_counter() > self.deadline:
                     self.stopped = "time"
                     break
-                children = chunk.final_children(m, move) if last else chunk.children(m, move, d, bound)
+                # (a partial baseline's goal is met up to the crash lanes' values: no exact-hash shortcut)
+                children = (chunk.final_children(m, move) if last and not self.space.partial else
+                            chunk.children(m, move, d, bound))
                 if children is not None:
                     goals += chunk.goal_hits(children, m)
                     fresh.append(children)

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from .moves import Move
 
 ID = np.int32  # value ids in stored stacks (a search never makes 2^31 values)
-PUB, SEC, OUT, DIG, SIDE = range(5)  # meta columns: input consumed, output written, digests, side id
-META = 5
+PUB, SEC, OUT, DIG, SIDE, CRASH = range(6)  # meta columns: input consumed, output written, digests, side id,
+META = 6  # and the crash lanes on which the program has crashed (a bitmask; 0 unless the baseline is partial)
 
 
 @dataclass

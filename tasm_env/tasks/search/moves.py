@@ -34,7 +34,8 @@ class Move:
     *op*: it reads the top ``reads`` slots, removes the top ``consumes`` and pushes ``produces`` results
     (``results[:, 0]`` ends on top). ``evaluate(space, ids, meta) -> (results, meta, ok)`` runs on distinct
     operand tuples; ``uses_meta`` says whether its outcome depends on the meta columns (then the meta row is
-    part of the operand tuple)."""
+    part of the operand tuple); ``crash_bits`` that its meta out holds (only) the crash lanes the tuple crashes
+    on, to be added to the parent's (a partial baseline's value instructions, see :func:`.pure.compute_partial`)."""
 
     instruction: Instruction
     kind: str  # "dup", "swap", "pick", "place", "pop" or "op"
@@ -44,6 +45,7 @@ class Move:
     produces: int = 0
     evaluate: Callable | None = field(default=None, repr=False, compare=False)
     uses_meta: bool = False
+    crash_bits: bool = False  # a partial baseline's value instruction: its meta out holds the crash lanes hit
 
     @property
     def delta(self) -> int:
@@ -106,9 +108,9 @@ def make_move(instruction: Instruction, space: "Space") -> Move:
         return Move(instruction, "op", 0, 0, 0, 1, evaluate_push(space.values.constant(arg)))
     pure = Pure("add", 1, constants=(arg,)) if name == "addi" else PURE.get(name)
     if pure is not None:
-        memo = Memo(reads, produces)
+        memo = Memo(reads, produces, crash_bits=space.partial)
         return Move(instruction, "op", 0, reads, consumes, produces,
-                    lambda s, i, m: evaluate_pure(pure, memo, s, i, m))
+                    lambda s, i, m: evaluate_pure(pure, memo, s, i, m), crash_bits=space.partial)
     step = STEPS[name](arg)
     return Move(instruction, "op", 0, reads, consumes, produces, per_row(step, produces), uses_meta=True)
 
@@ -123,11 +125,12 @@ def stack_moves() -> list[Instruction]:
 
 
 def instruction_set(baseline: Program, constants: Sequence[int], public: int = 0, secret: int = 0,
-                    outputs: int = 0, addi_constants: Sequence[int] | None = None) -> list[Instruction]:
+                    outputs: int = 0, addi_constants: Sequence[int] | None = None,
+                    partial: bool = False) -> list[Instruction]:
     """The instructions searched for ``baseline`` (see the package docstring): stack moves, ``push c`` for
     ``constants`` and ``addi c`` for ``addi_constants`` (default: the non-zero ``constants``), the fixed
     arithmetic, I/O up to what the baseline reads and writes, and the baseline's own memory, hashing and
-    assertion instructions."""
+    assertion instructions; ``assert`` too when the baseline is ``partial`` (crashes on some valid inputs)."""
     used = {i.name for i in baseline}
     out = stack_moves()
     out += [Instruction("push", c) for c in constants]
@@ -138,7 +141,10 @@ def instruction_set(baseline: Program, constants: Sequence[int], public: int = 0
     out += [Instruction("write_io", n) for n in range(1, min(5, outputs) + 1)]
     if used & isa.USES_RAM:
         out += [Instruction("read_mem", n) for n in range(1, 6)] + [Instruction("write_mem", n) for n in range(1, 6)]
-    for name in sorted((used & (isa.USES_RAM | isa.USES_HASH_TABLE | isa.ASSERTIONS)) - {"read_mem", "write_mem"}):
+    assertions = used & isa.ASSERTIONS
+    if partial:  # a block that may crash: an assertion may be the cheapest way to crash where it does
+        assertions |= {"assert"}
+    for name in sorted((used & (isa.USES_RAM | isa.USES_HASH_TABLE) | assertions) - {"read_mem", "write_mem"}):
         out.append(Instruction(name))
     return out
 

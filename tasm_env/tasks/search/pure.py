@@ -10,6 +10,7 @@ from ... import batch
 from ...errors import VM_ERROR_KINDS
 from ...field import P
 from .keys import U64, Index, mix
+from .layers import CRASH
 
 if TYPE_CHECKING:
     from .moves import Pure
@@ -27,14 +28,17 @@ class Memo:
     index holds their code; wider tuples are keyed by a 64-bit fold, the index holds their slot and the
     stored operands are compared, so a fold collision is only a miss (recomputed, never stored twice)."""
 
-    def __init__(self, reads: int, width: int):
+    def __init__(self, reads: int, width: int, crash_bits: bool = False):
         self.reads, self.width = reads, width
         self.wide = reads > 2
+        self.crash_bits = crash_bits  # a partial baseline: each tuple also keeps the crash lanes it crashes on
+        self.slotted = width > 1 or crash_bits  # codes are slots of ``rows`` (not result ids)
         self.index = Index()
         self.count = 0
         self.rows = np.zeros((0, width), dtype=np.int64)
         self.operands = np.zeros((0, reads), dtype=np.int64)
         self.codes = np.zeros(0, dtype=np.int64)
+        self.bits = np.zeros(0, dtype=np.int64)
 
     def _keys(self, ids: np.ndarray) -> np.ndarray:
         ids = ids.astype(U64)
@@ -61,20 +65,24 @@ class Memo:
         codes[known[same]] = self.codes[found[known[same]]]
         return codes, keys
 
-    def store(self, keys: np.ndarray, ids: np.ndarray, results: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """Record freshly computed tuples; returns their codes."""
+    def store(self, keys: np.ndarray, ids: np.ndarray, results: np.ndarray, ok: np.ndarray,
+              bits: np.ndarray | None = None) -> np.ndarray:
+        """Record freshly computed tuples (``bits``: the crash lanes each crashes on); returns their codes."""
         n = len(keys)
         slots = np.arange(self.count, self.count + n)
-        if self.width > 1 or self.wide:
+        if self.slotted or self.wide:
             if self.count + n > len(self.rows):
                 size = max(2 * len(self.rows), self.count + n, 64)
                 self.rows = resized(self.rows, size)
                 self.operands = resized(self.operands, size)
                 self.codes = resized(self.codes, size)
+                self.bits = resized(self.bits, size)
             self.rows[slots] = results
             self.operands[slots] = ids
+            if bits is not None:
+                self.bits[slots] = bits
             self.count += n
-        if self.width > 1:
+        if self.slotted:
             codes = slots.copy()
         elif self.width == 1:
             codes = results[:, 0].copy()
@@ -93,7 +101,7 @@ class Memo:
         """(results, ok) of known codes."""
         ok = codes >= 0
         safe = np.maximum(codes, 0)
-        if self.width > 1:
+        if self.slotted:
             return self.rows[safe], ok
         if self.width == 1:
             return safe[:, None], ok
@@ -111,10 +119,44 @@ def evaluate_pure(pure: Pure, memo: Memo, space: "Space", ids: np.ndarray, meta:
     codes, keys = memo.lookup(ids)
     miss = np.flatnonzero(codes == _MISS)
     if len(miss):
-        results, ok = compute_pure(pure, space, ids[miss])
-        codes[miss] = memo.store(keys[miss], ids[miss], results, ok)
+        if memo.crash_bits:
+            results, ok, bits = compute_partial(pure, space, ids[miss])
+            codes[miss] = memo.store(keys[miss], ids[miss], results, ok, bits)
+        else:
+            results, ok = compute_pure(pure, space, ids[miss])
+            codes[miss] = memo.store(keys[miss], ids[miss], results, ok)
     results, ok = memo.decode(codes)
+    if memo.crash_bits:  # the crash lanes each tuple crashes on go to the (zero) meta's CRASH column
+        meta = meta.copy()
+        meta[:, CRASH] = np.where(ok, memo.bits[np.maximum(codes, 0)], 0)
     return results, meta, ok
+
+
+def compute_partial(pure: Pure, space: "Space", ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate for a partial baseline, lane by lane: a tuple that crashes on a lane the baseline passes is
+    dead (``ok`` False); its crashes on the crash lanes are returned as a bitmask over them (``bits``), and
+    its results there are set to 0 (they are never looked at again: the lane has crashed)."""
+    values = space.values
+    u, n_ok = len(ids), values.ok_lanes
+    x = [values.vectors[ids[:, j]] for j in range(pure.stack_inputs)]
+    x += [np.full((u, values.lanes), c % P, dtype=U64) for c in pure.constants]
+    evaluator = _FAST.get(pure.operation) or batch.evaluator(pure.operation)
+    results, crashes = evaluator(x, space.tests.inputs)
+    crashed = np.zeros((u, values.lanes), dtype=bool)
+    for _, mask in crashes:
+        crashed |= np.broadcast_to(np.asarray(mask), (u, values.lanes))
+    ok = ~crashed[:, :n_ok].any(axis=1)
+    weights = np.int64(1) << np.arange(values.lanes - n_ok, dtype=np.int64)
+    bits = (crashed[:, n_ok:].astype(np.int64) * weights[None, :]).sum(axis=1)
+    out = np.zeros((u, len(pure.order)), dtype=np.int64)
+    run = np.flatnonzero(ok)
+    if len(pure.order) and len(run):
+        sub = ids[run]
+        dep = np.bitwise_or.reduce(values.dep[sub], axis=1) if sub.shape[1] else 0
+        for k, r in enumerate(pure.order):
+            vectors = np.broadcast_to(results[r], (u, values.lanes))[run]
+            out[run, k] = values.intern(np.where(crashed[run], U64(0), vectors), dep)
+    return out, ok, bits
 
 
 def compute_pure(pure: Pure, space: "Space", ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,12 +30,13 @@ class SearchResult:
     scope: str = ""
     fingerprint_tests: int = 0  # tests of the fingerprint the last iteration used
     touch_context: bool = False  # the scope: True when reads below the block's live values were allowed
+    fingerprints: str = ""  # where the fingerprint tests come from (a partial baseline: which region)
 
     @property
     def relative_to(self) -> SearchedSet:
         """Exactly what ``proved`` (and ``lower_bound``) is relative to: the instructions and constants searched
         and the scope."""
-        return SearchedSet.of(self.instruction_set, self.touch_context)
+        return SearchedSet.of(self.instruction_set, self.touch_context, self.fingerprints)
 
     def __str__(self) -> str:
         status = "optimal" if self.proved else f"best found, lower bound {self.lower_bound}"

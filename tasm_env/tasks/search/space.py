@@ -8,7 +8,7 @@ from ... import batch, isa
 from ...asm import Instruction, Program
 from ...errors import TaskError, TasmError
 from ...field import P, vadd
-from ...verify import CONTEXT_DEPTH, make_tests
+from ...verify import CONTEXT_DEPTH, TestSet, Verifier, make_tests
 from .keys import U64, ceil_div, popcount
 from .layers import DIG, OUT, PUB, SEC
 from .moves import make_move
@@ -19,12 +19,21 @@ class Space:
     """One search problem on one fingerprint test set: values, the goal, the moves and the lower bound."""
 
     def __init__(self, baseline: Program, types: tuple[str, ...], instructions: list[Instruction], lanes: int,
-                 seed: int, touch_context: bool, counts: tuple[int, int, int, int]):
+                 seed: int, touch_context: bool, counts: tuple[int, int, int, int],
+                 tests: TestSet | None = None, ok_lanes: int | None = None):
+        """``tests`` and ``ok_lanes`` (a partial baseline, see :func:`partial_tests`): the fingerprint tests,
+        the first ``ok_lanes`` of which the baseline passes and the rest of which it crashes on."""
         public, secret, digests, outputs = counts
         self.baseline, self.types, self.touch_context = baseline, types, touch_context
-        self.tests = make_tests(types, lanes, seed, public_tokens=public, secret_tokens=secret,
-                                secret_digests=digests)
-        self.values = values = Values(lanes, salt=seed * 0x9E37 + lanes)
+        self.partial = ok_lanes is not None
+        if tests is None:
+            tests = make_tests(types, lanes, seed, public_tokens=public, secret_tokens=secret,
+                               secret_digests=digests)
+        self.tests = tests
+        lanes = tests.lanes_count
+        self.ok_lanes = lanes if ok_lanes is None else ok_lanes
+        self.crash_all = (1 << (lanes - self.ok_lanes)) - 1  # every crash lane: what a goal state has crashed on
+        self.values = values = Values(lanes, salt=seed * 0x9E37 + lanes, ok_lanes=ok_lanes)
         inputs = self.tests.inputs
         initial = values.intern(inputs.stack.T, 0)  # deepest first: 16 context elements, then the inputs
         self.context_ids = initial[:CONTEXT_DEPTH]
@@ -51,8 +60,10 @@ class Space:
     def _goal(self, initial: np.ndarray) -> None:
         run = batch.run_group([self.baseline], self.tests.inputs)
         plan = run.plans[0]
-        if (run.crash[0] != batch.NO_CRASH).any():
-            raise TaskError("the baseline crashes on a valid fingerprint test; its inputs need narrower types")
+        crashed = run.crash[0] != batch.NO_CRASH
+        if crashed[:self.ok_lanes].any() or not crashed[self.ok_lanes:].all():
+            raise TaskError("the fingerprint tests are not split into tests the baseline passes and tests it "
+                            "crashes on (a partial baseline needs partial_tests)")
         final = self.values.intern(run.values(0, plan.stack), 0)  # (slots, lanes), deepest first
         self.goal_output = self.values.intern(run.values(0, plan.output), 0).tolist()
         self.goal_counts = (plan.public_consumed, plan.secret_consumed, len(self.goal_output), plan.digests_consumed)
@@ -61,9 +72,10 @@ class Space:
         self.base = base
         self.start = initial[base:][::-1].copy()  # stored stacks are top-first, without the context if base
         self.goal = final[base:][::-1].copy()
-        goal_ids = list(dict.fromkeys(self.goal.tolist()))[:64]
+        proj = self.values.proj
+        goal_ids = list({int(proj[g]): g for g in self.goal.tolist()[::-1]}.values())[::-1][:64]
         for bit, gid in enumerate(goal_ids):
-            self.values.goal_bit[gid] |= U64(1) << U64(bit)
+            self.values.mark_goal(gid, bit)
         self.goal_mask = U64((1 << len(goal_ids)) - 1) if goal_ids else U64(0)
         # context elements the goal keeps must never be lost (touch_context only)
         keep = [j for j, c in enumerate(self.context_ids.tolist()) if c in set(final.tolist())]
@@ -143,11 +155,13 @@ class Space:
     def permute(self, ids: list[int]) -> tuple[int, ...]:
         return tuple(self.apply("permute", ids, ids))
 
-    def merkle(self, stack: list[int], sibling: list[int]) -> list[int] | None:
-        index = self.values.vectors[stack[5]]
-        if (index >= U64(1 << 32)).any():
+    def merkle(self, stack: list[int], sibling: list[int]) -> tuple[list[int], int] | None:
+        """A Merkle step's results and the crash lanes it crashes on; None if it crashes on a passing lane."""
+        bad = self.values.vectors[stack[5]] >= U64(1 << 32)
+        if bad[:self.ok_lanes].any():
             return None
-        return self.apply("merkle", stack[:6] + list(sibling), stack[:6])
+        bits = int((bad[self.ok_lanes:].astype(np.int64) << np.arange(len(bad) - self.ok_lanes)).sum())
+        return self.apply("merkle", stack[:6] + list(sibling), stack[:6]), bits
 
     def side_after(self, side_id: int, writes: list[tuple[int, int]] = (), sponge=None) -> int:
         """The side (RAM writes, sponge) after some writes and/or a new sponge state, interned."""
@@ -187,5 +201,24 @@ class Space:
         got = self.tests.inputs.initial_ram(addresses)
         for a, v in writes:
             got = np.where(vectors[a][None, :] == addresses, vectors[v][None, :], got)
-        return bool((expected == got).all())
+        return bool((expected == got)[:, :self.ok_lanes].all())  # crash lanes: only crashing counts
+
+
+def partial_tests(baseline: Program, types: tuple[str, ...], lanes: int, crash_lanes: int, seed: int
+                  ) -> tuple[TestSet, int] | None:
+    """Fingerprint tests for a baseline that crashes on some valid inputs: up to ``lanes`` tests it passes
+    (the verifier's own tests, which reach its non-crashing region by solving for its assertions and
+    operands), then up to ``crash_lanes`` tests it crashes on, spread over those the verifier has. Returns
+    the tests and the number that pass, or None if the verifier's tests never crash it (a total baseline)."""
+    verifier = Verifier(baseline, types, n_tests=max(lanes, 40), seed=seed)
+    crashed = verifier.baseline_crashes
+    if not crashed.any():
+        return None
+    passing = np.flatnonzero(~crashed)[:lanes]
+    failing = np.flatnonzero(crashed)
+    failing = failing[np.unique(np.linspace(0, len(failing) - 1, min(crash_lanes, len(failing))).astype(int))]
+    t, chosen = verifier.tests, np.concatenate([passing, failing])
+    tests = TestSet(t.values[chosen], t.shape, t.input_types, t.ram_seed[chosen], t.ram_offset[chosen], t.ram_pool,
+                    t.flavour[chosen])
+    return tests, len(passing)
 

@@ -14,10 +14,18 @@ class Values:
     Id 0 is the empty slot (below the bottom of a stored stack); its keys are 0 so it adds nothing to a
     state's hash. Per id: two random 64-bit keys (for state hashing), the context elements it may depend on
     (``dep``, a bitmask over the 16 context slots), its bit among the goal values (``goal_bit``), and whether
-    it is u32 / non-zero on every test (so crashing operands are known without computing)."""
+    it is u32 / non-zero on every test (so crashing operands are known without computing).
 
-    def __init__(self, lanes: int, salt: int):
+    With ``ok_lanes`` (a partial baseline: the first ``ok_lanes`` lanes are tests it passes, the others tests
+    on which it crashes) each id also has ``proj``, the id of its vector on the passing lanes only (in a
+    nested :class:`Values`): the goal is met when a stack agrees with the baseline's there, whatever it
+    holds on the crash lanes (where only crashing counts). ``goal_bit`` then follows the projection."""
+
+    def __init__(self, lanes: int, salt: int, ok_lanes: int | None = None):
         self.lanes = lanes
+        self.ok_lanes = lanes if ok_lanes is None else ok_lanes
+        self.projection = Values(ok_lanes, salt ^ 0x5DEECE66D) if ok_lanes is not None else None
+        self.proj = np.zeros(1024, dtype=np.int64)
         self.count = 1
         self.vectors = np.zeros((1024, lanes), dtype=U64)
         self.key1 = np.zeros(1024, dtype=U64)
@@ -37,7 +45,7 @@ class Values:
         if need <= size:
             return
         new = max(need, 2 * size)
-        for name in ("vectors", "key1", "key2", "dep", "goal_bit", "u32", "nonzero"):
+        for name in ("vectors", "key1", "key2", "dep", "goal_bit", "u32", "nonzero", "proj"):
             old = getattr(self, name)
             grown = np.zeros((new,) + old.shape[1:], dtype=old.dtype)
             grown[:size] = old
@@ -58,7 +66,24 @@ class Values:
         self.u32[ids] = (vectors < U64(1 << 32)).all(axis=1)
         self.nonzero[ids] = (vectors != 0).all(axis=1)
         self.count += len(vectors)
+        if self.projection is None:
+            self.proj[ids] = ids
+        else:
+            p = self.projection.intern(vectors[:, :self.ok_lanes], 0)
+            self.proj[ids] = p
+            self.goal_bit[ids] = self.projection.goal_bit[p]
         return ids
+
+    def mark_goal(self, gid: int, bit: int) -> None:
+        """Make ``gid`` (and, with a projection, every value equal to it on the passing lanes) goal value
+        number ``bit``."""
+        if self.projection is None:
+            self.goal_bit[gid] |= U64(1) << U64(bit)
+            return
+        p = int(self.proj[gid])
+        self.projection.goal_bit[p] |= U64(1) << U64(bit)
+        same = np.flatnonzero(self.proj[:self.count] == p)
+        self.goal_bit[same] |= U64(1) << U64(bit)
 
     def intern(self, vectors: np.ndarray, dep) -> np.ndarray:
         """Ids of the rows of ``vectors`` (m, lanes), creating new ids as needed; ``dep`` (m,) or a scalar:
