@@ -32,31 +32,26 @@ _RESULTS = tuple(OUTPUTS[name] for name in OPERATIONS)
 def dataflow_key(plan: Plan, table: dict) -> tuple:
     """The canonical form of ``plan``'s dataflow. ``table`` interns the operations: compare keys only when
     computed with the same table (it grows with every new operation it sees; use one per batch)."""
-    shared = plan.shape.shared
-    canon: dict[int, int] = {}
+    canon = list(range(plan.shape.shared + plan.n_local))  # sources are themselves; the rest is set below
+    intern = table.setdefault
     for i, value in zip(plan.const_ids, plan.const_values):
-        canon[i] = table.setdefault(("c", value), -1 - len(table))
-
-    def of(i: int) -> int:
-        return i if i < shared else canon[i]
-
+        canon[i] = intern(("c", value), -1 - len(table))
     inputs, position = plan.inputs, 0
     may_crash = []
-    for j, kind in enumerate(plan.kind):
-        n = plan.n_in[j]
-        operands = tuple(of(i) for i in inputs[position:position + n])
+    for kind, n, first in zip(plan.kind, plan.n_in, plan.out):
+        operands = tuple([canon[i] for i in inputs[position:position + n]])
         position += n
         if kind in _COMMUTATIVE and operands[0] > operands[1]:
             operands = (operands[1], operands[0])
-        h = table.setdefault((kind, operands), -1 - len(table))
+        h = intern((kind, operands), -1 - len(table))
         if kind not in _QUIET:
             may_crash.append(h)
-        first, n_out = plan.out[j], _RESULTS[kind]
+        n_out = _RESULTS[kind]
         if n_out == 1:
             canon[first] = h
         else:
             for r in range(n_out):
-                canon[first + r] = table.setdefault((h, r), -1 - len(table))
-    return (tuple(of(i) for i in plan.stack), tuple(of(i) for i in plan.output),
-            None if plan.sponge is None else tuple(of(i) for i in plan.sponge),
-            tuple(of(i) for i in plan.writes), frozenset(may_crash))
+                canon[first + r] = intern((h, r), -1 - len(table))
+    return (tuple([canon[i] for i in plan.stack]), tuple([canon[i] for i in plan.output]),
+            None if plan.sponge is None else tuple([canon[i] for i in plan.sponge]),
+            tuple([canon[i] for i in plan.writes]), frozenset(may_crash))

@@ -243,11 +243,7 @@ class Verifier:
             unique.setdefault(program, []).append(i)
             program_of[i] = program
         pending: list[tuple[Program, batch.Plan]] = []
-        table: dict = {}  # one interning table per batch: keys compare within it
-        baseline_key = dataflow_key(self.plan, table) if self.same_dataflow_proves else None
-        merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
-        flows: dict[tuple, Program] = {}  # dataflow key -> the candidate that stands for all with that key
-        for program in list(unique):
+        for program in unique:
             try:
                 difference = self._static_difference(summarize(program, self.shape))
             except BatchError as err:
@@ -255,21 +251,9 @@ class Verifier:
             if difference:
                 for i in unique[program]:
                     verdicts[i] = Verdict(False, difference[1], part=difference[0])
-                continue
-            plan = batch.compile_block(program, self.shape)
-            if baseline_key is None:
-                pending.append((program, plan))
-                continue
-            key = dataflow_key(plan, table)
-            if key == baseline_key:
-                for i in unique[program]:
-                    verdicts[i] = SAME_DATAFLOW
-            elif key in flows:  # the same dataflow as an earlier candidate: its verdict is this one's
-                merged += unique[program]
-                unique[flows[key]] += unique.pop(program)
             else:
-                flows[key] = program
-                pending.append((program, plan))
+                pending.append((program, batch.compile_block(program, self.shape)))
+        merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
 
         def settle(failures: dict[int, Verdict]) -> None:
             nonlocal pending
@@ -279,11 +263,13 @@ class Verifier:
             pending = [c for p, c in enumerate(pending) if p not in failures]
 
         run = None
-        for lanes in self.rounds:
+        for r, lanes in enumerate(self.rounds):
             if not pending:
                 break
             run = batch.GroupRun([self.plan] + [plan for _, plan in pending], self.tests.lanes(lanes))
             settle(self._differences(run, self.tests, lanes, self.baseline_crashes[lanes]))
+            if r == 0 and self.same_dataflow_proves:  # after the cheap round: few are left to compare
+                pending = self._by_dataflow(pending, unique, verdicts, merged)
         extra = None
         if pending and run is not None:  # tests solved for the survivors' own sensitive operations
             position = np.full(self.tests.lanes_count, -1, dtype=np.int64)
@@ -325,6 +311,27 @@ class Verifier:
                 verdicts[i] = replace(verdicts[i], counterexample=replace(example, programs=(self.baseline,
                                                                                              program_of[i])))
         return verdicts  # type: ignore[return-value]
+
+    def _by_dataflow(self, pending: list, unique: dict, verdicts: list, merged: list) -> list:
+        """The candidates still to test: of ``pending``, those with the baseline's dataflow get
+        :data:`SAME_DATAFLOW`, and of several with one dataflow the first stands for all (its verdict is
+        theirs; their indices are added to ``merged``)."""
+        table: dict = {}  # keys compare only within one table
+        baseline = dataflow_key(self.plan, table)
+        flows: dict[tuple, Program] = {}
+        left = []
+        for program, plan in pending:
+            key = dataflow_key(plan, table)
+            if key == baseline:
+                for i in unique[program]:
+                    verdicts[i] = SAME_DATAFLOW
+            elif key in flows:
+                merged += unique[program]
+                unique[flows[key]] += unique.pop(program)
+            else:
+                flows[key] = program
+                left.append((program, plan))
+        return left
 
     def _differences(self, run: batch.GroupRun, tests: TestSet, lanes: np.ndarray, base_crash: np.ndarray,
                      label: str = "") -> dict[int, Verdict]:
