@@ -224,6 +224,7 @@ def _timed_stages(totals: collections.Counter):
     stages = [(verify_module, "_program", "parse the candidate texts"),
               (verify_module, "summarize", "static pass (plan.summarize)"),
               (batch, "compile_block", "compile candidates to plans"),
+              (verify_module, "dataflow_key", "dataflow keys (first round's survivors)"),
               (batch, "GroupRun", "batched runs (all rounds)"),
               (verify_module.Verifier, "_differences", "compare with the baseline"),
               (verify_module.solve, "solved_rows", "survivors' own tests: solved_rows"),

@@ -26,7 +26,7 @@ certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove`
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -35,13 +35,15 @@ from . import batch, solve
 from .solve_back import back_rows
 from .solve_more import ram_rows, stepped_rows
 from .asm import Program
+from .dataflow import dataflow_key
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
                        probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, summarize
+from .verdict import SAME_DATAFLOW, Counterexample, Verdict
 
-__all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
+__all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "SAME_DATAFLOW", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
            "verifier_of", "verify", "verify_many"]
 
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors
@@ -56,85 +58,6 @@ COMBINED_CANDIDATE = 4  # ... and per surviving candidate
 GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
 _MAX_PROBE_TOKENS = 256
-
-
-@dataclass(frozen=True)
-class Counterexample:
-    """The first test on which the programs differ: its inputs, which part of the state differed (``part``:
-    ``crash``, ``op stack``, ``public output``, ``RAM``, ``sponge``) and what each program did there.
-
-    The inputs are read from the test set only when asked for (most verdicts in training are never looked at).
-    """
-
-    test: int
-    baseline: str
-    candidate: str
-    tests: TestSet = field(repr=False, compare=False)
-    part: str = ""
-    programs: tuple = field(default=(), repr=False, compare=False)
-
-    @property
-    def stack(self) -> tuple[int, ...]:
-        """The whole initial stack, top last."""
-        return tuple(int(v) for v in self.tests.inputs.stack[self.test])
-
-    @property
-    def public_input(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.tests.inputs.public_input[self.test])
-
-    @property
-    def secret_input(self) -> tuple[int, ...]:
-        return tuple(int(v) for v in self.tests.inputs.secret_input[self.test])
-
-    @property
-    def secret_digests(self) -> tuple[tuple[int, ...], ...]:
-        return tuple(tuple(int(v) for v in d) for d in self.tests.inputs.secret_digests[self.test])
-
-    @property
-    def ram_seed(self) -> int:
-        """Never-written RAM cells read ``field.mix(address, ram_seed)``; 0 means all-zero RAM (but see
-        :attr:`ram`, which holds the initial contents of every cell either program touched)."""
-        return int(self.tests.inputs.ram_seed[self.test])
-
-    @property
-    def ram(self) -> dict[int, int]:
-        """Initial contents of every RAM cell either program touched on this test (pass as ``vm.run(ram=...)``
-        to replay it)."""
-        lane = self.tests.lanes(slice(self.test, self.test + 1))
-        run = batch.GroupRun([batch.compile_block(p, lane.shape) for p in self.programs], lane)
-        cells: dict[int, int] = {}
-        for p, plan in enumerate(run.plans):
-            addresses = run.values(p, plan.touched).reshape(-1, 1)
-            for a, v in zip(addresses[:, 0], lane.initial_ram(addresses)[:, 0]):
-                cells[int(a)] = int(v)
-        return cells
-
-    def __str__(self) -> str:
-        top = ", ".join(str(v) for v in self.stack[-8:])
-        return (f"test {self.test}: stack top [... {top}] (top last); baseline -> {self.baseline}; "
-                f"candidate -> {self.candidate}")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """``ok`` is True when no test told the programs apart; ``reason`` is one line; ``counterexample`` the
-    first failing test where one exists (None for static differences and for ok verdicts); ``part`` the part
-    of the state that differed. ``status`` says how certain the verdict is: ``refuted`` (not equivalent),
-    ``tested`` (equivalent on every test; ``bound`` states the coverage and, where known, the Schwartz-Zippel
-    bound), or ``proved`` (``bound`` names the proof)."""
-
-    ok: bool
-    reason: str
-    counterexample: Counterexample | None = None
-    part: str = ""
-    status: str = "refuted"
-    bound: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-# -------------------------------------------------------------------------------------------- verifying
 
 
 def _baseline_and_types(baseline, inputs) -> tuple[Program, tuple[str, ...], str]:
@@ -190,6 +113,9 @@ class Verifier:
         self.summary = summarize(self.baseline, self.shape)
         rng = np.random.default_rng([int(seed) if not isinstance(seed, np.random.Generator) else 0, 9])
         self.tests, self.baseline_crashes, self.rounds = self._coverage(tests, n_tests, rng)
+        self.same_dataflow_proves = True
+        """Accept a candidate whose dataflow is the baseline's without running it (:data:`SAME_DATAFLOW`); set
+        False to run every test on it (to test the tests)."""
 
     # ---- the tests
     def _coverage(self, tests: TestSet, n_random: int, rng) -> tuple[TestSet, np.ndarray, list[np.ndarray]]:
@@ -303,6 +229,7 @@ class Verifier:
         verdicts: list[Verdict | None] = [None] * len(candidates)
         unique: dict[Program, list[int]] = {}
         parsed: dict[str, Program] = {}  # a batch often repeats a text: parse it once
+        program_of: list[Program | None] = [None] * len(candidates)
         for i, candidate in enumerate(candidates):
             try:
                 program = parsed.get(candidate) if candidate.__class__ is str else None
@@ -314,6 +241,7 @@ class Verifier:
                 verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
                 continue
             unique.setdefault(program, []).append(i)
+            program_of[i] = program
         pending: list[tuple[Program, batch.Plan]] = []
         for program in unique:
             try:
@@ -325,6 +253,7 @@ class Verifier:
                     verdicts[i] = Verdict(False, difference[1], part=difference[0])
             else:
                 pending.append((program, batch.compile_block(program, self.shape)))
+        merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
 
         def settle(failures: dict[int, Verdict]) -> None:
             nonlocal pending
@@ -334,11 +263,13 @@ class Verifier:
             pending = [c for p, c in enumerate(pending) if p not in failures]
 
         run = None
-        for lanes in self.rounds:
+        for r, lanes in enumerate(self.rounds):
             if not pending:
                 break
             run = batch.GroupRun([self.plan] + [plan for _, plan in pending], self.tests.lanes(lanes))
             settle(self._differences(run, self.tests, lanes, self.baseline_crashes[lanes]))
+            if r == 0 and self.same_dataflow_proves:  # after the cheap round: few are left to compare
+                pending = self._by_dataflow(pending, unique, verdicts, merged)
         extra = None
         if pending and run is not None:  # tests solved for the survivors' own sensitive operations
             position = np.full(self.tests.lanes_count, -1, dtype=np.int64)
@@ -374,7 +305,33 @@ class Verifier:
                 verdict = exact(self, program, verdict)
             for i in unique[program]:
                 verdicts[i] = verdict
+        for i in merged:  # a counterexample names the candidate it is for (its RAM is replayed with it)
+            example = verdicts[i].counterexample
+            if example is not None:
+                verdicts[i] = replace(verdicts[i], counterexample=replace(example, programs=(self.baseline,
+                                                                                             program_of[i])))
         return verdicts  # type: ignore[return-value]
+
+    def _by_dataflow(self, pending: list, unique: dict, verdicts: list, merged: list) -> list:
+        """The candidates still to test: of ``pending``, those with the baseline's dataflow get
+        :data:`SAME_DATAFLOW`, and of several with one dataflow the first stands for all (its verdict is
+        theirs; their indices are added to ``merged``)."""
+        table: dict = {}  # keys compare only within one table
+        baseline = dataflow_key(self.plan, table)
+        flows: dict[tuple, Program] = {}
+        left = []
+        for program, plan in pending:
+            key = dataflow_key(plan, table)
+            if key == baseline:
+                for i in unique[program]:
+                    verdicts[i] = SAME_DATAFLOW
+            elif key in flows:
+                merged += unique[program]
+                unique[flows[key]] += unique.pop(program)
+            else:
+                flows[key] = program
+                left.append((program, plan))
+        return left
 
     def _differences(self, run: batch.GroupRun, tests: TestSet, lanes: np.ndarray, base_crash: np.ndarray,
                      label: str = "") -> dict[int, Verdict]:
