@@ -18,10 +18,10 @@ from .cost import U32Entry
 P = ff.P
 MIN_STACK = 16
 """Triton's op stack never holds fewer than 16 elements (``OpStackElement::COUNT``)."""
-DIGEST_TOP_INDEX = 4
-"""List index (deepest = 0) of the topmost initial-stack slot that holds a program digest word (st11)."""
-U32_LIMIT = 1 << 32
 _DIGEST_LEN = tip5.DIGEST_LEN
+DIGEST_TOP_INDEX = _DIGEST_LEN - 1
+"""List index (deepest = 0) of the topmost initial-stack slot that holds a program digest word (st11)."""
+U32_LIMIT = ff.U32_LIMIT
 _RATE = tip5.RATE
 _FIXED_LENGTH_CAPACITY = [1] * tip5.CAPACITY  # `Tip5::new(Domain::FixedLength)`: hash and merkle_step*
 
