@@ -20,10 +20,10 @@ run: $(STAMP)
 		--agents tb,rtb,reinforce,ppo,random,mcmc,beam,exact --budget 64 --seeds 3 --out runs/compare
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: $(STAMP)
 	$(PY) benchmarks/core.py
