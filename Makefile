@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n auto
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) benchmarks/core.py

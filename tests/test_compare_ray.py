@@ -21,6 +21,7 @@ from tasm_env import TasmError
 TASKS = ("basic-easy-003", "basic-easy-014")  # two tasks of tasm-basic-v1's test split
 LOG_ENV, CRASH_ENV, CRASH_TASK = "TASM_TEST_RAY_LOG", "TASM_TEST_RAY_CRASH", TASKS[1]  # as compare_ray_agents
 AGENTS = ("compare_ray_agents",)  # imported by the Ray workers only: the test process registers nothing
+pytestmark = pytest.mark.xdist_group("ray")  # under `pytest -n --dist loadgroup`: one test process, one Ray
 
 
 def units_of(agent: str) -> list[RunUnit]:
