@@ -22,6 +22,7 @@ import re
 from . import isa
 from .asm import I128_MAX, I128_MIN, KEYWORDS, LABEL_RE, Breakpoint, Instruction, Program, TypeHint
 from .errors import ParseError
+from .field import P
 
 _INT_RE = re.compile(r"-?[0-9]+\Z")
 _I128_RE = re.compile(r"[+-]?[0-9]+\Z")
@@ -52,6 +53,7 @@ _LINES: dict[str, Instruction] = dict(_NO_ARG)
 _LINES.update({f"{s.name} {arg}": Instruction(s.name, arg) for s in isa.INSTRUCTIONS
                if s.arg in (isa.Arg.INDEX, isa.Arg.COUNT) for arg in range(16) if not s.check_arg(arg)})
 _LINES_LIMIT = 1 << 14
+_FIELD_NAMES: frozenset[str] = frozenset(s.name for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD)
 
 
 def _intern(word: str, arg_text: str) -> Instruction | None:
@@ -97,7 +99,17 @@ def _parse_plain(text: str) -> Program | None:
     for miss in misses:
         instructions += found[done:miss]  # whole-line hits, in bulk
         done = miss + 1
-        words = iter(lines[miss].split())
+        line = lines[miss]
+        word, _, arg_text = line.partition(" ")
+        if word in _FIELD_NAMES and arg_text.isdigit() and arg_text.isascii():  # `push 123`: a fresh literal
+            value = int(arg_text)
+            if value < P:
+                instruction = Instruction(word, value)
+                if len(_LINES) < _LINES_LIMIT:
+                    _LINES[line] = instruction
+                append(instruction)
+                continue
+        words = iter(line.split())
         for word in words:
             instruction = _NO_ARG.get(word)
             if instruction is None:
