@@ -126,6 +126,7 @@ Directive = Union[TypeHint, Breakpoint]
 _NAME = operator.attrgetter("name")
 _OPCODES = {spec.name: spec.opcode for spec in isa.INSTRUCTIONS}
 _SPECS = isa.BY_NAME
+_JUMPS = isa.CONTROL_FLOW - {"halt"}
 _set = object.__setattr__
 
 
@@ -172,7 +173,7 @@ class Program:
     not change what a program does, so they do not count), and are hashable.
     """
 
-    __slots__ = ("instructions", "labels", "directives", "_addresses", "_hash")
+    __slots__ = ("instructions", "labels", "directives", "_addresses", "_hash", "_jumps")
 
     def __init__(self, instructions: Iterable[Instruction] = (), labels: Mapping[str, int] | None = None,
                  directives: Iterable[tuple[int, Directive]] = ()):
@@ -190,7 +191,9 @@ class Program:
             if not isinstance(directive, (TypeHint, Breakpoint)) or type(index) is not int or not 0 <= index <= n:
                 raise ValueError(f"a directive is (instruction index 0..{n}, TypeHint or Breakpoint), got "
                                  f"({index!r}, {directive!r})")
-        if "call" in map(_NAME, self.instructions):
+        # one scan in C: whether any control flow but `halt` occurs (then `call` labels must be defined)
+        self._jumps = not _JUMPS.isdisjoint(map(_NAME, self.instructions))
+        if self._jumps and "call" in map(_NAME, self.instructions):
             for instruction in self.instructions:
                 arg = instruction.arg
                 if instruction.name == "call" and isinstance(arg, str) and arg not in self.labels:
@@ -292,4 +295,10 @@ class Program:
     @property
     def is_straight_line(self) -> bool:
         """True when no control flow other than ``halt`` occurs (what the batched executor runs)."""
-        return all(i.name == "halt" or i.name not in isa.CONTROL_FLOW for i in self.instructions)
+        return not self._jumps
+
+    def __getattr__(self, name: str):  # only for slots never set (a Program made without __init__)
+        if name == "_jumps":
+            self._jumps = not _JUMPS.isdisjoint(map(_NAME, self.instructions))
+            return self._jumps
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
