@@ -88,8 +88,32 @@ def _parse_plain(text: str) -> Program | None:
     found = list(map(_LINES.get, lines))
     # the lines that missed, found by identity (`None in found` would call Instruction.__eq__ on every line)
     misses = list(itertools.compress(itertools.count(), map(operator.is_, found, itertools.repeat(None))))
-    if not misses:
-        return Program(found)
+    if misses:
+        misses = _fill_literals(lines, found, misses)
+        if misses:
+            return _parse_words(lines, found, misses)
+    return Program(found)
+
+
+def _fill_literals(lines: list[str], found: list, misses: list[int]) -> list[int]:
+    """Put the instruction of every missed line of the form ``push 123`` (a fresh literal, as canonical text
+    prints it) into ``found``; return the lines that still miss."""
+    left = []
+    field_names = _FIELD_NAMES
+    for miss in misses:
+        line = lines[miss]
+        word, _, arg_text = line.partition(" ")
+        if word in field_names and arg_text.isdigit() and arg_text.isascii() and int(arg_text) < P:
+            found[miss] = instruction = Instruction(word, int(arg_text))
+            if len(_LINES) < _LINES_LIMIT:
+                _LINES[line] = instruction
+        else:
+            left.append(miss)
+    return left
+
+
+def _parse_words(lines: list[str], found: list, misses: list[int]) -> Program | None:
+    """The program, with the lines that missed (``misses``) split into words; None if a word is not plain."""
     instructions: list[Instruction] = []
     append = instructions.append
     labels: dict[str, int] = {}
@@ -100,15 +124,6 @@ def _parse_plain(text: str) -> Program | None:
         instructions += found[done:miss]  # whole-line hits, in bulk
         done = miss + 1
         line = lines[miss]
-        word, _, arg_text = line.partition(" ")
-        if word in _FIELD_NAMES and arg_text.isdigit() and arg_text.isascii():  # `push 123`: a fresh literal
-            value = int(arg_text)
-            if value < P:
-                instruction = Instruction(word, value)
-                if len(_LINES) < _LINES_LIMIT:
-                    _LINES[line] = instruction
-                append(instruction)
-                continue
         words = iter(line.split())
         for word in words:
             instruction = _NO_ARG.get(word)
