@@ -130,11 +130,14 @@ def _outcome(program, **kwargs):
             ex.secret_input_consumed, ex.heights)
 
 
-_BLOCKS_WITH_HALT = st.lists(st.one_of(tst.instructions(), st.just(Instruction("halt"))), max_size=24).map(Program)
+# with stack moves next to the program digest's slots (st11..st15 of the initial stack) often
+_BLOCKS_WITH_HALT = st.lists(st.one_of(
+    tst.instructions(), st.just(Instruction("halt")),
+    st.builds(Instruction, st.sampled_from(["dup", "swap", "pick", "place"]), st.integers(9, 15))), max_size=24).map(Program)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(program=_BLOCKS_WITH_HALT, stack=st.lists(tst.stack_values(), max_size=12), public=tst.input_tokens(),
+@given(program=_BLOCKS_WITH_HALT, stack=st.lists(tst.stack_values(), max_size=6), public=tst.input_tokens(),
        secret=tst.input_tokens(), max_cycles=st.sampled_from([1_000_000, 0, 1, 5, 12, 24]))
 def test_a_fresh_block_run_from_its_instructions_is_its_decoded_and_compiled_run(program, stack, public, secret,
                                                                                    max_cycles):
