@@ -194,8 +194,12 @@ def _is_integer(value: Any) -> bool:
 
 
 def _field_elements(values: Any, what: str) -> tuple[int, ...]:
-    if values.__class__ is tuple and not values:
-        return values
+    if values.__class__ is tuple and len(values) <= 8:  # the common case, a few values: checked one by one
+        for value in values:
+            if value.__class__ is not int or not 0 <= value < P:
+                break
+        else:
+            return values
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise InputError(f"{what}: expected a sequence of field elements, got {type(values).__name__}")
     values = tuple(values)
