@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 from bisect import bisect_left
 from collections import OrderedDict
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -28,7 +29,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from . import cost, isa
 from .asm import Instruction, Program
 from .errors import TasmError
-from .vm_handlers import DIGEST_TOP_INDEX, HANDLERS, INLINE_TEMPLATES, MIN_STACK, P, Crash, Handler, interpreted
+from .vm_handlers import (DIGEST_TOP_INDEX, HANDLERS, INLINE_TEMPLATES, MIN_STACK, P, Crash, Handler, inline_source,
+                          interpreted)
 
 __all__ = ["ANY_ARG_HANDLERS", "DIGEST_TOP_INDEX", "MIN_STACK", "Block", "Decoded", "Halted", "clear_cache",
            "compile_block", "decoded", "kept", "table_rows"]
@@ -47,6 +49,7 @@ class Block(NamedTuple):
     plain: Sequence[Op]  # the interpreted ops (run one by one when the block might run out of cycles)
 
 
+_USES_ARG = re.compile(r"\ba\b")  # a template that still reads its argument `a`
 _ROW_BITS = 48  # a block's sums stay far below 2^48
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _REACHES_DIGEST = MIN_STACK - DIGEST_TOP_INDEX  # an instruction reaching this many slots can touch st11 at depth 16
@@ -83,8 +86,10 @@ def unpack_rows(packed: int) -> tuple[int, int, int, int]:
 
 def _checked_handler(name: str, arg: Any) -> Handler:
     """The interpreter's handler for ``name arg``, with the depth check and digest guard it needs."""
-    delta, reach, _ = _facts(name, arg if isa.spec(name).arg in _FACT_ARGS else None)
-    return interpreted(name, MIN_STACK - delta, DIGEST_TOP_INDEX + reach if reach >= _REACHES_DIGEST else 0)
+    kind = isa.spec(name).arg
+    delta, reach, _ = _facts(name, arg if kind in _FACT_ARGS else None)
+    return interpreted(name, MIN_STACK - delta, DIGEST_TOP_INDEX + reach if reach >= _REACHES_DIGEST else 0,
+                       arg if kind is isa.Arg.INDEX else None)
 
 
 def _make_op(name: str, arg: Any) -> Op | None:
@@ -262,14 +267,15 @@ def compile_block(instructions: Sequence[Instruction], ops: tuple[Op, ...], star
     for j, (_, arg) in enumerate(ops):
         k = start + j
         name = instructions[k].name
-        template = INLINE_TEMPLATES.get(name)
-        if template is None:  # the plain handler: the block's depth and reach are checked before it runs
+        if name not in INLINE_TEMPLATES:  # the plain handler: the block's depth and reach are checked before it runs
             namespace[f"h{j}"], namespace[f"a{j}"] = HANDLERS[name], arg
             lines += [f"        k = {k}", f"        h{j}(s, a{j}, m)"]
         else:
-            if arg is not None:  # the arguments of templated instructions are ints
+            index = int(arg) if isa.spec(name).arg is isa.Arg.INDEX else None
+            source = inline_source(name, index)
+            if _USES_ARG.search(source):  # the arguments of templated instructions are ints
                 lines.append(f"        a = {int(arg)}")
-            lines += ["        " + line for line in template.splitlines()]
+            lines += ["        " + line for line in source.splitlines()]
     lines += ["    except Crash as crash:", "        crash.index = k", "        raise"]
     exec(compile("\n".join(lines), "<tasm_env.vm compiled block>", "exec"), namespace)
     return namespace["block"]
