@@ -19,8 +19,11 @@ The modules: :mod:`tasm_env.vm_handlers` (machine state, one handler per instruc
 :mod:`tasm_env.vm_decode` (programs as blocks of ops), :mod:`tasm_env.vm_execution` (the result), and this
 one (input checks and the hot loop).
 
-How it is fast: a program is decoded in one pass (cached per :class:`~tasm_env.asm.Program` object from
-its second use) into *blocks*, maximal runs of instructions that end at the first control-flow instruction,
+How it is fast: the first run of a straight-line program (no control flow but ``halt``, within the cycle
+budget; most fresh programs) decodes nothing: it calls one handler per mnemonic with each instruction's own
+argument (:data:`~tasm_env.vm_decode.ANY_ARG_HANDLERS`, every check included). Otherwise, and from a
+program's second use on, a program is decoded in one pass (cached per :class:`~tasm_env.asm.Program` object
+from its second use) into *blocks*, maximal runs of instructions that end at the first control-flow instruction,
 each a list of (handler, argument) ops. The hot loop checks the cycle budget once per block and then calls one
 small handler per instruction; a handler that pops checks the stack depth itself, and only the value-dependent
 bookkeeping (u32 entries, Tip5 limbs, RAM contents) happens inside handlers. A block that might run out of

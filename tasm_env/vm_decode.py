@@ -10,6 +10,10 @@ an instruction that pops checks the stack depth (Triton's ``stack_too_shallow``)
 reach st11..st15 writes the pending program digest first. Only control-flow instructions get a
 program-specific op (their argument is an instruction index in this program), built with their block.
 
+A straight-line program's first run needs no decoding at all: :data:`ANY_ARG_HANDLERS` has one handler per
+mnemonic that takes the instruction's own argument, its depth requirement and digest guard looked up by the
+argument (from the same facts as the decoded ops' checks).
+
 The static facts of a block (its depth requirement, how deep it reaches, its table rows) are computed only
 where they are used: the depth requirement and the reach when a hot block is compiled (compiled code has no
 per-instruction checks, so the interpreter checks them once per block), the table rows when a caller reads

@@ -1,7 +1,7 @@
 """The fast paths agree with slower references.
 
-* The reference VM's fresh-program path (a straight-line program decoded into one block at construction, the
-  program digest left pending, static depth and cycle checks per block) against a step-by-step reference that
+* The reference VM's fresh-program path (a straight-line program run straight from its instructions, the
+  program digest left pending, the depth checked by each handler) against a step-by-step reference that
   runs each instruction as its own one-instruction program, chaining the whole state by hand: same final
   state, same table rows, same heights, same crash at the same instruction.
 * The interpreted, cached and compiled tiers of one program give equal Executions, heights included; a fresh
