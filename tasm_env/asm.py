@@ -30,25 +30,41 @@ I128_MIN, I128_MAX = -(1 << 127), (1 << 127) - 1
 """The range of an assertion's ``error_id`` (Rust's ``i128``)."""
 
 
+class _InstructionSlots:
+    """The storage of :class:`Instruction` (a mutable class, so that a new instruction is filled in with
+    plain attribute stores; see :func:`_build`)."""
+
+    __slots__ = ("name", "arg", "error_id", "size", "key", "_hash")
+
+
 @dataclass(frozen=True, init=False)
-class Instruction:
+class Instruction(_InstructionSlots):
     """One instruction: a mnemonic and its argument (an int, a label for ``call``, or None).
 
     Field-element arguments are stored in canonical form (``push -1`` holds ``p - 1``). ``error_id`` is the
     assertion context of ``assert``/``assert_vector`` (any i128; kept for printing, no effect on execution).
     Two attributes are set on construction: ``size``, the length in words (2 with an argument, else 1), and
     ``key``, the pair ``(name, arg)`` that determines what the instruction does (the error_id does not).
+
+    Instructions are immutable, so the ones without an argument or with a bounded one (``dup 3``, ``pop 2``)
+    are shared: ``Instruction("dup", 3)`` returns the same object every time (a dict lookup, and programs
+    hold fewer objects for the garbage collector to go over).
     """
 
-    # slots, not a __dict__: programs hold many instructions, and fewer objects means less garbage-collector
-    # work for everyone who makes programs (the parser, the emitters, generators)
-    __slots__ = ("name", "arg", "error_id", "size", "key", "_hash")
+    # slots (in the base), not a __dict__: programs hold many instructions, and fewer objects means less
+    # garbage-collector work for everyone who makes programs (the parser, the emitters, generators)
+    __slots__ = ()
     name: str
     arg: int | str | None
     error_id: int | None
 
-    def __init__(self, name: str, arg: int | str | None = None, error_id: int | None = None):
-        # written out (not the dataclass's): parsers and emitters make many
+    def __new__(cls, name: str, arg: int | str | None = None, error_id: int | None = None):
+        # written out (not the dataclass's __init__): parsers and emitters make many
+        if error_id is None and cls is Instruction and (arg is None or arg.__class__ is int) \
+                and name.__class__ is str:
+            shared = _SHARED.get((name, arg))
+            if shared is not None:
+                return shared
         spec = _SPECS.get(name) if type(name) is str else None
         if spec is None:
             raise ValueError(f"unknown mnemonic {name!r}")
@@ -65,13 +81,7 @@ class Instruction:
                 raise ValueError(f"`{name}` takes no error_id (only `assert` and `assert_vector` do)")
             if type(error_id) is not int or not I128_MIN <= error_id <= I128_MAX:
                 raise ValueError(f"error_id: expected an int in the i128 range [-2^127, 2^127), got {error_id!r}")
-        # frozen: the fields (the argument canonical) and the derived attributes are set past __setattr__
-        _set(self, "name", name)
-        _set(self, "arg", arg)
-        _set(self, "error_id", error_id)
-        _set(self, "size", 1 if arg is None else 2)
-        _set(self, "key", (name, arg))
-        _set(self, "_hash", hash((name, arg, error_id)))
+        return _build(cls, name, arg, error_id)
 
     def __reduce__(self):  # copy, deepcopy: rebuilt through __init__ (a frozen instance takes no state)
         return Instruction, (self.name, self.arg, self.error_id)
@@ -116,7 +126,40 @@ Directive = Union[TypeHint, Breakpoint]
 _NAME = operator.attrgetter("name")
 _OPCODES = {spec.name: spec.opcode for spec in isa.INSTRUCTIONS}
 _SPECS = isa.BY_NAME
+_JUMPS = isa.CONTROL_FLOW - {"halt"}
 _set = object.__setattr__
+
+
+def _build(cls: type, name: str, arg: int | str | None, error_id: int | None) -> Instruction:
+    """A new instruction of checked fields. It is filled in as the mutable storage class and then given its
+    frozen class (the frozen class's ``__setattr__`` refuses plain stores, and ``object.__setattr__`` per
+    field costs three times as much)."""
+    if cls is not Instruction:  # a subclass may have a different layout
+        instruction = object.__new__(cls)
+        for field, value in (("name", name), ("arg", arg), ("error_id", error_id), ("size", 1 if arg is None else 2),
+                             ("key", (name, arg)), ("_hash", hash((name, arg, error_id)))):
+            _set(instruction, field, value)
+        return instruction
+    instruction = _new(_InstructionSlots)
+    instruction.name = name
+    instruction.arg = arg
+    instruction.error_id = error_id
+    instruction.size = 1 if arg is None else 2
+    instruction.key = (name, arg)
+    instruction._hash = hash((name, arg, error_id))
+    instruction.__class__ = Instruction
+    return instruction
+
+
+_new = object.__new__
+_SHARED: dict[tuple[str, int | None], Instruction] = {}
+"""Every instruction without an argument or with a bounded one (stack index, word count), by ``(name, arg)``."""
+for _spec in isa.INSTRUCTIONS:
+    if _spec.arg in (isa.Arg.NONE, isa.Arg.INDEX, isa.Arg.COUNT):
+        for _arg in _spec.arg.range() or (None,):
+            if not _spec.check_arg(_arg):
+                _SHARED[(_spec.name, _arg)] = _build(Instruction, _spec.name, _arg, None)
+del _spec, _arg
 _SIZE = operator.attrgetter("size")
 _CACHED_HASH = operator.attrgetter("_hash")
 
@@ -130,7 +173,7 @@ class Program:
     not change what a program does, so they do not count), and are hashable.
     """
 
-    __slots__ = ("instructions", "labels", "directives", "_addresses", "_hash")
+    __slots__ = ("instructions", "labels", "directives", "_addresses", "_hash", "_jumps")
 
     def __init__(self, instructions: Iterable[Instruction] = (), labels: Mapping[str, int] | None = None,
                  directives: Iterable[tuple[int, Directive]] = ()):
@@ -148,7 +191,9 @@ class Program:
             if not isinstance(directive, (TypeHint, Breakpoint)) or type(index) is not int or not 0 <= index <= n:
                 raise ValueError(f"a directive is (instruction index 0..{n}, TypeHint or Breakpoint), got "
                                  f"({index!r}, {directive!r})")
-        if "call" in map(_NAME, self.instructions):
+        # one scan in C: whether any control flow but `halt` occurs (then `call` labels must be defined)
+        self._jumps = not _JUMPS.isdisjoint(map(_NAME, self.instructions))
+        if self._jumps and "call" in map(_NAME, self.instructions):
             for instruction in self.instructions:
                 arg = instruction.arg
                 if instruction.name == "call" and isinstance(arg, str) and arg not in self.labels:
@@ -250,4 +295,10 @@ class Program:
     @property
     def is_straight_line(self) -> bool:
         """True when no control flow other than ``halt`` occurs (what the batched executor runs)."""
-        return all(i.name == "halt" or i.name not in isa.CONTROL_FLOW for i in self.instructions)
+        return not self._jumps
+
+    def __getattr__(self, name: str):  # only for slots never set (a Program made without __init__)
+        if name == "_jumps":
+            self._jumps = not _JUMPS.isdisjoint(map(_NAME, self.instructions))
+            return self._jumps
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -22,6 +22,7 @@ import re
 from . import isa
 from .asm import I128_MAX, I128_MIN, KEYWORDS, LABEL_RE, Breakpoint, Instruction, Program, TypeHint
 from .errors import ParseError
+from .field import P
 
 _INT_RE = re.compile(r"-?[0-9]+\Z")
 _I128_RE = re.compile(r"[+-]?[0-9]+\Z")
@@ -52,6 +53,7 @@ _LINES: dict[str, Instruction] = dict(_NO_ARG)
 _LINES.update({f"{s.name} {arg}": Instruction(s.name, arg) for s in isa.INSTRUCTIONS
                if s.arg in (isa.Arg.INDEX, isa.Arg.COUNT) for arg in range(16) if not s.check_arg(arg)})
 _LINES_LIMIT = 1 << 14
+_FIELD_NAMES: frozenset[str] = frozenset(s.name for s in isa.INSTRUCTIONS if s.arg is isa.Arg.FIELD)
 
 
 def _intern(word: str, arg_text: str) -> Instruction | None:
@@ -86,8 +88,32 @@ def _parse_plain(text: str) -> Program | None:
     found = list(map(_LINES.get, lines))
     # the lines that missed, found by identity (`None in found` would call Instruction.__eq__ on every line)
     misses = list(itertools.compress(itertools.count(), map(operator.is_, found, itertools.repeat(None))))
-    if not misses:
-        return Program(found)
+    if misses:
+        misses = _fill_literals(lines, found, misses)
+        if misses:
+            return _parse_words(lines, found, misses)
+    return Program(found)
+
+
+def _fill_literals(lines: list[str], found: list, misses: list[int]) -> list[int]:
+    """Put the instruction of every missed line of the form ``push 123`` (a fresh literal, as canonical text
+    prints it) into ``found``; return the lines that still miss."""
+    left = []
+    field_names = _FIELD_NAMES
+    for miss in misses:
+        line = lines[miss]
+        word, _, arg_text = line.partition(" ")
+        if word in field_names and arg_text.isdigit() and arg_text.isascii() and int(arg_text) < P:
+            found[miss] = instruction = Instruction(word, int(arg_text))
+            if len(_LINES) < _LINES_LIMIT:
+                _LINES[line] = instruction
+        else:
+            left.append(miss)
+    return left
+
+
+def _parse_words(lines: list[str], found: list, misses: list[int]) -> Program | None:
+    """The program, with the lines that missed (``misses``) split into words; None if a word is not plain."""
     instructions: list[Instruction] = []
     append = instructions.append
     labels: dict[str, int] = {}
@@ -97,7 +123,8 @@ def _parse_plain(text: str) -> Program | None:
     for miss in misses:
         instructions += found[done:miss]  # whole-line hits, in bulk
         done = miss + 1
-        words = iter(lines[miss].split())
+        line = lines[miss]
+        words = iter(line.split())
         for word in words:
             instruction = _NO_ARG.get(word)
             if instruction is None:

@@ -19,8 +19,11 @@ The modules: :mod:`tasm_env.vm_handlers` (machine state, one handler per instruc
 :mod:`tasm_env.vm_decode` (programs as blocks of ops), :mod:`tasm_env.vm_execution` (the result), and this
 one (input checks and the hot loop).
 
-How it is fast: a program is decoded in one pass (cached per :class:`~tasm_env.asm.Program` object from
-its second use) into *blocks*, maximal runs of instructions that end at the first control-flow instruction,
+How it is fast: the first run of a straight-line program (no control flow but ``halt``, within the cycle
+budget; most fresh programs) decodes nothing: it calls one handler per mnemonic with each instruction's own
+argument (:data:`~tasm_env.vm_decode.ANY_ARG_HANDLERS`, every check included). Otherwise, and from a
+program's second use on, a program is decoded in one pass (cached per :class:`~tasm_env.asm.Program` object
+from its second use) into *blocks*, maximal runs of instructions that end at the first control-flow instruction,
 each a list of (handler, argument) ops. The hot loop checks the cycle budget once per block and then calls one
 small handler per instruction; a handler that pops checks the stack depth itself, and only the value-dependent
 bookkeeping (u32 entries, Tip5 limbs, RAM contents) happens inside handlers. A block that might run out of
@@ -43,7 +46,7 @@ from typing import Any, Mapping, Sequence, Union
 from . import field as ff
 from .asm import Instruction, Program
 from .errors import InputError, VMError
-from .vm_decode import MIN_STACK, Decoded, decoded
+from .vm_decode import ANY_ARG_HANDLERS, MIN_STACK, Decoded, Halted, kept
 from .vm_execution import Execution
 from .vm_handlers import Crash, Machine, program_digest_slots
 
@@ -54,6 +57,8 @@ _DIGEST_LEN = 5
 _NONE: tuple = ()  # the defaults of `run`, recognised by identity
 _NO_RAM: Mapping[int, int] = {}  # shared and never written: a run's RAM is `Machine.ram`
 _NO_ENTRIES: frozenset = frozenset()
+_NO_ADDRESSES: Mapping[int, int] = {}  # a straight-line program has no jumps
+_RAN_ONCE: Mapping[int, int] = {0: 1}  # block 0 ran once (shared and never written: the Execution only reads it)
 
 COMPILE_AFTER: int = 200
 """A block is compiled to Python code once it has run this many times (over all runs of its program): its
@@ -112,7 +117,7 @@ def _execute(decoded: Decoded, s: list[int], m: Machine, max_cycles: int) -> tup
                     handler(s, arg, m)
             except Crash as crash:
                 k = crash.index if crash.index is not None else i + size - 1 - operator.length_hint(remaining)
-                raise _error(decoded, crash, cycles + k - i, k) from None
+                raise _error(decoded.program, crash, cycles + k - i, k) from None
         cycles += size
         runs[i] = runs.get(i, 0) + 1
         i = fall_through if fall_through >= 0 else m.jump_to
@@ -126,16 +131,34 @@ def _execute_block_carefully(decoded: Decoded, start: int, plain, s: list[int], 
     for k, (handler, arg) in enumerate(plain, start):
         if cycles >= max_cycles:
             crash = Crash("max_cycles", f"the run did not end within max_cycles = {max_cycles} instructions")
-            raise _error(decoded, crash, cycles, k)
+            raise _error(decoded.program, crash, cycles, k)
         try:
             handler(s, arg, m)
         except Crash as crash:
-            raise _error(decoded, crash, cycles, k) from None
+            raise _error(decoded.program, crash, cycles, k) from None
         cycles += 1
 
 
-def _error(decoded: Decoded, crash: Crash, cycle: int, k: int) -> VMError:
-    return VMError(crash.kind, crash.message, cycle, decoded.program.address_of(k), str(decoded.program.instructions[k]))
+def _error(program: Program, crash: Crash, cycle: int, k: int) -> VMError:
+    return VMError(crash.kind, crash.message, cycle, program.address_of(k), str(program.instructions[k]))
+
+
+def _execute_straight(program: Program, s: list[int], m: Machine) -> int:
+    """Run a straight-line program (no control flow but ``halt``) that cannot run out of cycles straight from
+    its instructions, one handler per mnemonic that takes the instruction's own argument (nothing decoded);
+    return the cycles."""
+    handlers = ANY_ARG_HANDLERS
+    instructions = program.instructions
+    remaining = iter(instructions)
+    try:
+        for instruction in remaining:
+            handlers[instruction.name](s, instruction.arg, m)
+    except Crash as crash:
+        k = len(instructions) - 1 - operator.length_hint(remaining)
+        raise _error(program, crash, k, k) from None
+    except Halted:
+        return len(instructions) - operator.length_hint(remaining)
+    return len(instructions)
 
 
 def _count_runs(decoded: Decoded, runs: dict[int, int]) -> None:
@@ -174,8 +197,12 @@ def _is_integer(value: Any) -> bool:
 
 
 def _field_elements(values: Any, what: str) -> tuple[int, ...]:
-    if values.__class__ is tuple and not values:
-        return values
+    if values.__class__ is tuple and len(values) <= 8:  # the common case, a few values: checked one by one
+        for value in values:
+            if value.__class__ is not int or not 0 <= value < P:
+                break
+        else:
+            return values
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise InputError(f"{what}: expected a sequence of field elements, got {type(values).__name__}")
     values = tuple(values)
@@ -251,9 +278,13 @@ def run(
     else raises :class:`~tasm_env.errors.InputError`.
     """
     program = program if program.__class__ is Program else _coerce(program)
-    prepared = decoded(program)
+    prepared = kept(program)  # None on a first use
     if max_cycles.__class__ is not int or max_cycles < 0:
         max_cycles = _non_negative_int(max_cycles, "max_cycles")
+    counted = prepared is not None  # a kept decoded form counts its block runs (hot blocks get compiled)
+    straight = not counted and program.is_straight_line and len(program.instructions) <= max_cycles
+    if not counted and not straight:
+        prepared = Decoded(program)  # for this run only (a first use)
     if ram_seed.__class__ is not int or not 0 <= ram_seed < 1 << 64:
         ram_seed = _non_negative_int(ram_seed, "ram_seed", below=1 << 64)
     if floor is None:
@@ -269,17 +300,22 @@ def run(
         _NONE if secret_digests is _NONE else _digests(secret_digests) if secret_digests else _NONE,
         _NO_RAM if ram is None else _initial_ram(ram),
         ram_seed,
-        prepared.index_of_address,
+        _NO_ADDRESSES if straight else prepared.index_of_address,
         program if floor is None else None,
     )
-    cycles, runs = _execute(prepared, s, machine, max_cycles)
-    _count_runs(prepared, runs)
-    return _execution(prepared, s, machine, cycles, runs)
+    if straight:  # a fresh block: nothing decoded
+        cycles = _execute_straight(program, s, machine)
+        runs = _RAN_ONCE if cycles else {}
+    else:
+        cycles, runs = _execute(prepared, s, machine, max_cycles)
+        if counted:
+            _count_runs(prepared, runs)
+    return _execution(program, s, machine, cycles, runs)
 
 
-def _execution(prepared: Decoded, s: list[int], m: Machine, cycles: int, runs: dict[int, int]) -> Execution:
+def _execution(program: Program, s: list[int], m: Machine, cycles: int, runs: dict[int, int]) -> Execution:
     return Execution.from_run(s, m.pending is not None, runs, {
-        "program": prepared.program,
+        "program": program,
         "output": tuple(m.output),
         "ram": m.ram,
         "cycles": cycles,

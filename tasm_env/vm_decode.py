@@ -10,6 +10,10 @@ an instruction that pops checks the stack depth (Triton's ``stack_too_shallow``)
 reach st11..st15 writes the pending program digest first. Only control-flow instructions get a
 program-specific op (their argument is an instruction index in this program), built with their block.
 
+A straight-line program's first run needs no decoding at all: :data:`ANY_ARG_HANDLERS` has one handler per
+mnemonic that takes the instruction's own argument, its depth requirement and digest guard looked up by the
+argument (from the same facts as the decoded ops' checks).
+
 The static facts of a block (its depth requirement, how deep it reaches, its table rows) are computed only
 where they are used: the depth requirement and the reach when a hot block is compiled (compiled code has no
 per-instruction checks, so the interpreter checks them once per block), the table rows when a caller reads
@@ -21,6 +25,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 from bisect import bisect_left
 from collections import OrderedDict
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -28,10 +33,11 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from . import cost, isa
 from .asm import Instruction, Program
 from .errors import TasmError
-from .vm_handlers import DIGEST_TOP_INDEX, HANDLERS, INLINE_TEMPLATES, MIN_STACK, P, Crash, Handler, interpreted
+from .vm_handlers import (DIGEST_TOP_INDEX, HANDLERS, INLINE_TEMPLATES, MIN_STACK, P, Crash, Handler, inline_source,
+                          interpreted)
 
-__all__ = ["DIGEST_TOP_INDEX", "MIN_STACK", "Block", "Decoded", "clear_cache", "compile_block", "decoded",
-           "table_rows"]
+__all__ = ["ANY_ARG_HANDLERS", "DIGEST_TOP_INDEX", "MIN_STACK", "Block", "Decoded", "Halted", "clear_cache",
+           "compile_block", "decoded", "kept", "table_rows"]
 
 Op = tuple[Handler, Any]  # (handler, decoded argument)
 
@@ -47,6 +53,7 @@ class Block(NamedTuple):
     plain: Sequence[Op]  # the interpreted ops (run one by one when the block might run out of cycles)
 
 
+_USES_ARG = re.compile(r"\ba\b")  # a template that still reads its argument `a`
 _ROW_BITS = 48  # a block's sums stay far below 2^48
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _REACHES_DIGEST = MIN_STACK - DIGEST_TOP_INDEX  # an instruction reaching this many slots can touch st11 at depth 16
@@ -83,8 +90,10 @@ def unpack_rows(packed: int) -> tuple[int, int, int, int]:
 
 def _checked_handler(name: str, arg: Any) -> Handler:
     """The interpreter's handler for ``name arg``, with the depth check and digest guard it needs."""
-    delta, reach, _ = _facts(name, arg if isa.spec(name).arg in _FACT_ARGS else None)
-    return interpreted(name, MIN_STACK - delta, DIGEST_TOP_INDEX + reach if reach >= _REACHES_DIGEST else 0)
+    kind = isa.spec(name).arg
+    delta, reach, _ = _facts(name, arg if kind in _FACT_ARGS else None)
+    return interpreted(name, MIN_STACK - delta, DIGEST_TOP_INDEX + reach if reach >= _REACHES_DIGEST else 0,
+                       arg if kind is isa.Arg.INDEX else None)
 
 
 def _make_op(name: str, arg: Any) -> Op | None:
@@ -92,10 +101,41 @@ def _make_op(name: str, arg: Any) -> Op | None:
     spec = isa.spec(name)
     if spec.control_flow:
         return None
-    handler = _checked_handler(name, arg)
-    if spec.arg is isa.Arg.INDEX and name != "place":
-        arg = -1 - arg  # the list index s[a] for dup/swap/pick
-    return (handler, arg)
+    return (_checked_handler(name, arg), arg)
+
+
+def _any_arg_handler(name: str) -> Handler:
+    """The interpreter's handler for ``name`` with any of its arguments: the depth requirement and the digest
+    guard of a word count or stack index looked up by the argument (the same values :func:`_checked_handler`
+    bakes in)."""
+    spec = isa.spec(name)
+    if spec.arg not in _FACT_ARGS:
+        return _checked_handler(name, None)
+    args = spec.arg.range()
+    needs, guards = [0] * args.stop, [0] * args.stop
+    for arg in args:
+        delta, reach, _ = _facts(name, arg)
+        needs[arg] = MIN_STACK - delta
+        guards[arg] = DIGEST_TOP_INDEX + reach if reach >= _REACHES_DIGEST else 0
+    need = needs[args.start] if len(set(needs[args.start:])) == 1 else tuple(needs)
+    guard = tuple(guards) if any(guards) else 0
+    return interpreted(name, need, guard)
+
+
+class Halted(Exception):
+    """Raised by ``halt`` in a run straight from the instructions (:data:`ANY_ARG_HANDLERS`)."""
+
+
+def _halt_and_stop(s, a, m) -> None:
+    m.halted = True
+    raise Halted
+
+
+ANY_ARG_HANDLERS: dict[str, Handler] = {name: _any_arg_handler(name) for name in isa.STRAIGHT_LINE}
+"""Mnemonic -> a handler that takes the instruction's own argument, for a straight-line program run once:
+``ANY_ARG_HANDLERS[i.name](stack, i.arg, machine)`` runs instruction ``i`` with every check (no decoding);
+``halt`` raises :class:`Halted`."""
+ANY_ARG_HANDLERS["halt"] = _halt_and_stop
 
 
 class _OpTable(dict):
@@ -123,13 +163,14 @@ _NOT = operator.not_
 
 
 def _check_stack_moves() -> None:
-    """The inlined stack moves, with their arguments decoded as here, must act as the ISA defines them."""
+    """The inlined stack moves, in both handler families, must act as the ISA defines them."""
     for name in isa.STACK_MOVES:
         for i in range(1, 6):
-            handler, arg = _make_op(name, i)
-            stack = list(range(24))
-            handler(stack, arg, None)
-            assert stack == isa.move_stack(name, i, list(range(24))), f"the VM's `{name}` differs from isa.move_stack"
+            for handler, arg in (_make_op(name, i), (ANY_ARG_HANDLERS[name], i)):
+                stack = list(range(24))
+                handler(stack, arg, None)
+                assert stack == isa.move_stack(name, i, list(range(24))), \
+                    f"the VM's `{name}` differs from isa.move_stack"
 
 
 _check_stack_moves()
@@ -230,14 +271,15 @@ def compile_block(instructions: Sequence[Instruction], ops: tuple[Op, ...], star
     for j, (_, arg) in enumerate(ops):
         k = start + j
         name = instructions[k].name
-        template = INLINE_TEMPLATES.get(name)
-        if template is None:  # the plain handler: the block's depth and reach are checked before it runs
+        if name not in INLINE_TEMPLATES:  # the plain handler: the block's depth and reach are checked before it runs
             namespace[f"h{j}"], namespace[f"a{j}"] = HANDLERS[name], arg
             lines += [f"        k = {k}", f"        h{j}(s, a{j}, m)"]
         else:
-            if arg is not None:  # the arguments of templated instructions are ints
+            index = int(arg) if isa.spec(name).arg is isa.Arg.INDEX else None
+            source = inline_source(name, index)
+            if _USES_ARG.search(source):  # the arguments of templated instructions are ints
                 lines.append(f"        a = {int(arg)}")
-            lines += ["        " + line for line in template.splitlines()]
+            lines += ["        " + line for line in source.splitlines()]
     lines += ["    except Crash as crash:", "        crash.index = k", "        raise"]
     exec(compile("\n".join(lines), "<tasm_env.vm compiled block>", "exec"), namespace)
     return namespace["block"]
@@ -249,27 +291,33 @@ _seen: OrderedDict[int, Program] = OrderedDict()  # programs run once, by id: th
 
 
 def decoded(program: Program) -> Decoded:
-    """The decoded form of ``program``, cached by identity from its second use on: hashing a long program costs
-    more than a run, and while the cache holds the program, no other object can have its id. A program used
-    once (most fresh programs) leaves only an entry in ``_seen`` behind: keeping every decoded form would move
-    its objects into the garbage collector's older generations, whose collections then cost every fresh run
-    more than the decoding saves."""
+    """The decoded form of ``program``, cached by identity from its second use on (see :func:`kept`); on a
+    first use, a decoded form that is not kept."""
+    return kept(program) or Decoded(program)
+
+
+def kept(program: Program) -> Decoded | None:
+    """The decoded form of ``program`` if it is kept, or None on its first use. Decoded forms are cached by
+    identity from a program's second use on: hashing a long program costs more than a run, and while the cache
+    holds the program, no other object can have its id. A program used once (most fresh programs) leaves
+    only an entry in ``_seen`` behind: keeping every decoded form would move its objects into the garbage
+    collector's older generations, whose collections then cost every fresh run more than the decoding saves."""
     key = id(program)
     entry = _cache.get(key)
     if entry is not None and entry[0] is program:
         _cache.move_to_end(key)
         return entry[1]
-    result = Decoded(program)
     if _seen.get(key) is program:
         del _seen[key]
+        result = Decoded(program)
         _cache[key] = (program, result)
         if len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    else:
-        _seen[key] = program
-        if len(_seen) > _CACHE_SIZE:
-            _seen.popitem(last=False)
-    return result
+        return result
+    _seen[key] = program
+    if len(_seen) > _CACHE_SIZE:
+        _seen.popitem(last=False)
+    return None
 
 
 def clear_cache() -> None:

@@ -107,8 +107,7 @@ class Machine:
 
 # ============================================================================================ handlers
 # One handler per mnemonic: handler(stack, arg, machine). `stack` is a list, top last (st_i is stack[-1 - i]);
-# `arg` is the decoded argument (see vm_decode.Decoded.block: the list index -1 - i for dup/swap/pick, instruction
-# indices for control flow). Handlers run after the depth check, so every slot they touch exists. They raise
+# `arg` is the instruction's argument (control flow: instruction indices, see vm_decode.Decoded._control_op). Handlers run after the depth check, so every slot they touch exists. They raise
 # Crash for the instruction-specific failures, in Triton's check order. The templates use the local names
 # s, a, m, x, x0..x2 and lo; compiled blocks keep k for the crash location.
 #
@@ -405,10 +404,10 @@ Handler = Callable[[list, Any, Machine], None]
 HANDLERS: dict[str, Handler] = {
     "push": Template("s.append(a)"),
     "pop": Template("del s[-a:]"),
-    "pick": Template("s.append(s.pop(a))"),
+    "pick": Template("s.append(s.pop(~a))"),  # ~i = -1 - i: st_i
     "place": Template("x = s.pop()\ns.insert(len(s) - a, x)"),  # a = i: st0 moves to position i
-    "dup": Template("s.append(s[a])"),
-    "swap": Template("s[-1], s[a] = s[a], s[-1]"),
+    "dup": Template("s.append(s[~a])"),
+    "swap": Template("s[-1], s[~a] = s[~a], s[-1]"),
     "nop": Template("pass"),
     "add": Template("x = s.pop()\ns[-1] = (s[-1] + x) % P"),
     "addi": Template("s[-1] = (s[-1] + a) % P"),
@@ -434,6 +433,13 @@ HANDLERS: dict[str, Handler] = {
 }  # fmt: skip
 INLINE_TEMPLATES: dict[str, str] = {name: str(h) for name, h in HANDLERS.items() if isinstance(h, Template)}
 """The instructions written as source templates, which the block compiler pastes inline."""
+
+
+def inline_source(name: str, index: int | None = None) -> str:
+    """``name``'s template, with a known stack index ``index`` written in as the list index it selects
+    (``~a`` becomes ``-1 - index``), so that the code need not compute it."""
+    template = INLINE_TEMPLATES[name]
+    return template if index is None else template.replace("~a", f"({~index})")
 HANDLERS.update({name: _handler_from_template(name, t) for name, t in INLINE_TEMPLATES.items()})
 assert set(HANDLERS) == set(isa.MNEMONICS) and len(HANDLERS) == len(isa.MNEMONICS), \
     "every ISA instruction needs exactly one handler"
@@ -447,22 +453,31 @@ def _too_shallow(has: int, need: int) -> Crash:
 
 
 @functools.lru_cache(maxsize=None)
-def interpreted(name: str, need: int = MIN_STACK, guard: int = 0) -> Handler:
+def interpreted(name: str, need: int | tuple[int, ...] = MIN_STACK, guard: int | tuple[int, ...] = 0,
+                index: int | None = None) -> Handler:
     """The handler the interpreter runs for ``name``, with the checks a block-level pass would otherwise make:
     with ``need > MIN_STACK`` it first crashes (``stack_too_shallow``) on a stack of fewer than ``need``
     elements (Triton's check before any instruction-specific one); with ``guard`` it first writes the pending
     program digest when the stack holds at most ``guard`` elements (the instruction reaches a digest slot).
-    Templated instructions get the checks inline; the others a wrapper. At most a few dozen different ones."""
-    if need <= MIN_STACK and not guard:
+    ``need`` and ``guard`` may also be tuples indexed by the argument (a word count or stack index), for a
+    handler that serves every argument of ``name``. With ``index``, a templated handler for that stack index
+    only (:func:`inline_source`). Templated instructions get the checks inline; the others a wrapper. At most
+    a few hundred different ones."""
+    by_arg = isinstance(need, tuple) or isinstance(guard, tuple)
+    if not by_arg and need <= MIN_STACK and not guard and (index is None or name not in INLINE_TEMPLATES):
         return HANDLERS[name]
     checks = []
-    if guard:
+    if isinstance(guard, tuple):
+        checks.append("if len(s) <= G[a] and m.pending is not None:\n    m.write_digest(s)")
+    elif guard:
         checks.append(f"if m.pending is not None and len(s) <= {guard}:\n    m.write_digest(s)")
-    if need > MIN_STACK:
+    if isinstance(need, tuple):
+        checks.append("if len(s) < N[a]:\n    raise _too_shallow(len(s), N[a])")
+    elif need > MIN_STACK:
         checks.append(f"if len(s) < {need}:\n    raise _too_shallow(len(s), {need})")
-    body = "\n".join(checks) + "\n" + INLINE_TEMPLATES.get(name, "h(s, a, m)")
+    body = "\n".join(checks) + "\n" + (inline_source(name, index) if name in INLINE_TEMPLATES else "h(s, a, m)")
     body = "\n".join("    " + line for line in body.splitlines())
-    namespace = {"P": P, "_too_shallow": _too_shallow, "h": HANDLERS[name]}
+    namespace = {"P": P, "_too_shallow": _too_shallow, "h": HANDLERS[name], "N": need, "G": guard}
     source = f"def _{name}_checked(s, a, m):\n{body}\n"
     exec(compile(source, f"<tasm_env.vm checked {name}>", "exec"), namespace)
     return namespace[f"_{name}_checked"]

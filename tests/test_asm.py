@@ -190,7 +190,10 @@ def test_instruction_error_id_validation():
 
 _PIECES = st.sampled_from(["push", "push -1", "pop 2", "dup 15", "dup 16", "swap 3", "add", "f:", "g:", "call f",
                            "call g", "assert", "error_id", "error_id 4", "hint", "break", "x", "007", "-5", "::",
-                           "f:add", "push 18446744069414584321", "nop", "halt", "\n", "\t", "  ", "pop", "é"])
+                           "f:add", "push 18446744069414584321", "nop", "halt", "\n", "\t", "  ", "pop", "é",
+                           # fresh literals as canonical text prints them, and look-alikes the fast path must refuse
+                           "push 12", "addi 7", "push 007", "push 18446744069414584320", "push \uff15", "push \u00b2",
+                           "push 1_0", "push +3", "push  4"])
 
 
 @settings(max_examples=400, deadline=None)

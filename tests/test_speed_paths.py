@@ -1,23 +1,27 @@
 """The fast paths agree with slower references.
 
-* The reference VM's fresh-program path (a straight-line program decoded into one block at construction, the
-  program digest left pending, static depth and cycle checks per block) against a step-by-step reference that
+* The reference VM's fresh-program path (a straight-line program run straight from its instructions, the
+  program digest left pending, the depth checked by each handler) against a step-by-step reference that
   runs each instruction as its own one-instruction program, chaining the whole state by hand: same final
   state, same table rows, same heights, same crash at the same instruction.
-* The interpreted, cached and compiled tiers of one program give equal Executions, heights included.
+* The interpreted, cached and compiled tiers of one program give equal Executions, heights included; a fresh
+  straight-line program's first run (straight from its instructions, nothing decoded) gives what its decoded
+  and its compiled runs give, crashes, ``halt`` and the cycle budget included.
 * ``verify``/``verify_many`` reuse a Verifier for the same arguments: verdicts equal a freshly built one's.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
 from tasm_env import cost, isa, testing as tst, vm, vm_decode
-from tasm_env.asm import Program
+from tasm_env.asm import Instruction, Program
 from tasm_env.errors import VMError
+from tasm_env.field import P
 from tasm_env.verify import Verifier
 from tasm_env.vm import initial_floor
 
@@ -114,6 +118,55 @@ def test_fresh_cached_and_compiled_runs_are_equal(program, stack):
     assert all(o == outcomes[0] for o in outcomes[1:])
     if not isinstance(outcomes[0][0], str):
         assert vm_decode.decoded(program).is_compiled(0)
+
+
+def _outcome(program, **kwargs):
+    try:
+        ex = te.run(program, **kwargs)
+    except VMError as err:
+        return ("crash", err.kind, err.message, err.cycle, err.ip, err.instruction)
+    return ("ok", ex.stack, ex.output, ex.ram, ex.cycles, ex.halted, ex.u32_entries, ex.cascade_limbs,
+            ex.op_stack_rows, ex.ram_rows, ex.permutations, ex.sponge_inits, ex.public_input_consumed,
+            ex.secret_input_consumed, ex.heights)
+
+
+# with stack moves next to the program digest's slots (st11..st15 of the initial stack) often
+_BLOCKS_WITH_HALT = st.lists(st.one_of(
+    tst.instructions(), st.just(Instruction("halt")),
+    st.builds(Instruction, st.sampled_from(["dup", "swap", "pick", "place"]), st.integers(9, 15))), max_size=24).map(Program)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=_BLOCKS_WITH_HALT, stack=st.lists(tst.stack_values(), max_size=6), public=tst.input_tokens(),
+       secret=tst.input_tokens(), max_cycles=st.sampled_from([1_000_000, 0, 1, 5, 12, 24]))
+def test_a_fresh_block_run_from_its_instructions_is_its_decoded_and_compiled_run(program, stack, public, secret,
+                                                                                   max_cycles):
+    """The first run of a straight-line program that fits the cycle budget takes the instructions as they are
+    (any-argument handlers); the second runs the kept decoded form, the third its compiled blocks."""
+    vm_decode.clear_cache()
+    straight = []
+    real = vm._execute_straight
+    kwargs = dict(stack=stack, public_input=public, secret_input=secret, max_cycles=max_cycles)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vm, "_execute_straight", lambda *a: straight.append(1) or real(*a))
+        first = _outcome(program, **kwargs)
+    assert straight == ([1] if len(program) <= max_cycles else [])
+    assert _outcome(program, **kwargs) == first
+    decoded = vm_decode.decoded(program)
+    for start in list(decoded.blocks):
+        decoded.compile(start)
+    assert _outcome(program, **kwargs) == first
+
+
+def test_instructions_without_or_with_a_bounded_argument_are_shared():
+    assert Instruction("dup", 3) is Instruction("dup", 3) and Instruction("add") is Instruction("add")
+    assert Program.parse("dup 3 add")[0] is Instruction("dup", 3)
+    literal = Instruction("push", -1)
+    assert literal == Instruction("push", P - 1) and literal.arg == P - 1 and literal.key == ("push", P - 1)
+    for bad in [("dup", True), ("pop", False), ("dup", 16), ("pop", 0), ("add", 1), ("dup", None), ("dup", 3.0)]:
+        with pytest.raises(ValueError):
+            Instruction(*bad)
+    assert Instruction("assert", None, 4) is not Instruction("assert") and Instruction("assert", None, 4).error_id == 4
 
 
 def test_a_program_is_decoded_afresh_once_then_kept():
