@@ -26,7 +26,7 @@ certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove`
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import astuple, replace
 from typing import Sequence
 
 import numpy as np
@@ -40,7 +40,7 @@ from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RAN
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
                        probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
-from .plan import NO_CRASH, Summary, summarize
+from .plan import NO_CRASH, Summary, static_rows, summarize
 from .verdict import SAME_DATAFLOW, Counterexample, Verdict
 
 __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "SAME_DATAFLOW", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
@@ -243,16 +243,26 @@ class Verifier:
             unique.setdefault(program, []).append(i)
             program_of[i] = program
         pending: list[tuple[Program, batch.Plan]] = []
-        for program in unique:
-            try:
-                difference = self._static_difference(summarize(program, self.shape))
-            except BatchError as err:
-                difference = ("program", f"candidate is not a straight-line program: {err}")
-            if difference:
-                for i in unique[program]:
-                    verdicts[i] = Verdict(False, difference[1], part=difference[0])
-            else:
+        programs = list(unique)
+        rows, errors = static_rows(programs, self.shape)  # the static pass of the whole batch at once
+        base = np.array(astuple(self.summary), dtype=np.int64)
+        compared = [1, 2, 3, 4, 5, 7, 8]  # every field but the cycles and the crash
+        differs = (rows[:, 6] != NO_CRASH) | (rows[:, compared] != base[compared]).any(axis=1)
+        said: dict[tuple, Verdict] = {}  # candidates with the same static facts get the same verdict
+        for p, program in enumerate(programs):
+            if not differs[p] and p not in errors:
                 pending.append((program, batch.compile_block(program, self.shape)))
+                continue
+            row = tuple(rows[p].tolist()) if p not in errors else None
+            verdict = said.get(row)
+            if verdict is None:
+                difference = (("program", f"candidate is not a straight-line program: {errors[p]}") if row is None
+                              else self._static_difference(Summary(*row[:7], bool(row[7]), bool(row[8]))))
+                verdict = Verdict(False, difference[1], part=difference[0])
+                if row is not None:
+                    said[row] = verdict
+            for i in unique[program]:
+                verdicts[i] = verdict
         merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
 
         def settle(failures: dict[int, Verdict]) -> None:
