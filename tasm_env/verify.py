@@ -249,11 +249,11 @@ class Verifier:
         compared = [1, 2, 3, 4, 5, 7, 8]  # every field but the cycles and the crash
         differs = (rows[:, 6] != NO_CRASH) | (rows[:, compared] != base[compared]).any(axis=1)
         said: dict[tuple, Verdict] = {}  # candidates with the same static facts get the same verdict
-        for p, program in enumerate(programs):
-            if not differs[p] and p not in errors:
+        for p, (program, different, row) in enumerate(zip(programs, differs.tolist(), rows.tolist())):
+            if not different and p not in errors:
                 pending.append((program, batch.compile_block(program, self.shape)))
                 continue
-            row = tuple(rows[p].tolist()) if p not in errors else None
+            row = tuple(row) if p not in errors else None
             verdict = said.get(row)
             if verdict is None:
                 difference = (("program", f"candidate is not a straight-line program: {errors[p]}") if row is None
@@ -376,29 +376,38 @@ class Verifier:
                     bad[c, said[0]] = True
                     ram_said[c] = said
         verdicts = {}
-        for c in np.flatnonzero(bad.any(axis=1)):
-            t = int(np.argmax(bad[c]))
-            if cand_crash[c, t] != base_crash[t]:
+        failing = np.flatnonzero(bad.any(axis=1))
+        if not len(failing):
+            return verdicts
+        first = bad[failing].argmax(axis=1)  # each failing candidate's first failing lane
+        crash_differs = (cand_crash[failing, first] != base_crash[first]).tolist()
+        found = []  # per part: does it differ on that lane, in which slot, and the two values there
+        for part, diff, base, cand in findings:
+            at = diff[failing, :, first]  # (failing, slots)
+            slot = at.argmax(axis=1)
+            found.append((part, diff.shape[1], at.any(axis=1).tolist(), slot.tolist(), base[slot, first].tolist(),
+                          cand[failing, slot, first].tolist()))
+        for k, (c, t) in enumerate(zip(failing.tolist(), first.tolist())):
+            if crash_differs[k]:
                 part = "crash"
                 said_b = _describe_crash(int(run.crash[0, t])) if base_crash[t] else "no crash"
                 said_c = _describe_crash(int(run.crash[c + 1, t])) if cand_crash[c, t] else "no crash"
             else:
-                for part, diff, base, cand in findings:
-                    if diff[c, :, t].any():
-                        slot = int(np.argmax(diff[c, :, t]))
-                        where = {"op stack": f"st{diff.shape[1] - 1 - slot}", "public output": f"word {slot}",
-                                 "sponge": f"state[{slot}]"}[part]
+                for part, slots, differs, slot, base_value, cand_value in found:
+                    if differs[k]:
+                        where = {"op stack": f"st{slots - 1 - slot[k]}", "public output": f"word {slot[k]}",
+                                 "sponge": f"state[{slot[k]}]"}[part]
                         what = "final stack" if part == "op stack" else part
-                        said_b = f"{what} {where} = {int(base[slot, t])}"
-                        said_c = f"{what} {where} = {int(cand[c, slot, t])}"
+                        said_b = f"{what} {where} = {base_value[k]}"
+                        said_c = f"{what} {where} = {cand_value[k]}"
                         break
                 else:
                     part = "RAM"
                     said_b, said_c = ram_said[c][1:]
             test = int(lanes[t])
             example = Counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
-            verdicts[int(c)] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
-                                              f"candidate {said_c}", example, part)
+            verdicts[c] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
+                                         f"candidate {said_c}", example, part)
         return verdicts
 
     def _ram_difference(self, run: batch.GroupRun, p: int, ok: np.ndarray) -> tuple[int, str, str] | None:
