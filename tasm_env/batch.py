@@ -15,6 +15,7 @@ tests check that both agree on every straight-line program.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
@@ -58,7 +59,7 @@ array operations (the verifier's first round has 8 lanes)."""
 
 
 def _ev_mul(x, ctx):
-    a, b = x
+    a, b = x[0], x[1]
     if a.size > _SMALL_MUL:
         return [F.vmul(a, b)], []
     product = np.fromiter(map(F.mul, a.ravel().tolist(), b.ravel().tolist()), dtype=_U64, count=a.size)
@@ -307,22 +308,9 @@ class Schedule:
     def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None) -> "Schedule":
         """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
         0: one set of sources for all), its own ids rows ``i + offsets[p]``."""
-        kind: list[int] = []
-        level: list[int] = []
-        cycle: list[int] = []
-        out: list[int] = []
-        n_in: list[int] = []
-        inputs: list[int] = []
-        counts, widths = [], []
-        for plan in plans:
-            kind += plan.kind
-            level += plan.level
-            cycle += plan.cycle
-            out += plan.out
-            n_in += plan.n_in
-            inputs += plan.inputs
-            counts.append(len(plan.kind))
-            widths.append(len(plan.inputs))
+        kind, level, cycle, out, n_in, inputs = (list(chain.from_iterable([getattr(plan, name) for plan in plans]))
+                                                 for name in ("kind", "level", "cycle", "out", "n_in", "inputs"))
+        counts, widths = [len(plan.kind) for plan in plans], [len(plan.inputs) for plan in plans]
         if not kind:
             return cls([])
         program = np.repeat(np.arange(len(plans)), counts)

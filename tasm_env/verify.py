@@ -35,6 +35,7 @@ from . import batch, solve
 from .solve_back import back_rows
 from .solve_more import ram_rows, stepped_rows
 from .asm import Program
+from .asm_parse import parse as parse_text
 from .dataflow import dataflow_key
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
@@ -232,15 +233,24 @@ class Verifier:
         program_of: list[Program | None] = [None] * len(candidates)
         for i, candidate in enumerate(candidates):
             try:
-                program = parsed.get(candidate) if candidate.__class__ is str else None
-                if program is None:
-                    program = _program(candidate, "candidate")
-                    if candidate.__class__ is str:
+                if candidate.__class__ is str:
+                    program = parsed.get(candidate)
+                    if program is None:
+                        try:
+                            program = parse_text(candidate)  # what Program.parse calls, minus two calls' overhead
+                        except ParseError:
+                            program = _program(candidate, "candidate")  # raises again, naming the candidate
                         parsed[candidate] = program
+                else:
+                    program = _program(candidate, "candidate")
             except TasmError as err:
                 verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
                 continue
-            unique.setdefault(program, []).append(i)
+            group = unique.get(program)
+            if group is None:
+                unique[program] = [i]
+            else:
+                group.append(i)
             program_of[i] = program
         pending: list[tuple[Program, batch.Plan]] = []
         programs = list(unique)
