@@ -15,6 +15,7 @@ tests check that both agree on every straight-line program.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
@@ -52,8 +53,17 @@ def _ev_add(x, ctx):
     return [F.vadd(x[0], x[1])], []
 
 
+_SMALL_MUL = 64
+"""Up to this many products, Python's integers multiply faster than :func:`tasm_env.field.vmul`'s two dozen
+array operations (the verifier's first round has 8 lanes)."""
+
+
 def _ev_mul(x, ctx):
-    return [F.vmul(x[0], x[1])], []
+    a, b = x[0], x[1]
+    if a.size > _SMALL_MUL:
+        return [F.vmul(a, b)], []
+    product = np.fromiter(map(F.mul, a.ravel().tolist(), b.ravel().tolist()), dtype=_U64, count=a.size)
+    return [product.reshape(a.shape)], []
 
 
 def _ev_eq(x, ctx):
@@ -298,22 +308,9 @@ class Schedule:
     def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None) -> "Schedule":
         """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
         0: one set of sources for all), its own ids rows ``i + offsets[p]``."""
-        kind: list[int] = []
-        level: list[int] = []
-        cycle: list[int] = []
-        out: list[int] = []
-        n_in: list[int] = []
-        inputs: list[int] = []
-        counts, widths = [], []
-        for plan in plans:
-            kind += plan.kind
-            level += plan.level
-            cycle += plan.cycle
-            out += plan.out
-            n_in += plan.n_in
-            inputs += plan.inputs
-            counts.append(len(plan.kind))
-            widths.append(len(plan.inputs))
+        kind, level, cycle, out, n_in, inputs = (list(chain.from_iterable([getattr(plan, name) for plan in plans]))
+                                                 for name in ("kind", "level", "cycle", "out", "n_in", "inputs"))
+        counts, widths = [len(plan.kind) for plan in plans], [len(plan.inputs) for plan in plans]
         if not kind:
             return cls([])
         program = np.repeat(np.arange(len(plans)), counts)
@@ -324,15 +321,17 @@ class Schedule:
         source = 0 if sources is None else np.repeat(sources, widths)
         ids = np.where(ids < shared_of, ids + source, ids + np.repeat(offsets, widths))
         start = np.concatenate(([0], np.cumsum(n_in_a)[:-1]))
-        order = np.lexsort((n_in_a, kind_a, level_a))
-        key = np.stack([level_a[order], kind_a[order], n_in_a[order]])
-        cuts = np.flatnonzero((key[:, 1:] != key[:, :-1]).any(axis=0)) + 1
+        # one sort key (level, kind, arity); a stable sort keeps each group's operations in plan order
+        key = (level_a * len(OPERATIONS) + kind_a) * (int(n_in_a.max()) + 1) + n_in_a
+        order = np.argsort(key, kind="stable")
+        key, start, out_a, cycle_a, program = key[order], start[order], out_a[order], np.array(cycle)[order], \
+            program[order]
+        bounds = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(order)]
+        kinds, widths = kind_a[order].tolist(), n_in_a[order].tolist()
         groups = []
-        cycle_a = np.array(cycle)
-        for sel in np.split(order, cuts):
-            width = int(n_in_a[sel[0]])
-            rows = ids[start[sel][None, :] + np.arange(width)[:, None]]  # (n_in, m)
-            groups.append((int(kind_a[sel[0]]), rows, out_a[sel], cycle_a[sel], program[sel]))
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            rows = ids[start[a:b][None, :] + np.arange(widths[a])[:, None]]  # (n_in, m)
+            groups.append((kinds[a], rows, out_a[a:b], cycle_a[a:b], program[a:b]))
         return cls(groups)
 
 

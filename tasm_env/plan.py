@@ -18,19 +18,21 @@ words. The plan's own constants and results follow.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
 from . import isa
 from .asm import Program
-from .errors import VM_ERROR_KINDS, BatchError
+from .errors import BatchError
 from .field import P
+from .isa import move_stack
+from .plan_static import EFFECTS, KINDS_PER_CYCLE, NO_CRASH, Summary, crash_code, static_rows, summarize
 
-KINDS_PER_CYCLE = 16
-"""Crash code = cycle * 16 + index into VM_ERROR_KINDS: the smallest code is the first crash, and within one
-instruction Triton's check order is the order of VM_ERROR_KINDS."""
-NO_CRASH = (1 << 63) - 1
-_KIND_INDEX = {kind: i for i, kind in enumerate(VM_ERROR_KINDS)}
+__all__ = ["KINDS_PER_CYCLE", "NO_CRASH", "OPERATIONS", "OUTPUTS", "Plan", "Shape", "Summary", "compile_block",
+           "crash_code", "static_rows", "summarize"]
+
+_BINARY, _UNARY = object(), object()  # how the walk (_compile) does an operation inline
 
 OUTPUTS: dict[str, int] = {
     # one operation per value-computing instruction and assertion: the extension-field ones give one XFE (3
@@ -42,10 +44,6 @@ OUTPUTS: dict[str, int] = {
 """Every operation kind a plan can contain, with its number of results."""
 OPERATIONS: tuple[str, ...] = tuple(OUTPUTS)
 _CODE = {name: i for i, name in enumerate(OPERATIONS)}
-
-
-def crash_code(cycle: int, kind: str) -> int:
-    return cycle * KINDS_PER_CYCLE + _KIND_INDEX[kind]
 
 
 @dataclass(frozen=True)
@@ -146,9 +144,6 @@ class _Builder:
         self.inputs.extend(inputs)
         return first
 
-    def op1(self, kind: str, inputs: list[int]) -> int:
-        return self.op(kind, inputs)
-
     def ops(self, kind: str, inputs: list[int]) -> list[int]:
         first = self.op(kind, inputs)
         return list(range(first, first + OUTPUTS[kind]))
@@ -195,6 +190,7 @@ def _binary(kind):
         x = b.op(kind, [s[-1], s[-2]])  # st0, st1
         del s[-2:]
         s.append(x)
+    handler.inline = (_BINARY, _CODE[kind])  # the walk (_compile) does this inline
     return handler
 
 
@@ -202,6 +198,7 @@ def _unary(kind):
     def handler(b, _):
         s = b.stack
         s[-1] = b.op(kind, [s[-1]])
+    handler.inline = (_UNARY, _CODE[kind])
     return handler
 
 
@@ -351,79 +348,8 @@ assert set(_HANDLERS) == set(isa.STRAIGHT_LINE), \
     f"plan handlers differ from the ISA's straight-line instructions: {set(_HANDLERS) ^ set(isa.STRAIGHT_LINE)}"
 
 
-# ---- the static pass: what depends only on the shape
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What a straight-line program does regardless of values: how far it runs before a static crash (if any),
-    how deep the stack ends, and how much input it consumes and output it writes."""
-
-    cycles: int  # instructions executed, including a final `halt`; up to (not including) a static crash
-    final_depth: int
-    outputs: int
-    public_consumed: int
-    secret_consumed: int
-    digests_consumed: int
-    static_crash: int  # crash code, or NO_CRASH
-    sponge_initialised: bool = False  # the block ran `sponge_init` (before any static crash)
-    halts: bool = False  # the block ends in `halt` (a program end, not a fall-through)
-
-
-def _effects(name: str) -> tuple:
-    """(net stack change, change per COUNT argument, what the instruction consumes or needs, handler)."""
-    spec = isa.BY_NAME[name]
-    per_arg = spec.pushes_per_arg - spec.pops_per_arg if spec.arg is isa.Arg.COUNT else 0
-    # what it consumes or needs: the ISA's stream and sponge facts
-    need = {"public_input": "public", "secret_input": "secret", "secret_digests": "digest",
-            "public_output": "output", None: None}[spec.stream]
-    if spec.sponge is not None:
-        need = "sponge_init" if spec.sponge == "starts" else "sponge"
-    return spec.base_pushes - spec.base_pops, per_arg, need, _HANDLERS[name]
-
-
-_EFFECTS = {name: _effects(name) for name in _HANDLERS}
-
-
-@lru_cache(maxsize=1 << 14)
-def summarize(program: Program, shape: Shape) -> Summary:
-    """The static pass (fast: no operations are recorded; cached). Raises BatchError on control flow."""
-    depth, cycle = shape.stack_depth, 0
-    public = secret = digests = outputs = 0
-    sponge = False
-    crash = None
-    for instruction in program.instructions:
-        name = instruction.name
-        if name == "halt":
-            return Summary(cycle + 1, depth, outputs, public, secret, digests, NO_CRASH, sponge, True)
-        effect = _EFFECTS.get(name)
-        if effect is None:
-            raise BatchError(f"the batched executor runs straight-line blocks only; found `{name}`")
-        fixed, per_arg, need, _ = effect
-        arg = instruction.arg
-        depth += fixed + per_arg * arg if per_arg else fixed
-        if depth < 16:
-            crash = "stack_too_shallow"
-        elif need is not None:
-            if need == "public":
-                public += arg
-                crash = "public_input_exhausted" if public > shape.public_inputs else None
-            elif need == "secret":
-                secret += arg
-                crash = "secret_input_exhausted" if secret > shape.secret_inputs else None
-            elif need == "digest":
-                digests += 1
-                crash = "secret_digests_exhausted" if digests > shape.secret_digests else None
-            elif need == "output":
-                outputs += arg
-            elif need == "sponge_init":
-                sponge = True
-            elif not sponge:
-                crash = "sponge_not_initialised"
-        if crash:
-            return Summary(cycle, depth, outputs, public, secret, digests, crash_code(cycle, crash), sponge)
-        cycle += 1
-    return Summary(cycle, depth, outputs, public, secret, digests, NO_CRASH, sponge)
+_EFFECTS = {name: (*EFFECTS[name], _HANDLERS[name]) for name in _HANDLERS}
+"""(net stack change, change per COUNT argument, what the instruction consumes or needs, handler)."""
 
 
 def compile_block(program: Program | str, shape: Shape) -> Plan:
@@ -434,49 +360,140 @@ def compile_block(program: Program | str, shape: Shape) -> Plan:
     return _compile(program, shape)
 
 
-_RESUMABLE: dict[tuple, _Builder] = {}
-"""Builders of recently compiled programs that ran to their end (no static crash, no ``halt``), by
-(instructions, shape): a program one instruction longer resumes a copy instead of starting over (emission
-compiles every prefix of a growing block)."""
+_RESUMABLE: dict[tuple, tuple[tuple, _Builder]] = {}
+"""Builders of recently compiled programs that ran to their end (no static crash, no ``halt``): a program one
+instruction longer resumes a copy instead of starting over (emission compiles every prefix of a growing block).
+Keyed by (length, first and last instruction, shape), with the instructions beside the builder to confirm a
+hit: hashing whole instruction tuples would cost a fresh program more than the walk saves."""
 _RESUMABLE_SIZE = 1 << 13
 
 
 def _resume(instructions: tuple, shape: Shape) -> tuple[_Builder, int]:
     """A builder that has run the longest known prefix of ``instructions`` (its own copy), and its length."""
-    parent = _RESUMABLE.get((instructions[:-1], shape)) if instructions else None
-    if parent is None:
+    n = len(instructions)
+    found = _RESUMABLE.get((n - 1, instructions[0], instructions[-2], shape)) if n > 1 else None
+    if found is None or found[0] != instructions[:-1]:
         return _Builder(shape), 0
+    parent = found[1]
     b = copy.copy(parent)
     for name, value in vars(parent).items():
         if isinstance(value, (list, dict)):
             setattr(b, name, value.copy())
-    return b, len(instructions) - 1
+    return b, n - 1
+
+
+def _keep(instructions: tuple, shape: Shape, b: _Builder) -> None:
+    if instructions:
+        if len(_RESUMABLE) >= _RESUMABLE_SIZE:
+            _RESUMABLE.clear()  # cheaper than evicting one by one from the front of a dict
+        _RESUMABLE[(len(instructions), instructions[0], instructions[-1], shape)] = (instructions, b)
+
+
+_INLINE_MOVE, _INLINE_PUSH, _INLINE_ADDI = object(), object(), object()
+_ADD = _CODE["add"]
+_STEP = {name: (getattr(h, "inline", (_INLINE_MOVE if name in isa.STACK_MOVES else
+                                      _INLINE_PUSH if h is _push else _INLINE_ADDI if h is _addi else None, 0)),
+                _EFFECTS[name]) for name, h in _HANDLERS.items()}
+"""Per straight-line mnemonic: (how the walk does it inline, or None for its handler; its operation kind code),
+and its :data:`_EFFECTS`."""
+_PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
+
+
+def _static_crash(b: _Builder, depth: int, need, arg) -> str | None:
+    """The crash an instruction with this depth after it and this need has before it runs (as summarize)."""
+    if depth < 16:
+        return "stack_too_shallow"
+    if need is None or need == "output" or need == "sponge_init":
+        return None
+    if need == "public":
+        return "public_input_exhausted" if b.public + arg > b.shape.public_inputs else None
+    if need == "secret":
+        return "secret_input_exhausted" if b.secret + arg > b.shape.secret_inputs else None
+    if need == "digest":
+        return "secret_digests_exhausted" if b.digests + 1 > b.shape.secret_digests else None
+    return None if b.sponge is not None else "sponge_not_initialised"
 
 
 @lru_cache(maxsize=1 << 16)
 def _compile(program: Program, shape: Shape) -> Plan:
-    summary = summarize(program, shape)
+    """One walk over the program: the static checks of :func:`summarize` and the symbolic execution together;
+    the frequent instructions (stack moves, push, addi, one-result operations) inline."""
     instructions = program.instructions
     b, start = _resume(instructions, shape)
-    for k in range(start, summary.cycles):
+    stack, lv, constants = b.stack, b.lv, b.constants
+    kinds, levels, cycle_of, outs, n_in, inputs = b.kind, b.level, b.cycle_of, b.out, b.n_in, b.inputs
+    crash, halts, end = None, False, len(instructions)
+    for k in range(start, end):
         instruction = instructions[k]
-        if instruction.name == "halt":
+        step = _STEP.get(instruction.name)
+        if step is None:
+            if instruction.name != "halt":
+                raise BatchError(f"the batched executor runs straight-line blocks only; found `{instruction.name}`")
+            halts, end = True, k + 1
             break
-        b.cycle = k
-        _EFFECTS[instruction.name][3](b, instruction.arg)
-    b.cycle = summary.cycles
-    if summary.static_crash == NO_CRASH and not summary.halts and summary.cycles == len(instructions):
-        if len(_RESUMABLE) >= _RESUMABLE_SIZE:
-            del _RESUMABLE[next(iter(_RESUMABLE))]  # the oldest
-        _RESUMABLE[(instructions, shape)] = b  # never changed again: a resumed builder is a copy
-    if summary.static_crash % KINDS_PER_CYCLE == _KIND_INDEX["secret_digests_exhausted"]:
-        b.op("u32_check", [b.stack[-6]])  # Triton checks merkle_step's st5 before taking the digest
-    consts = b.constants
-    return Plan(
-        program=program, shape=shape, n_local=len(b.lv) - shape.shared,
-        const_ids=list(consts.values()), const_values=list(consts.keys()),
-        kind=b.kind, level=b.level, cycle=b.cycle_of, out=b.out, n_in=b.n_in, inputs=b.inputs,
-        stack=b.stack, output=b.output, writes=b.writes, touched=b.touched,
-        static_crash=summary.static_crash, cycles=summary.cycles,
-        public_consumed=b.public, secret_consumed=b.secret, digests_consumed=b.digests, sponge=b.sponge,
-    )
+        (how, code), effect = step
+        if how is _INLINE_MOVE:
+            if effect[1] and len(stack) + effect[0] + effect[1] * instruction.arg < 16:  # pop n
+                crash, end = "stack_too_shallow", k
+                break
+            move_stack(instruction.name, instruction.arg, stack)
+        elif how is _INLINE_PUSH:
+            value = instruction.arg % P
+            found = constants.get(value)
+            if found is None:
+                found = constants[value] = len(lv)
+                lv.append(0)
+            stack.append(found)
+        elif how is _BINARY or how is _UNARY or how is _INLINE_ADDI:
+            x = stack[-1]
+            level = lv[x] + 1
+            if how is _UNARY:
+                inputs.append(x)
+                n_in.append(1)
+            else:
+                if how is _BINARY:
+                    if len(stack) < 17:
+                        crash, end = "stack_too_shallow", k
+                        break
+                    y = stack.pop(-2)
+                else:  # addi c: add st0 and the constant c (none for c = 0)
+                    value = instruction.arg % P
+                    if not value:
+                        continue
+                    y = constants.get(value)
+                    if y is None:
+                        y = constants[value] = len(lv)
+                        lv.append(0)
+                    code = _ADD
+                if lv[y] >= level:
+                    level = lv[y] + 1
+                inputs.append(x)
+                inputs.append(y)
+                n_in.append(2)
+            first = len(lv)
+            lv.append(level)
+            kinds.append(code)
+            levels.append(level)
+            cycle_of.append(k)
+            outs.append(first)
+            stack[-1] = first
+        else:
+            b.cycle = k
+            arg = instruction.arg
+            fixed, per_arg, need, handler = effect
+            crash = _static_crash(b, len(stack) + fixed + per_arg * arg if per_arg else len(stack) + fixed, need, arg)
+            if crash:
+                end = k
+                break
+            handler(b, arg)
+    b.cycle = end
+    if crash is None and not halts:
+        _keep(instructions, shape, b)  # never changed again: a resumed builder is a copy
+    elif crash == "secret_digests_exhausted":
+        b.op("u32_check", [stack[-6]])  # Triton checks merkle_step's st5 before taking the digest
+    plan = object.__new__(Plan)  # the frozen dataclass's __init__ sets 21 fields one by one: compiling is hot
+    plan.__dict__.update(zip(_PLAN_FIELDS, (
+        program, shape, len(lv) - shape.shared, list(constants.values()), list(constants.keys()),
+        kinds, levels, cycle_of, outs, n_in, inputs, stack, b.output, b.writes, b.touched,
+        NO_CRASH if crash is None else crash_code(end, crash), end, b.public, b.secret, b.digests, b.sponge)))
+    return plan

@@ -26,7 +26,7 @@ certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove`
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import astuple, replace
 from typing import Sequence
 
 import numpy as np
@@ -35,12 +35,13 @@ from . import batch, solve
 from .solve_back import back_rows
 from .solve_more import ram_rows, stepped_rows
 from .asm import Program
+from .asm_parse import parse as parse_text
 from .dataflow import dataflow_key
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
                        probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
-from .plan import NO_CRASH, Summary, summarize
+from .plan import NO_CRASH, Summary, static_rows, summarize
 from .verdict import SAME_DATAFLOW, Counterexample, Verdict
 
 __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "SAME_DATAFLOW", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
@@ -232,27 +233,46 @@ class Verifier:
         program_of: list[Program | None] = [None] * len(candidates)
         for i, candidate in enumerate(candidates):
             try:
-                program = parsed.get(candidate) if candidate.__class__ is str else None
-                if program is None:
-                    program = _program(candidate, "candidate")
-                    if candidate.__class__ is str:
+                if candidate.__class__ is str:
+                    program = parsed.get(candidate)
+                    if program is None:
+                        try:
+                            program = parse_text(candidate)  # what Program.parse calls, minus two calls' overhead
+                        except ParseError:
+                            program = _program(candidate, "candidate")  # raises again, naming the candidate
                         parsed[candidate] = program
+                else:
+                    program = _program(candidate, "candidate")
             except TasmError as err:
                 verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
                 continue
-            unique.setdefault(program, []).append(i)
+            group = unique.get(program)
+            if group is None:
+                unique[program] = [i]
+            else:
+                group.append(i)
             program_of[i] = program
         pending: list[tuple[Program, batch.Plan]] = []
-        for program in unique:
-            try:
-                difference = self._static_difference(summarize(program, self.shape))
-            except BatchError as err:
-                difference = ("program", f"candidate is not a straight-line program: {err}")
-            if difference:
-                for i in unique[program]:
-                    verdicts[i] = Verdict(False, difference[1], part=difference[0])
-            else:
+        programs = list(unique)
+        rows, errors = static_rows(programs, self.shape)  # the static pass of the whole batch at once
+        base = np.array(astuple(self.summary), dtype=np.int64)
+        compared = [1, 2, 3, 4, 5, 7, 8]  # every field but the cycles and the crash
+        differs = (rows[:, 6] != NO_CRASH) | (rows[:, compared] != base[compared]).any(axis=1)
+        said: dict[tuple, Verdict] = {}  # candidates with the same static facts get the same verdict
+        for p, (program, different, row) in enumerate(zip(programs, differs.tolist(), rows.tolist())):
+            if not different and p not in errors:
                 pending.append((program, batch.compile_block(program, self.shape)))
+                continue
+            row = tuple(row) if p not in errors else None
+            verdict = said.get(row)
+            if verdict is None:
+                difference = (("program", f"candidate is not a straight-line program: {errors[p]}") if row is None
+                              else self._static_difference(Summary(*row[:7], bool(row[7]), bool(row[8]))))
+                verdict = Verdict(False, difference[1], part=difference[0])
+                if row is not None:
+                    said[row] = verdict
+            for i in unique[program]:
+                verdicts[i] = verdict
         merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
 
         def settle(failures: dict[int, Verdict]) -> None:
@@ -366,29 +386,38 @@ class Verifier:
                     bad[c, said[0]] = True
                     ram_said[c] = said
         verdicts = {}
-        for c in np.flatnonzero(bad.any(axis=1)):
-            t = int(np.argmax(bad[c]))
-            if cand_crash[c, t] != base_crash[t]:
+        failing = np.flatnonzero(bad.any(axis=1))
+        if not len(failing):
+            return verdicts
+        first = bad[failing].argmax(axis=1)  # each failing candidate's first failing lane
+        crash_differs = (cand_crash[failing, first] != base_crash[first]).tolist()
+        found = []  # per part: does it differ on that lane, in which slot, and the two values there
+        for part, diff, base, cand in findings:
+            at = diff[failing, :, first]  # (failing, slots)
+            slot = at.argmax(axis=1)
+            found.append((part, diff.shape[1], at.any(axis=1).tolist(), slot.tolist(), base[slot, first].tolist(),
+                          cand[failing, slot, first].tolist()))
+        for k, (c, t) in enumerate(zip(failing.tolist(), first.tolist())):
+            if crash_differs[k]:
                 part = "crash"
                 said_b = _describe_crash(int(run.crash[0, t])) if base_crash[t] else "no crash"
                 said_c = _describe_crash(int(run.crash[c + 1, t])) if cand_crash[c, t] else "no crash"
             else:
-                for part, diff, base, cand in findings:
-                    if diff[c, :, t].any():
-                        slot = int(np.argmax(diff[c, :, t]))
-                        where = {"op stack": f"st{diff.shape[1] - 1 - slot}", "public output": f"word {slot}",
-                                 "sponge": f"state[{slot}]"}[part]
+                for part, slots, differs, slot, base_value, cand_value in found:
+                    if differs[k]:
+                        where = {"op stack": f"st{slots - 1 - slot[k]}", "public output": f"word {slot[k]}",
+                                 "sponge": f"state[{slot[k]}]"}[part]
                         what = "final stack" if part == "op stack" else part
-                        said_b = f"{what} {where} = {int(base[slot, t])}"
-                        said_c = f"{what} {where} = {int(cand[c, slot, t])}"
+                        said_b = f"{what} {where} = {base_value[k]}"
+                        said_c = f"{what} {where} = {cand_value[k]}"
                         break
                 else:
                     part = "RAM"
                     said_b, said_c = ram_said[c][1:]
             test = int(lanes[t])
             example = Counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
-            verdicts[int(c)] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
-                                              f"candidate {said_c}", example, part)
+            verdicts[c] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
+                                         f"candidate {said_c}", example, part)
         return verdicts
 
     def _ram_difference(self, run: batch.GroupRun, p: int, ok: np.ndarray) -> tuple[int, str, str] | None:
