@@ -17,7 +17,10 @@ every test is a :class:`~tasm_env.errors.TaskError`. The jump stack cannot diffe
 straight-line blocks only, and a candidate with control flow is refused.
 
 Most candidates in training are wrong, so tests run in rounds: 8 tests for every candidate, all the other tests
-(random and coverage) for the survivors, then the tests solved for each remaining candidate.
+(random and coverage) for the survivors, then the tests solved for each remaining candidate, and last an escalation round for a candidate that passed
+everything but does not have the baseline's dataflow (:mod:`tasm_env.dataflow`; such candidates are rare, and
+a reward or a result rests on them): the tests of two more verifiers built the same way with seeds derived
+from this one's.
 Differences visible without running anything (final stack depth, number of outputs, input consumed, sponge
 use, ``halt``, a crash on every input) reject a candidate before any evaluation. An accepted verdict says how
 certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove` found an exact proof.
