@@ -17,7 +17,10 @@ every test is a :class:`~tasm_env.errors.TaskError`. The jump stack cannot diffe
 straight-line blocks only, and a candidate with control flow is refused.
 
 Most candidates in training are wrong, so tests run in rounds: 8 tests for every candidate, all the other tests
-(random and coverage) for the survivors, then the tests solved for each remaining candidate.
+(random and coverage) for the survivors, then the tests solved for each remaining candidate, and last an escalation round for a candidate that passed
+everything but does not have the baseline's dataflow (:mod:`tasm_env.dataflow`; such candidates are rare, and
+a reward or a result rests on them): the tests of two more verifiers built the same way with seeds derived
+from this one's.
 Differences visible without running anything (final stack depth, number of outputs, input consumed, sponge
 use, ``halt``, a crash on every input) reject a candidate before any evaluation. An accepted verdict says how
 certain it is (``status``): ``tested``, or ``proved`` when :mod:`tasm_env.prove` found an exact proof.
@@ -58,6 +61,8 @@ COMBINED_BASELINE = 8  # backward-solved rows combined with a second target (see
 COMBINED_CANDIDATE = 4  # ... and per surviving candidate
 GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
+ESCALATIONS = 2  # test sets of the escalation round, each built as the verifier's own with a derived seed
+ESCALATION_TESTS = 256  # random tests in each of them
 _MAX_PROBE_TOKENS = 256
 
 
@@ -114,6 +119,12 @@ class Verifier:
         self.summary = summarize(self.baseline, self.shape)
         rng = np.random.default_rng([int(seed) if not isinstance(seed, np.random.Generator) else 0, 9])
         self.tests, self.baseline_crashes, self.rounds = self._coverage(tests, n_tests, rng)
+        self.seed = seed
+        self.escalates = True
+        """Check the candidates that pass every test and whose dataflow is not the baseline's once more, on the
+        tests of :data:`ESCALATIONS` verifiers built like this one with seeds derived from its own (built when
+        first needed, then kept): more random tests, other edge shuffles, probe bases and solved tests."""
+        self._escalation: list[Verifier] | None = None
         self.same_dataflow_proves = True
         """Accept a candidate whose dataflow is the baseline's without running it (:data:`SAME_DATAFLOW`); set
         False to run every test on it (to test the tests)."""
@@ -317,6 +328,12 @@ class Verifier:
                 settle(self._differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
         n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
         coverage = self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
+        if pending and self.escalates:
+            escalated = self._escalate(pending)
+            settle(escalated[0])
+            if escalated[1]:
+                n += escalated[1]
+                coverage += f" + {escalated[1]} in the escalation round"
         for program, _ in pending:
             verdict = Verdict(True, f"equivalent on all {n} tests", status="tested", bound=coverage)
             if prove:
@@ -331,6 +348,37 @@ class Verifier:
                 verdicts[i] = replace(verdicts[i], counterexample=replace(example, programs=(self.baseline,
                                                                                              program_of[i])))
         return verdicts  # type: ignore[return-value]
+
+    def _escalation_verifiers(self) -> list["Verifier"]:
+        if self._escalation is None:
+            base = int(self.seed) if isinstance(self.seed, (int, np.integer)) else 0
+            self._escalation = []
+            for k in range(1, ESCALATIONS + 1):
+                try:  # a seed derived from this verifier's: other tests, the same for every run of it
+                    sub = Verifier(self.baseline, self.input_types, ESCALATION_TESTS, (base * 7919 + k) % (1 << 62))
+                except TaskError:  # no passing tests found with this seed: the round has one set fewer
+                    continue
+                sub.escalates = False
+                sub.name = self.name
+                self._escalation.append(sub)
+        return self._escalation
+
+    def _escalate(self, pending: list) -> tuple[dict[int, Verdict], int]:
+        """The escalation round for the survivors ``pending``: their failures (numbered as in ``pending``)
+        and how many tests a survivor that passes ran."""
+        failures: dict[int, Verdict] = {}
+        left = list(range(len(pending)))
+        lanes = 0
+        for sub in self._escalation_verifiers():
+            if not left:
+                break
+            verdicts = sub.check([pending[p][0] for p in left])
+            for p, v in zip(left, verdicts):
+                if not v.ok:
+                    failures[p] = replace(v, reason=f"escalation round: {v.reason}")
+            left = [p for p, v in zip(left, verdicts) if v.ok]
+            lanes += sub.tests.lanes_count
+        return failures, lanes
 
     def _by_dataflow(self, pending: list, unique: dict, verdicts: list, merged: list) -> list:
         """The candidates still to test: of ``pending``, those with the baseline's dataflow get
