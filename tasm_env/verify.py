@@ -40,6 +40,7 @@ from .solve_more import ram_rows, stepped_rows
 from .asm import Program
 from .asm_parse import parse as parse_text
 from .dataflow import dataflow_key
+from .escalation import Escalation
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
                        probe_rows)
@@ -61,8 +62,6 @@ COMBINED_BASELINE = 8  # backward-solved rows combined with a second target (see
 COMBINED_CANDIDATE = 4  # ... and per surviving candidate
 GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
-ESCALATIONS = 2  # test sets of the escalation round, each built as the verifier's own with a derived seed
-ESCALATION_TESTS = 256  # random tests in each of them
 _MAX_PROBE_TOKENS = 256
 
 
@@ -122,9 +121,9 @@ class Verifier:
         self.seed = seed
         self.escalates = True
         """Check the candidates that pass every test and whose dataflow is not the baseline's once more, on the
-        tests of :data:`ESCALATIONS` verifiers built like this one with seeds derived from its own (built when
+        tests of :data:`tasm_env.escalation.ESCALATIONS` verifiers built like this one with seeds derived from its own (built when
         first needed, then kept): more random tests, other edge shuffles, probe bases and solved tests."""
-        self._escalation: list[Verifier] | None = None
+        self._escalation = Escalation(self._escalation_verifier, seed)
         self.same_dataflow_proves = True
         """Accept a candidate whose dataflow is the baseline's without running it (:data:`SAME_DATAFLOW`); set
         False to run every test on it (to test the tests)."""
@@ -329,7 +328,7 @@ class Verifier:
         n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
         coverage = self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
         if pending and self.escalates:
-            escalated = self._escalate(pending)
+            escalated = self._escalation.check([program for program, _ in pending])
             settle(escalated[0])
             if escalated[1]:
                 n += escalated[1]
@@ -349,36 +348,11 @@ class Verifier:
                                                                                              program_of[i])))
         return verdicts  # type: ignore[return-value]
 
-    def _escalation_verifiers(self) -> list["Verifier"]:
-        if self._escalation is None:
-            base = int(self.seed) if isinstance(self.seed, (int, np.integer)) else 0
-            self._escalation = []
-            for k in range(1, ESCALATIONS + 1):
-                try:  # a seed derived from this verifier's: other tests, the same for every run of it
-                    sub = Verifier(self.baseline, self.input_types, ESCALATION_TESTS, (base * 7919 + k) % (1 << 62))
-                except TaskError:  # no passing tests found with this seed: the round has one set fewer
-                    continue
-                sub.escalates = False
-                sub.name = self.name
-                self._escalation.append(sub)
-        return self._escalation
-
-    def _escalate(self, pending: list) -> tuple[dict[int, Verdict], int]:
-        """The escalation round for the survivors ``pending``: their failures (numbered as in ``pending``)
-        and how many tests a survivor that passes ran."""
-        failures: dict[int, Verdict] = {}
-        left = list(range(len(pending)))
-        lanes = 0
-        for sub in self._escalation_verifiers():
-            if not left:
-                break
-            verdicts = sub.check([pending[p][0] for p in left])
-            for p, v in zip(left, verdicts):
-                if not v.ok:
-                    failures[p] = replace(v, reason=f"escalation round: {v.reason}")
-            left = [p for p, v in zip(left, verdicts) if v.ok]
-            lanes += sub.tests.lanes_count
-        return failures, lanes
+    def _escalation_verifier(self, n_tests: int, seed: int) -> "Verifier":
+        verifier = Verifier(self.baseline, self.input_types, n_tests, seed)
+        verifier.escalates = False
+        verifier.name = self.name
+        return verifier
 
     def _by_dataflow(self, pending: list, unique: dict, verdicts: list, merged: list) -> list:
         """The candidates still to test: of ``pending``, those with the baseline's dataflow get
