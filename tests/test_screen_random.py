@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
+from tasm_env.batch import NO_CRASH
 from tasm_env.coverage import RANDOM
 from tasm_env.emission import reward as reward_module
 from tasm_env.emission.reward import RewardModel, task_key
@@ -139,3 +140,28 @@ def test_refuted_first_visits_build_no_verifier(monkeypatch):
     assert not any(v.ok for v in _VERIFIERS[t].check(refuted))
     baseline = te.Program.coerce(_POOL[t].baseline)
     assert model.evaluate(_POOL[t], [baseline])[0].valid and len(calls) == 1
+
+
+@pytest.mark.parametrize("t", range(len(_POOL)))
+def test_the_round_runs_the_verifiers_random_tests(t):
+    """The round's lanes are random tests of the task's verifier (sources and RAM seed), its shape and
+    static summary the verifier's."""
+    round_, verifier = _round(t), _VERIFIERS[t]
+    assert round_.shape == verifier.shape and round_.summary == verifier.summary
+    inputs = round_.run.inputs
+    mine = verifier.tests.lanes(np.flatnonzero(verifier.tests.flavour == RANDOM))
+    theirs = {s.tobytes() + p.tobytes() + q.tobytes() + r.tobytes() for s, p, q, r in
+              zip(mine.stack, mine.public_input, mine.secret_input, mine.ram_seed)}
+    for s, p, q, r in zip(inputs.stack, inputs.public_input, inputs.secret_input, inputs.ram_seed):
+        assert s.tobytes() + p.tobytes() + q.tobytes() + r.tobytes() in theirs
+
+
+def test_values_where_both_crash_do_not_count():
+    """A block equal to the baseline wherever the baseline runs, and crashing wherever it crashes (its values
+    there differ), is accepted by the verifier and not refuted by the round, which holds crashing lanes."""
+    baseline = te.Program.parse("dup 0 push 1 eq assert")
+    candidate = te.Program.parse("dup 0 push 1 eq assert pop 1 push 1")
+    round_ = random_round(baseline, ("field",), 40, 42)
+    assert (round_.run.crash[0] != NO_CRASH).any()
+    assert Verifier(baseline, ("field",), 40, 42).check([candidate])[0].ok
+    assert not screen([(round_, [candidate])])[0].refuted[0]
