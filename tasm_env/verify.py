@@ -44,15 +44,15 @@ from .escalation import Escalation
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
                        probe_rows)
-from .errors import VM_ERROR_KINDS, BatchError, ParseError, TaskError, TasmError
+from .errors import ParseError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, static_rows, summarize
 from .verdict import SAME_DATAFLOW, Counterexample, Verdict
+from .verify_first import describe_crash as _describe_crash, random_tests, static_difference
 
 __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "SAME_DATAFLOW", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
            "verifier_of", "verify", "verify_many"]
 
 FIRST_ROUND = 8  # tests every candidate runs before the rest are run for the survivors
-EXTRA_TOKENS = 4  # public/secret tokens offered beyond what the baseline consumes
 PROBE_BASES = 4  # base tests the probe lanes vary one source of (the context: on the first only)
 SOLVED_PER_PROGRAM = 96  # at most this many solved tests per program
 STEPPED_PER_PROGRAM = 256  # at most this many stepped tests per surviving candidate
@@ -62,7 +62,6 @@ COMBINED_BASELINE = 8  # backward-solved rows combined with a second target (see
 COMBINED_CANDIDATE = 4  # ... and per surviving candidate
 GRID_BASES = 16  # passing tests that fill the other sources of the survivors' pairwise edge grid
 REPAIRED = 64  # at most this many crashing random tests are repaired into passing ones
-_MAX_PROBE_TOKENS = 256
 
 
 def _baseline_and_types(baseline, inputs) -> tuple[Program, tuple[str, ...], str]:
@@ -90,11 +89,6 @@ def _step_bases(crashed: np.ndarray, flavour: np.ndarray, rng) -> np.ndarray:
     return np.concatenate([rng.permutation(np.flatnonzero(~crashed & np.isin(flavour, g))) for g in groups])
 
 
-def _describe_crash(code: int) -> str:
-    cycle, kind = divmod(code, 16)
-    return f"crash {VM_ERROR_KINDS[kind]} at cycle {cycle}"
-
-
 class Verifier:
     """Checks candidates against one baseline on a fixed set of tests (build once, reuse for many batches).
 
@@ -104,15 +98,7 @@ class Verifier:
     def __init__(self, baseline, inputs: Sequence[str] | None = None, n_tests: int = 40, seed=42):
         self.baseline, self.input_types, self.name = _baseline_and_types(baseline, inputs)
         n_tests = check_n_tests(n_tests)
-        depth = CONTEXT_DEPTH + len(self.input_types)
-        try:
-            probe = batch.compile_block(self.baseline, batch.Shape(depth, _MAX_PROBE_TOKENS, _MAX_PROBE_TOKENS, 16))
-        except BatchError as err:
-            raise TaskError(f"{self.name}: the baseline is not a straight-line block: {err}") from None
-        tests = make_tests(self.input_types, n_tests, seed,
-                           public_tokens=probe.public_consumed + EXTRA_TOKENS,
-                           secret_tokens=probe.secret_consumed + EXTRA_TOKENS,
-                           secret_digests=probe.digests_consumed + 1)
+        tests = random_tests(self.baseline, self.input_types, n_tests, seed, self.name)
         self.shape = tests.shape
         self.plan = batch.compile_block(self.baseline, self.shape)
         self.summary = summarize(self.baseline, self.shape)
@@ -209,31 +195,6 @@ class Verifier:
         counts = self.tests.counts()
         return f"{self.tests.lanes_count} tests (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
 
-    # ---- static comparison: shape only
-    def _static_difference(self, summary: Summary) -> tuple[str, str] | None:
-        base = self.summary
-        if summary.static_crash != NO_CRASH:
-            return "crash", f"candidate always crashes ({_describe_crash(summary.static_crash)}), the baseline does not"
-        if summary.final_depth != base.final_depth:
-            return "op stack", (f"final stack depth differs: baseline leaves {base.final_depth} elements, candidate "
-                                f"{summary.final_depth}")
-        if summary.outputs != base.outputs:
-            return "public output", (f"public output length differs: baseline writes {base.outputs}, candidate "
-                                     f"{summary.outputs}")
-        for what, b, c in (("public input", base.public_consumed, summary.public_consumed),
-                           ("secret input", base.secret_consumed, summary.secret_consumed),
-                           ("secret digests", base.digests_consumed, summary.digests_consumed)):
-            if b != c:
-                return what, f"{what} consumed differs: baseline reads {b}, candidate {c}"
-        if summary.sponge_initialised != base.sponge_initialised:
-            said = ("initialises the sponge", "leaves it uninitialised")
-            b, c = (said if base.sponge_initialised else said[::-1])
-            return "sponge", f"sponge differs: baseline {b}, candidate {c}"
-        if summary.halts != base.halts:
-            return "halt", f"halting differs: baseline {'halts' if base.halts else 'falls through'}, candidate " \
-                           f"{'halts' if summary.halts else 'falls through'}"
-        return None
-
     def check(self, candidates: Sequence, prove: bool = False) -> list[Verdict]:
         """One verdict per candidate (Programs or TASM text), in order. With ``prove``, accepted candidates
         are also given to :func:`tasm_env.prove.prove` (status ``proved`` where it succeeds)."""
@@ -277,7 +238,7 @@ class Verifier:
             verdict = said.get(row)
             if verdict is None:
                 difference = (("program", f"candidate is not a straight-line program: {errors[p]}") if row is None
-                              else self._static_difference(Summary(*row[:7], bool(row[7]), bool(row[8]))))
+                              else static_difference(self.summary, Summary(*row[:7], bool(row[7]), bool(row[8]))))
                 verdict = Verdict(False, difference[1], part=difference[0])
                 if row is not None:
                     said[row] = verdict

@@ -125,9 +125,10 @@ def extend_many(items: Sequence[tuple[batch.Plan, batch.Inputs, Run | None]]) ->
     return [Run(plan, v, c) for (plan, _, _), v, c in zip(items, V, crash)]
 
 
-def final_ram(run: Run, inputs: batch.Inputs, addresses: np.ndarray) -> np.ndarray:
-    """The RAM contents after ``run`` at ``addresses`` (n, K): later writes win over earlier ones."""
-    value = inputs.initial_ram(addresses)
+def final_ram(run: Run, inputs: batch.Inputs, addresses: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
+    """The RAM contents after ``run`` at ``addresses`` (n, K): later writes win over earlier ones. ``initial``:
+    the initial contents there, if the caller has them (``inputs.initial_ram(addresses)`` otherwise)."""
+    value = inputs.initial_ram(addresses) if initial is None else initial
     writes = run.plan.writes
     for k in range(0, len(writes), 2):
         value = np.where(run.V[writes[k]][None, :] == addresses, run.V[writes[k + 1]][None, :], value)

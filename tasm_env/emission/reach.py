@@ -120,6 +120,34 @@ def segment(moves: tuple, classes: tuple, max_depth: int, pad: int, target: int,
     return flat, after, (Dp, *counter_strides)
 
 
+def pattern_words(flat: np.ndarray, after: np.ndarray, columns: int, packed: bool = False) -> np.ndarray:
+    """(states * columns, words) uint64: per (state, budget left b), the bits of the move classes that keep the
+    block finishable (class c's bit: ``after[state, c] <= b - 1``; EOS, class 0: nothing is left to do), packed as
+    ``np.packbits`` packs them along the classes and read as little-endian 64-bit words (rows sort as integers).
+    With one word (at most 64 classes) the bits are summed per class at the budget where they turn on and
+    accumulated over budgets; ``packed=True`` (or more classes) builds the whole (states, columns, classes)
+    bit array and packs it (the definition)."""
+    states, n_classes = after.shape
+    if packed or n_classes > 64:
+        slack = np.arange(columns) - 1  # tokens allowed after the next one
+        bits = after[:, None, :] <= slack[None, :, None]  # (states, columns, classes)
+        bits[:, :, 0] = (flat == 0)[:, None]  # EOS: legal iff nothing is left to do
+        bytes_ = np.packbits(bits, axis=-1).reshape(states * columns, -1)
+        width = -(-bytes_.shape[1] // 8) * 8  # whole 64-bit words
+        words = np.zeros((len(bytes_), width), dtype=np.uint8)
+        words[:, : bytes_.shape[1]] = bytes_
+        return words.view(np.uint64)
+    # np.packbits puts class c in byte c // 8 at bit 7 - c % 8; byte k of a little-endian word weighs 256 ** k
+    weight = [np.uint64(1 << (8 * (c // 8) + 7 - c % 8)) for c in range(n_classes)]
+    turns_on = np.zeros((states, columns + 1), dtype=np.uint64)  # class bits added at each budget left
+    rows = np.arange(states)
+    for c in range(1, n_classes):  # class c is on from budget after + 1 (never if that is past the table)
+        turns_on[rows, np.minimum(after[:, c] + 1, columns)] += weight[c]
+    words = np.cumsum(turns_on[:, :columns], axis=1, dtype=np.uint64)
+    words += np.where(flat == 0, weight[0], np.uint64(0))[:, None]
+    return words.reshape(states * columns, 1)
+
+
 @functools.lru_cache(maxsize=256)
 def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signatures: tuple) -> tuple:
     """The tables of a list of task signatures (output arity, I/O totals), cached (a task set's first envs
@@ -130,19 +158,11 @@ def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signature
     longest = max((int(np.where(after[:, 1:] < UNREACHABLE, after[:, 1:], 0).max()) for _, after, _ in parts),
                   default=0)
     columns = 2 + longest  # budget left 0..columns-1; more than that allows everything finishable
-    slack = np.arange(columns) - 1  # tokens allowed after the next one
-    packed, bases, offset = [], [], 0
-    for flat, after, _ in parts:
-        bits = after[:, None, :] <= slack[None, :, None]  # (states, columns, classes)
-        bits[:, :, 0] = (flat == 0)[:, None]  # EOS: legal iff nothing is left to do
-        packed.append(np.packbits(bits, axis=-1).reshape(flat.size * columns, -1))
+    bases, offset = [], 0
+    for flat, _, _ in parts:
         bases.append(offset)
         offset += flat.size
-    packed = np.concatenate(packed)
-    width = -(-packed.shape[1] // 8) * 8  # whole 64-bit words, so that rows sort as integers
-    words = np.zeros((len(packed), width), dtype=np.uint8)
-    words[:, : packed.shape[1]] = packed
-    words = words.view(np.uint64)
+    words = np.concatenate([pattern_words(flat, after, columns) for flat, after, _ in parts])
     if words.shape[1] == 1:
         unique, inverse = np.unique(words[:, 0], return_inverse=True)
     else:

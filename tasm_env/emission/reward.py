@@ -28,7 +28,7 @@ from ..cost import TableHeights, next_power_of_two
 from ..errors import ConfigError, TasmError
 from ..plan import summarize
 from ..verify import CONTEXT_DEPTH, Verifier, verifier_of
-from .screen import screen
+from .screen import random_round, screen
 
 Cost = Union[str, Mapping[str, float]]
 COSTS = ("cycles", "padded_height")
@@ -221,9 +221,11 @@ class RewardModel:
         self._cache: OrderedDict[tuple, Evaluation] = OrderedDict()
         self._base_costs: dict[tuple, float] = {}  # task key -> the baseline's cost (one float per task seen)
         self.hits = self.misses = 0
+        self._asked: set[tuple] = set()  # task keys whose verifier this model asked for (built by now)
 
     def verifier(self, task) -> Verifier:
         """The verifier of ``task`` (from the one cache, :func:`tasm_env.verify.verifier_of`)."""
+        self._asked.add(task_key(task))
         return verifier_of(task, None, self.n_tests, self.seed)
 
     def baseline_cost(self, task) -> float:
@@ -256,6 +258,11 @@ class RewardModel:
             else:
                 self.misses += 1
                 pending.setdefault(key, (task, {}))[1].setdefault(program, []).append(i)
+        for key, evaluation in self._screen_first_visits(pending):
+            self._remember(key[:2], evaluation)
+            for i in key[2]:
+                results[i] = evaluation
+        pending = {key: entry for key, entry in pending.items() if entry[1]}
         work = [(self.verifier(task), list(by_program)) for task, by_program in pending.values()]
         screened = screen(work)
         for (key, (task, by_program)), (verifier, unique), refuted in zip(pending.items(), work, screened):
@@ -274,6 +281,30 @@ class RewardModel:
                 for i in by_program[program]:
                     results[i] = evaluation
         return results  # type: ignore[return-value]
+
+    def _screen_first_visits(self, pending: dict) -> list[tuple[tuple, Evaluation]]:
+        """Refute new blocks of tasks whose verifier this model has not asked for yet on the verifier's own
+        random tests and static check (:func:`tasm_env.emission.screen.random_round`), before building it:
+        ((task key, program, indices), evaluation) per refuted block, each removed from ``pending``. Not with
+        partial credit (its share needs the verifier's tests) or a seed the verifier does not cache by."""
+        if self.partial_credit > 0 or type(self.seed) is not int or type(self.n_tests) is not int:
+            return []
+        work, keys = [], []
+        for key, (task, by_program) in pending.items():
+            if key in self._asked:
+                continue
+            found = random_round(key[1], key[2], self.n_tests, self.seed, key[0])
+            if found is not None:
+                work.append((found, list(by_program)))
+                keys.append(key)
+        refuted = []
+        for key, (_, programs), screened in zip(keys, work, screen(work)):
+            task, by_program = pending[key]
+            for j, program in enumerate(programs):
+                if screened.refuted[j]:
+                    evaluation = Evaluation(False, screened.reason(j), float("nan"), self.baseline_cost(task))
+                    refuted.append(((key, program, by_program.pop(program)), evaluation))
+        return refuted
 
     def _remember(self, key: tuple, evaluation: Evaluation) -> None:
         self._cache[key] = evaluation

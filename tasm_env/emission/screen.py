@@ -15,38 +15,97 @@ differs: exactly differences the verifier's own first round finds on the same te
 so a screened-out candidate is one :meth:`~tasm_env.verify.Verifier.check` refutes. Everything else (survivors,
 and candidates whose static shape differs from the baseline's, which the verifier's static check refutes
 without running anything) goes to :meth:`~tasm_env.verify.Verifier.check`, which decides as before.
+
+**Before the verifier exists** (:func:`random_round`): the first visit of a task would build its whole
+verifier (tens of milliseconds: its solved tests) for a block that is almost always wrong. A random round holds
+the verifier's own random tests (:func:`tasm_env.verify_first.random_tests`, the same function the verifier
+builds them with, so the same values for the same seed), all of which the verifier runs on every candidate
+that passes its static check; the screen refutes on them as above, and also refutes a candidate whose static
+shape differs with the verifier's own static comparison (:func:`tasm_env.verify_first.static_difference`).
+A task whose baseline crashes on every one of them gets no random round (the verifier decides whether such a
+task can be used at all).
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import replace
-from typing import Sequence
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Sequence, Union
 
 import numpy as np
 
 from .. import batch
 from ..asm import Program
 from ..errors import TasmError
-from ..plan import summarize
+from ..plan import NO_CRASH, Summary, summarize
 from ..verify import Verifier
+from ..verify_first import random_tests, static_difference
 
-__all__ = ["Screened", "screen"]
+__all__ = ["Round", "Screened", "first_round", "random_round", "screen"]
 
 LANES = 8
 """Lanes per task in the screen: its first-round tests (at most :data:`tasm_env.verify.FIRST_ROUND`), the last
 repeated to fill."""
-_FIRST: "weakref.WeakKeyDictionary[Verifier, batch.GroupRun]" = weakref.WeakKeyDictionary()
-"""Each verifier's baseline run on its first-round tests (computed once, dropped with the verifier)."""
+ROUNDS_KEPT = 1024
+"""Random rounds (:func:`random_round`) kept, least recently used dropped first (a few kB each)."""
 
 
-def _first_round(verifier: Verifier) -> batch.GroupRun:
-    run = _FIRST.get(verifier)
-    if run is None:
+@dataclass(frozen=True)
+class Round:
+    """The tests the screen runs for one task, and what it compares candidates with: the verifier's ``shape``
+    and the baseline's static ``summary``, the baseline's ``run`` on :data:`LANES` lanes of tests, which test
+    each lane is (``tests``, numbered as ``where`` says) and whether the screen also refutes a candidate whose
+    static shape differs (``static``: the verifier is not built yet, and its static check would do exactly that)."""
+
+    shape: batch.Shape
+    summary: Summary
+    run: batch.GroupRun
+    tests: np.ndarray
+    where: str
+    static: bool
+
+
+_FIRST: "weakref.WeakKeyDictionary[Verifier, Round]" = weakref.WeakKeyDictionary()
+"""Each verifier's first round (computed once, dropped with the verifier)."""
+_RANDOM: OrderedDict[tuple, Round | None] = OrderedDict()
+
+
+def first_round(verifier: Verifier) -> Round:
+    """The verifier's first round (:attr:`~tasm_env.verify.Verifier.rounds`\\ ``[0]``) as a :class:`Round`."""
+    found = _FIRST.get(verifier)
+    if found is None:
         first = verifier.rounds[0]
         lanes = first[np.minimum(np.arange(LANES), len(first) - 1)]
-        run = _FIRST[verifier] = batch.GroupRun([verifier.plan], verifier.tests.lanes(lanes))
-    return run
+        run = batch.GroupRun([verifier.plan], verifier.tests.lanes(lanes))
+        found = _FIRST[verifier] = Round(verifier.shape, verifier.summary, run, lanes,
+                                         "one of the first round's", False)
+    return found
+
+
+def random_round(baseline: Program, input_types: tuple[str, ...], n_tests: int, seed: int,
+                 name: str = "baseline") -> Round | None:
+    """A :class:`Round` of the verifier's own random tests (:func:`tasm_env.verify_first.random_tests`, every
+    one of which the verifier runs on every candidate that passes its static check), before the verifier
+    exists: the ones the baseline passes first. None where the baseline crashes on all of them (then whether
+    the task is usable at all is the verifier's to say). Cached per arguments (:data:`ROUNDS_KEPT`)."""
+    key = (baseline, tuple(input_types), n_tests, seed, name)
+    if key in _RANDOM:
+        _RANDOM.move_to_end(key)
+        return _RANDOM[key]
+    tests = random_tests(baseline, input_types, n_tests, seed, name)
+    plan = batch.compile_block(baseline, tests.shape)
+    crashed = batch.GroupRun([plan], tests.inputs).crash[0] != NO_CRASH
+    order = np.concatenate([np.flatnonzero(~crashed), np.flatnonzero(crashed)])
+    found = None
+    if not crashed.all():
+        lanes = order[np.minimum(np.arange(LANES), len(order) - 1)]
+        found = Round(tests.shape, summarize(baseline, tests.shape), batch.GroupRun([plan], tests.lanes(lanes)),
+                      lanes, "random test", True)
+    _RANDOM[key] = found
+    if len(_RANDOM) > ROUNDS_KEPT:
+        _RANDOM.popitem(last=False)
+    return found
 
 
 def _ram_key(inputs: batch.Inputs) -> tuple:
@@ -58,50 +117,69 @@ def _ram_key(inputs: batch.Inputs) -> tuple:
 
 
 class Screened:
-    """Per candidate of one task: ``refuted`` (bool), and for refuted ones the first test (index in the
-    verifier's tests) and part (``crash``, ``op stack``, ``public output``, ``sponge``) that differed."""
+    """Per candidate of one task: ``refuted`` (bool), and for refuted ones the first test (``test``, numbered as
+    the round's ``where`` says) and part (``crash``, ``op stack``, ``public output``, ``sponge``, or a part of
+    the static comparison) that differed, and the reason in words (:meth:`reason`)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, where: str = "one of the first round's"):
         self.refuted = np.zeros(n, dtype=bool)
         self.test = np.full(n, -1, dtype=np.int64)
         self.part = [""] * n
+        self.where = where
+        self._static: dict[int, str] = {}
 
     def reason(self, j: int) -> str:
-        return f"differs on test {int(self.test[j])} ({self.part[j]}), one of the first round's"
+        if j in self._static:
+            return self._static[j]
+        if self.where == "random test":
+            return f"differs on random test {int(self.test[j])} ({self.part[j]})"
+        return f"differs on test {int(self.test[j])} ({self.part[j]}), {self.where}"
+
+    def refute_static(self, j: int, part: str, reason: str) -> None:
+        self.refuted[j] = True
+        self.part[j] = part
+        self._static[j] = reason
 
 
-def _screenable(verifier: Verifier, program: Program) -> batch.Plan | None:
-    """The plan of a candidate the screen can run (one with the baseline's static shape), else None."""
+def _screenable(round_: Round, program: Program, found: Screened, j: int) -> batch.Plan | None:
+    """The plan of a candidate the screen can run (one with the baseline's static shape), else None (and,
+    for a round that screens static shapes, a static difference refuted as the verifier would)."""
     try:
-        summary = summarize(program, verifier.shape)
+        summary = summarize(program, round_.shape)
     except TasmError:
-        return None
-    if replace(summary, cycles=0) != replace(verifier.summary, cycles=0):
-        return None  # the verifier's static check decides (cheaply)
-    return batch.compile_block(program, verifier.shape)
+        return None  # not a block the batched executor runs: the verifier says so
+    if replace(summary, cycles=0) != replace(round_.summary, cycles=0):
+        if round_.static:
+            difference = static_difference(round_.summary, summary)
+            if difference is not None:
+                found.refute_static(j, *difference)
+        return None  # otherwise the verifier's static check decides (cheaply)
+    return batch.compile_block(program, round_.shape)
 
 
-def screen(work: Sequence[tuple[Verifier, Sequence[Program]]]) -> list[Screened]:
-    """For each (verifier, candidates), which candidates the verifier's first round refutes, found in one
-    evaluation per kind of initial RAM (see the module docstring); the others are not refuted here."""
-    found = [Screened(len(programs)) for _, programs in work]
+def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]]) -> list[Screened]:
+    """For each (verifier or :class:`Round`, candidates), which candidates the verifier's first round (or the
+    round) refutes, found in one evaluation per kind of initial RAM (see the module docstring); the others are
+    not refuted here."""
+    rounds = [first_round(r) if isinstance(r, Verifier) else r for r, _ in work]
+    found = [Screened(len(programs), r.where) for r, (_, programs) in zip(rounds, work)]
     groups: dict[tuple, list[tuple[int, int, batch.Plan]]] = {}  # RAM key -> (task, candidate index, plan)
-    for t, (verifier, programs) in enumerate(work):
+    for t, (round_, (_, programs)) in enumerate(zip(rounds, work)):
         key = None
         for j, program in enumerate(programs):
-            plan = _screenable(verifier, program)
+            plan = _screenable(round_, program, found[t], j)
             if plan is not None:
-                key = _ram_key(_first_round(verifier).inputs) if key is None else key
+                key = _ram_key(round_.run.inputs) if key is None else key
                 groups.setdefault(key, []).append((t, j, plan))
     for entries in groups.values():
-        _screen_group(work, entries, found)
+        _screen_group(rounds, entries, found)
     return found
 
 
-def _screen_group(work, entries: list[tuple[int, int, batch.Plan]], found: list[Screened]) -> None:
+def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]], found: list[Screened]) -> None:
     """Evaluate the plans of ``entries`` (tasks whose first-round lanes read the same initial RAM) together."""
     tasks = sorted({t for t, _, _ in entries})
-    base = {t: _first_round(work[t][0]) for t in tasks}
+    base = {t: rounds[t].run for t in tasks}
     blocks, start = {}, 0
     for t in tasks:  # each task's block of rows: its sources and its baseline's values
         blocks[t] = start
@@ -137,7 +215,6 @@ def _screen_group(work, entries: list[tuple[int, int, batch.Plan]], found: list[
             bad |= diff
         if bad.any():
             lane = int(np.argmax(bad))
-            first = work[t][0].rounds[0]
             found[t].refuted[j] = True
-            found[t].test[j] = int(first[min(lane, len(first) - 1)])
+            found[t].test[j] = int(rounds[t].tests[lane])
             found[t].part[j] = ("crash", "op stack", "public output", "sponge")[int(part[lane])]

@@ -163,7 +163,12 @@ class TaskProbes:
         self.inputs = verifier.tests.lanes(self.lanes)
         self.n_inputs = len(task.inputs)
         self.bottom = self.shape.stack_depth - self.n_inputs  # stack index of the block's deepest slot
-        self.base_run = evaluate_plan(verifier.plan, self.inputs, None)
+        base_run = evaluate_plan(verifier.plan, self.inputs, None)
+        # the baseline's touched cells, their initial and their final contents (every outcome compares them)
+        self._base_cells = base_run.V[base_run.plan.touched].reshape(-1, self.k)
+        self._base_initial = self.inputs.initial_ram(self._base_cells)
+        self._base_final = final_ram(base_run, self.inputs, self._base_cells, self._base_initial)
+        self.base_run = base_run
         self.base = self.outcome(self.base_run)
         self.arity = self.base.stack.shape[0] - self.bottom
         self.node_values, self.node_of, self.node_known = _node_values(task.tir, verifier, self.lanes)
@@ -201,11 +206,19 @@ class TaskProbes:
         addresses = writes[0::2]
         written = np.empty_like(writes)
         written[0::2] = addresses
-        written[1::2] = final_ram(run, inputs, addresses) if len(addresses) else addresses
+        # a written cell's final contents are its last write's, whatever it held before: no initial RAM needed
+        written[1::2] = final_ram(run, inputs, addresses, np.zeros_like(addresses)) if len(addresses) else addresses
         base = getattr(self, "base_run", run)
-        cells = np.concatenate([base.V[base.plan.touched], V[plan.touched]]).reshape(-1, K)
-        ram_match = (final_ram(base, inputs, cells) == final_ram(run, inputs, cells)).all(0) if len(cells) \
-            else np.ones(K, dtype=bool)
+        mine = V[plan.touched].reshape(-1, K)  # cells the block touched, after the baseline's
+        cells = np.concatenate([self._base_cells, mine])
+        if len(cells):  # final_ram works cell by cell: the baseline's cells' contents are computed once
+            initial = np.concatenate([self._base_initial, inputs.initial_ram(mine)]) if len(mine) \
+                else self._base_initial
+            theirs = np.concatenate([self._base_final, final_ram(base, inputs, mine, initial[len(self._base_cells):])]) \
+                if len(mine) else self._base_final
+            ram_match = (theirs == final_ram(run, inputs, cells, initial)).all(0)
+        else:
+            ram_match = np.ones(K, dtype=bool)
         return Outcome(V[plan.stack], run.crash != batch.NO_CRASH, V[plan.output].reshape(-1, K), sponge, written,
                        ram_match)
 
@@ -230,8 +243,10 @@ class TaskProbes:
                 if height < o.stack.shape[0]:
                     ready[i] = bool((o.stack[height, both] == b.stack[height, both]).all())
         eos_ok = self.matches(o)
-        lost = bool((o.crashed & ~b.crashed).any()) or self._merges(o, None)
-        pop_loses = np.array([False] + [self._merges(o, n) if n <= live else False for n in range(1, MAX_POP + 1)])
+        merges = self.merges(o)
+        lost = bool((o.crashed & ~b.crashed).any()) or bool(merges[0])
+        pop_loses = merges & (np.arange(MAX_POP + 1) <= live)
+        pop_loses[0] = False
         return ValueFacts(slot_nodes, ready, lost, eos_ok, pop_loses)
 
     def matches(self, o: Outcome) -> bool:
@@ -244,18 +259,27 @@ class TaskProbes:
         parts = [(o.stack, b.stack), (o.output, b.output)] + ([] if b.sponge is None else [(o.sponge, b.sponge)])
         return all(bool((x[:, runs] == y[:, runs]).all()) for x, y in parts) and bool(o.ram_match[runs].all())
 
-    def _merges(self, o: Outcome, popped: int | None) -> bool:
-        """Some pair the baseline tells apart is in identical states after the prefix (and ``pop popped``)."""
+    def merges(self, o: Outcome) -> np.ndarray:
+        """(MAX_POP + 1,) bool: at n, some pair the baseline tells apart is in identical states (stack, output,
+        sponge, RAM written, crash; lanes that both crashed agree on everything) after the prefix and ``pop n``
+        (n = 0: the prefix itself; popping more than the stack holds leaves an empty stack)."""
         i, j = self.pairs
+        found = np.zeros(MAX_POP + 1, dtype=bool)
         if not len(i):
-            return False
-        stack = o.stack if not popped else o.stack[:-popped]
+            return found
         same = o.crashed[i] == o.crashed[j]
         crashed = o.crashed[i] & o.crashed[j]
-        for part in (stack, o.output, o.sponge, o.written):
+        for part in (o.output, o.sponge, o.written):
             if part is not None and len(part):
                 same &= crashed | (part[:, i] == part[:, j]).all(0)
-        return bool(same.any())
+        depth = o.stack.shape[0]
+        # kept[d]: the pair agrees on the stack's d deepest slots (d = depth - n after pop n)
+        kept = np.ones((depth + 1, len(i)), dtype=bool)
+        if depth:
+            np.logical_and.accumulate(crashed[None, :] | (o.stack[:, i] == o.stack[:, j]), axis=0, out=kept[1:])
+        for n in range(MAX_POP + 1):
+            found[n] = bool((same & kept[max(depth - n, 0)]).any())
+        return found
 
 
 class ValueModel:
@@ -350,6 +374,20 @@ class ValueModel:
         return b"|".join(np.ascontiguousarray(p).tobytes() + bytes(str(p.shape), "ascii") for p in parts) \
             + (b"n" if o.sponge is None else b"s")
 
+    def _program(self, key: tuple[int, tuple], parent: Run | None) -> Program:
+        """The prefix's program: its parent's with the last token's instruction appended (what decoding the
+        whole prefix gives, without a walk over it per step), or the whole prefix decoded."""
+        task, tokens = key
+        decode = self.decoders[task]
+        if parent is not None and tokens and tokens[-1] != EOS and tokens[-1] >= 0:
+            try:
+                last = decode([tokens[-1]]).instructions
+            except TasmError:
+                last = ()  # decoding the whole prefix raises, naming the token's position
+            if len(last) == 1:
+                return Program(parent.plan.program.instructions + last)
+        return decode(list(tokens))
+
     def _runs_of(self, keys: Sequence[tuple[int, tuple]]) -> dict[tuple, Run]:
         """The runs of prefixes, each extending its parent's (cached, or computed here, shorter prefixes first)."""
         runs = self._runs
@@ -372,9 +410,11 @@ class ValueModel:
             items = []
             for key in todo:
                 probes, parent = self.probes(key[0]), parents[key]
-                plan = batch.compile_block(self.decoders[key[0]](list(key[1])), probes.shape)
-                items.append((plan, probes.inputs, None if parent is None else new.get(parent) or runs[parent]))
-            new.update(zip(todo, extend_many(items)))
+                parent_run = None if parent is None else new.get(parent) or runs[parent]
+                plan = batch.compile_block(self._program(key, parent_run), probes.shape)
+                items.append((plan, probes.inputs, parent_run))
+            # one prefix (a Gymnasium step): the reference evaluation, which extend_many equals, costs less
+            new.update(zip(todo, extend_many(items) if len(items) > 1 else [evaluate_plan(*items[0])]))
         found = {key: new[key] if key in new else runs[key] for key in keys}
         runs.update(new)
         while len(runs) > RUN_CACHE_SIZE:
