@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from . import isa
-from .asm import Program
+from .asm import Instruction, Program
 from .errors import VM_ERROR_KINDS, BatchError
 
 KINDS_PER_CYCLE = 16
@@ -119,15 +119,16 @@ _NAME, _ARG = operator.attrgetter("name"), operator.attrgetter("arg")
 _SHALLOW = _KIND_INDEX["stack_too_shallow"]
 
 
-def static_rows(programs: Sequence[Program], shape) -> tuple[np.ndarray, dict[int, BatchError]]:
-    """The static pass of many programs: an int64 array with one row per program, the fields of its
-    :class:`Summary` in order (booleans as 0 and 1), and the programs that are not straight-line blocks (index
-    -> the error :func:`summarize` raises; their rows are meaningless). Equal to :func:`summarize` row by row."""
+def static_rows(programs: Sequence[Program | Sequence[Instruction]], shape) -> tuple[np.ndarray, dict[int, BatchError]]:
+    """The static pass of many programs (each a Program or its sequence of instructions): an int64 array with
+    one row per program, the fields of its :class:`Summary` in order (booleans as 0 and 1), and the programs
+    that are not straight-line blocks (index -> the error :func:`summarize` raises; their rows are
+    meaningless). Equal to :func:`summarize` row by row."""
     n = len(programs)
     rows = np.zeros((n, 9), dtype=np.int64)
     errors: dict[int, BatchError] = {}
     counts = np.fromiter(map(len, programs), dtype=np.int64, count=n)
-    flat = list(itertools.chain.from_iterable([p.instructions for p in programs]))
+    flat = list(itertools.chain.from_iterable([p.instructions if p.__class__ is Program else p for p in programs]))
     codes = np.fromiter(map(_NUMBER.__getitem__, map(_NAME, flat)), dtype=np.int64, count=len(flat))
     starts = np.concatenate(([0], np.cumsum(counts)))
     owner = np.repeat(np.arange(n), counts)
@@ -135,7 +136,8 @@ def static_rows(programs: Sequence[Program], shape) -> tuple[np.ndarray, dict[in
     plain = other[starts[1:]] == other[starts[:-1]]
     for i in np.flatnonzero(~plain).tolist():  # I/O, sponge, halt, control flow: one by one
         try:
-            rows[i] = astuple(summarize(programs[i], shape))
+            program = programs[i]
+            rows[i] = astuple(summarize(program if program.__class__ is Program else Program(program), shape))
         except BatchError as err:
             errors[i] = err
     delta = _FIXED[codes]
