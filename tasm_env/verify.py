@@ -253,7 +253,7 @@ class Verifier:
                     said[row] = verdict
             for i in groups[p]:
                 verdicts[i] = verdict
-        pending = [(program, batch.compile_block(program, self.shape)) for program in unique]
+        pending = [(program, batch.compile_block(program, self.shape, keep=False)) for program in unique]
         program_of_candidate = {i: program for program, group in unique.items() for i in group}
         merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
 
