@@ -25,7 +25,7 @@ from functools import lru_cache
 from .asm import Program
 from .errors import BatchError
 from .field import P
-from .isa import move_stack
+from .isa import STACK_MOVES, stack_move
 from .plan_ops import ADDI, BINARY, HANDLERS, MOVE, OPERATIONS, OUTPUTS, PUSH, UNARY, Builder
 from .plan_static import EFFECTS, KINDS_PER_CYCLE, NO_CRASH, Summary, crash_code, static_rows, summarize
 
@@ -56,14 +56,27 @@ class Shape:
         return self.stack_depth + self.public_inputs + self.secret_inputs + 5 * k + word
 
 
+_PLAN_FIELDS = ("program", "shape", "n_local", "const_ids", "const_values", "kind", "level", "cycle", "out", "n_in",
+                "inputs", "stack", "output", "writes", "touched", "static_crash", "cycles", "public_consumed",
+                "secret_consumed", "digests_consumed", "sponge")
+
+
+class _PlanSlots:
+    """The storage of :class:`Plan` (a mutable class, so that the compiler fills a new plan in with plain
+    attribute stores; see :func:`_walk`)."""
+
+    __slots__ = _PLAN_FIELDS
+
+
 @dataclass(frozen=True)
-class Plan:
+class Plan(_PlanSlots):
     """A compiled straight-line block (plain Python lists, so that many plans concatenate cheaply).
 
     Operation ``j`` has kind code ``kind[j]`` (index into :data:`OPERATIONS`), dependency level ``level[j]``,
     originating instruction ``cycle[j]``, results at ids ``out[j], out[j] + 1, ...`` and its ``n_in[j]``
     input ids in ``inputs`` (flattened, in operation order)."""
 
+    __slots__ = ()  # slots (in the base), not a __dict__: one object for the garbage collector, not two
     program: Program
     shape: Shape
     n_local: int
@@ -84,7 +97,10 @@ class Plan:
     public_consumed: int
     secret_consumed: int
     digests_consumed: int
-    sponge: list[int] | None = None  # the sponge's 16 state ids after the block, None if it was never initialised
+    sponge: list[int] | None  # the sponge's 16 state ids after the block, None if it was never initialised
+
+    def __reduce__(self):  # copy, pickle: rebuilt through __init__ (a frozen instance takes no state)
+        return Plan, tuple(getattr(self, name) for name in _PLAN_FIELDS)
 
 
 _EFFECTS = {name: (*EFFECTS[name], HANDLERS[name]) for name in HANDLERS}
@@ -130,10 +146,11 @@ def _keep(instructions: tuple, shape: Shape, b: Builder) -> None:
         _RESUMABLE[(len(instructions), instructions[0], instructions[-1], shape)] = (instructions, b)
 
 
-_STEP = {name: (getattr(h, "inline", (None, 0)), _EFFECTS[name]) for name, h in HANDLERS.items()}
-"""Per straight-line mnemonic: (how the walk does it inline, or None for its handler; its operation kind code),
-and its :data:`_EFFECTS`."""
-_PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
+_STEP = {name: (*getattr(h, "inline", (None, 0)), stack_move(name) if name in STACK_MOVES else None, *_EFFECTS[name])
+         for name, h in HANDLERS.items()}
+"""Per straight-line mnemonic: how the walk does it inline (or None for its handler), its operation kind code,
+its stack move function (for a stack move), and its :data:`_EFFECTS`."""
+assert tuple(f.name for f in dataclasses.fields(Plan)) == _PLAN_FIELDS
 
 
 def _static_crash(b: Builder, depth: int, need, arg) -> str | None:
@@ -156,27 +173,28 @@ _compile = lru_cache(maxsize=1 << 16)(lambda program, shape: _walk(program, shap
 
 def _walk(program: Program, shape: Shape, keep: bool) -> Plan:
     """One walk over the program: the static checks of :func:`summarize` and the symbolic execution together;
-    the frequent instructions (stack moves, push, addi, one-result operations) inline. With ``keep``, the
-    builder of a program that runs to its end is kept for a longer program to resume from."""
+    the frequent instructions (stack moves, push, addi, one-result operations) inline. With ``keep``, it
+    resumes from a kept builder of its prefix, and keeps its own if it runs to its end."""
     instructions = program.instructions
-    b, start = _resume(instructions, shape)
+    b, start = _resume(instructions, shape) if keep else (Builder(shape), 0)
     stack, lv, constants = b.stack, b.lv, b.constants
     kinds, levels, cycle_of, outs, n_in, inputs = b.kind, b.level, b.cycle_of, b.out, b.n_in, b.inputs
     crash, halts, end = None, False, len(instructions)
+    steps = _STEP
     for k in range(start, end):
         instruction = instructions[k]
-        step = _STEP.get(instruction.name)
+        step = steps.get(instruction.name)
         if step is None:
             if instruction.name != "halt":
                 raise BatchError(f"the batched executor runs straight-line blocks only; found `{instruction.name}`")
             halts, end = True, k + 1
             break
-        (how, code), effect = step
+        how, code, move, fixed, per_arg, need, handler = step
         if how is MOVE:
-            if effect[1] and len(stack) + effect[0] + effect[1] * instruction.arg < 16:  # pop n
+            if per_arg and len(stack) + fixed + per_arg * instruction.arg < 16:  # pop n
                 crash, end = "stack_too_shallow", k
                 break
-            move_stack(instruction.name, instruction.arg, stack)
+            move(stack, instruction.arg)
         elif how is PUSH:
             value = instruction.arg % P
             found = constants.get(value)
@@ -219,7 +237,6 @@ def _walk(program: Program, shape: Shape, keep: bool) -> Plan:
         else:
             b.cycle = k
             arg = instruction.arg
-            fixed, per_arg, need, handler = effect
             crash = _static_crash(b, len(stack) + fixed + per_arg * arg if per_arg else len(stack) + fixed, need, arg)
             if crash:
                 end = k
@@ -230,9 +247,13 @@ def _walk(program: Program, shape: Shape, keep: bool) -> Plan:
         _keep(instructions, shape, b)  # never changed again: a resumed builder is a copy
     elif crash == "secret_digests_exhausted":
         b.op("u32_check", [stack[-6]])  # Triton checks merkle_step's st5 before taking the digest
-    plan = object.__new__(Plan)  # the frozen dataclass's __init__ sets 21 fields one by one: compiling is hot
-    plan.__dict__.update(zip(_PLAN_FIELDS, (
-        program, shape, len(lv) - shape.shared, list(constants.values()), list(constants.keys()),
-        kinds, levels, cycle_of, outs, n_in, inputs, stack, b.output, b.writes, b.touched,
-        NO_CRASH if crash is None else crash_code(end, crash), end, b.public, b.secret, b.digests, b.sponge)))
+    plan = object.__new__(_PlanSlots)  # filled in as the mutable class, then made a Plan: compiling is hot
+    plan.program, plan.shape, plan.n_local = program, shape, len(lv) - shape.shared
+    plan.const_ids, plan.const_values = list(constants.values()), list(constants.keys())
+    plan.kind, plan.level, plan.cycle, plan.out, plan.n_in, plan.inputs = kinds, levels, cycle_of, outs, n_in, inputs
+    plan.stack, plan.output, plan.writes, plan.touched = stack, b.output, b.writes, b.touched
+    plan.static_crash, plan.cycles = NO_CRASH if crash is None else crash_code(end, crash), end
+    plan.public_consumed, plan.secret_consumed, plan.digests_consumed = b.public, b.secret, b.digests
+    plan.sponge = b.sponge
+    plan.__class__ = Plan
     return plan

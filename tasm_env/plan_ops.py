@@ -25,6 +25,7 @@ OUTPUTS: dict[str, int] = {
 OPERATIONS: tuple[str, ...] = tuple(OUTPUTS)
 CODE = {name: i for i, name in enumerate(OPERATIONS)}
 
+
 class Builder:
     """Symbolic execution state of one program (``shape`` a :class:`tasm_env.plan.Shape`)."""
 
