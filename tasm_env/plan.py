@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .asm import Program
 from .errors import BatchError
@@ -42,7 +42,7 @@ class Shape:
     secret_inputs: int
     secret_digests: int
 
-    @property
+    @cached_property  # read for every plan compiled and run
     def shared(self) -> int:
         return self.stack_depth + self.public_inputs + self.secret_inputs + 5 * self.secret_digests
 

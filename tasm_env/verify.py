@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import astuple, replace
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -298,7 +299,8 @@ class Verifier:
                 lanes = np.arange(len(rows))
                 settle(self._differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
         n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
-        coverage = self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
+        coverage = (self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
+                    if pending else "")
         if pending and self.escalates:
             escalated = self._escalation.check([program for program, _ in pending])
             settle(escalated[0])
@@ -365,7 +367,9 @@ class Verifier:
                                     ("sponge", base_sponge, [p.sponge or [] for p in plans])):
             if not base_ids:
                 continue
-            ids = np.array(ids, dtype=np.int64)
+            if sum(map(len, ids)) != len(ids) * len(base_ids):  # the static check makes them equal
+                raise AssertionError(f"a candidate's {part} has another size than the baseline's")
+            ids = np.fromiter(chain.from_iterable(ids), np.int64, len(ids) * len(base_ids)).reshape(len(ids), -1)
             rows = np.where(ids < run.shared, ids, ids + run.offsets[1:, None])
             base = run.V[run.rows(0, base_ids)]  # (slots, lanes)
             cand = run.V[rows]  # (candidates, slots, lanes)
