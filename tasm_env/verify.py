@@ -47,7 +47,7 @@ from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RAN
                        probe_rows)
 from .errors import VM_ERROR_KINDS, BatchError, TaskError, TasmError
 from .plan import NO_CRASH, Summary, static_rows, summarize
-from .verdict import SAME_DATAFLOW, Counterexample, Verdict
+from .verdict import SAME_DATAFLOW, Counterexample, Verdict, counterexample, refutation
 
 __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "SAME_DATAFLOW", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
            "verifier_of", "verify", "verify_many"]
@@ -413,9 +413,9 @@ class Verifier:
                     part = "RAM"
                     said_b, said_c = ram_said[c][1:]
             test = int(lanes[t])
-            example = Counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
-            verdicts[c] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
-                                         f"candidate {said_c}", example, part)
+            example = counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
+            verdicts[c] = refutation(f"differs on {label}test {test} ({part}): baseline {said_b}, candidate {said_c}",
+                                     example, part)
         return verdicts
 
     def _ram_difference(self, run: batch.GroupRun, p: int, ok: np.ndarray) -> tuple[int, str, str] | None:

@@ -133,3 +133,21 @@ def test_candidate_texts_get_the_verdicts_of_their_programs():
     assert list(map(_verdict_facts, from_texts)) == list(map(_verdict_facts, from_programs))
     assert sum(v.ok for v in from_texts) > 10 and sum(not v.ok for v in from_texts) > 100
     assert "not a straight-line program" in from_texts[300].reason
+
+
+def test_the_fast_verdict_constructors_make_what_the_dataclasses_make():
+    """verdict.refutation and verdict.counterexample (the verifier's per-candidate path) skip the frozen
+    dataclasses' __init__: they must fill in every field, and equal, print and replace like the real thing."""
+    import dataclasses
+
+    from tasm_env import verdict as V
+
+    example = V.counterexample(3, "final stack st0 = 1", "final stack st0 = 2", None, "op stack", ("a", "b"))
+    made = V.refutation("differs on test 3", example, "op stack")
+    real_example = V.Counterexample(3, "final stack st0 = 1", "final stack st0 = 2", None, "op stack", ("a", "b"))
+    real = V.Verdict(False, "differs on test 3", real_example, "op stack")
+    for fast, slow, cls in ((example, real_example, V.Counterexample), (made, real, V.Verdict)):
+        assert type(fast) is cls and set(vars(fast)) == {f.name for f in dataclasses.fields(cls)}
+        assert vars(fast) == vars(slow) and fast == slow and repr(fast) == repr(slow)
+    assert dataclasses.replace(made, reason="x") == V.Verdict(False, "x", real_example, "op stack")
+    assert not made and made.status == "refuted"
