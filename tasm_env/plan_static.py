@@ -109,13 +109,16 @@ def summarize(program: Program, shape) -> Summary:
 
 
 # ---- the batch: one row of Summary fields per program, numpy over the instructions of all programs at once
-_MNEMONICS = tuple(isa.BY_NAME)
-_NUMBER = {name: i for i, name in enumerate(_MNEMONICS)}
+# per opcode (``Instruction.opcode``; no instruction has the gaps' opcodes)
+_MNEMONICS = [None] * (1 + max(s.opcode for s in isa.INSTRUCTIONS))
+for _spec in isa.INSTRUCTIONS:
+    _MNEMONICS[_spec.opcode] = _spec.name
+del _spec
 _FIXED = np.array([EFFECTS.get(name, (0,))[0] for name in _MNEMONICS], dtype=np.int64)
 _PER_ARG = np.array([EFFECTS[name][1] if name in EFFECTS else 0 for name in _MNEMONICS], dtype=np.int64)
 _PLAIN = np.array([name in EFFECTS and EFFECTS[name][2] is None for name in _MNEMONICS])
 """Straight-line mnemonics that consume and need nothing: such a block can only crash by a too shallow stack."""
-_NAME, _ARG = operator.attrgetter("name"), operator.attrgetter("arg")
+_OPCODE, _ARG = operator.attrgetter("opcode"), operator.attrgetter("arg")
 _SHALLOW = _KIND_INDEX["stack_too_shallow"]
 
 
@@ -129,7 +132,7 @@ def static_rows(programs: Sequence[Program | Sequence[Instruction]], shape) -> t
     errors: dict[int, BatchError] = {}
     counts = np.fromiter(map(len, programs), dtype=np.int64, count=n)
     flat = list(itertools.chain.from_iterable([p.instructions if p.__class__ is Program else p for p in programs]))
-    codes = np.fromiter(map(_NUMBER.__getitem__, map(_NAME, flat)), dtype=np.int64, count=len(flat))
+    codes = np.fromiter(map(_OPCODE, flat), dtype=np.int64, count=len(flat))
     starts = np.concatenate(([0], np.cumsum(counts)))
     owner = np.repeat(np.arange(n), counts)
     other = np.concatenate(([0], np.cumsum(~_PLAIN[codes])))
