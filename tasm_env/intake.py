@@ -11,6 +11,7 @@ from .asm import Instruction, Program
 from .asm_parse import parse, plain_blocks
 from .errors import ParseError, TasmError
 
+
 def as_program(program, role: str) -> Program:
     """``Program.coerce(program)``, a parse error naming the ``role`` (``baseline``, ``candidate``)."""
     try:
