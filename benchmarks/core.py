@@ -224,6 +224,7 @@ def _timed_stages(totals: collections.Counter):
     """Wrap the verifier's stages (module attributes it calls) so that each adds its time to ``totals``."""
     verify_module = importlib.import_module("tasm_env.verify")
     stages = [(verify_module, "_program", "parse the candidate texts"), (verify_module, "parse_text", "parse the candidate texts"),
+              (verify_module, "distinct_blocks", "parse the candidate texts"),  # the batch intake (intake.py)
               (verify_module, "static_rows", "static pass (plan.static_rows)"),
               (batch, "compile_block", "compile candidates to plans"),
               (verify_module, "dataflow_key", "dataflow keys (first round's survivors)"),

@@ -34,7 +34,7 @@ class _InstructionSlots:
     """The storage of :class:`Instruction` (a mutable class, so that a new instruction is filled in with
     plain attribute stores; see :func:`_build`)."""
 
-    __slots__ = ("name", "arg", "error_id", "size", "key", "_hash")
+    __slots__ = ("name", "arg", "error_id", "size", "key", "opcode", "_hash")
 
 
 @dataclass(frozen=True, init=False)
@@ -43,8 +43,9 @@ class Instruction(_InstructionSlots):
 
     Field-element arguments are stored in canonical form (``push -1`` holds ``p - 1``). ``error_id`` is the
     assertion context of ``assert``/``assert_vector`` (any i128; kept for printing, no effect on execution).
-    Two attributes are set on construction: ``size``, the length in words (2 with an argument, else 1), and
-    ``key``, the pair ``(name, arg)`` that determines what the instruction does (the error_id does not).
+    Three attributes are set on construction: ``size``, the length in words (2 with an argument, else 1),
+    ``key``, the pair ``(name, arg)`` that determines what the instruction does (the error_id does not), and
+    ``opcode``, the mnemonic's opcode (the static pass reads it for a whole batch of programs in C).
 
     Instructions are immutable, so the ones without an argument or with a bounded one (``dup 3``, ``pop 2``)
     are shared: ``Instruction("dup", 3)`` returns the same object every time (a dict lookup, and programs
@@ -137,7 +138,7 @@ def _build(cls: type, name: str, arg: int | str | None, error_id: int | None) ->
     if cls is not Instruction:  # a subclass may have a different layout
         instruction = object.__new__(cls)
         for field, value in (("name", name), ("arg", arg), ("error_id", error_id), ("size", 1 if arg is None else 2),
-                             ("key", (name, arg)), ("_hash", hash((name, arg, error_id)))):
+                             ("key", (name, arg)), ("opcode", _OPCODES[name]), ("_hash", hash((name, arg, error_id)))):
             _set(instruction, field, value)
         return instruction
     instruction = _new(_InstructionSlots)
@@ -146,6 +147,7 @@ def _build(cls: type, name: str, arg: int | str | None, error_id: int | None) ->
     instruction.error_id = error_id
     instruction.size = 1 if arg is None else 2
     instruction.key = (name, arg)
+    instruction.opcode = _OPCODES[name]
     instruction._hash = hash((name, arg, error_id))
     instruction.__class__ = Instruction
     return instruction

@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 import operator
 import re
+from bisect import bisect_right
+from typing import Sequence
 
 from . import isa
 from .asm import I128_MAX, I128_MIN, KEYWORDS, LABEL_RE, Breakpoint, Instruction, Program, TypeHint
@@ -93,6 +95,28 @@ def _parse_plain(text: str) -> Program | None:
         if misses:
             return _parse_words(lines, found, misses)
     return Program(found)
+
+
+def plain_blocks(texts: Sequence[str]) -> list[tuple[Instruction, ...] | None]:
+    """For each text in canonical form with one instruction per line and nothing else (no labels, comments,
+    directives or blank lines: what ``str(program)`` prints for a block), its instructions; None for any other
+    text (:func:`parse` decides it). Where not None, ``parse(text)`` is ``Program(instructions)``.
+
+    The whole batch is split and looked up at once, one dict lookup per line in C: a batch of mutations of
+    one program shares most of its lines, so only fresh literals are parsed one by one."""
+    if not texts:
+        return []
+    lines = "\n".join(texts).split("\n")
+    found = list(map(_LINES.get, lines))
+    ends = list(itertools.accumulate(map(operator.add, map(str.count, texts, itertools.repeat("\n")),
+                                         itertools.repeat(1))))  # each text's end in `lines`
+    misses = list(itertools.compress(itertools.count(), map(operator.is_, found, itertools.repeat(None))))
+    refused = {bisect_right(ends, miss) for miss in _fill_literals(lines, found, misses)} if misses else ()
+    flat = tuple(found)
+    blocks: list[tuple[Instruction, ...] | None] = [flat[a:b] for a, b in zip([0, *ends], ends)]
+    for k in refused:
+        blocks[k] = None
+    return blocks
 
 
 def _fill_literals(lines: list[str], found: list, misses: list[int]) -> list[int]:

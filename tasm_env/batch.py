@@ -3,9 +3,9 @@
 A block is first compiled into a dataflow plan (:mod:`tasm_env.plan`, cached), in which stack shuffling has
 disappeared and only value-producing operations remain. The plan is then evaluated over a value matrix ``V``
 of shape (values, lanes): operations are grouped by dependency level and kind, and each group is one
-vectorised numpy computation, across all the programs of a group at once. Every lane records its first crash
-(the lowest cycle; within one instruction, Triton's check order, which is the order of
-:data:`~tasm_env.errors.VM_ERROR_KINDS`).
+vectorised numpy computation (:mod:`tasm_env.batch_ops` has one evaluator per operation kind), across all the
+programs of a group at once. Every lane records its first crash (the lowest cycle; within one instruction,
+Triton's check order, which is the order of :data:`~tasm_env.errors.VM_ERROR_KINDS`).
 
 Public entry points: :func:`run_batch` (one program, many inputs) and :func:`run_group` (many programs, the
 same inputs; used by :mod:`tasm_env.verify`). The reference VM (:mod:`tasm_env.vm`) is the oracle: property
@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import chain
-from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from . import field as F
-from . import tip5
 from .asm import Program
+from .batch_ops import BY_CODE, EVALUATORS, evaluator
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
@@ -31,182 +30,6 @@ __all__ = ["EVALUATORS", "BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan"
            "evaluate_schedule", "evaluator", "result_of", "run_batch", "run_group"]
 
 _U64 = np.uint64
-_U32_LIMIT = _U64(1 << 32)
-_KIND_INDEX = {kind: i for i, kind in enumerate(VM_ERROR_KINDS)}
-
-
-# ------------------------------------------------------------------------------------ the evaluators
-
-
-def _crash(kind: str, mask: np.ndarray) -> tuple[int, np.ndarray]:
-    return _KIND_INDEX[kind], mask
-
-
-def _not_u32(*xs: np.ndarray) -> np.ndarray:
-    mask = xs[0] >= _U32_LIMIT
-    for x in xs[1:]:
-        mask = mask | (x >= _U32_LIMIT)
-    return mask
-
-
-def _ev_add(x, ctx):
-    return [F.vadd(x[0], x[1])], []
-
-
-_SMALL_MUL = 64
-"""Up to this many products, Python's integers multiply faster than :func:`tasm_env.field.vmul`'s two dozen
-array operations (the verifier's first round has 8 lanes)."""
-
-
-def _ev_mul(x, ctx):
-    a, b = x[0], x[1]
-    if a.size > _SMALL_MUL:
-        return [F.vmul(a, b)], []
-    product = np.fromiter(map(F.mul, a.ravel().tolist(), b.ravel().tolist()), dtype=_U64, count=a.size)
-    return [product.reshape(a.shape)], []
-
-
-def _ev_eq(x, ctx):
-    return [(x[0] == x[1]).astype(_U64)], []
-
-
-def _ev_invert(x, ctx):
-    return [F.vinv(x[0])], [_crash("inverse_of_zero", x[0] == 0)]
-
-
-def _ev_lt(x, ctx):
-    return [(x[0] < x[1]).astype(_U64)], [_crash("u32_operand", _not_u32(x[0], x[1]))]
-
-
-def _ev_and(x, ctx):
-    return [x[0] & x[1]], [_crash("u32_operand", _not_u32(x[0], x[1]))]
-
-
-def _ev_xor(x, ctx):
-    return [x[0] ^ x[1]], [_crash("u32_operand", _not_u32(x[0], x[1]))]
-
-
-def _ev_log_2_floor(x, ctx):
-    a = x[0]
-    bad = _not_u32(a)
-    zero = (a == 0) & ~bad
-    _, exponent = np.frexp(np.where(bad | zero, 1, a).astype(np.float64))  # exact below 2^53
-    return [(exponent - 1).astype(_U64)], [_crash("u32_operand", bad), _crash("log_of_zero", zero)]
-
-
-def _ev_pop_count(x, ctx):
-    a = x[0] & _U64(0xFFFFFFFF)
-    a = a - ((a >> _U64(1)) & _U64(0x55555555))
-    a = (a & _U64(0x33333333)) + ((a >> _U64(2)) & _U64(0x33333333))
-    a = (a + (a >> _U64(4))) & _U64(0x0F0F0F0F)
-    a = (a * _U64(0x01010101)) & _U64(0xFFFFFFFF)
-    return [a >> _U64(24)], [_crash("u32_operand", _not_u32(x[0]))]
-
-
-def _ev_pow(x, ctx):
-    base, exponent = x
-    return [F.vpow(base, exponent & _U64(0xFFFFFFFF), bits=32)], [_crash("u32_operand", _not_u32(exponent))]
-
-
-def _ev_div_mod(x, ctx):
-    numerator, denominator = x
-    bad = _not_u32(numerator, denominator)
-    zero = (denominator == 0) & ~bad
-    safe = np.where(denominator == 0, _U64(1), denominator)
-    return [numerator // safe, numerator % safe], [_crash("u32_operand", bad), _crash("division_by_zero", zero)]
-
-
-def _ev_split(x, ctx):
-    return [x[0] >> _U64(32), x[0] & _U64(0xFFFFFFFF)], []
-
-
-def _ev_assert(x, ctx):
-    return [], [_crash("assertion_failed", x[0] != 1)]
-
-
-def _ev_assert_vector(x, ctx):
-    unequal = np.zeros(x[0].shape, dtype=bool)
-    for i in range(5):
-        unequal |= x[i] != x[i + 5]
-    return [], [_crash("assertion_failed", unequal)]
-
-
-def _ev_u32_check(x, ctx):
-    return [], [_crash("u32_operand", _not_u32(x[0]))]
-
-
-def _permute_rows(rows: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Tip5 permutation of 16 arrays of equal shape, lane by lane."""
-    shape = rows[0].shape
-    state = np.stack([np.asarray(r, dtype=_U64).reshape(-1) for r in rows])
-    out = tip5.vpermutation(state)
-    return [out[i].reshape(shape) for i in range(16)]
-
-
-def _ev_permute(x, ctx):
-    return _permute_rows(x), []
-
-
-def _ev_merkle(x, ctx):
-    accumulator, index, sibling = x[0:5], x[5], x[6:11]
-    even = (index & _U64(1)) == 0
-    left = [np.where(even, a, s) for a, s in zip(accumulator, sibling)]
-    right = [np.where(even, s, a) for a, s in zip(accumulator, sibling)]
-    ones = [np.ones_like(index)] * 6
-    digest = _permute_rows(left + right + ones)[:5]
-    return digest + [(index & _U64(0xFFFFFFFF)) >> _U64(1)], [_crash("u32_operand", _not_u32(index))]
-
-
-def _ev_xx_add(x, ctx):
-    return list(F.vxadd(x[0:3], x[3:6])), []
-
-
-def _ev_xx_mul(x, ctx):
-    return list(F.vxmul(x[0:3], x[3:6])), []
-
-
-def _ev_x_invert(x, ctx):
-    zero = (x[0] == 0) & (x[1] == 0) & (x[2] == 0)
-    return list(F.vxinv(x[0:3])), [_crash("inverse_of_zero", zero)]
-
-
-def _ev_xb_mul(x, ctx):
-    return list(F.vxbmul(x[0], x[1:4])), []
-
-
-def _ev_xx_dot_step(x, ctx):
-    return list(F.vxadd(x[0:3], F.vxmul(x[3:6], x[6:9]))), []
-
-
-def _ev_xb_dot_step(x, ctx):
-    return list(F.vxadd(x[0:3], F.vxbmul(x[3], x[4:7]))), []
-
-
-def _ev_mem_read(x, ctx):
-    address = x[0]
-    value = ctx.initial_ram(address)
-    for k in range(1, len(x), 2):  # later writes win
-        value = np.where(x[k] == address, x[k + 1], value)
-    return [value], []
-
-
-_EVALUATORS: tuple[Callable, ...] = tuple(globals()["_ev_" + name] for name in OPERATIONS)
-"""Evaluator of each operation kind, indexed by the plan's kind codes: (inputs, ctx) -> (results, crashes)."""
-assert {name[4:] for name in globals() if name.startswith("_ev_")} == set(OPERATIONS), \
-    "the evaluators must cover exactly the plan's operation kinds"
-EVALUATORS: Mapping[str, Callable] = MappingProxyType(dict(zip(OPERATIONS, _EVALUATORS)))
-"""The batched executor's semantics by operation kind (see :data:`tasm_env.plan.OPERATIONS`): each maps
-``(operands, inputs)`` (a list of uint64 arrays of one shape, and the :class:`Inputs`, which only ``mem_read``
-reads) to ``(results, crashes)``: the result arrays in Triton's order (``tasm_env.isa`` says which ends on
-top) and a list of ``(index into VM_ERROR_KINDS, boolean mask)``."""
-
-
-def evaluator(operation: str) -> Callable:
-    """The evaluator of one operation kind (see :data:`EVALUATORS`)."""
-    try:
-        return EVALUATORS[operation]
-    except KeyError:
-        raise BatchError(f"unknown operation {operation!r}: expected one of {', '.join(OPERATIONS)}") from None
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -297,6 +120,9 @@ def _as_u64(values, ndim: int, name: str, empty_shape=None) -> np.ndarray:
     return array
 
 
+_GATHERED = 6  # operations with up to this many inputs have their input rows gathered all at once
+
+
 @dataclass
 class Schedule:
     """The operations of one or more plans as flat arrays in global value rows, cut into groups of one kind
@@ -308,15 +134,17 @@ class Schedule:
     def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None) -> "Schedule":
         """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
         0: one set of sources for all), its own ids rows ``i + offsets[p]``."""
-        kind, level, cycle, out, n_in, inputs = (list(chain.from_iterable([getattr(plan, name) for plan in plans]))
-                                                 for name in ("kind", "level", "cycle", "out", "n_in", "inputs"))
         counts, widths = [len(plan.kind) for plan in plans], [len(plan.inputs) for plan in plans]
-        if not kind:
+        total, n_ids = sum(counts), sum(widths)
+        if not total:
             return cls([])
+
+        def flat(name: str, n: int) -> np.ndarray:  # one attribute of every plan, concatenated
+            return np.fromiter(chain.from_iterable([getattr(plan, name) for plan in plans]), dtype=np.int64, count=n)
+        kind_a, level_a, cycle_a, n_in_a = (flat(name, total) for name in ("kind", "level", "cycle", "n_in"))
         program = np.repeat(np.arange(len(plans)), counts)
-        kind_a, level_a, n_in_a = np.array(kind), np.array(level), np.array(n_in)
-        out_a = np.array(out) + offsets[program]  # results are always the plan's own ids
-        ids = np.array(inputs)
+        out_a = flat("out", total) + offsets[program]  # results are always the plan's own ids
+        ids = flat("inputs", n_ids)
         shared_of = np.repeat(np.broadcast_to(np.asarray(shared), (len(plans),)), widths)  # tasks' own sources
         source = 0 if sources is None else np.repeat(sources, widths)
         ids = np.where(ids < shared_of, ids + source, ids + np.repeat(offsets, widths))
@@ -324,14 +152,17 @@ class Schedule:
         # one sort key (level, kind, arity); a stable sort keeps each group's operations in plan order
         key = (level_a * len(OPERATIONS) + kind_a) * (int(n_in_a.max()) + 1) + n_in_a
         order = np.argsort(key, kind="stable")
-        key, start, out_a, cycle_a, program = key[order], start[order], out_a[order], np.array(cycle)[order], \
-            program[order]
+        key, start, out_a, cycle_a, program = key[order], start[order], out_a[order], cycle_a[order], program[order]
         bounds = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(order)]
-        kinds, widths = kind_a[order].tolist(), n_in_a[order].tolist()
+        firsts = bounds[:-1]
+        kinds, widths = kind_a[order][firsts].tolist(), n_in_a[order][firsts].tolist()
+        # the inputs of all operations of up to _GATHERED inputs in one (inputs, operations) matrix, each group
+        # a slice of it (the columns past an operation's own inputs are never read)
+        gathered = ids[np.minimum(start[None, :] + np.arange(min(max(widths), _GATHERED))[:, None], n_ids - 1)]
         groups = []
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            rows = ids[start[a:b][None, :] + np.arange(widths[a])[:, None]]  # (n_in, m)
-            groups.append((kinds[a], rows, out_a[a:b], cycle_a[a:b], program[a:b]))
+        for a, b, kind, width in zip(firsts, bounds[1:], kinds, widths):
+            rows = gathered[:width, a:b] if width <= _GATHERED else ids[start[a:b][None, :] + np.arange(width)[:, None]]
+            groups.append((kind, rows, out_a[a:b], cycle_a[a:b], program[a:b]))
         return cls(groups)
 
 
@@ -342,9 +173,8 @@ class GroupRun:
         self.plans = list(plans)
         self.inputs = inputs
         shape = inputs.shape
-        for plan in self.plans:
-            if plan.shape != shape:
-                raise BatchError("every plan in a group must be compiled for the inputs' shape")
+        if any(other != shape for other in {id(plan.shape): plan.shape for plan in self.plans}.values()):
+            raise BatchError("every plan in a group must be compiled for the inputs' shape")
         self.shared = shared = shape.shared
         sizes = [p.n_local for p in self.plans]
         self.offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)  # local id -> row shift
@@ -357,14 +187,12 @@ class GroupRun:
         V[s : s + shape.secret_inputs] = inputs.secret_input.T
         s += shape.secret_inputs
         V[s : s + 5 * shape.secret_digests] = inputs.secret_digests.reshape(lanes, -1).T
-        const_rows: list[int] = []
-        const_values: list[int] = []
-        for p, plan in enumerate(self.plans):
-            shift = int(self.offsets[p])
-            const_rows += [i + shift for i in plan.const_ids]
-            const_values += plan.const_values
-        if const_rows:
-            V[const_rows] = np.array(const_values, dtype=_U64)[:, None]
+        counts = [len(plan.const_ids) for plan in self.plans]
+        n = sum(counts)
+        if n:
+            rows = np.fromiter(chain.from_iterable([plan.const_ids for plan in self.plans]), np.int64, n)
+            V[rows + np.repeat(self.offsets, counts)] = np.fromiter(
+                chain.from_iterable([plan.const_values for plan in self.plans]), _U64, n)[:, None]
         self.V = V
         self.crash = np.repeat(np.array([[plan.static_crash] for plan in self.plans], dtype=np.int64), lanes, axis=1)
         if len(self.plans) == 1:  # a single plan's schedule is reused across runs
@@ -400,7 +228,7 @@ def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx:
     """Run ``schedule`` on ``V`` (values, lanes) in place, lowering ``crash`` (programs, lanes) to each lane's
     first crash. ``ctx`` (the inputs' initial RAM) is read by ``mem_read`` only (None for plans without it)."""
     for kind, rows, out, cycle, program in schedule.groups:
-        results, crashes = _EVALUATORS[kind](list(V[rows]), ctx)
+        results, crashes = BY_CODE[kind](list(V[rows]), ctx)
         for k, result in enumerate(results):
             V[out + k] = result
         for kind_index, mask in crashes:

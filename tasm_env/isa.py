@@ -340,6 +340,12 @@ def move_stack(name: str, arg: int, stack: list) -> list:
     return stack
 
 
+def stack_move(name: str):
+    """The function ``(stack, arg) -> None`` that :func:`move_stack` applies for ``name`` (for a hot loop that
+    looks it up once)."""
+    return _MOVES[name]
+
+
 def _check_table() -> None:
     for s in INSTRUCTIONS:
         assert s.category in CATEGORIES, f"{s.name}: category {s.category!r}"

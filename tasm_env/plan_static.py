@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from . import isa
-from .asm import Program
+from .asm import Instruction, Program
 from .errors import VM_ERROR_KINDS, BatchError
 
 KINDS_PER_CYCLE = 16
@@ -109,33 +109,38 @@ def summarize(program: Program, shape) -> Summary:
 
 
 # ---- the batch: one row of Summary fields per program, numpy over the instructions of all programs at once
-_MNEMONICS = tuple(isa.BY_NAME)
-_NUMBER = {name: i for i, name in enumerate(_MNEMONICS)}
+# per opcode (``Instruction.opcode``; no instruction has the gaps' opcodes)
+_MNEMONICS = [None] * (1 + max(s.opcode for s in isa.INSTRUCTIONS))
+for _spec in isa.INSTRUCTIONS:
+    _MNEMONICS[_spec.opcode] = _spec.name
+del _spec
 _FIXED = np.array([EFFECTS.get(name, (0,))[0] for name in _MNEMONICS], dtype=np.int64)
 _PER_ARG = np.array([EFFECTS[name][1] if name in EFFECTS else 0 for name in _MNEMONICS], dtype=np.int64)
 _PLAIN = np.array([name in EFFECTS and EFFECTS[name][2] is None for name in _MNEMONICS])
 """Straight-line mnemonics that consume and need nothing: such a block can only crash by a too shallow stack."""
-_NAME, _ARG = operator.attrgetter("name"), operator.attrgetter("arg")
+_OPCODE, _ARG = operator.attrgetter("opcode"), operator.attrgetter("arg")
 _SHALLOW = _KIND_INDEX["stack_too_shallow"]
 
 
-def static_rows(programs: Sequence[Program], shape) -> tuple[np.ndarray, dict[int, BatchError]]:
-    """The static pass of many programs: an int64 array with one row per program, the fields of its
-    :class:`Summary` in order (booleans as 0 and 1), and the programs that are not straight-line blocks (index
-    -> the error :func:`summarize` raises; their rows are meaningless). Equal to :func:`summarize` row by row."""
+def static_rows(programs: Sequence[Program | Sequence[Instruction]], shape) -> tuple[np.ndarray, dict[int, BatchError]]:
+    """The static pass of many programs (each a Program or its sequence of instructions): an int64 array with
+    one row per program, the fields of its :class:`Summary` in order (booleans as 0 and 1), and the programs
+    that are not straight-line blocks (index -> the error :func:`summarize` raises; their rows are
+    meaningless). Equal to :func:`summarize` row by row."""
     n = len(programs)
     rows = np.zeros((n, 9), dtype=np.int64)
     errors: dict[int, BatchError] = {}
     counts = np.fromiter(map(len, programs), dtype=np.int64, count=n)
-    flat = list(itertools.chain.from_iterable([p.instructions for p in programs]))
-    codes = np.fromiter(map(_NUMBER.__getitem__, map(_NAME, flat)), dtype=np.int64, count=len(flat))
+    flat = list(itertools.chain.from_iterable([p.instructions if p.__class__ is Program else p for p in programs]))
+    codes = np.fromiter(map(_OPCODE, flat), dtype=np.int64, count=len(flat))
     starts = np.concatenate(([0], np.cumsum(counts)))
     owner = np.repeat(np.arange(n), counts)
     other = np.concatenate(([0], np.cumsum(~_PLAIN[codes])))
     plain = other[starts[1:]] == other[starts[:-1]]
     for i in np.flatnonzero(~plain).tolist():  # I/O, sponge, halt, control flow: one by one
         try:
-            rows[i] = astuple(summarize(programs[i], shape))
+            program = programs[i]
+            rows[i] = astuple(summarize(program if program.__class__ is Program else Program(program), shape))
         except BatchError as err:
             errors[i] = err
     delta = _FIXED[codes]

@@ -89,3 +89,25 @@ SAME_DATAFLOW = Verdict(True, "equivalent: the same dataflow as the baseline", s
                               "operands of commutative ones and dead operations that cannot crash)")
 """The verdict of a candidate whose plan is the baseline's in another order (:mod:`tasm_env.dataflow`): it
 does on every input what the baseline does, so no test is run."""
+
+
+def _filled(cls, values: dict):
+    """An instance of the frozen dataclass ``cls`` holding ``values`` (every field), made without its
+    ``__init__``, which sets each field through ``object.__setattr__``: the verifier makes a verdict and a
+    counterexample for nearly every candidate it rejects after running it."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
+
+
+def refutation(reason: str, counterexample: Counterexample, part: str) -> Verdict:
+    """``Verdict(False, reason, counterexample, part)``, made faster."""
+    return _filled(Verdict, {"ok": False, "reason": reason, "counterexample": counterexample, "part": part,
+                             "status": "refuted", "bound": ""})
+
+
+def counterexample(test: int, baseline: str, candidate: str, tests: TestSet, part: str,
+                   programs: tuple) -> Counterexample:
+    """``Counterexample(test, baseline, candidate, tests, part, programs)``, made faster."""
+    return _filled(Counterexample, {"test": test, "baseline": baseline, "candidate": candidate, "tests": tests,
+                                    "part": part, "programs": programs})

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import astuple, replace
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -38,15 +39,15 @@ from . import batch, solve
 from .solve_back import back_rows
 from .solve_more import ram_rows, stepped_rows
 from .asm import Program
-from .asm_parse import parse as parse_text
 from .dataflow import dataflow_key
 from .escalation import Escalation
+from .intake import as_program, distinct_blocks, program_of
 from .coverage import (CONTEXT_DEPTH, EDGE, EQUAL, INPUT_TYPES, PAIR, PROBE, RANDOM, SOLVED, TestSet, check_input_types,
                        check_n_tests, edge_rows, equal_rows, field_pool, grid_rows, literals, make_tests, pair_rows,
                        probe_rows)
-from .errors import ParseError, TaskError, TasmError
+from .errors import TaskError, TasmError
 from .plan import NO_CRASH, Summary, static_rows, summarize
-from .verdict import SAME_DATAFLOW, Counterexample, Verdict
+from .verdict import SAME_DATAFLOW, Counterexample, Verdict, counterexample, refutation
 from .verify_first import describe_crash as _describe_crash, random_tests, static_difference
 
 __all__ = ["CONTEXT_DEPTH", "INPUT_TYPES", "SAME_DATAFLOW", "Counterexample", "TestSet", "Verdict", "Verifier", "make_tests",
@@ -68,18 +69,10 @@ def _baseline_and_types(baseline, inputs) -> tuple[Program, tuple[str, ...], str
     """Accept a Task-like object (``.baseline`` and ``.inputs``) or a program with explicit input types."""
     if hasattr(baseline, "baseline") and hasattr(baseline, "inputs"):
         name = getattr(baseline, "name", "task")
-        return _program(baseline.baseline, "baseline"), check_input_types(baseline.inputs), name
+        return as_program(baseline.baseline, "baseline"), check_input_types(baseline.inputs), name
     if inputs is None:
         raise TasmError("verify needs the input types of the baseline, e.g. inputs=('field', 'u32')")
-    return _program(baseline, "baseline"), check_input_types(inputs), "baseline"
-
-
-def _program(program, role: str) -> Program:
-    try:
-        program = Program.coerce(program)
-    except ParseError as err:
-        raise ParseError(f"{role}: {err.message}", err.line, err.column) from None
-    return program
+    return as_program(baseline, "baseline"), check_input_types(inputs), "baseline"
 
 
 def _step_bases(crashed: np.ndarray, flavour: np.ndarray, rng) -> np.ndarray:
@@ -199,40 +192,18 @@ class Verifier:
         """One verdict per candidate (Programs or TASM text), in order. With ``prove``, accepted candidates
         are also given to :func:`tasm_env.prove.prove` (status ``proved`` where it succeeds)."""
         verdicts: list[Verdict | None] = [None] * len(candidates)
-        unique: dict[Program, list[int]] = {}
-        parsed: dict[str, Program] = {}  # a batch often repeats a text: parse it once
-        program_of: list[Program | None] = [None] * len(candidates)
-        for i, candidate in enumerate(candidates):
-            try:
-                if candidate.__class__ is str:
-                    program = parsed.get(candidate)
-                    if program is None:
-                        try:
-                            program = parse_text(candidate)  # what Program.parse calls, minus two calls' overhead
-                        except ParseError:
-                            program = _program(candidate, "candidate")  # raises again, naming the candidate
-                        parsed[candidate] = program
-                else:
-                    program = _program(candidate, "candidate")
-            except TasmError as err:
-                verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
-                continue
-            group = unique.get(program)
-            if group is None:
-                unique[program] = [i]
-            else:
-                group.append(i)
-            program_of[i] = program
-        pending: list[tuple[Program, batch.Plan]] = []
-        programs = list(unique)
-        rows, errors = static_rows(programs, self.shape)  # the static pass of the whole batch at once
+        blocks, groups, not_programs = distinct_blocks(candidates)
+        for i, err in not_programs.items():
+            verdicts[i] = Verdict(False, f"candidate is not a straight-line program: {err}", part="program")
+        unique: dict[Program, list[int]] = {}  # the candidates past the static pass, by program
+        rows, errors = static_rows(blocks, self.shape)  # the static pass of the whole batch at once
         base = np.array(astuple(self.summary), dtype=np.int64)
         compared = [1, 2, 3, 4, 5, 7, 8]  # every field but the cycles and the crash
         differs = (rows[:, 6] != NO_CRASH) | (rows[:, compared] != base[compared]).any(axis=1)
         said: dict[tuple, Verdict] = {}  # candidates with the same static facts get the same verdict
-        for p, (program, different, row) in enumerate(zip(programs, differs.tolist(), rows.tolist())):
+        for p, (block, different, row) in enumerate(zip(blocks, differs.tolist(), rows.tolist())):
             if not different and p not in errors:
-                pending.append((program, batch.compile_block(program, self.shape)))
+                unique.setdefault(program_of(block), []).extend(groups[p])
                 continue
             row = tuple(row) if p not in errors else None
             verdict = said.get(row)
@@ -242,8 +213,10 @@ class Verifier:
                 verdict = Verdict(False, difference[1], part=difference[0])
                 if row is not None:
                     said[row] = verdict
-            for i in unique[program]:
+            for i in groups[p]:
                 verdicts[i] = verdict
+        pending = [(program, batch.compile_block(program, self.shape, keep=False)) for program in unique]
+        program_of_candidate = {i: program for program, group in unique.items() for i in group}
         merged: list[int] = []  # candidates whose verdict is another's with the same dataflow
 
         def settle(failures: dict[int, Verdict]) -> None:
@@ -287,7 +260,8 @@ class Verifier:
                 lanes = np.arange(len(rows))
                 settle(self._differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
         n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
-        coverage = self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
+        coverage = (self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
+                    if pending else "")
         if pending and self.escalates:
             escalated = self._escalation.check([program for program, _ in pending])
             settle(escalated[0])
@@ -305,8 +279,8 @@ class Verifier:
         for i in merged:  # a counterexample names the candidate it is for (its RAM is replayed with it)
             example = verdicts[i].counterexample
             if example is not None:
-                verdicts[i] = replace(verdicts[i], counterexample=replace(example, programs=(self.baseline,
-                                                                                             program_of[i])))
+                verdicts[i] = replace(verdicts[i], counterexample=replace(
+                    example, programs=(self.baseline, program_of_candidate[i])))
         return verdicts  # type: ignore[return-value]
 
     def _escalation_verifier(self, n_tests: int, seed: int) -> "Verifier":
@@ -354,7 +328,9 @@ class Verifier:
                                     ("sponge", base_sponge, [p.sponge or [] for p in plans])):
             if not base_ids:
                 continue
-            ids = np.array(ids, dtype=np.int64)
+            if sum(map(len, ids)) != len(ids) * len(base_ids):  # the static check makes them equal
+                raise AssertionError(f"a candidate's {part} has another size than the baseline's")
+            ids = np.fromiter(chain.from_iterable(ids), np.int64, len(ids) * len(base_ids)).reshape(len(ids), -1)
             rows = np.where(ids < run.shared, ids, ids + run.offsets[1:, None])
             base = run.V[run.rows(0, base_ids)]  # (slots, lanes)
             cand = run.V[rows]  # (candidates, slots, lanes)
@@ -398,9 +374,9 @@ class Verifier:
                     part = "RAM"
                     said_b, said_c = ram_said[c][1:]
             test = int(lanes[t])
-            example = Counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
-            verdicts[c] = Verdict(False, f"differs on {label}test {test} ({part}): baseline {said_b}, "
-                                         f"candidate {said_c}", example, part)
+            example = counterexample(test, said_b, said_c, tests, part, (self.baseline, plans[c].program))
+            verdicts[c] = refutation(f"differs on {label}test {test} ({part}): baseline {said_b}, candidate {said_c}",
+                                     example, part)
         return verdicts
 
     def _ram_difference(self, run: batch.GroupRun, p: int, ok: np.ndarray) -> tuple[int, str, str] | None:

@@ -233,3 +233,28 @@ def test_instructions_are_frozen_and_survive_copies():
             (i.name, i.arg, i.error_id, i.size, i.key) for i in program]
     assert copy.deepcopy(instruction) == instruction and copy.deepcopy(instruction).error_id == -7
     assert [f.name for f in dataclasses.fields(Instruction)] == ["name", "arg", "error_id"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(_PIECES, max_size=8), st.sampled_from(["\n", " ", "\r\n"])), max_size=6))
+def test_a_batch_looked_up_line_by_line_is_what_parse_gives(texts):
+    """asm_parse.plain_blocks (the verifier's batch intake): each text gets the instructions parse() gives it,
+    or None; a text made of canonical lines (as str(program) prints a block) always gets its instructions."""
+    texts = [separator.join(pieces) for pieces, separator in texts]
+    texts += [str(Program.parse(text)) for text in texts if _parses_to_a_block(text)]  # canonical, one per line
+    blocks = asm_parse.plain_blocks(texts)
+    assert len(blocks) == len(texts)
+    for text, block in zip(texts, blocks):
+        if block is None:
+            assert not (_parses_to_a_block(text) and text == str(Program.parse(text)))
+            continue
+        program = Program.parse(text)
+        assert block == program.instructions and not program.labels and not program.directives
+
+
+def _parses_to_a_block(text: str) -> bool:
+    try:
+        program = Program.parse(text)
+    except ParseError:
+        return False
+    return bool(program.instructions) and not program.labels and not program.directives

@@ -85,3 +85,25 @@ def test_the_compilers_static_checks_are_summarize(seed):
                     plan.digests_consumed, plan.sponge is not None) == (
                 summary.final_depth, summary.outputs, summary.public_consumed, summary.secret_consumed,
                 summary.digests_consumed, summary.sponge_initialised), str(program)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_plan_not_kept_is_the_kept_plan_and_plans_copy_and_pickle(seed):
+    """compile_block(keep=False) (the verifier's candidates) walks afresh and keeps nothing: the same plan as
+    the cached walk, which may resume from a kept prefix. Plans (slotted, frozen) copy and pickle to equals."""
+    import copy
+    import pickle
+
+    programs, shape = _programs(seed + 300, 30)
+    for program in programs:
+        longer = Program(program.instructions + (Instruction("dup", 0), Instruction("add")))
+        for p in (program, Program(program.instructions + (Instruction("dup", 0),)), longer):  # resumed when kept
+            try:
+                kept = compile_block(p, shape)
+            except BatchError:
+                continue
+            fresh = compile_block(Program(p.instructions), shape, keep=False)
+            assert fresh == kept and fresh is not kept
+            assert copy.deepcopy(kept) == kept and pickle.loads(pickle.dumps(kept)) == kept
+    with pytest.raises(Exception):
+        kept.kind = []  # frozen

@@ -92,3 +92,62 @@ def test_tests_are_reproducible_and_cover_edges():
 def test_unknown_input_type_is_a_clear_error():
     with pytest.raises(te.TasmError, match="unknown input type"):
         verify("add", "add", inputs=("float", "field"))
+
+
+def _verdict_facts(verdict) -> tuple:
+    return (verdict.ok, verdict.reason, verdict.part, verdict.status, verdict.bound, str(verdict.counterexample))
+
+
+def test_candidate_texts_get_the_verdicts_of_their_programs():
+    """The batch intake (canonical texts looked up line by line for the whole batch, a Program made only for a
+    candidate past the static pass) gives every text the verdict its Program gets in the same batch: canonical
+    and other spellings, repeats, fresh literals, comments, parse errors and control flow."""
+    import numpy as np
+
+    from tasm_env.asm import Program
+    from tasm_env.errors import ParseError
+    from tasm_env.verify import Verifier
+
+    rng = np.random.default_rng(11)
+    baseline = Program.parse("dup 1 dup 1 mul swap 2 add push 3 mul add")
+    pool = [str(i) for i in baseline.instructions] + ["push 0", "push 1", "dup 0", "swap 1", "pop 1", "add", "mul",
+                                                      "push 3", "push 03", "addi 0", "xb_mul", "split", "skiz"]
+    texts = []
+    for _ in range(300):
+        words = [str(i) for i in baseline.instructions]
+        for _ in range(int(rng.integers(0, 3))):
+            words[int(rng.integers(len(words)))] = pool[int(rng.integers(len(pool)))]
+        if rng.random() < 0.2:
+            words.insert(int(rng.integers(len(words))), f"push {int(rng.integers(1 << 62))}")  # a fresh literal
+        texts.append((" ", "\n", "\n", "\n", " // c\n")[int(rng.integers(5))].join(words))
+    texts += ["bogus", "push 1\n\ncall nowhere", "", texts[0], texts[1] + "\n", "dup 1\ndup 1 mul\nswap 2"]
+    verifier = Verifier(baseline, ("field", "field"), 20, 42)
+
+    def program(text):
+        try:
+            return Program.parse(text)
+        except ParseError:
+            return text  # the same error either way
+    from_texts = verifier.check(texts)
+    from_programs = verifier.check([program(text) for text in texts])
+    assert list(map(_verdict_facts, from_texts)) == list(map(_verdict_facts, from_programs))
+    assert sum(v.ok for v in from_texts) > 10 and sum(not v.ok for v in from_texts) > 100
+    assert "not a straight-line program" in from_texts[300].reason
+
+
+def test_the_fast_verdict_constructors_make_what_the_dataclasses_make():
+    """verdict.refutation and verdict.counterexample (the verifier's per-candidate path) skip the frozen
+    dataclasses' __init__: they must fill in every field, and equal, print and replace like the real thing."""
+    import dataclasses
+
+    from tasm_env import verdict as V
+
+    example = V.counterexample(3, "final stack st0 = 1", "final stack st0 = 2", None, "op stack", ("a", "b"))
+    made = V.refutation("differs on test 3", example, "op stack")
+    real_example = V.Counterexample(3, "final stack st0 = 1", "final stack st0 = 2", None, "op stack", ("a", "b"))
+    real = V.Verdict(False, "differs on test 3", real_example, "op stack")
+    for fast, slow, cls in ((example, real_example, V.Counterexample), (made, real, V.Verdict)):
+        assert type(fast) is cls and set(vars(fast)) == {f.name for f in dataclasses.fields(cls)}
+        assert vars(fast) == vars(slow) and fast == slow and repr(fast) == repr(slow)
+    assert dataclasses.replace(made, reason="x") == V.Verdict(False, "x", real_example, "op stack")
+    assert not made and made.status == "refuted"
