@@ -229,7 +229,7 @@ def _timed_stages(totals: collections.Counter):
               (batch, "compile_block", "compile candidates to plans"),
               (verify_module, "dataflow_key", "dataflow keys (first round's survivors)"),
               (batch, "GroupRun", "batched runs (all rounds)"),
-              (verify_module.Verifier, "_differences", "compare with the baseline"),
+              (verify_module.Verifier, "differences", "compare with the baseline"),
               (verify_module.solve, "solved_rows", "survivors' own tests: solved_rows"),
               (verify_module, "stepped_rows", "survivors' own tests: stepped_rows"),
               (verify_module, "back_rows", "survivors' own tests: back_rows"),

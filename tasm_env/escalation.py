@@ -1,5 +1,7 @@
 """The verifier's escalation round: a candidate that passed every test and whose dataflow is not the baseline's
-(such candidates are rare, and a reward or a published result rests on them) runs once more, on the tests of
+(such candidates are rare, and a reward or a published result rests on them) runs once more: first on tests
+solved for it along lines (:mod:`tasm_env.solve_line`: its own sensitive values, those the baseline lacks
+first, read as rational functions of one source from many base tests), then on the tests of
 :data:`ESCALATIONS` more verifiers built like the first one with seeds derived from its own: more random
 tests, other edge shuffles, probe bases and solved tests. The extra verifiers are built when first needed,
 then kept; the derived seeds make the round the same for every run of one verifier."""
@@ -12,11 +14,17 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .asm import Program
+from .batch import GroupRun, compile_block
+from .coverage import EDGE, EQUAL, PAIR, PROBE, RANDOM, SOLVED, TestSet
 from .errors import TaskError
+from .plan import NO_CRASH
+from .solve_line import line_rows
 from .verdict import Verdict
 
 ESCALATIONS = 2  # test sets of the escalation round, each built as the verifier's own with a derived seed
 ESCALATION_TESTS = 256  # random tests in each of them
+LINE_BASES = 48  # base tests the line-solved tests start from (passing ones, a seeded sample)
+LINE_PER_PROGRAM = 96  # line-solved tests per candidate at most
 
 
 def derived_seed(seed, k: int) -> int:
@@ -26,11 +34,11 @@ def derived_seed(seed, k: int) -> int:
 
 
 class Escalation:
-    """The escalation round of one verifier. ``build(n_tests, seed)`` makes a verifier of the same baseline
+    """The escalation round of ``verifier``. ``build(n_tests, seed)`` makes a verifier of the same baseline
     (without an escalation round of its own)."""
 
-    def __init__(self, build: Callable[[int, int], object], seed):
-        self._build, self._seed = build, seed
+    def __init__(self, build: Callable[[int, int], object], seed, verifier):
+        self._build, self._seed, self._verifier = build, seed, verifier
         self._verifiers: list | None = None
 
     def verifiers(self) -> list:
@@ -45,9 +53,8 @@ class Escalation:
 
     def check(self, programs: Sequence[Program]) -> tuple[dict[int, Verdict], int]:
         """The failures of ``programs`` (by index) and how many tests a program that passes ran."""
-        failures: dict[int, Verdict] = {}
-        left = list(range(len(programs)))
-        lanes = 0
+        failures, lanes = line_check(self._verifier, programs, self._seed)
+        left = [p for p in range(len(programs)) if p not in failures]
         for verifier in self.verifiers():
             if not left:
                 break
@@ -58,3 +65,34 @@ class Escalation:
             left = [p for p, v in zip(left, verdicts) if v.ok]
             lanes += verifier.tests.lanes_count
         return failures, lanes
+
+
+def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, Verdict], int]:
+    """The failures of ``programs`` (by index) on tests solved along lines for each of them
+    (:func:`tasm_env.solve_line.line_rows`, from :data:`LINE_BASES` passing tests of ``verifier``), and how
+    many such tests ran."""
+    tests = verifier.tests
+    if tests.probes is None or not len(programs):
+        return {}, 0
+    passing = ~verifier.baseline_crashes & (tests.flavour != PROBE)
+    rng = np.random.default_rng(derived_seed(seed, 0))
+    groups = [rng.permutation(np.flatnonzero(passing & np.isin(tests.flavour, kinds)))  # in turn: solved ones
+              for kinds in ((SOLVED,), (EDGE, PAIR, EQUAL), (RANDOM,))]  # (other targets hold), edges, random
+    order = np.full((3, max(map(len, groups))), -1, dtype=np.int64)
+    for g, lanes in enumerate(groups):
+        order[g, :len(lanes)] = lanes
+    bases = order.T.ravel()
+    bases = bases[bases >= 0][:LINE_BASES]
+    columns = sorted({int(c) for c in tests.probes.columns})
+    plans = [compile_block(program, verifier.shape) for program in programs]
+    found = [line_rows(tests, verifier.plan, plan, bases, columns, LINE_PER_PROGRAM) for plan in plans]
+    rows = np.concatenate([r for r, _ in found])
+    if not len(rows):
+        return {}, 0
+    at = np.concatenate([b for _, b in found])
+    solved = TestSet(rows, tests.shape, tests.input_types, tests.ram_seed[at], tests.ram_offset[at],
+                     tests.ram_pool, np.full(len(rows), SOLVED, dtype=np.int8))
+    run = GroupRun([verifier.plan] + plans, solved.inputs)
+    failures = verifier.differences(run, solved, np.arange(len(rows)), run.crash[0] != NO_CRASH,
+                                    "line-solved ")
+    return {p: replace(v, reason=f"escalation round: {v.reason}") for p, v in failures.items()}, len(rows)

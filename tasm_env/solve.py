@@ -150,23 +150,37 @@ def _trim(f: list[int]) -> list[int]:
 
 def _polymod(f: list[int], g: list[int]) -> list[int]:
     """f mod g (coefficient lists, constant first; g monic-normalised inside)."""
-    f, g = _trim([c % P for c in f]), _trim([c % P for c in g])
-    lead = _inverse(g[-1])
-    while len(f) >= len(g):
-        q = f[-1] * lead % P
-        shift = len(f) - len(g)
-        for i, c in enumerate(g):
-            f[shift + i] = (f[shift + i] - q * c) % P
-        f = _trim(f)
-    return f
+    g = _trim([c % P for c in g])
+    n = len(g) - 1
+    lead = g[-1]
+    monic = g[:-1] if lead == 1 else [c * _inverse(lead) % P for c in g[:-1]]
+    f = [c % P for c in f]
+    for top in range(len(f) - 1, n - 1, -1):
+        q = f[top] % P
+        if q:
+            shift = top - n
+            for i, c in enumerate(monic):
+                f[shift + i] -= q * c
+    return _trim([c % P for c in f[:n]])
+
+
+_SLOT = 17  # bytes per coefficient in a packed product: a sum of up to 256 products of two field elements
+
+
+def _polymul(a: list[int], b: list[int]) -> list[int]:
+    """The product of two polynomials (coefficients below p), by one integer multiplication (Kronecker
+    substitution: each coefficient in its own :data:`_SLOT`-byte slot)."""
+    if not a or not b:
+        return []
+    n = len(a) + len(b) - 1
+    x = int.from_bytes(b"".join(c.to_bytes(_SLOT, "little") for c in a), "little") * \
+        int.from_bytes(b"".join(c.to_bytes(_SLOT, "little") for c in b), "little")
+    raw = x.to_bytes(_SLOT * n, "little")
+    return [int.from_bytes(raw[_SLOT * i:_SLOT * i + _SLOT], "little") % P for i in range(n)]
 
 
 def _polymulmod(a: list[int], b: list[int], g: list[int]) -> list[int]:
-    out = [0] * (len(a) + len(b) - 1) if a and b else []
-    for i, x in enumerate(a):
-        for j, y in enumerate(b):
-            out[i + j] = (out[i + j] + x * y) % P
-    return _polymod(out, g)
+    return _polymod(_polymul(a, b), g)
 
 
 def _polypowmod(base: list[int], e: int, g: list[int]) -> list[int]:
@@ -192,6 +206,9 @@ def poly_roots(f: list[int], depth: int = 0) -> list[int]:
     f = _trim([c % P for c in f])
     if len(f) <= 1:
         return []
+    if f[-1] != 1:  # monic: the same roots, and no inversion in every reduction
+        lead = _inverse(f[-1])
+        f = [c * lead % P for c in f]
     if len(f) == 2:
         return [(-f[0]) * _inverse(f[1]) % P]
     if len(f) == 3:

@@ -25,7 +25,8 @@ _U32 = 1 << 32
 _U64 = np.uint64
 
 
-def _admitted(kind: str, values: np.ndarray) -> np.ndarray:
+def admitted(kind: str, values: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are valid for a source of type ``kind``."""
     if kind == "bool":
         return values < 2
     if kind in ("u32", "u32_nonzero"):
@@ -90,7 +91,7 @@ def stepped_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]
             for k in np.flatnonzero(exact):  # Python-int inverses: a vectorised inversion costs more here
                 inverse[k] = pow(int(exact[k]), P - 2, P)
             root = F.vadd(start, F.vmul(F.vsub(np.full(len(order), target, dtype=_U64), values[order]), inverse))
-            ok = (root != start) & _admitted(types[column], root)
+            ok = (root != start) & admitted(types[column], root)
             block = tests.values[mine[order[ok]]].copy()
             block[:, column] = root[ok]
             found.append(block)

@@ -102,7 +102,7 @@ class Verifier:
         """Check the candidates that pass every test and whose dataflow is not the baseline's once more, on the
         tests of :data:`tasm_env.escalation.ESCALATIONS` verifiers built like this one with seeds derived from its own (built when
         first needed, then kept): more random tests, other edge shuffles, probe bases and solved tests."""
-        self._escalation = Escalation(self._escalation_verifier, seed)
+        self._escalation = Escalation(self._escalation_verifier, seed, self)
         self.same_dataflow_proves = True
         """Accept a candidate whose dataflow is the baseline's without running it (:data:`SAME_DATAFLOW`); set
         False to run every test on it (to test the tests)."""
@@ -231,7 +231,7 @@ class Verifier:
             if not pending:
                 break
             run = batch.GroupRun([self.plan] + [plan for _, plan in pending], self.tests.lanes(lanes))
-            settle(self._differences(run, self.tests, lanes, self.baseline_crashes[lanes]))
+            settle(self.differences(run, self.tests, lanes, self.baseline_crashes[lanes]))
             if r == 0 and self.same_dataflow_proves:  # after the cheap round: few are left to compare
                 pending = self._by_dataflow(pending, unique, verdicts, merged)
         extra = None
@@ -258,7 +258,7 @@ class Verifier:
                                 np.full(len(rows), SOLVED, dtype=np.int8))
                 run = batch.GroupRun([self.plan] + [plan for _, plan in pending], extra.inputs)
                 lanes = np.arange(len(rows))
-                settle(self._differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
+                settle(self.differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
         n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
         coverage = (self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
                     if pending else "")
@@ -310,7 +310,7 @@ class Verifier:
                 left.append((program, plan))
         return left
 
-    def _differences(self, run: batch.GroupRun, tests: TestSet, lanes: np.ndarray, base_crash: np.ndarray,
+    def differences(self, run: batch.GroupRun, tests: TestSet, lanes: np.ndarray, base_crash: np.ndarray,
                      label: str = "") -> dict[int, Verdict]:
         """Verdicts for the candidates (plans 1.. of the run, numbered from 0 here) that differ on some lane.
 
