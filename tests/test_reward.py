@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from token_edits import edited_tokens
 
 import tasm_env as te
 from tasm_env.emission.machine import StackMachine
@@ -211,23 +212,7 @@ def _blocks(draw):
     survive the first round, so the later rounds and the valid reward are exercised too)."""
     t = draw(st.integers(0, len(_POOL) - 1))
     bound = _BOUND[t]
-    tokens = bound.encode(te.Program.coerce(_POOL[t].baseline))
-    if draw(st.booleans()):
-        tokens = draw(st.lists(st.sampled_from(_TOKENS[t]), min_size=1, max_size=24))
-    else:
-        for _ in range(draw(st.integers(0, 2))):
-            k = draw(st.integers(0, len(tokens)))
-            edit = draw(st.sampled_from(["insert", "delete", "replace", "swap"]))
-            token = draw(st.sampled_from(_TOKENS[t]))
-            if edit == "insert":
-                tokens = tokens[:k] + [token] + tokens[k:]
-            elif tokens and edit == "delete":
-                tokens = tokens[:k] + tokens[k + 1:]
-            elif tokens and edit == "replace":
-                tokens = tokens[:k] + [token] + tokens[k + 1:]
-            elif len(tokens) > 1:
-                k = min(k, len(tokens) - 2)
-                tokens = tokens[:k] + [tokens[k + 1], tokens[k]] + tokens[k + 2:]
+    tokens = draw(edited_tokens(bound.encode(te.Program.coerce(_POOL[t].baseline)), _TOKENS[t], 2))
     return t, bound.decode(tokens)
 
 

@@ -1,0 +1,27 @@
+"""A Hypothesis strategy shared by the reward and screen tests: blocks drawn near a task's baseline."""
+
+from hypothesis import strategies as st
+
+
+@st.composite
+def edited_tokens(draw, baseline: list[int], tokens: list[int], max_edits: int) -> list[int]:
+    """Either a random string of ``tokens`` (1 to 24 of them) or ``baseline`` with up to ``max_edits`` random
+    edits (insert, delete, replace, swap): the edited ones often keep the baseline's static shape and survive
+    some tests, so the later rounds are exercised too."""
+    if draw(st.booleans()):
+        return draw(st.lists(st.sampled_from(tokens), min_size=1, max_size=24))
+    edited = list(baseline)
+    for _ in range(draw(st.integers(0, max_edits))):
+        k = draw(st.integers(0, len(edited)))
+        edit = draw(st.sampled_from(["insert", "delete", "replace", "swap"]))
+        token = draw(st.sampled_from(tokens))
+        if edit == "insert":
+            edited = edited[:k] + [token] + edited[k:]
+        elif edited and edit == "delete":
+            edited = edited[:k] + edited[k + 1:]
+        elif edited and edit == "replace":
+            edited = edited[:k] + [token] + edited[k + 1:]
+        elif len(edited) > 1:
+            k = min(k, len(edited) - 2)
+            edited = edited[:k] + [edited[k + 1], edited[k]] + edited[k + 2:]
+    return edited
