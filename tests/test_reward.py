@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from token_edits import edited_tokens
+from token_edits import task_blocks
 
 import tasm_env as te
 from tasm_env.emission.machine import StackMachine
@@ -206,14 +206,8 @@ def _reference(model: RewardModel, tasks, programs) -> torch.Tensor:
     return model.log_rewards_of(evaluations)
 
 
-@st.composite
-def _blocks(draw):
-    """(task index, program): random token strings, and the baseline with a few random edits (these often
-    survive the first round, so the later rounds and the valid reward are exercised too)."""
-    t = draw(st.integers(0, len(_POOL) - 1))
-    bound = _BOUND[t]
-    tokens = draw(edited_tokens(bound.encode(te.Program.coerce(_POOL[t].baseline)), _TOKENS[t], 2))
-    return t, bound.decode(tokens)
+def _blocks():
+    return task_blocks(_POOL, _BOUND, _TOKENS, 2)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

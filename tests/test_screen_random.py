@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from token_edits import edited_tokens
+from token_edits import task_blocks
 
 import tasm_env as te
 from tasm_env.batch import NO_CRASH
@@ -49,14 +49,8 @@ def test_random_tests_are_the_verifiers_random_tests(t):
         verifier.tests.values[mine], verifier.tests.ram_seed[mine], verifier.tests.ram_offset[mine])
 
 
-@st.composite
-def _blocks(draw):
-    """(task index, program): random token strings, and the baseline with a few random edits (these often keep
-    the static shape and survive some tests)."""
-    t = draw(st.integers(0, len(_POOL) - 1))
-    bound = _BOUND[t]
-    tokens = draw(edited_tokens(bound.encode(te.Program.coerce(_POOL[t].baseline)), _TOKENS[t], 3))
-    return t, bound.decode(tokens)
+def _blocks():
+    return task_blocks(_POOL, _BOUND, _TOKENS, 3)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -2,6 +2,8 @@
 
 from hypothesis import strategies as st
 
+from tasm_env import Program
+
 
 @st.composite
 def edited_tokens(draw, baseline: list[int], tokens: list[int], max_edits: int) -> list[int]:
@@ -25,3 +27,12 @@ def edited_tokens(draw, baseline: list[int], tokens: list[int], max_edits: int) 
             k = min(k, len(edited) - 2)
             edited = edited[:k] + [edited[k + 1], edited[k]] + edited[k + 2:]
     return edited
+
+
+@st.composite
+def task_blocks(draw, pool, bounds, tokens, max_edits: int):
+    """(task index, program) over a pool of tasks with their bound vocabularies ``bounds`` and decodable
+    ``tokens``: a block of :func:`edited_tokens` near the task's baseline, decoded."""
+    t = draw(st.integers(0, len(pool) - 1))
+    baseline = bounds[t].encode(Program.coerce(pool[t].baseline))
+    return t, bounds[t].decode(draw(edited_tokens(baseline, tokens[t], max_edits)))
