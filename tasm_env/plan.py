@@ -99,7 +99,7 @@ class Plan(_PlanSlots):
     digests_consumed: int
     sponge: list[int] | None  # the sponge's 16 state ids after the block, None if it was never initialised
 
-    def __reduce__(self):  # copy, pickle: rebuilt through __init__ (a frozen instance takes no state)
+    def __reduce__(self):  # copy.copy / deepcopy: rebuilt through __init__ (a frozen instance takes no state)
         return Plan, tuple(getattr(self, name) for name in _PLAN_FIELDS)
 
 
