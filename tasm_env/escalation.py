@@ -18,6 +18,7 @@ from .batch import GroupRun, compile_block
 from .coverage import EDGE, EQUAL, PAIR, PROBE, RANDOM, SOLVED, TestSet
 from .errors import TaskError
 from .plan import NO_CRASH
+from .solve_downstream import downstream_rows
 from .solve_line import line_rows
 from .verdict import Verdict
 
@@ -85,12 +86,20 @@ def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, V
     bases = bases[bases >= 0][:LINE_BASES]
     columns = sorted({int(c) for c in tests.probes.columns})
     plans = [compile_block(program, verifier.shape) for program in programs]
-    found = [line_rows(tests, verifier.plan, plan, bases, columns, LINE_PER_PROGRAM) for plan in plans]
-    rows = np.concatenate([r for r, _ in found])
+    rows, seeds, offsets = [], [], []
+    for plan in plans:  # downstream-solved rows first: tests, and the first bases of the lines
+        later = downstream_rows(tests, verifier.plan, plan, bases)
+        mine = tests.extended(later, SOLVED)
+        start = np.concatenate([tests.lanes_count + np.arange(len(later)), bases])
+        found, at = line_rows(mine, verifier.plan, plan, start, columns, LINE_PER_PROGRAM)
+        at = np.concatenate([tests.lanes_count + np.arange(len(later)), at])
+        rows.append(np.concatenate([later, found]))
+        seeds.append(mine.ram_seed[at])
+        offsets.append(mine.ram_offset[at])
+    rows = np.concatenate(rows)
     if not len(rows):
         return {}, 0
-    at = np.concatenate([b for _, b in found])
-    solved = TestSet(rows, tests.shape, tests.input_types, tests.ram_seed[at], tests.ram_offset[at],
+    solved = TestSet(rows, tests.shape, tests.input_types, np.concatenate(seeds), np.concatenate(offsets),
                      tests.ram_pool, np.full(len(rows), SOLVED, dtype=np.int8))
     run = GroupRun([verifier.plan] + plans, solved.inputs)
     failures = verifier.differences(run, solved, np.arange(len(rows)), run.crash[0] != NO_CRASH,
