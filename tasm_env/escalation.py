@@ -92,10 +92,15 @@ def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, V
         mine = tests.extended(later, SOLVED)
         start = np.concatenate([tests.lanes_count + np.arange(len(later)), bases])
         found, at = line_rows(mine, verifier.plan, plan, start, columns, LINE_PER_PROGRAM)
-        at = np.concatenate([tests.lanes_count + np.arange(len(later)), at])
-        rows.append(np.concatenate([later, found]))
-        seeds.append(mine.ram_seed[at])
-        offsets.append(mine.ram_offset[at])
+        lined = TestSet(found, tests.shape, tests.input_types, mine.ram_seed[at], mine.ram_offset[at],
+                        tests.ram_pool, np.full(len(found), SOLVED, dtype=np.int8))
+        keep = {i: np.flatnonzero(found[i] != mine.values[at[i]]) for i in range(len(found))}  # then down from
+        again = downstream_rows(lined, verifier.plan, plan, np.arange(len(found)), keep=keep)  # those, kept
+        rows.append(np.concatenate([later, found, again]))
+        seeds.append(np.concatenate([mine.ram_seed[tests.lanes_count:], lined.ram_seed,
+                                     np.ones(len(again), dtype=np.uint64)]))
+        offsets.append(np.concatenate([mine.ram_offset[tests.lanes_count:], lined.ram_offset,
+                                       np.full(len(again), -1, dtype=np.int64)]))
     rows = np.concatenate(rows)
     if not len(rows):
         return {}, 0

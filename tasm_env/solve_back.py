@@ -20,7 +20,7 @@ first target's sources held fixed (two conditions at once).
 from __future__ import annotations
 
 import math
-from typing import Callable, Container, Iterable, Sequence
+from typing import Callable, Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -288,14 +288,17 @@ def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
 
 def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
               skip: set | frozenset = frozenset(), n_bases: int = 4,
-              combine: int = 0, only: Container[tuple[int, int]] | None = None) -> np.ndarray:
+              combine: int = 0, only: Container[tuple[int, int]] | None = None,
+              keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
     """New tests that drive the sensitive values of programs onto their targets by backward solving.
 
     ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
     order, ``n_bases`` of them per target); targets whose (target, probe values) are in ``skip`` are left
     out. With ``combine``, up to that many solved rows are each combined with every other target of the
     plan (see :func:`_combined`). With ``only``, just the targets in it, as (index into
-    :func:`tasm_env.solve.sensitive` of the plan, target value) pairs. At most ``limit`` rows per program (and as many combined)."""
+    :func:`tasm_env.solve.sensitive` of the plan, target value) pairs. ``keep``: per base test, source
+    columns held at their values there (what an earlier solve set). At most ``limit`` rows per program (and
+    as many combined)."""
     types = tests.column_types
     width = tests.values.shape[1]
     probes = tests.probes
@@ -326,9 +329,10 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
             value = _reader(run, p, columns[:, b])
             for j, fn, target in wanted:
                 ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
-                solution = _first_solution(back, fn, target, ids, value, {})
+                fixed = {int(c): int(tests.values[base, c]) for c in (keep or {}).get(int(base), ())}
+                solution = _first_solution(back, fn, target, ids, value, fixed)
                 if solution is not None:
-                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, {}])
+                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, fixed])
             if len(pending) >= 2 * limit:
                 break
         found = _settle(plan, tests, back, pending)[:limit]

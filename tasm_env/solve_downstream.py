@@ -13,7 +13,7 @@ target does not move with, and both hold at once.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,41 +30,54 @@ DOWNSTREAM_ROWS = 64  # backward-solved rows per survivor for the targets downst
 DOWNSTREAM_BASES = 8  # base tests each downstream target is solved from
 
 
-def downstream(plan: Plan, operations: Iterable[int]) -> set[int]:
+def downstream(plan: Plan, operations: Iterable[int]) -> tuple[list[int], list[int]]:
     """The operations of ``plan`` after ``operations`` with an operand computed from their results
-    (transitively, through the plan's value ids; RAM is not followed)."""
-    start = min(operations, default=len(plan.kind))
-    tainted: set[int] = set()
+    (transitively, through the plan's value ids; RAM is not followed), and then the operations that compute
+    their other operands (transitively; a ``mul`` by an ``eq`` that is mostly 0 masks the difference unless
+    that ``eq`` holds). The first list in plan order, the second nearest first (last in the plan first)."""
     seeds = set(operations)
-    found: set[int] = set()
-    at = sum(plan.n_in[:start])
-    for j in range(start, len(plan.kind)):
-        ins = plan.inputs[at:at + plan.n_in[j]]
+    producer: dict[int, int] = {}
+    ins: list[list[int]] = []
+    at = 0
+    for j, code in enumerate(plan.kind):
+        ins.append(plan.inputs[at:at + plan.n_in[j]])
         at += plan.n_in[j]
-        if j in seeds or tainted.intersection(ins):
-            if j not in seeds:
-                found.add(j)
-            tainted.update(range(plan.out[j], plan.out[j] + OUTPUTS[OPERATIONS[plan.kind[j]]]))
-    return found
+        producer.update({plan.out[j] + k: j for k in range(OUTPUTS[OPERATIONS[code]])})
+    tainted: set[int] = set()
+    later: list[int] = []
+    for j in range(min(seeds, default=len(plan.kind)), len(plan.kind)):
+        if j in seeds or tainted.intersection(ins[j]):
+            later += [j] if j not in seeds else []
+            tainted.update(v for v, op in producer.items() if op == j)
+    side: set[int] = set()
+    stack = [producer[v] for j in later for v in ins[j] if v not in tainted and v in producer]
+    while stack:
+        j = stack.pop()
+        if j not in side and j not in seeds and j not in later:
+            side.add(j)
+            stack += [producer[v] for v in ins[j] if v in producer]
+    return later, sorted(side, reverse=True)
 
 
 def downstream_rows(tests: TestSet, baseline: Plan, plan: Plan, bases: np.ndarray,
-                    limit: int = DOWNSTREAM_ROWS) -> np.ndarray:
+                    limit: int = DOWNSTREAM_ROWS, keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
     """Up to ``limit`` rows on which a target of an operation downstream of ``plan``'s new sensitive
-    operations (:func:`tasm_env.solve_line.new_targets` on ``bases``, indices into ``tests``) holds."""
+    operations (:func:`tasm_env.solve_line.new_targets` on ``bases``, indices into ``tests``), or of one
+    computing their other operands, holds; ``keep`` as for :func:`tasm_env.solve_back.back_rows`."""
     width = tests.values.shape[1]
     if not len(bases):
         return np.empty((0, width), dtype=np.uint64)
     run = GroupRun([baseline, plan], tests.lanes(bases))
-    later = downstream(plan, {j for j, _, _ in new_targets(run, np.arange(len(bases)))})
-    if not later:
-        return np.empty((0, width), dtype=np.uint64)
+    later, side = downstream(plan, {j for j, _, _ in new_targets(run, np.arange(len(bases)))})
     position = np.full(tests.lanes_count, -1, dtype=np.int64)
     position[bases] = np.arange(len(bases))
-    targets = [(i, int(t) % P) for i, (j, (_, values)) in enumerate(sensitive(plan)) if j in later for t in values]
+    order = {j: r for r, j in enumerate(later + side)}  # downstream ones first, then their other operands'
+    targets = sorted(((order[j], i, int(t) % P) for i, (j, (_, values)) in enumerate(sensitive(plan)) if j in order
+                      for t in values))
     if not targets:
         return np.empty((0, width), dtype=np.uint64)
-    per = max(1, -(-limit // len(targets)))  # every downstream target gets its share, nearest first
-    found = [back_rows(tests, [(run, 1, position)], bases, per, n_bases=DOWNSTREAM_BASES, only={target})
-             for target in targets]
+    per = max(1, limit // len(targets))  # every target gets its share, the nearest first where they are many
+    found = [back_rows(tests, [(run, 1, position)], bases, per, n_bases=DOWNSTREAM_BASES, only={(i, t)},
+                       keep=keep)
+             for _, i, t in targets]
     return np.concatenate(found)[:limit]
