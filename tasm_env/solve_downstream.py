@@ -60,11 +60,15 @@ def downstream(plan: Plan, operations: Iterable[int]) -> tuple[list[int], list[i
 
 
 def downstream_rows(tests: TestSet, baseline: Plan, plan: Plan, bases: np.ndarray,
-                    limit: int = DOWNSTREAM_ROWS, keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
+                    limit: int | None = None, keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
     """Up to ``limit`` rows on which a target of an operation downstream of ``plan``'s new sensitive
     operations (:func:`tasm_env.solve_line.new_targets` on ``bases``, indices into ``tests``), or of one
-    computing their other operands, holds; ``keep`` as for :func:`tasm_env.solve_back.back_rows`."""
+    computing their other operands, holds (``limit``: :data:`DOWNSTREAM_ROWS` by default); ``keep`` as
+    for :func:`tasm_env.solve_back.back_rows`."""
+    limit = DOWNSTREAM_ROWS if limit is None else limit
     width = tests.values.shape[1]
+    if limit <= 0:
+        return np.empty((0, width), dtype=np.uint64)
     if not len(bases):
         return np.empty((0, width), dtype=np.uint64)
     run = GroupRun([baseline, plan], tests.lanes(bases))
