@@ -18,6 +18,7 @@ from .batch import GroupRun, compile_block
 from .coverage import EDGE, EQUAL, PAIR, PROBE, RANDOM, SOLVED, TestSet
 from .errors import TaskError
 from .plan import NO_CRASH
+from .solve_downstream import downstream_rows
 from .solve_line import line_rows
 from .verdict import Verdict
 
@@ -85,12 +86,25 @@ def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, V
     bases = bases[bases >= 0][:LINE_BASES]
     columns = sorted({int(c) for c in tests.probes.columns})
     plans = [compile_block(program, verifier.shape) for program in programs]
-    found = [line_rows(tests, verifier.plan, plan, bases, columns, LINE_PER_PROGRAM) for plan in plans]
-    rows = np.concatenate([r for r, _ in found])
+    rows, seeds, offsets = [], [], []
+    for plan in plans:  # downstream-solved rows first: tests, and the first bases of the lines
+        later = downstream_rows(tests, verifier.plan, plan, bases)
+        mine = tests.extended(later, SOLVED)
+        start = np.concatenate([tests.lanes_count + np.arange(len(later)), bases])
+        found, at = line_rows(mine, verifier.plan, plan, start, columns, LINE_PER_PROGRAM)
+        lined = TestSet(found, tests.shape, tests.input_types, mine.ram_seed[at], mine.ram_offset[at],
+                        tests.ram_pool, np.full(len(found), SOLVED, dtype=np.int8))
+        keep = {i: np.flatnonzero(found[i] != mine.values[at[i]]) for i in range(len(found))}  # then down from
+        again = downstream_rows(lined, verifier.plan, plan, np.arange(len(found)), keep=keep)  # those, kept
+        rows.append(np.concatenate([later, found, again]))
+        seeds.append(np.concatenate([mine.ram_seed[tests.lanes_count:], lined.ram_seed,
+                                     np.ones(len(again), dtype=np.uint64)]))
+        offsets.append(np.concatenate([mine.ram_offset[tests.lanes_count:], lined.ram_offset,
+                                       np.full(len(again), -1, dtype=np.int64)]))
+    rows = np.concatenate(rows)
     if not len(rows):
         return {}, 0
-    at = np.concatenate([b for _, b in found])
-    solved = TestSet(rows, tests.shape, tests.input_types, tests.ram_seed[at], tests.ram_offset[at],
+    solved = TestSet(rows, tests.shape, tests.input_types, np.concatenate(seeds), np.concatenate(offsets),
                      tests.ram_pool, np.full(len(rows), SOLVED, dtype=np.int8))
     run = GroupRun([verifier.plan] + plans, solved.inputs)
     failures = verifier.differences(run, solved, np.arange(len(rows)), run.crash[0] != NO_CRASH,

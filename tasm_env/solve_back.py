@@ -20,7 +20,7 @@ first target's sources held fixed (two conditions at once).
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -226,6 +226,7 @@ class _Backwards:
 
     def __init__(self, plan: Plan, shared: int, admits: Callable[[int, int], bool]):
         self.plan, self.shared, self.admits = plan, shared, admits
+        self.avoid: Container[tuple[int, int]] = frozenset()
         self.producer: dict[int, tuple[int, int]] = {}
         self.start: list[int] = []
         at = 0
@@ -235,10 +236,13 @@ class _Backwards:
             for k in range(OUTPUTS[OPERATIONS[code]]):
                 self.producer[plan.out[j] + k] = (j, k)
 
-    def solve(self, goal: Goal, value: Callable[[int], int], fixed: dict[int, int]) -> dict[int, int] | None:
+    def solve(self, goal: Goal, value: Callable[[int], int], fixed: dict[int, int],
+              avoid: Container[tuple[int, int]] = frozenset()) -> dict[int, int] | None:
         """Source values (column -> value) making every (id, value) of ``goal`` hold, given the lane's
-        current values (``value(id)``) and the sources already set in ``fixed`` (kept); None if not found."""
+        current values (``value(id)``) and the sources already set in ``fixed`` (kept); None if not found.
+        A source is never set to a value in ``avoid`` ((column, value) pairs: where a re-solve came from)."""
         budget = [MAX_STEPS]
+        self.avoid = avoid
         return self._all(goal, value, dict(fixed), budget)
 
     def _all(self, goal: Goal, value, assigned: dict[int, int], budget) -> dict[int, int] | None:
@@ -252,7 +256,7 @@ class _Backwards:
         if vid < self.shared:
             if vid in assigned:
                 return assigned if assigned[vid] == want else None
-            if not self.admits(vid, want):
+            if not self.admits(vid, want) or (value(vid) != want and (vid, want) in self.avoid):
                 return None
             return {**assigned, vid: want}
         if value(vid) == want:
@@ -265,7 +269,8 @@ class _Backwards:
         n = self.plan.n_in[j]
         ins = self.plan.inputs[self.start[j]:self.start[j] + n]
         xs = [value(i) for i in ins]
-        for option in PREIMAGES[OPERATIONS[self.plan.kind[j]]](k, want, ins, xs):
+        options = list(PREIMAGES[OPERATIONS[self.plan.kind[j]]](k, want, ins, xs))
+        for option in (options[::-1] if self.avoid else options):  # a re-solve tries the other way first
             done = self._all(option, value, assigned, budget)
             if done is not None:
                 return done
@@ -283,13 +288,17 @@ def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
 
 def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
               skip: set | frozenset = frozenset(), n_bases: int = 4,
-              combine: int = 0) -> np.ndarray:
+              combine: int = 0, only: Container[tuple[int, int]] | None = None,
+              keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
     """New tests that drive the sensitive values of programs onto their targets by backward solving.
 
     ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
     order, ``n_bases`` of them per target); targets whose (target, probe values) are in ``skip`` are left
     out. With ``combine``, up to that many solved rows are each combined with every other target of the
-    plan (see :func:`_combined`). At most ``limit`` rows per program (and as many combined)."""
+    plan (see :func:`_combined`). With ``only``, just the targets in it, as (index into
+    :func:`tasm_env.solve.sensitive` of the plan, target value) pairs. ``keep``: per base test, source
+    columns held at their values there (what an earlier solve set). At most ``limit`` rows per program (and
+    as many combined)."""
     types = tests.column_types
     width = tests.values.shape[1]
     probes = tests.probes
@@ -308,9 +317,10 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
                 lanes = None
         back = _Backwards(plan, run.shared, admits)
         wanted = []  # (operation, fn, target)
-        for j, (fn, targets) in sensitive(plan):
+        for i, (j, (fn, targets)) in enumerate(sensitive(plan)):
             key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes() if lanes is not None else None
-            wanted += [(j, fn, int(t) % P) for t in targets if key is None or (t, key) not in skip]
+            wanted += [(j, fn, int(t) % P) for t in targets if (key is None or (t, key) not in skip)
+                       and (only is None or (i, int(t) % P) in only)]
         if not wanted:
             continue
         columns = run.V[:, position[mine]]  # every value of every program, at the bases
@@ -319,9 +329,10 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
             value = _reader(run, p, columns[:, b])
             for j, fn, target in wanted:
                 ids = plan.inputs[back.start[j]:back.start[j] + plan.n_in[j]]
-                solution = _first_solution(back, fn, target, ids, value, {})
+                fixed = {int(c): int(tests.values[base, c]) for c in (keep or {}).get(int(base), ())}
+                solution = _first_solution(back, fn, target, ids, value, fixed)
                 if solution is not None:
-                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, {}])
+                    pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, fixed])
             if len(pending) >= 2 * limit:
                 break
         found = _settle(plan, tests, back, pending)[:limit]
@@ -331,10 +342,10 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
     return np.array(out, dtype=_U64).reshape(-1, width)
 
 
-def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fixed: dict[int, int]
-                    ) -> dict[int, int] | None:
+def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fixed: dict[int, int],
+                    avoid: Container[tuple[int, int]] = frozenset()) -> dict[int, int] | None:
     for goal in _goals(fn, target, ids, value):
-        solution = back.solve(goal, value, fixed)
+        solution = back.solve(goal, value, fixed, avoid)
         if solution:
             return solution
     return None
@@ -366,6 +377,7 @@ def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list
     times) those whose value missed its target because another operand shares a changed source. Returns
     (base, row, sources set) per distinct row."""
     done: dict[bytes, tuple[int, np.ndarray, dict]] = {}
+    visited = [{(int(c), int(item[1][c])) for c in range(len(item[1]))} for item in pending]  # (column, value)
     for round_ in range(ROUNDS):
         if not pending:
             break
@@ -375,18 +387,20 @@ def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list
             item[2].update(item[6])
         rows = np.array([item[1] for item in pending], dtype=_U64)
         run = _run(plan, tests, rows, tests.ram_seed[[item[0] for item in pending]])
-        again = []
+        again, seen = [], []
         for lane, item in enumerate(pending):
             base, row, changed, ids, fn, target, _, fixed = item
             hit = int(fn([run.V[run.rows(0, [i])][0][lane:lane + 1] for i in ids])[0]) == target
-            if not hit and round_ + 1 < ROUNDS:
-                solution = _first_solution(back, fn, target, ids, _reader(run, 0, run.V[:, lane]), fixed)
+            if not hit and round_ + 1 < ROUNDS:  # never back to a value a source had: no cycles
+                came = visited[lane] | {(int(c), int(x)) for c, x in item[6].items()}
+                solution = _first_solution(back, fn, target, ids, _reader(run, 0, run.V[:, lane]), fixed, came)
                 if solution is not None:
                     item[6] = solution
                     again.append(item)
+                    seen.append(came)
                     continue
             done.setdefault(row.tobytes(), (base, row, changed))
-        pending = again
+        pending, visited = again, seen
     return list(done.values())
 
 

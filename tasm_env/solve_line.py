@@ -116,6 +116,20 @@ def _roots(numerator: list[int], denominator: list[int]) -> list[int]:
     return [u for u in poly_roots(numerator) if _evaluate(denominator, u)]
 
 
+def new_targets(run: GroupRun, lanes: np.ndarray) -> list[tuple[int, object, int]]:
+    """(operation index, value function, target) of the sensitive targets of program 1 of ``run`` (a
+    candidate; program 0 is the baseline) whose values on ``lanes`` no target of the baseline has: the
+    operations a mutant brought in (an inserted ``eq``), in plan order."""
+    baseline, plan = run.plans[0], run.plans[1]
+    known = {(int(t) % P, fn(operands(run, 0, j))[lanes].tobytes()) for j, (fn, targets) in sensitive(baseline)
+             for t in targets}
+    found = []
+    for j, (fn, targets) in sensitive(plan):
+        values = fn(operands(run, 1, j))[lanes].tobytes()
+        found += [(j, fn, int(t) % P) for t in targets if (int(t) % P, values) not in known]
+    return found
+
+
 def line_rows(tests: TestSet, baseline: Plan, plan: Plan, bases: np.ndarray, columns: Sequence[int],
               limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``limit`` new tests putting the sensitive values of ``plan`` (a candidate) on their targets,
@@ -145,13 +159,10 @@ def line_rows(tests: TestSet, baseline: Plan, plan: Plan, bases: np.ndarray, col
                     np.zeros(len(flat), dtype=np.int8))
     run = GroupRun([baseline, plan], lines.inputs)
     at_base = np.arange(len(bases)) * len(columns) * POINTS  # the lanes that are the bases themselves
-    known = {(int(t) % P, fn(operands(run, 0, j))[at_base].tobytes()) for j, (fn, targets) in sensitive(baseline)
-             for t in targets}
     wanted = []  # per target the baseline lacks: its values on every lane minus the target
-    for j, (fn, targets) in sensitive(plan):
+    for j, fn, t in new_targets(run, at_base):
         values = fn(operands(run, 1, j))
-        wanted += [F.vsub(values, np.full(len(values), int(t) % P, dtype=_U64)) for t in targets
-                   if (int(t) % P, values[at_base].tobytes()) not in known]
+        wanted.append(F.vsub(values, np.full(len(values), t, dtype=_U64)))
     found: list[list[tuple[np.ndarray, int]]] = []
     for y in wanted[:MAX_TARGETS]:
         y = y.reshape(len(bases) * len(columns), POINTS)
