@@ -139,13 +139,26 @@ def pattern_words(flat: np.ndarray, after: np.ndarray, columns: int, packed: boo
         return words.view(np.uint64)
     # np.packbits puts class c in byte c // 8 at bit 7 - c % 8; byte k of a little-endian word weighs 256 ** k
     weight = [np.uint64(1 << (8 * (c // 8) + 7 - c % 8)) for c in range(n_classes)]
-    turns_on = np.zeros((states, columns + 1), dtype=np.uint64)  # class bits added at each budget left
+    # class bits added at each budget left, budgets first (the running sum is then over contiguous rows)
+    turns_on = np.zeros((columns + 1, states), dtype=np.uint64)
     rows = np.arange(states)
-    for c in range(1, n_classes):  # class c is on from budget after + 1 (never if that is past the table)
-        turns_on[rows, np.minimum(after[:, c] + 1, columns)] += weight[c]
-    words = np.cumsum(turns_on[:, :columns], axis=1, dtype=np.uint64)
-    words += np.where(flat == 0, weight[0], np.uint64(0))[:, None]
-    return words.reshape(states * columns, 1)
+    turn = np.minimum(after[:, 1:] + 1, columns).T  # class c is on from budget after + 1 (never if past the table)
+    for c in range(1, n_classes):
+        turns_on[turn[c - 1], rows] += weight[c]
+    words = np.cumsum(turns_on[:columns], axis=0, dtype=np.uint64)
+    words += np.where(flat == 0, weight[0], np.uint64(0))[None, :]
+    return np.ascontiguousarray(words.T).reshape(states * columns, 1)
+
+
+def unique_words(words: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(words, return_inverse=True)`` of one-word patterns laid out (state, budget left) with
+    ``columns`` budgets per state, computed on the words where a state's pattern changes (few: a pattern only
+    gains bits as the budget grows), then spread back over the runs."""
+    grid = words.reshape(-1, columns)
+    change = np.ones(grid.shape, dtype=bool)
+    np.not_equal(grid[:, 1:], grid[:, :-1], out=change[:, 1:])
+    unique, inverse = np.unique(grid[change], return_inverse=True)
+    return unique, inverse[np.cumsum(change.reshape(-1)) - 1]
 
 
 @functools.lru_cache(maxsize=256)
@@ -155,7 +168,7 @@ def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signature
     and strides)."""
     classes, class_of = move_classes(vocab, pad)
     parts = [segment(moves, classes, max_depth, pad, *key) for key in signatures]
-    longest = max((int(np.where(after[:, 1:] < UNREACHABLE, after[:, 1:], 0).max()) for _, after, _ in parts),
+    longest = max((int(np.max(after[:, 1:], initial=0, where=after[:, 1:] < UNREACHABLE)) for _, after, _ in parts),
                   default=0)
     columns = 2 + longest  # budget left 0..columns-1; more than that allows everything finishable
     bases, offset = [], 0
@@ -164,7 +177,7 @@ def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signature
         offset += flat.size
     words = np.concatenate([pattern_words(flat, after, columns) for flat, after, _ in parts])
     if words.shape[1] == 1:
-        unique, inverse = np.unique(words[:, 0], return_inverse=True)
+        unique, inverse = unique_words(words[:, 0], columns)
     else:
         unique, inverse = np.unique(words, axis=0, return_inverse=True)
     unique_bits = np.unpackbits(unique.view(np.uint8).reshape(len(unique), -1), axis=1)[:, : len(classes)]
