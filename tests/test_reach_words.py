@@ -5,7 +5,8 @@ import pytest
 
 from hypothesis import given, settings, strategies as st
 
-from tasm_env.emission.reach import finishing_moves, move_classes, pattern_words, segment, unique_words
+from tasm_env.emission.reach import (UNREACHABLE, distances, finishing_moves, move_classes, pattern_words, segment,
+                                     unique_words)
 from tasm_env.emission.vocab import Vocabulary
 from tasm_env.envs.common import resolve_tasks, task_spec
 
@@ -51,3 +52,49 @@ def test_unique_words_equal_numpy_unique_on_any_words(columns, values):
     expected, expected_inverse = np.unique(words, return_inverse=True)
     assert np.array_equal(unique, expected)
     assert np.array_equal(inverse, expected_inverse.reshape(-1))
+
+
+def gathered_after(dist: np.ndarray, classes: tuple) -> np.ndarray:
+    """The definition of ``segment``'s after table: per state and move class, the distance of the state the move
+    leads to (a gather over flat state indices), UNREACHABLE where the move leaves the table or owes too little."""
+    P_, S_, M_, W_ = (n - 1 for n in dist.shape[3::-1])
+    Dp = dist.shape[-1]
+    strides = (2 * Dp * (P_ + 1) * (S_ + 1) * (M_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1), 2 * Dp * (P_ + 1), 2 * Dp)
+    flat = dist.reshape(-1)
+    w, m, s, p, f, d = np.indices(dist.shape).reshape(6, -1)
+    owed, counter_strides = (p, s, m, w), strides[::-1]
+    after = np.full((flat.size, len(classes)), UNREACHABLE, dtype=np.int64)
+    for c, cls in enumerate(classes):
+        if cls[0] == "eos":
+            after[:, c] = flat
+            continue
+        valid = (d + cls[1] >= 0) & (d + cls[1] < Dp)
+        nxt = np.arange(flat.size) + cls[1]
+        if cls[0] == "io":
+            valid &= owed[cls[2]] >= cls[3]
+            nxt = nxt - cls[3] * counter_strides[cls[2]]
+        elif cls[0] == "start":
+            nxt = nxt + (1 - f) * Dp
+        after[valid, c] = flat[nxt[valid]]
+    return after
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_segment_after_table_equals_the_gathered_definition(signature):
+    classes, _ = move_classes(VOCAB, PAD)
+    moves = finishing_moves(VOCAB, False)
+    flat, after, strides = segment(moves, classes, 64, PAD, *signature)
+    dist = distances(moves, 64, PAD, *signature)
+    assert np.array_equal(flat, dist.reshape(-1))
+    assert np.array_equal(after, gathered_after(dist, classes))
+    assert strides[0] == dist.shape[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 4), st.tuples(*[st.integers(0, 3)] * 4), st.integers(4, 12), st.booleans())
+def test_segment_after_table_equals_the_gathered_definition_on_any_signature(arity, totals, max_depth, typed):
+    classes, _ = move_classes(VOCAB, PAD)
+    moves = finishing_moves(VOCAB, typed)
+    _, after, _ = segment(moves, classes, max_depth, PAD, min(arity, max_depth), totals)
+    assert np.array_equal(after, gathered_after(distances(moves, max_depth, PAD, min(arity, max_depth), totals),
+                                                classes))

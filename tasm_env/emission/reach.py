@@ -99,24 +99,30 @@ def segment(moves: tuple, classes: tuple, max_depth: int, pad: int, target: int,
     Dp = dist.shape[-1]
     counter_strides = (2 * Dp, 2 * Dp * (P_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1) * (M_ + 1))
     flat = dist.reshape(-1)
-    w, m, s, p, f, d = np.indices(dist.shape).reshape(6, -1)
-    owed = (p, s, m, w)
-    here = np.arange(flat.size)
-    after = np.full((flat.size, len(classes)), UNREACHABLE, dtype=np.int64)
+    # each class's "after" is the distance table shifted along the axes its move changes (slices, no gathers)
+    after = np.full((*dist.shape, len(classes)), UNREACHABLE, dtype=np.int64)
+    axis_of = (3, 2, 1, 0)  # the table axis of each counter (public, secret, digests, outputs owed)
     for c, cls in enumerate(classes):
         if cls[0] == "eos":
-            after[:, c] = flat
+            after[..., c] = dist
             continue
         delta = cls[1]
-        valid = (d + delta >= 0) & (d + delta < Dp)
-        nxt = here + delta
+        lo, hi = max(0, -delta), min(Dp, Dp - delta)  # depths d with d + delta inside the table
+        if lo >= hi:
+            continue
+        target_ = [slice(None)] * 6
+        source = [slice(None)] * 6
+        target_[5], source[5] = slice(lo, hi), slice(lo + delta, hi + delta)
         if cls[0] == "io":
             _, _, j, count = cls
-            valid &= owed[j] >= count
-            nxt = nxt - count * counter_strides[j]
+            axis = axis_of[j]
+            if count >= dist.shape[axis]:
+                continue
+            target_[axis], source[axis] = slice(count, None), slice(0, dist.shape[axis] - count)
         elif cls[0] == "start":
-            nxt = nxt + (1 - f) * Dp
-        after[valid, c] = flat[nxt[valid]]
+            source[4] = slice(1, 2)  # the sponge is on after it (from either flag)
+        after[(*target_, c)] = dist[tuple(source)]
+    after = after.reshape(flat.size, len(classes))
     return flat, after, (Dp, *counter_strides)
 
 
