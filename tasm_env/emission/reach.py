@@ -65,9 +65,10 @@ def finishing_moves(vocab: Vocabulary, typed: bool) -> tuple:
     return tuple(sorted((reads, *effect) for effect, reads in best.items()))
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of the vocabulary: once per env, not per signature
 def move_classes(vocab: Vocabulary, pad: int) -> tuple[tuple, np.ndarray]:
     """The move classes (``("eos",)``, ``("delta", d)``, ``("io", d, counter, count)``, ``("start", d)``) and
-    each token's class index."""
+    each token's class index (cached: never written to)."""
     classes: list[tuple] = [("eos",)] + [("delta", d) for d in range(-pad, pad + 1)]
     class_of = np.zeros(len(vocab), dtype=np.int64)
     for i in range(len(vocab)):
@@ -130,7 +131,7 @@ def pattern_words(flat: np.ndarray, after: np.ndarray, columns: int, packed: boo
     """(states * columns, words) uint64: per (state, budget left b), the bits of the move classes that keep the
     block finishable (class c's bit: ``after[state, c] <= b - 1``; EOS, class 0: nothing is left to do), packed as
     ``np.packbits`` packs them along the classes and read as little-endian 64-bit words (rows sort as integers).
-    With one word (at most 64 classes) the bits are summed per byte at the budget where they turn on and
+    With one word (at most 64 classes) the bits are summed per class at the budget where they turn on and
     accumulated over budgets; ``packed=True`` (or more classes) builds the whole (states, columns, classes)
     bit array and packs it (the definition)."""
     states, n_classes = after.shape
@@ -143,21 +144,16 @@ def pattern_words(flat: np.ndarray, after: np.ndarray, columns: int, packed: boo
         words = np.zeros((len(bytes_), width), dtype=np.uint8)
         words[:, : bytes_.shape[1]] = bytes_
         return words.view(np.uint64)
-    # np.packbits puts class c in byte c // 8 at bit 7 - c % 8; byte k of a little-endian word weighs 256 ** k.
-    # Byte by byte: the bits each (budget, state) gains (one bincount over the byte's classes: sums of distinct
-    # bits below 256, exact in float), then the running sum over budgets.
+    # np.packbits puts class c in byte c // 8 at bit 7 - c % 8; byte k of a little-endian word weighs 256 ** k
+    weight = [np.uint64(1 << (8 * (c // 8) + 7 - c % 8)) for c in range(n_classes)]
+    turns_on = np.zeros(states * (columns + 1), dtype=np.uint64)  # class bits added at each (state, budget left)
+    cell = np.arange(states) * (columns + 1)
     turn = np.minimum(after + 1, columns)  # class c is on from budget after + 1 (never if that is past the table)
-    turn[:, 0] = np.where(flat == 0, 0, columns)  # EOS: on at every budget iff nothing is left to do
-    gained = np.zeros((columns + 1, states, 8), dtype=np.uint8)
-    cells = (columns + 1) * states
-    rows = np.arange(states)
-    for k in range(-(-n_classes // 8)):
-        byte = range(8 * k, min(8 * k + 8, n_classes))
-        where = np.concatenate([turn[:, c] * states + rows for c in byte])
-        bits = np.repeat([float(1 << (7 - c % 8)) for c in byte], states)
-        gained[:, :, k] = np.bincount(where, weights=bits, minlength=cells).reshape(columns + 1, states)
-    words = np.cumsum(gained[:columns], axis=0, dtype=np.uint8)  # (columns, states, 8 bytes)
-    return np.ascontiguousarray(words.transpose(1, 0, 2)).view(np.uint64).reshape(states * columns, 1)
+    for c in range(1, n_classes):  # one class at a time: its cells are distinct (one per state)
+        turns_on[cell + turn[:, c]] += weight[c]
+    words = np.cumsum(turns_on.reshape(states, columns + 1)[:, :columns], axis=1, dtype=np.uint64)
+    words += np.where(flat == 0, weight[0], np.uint64(0))[:, None]
+    return words.reshape(states * columns, 1)
 
 
 def unique_words(words: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
