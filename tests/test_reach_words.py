@@ -98,3 +98,39 @@ def test_segment_after_table_equals_the_gathered_definition_on_any_signature(ari
     _, after, _ = segment(moves, classes, max_depth, PAD, min(arity, max_depth), totals)
     assert np.array_equal(after, gathered_after(distances(moves, max_depth, PAD, min(arity, max_depth), totals),
                                                 classes))
+
+
+def swept_distances(moves: tuple, max_depth: int, pad: int, target: int, totals: tuple) -> np.ndarray:
+    """The definition of ``distances``: Bellman-Ford sweeps, each relaxing every move from the previous sweep's
+    table (a copy), until a sweep changes nothing."""
+    P_, S_, M_, W_ = totals
+    dist = np.full((W_ + 1, M_ + 1, S_ + 1, P_ + 1, 2, max_depth + 1 + 2 * pad), UNREACHABLE, dtype=np.int64)
+    dist[0, 0, 0, 0, :, pad + target] = 0
+    while True:
+        new = dist.copy()
+        for reads, delta, up, us, um, uw, needs, starts in moves:
+            lo, hi = max(reads, -delta), min(max_depth, max_depth - delta)
+            if lo > hi or up > P_ or us > S_ or um > M_ or uw > W_:
+                continue
+            for f in (1,) if needs else (0, 1):
+                source = new[uw:, um:, us:, up:, f, pad + lo:pad + hi + 1]
+                after = dist[:W_ + 1 - uw, :M_ + 1 - um, :S_ + 1 - us, :P_ + 1 - up, max(f, int(starts)),
+                             pad + lo + delta:pad + hi + delta + 1]
+                np.minimum(source, after + 1, out=source)
+        if np.array_equal(new, dist):
+            return dist
+        dist = new
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_distances_equal_the_swept_definition(signature):
+    moves = finishing_moves(VOCAB, False)
+    assert np.array_equal(distances(moves, 64, PAD, *signature), swept_distances(moves, 64, PAD, *signature))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 4), st.tuples(*[st.integers(0, 3)] * 4), st.integers(4, 12), st.booleans())
+def test_distances_equal_the_swept_definition_on_any_signature(arity, totals, max_depth, typed):
+    moves = finishing_moves(VOCAB, typed)
+    key = (min(arity, max_depth), totals)
+    assert np.array_equal(distances(moves, max_depth, PAD, *key), swept_distances(moves, max_depth, PAD, *key))

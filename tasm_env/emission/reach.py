@@ -34,21 +34,23 @@ def distances(moves: tuple, max_depth: int, pad: int, target: int, totals: tuple
     Dp = max_depth + 1 + 2 * pad
     dist = np.full((W_ + 1, M_ + 1, S_ + 1, P_ + 1, 2, Dp), UNREACHABLE, dtype=np.int64)
     dist[0, 0, 0, 0, :, pad + target] = 0
+    # Bellman-Ford in place (each relaxation sees the ones before it: fewer sweeps than from a copy, the same
+    # fixed point, the shortest distances); a sweep that changes nothing ends it
+    before = np.empty_like(dist)
     while True:
-        new = dist.copy()
+        before[...] = dist
         for reads, delta, up, us, um, uw, needs, starts in moves:
             lo, hi = max(reads, -delta), min(max_depth, max_depth - delta)
             if lo > hi or up > P_ or us > S_ or um > M_ or uw > W_:
                 continue
             for f in (1,) if needs else (0, 1):
-                source = new[uw:, um:, us:, up:, f, pad + lo:pad + hi + 1]
+                source = dist[uw:, um:, us:, up:, f, pad + lo:pad + hi + 1]
                 after = dist[:W_ + 1 - uw, :M_ + 1 - um, :S_ + 1 - us, :P_ + 1 - up, max(f, int(starts)),
                              pad + lo + delta:pad + hi + delta + 1]
-                np.minimum(source, after + 1, out=source)
-        if np.array_equal(new, dist):
+                np.minimum(source, after + 1, out=source)  # after + 1 is a new array: no aliasing
+        if np.array_equal(before, dist):
             dist.flags.writeable = False
             return dist
-        dist = new
 
 
 @functools.lru_cache(maxsize=64)  # a pure function of the vocabulary: once per env, not per task
