@@ -34,21 +34,23 @@ def distances(moves: tuple, max_depth: int, pad: int, target: int, totals: tuple
     Dp = max_depth + 1 + 2 * pad
     dist = np.full((W_ + 1, M_ + 1, S_ + 1, P_ + 1, 2, Dp), UNREACHABLE, dtype=np.int64)
     dist[0, 0, 0, 0, :, pad + target] = 0
+    # Bellman-Ford in place (each relaxation sees the ones before it: fewer sweeps than from a copy, the same
+    # fixed point, the shortest distances); a sweep that changes nothing ends it
+    before = np.empty_like(dist)
     while True:
-        new = dist.copy()
+        before[...] = dist
         for reads, delta, up, us, um, uw, needs, starts in moves:
             lo, hi = max(reads, -delta), min(max_depth, max_depth - delta)
             if lo > hi or up > P_ or us > S_ or um > M_ or uw > W_:
                 continue
             for f in (1,) if needs else (0, 1):
-                source = new[uw:, um:, us:, up:, f, pad + lo:pad + hi + 1]
+                source = dist[uw:, um:, us:, up:, f, pad + lo:pad + hi + 1]
                 after = dist[:W_ + 1 - uw, :M_ + 1 - um, :S_ + 1 - us, :P_ + 1 - up, max(f, int(starts)),
                              pad + lo + delta:pad + hi + delta + 1]
-                np.minimum(source, after + 1, out=source)
-        if np.array_equal(new, dist):
+                np.minimum(source, after + 1, out=source)  # after + 1 is a new array: no aliasing
+        if np.array_equal(before, dist):
             dist.flags.writeable = False
             return dist
-        dist = new
 
 
 @functools.lru_cache(maxsize=64)  # a pure function of the vocabulary: once per env, not per task
@@ -65,9 +67,10 @@ def finishing_moves(vocab: Vocabulary, typed: bool) -> tuple:
     return tuple(sorted((reads, *effect) for effect, reads in best.items()))
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of the vocabulary: once per env, not per signature
 def move_classes(vocab: Vocabulary, pad: int) -> tuple[tuple, np.ndarray]:
     """The move classes (``("eos",)``, ``("delta", d)``, ``("io", d, counter, count)``, ``("start", d)``) and
-    each token's class index."""
+    each token's class index (cached: never written to)."""
     classes: list[tuple] = [("eos",)] + [("delta", d) for d in range(-pad, pad + 1)]
     class_of = np.zeros(len(vocab), dtype=np.int64)
     for i in range(len(vocab)):
@@ -99,24 +102,30 @@ def segment(moves: tuple, classes: tuple, max_depth: int, pad: int, target: int,
     Dp = dist.shape[-1]
     counter_strides = (2 * Dp, 2 * Dp * (P_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1), 2 * Dp * (P_ + 1) * (S_ + 1) * (M_ + 1))
     flat = dist.reshape(-1)
-    w, m, s, p, f, d = np.indices(dist.shape).reshape(6, -1)
-    owed = (p, s, m, w)
-    here = np.arange(flat.size)
-    after = np.full((flat.size, len(classes)), UNREACHABLE, dtype=np.int64)
+    # each class's "after" is the distance table shifted along the axes its move changes (slices, no gathers)
+    after = np.full((*dist.shape, len(classes)), UNREACHABLE, dtype=np.int64)
+    axis_of = (3, 2, 1, 0)  # the table axis of each counter (public, secret, digests, outputs owed)
     for c, cls in enumerate(classes):
         if cls[0] == "eos":
-            after[:, c] = flat
+            after[..., c] = dist
             continue
         delta = cls[1]
-        valid = (d + delta >= 0) & (d + delta < Dp)
-        nxt = here + delta
+        lo, hi = max(0, -delta), min(Dp, Dp - delta)  # depths d with d + delta inside the table
+        if lo >= hi:
+            continue
+        target_ = [slice(None)] * 6
+        source = [slice(None)] * 6
+        target_[5], source[5] = slice(lo, hi), slice(lo + delta, hi + delta)
         if cls[0] == "io":
             _, _, j, count = cls
-            valid &= owed[j] >= count
-            nxt = nxt - count * counter_strides[j]
+            axis = axis_of[j]
+            if count >= dist.shape[axis]:
+                continue
+            target_[axis], source[axis] = slice(count, None), slice(0, dist.shape[axis] - count)
         elif cls[0] == "start":
-            nxt = nxt + (1 - f) * Dp
-        after[valid, c] = flat[nxt[valid]]
+            source[4] = slice(1, 2)  # the sponge is on after it (from either flag)
+        after[(*target_, c)] = dist[tuple(source)]
+    after = after.reshape(flat.size, len(classes))
     return flat, after, (Dp, *counter_strides)
 
 
@@ -139,13 +148,25 @@ def pattern_words(flat: np.ndarray, after: np.ndarray, columns: int, packed: boo
         return words.view(np.uint64)
     # np.packbits puts class c in byte c // 8 at bit 7 - c % 8; byte k of a little-endian word weighs 256 ** k
     weight = [np.uint64(1 << (8 * (c // 8) + 7 - c % 8)) for c in range(n_classes)]
-    turns_on = np.zeros((states, columns + 1), dtype=np.uint64)  # class bits added at each budget left
-    rows = np.arange(states)
-    for c in range(1, n_classes):  # class c is on from budget after + 1 (never if that is past the table)
-        turns_on[rows, np.minimum(after[:, c] + 1, columns)] += weight[c]
-    words = np.cumsum(turns_on[:, :columns], axis=1, dtype=np.uint64)
+    turns_on = np.zeros(states * (columns + 1), dtype=np.uint64)  # class bits added at each (state, budget left)
+    cell = np.arange(states) * (columns + 1)
+    turn = np.minimum(after + 1, columns)  # class c is on from budget after + 1 (never if that is past the table)
+    for c in range(1, n_classes):  # one class at a time: its cells are distinct (one per state)
+        turns_on[cell + turn[:, c]] += weight[c]
+    words = np.cumsum(turns_on.reshape(states, columns + 1)[:, :columns], axis=1, dtype=np.uint64)
     words += np.where(flat == 0, weight[0], np.uint64(0))[:, None]
     return words.reshape(states * columns, 1)
+
+
+def unique_words(words: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(words, return_inverse=True)`` of one-word patterns laid out (state, budget left) with
+    ``columns`` budgets per state, computed on the words where a state's pattern changes (few: a pattern only
+    gains bits as the budget grows), then spread back over the runs."""
+    grid = words.reshape(-1, columns)
+    change = np.ones(grid.shape, dtype=bool)
+    np.not_equal(grid[:, 1:], grid[:, :-1], out=change[:, 1:])
+    unique, inverse = np.unique(grid[change], return_inverse=True)
+    return unique, inverse[np.cumsum(change.reshape(-1)) - 1]
 
 
 @functools.lru_cache(maxsize=256)
@@ -155,7 +176,7 @@ def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signature
     and strides)."""
     classes, class_of = move_classes(vocab, pad)
     parts = [segment(moves, classes, max_depth, pad, *key) for key in signatures]
-    longest = max((int(np.where(after[:, 1:] < UNREACHABLE, after[:, 1:], 0).max()) for _, after, _ in parts),
+    longest = max((int(np.max(after[:, 1:], initial=0, where=after[:, 1:] < UNREACHABLE)) for _, after, _ in parts),
                   default=0)
     columns = 2 + longest  # budget left 0..columns-1; more than that allows everything finishable
     bases, offset = [], 0
@@ -164,7 +185,7 @@ def _tables(vocab: Vocabulary, moves: tuple, max_depth: int, pad: int, signature
         offset += flat.size
     words = np.concatenate([pattern_words(flat, after, columns) for flat, after, _ in parts])
     if words.shape[1] == 1:
-        unique, inverse = np.unique(words[:, 0], return_inverse=True)
+        unique, inverse = unique_words(words[:, 0], columns)
     else:
         unique, inverse = np.unique(words, axis=0, return_inverse=True)
     unique_bits = np.unpackbits(unique.view(np.uint8).reshape(len(unique), -1), axis=1)[:, : len(classes)]

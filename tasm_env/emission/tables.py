@@ -64,9 +64,11 @@ def moved_slots(name: str, arg: int, tracked: int) -> list[int]:
     return isa.move_stack(name, arg, list(range(tracked))[::-1])[::-1][:tracked]
 
 
+@functools.lru_cache(maxsize=64)  # a pure function of the vocabulary: once per env, not per table (task)
 def slot_sources(vocab: Vocabulary, tracked: int) -> np.ndarray:
     """(V, tracked): the column each new slot type is gathered from, in ``[old types (tracked), FIELD, U32, BOOL,
-    slot constant type]``. Slots surfacing from below the tracked ones come back as FIELD."""
+    slot constant type]``. Slots surfacing from below the tracked ones come back as FIELD. Cached and shared by
+    every table of the vocabulary: never written to."""
     field_col, slot_col = tracked + FIELD, tracked + 3
     V = len(vocab)
     src = np.tile(np.arange(tracked), (V, 1))
@@ -88,10 +90,7 @@ def _static_rows(v: Vocabulary, D: int, max_bound: int, positions: tuple) -> tup
     """The static legality rows (by bound slots, live depth, sponge flag and u32 code; then level none's and
     EOS only), the number of masked-level rows and the EOS-only row. Shared by every table of the same
     vocabulary and bounds (so an env's first reset of each task does not rebuild them); never written to."""
-    checked = v.u32_operands.copy()
-    for i, name in enumerate(v.mnemonic):
-        if name in TYPE_CHECK_EXEMPT:
-            checked[i] = False
+    checked = type_checked(v)
     C = 1 << len(positions)
     eos = v.kind == Kind.EOS
     rows = []
@@ -112,6 +111,17 @@ def _static_rows(v: Vocabulary, D: int, max_bound: int, positions: tuple) -> tup
     eos_only_row = len(rows)
     rows.append(eos)
     return np.stack(rows), n_static, eos_only_row
+
+
+@functools.lru_cache(maxsize=64)
+def type_checked(vocab: Vocabulary) -> np.ndarray:
+    """(V, 16) bool: the u32 operands the ``typed`` level checks (``vocab.u32_operands`` but for the
+    :data:`TYPE_CHECK_EXEMPT` instructions). Cached per vocabulary: never written to."""
+    checked = vocab.u32_operands.copy()
+    for i, name in enumerate(vocab.mnemonic):
+        if name in TYPE_CHECK_EXEMPT:
+            checked[i] = False
+    return checked
 
 
 # ------------------------------------------------------------------------------------------ the tables
@@ -154,10 +164,7 @@ class EmissionTables:
 
     def _build_static(self) -> None:
         v, T, D = self.vocab, self.layout.tracked, self.max_depth
-        checked = v.u32_operands.copy()
-        for i, name in enumerate(v.mnemonic):
-            if name in TYPE_CHECK_EXEMPT:
-                checked[i] = False
+        checked = type_checked(v)
         positions = [p for p in range(16) if checked[:, p].any()]
         if positions and max(positions) >= T:
             raise ValueError(f"max_depth {D} is too small for u32 operands at st{max(positions)}")
