@@ -204,6 +204,18 @@ class GroupRun:
     def _evaluate(self, schedule: Schedule) -> None:
         evaluate_schedule(schedule, self.V, self.crash, self.inputs)
 
+    def take_lanes(self, lanes: np.ndarray, inputs: Inputs) -> "GroupRun":
+        """This run on ``lanes`` only (an index array), ``inputs`` being exactly those lanes' inputs, without
+        evaluating again: every lane's values and crash depend on that lane's own inputs only."""
+        lanes = np.asarray(lanes, dtype=np.int64)
+        if inputs.lanes != len(lanes) or inputs.shape != self.inputs.shape:
+            raise BatchError(f"take_lanes: {inputs.lanes} lanes of inputs of shape {inputs.shape} for {len(lanes)} "
+                             f"lanes of a run on inputs of shape {self.inputs.shape}")
+        run = object.__new__(GroupRun)
+        run.plans, run.inputs, run.shared, run.offsets = self.plans, inputs, self.shared, self.offsets
+        run.V, run.crash = self.V[:, lanes], self.crash[:, lanes]
+        return run
+
     # ---- per-program views
     def rows(self, p: int, ids) -> np.ndarray:
         """Global rows of program ``p``'s value ids."""

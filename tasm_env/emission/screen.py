@@ -95,12 +95,13 @@ def random_round(baseline: Program, input_types: tuple[str, ...], n_tests: int, 
         return _RANDOM[key]
     tests = random_tests(baseline, input_types, n_tests, seed, name)
     plan = batch.compile_block(baseline, tests.shape)
-    crashed = batch.GroupRun([plan], tests.inputs).crash[0] != NO_CRASH
+    run = batch.GroupRun([plan], tests.inputs)
+    crashed = run.crash[0] != NO_CRASH
     order = np.concatenate([np.flatnonzero(~crashed), np.flatnonzero(crashed)])
     found = None
     if not crashed.all():
         lanes = order[np.minimum(np.arange(LANES), len(order) - 1)]
-        found = Round(tests.shape, summarize(baseline, tests.shape), batch.GroupRun([plan], tests.lanes(lanes)),
+        found = Round(tests.shape, summarize(baseline, tests.shape), run.take_lanes(lanes, tests.lanes(lanes)),
                       lanes, "random test", True)
     _RANDOM[key] = found
     if len(_RANDOM) > ROUNDS_KEPT:
@@ -154,7 +155,7 @@ def _screenable(round_: Round, program: Program, found: Screened, j: int) -> bat
             if difference is not None:
                 found.refute_static(j, *difference)
         return None  # otherwise the verifier's static check decides (cheaply)
-    return batch.compile_block(program, round_.shape)
+    return batch.compile_block(program, round_.shape, keep=False)  # refuted blocks rarely come again
 
 
 def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]]) -> list[Screened]:
