@@ -107,6 +107,8 @@ def test_vmul_is_the_product_mod_p_small_and_large_and_broadcast(lead, n, m, col
     b = words((n, 1) if column and lead else (1, m) if lead else (1,) if column else shape)
     if lead == 3:
         b = np.uint64(int(b.ravel()[0]))  # a numpy scalar
+    elif not column and seed % 3 == 0:
+        b = b.ravel()[:1].reshape((1,) * (1 + seed % 4))  # one factor, as many or more dimensions than a
     got = ff.vmul(a, b)
     want = np.array([int(x) * int(y) % P for x, y in zip(*(arr.ravel() for arr in np.broadcast_arrays(a, b)))],
                     dtype=np.uint64).reshape(np.broadcast(a, b).shape)
