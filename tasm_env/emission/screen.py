@@ -28,9 +28,10 @@ task can be used at all).
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Sequence, Union
 
 import numpy as np
@@ -66,6 +67,9 @@ class Round:
     static: bool
 
 
+_STATIC = operator.attrgetter(*[f.name for f in fields(Summary) if f.name != "cycles"])
+"""A :class:`~tasm_env.plan.Summary`'s fields but the cycles, as a tuple (the static shape a candidate must share
+with the baseline to be run here)."""
 _FIRST: "weakref.WeakKeyDictionary[Verifier, Round]" = weakref.WeakKeyDictionary()
 """Each verifier's first round (computed once, dropped with the verifier)."""
 _RANDOM: OrderedDict[tuple, Round | None] = OrderedDict()
@@ -149,7 +153,7 @@ def _screenable(round_: Round, program: Program, found: Screened, j: int) -> bat
         summary = summarize(program, round_.shape)
     except TasmError:
         return None  # not a block the batched executor runs: the verifier says so
-    if replace(summary, cycles=0) != replace(round_.summary, cycles=0):
+    if _STATIC(summary) != _STATIC(round_.summary):
         if round_.static:
             difference = static_difference(round_.summary, summary)
             if difference is not None:
