@@ -87,13 +87,12 @@ class Inputs:
 
     def initial_ram(self, address: np.ndarray) -> np.ndarray:
         """Initial contents at ``address`` (any shape ending in lanes)."""
-        seed = np.broadcast_to(self.ram_seed, address.shape)
-        value = np.where(seed == 0, _U64(0), F.mix(address, seed))
+        mixed = F.mix(address, self.ram_seed)  # the lanes' seeds broadcast along address's last axis
+        value = np.where(self.ram_seed == 0, _U64(0), mixed)
         if self.ram_pool is not None and (self.ram_offset >= 0).any():
-            offset = np.broadcast_to(self.ram_offset, address.shape)
             size = _U64(len(self.ram_pool))
-            index = (F.mix(address, seed) % size + np.maximum(offset, 0).astype(_U64) % size) % size
-            value = np.where(offset >= 0, self.ram_pool[index], value)
+            index = (mixed % size + np.maximum(self.ram_offset, 0).astype(_U64) % size) % size
+            value = np.where(self.ram_offset >= 0, self.ram_pool[index], value)
         if len(self._ram_keys):
             slot = np.minimum(np.searchsorted(self._ram_keys, address), len(self._ram_keys) - 1)
             hit = self._ram_keys[slot] == address
@@ -203,6 +202,18 @@ class GroupRun:
 
     def _evaluate(self, schedule: Schedule) -> None:
         evaluate_schedule(schedule, self.V, self.crash, self.inputs)
+
+    def take_lanes(self, lanes: np.ndarray, inputs: Inputs) -> "GroupRun":
+        """This run on ``lanes`` only (an index array), ``inputs`` being exactly those lanes' inputs, without
+        evaluating again: every lane's values and crash depend on that lane's own inputs only."""
+        lanes = np.asarray(lanes, dtype=np.int64)
+        if inputs.lanes != len(lanes) or inputs.shape != self.inputs.shape:
+            raise BatchError(f"take_lanes: {inputs.lanes} lanes of inputs of shape {inputs.shape} for {len(lanes)} "
+                             f"lanes of a run on inputs of shape {self.inputs.shape}")
+        run = object.__new__(GroupRun)
+        run.plans, run.inputs, run.shared, run.offsets = self.plans, inputs, self.shared, self.offsets
+        run.V, run.crash = self.V[:, lanes], self.crash[:, lanes]
+        return run
 
     # ---- per-program views
     def rows(self, p: int, ids) -> np.ndarray:

@@ -88,6 +88,34 @@ def test_vpow_and_vinv(bases, exponents):
     assert [int(v) for v in inverses] == [pow(b, P - 2, P) for b in bases]  # 0 maps to 0
 
 
+_U64_EDGES = EDGES + [P, P + 1, (1 << 64) - 1]  # non-canonical words too: both ways of vmul agree on them
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 3), st.integers(1, 90), st.integers(1, 3), st.booleans(), st.integers(0, 2 ** 32))
+def test_vmul_is_the_product_mod_p_small_and_large_and_broadcast(lead, n, m, column, seed):
+    """Sizes on both sides of the small-array path, 2-D shapes, broadcasting a row or a column, 0-d arrays."""
+    rng = np.random.default_rng(seed)
+
+    def words(shape):
+        values = rng.integers(0, 1 << 64, size=shape, dtype=np.uint64, endpoint=False)
+        edges = np.array(_U64_EDGES, dtype=np.uint64)
+        return np.where(rng.random(shape) < 0.3, edges[rng.integers(0, len(edges), size=shape)], values)
+
+    shape = (n, m) if lead else (n,)
+    a = words(shape)
+    b = words((n, 1) if column and lead else (1, m) if lead else (1,) if column else shape)
+    if lead == 3:
+        b = np.uint64(int(b.ravel()[0]))  # a numpy scalar
+    elif not column and seed % 3 == 0:
+        b = b.ravel()[:1].reshape((1,) * (1 + seed % 4))  # one factor, as many or more dimensions than a
+    got = ff.vmul(a, b)
+    want = np.array([int(x) * int(y) % P for x, y in zip(*(arr.ravel() for arr in np.broadcast_arrays(a, b)))],
+                    dtype=np.uint64).reshape(np.broadcast(a, b).shape)
+    assert got.dtype == np.uint64 and got.shape == want.shape and np.array_equal(got, want)
+    assert np.array_equal(ff.vmul(b, a), want)
+
+
 def test_vcanon_and_to_array():
     raw = np.array([P, P + 5, (1 << 64) - 1, 0, P - 1], dtype=np.uint64)
     assert [int(v) for v in ff.vcanon(raw)] == [0, 5, (1 << 64) - 1 - P, 0, P - 1]

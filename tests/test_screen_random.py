@@ -135,6 +135,26 @@ def test_the_round_runs_the_verifiers_random_tests(t):
         assert s.tobytes() + p.tobytes() + q.tobytes() + r.tobytes() in theirs
 
 
+_CASES = [task_key(t) for t in _POOL] + [("crashing", te.Program.parse("dup 0 push 1 eq assert"), ("field",))]
+
+
+@pytest.mark.parametrize("case", _CASES, ids=[c[0] for c in _CASES])
+def test_the_rounds_run_is_a_run_on_its_lanes(case):
+    """The round's baseline run (its lanes taken from the run on every random test, crashing ones last) equals
+    a run of the baseline on the round's lanes alone: values, crashes and inputs."""
+    name, baseline, types = case
+    round_ = random_round(baseline, types, 40, 42, name)
+    if round_ is None:
+        return
+    tests = random_tests(baseline, types, 40, 42, name)
+    fresh = te.batch.GroupRun(round_.run.plans, tests.lanes(round_.tests))
+    assert np.array_equal(round_.run.V, fresh.V) and np.array_equal(round_.run.crash, fresh.crash)
+    for name in ("stack", "public_input", "secret_input", "secret_digests", "ram_seed", "ram_offset"):
+        assert np.array_equal(getattr(round_.run.inputs, name), getattr(fresh.inputs, name)), name
+    with pytest.raises(te.TasmError, match="take_lanes"):
+        fresh.take_lanes(np.arange(3), tests.lanes(np.arange(4)))
+
+
 def test_values_where_both_crash_do_not_count():
     """A block equal to the baseline wherever the baseline runs, and crashing wherever it crashes (its values
     there differ), is accepted by the verifier and not refuted by the round, which holds crashing lanes."""

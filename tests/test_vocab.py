@@ -137,6 +137,38 @@ def test_unencodable_instructions_raise_and_name_themselves():
         TRIDENT.bind(te.Program.parse("add")).encode(te.Program.parse("addi 3"))
 
 
+def _decode_by_definition(bound, ids):
+    """What decode means: each id's token (bound slots resolved) up to the first EOS or negative id, and
+    TasmError naming the first id that is not an instruction here."""
+    instructions = []
+    for position, i in enumerate(ids):
+        if i == EOS or i < 0:
+            break
+        token = bound.token(i)
+        if not isinstance(token, te.Instruction):
+            raise te.TasmError(f"token {position} does not decode")
+        instructions.append(token)
+    return te.Program(instructions)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([DEFAULT, TRIDENT]), st.lists(st.integers(0, 2 ** 64), max_size=3),
+       st.lists(st.integers(-2, 160), max_size=24))
+def test_decode_by_table_equals_decode_by_definition(vocab, constants, ids):
+    """Unbound, partly and fully bound slots, reserved ids, EOS, pads and ids past the vocabulary."""
+    constants = constants[:vocab.n_slots]
+    bound = vocab.bind(te.Program([te.Instruction("push", c % P) for c in constants] or [te.Instruction("add")]))
+    try:
+        expected = _decode_by_definition(bound, ids)
+    except te.TasmError:
+        with pytest.raises(te.TasmError, match="does not decode|outside the vocabulary"):
+            bound.decode(ids)
+        return
+    got = bound.decode(ids)
+    assert got == expected and [str(i) for i in got] == [str(i) for i in expected]
+    assert bound.decode(iter(ids)) == expected  # any iterable, read once
+
+
 def test_decode_stops_at_eos_and_rejects_unbound_slots():
     bound = DEFAULT.bind(te.Program.parse("push 100"))
     add, pop = DEFAULT.id_of(te.Instruction("add")), DEFAULT.id_of(te.Instruction("pop", 1))

@@ -230,7 +230,9 @@ class RewardModel:
 
     def baseline_cost(self, task) -> float:
         """The cost of ``task``'s baseline (computed once per task)."""
-        key = task_key(task)
+        return self._baseline_cost(task_key(task), task)
+
+    def _baseline_cost(self, key: tuple, task) -> float:
         found = self._base_costs.get(key)
         if found is None:
             found = self._base_costs[key] = cost_of(task.baseline, task, self.cost)
@@ -243,13 +245,16 @@ class RewardModel:
             raise ValueError(f"{len(tasks)} tasks for {len(programs)} programs")
         results: list[Evaluation | None] = [None] * len(programs)
         pending: dict[tuple, tuple[object, dict[Program, list[int]]]] = {}
+        keys: dict[int, tuple] = {}  # id(task) -> its key, one per task of the batch (shared by its cache entries)
         for i, (task, program) in enumerate(zip(tasks, programs)):
             try:
                 program = Program.coerce(program)
             except TasmError as err:
                 results[i] = Evaluation(False, f"not a program: {err}", float("nan"), float("nan"))
                 continue
-            key = task_key(task)
+            key = keys.get(id(task))
+            if key is None:
+                key = keys[id(task)] = task_key(task)
             found = self._cache.get((key, program))
             if found is not None:
                 self._cache.move_to_end((key, program))
@@ -266,7 +271,7 @@ class RewardModel:
         work = [(self.verifier(task), list(by_program)) for task, by_program in pending.values()]
         screened = screen(work)
         for (key, (task, by_program)), (verifier, unique), refuted in zip(pending.items(), work, screened):
-            base_cost = self.baseline_cost(task)
+            base_cost = self._baseline_cost(key, task)
             rest = [program for j, program in enumerate(unique) if not refuted.refuted[j]]
             verdicts = dict(zip(rest, verifier.check(rest)))
             shares = partial_credit(verifier, unique) if self.partial_credit > 0 else [float("nan")] * len(unique)
@@ -302,7 +307,7 @@ class RewardModel:
             task, by_program = pending[key]
             for j, program in enumerate(programs):
                 if screened.refuted[j]:
-                    evaluation = Evaluation(False, screened.reason(j), float("nan"), self.baseline_cost(task))
+                    evaluation = Evaluation(False, screened.reason(j), float("nan"), self._baseline_cost(key, task))
                     refuted.append(((key, program, by_program.pop(program)), evaluation))
         return refuted
 

@@ -28,9 +28,10 @@ task can be used at all).
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Sequence, Union
 
 import numpy as np
@@ -66,6 +67,9 @@ class Round:
     static: bool
 
 
+_STATIC = operator.attrgetter(*[f.name for f in fields(Summary) if f.name != "cycles"])
+"""A :class:`~tasm_env.plan.Summary`'s fields but the cycles, as a tuple (the static shape a candidate must share
+with the baseline to be run here)."""
 _FIRST: "weakref.WeakKeyDictionary[Verifier, Round]" = weakref.WeakKeyDictionary()
 """Each verifier's first round (computed once, dropped with the verifier)."""
 _RANDOM: OrderedDict[tuple, Round | None] = OrderedDict()
@@ -95,12 +99,13 @@ def random_round(baseline: Program, input_types: tuple[str, ...], n_tests: int, 
         return _RANDOM[key]
     tests = random_tests(baseline, input_types, n_tests, seed, name)
     plan = batch.compile_block(baseline, tests.shape)
-    crashed = batch.GroupRun([plan], tests.inputs).crash[0] != NO_CRASH
+    run = batch.GroupRun([plan], tests.inputs)
+    crashed = run.crash[0] != NO_CRASH
     order = np.concatenate([np.flatnonzero(~crashed), np.flatnonzero(crashed)])
     found = None
     if not crashed.all():
         lanes = order[np.minimum(np.arange(LANES), len(order) - 1)]
-        found = Round(tests.shape, summarize(baseline, tests.shape), batch.GroupRun([plan], tests.lanes(lanes)),
+        found = Round(tests.shape, summarize(baseline, tests.shape), run.take_lanes(lanes, tests.lanes(lanes)),
                       lanes, "random test", True)
     _RANDOM[key] = found
     if len(_RANDOM) > ROUNDS_KEPT:
@@ -148,13 +153,13 @@ def _screenable(round_: Round, program: Program, found: Screened, j: int) -> bat
         summary = summarize(program, round_.shape)
     except TasmError:
         return None  # not a block the batched executor runs: the verifier says so
-    if replace(summary, cycles=0) != replace(round_.summary, cycles=0):
+    if _STATIC(summary) != _STATIC(round_.summary):
         if round_.static:
             difference = static_difference(round_.summary, summary)
             if difference is not None:
                 found.refute_static(j, *difference)
         return None  # otherwise the verifier's static check decides (cheaply)
-    return batch.compile_block(program, round_.shape)
+    return batch.compile_block(program, round_.shape, keep=False)  # refuted blocks rarely come again
 
 
 def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]]) -> list[Screened]:

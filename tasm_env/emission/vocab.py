@@ -385,6 +385,10 @@ class BoundVocabulary:
         self.result_types = types
         for array in (self.emittable, self.slot_types, self.result_types):
             array.flags.writeable = False
+        self._decoded: tuple = tuple(token if emittable else None for token, emittable in
+                                     zip(map(self.token, range(len(vocab))), self.emittable.tolist()))
+        """Per id, the instruction it decodes to (:meth:`token`), None where it does not decode (EOS, reserved,
+        unbound slots): :meth:`decode` is one lookup per id."""
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -433,13 +437,15 @@ class BoundVocabulary:
     def decode(self, tokens: Iterable[int]) -> Program:
         """The program spelled by ``tokens`` up to the first EOS (or a negative pad id). Reserved ids and unbound
         slots raise TasmError."""
+        table, n = self._decoded, len(self._decoded)
         instructions = []
-        for position, i in enumerate(tokens):
+        for i in tokens:
             i = int(i)
             if i == EOS or i < 0:
                 break
-            token = self.token(i)
-            if not isinstance(token, Instruction):
-                raise TasmError(f"token {position} (id {i}, {token}) does not decode in {self!r}")
-            instructions.append(token)
+            instruction = table[i] if i < n else None
+            if instruction is None:
+                token = self.token(i)  # raises for an id outside the vocabulary
+                raise TasmError(f"token {len(instructions)} (id {i}, {token}) does not decode in {self!r}")
+            instructions.append(instruction)
         return Program(instructions)
