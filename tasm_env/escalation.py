@@ -88,19 +88,18 @@ def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, V
     plans = [compile_block(program, verifier.shape) for program in programs]
     rows, seeds, offsets = [], [], []
     for plan in plans:  # downstream-solved rows first: tests, and the first bases of the lines
-        later = downstream_rows(tests, verifier.plan, plan, bases)
-        mine = tests.extended(later, SOLVED)
+        later, at = downstream_rows(tests, verifier.plan, plan, bases)
+        mine = tests.extended(later, SOLVED, tests.ram_seed[at], tests.ram_offset[at])  # with their bases' RAM
         start = np.concatenate([tests.lanes_count + np.arange(len(later)), bases])
         found, at = line_rows(mine, verifier.plan, plan, start, columns, LINE_PER_PROGRAM)
         lined = TestSet(found, tests.shape, tests.input_types, mine.ram_seed[at], mine.ram_offset[at],
                         tests.ram_pool, np.full(len(found), SOLVED, dtype=np.int8))
         keep = {i: np.flatnonzero(found[i] != mine.values[at[i]]) for i in range(len(found))}  # then down from
-        again = downstream_rows(lined, verifier.plan, plan, np.arange(len(found)), keep=keep)  # those, kept
+        again, back = downstream_rows(lined, verifier.plan, plan, np.arange(len(found)), keep=keep)  # those, kept
         rows.append(np.concatenate([later, found, again]))
-        seeds.append(np.concatenate([mine.ram_seed[tests.lanes_count:], lined.ram_seed,
-                                     np.ones(len(again), dtype=np.uint64)]))
+        seeds.append(np.concatenate([mine.ram_seed[tests.lanes_count:], lined.ram_seed, lined.ram_seed[back]]))
         offsets.append(np.concatenate([mine.ram_offset[tests.lanes_count:], lined.ram_offset,
-                                       np.full(len(again), -1, dtype=np.int64)]))
+                                       lined.ram_offset[back]]))
     rows = np.concatenate(rows)
     if not len(rows):
         return {}, 0

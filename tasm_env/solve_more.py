@@ -18,8 +18,9 @@ from .batch import GroupRun
 from .coverage import TestSet
 from .field import P
 from .plan import OPERATIONS, Plan
-from .solve import operands, sensitive
+from .solve import interpolate, operands, poly_roots, sensitive
 
+MAX_CURVED = 32  # (target, base) pairs per RAM read whose value is solved as a parabola in the cell's contents
 EXACT_BASES = 48  # base tests per stepped target whose own slope is measured (one more run of the program)
 _U32 = 1 << 32
 _U64 = np.uint64
@@ -163,13 +164,19 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
             probe = TestSet(rows, tests.shape, tests.input_types, seeds, offsets, np.arange(3, dtype=_U64),
                             np.zeros(len(rows), dtype=np.int8))
             probe_run = GroupRun([plan], probe.inputs)
+            curved = 0
             for old, j, fn, target in targets:
                 y = fn(operands(probe_run, 0, j)).reshape(3, len(mine))
                 slope = F.vsub(y[1], y[0])
-                affine = (F.vsub(F.vadd(y[2], y[0]), F.vadd(y[1], y[1])) == 0) & (slope != 0)
+                d2 = F.vsub(F.vadd(y[2], y[0]), F.vadd(y[1], y[1]))
+                affine = (d2 == 0) & (slope != 0)
                 for b in np.flatnonzero(affine):
                     contents = (target - int(y[0, b])) * pow(int(slope[b]), P - 2, P) % P
                     mine_found.append((int(old), rows[b], int(seeds[b]), int(address[b]), contents))
+                for b in np.flatnonzero(d2 != 0)[:max(0, MAX_CURVED - curved)]:  # a parabola through the three:
+                    curved += 1  # exact where the value is quadratic in the contents (4 m (x - m) = 6)
+                    for contents in poly_roots(interpolate([(int(y[k, b]) - target) % P for k in range(3)])):
+                        mine_found.append((int(old), rows[b], int(seeds[b]), int(address[b]), contents))
         found += sorted(mine_found, key=lambda f: f[0])[:limit]  # at most limit per program
     if not found:
         return _no_ram_rows(width)
