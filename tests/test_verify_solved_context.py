@@ -8,7 +8,7 @@ import tasm_env as te
 from tasm_env import solve_more
 from tasm_env.asm_parse import parse
 from tasm_env.batch import GroupRun, compile_block
-from tasm_env.coverage import TestSet as Tests
+from tasm_env import coverage
 from tasm_env.field import P
 from tasm_env.solve import operands, sensitive
 from tasm_env.solve_back import back_rows
@@ -34,7 +34,7 @@ MUTANT = "dup 0 push 12345 eq add " + BASELINE         # x1 += [x1 == 12345] bef
 
 def _target_holds(tests, plan, rows, seeds, offsets):
     """The fraction of ``rows`` (with that RAM) on which the plan's last eq holds."""
-    mine = Tests(rows, tests.shape, tests.input_types, seeds, offsets, tests.ram_pool,
+    mine = coverage.TestSet(rows, tests.shape, tests.input_types, seeds, offsets, tests.ram_pool,
                    np.zeros(len(rows), dtype=np.int8))
     run = GroupRun([plan], mine.inputs)
     j, (fn, targets) = sensitive(plan)[-1]
