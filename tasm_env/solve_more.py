@@ -136,25 +136,26 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
     entry); a sensitive value affine in them is driven onto its target by solving for the contents. Returns
     ``(rows, ram_seed, ram_offset, ram_pool)`` for a :class:`~tasm_env.coverage.TestSet` in which each row's
     read cell holds its solved contents (the row's other cells read other entries of the pool). Targets new
-    to the program (not in ``skip``) come first; at most ``limit`` rows per program."""
+    to the program (not in ``skip``) come first; at most ``limit`` rows per program. Without probe lanes in
+    ``tests`` (tests solved for one candidate) every target counts as new."""
     width = tests.values.shape[1]
     found: list[tuple[int, np.ndarray, int, int, int]] = []  # (priority, row, seed, address, contents)
     probes = tests.probes
-    if probes is None or not len(bases):
+    if not len(bases):
         return _no_ram_rows(width)
-    probed = probes.lanes >= 0
+    probed = probes.lanes >= 0 if probes is not None else None
     for run, p, position in runs:
         plan = run.plans[p]
         reads = [j for j, k in enumerate(plan.kind) if OPERATIONS[k] == "mem_read"]
         mine = bases[position[bases] >= 0][:n_bases]
-        lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0)
-        if not reads or not len(mine) or (lanes[probed] < 0).any():
+        lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0) if probes is not None else None
+        if not reads or not len(mine) or (lanes is not None and (lanes[probed] < 0).any()):
             continue
         mine_found: list[tuple[int, np.ndarray, int, int, int]] = []
         targets = []
         for j, (fn, values) in sensitive(plan):
-            key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes()
-            targets += [((t, key) in skip, j, fn, int(t) % P) for t in values]
+            key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes() if lanes is not None else None
+            targets += [(key is not None and (t, key) in skip, j, fn, int(t) % P) for t in values]
         rows = np.tile(tests.values[mine], (3, 1))
         seeds = np.tile(np.maximum(tests.ram_seed[mine], 1), 3)
         wanted = np.repeat(np.arange(3, dtype=_U64), len(mine))

@@ -5,7 +5,7 @@ in them (issue 9)."""
 import numpy as np
 
 import tasm_env as te
-from tasm_env import solve_more
+from tasm_env import escalation, solve_more, vm
 from tasm_env.asm_parse import parse
 from tasm_env.batch import GroupRun, compile_block
 from tasm_env import coverage
@@ -87,3 +87,20 @@ def test_ram_contents_solved_where_the_value_is_quadratic_in_them(monkeypatch):
     assert Verifier(task).check([control])[0].ok
     monkeypatch.setattr(solve_more, "MAX_CURVED", 0)  # RAM contents solved only where the value is affine
     assert Verifier(task).check([mutant])[0].ok  # accepted (wrongly): the parabola's roots are what refute it
+
+
+def test_a_new_eq_and_a_ram_cell_at_their_targets_at_once(monkeypatch):
+    # MUTANT differs from BASELINE only where x1 = 12345 and RAM[100] = 7 / 12346: the line-solved rows put
+    # x1 on 12345, and on them the cell's contents are solved for the final eq (a RAM-reading block whose
+    # difference needs the RAM of the row it is solved on)
+    verdict = te.verify(BASELINE, MUTANT, inputs=("field", "field"))
+    assert not verdict.ok and "RAM-solved" in verdict.reason, verdict.reason
+    example = verdict.counterexample
+    assert example.stack[-1] == 12345 and example.ram[100] * 12346 % P == 7
+    outputs = [vm.run(p, stack=example.stack[16:], floor=example.stack[:16], ram=example.ram).stack[-1]
+               for p in (BASELINE, MUTANT)]
+    assert outputs == [0, 1]
+    control = te.verify(BASELINE, "dup 0 push 12345 eq push 0 mul add " + BASELINE, inputs=("field", "field"))
+    assert control.ok and "escalation round" in control.bound
+    monkeypatch.setattr(escalation, "LINE_RAM_ROWS", 0)  # without the RAM-solved rows of the escalation round
+    assert te.verify(BASELINE, MUTANT, inputs=("field", "field")).ok  # accepted (wrongly)
