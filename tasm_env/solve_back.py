@@ -352,16 +352,16 @@ def _fair(settled: list[tuple[int, np.ndarray, dict, tuple, bool]], limit: int) 
     """At most ``limit`` of the settled rows, shared round-robin among their targets: first the rows that hit
     their target (each target's in order), then the others. A plain cut of the list would drop whole targets
     (re-solved rows settle last, and a target reached only by a re-solve would get none)."""
-    by_target: dict[tuple, list] = {}
-    for hit in (True, False):
-        lists = [[item for item in settled if item[4] is hit and item[3] == key]
-                 for key in dict.fromkeys(item[3] for item in settled)]
-        for depth in range(max(map(len, lists), default=0)):
-            for rows in lists:
-                if depth < len(rows):
-                    by_target.setdefault(hit, []).append(rows[depth])
-    chosen = (by_target.get(True, []) + by_target.get(False, []))[:limit]
-    return [(base, row, changed) for base, row, changed, _, _ in chosen]
+    lists: dict[tuple, tuple[list, list]] = {}  # per target, in order of first appearance: (hits, misses)
+    for item in settled:
+        lists.setdefault(item[3], ([], []))[0 if item[4] else 1].append(item)
+    chosen: list = []
+    for kind in (0, 1):
+        for depth in range(max((len(rows[kind]) for rows in lists.values()), default=0)):
+            chosen += [rows[kind][depth] for rows in lists.values() if depth < len(rows[kind])]
+            if len(chosen) >= limit:
+                return [item[:3] for item in chosen[:limit]]
+    return [item[:3] for item in chosen]
 
 
 def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fixed: dict[int, int],
