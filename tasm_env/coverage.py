@@ -168,12 +168,15 @@ class TestSet:
         return TestSet(self.values[order], self.shape, self.input_types, self.ram_seed[order],
                        self.ram_offset[order], self.ram_pool, self.flavour[order], probes)
 
-    def extended(self, rows: np.ndarray, flavour: int, ram_seed: np.ndarray | None = None) -> "TestSet":
+    def extended(self, rows: np.ndarray, flavour: int, ram_seed: np.ndarray | None = None,
+                 ram_offset: np.ndarray | None = None) -> "TestSet":
+        """These tests and ``rows`` (RAM seed 1 and no pool offset unless given)."""
         n = len(rows)
         seeds = ram_seed if ram_seed is not None else np.ones(n, dtype=np.uint64)
+        offsets = ram_offset if ram_offset is not None else np.full(n, -1, dtype=np.int64)
         return TestSet(np.concatenate([self.values, rows]), self.shape, self.input_types,
                        np.concatenate([self.ram_seed, seeds]),
-                       np.concatenate([self.ram_offset, np.full(n, -1, dtype=np.int64)]), self.ram_pool,
+                       np.concatenate([self.ram_offset, offsets]), self.ram_pool,
                        np.concatenate([self.flavour, np.full(n, flavour, dtype=np.int8)]), self.probes)
 
     def counts(self) -> dict[str, int]:

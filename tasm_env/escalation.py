@@ -20,12 +20,15 @@ from .errors import TaskError
 from .plan import NO_CRASH
 from .solve_downstream import downstream_rows
 from .solve_line import line_rows
+from .solve_more import ram_rows
 from .verdict import Verdict
 
 ESCALATIONS = 2  # test sets of the escalation round, each built as the verifier's own with a derived seed
 ESCALATION_TESTS = 256  # random tests in each of them
 LINE_BASES = 48  # base tests the line-solved tests start from (passing ones, a seeded sample)
 LINE_PER_PROGRAM = 96  # line-solved tests per candidate at most
+LINE_RAM_ROWS = 32  # tests per candidate with a RAM cell's contents solved on the line-solved rows
+LINE_RAM_BASES = 16  # line-solved rows those start from
 
 
 def derived_seed(seed, k: int) -> int:
@@ -86,27 +89,47 @@ def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, V
     bases = bases[bases >= 0][:LINE_BASES]
     columns = sorted({int(c) for c in tests.probes.columns})
     plans = [compile_block(program, verifier.shape) for program in programs]
-    rows, seeds, offsets = [], [], []
+    rows, seeds, offsets, ram_sets = [], [], [], []
     for plan in plans:  # downstream-solved rows first: tests, and the first bases of the lines
-        later = downstream_rows(tests, verifier.plan, plan, bases)
-        mine = tests.extended(later, SOLVED)
+        later, at = downstream_rows(tests, verifier.plan, plan, bases)
+        mine = tests.extended(later, SOLVED, tests.ram_seed[at], tests.ram_offset[at])  # with their bases' RAM
         start = np.concatenate([tests.lanes_count + np.arange(len(later)), bases])
         found, at = line_rows(mine, verifier.plan, plan, start, columns, LINE_PER_PROGRAM)
         lined = TestSet(found, tests.shape, tests.input_types, mine.ram_seed[at], mine.ram_offset[at],
                         tests.ram_pool, np.full(len(found), SOLVED, dtype=np.int8))
         keep = {i: np.flatnonzero(found[i] != mine.values[at[i]]) for i in range(len(found))}  # then down from
-        again = downstream_rows(lined, verifier.plan, plan, np.arange(len(found)), keep=keep)  # those, kept
+        again, back = downstream_rows(lined, verifier.plan, plan, np.arange(len(found)), keep=keep)  # those, kept
+        ram_sets.append(_ram_solved(lined, verifier.plan, plan))  # a cell's contents the second condition
         rows.append(np.concatenate([later, found, again]))
-        seeds.append(np.concatenate([mine.ram_seed[tests.lanes_count:], lined.ram_seed,
-                                     np.ones(len(again), dtype=np.uint64)]))
+        seeds.append(np.concatenate([mine.ram_seed[tests.lanes_count:], lined.ram_seed, lined.ram_seed[back]]))
         offsets.append(np.concatenate([mine.ram_offset[tests.lanes_count:], lined.ram_offset,
-                                       np.full(len(again), -1, dtype=np.int64)]))
+                                       lined.ram_offset[back]]))
     rows = np.concatenate(rows)
-    if not len(rows):
-        return {}, 0
-    solved = TestSet(rows, tests.shape, tests.input_types, np.concatenate(seeds), np.concatenate(offsets),
-                     tests.ram_pool, np.full(len(rows), SOLVED, dtype=np.int8))
-    run = GroupRun([verifier.plan] + plans, solved.inputs)
-    failures = verifier.differences(run, solved, np.arange(len(rows)), run.crash[0] != NO_CRASH,
-                                    "line-solved ")
-    return {p: replace(v, reason=f"escalation round: {v.reason}") for p, v in failures.items()}, len(rows)
+    failures: dict[int, Verdict] = {}
+    if len(rows):
+        solved = TestSet(rows, tests.shape, tests.input_types, np.concatenate(seeds), np.concatenate(offsets),
+                         tests.ram_pool, np.full(len(rows), SOLVED, dtype=np.int8))
+        run = GroupRun([verifier.plan] + plans, solved.inputs)
+        failures = verifier.differences(run, solved, np.arange(len(rows)), run.crash[0] != NO_CRASH,
+                                        "line-solved ")
+    n = len(rows)
+    for p, ram in enumerate(ram_sets):  # each with a RAM pool of its own
+        n += ram.lanes_count
+        if ram.lanes_count and p not in failures:
+            run = GroupRun([verifier.plan, plans[p]], ram.inputs)
+            found = verifier.differences(run, ram, np.arange(ram.lanes_count), run.crash[0] != NO_CRASH,
+                                         "RAM-solved ")
+            failures.update({p: v for v in found.values()})
+    return {p: replace(v, reason=f"escalation round: {v.reason}") for p, v in failures.items()}, n
+
+
+def _ram_solved(lined: TestSet, baseline, plan) -> TestSet:
+    """Tests from the line-solved rows (a new target of ``plan`` holds there) with the contents of a cell a
+    RAM read returns solved for ``plan``'s targets (:func:`tasm_env.solve_more.ram_rows`): the second
+    condition of a difference that shows only where a downstream value, moved by RAM, is at its edge too."""
+    bases = np.arange(lined.lanes_count)
+    if not len(bases):
+        return lined
+    run = GroupRun([baseline, plan], lined.inputs)
+    ram, seeds, offsets, pool = ram_rows(lined, [(run, 1, bases)], bases, LINE_RAM_ROWS, n_bases=LINE_RAM_BASES)
+    return TestSet(ram, lined.shape, lined.input_types, seeds, offsets, pool, np.full(len(ram), SOLVED, dtype=np.int8))

@@ -289,7 +289,7 @@ def _goals(fn, target: int, xs_ids: list[int], value) -> list[Goal]:
 def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], bases: np.ndarray, limit: int,
               skip: set | frozenset = frozenset(), n_bases: int = 4,
               combine: int = 0, only: Container[tuple[int, int]] | None = None,
-              keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
+              keep: Mapping[int, Sequence[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """New tests that drive the sensitive values of programs onto their targets by backward solving.
 
     ``runs`` as for :func:`tasm_env.solve.solved_rows`; ``bases`` are test indices (passing tests, tried in
@@ -298,12 +298,17 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
     plan (see :func:`_combined`). With ``only``, just the targets in it, as (index into
     :func:`tasm_env.solve.sensitive` of the plan, target value) pairs. ``keep``: per base test, source
     columns held at their values there (what an earlier solve set). At most ``limit`` rows per program (and
-    as many combined)."""
+    as many combined), shared fairly among the targets (:func:`_fair`).
+
+    Returns the rows and, per row, the base test (an index into ``tests``) it was solved from: the row is
+    that test with some sources changed, and its other context (RAM: ``ram_seed``, ``ram_offset``) is the
+    base's, which the solve ran with."""
     types = tests.column_types
     width = tests.values.shape[1]
     probes = tests.probes
     admits = _admitter(types)
     out: list[np.ndarray] = []
+    at: list[int] = []
     for run, p, position in runs:
         plan = run.plans[p]
         mine = bases[position[bases] >= 0][:n_bases]
@@ -335,11 +340,28 @@ def back_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], 
                     pending.append([int(base), tests.values[base].copy(), {}, ids, fn, target, solution, fixed])
             if len(pending) >= 2 * limit:
                 break
-        found = _settle(plan, tests, back, pending)[:limit]
-        out += [row for _, row, _ in found]
+        found = _fair(_settle(plan, tests, back, pending), limit)
         if found and combine:  # a second condition on top of each: every other target, the first one's sources kept
-            out += [row for _, row, _ in _combined(plan, tests, back, found[:combine], limit)]
-    return np.array(out, dtype=_U64).reshape(-1, width)
+            found += _combined(plan, tests, back, found[:combine], limit)
+        out += [row for _, row, _ in found]
+        at += [base for base, _, _ in found]
+    return np.array(out, dtype=_U64).reshape(-1, width), np.array(at, dtype=np.int64)
+
+
+def _fair(settled: list[tuple[int, np.ndarray, dict, tuple, bool]], limit: int) -> list[tuple[int, np.ndarray, dict]]:
+    """At most ``limit`` of the settled rows, shared round-robin among their targets: first the rows that hit
+    their target (each target's in order), then the others. A plain cut of the list would drop whole targets
+    (re-solved rows settle last, and a target reached only by a re-solve would get none)."""
+    lists: dict[tuple, tuple[list, list]] = {}  # per target, in order of first appearance: (hits, misses)
+    for item in settled:
+        lists.setdefault(item[3], ([], []))[0 if item[4] else 1].append(item)
+    chosen: list = []
+    for kind in (0, 1):
+        for depth in range(max((len(rows[kind]) for rows in lists.values()), default=0)):
+            chosen += [rows[kind][depth] for rows in lists.values() if depth < len(rows[kind])]
+            if len(chosen) >= limit:
+                return [item[:3] for item in chosen[:limit]]
+    return [item[:3] for item in chosen]
 
 
 def _first_solution(back: _Backwards, fn, target: int, ids: list[int], value, fixed: dict[int, int],
@@ -355,8 +377,7 @@ def _combined(plan: Plan, tests: TestSet, back: _Backwards, found: list, limit: 
     """Rows on which a solved target holds together with another sensitive target of the plan: a difference
     the first makes may be masked unless a later operation is at its own edge (a ``split`` carry, an
     ``lt`` that flips). The sources the first target set are held fixed while solving for the second."""
-    run = _run(plan, tests, np.array([row for _, row, _ in found], dtype=_U64),
-               tests.ram_seed[[base for base, _, _ in found]])
+    run = _run(plan, tests, np.array([row for _, row, _ in found], dtype=_U64), [base for base, _, _ in found])
     targets = [(j, fn, int(t) % P) for j, (fn, values) in sensitive(plan) for t in values]
     pending = []
     for lane, (base, row, changed) in enumerate(found):
@@ -369,14 +390,15 @@ def _combined(plan: Plan, tests: TestSet, back: _Backwards, found: list, limit: 
     rng = np.random.default_rng(len(pending))
     if len(pending) > 2 * limit:  # a sample, so that every first target gets some
         pending = [pending[i] for i in sorted(rng.choice(len(pending), 2 * limit, replace=False))]
-    return _settle(plan, tests, back, pending)[:limit]
+    return _fair(_settle(plan, tests, back, pending), limit)
 
 
-def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list[tuple[int, np.ndarray, dict]]:
+def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list[tuple[int, np.ndarray, dict, tuple, bool]]:
     """Apply each pending solution to its row, run all rows at once, and re-solve (up to :data:`ROUNDS`
     times) those whose value missed its target because another operand shares a changed source. Returns
-    (base, row, sources set) per distinct row."""
-    done: dict[bytes, tuple[int, np.ndarray, dict]] = {}
+    (base, row, sources set, target, whether it hit the target) per distinct row; the target is (operand
+    ids, target value)."""
+    done: dict[bytes, tuple[int, np.ndarray, dict, tuple, bool]] = {}
     visited = [{(int(c), int(item[1][c])) for c in range(len(item[1]))} for item in pending]  # (column, value)
     for round_ in range(ROUNDS):
         if not pending:
@@ -386,7 +408,7 @@ def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list
                 item[1][column] = v
             item[2].update(item[6])
         rows = np.array([item[1] for item in pending], dtype=_U64)
-        run = _run(plan, tests, rows, tests.ram_seed[[item[0] for item in pending]])
+        run = _run(plan, tests, rows, [item[0] for item in pending])
         again, seen = [], []
         for lane, item in enumerate(pending):
             base, row, changed, ids, fn, target, _, fixed = item
@@ -399,7 +421,7 @@ def _settle(plan: Plan, tests: TestSet, back: _Backwards, pending: list) -> list
                     again.append(item)
                     seen.append(came)
                     continue
-            done.setdefault(row.tobytes(), (base, row, changed))
+            done.setdefault(row.tobytes(), (base, row, changed, (tuple(ids), id(fn), target), hit))
         pending, visited = again, seen
     return list(done.values())
 
@@ -414,7 +436,8 @@ def _admitter(types: Sequence[str]) -> Callable[[int, int], bool]:
     return lambda column, value: valid_value(types[column], value)
 
 
-def _run(plan: Plan, tests: TestSet, rows: np.ndarray, seeds: np.ndarray) -> GroupRun:
-    t = TestSet(rows, tests.shape, tests.input_types, seeds, np.full(len(rows), -1, dtype=np.int64),
+def _run(plan: Plan, tests: TestSet, rows: np.ndarray, bases: Sequence[int]) -> GroupRun:
+    """``plan`` on ``rows``, each with the RAM of its base test (an index into ``tests``)."""
+    t = TestSet(rows, tests.shape, tests.input_types, tests.ram_seed[bases], tests.ram_offset[bases],
                 tests.ram_pool, np.zeros(len(rows), dtype=np.int8))
     return GroupRun([plan], t.inputs)

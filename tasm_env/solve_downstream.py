@@ -60,17 +60,18 @@ def downstream(plan: Plan, operations: Iterable[int]) -> tuple[list[int], list[i
 
 
 def downstream_rows(tests: TestSet, baseline: Plan, plan: Plan, bases: np.ndarray,
-                    limit: int | None = None, keep: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
+                    limit: int | None = None, keep: Mapping[int, Sequence[int]] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``limit`` rows on which a target of an operation downstream of ``plan``'s new sensitive
     operations (:func:`tasm_env.solve_line.new_targets` on ``bases``, indices into ``tests``), or of one
-    computing their other operands, holds (``limit``: :data:`DOWNSTREAM_ROWS` by default); ``keep`` as
-    for :func:`tasm_env.solve_back.back_rows`."""
+    computing their other operands, holds (``limit``: :data:`DOWNSTREAM_ROWS` by default), and per row the
+    base test (an index into ``tests``) whose context it keeps (RAM); ``keep`` as for
+    :func:`tasm_env.solve_back.back_rows`."""
     limit = DOWNSTREAM_ROWS if limit is None else limit
     width = tests.values.shape[1]
-    if limit <= 0:
-        return np.empty((0, width), dtype=np.uint64)
-    if not len(bases):
-        return np.empty((0, width), dtype=np.uint64)
+    none = np.empty((0, width), dtype=np.uint64), np.empty(0, dtype=np.int64)
+    if limit <= 0 or not len(bases):
+        return none
     run = GroupRun([baseline, plan], tests.lanes(bases))
     later, side = downstream(plan, {j for j, _, _ in new_targets(run, np.arange(len(bases)))})
     position = np.full(tests.lanes_count, -1, dtype=np.int64)
@@ -79,9 +80,9 @@ def downstream_rows(tests: TestSet, baseline: Plan, plan: Plan, bases: np.ndarra
     targets = sorted(((order[j], i, int(t) % P) for i, (j, (_, values)) in enumerate(sensitive(plan)) if j in order
                       for t in values))
     if not targets:
-        return np.empty((0, width), dtype=np.uint64)
+        return none
     per = max(1, limit // len(targets))  # every target gets its share, the nearest first where they are many
     found = [back_rows(tests, [(run, 1, position)], bases, per, n_bases=DOWNSTREAM_BASES, only={(i, t)},
                        keep=keep)
              for _, i, t in targets]
-    return np.concatenate(found)[:limit]
+    return np.concatenate([rows for rows, _ in found])[:limit], np.concatenate([at for _, at in found])[:limit]

@@ -18,8 +18,9 @@ from .batch import GroupRun
 from .coverage import TestSet
 from .field import P
 from .plan import OPERATIONS, Plan
-from .solve import operands, sensitive
+from .solve import interpolate, operands, poly_roots, sensitive
 
+MAX_CURVED = 32  # (target, base) pairs per RAM read whose value is solved as a parabola in the cell's contents
 EXACT_BASES = 48  # base tests per stepped target whose own slope is measured (one more run of the program)
 _U32 = 1 << 32
 _U64 = np.uint64
@@ -135,25 +136,26 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
     entry); a sensitive value affine in them is driven onto its target by solving for the contents. Returns
     ``(rows, ram_seed, ram_offset, ram_pool)`` for a :class:`~tasm_env.coverage.TestSet` in which each row's
     read cell holds its solved contents (the row's other cells read other entries of the pool). Targets new
-    to the program (not in ``skip``) come first; at most ``limit`` rows per program."""
+    to the program (not in ``skip``) come first; at most ``limit`` rows per program. Without probe lanes in
+    ``tests`` (tests solved for one candidate) every target counts as new."""
     width = tests.values.shape[1]
     found: list[tuple[int, np.ndarray, int, int, int]] = []  # (priority, row, seed, address, contents)
     probes = tests.probes
-    if probes is None or not len(bases):
+    if not len(bases):
         return _no_ram_rows(width)
-    probed = probes.lanes >= 0
+    probed = probes.lanes >= 0 if probes is not None else None
     for run, p, position in runs:
         plan = run.plans[p]
         reads = [j for j, k in enumerate(plan.kind) if OPERATIONS[k] == "mem_read"]
         mine = bases[position[bases] >= 0][:n_bases]
-        lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0)
-        if not reads or not len(mine) or (lanes[probed] < 0).any():
+        lanes = np.where(probed, position[np.maximum(probes.lanes, 0)], 0) if probes is not None else None
+        if not reads or not len(mine) or (lanes is not None and (lanes[probed] < 0).any()):
             continue
         mine_found: list[tuple[int, np.ndarray, int, int, int]] = []
         targets = []
         for j, (fn, values) in sensitive(plan):
-            key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes()
-            targets += [((t, key) in skip, j, fn, int(t) % P) for t in values]
+            key = np.where(probed, fn(operands(run, p, j))[lanes], 0).tobytes() if lanes is not None else None
+            targets += [(key is not None and (t, key) in skip, j, fn, int(t) % P) for t in values]
         rows = np.tile(tests.values[mine], (3, 1))
         seeds = np.tile(np.maximum(tests.ram_seed[mine], 1), 3)
         wanted = np.repeat(np.arange(3, dtype=_U64), len(mine))
@@ -163,13 +165,19 @@ def ram_rows(tests: TestSet, runs: Sequence[tuple[GroupRun, int, np.ndarray]], b
             probe = TestSet(rows, tests.shape, tests.input_types, seeds, offsets, np.arange(3, dtype=_U64),
                             np.zeros(len(rows), dtype=np.int8))
             probe_run = GroupRun([plan], probe.inputs)
+            curved = 0
             for old, j, fn, target in targets:
                 y = fn(operands(probe_run, 0, j)).reshape(3, len(mine))
                 slope = F.vsub(y[1], y[0])
-                affine = (F.vsub(F.vadd(y[2], y[0]), F.vadd(y[1], y[1])) == 0) & (slope != 0)
+                d2 = F.vsub(F.vadd(y[2], y[0]), F.vadd(y[1], y[1]))
+                affine = (d2 == 0) & (slope != 0)
                 for b in np.flatnonzero(affine):
                     contents = (target - int(y[0, b])) * pow(int(slope[b]), P - 2, P) % P
                     mine_found.append((int(old), rows[b], int(seeds[b]), int(address[b]), contents))
+                for b in np.flatnonzero(d2 != 0)[:max(0, MAX_CURVED - curved)]:  # a parabola through the three:
+                    curved += 1  # exact where the value is quadratic in the contents (4 m (x - m) = 6)
+                    for contents in poly_roots(interpolate([(int(y[k, b]) - target) % P for k in range(3)])):
+                        mine_found.append((int(old), rows[b], int(seeds[b]), int(address[b]), contents))
         found += sorted(mine_found, key=lambda f: f[0])[:limit]  # at most limit per program
     if not found:
         return _no_ram_rows(width)

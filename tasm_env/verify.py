@@ -153,9 +153,9 @@ class Verifier:
                                             _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM), SOLVED)
         crashed = self._crashes(tests)
         run = batch.GroupRun([self.plan], tests.inputs)  # the same targets, solved backwards through the plan
-        tests = tests.extended(back_rows(tests, [(run, 0, np.arange(tests.lanes_count))],
-                                         _step_bases(crashed, tests.flavour, rng), SOLVED_PER_PROGRAM,
-                                         combine=COMBINED_BASELINE), SOLVED)
+        rows, at = back_rows(tests, [(run, 0, np.arange(tests.lanes_count))], _step_bases(crashed, tests.flavour, rng),
+                             SOLVED_PER_PROGRAM, combine=COMBINED_BASELINE)
+        tests = tests.extended(rows, SOLVED, tests.ram_seed[at], tests.ram_offset[at])  # with their bases' RAM
         crashed = self._crashes(tests)
         # rounds: 8 tests (mostly ones the baseline passes), then the other random tests and everything else
         random_lanes = np.arange(n_random)
@@ -234,33 +234,34 @@ class Verifier:
             settle(self.differences(run, self.tests, lanes, self.baseline_crashes[lanes]))
             if r == 0 and self.same_dataflow_proves:  # after the cheap round: few are left to compare
                 pending = self._by_dataflow(pending, unique, verdicts, merged)
-        extra = None
+        extra_lanes = 0
         if pending and run is not None:  # tests solved for the survivors' own sensitive operations
             position = np.full(self.tests.lanes_count, -1, dtype=np.int64)
             position[self.rounds[-1]] = np.arange(len(self.rounds[-1]))
             in_run = {id(plan): p for p, plan in enumerate(run.plans)}  # survivors are a subset of the run
             runs = [(run, in_run[id(plan)], position) for _, plan in pending]
+            back, at = back_rows(self.tests, runs, self._step_bases, BACK_SOLVED_PER_PROGRAM, self._solved,
+                                 combine=COMBINED_CANDIDATE, n_bases=8)
             rows = np.concatenate([solve.solved_rows(self.tests, runs, SOLVED_PER_PROGRAM, set(self._solved)),
                                    stepped_rows(self.tests, runs, self._step_bases, STEPPED_PER_PROGRAM,
-                                                self._solved),
-                                   back_rows(self.tests, runs, self._step_bases, BACK_SOLVED_PER_PROGRAM,
-                                             self._solved, combine=COMBINED_CANDIDATE, n_bases=8),
-                                   self._grid])
+                                                self._solved), self._grid])
+            n = len(rows)  # the backward-solved rows keep their bases' RAM (seed, or an offset into the pool)
+            sets = [TestSet(np.concatenate([rows, back]), self.shape, self.input_types,
+                            np.concatenate([np.ones(n, dtype=np.uint64), self.tests.ram_seed[at]]),
+                            np.concatenate([np.full(n, -1, dtype=np.int64), self.tests.ram_offset[at]]),
+                            self.tests.ram_pool, np.full(n + len(back), SOLVED, dtype=np.int8))]
             ram, ram_seed, ram_offset, ram_pool = ram_rows(self.tests, runs, self._step_bases,
                                                            RAM_SOLVED_PER_PROGRAM, self._solved)
-            if len(rows) + len(ram):
-                n = len(rows)
-                rows = np.concatenate([rows, ram])
-                extra = TestSet(rows, self.shape, self.input_types,
-                                np.concatenate([np.ones(n, dtype=np.uint64), ram_seed]),
-                                np.concatenate([np.full(n, -1, dtype=np.int64), ram_offset]),
-                                ram_pool if len(ram) else self.tests.ram_pool,
-                                np.full(len(rows), SOLVED, dtype=np.int8))
-                run = batch.GroupRun([self.plan] + [plan for _, plan in pending], extra.inputs)
-                lanes = np.arange(len(rows))
-                settle(self.differences(run, extra, lanes, run.crash[0] != NO_CRASH, "candidate-solved "))
-        n = self.tests.lanes_count + (extra.lanes_count if extra is not None else 0)
-        coverage = (self.describe_tests() + (f" + {extra.lanes_count} solved for the candidate" if extra else "")
+            sets.append(TestSet(ram, self.shape, self.input_types, ram_seed, ram_offset, ram_pool,
+                                np.full(len(ram), SOLVED, dtype=np.int8)))  # a pool of their own
+            for extra_set in sets:
+                if extra_set.lanes_count and pending:
+                    run = batch.GroupRun([self.plan] + [plan for _, plan in pending], extra_set.inputs)
+                    settle(self.differences(run, extra_set, np.arange(extra_set.lanes_count),
+                                            run.crash[0] != NO_CRASH, "candidate-solved "))
+            extra_lanes = sum(t.lanes_count for t in sets)
+        n = self.tests.lanes_count + extra_lanes
+        coverage = (self.describe_tests() + (f" + {extra_lanes} solved for the candidate" if extra_lanes else "")
                     if pending else "")
         if pending and self.escalates:
             escalated = self._escalation.check([program for program, _ in pending])

@@ -42,14 +42,22 @@ CASES = {
 }
 
 
+# Since the backward-solved rows are shared fairly among the targets (tests/test_verify_solved_context.py),
+# 7/1471 and 11/8982 are refuted before the escalation round too: a downstream target's rows are no longer cut
+# off behind the others'. The other two still need the downstream-solved tests.
+ONLY_DOWNSTREAM = {"7/5109", "11/7069"}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_masked_rare_differences_are_refuted_by_the_default_verdict(case, monkeypatch):
     name, snippet, at = CASES[case]
     task = _task(name)
     mutant = _inserted(task, snippet, at)
     verdict = Verifier(task).check([mutant])[0]
-    assert not verdict.ok and "escalation round" in verdict.reason, (case, verdict.reason)
-    assert verdict.counterexample is not None
+    assert not verdict.ok and verdict.counterexample is not None, (case, verdict.reason)
+    if case not in ONLY_DOWNSTREAM:
+        return
+    assert "escalation round" in verdict.reason, (case, verdict.reason)
     monkeypatch.setattr(solve_downstream, "DOWNSTREAM_ROWS", 0)  # without the downstream-solved tests
     assert Verifier(task).check([mutant])[0].ok, case  # accepted (wrongly): the tests are what refutes it
 
