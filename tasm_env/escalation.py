@@ -114,12 +114,13 @@ def line_check(verifier, programs: Sequence[Program], seed) -> tuple[dict[int, V
                                         "line-solved ")
     n = len(rows)
     for p, ram in enumerate(ram_sets):  # each with a RAM pool of its own
-        n += ram.lanes_count
         if ram.lanes_count and p not in failures:
+            n += ram.lanes_count
             run = GroupRun([verifier.plan, plans[p]], ram.inputs)
             found = verifier.differences(run, ram, np.arange(ram.lanes_count), run.crash[0] != NO_CRASH,
                                          "RAM-solved ")
-            failures.update({p: v for v in found.values()})
+            if found:  # the run holds this one candidate
+                failures[p] = found[0]
     return {p: replace(v, reason=f"escalation round: {v.reason}") for p, v in failures.items()}, n
 
 

@@ -170,12 +170,11 @@ def vmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=_U64)
     b = np.asarray(b, dtype=_U64)
     if a.size <= _SMALL_MUL and b.size <= _SMALL_MUL:
+        if a.size == 1 and a.ndim <= b.ndim:  # the product commutes: the single factor goes second
+            a, b = b, a
         if b.size == 1 and b.ndim <= a.ndim:  # one factor for all (the result has a's shape)
             y = b.item()
             return np.array([x * y % P for x in a.ravel().tolist()], dtype=_U64).reshape(a.shape)
-        if a.size == 1 and a.ndim <= b.ndim:
-            x = a.item()
-            return np.array([x * y % P for y in b.ravel().tolist()], dtype=_U64).reshape(b.shape)
         if a.shape != b.shape:
             a, b = np.broadcast_arrays(a, b)
         if a.size <= _SMALL_MUL:
