@@ -39,7 +39,9 @@ is a pure function of (task, prefix), cached per prefix, so ``backward_step`` un
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -65,6 +67,26 @@ CACHE_SIZE = 1 << 16
 RUN_CACHE_SIZE = 1 << 13
 """(task, prefix) value matrices a ValueModel keeps for the steps after them."""
 EQUAL_FLAVOUR = "all-equal"
+PAUSE_AT = 64
+"""New prefixes in one :meth:`ValueModel.facts_many` call from which Python's cyclic garbage collector is paused
+while they are computed (see :func:`_collector_paused`)."""
+
+
+@contextmanager
+def _collector_paused(pause: bool):
+    """Python's cyclic garbage collector off inside (if ``pause`` and it was on), back on after. A batch of new
+    prefixes allocates tens of thousands of small objects (plans, runs, facts), which would otherwise trigger
+    collections, a few of them full ones over every object of the process (torch, the suite, the caches): the
+    objects themselves are freed by reference counting as before, and the collections the batch defers run
+    when the collector is back on, over the young objects only unless a full one is due anyway."""
+    was_on = pause and gc.isenabled()
+    if was_on:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 @dataclass
@@ -79,7 +101,7 @@ class Outcome:
     ram_match: np.ndarray  # (K,) its final RAM equals the baseline's at every cell either touched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one object per prefix for the garbage collector, not two
 class ValueFacts:
     """What the value state says about one prefix (see the module docstring)."""
 
@@ -346,6 +368,17 @@ class ValueModel:
         cache = self._cache
         missing = list(dict.fromkeys(key for key in keys if key not in cache))
         if missing:
+            with _collector_paused(len(missing) >= PAUSE_AT):
+                self._compute(missing)
+        found = [cache[key] for key in keys]
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        return found
+
+    def _compute(self, missing: list[tuple[int, tuple]]) -> None:
+        """The facts of new (task, prefix) pairs, into the cache."""
+        cache = self._cache
+        if missing:
             runs = self._runs_of(missing)
             by_task: dict[int, list[tuple]] = {}
             for key in missing:
@@ -359,10 +392,6 @@ class ValueModel:
                 for b, key in enumerate(todo):
                     cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b], bool(facts.lost[b]),
                                             bool(facts.eos_ok[b]), facts.pop_loses[b])
-        found = [cache[key] for key in keys]
-        while len(cache) > self.cache_size:
-            cache.popitem(last=False)
-        return found
 
     def value_key(self, task: int, tokens: Sequence[int]) -> bytes:
         """A hashable digest of the prefix's whole state on the probes (stack, crashes, public output, sponge,
