@@ -54,7 +54,7 @@ from ..errors import ConfigError, TasmError
 from ..verify import Verifier
 from ..tasks.interpret import TirCrash, evaluate
 from ..tasks.tir import TIR, Ref
-from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_runs
+from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_tasks
 from .probe_runs import Run, evaluate as evaluate_plan, extend_many, final_ram
 from .vocab import EOS
 
@@ -363,8 +363,8 @@ class ValueModel:
     def facts_many(self, keys: Sequence[tuple[int, tuple]]) -> list[ValueFacts]:
         """Facts of many (task, prefix tokens) pairs. The new ones are computed together: their runs in rounds
         of one token (every prefix of a round extends its parent's run, all of them at once with
-        :func:`~tasm_env.emission.probe_runs.extend_many`), then each task's facts as arrays
-        (:func:`~tasm_env.emission.probe_facts.facts_of_runs`); :meth:`TaskProbes.facts` is the reference."""
+        :func:`~tasm_env.emission.probe_runs.extend_many`), then the facts of every task's prefixes as one set of arrays
+        (:func:`~tasm_env.emission.probe_facts.facts_of_tasks`); :meth:`TaskProbes.facts` is the reference."""
         cache = self._cache
         missing = list(dict.fromkeys(key for key in keys if key not in cache))
         if missing:
@@ -380,18 +380,20 @@ class ValueModel:
         cache = self._cache
         if missing:
             runs = self._runs_of(missing)
-            by_task: dict[int, list[tuple]] = {}
+            if len(missing) == 1:  # one prefix (a Gymnasium step): the one-prefix path costs half as much
+                key = missing[0]
+                probes = self.probes(key[0])
+                cache[key] = probes.facts(probes.outcome(runs[key]))
+                return
+            by_lanes: dict[int, list[tuple]] = {}  # every task's prefixes together (tasks share K, as a rule)
             for key in missing:
-                by_task.setdefault(key[0], []).append(key)
-            for task, todo in by_task.items():
-                probes = self.probes(task)
-                if len(todo) == 1:  # one prefix (a Gymnasium step): the one-prefix path costs half as much
-                    cache[todo[0]] = probes.facts(probes.outcome(runs[todo[0]]))
-                    continue
-                facts = facts_of_runs(probes, [runs[key] for key in todo])
-                for b, key in enumerate(todo):
-                    cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b], bool(facts.lost[b]),
-                                            bool(facts.eos_ok[b]), facts.pop_loses[b])
+                by_lanes.setdefault(self.probes(key[0]).k, []).append(key)
+            for todo in by_lanes.values():
+                probes = [self.probes(key[0]) for key in todo]
+                facts = facts_of_tasks(probes, [runs[key] for key in todo])
+                for b, (key, p) in enumerate(zip(todo, probes)):
+                    cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b, :p.arity],
+                                            bool(facts.lost[b]), bool(facts.eos_ok[b]), facts.pop_loses[b])
 
     def value_key(self, task: int, tokens: Sequence[int]) -> bytes:
         """A hashable digest of the prefix's whole state on the probes (stack, crashes, public output, sponge,
