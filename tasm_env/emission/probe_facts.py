@@ -1,13 +1,15 @@
-"""The value state's facts of many prefixes of one task at once, as arrays (the batched twin of
-``TaskProbes.facts`` in :mod:`tasm_env.emission.values`, which stays the reference: a property test checks
-that both agree on random prefixes of random suite tasks).
+"""The value state's facts of many prefixes at once, as arrays (the batched twin of ``TaskProbes.facts`` in
+:mod:`tasm_env.emission.values`, which stays the reference: property tests check that both agree on random
+prefixes of random suite tasks, one task at a time and tasks mixed in one batch).
 
-The stacks of the prefixes are stacked bottom-aligned into one (n, depth, K) array padded with zeros; every
-fact is then a few array operations: ``slot_nodes`` compares the top 16 slots with every TIR node's values,
-``outputs_ready`` the output heights with the baseline's final stack, ``lost`` and ``pop_loses`` compare the
-pairs of probe lanes the baseline tells apart (the stack's rows cumulated from the bottom, so that ``pop n``
-is one lookup), and ``eos_ok`` is decided exactly (RAM included) for the few prefixes whose crash pattern,
-shapes and stack already match.
+The stacks of the prefixes are stacked bottom-aligned into one (n, depth, K) array padded with zeros, and each
+task's tables (its graph nodes' values, its baseline's final stack, its pairs of probe lanes) are padded to the
+largest of the batch and gathered per prefix, so a batch mixing tasks is one set of array operations:
+``slot_nodes`` compares the top 16 slots with every node of the row's task, ``outputs_ready`` the output
+heights with the baseline's final stack, ``lost`` and ``pop_loses`` compare the pairs of probe lanes the
+baseline tells apart (the stack's rows cumulated from the bottom, so that ``pop n`` is one lookup), and
+``eos_ok`` is decided exactly (RAM included) for the few prefixes whose crash pattern, shapes and stack already
+match.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ by seed only).
 written, the RAM written and the sponge. Plans grow by appending (a prefix's value ids and operations are the
 first ones of every extension's), so a step evaluates only the new token's operations, with the batched
 executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix; the new prefixes
-of one call are stepped together (:mod:`tasm_env.emission.probe_runs`) and their facts computed as arrays per
-task (:mod:`tasm_env.emission.probe_facts`), :meth:`TaskProbes.facts` being the one-prefix reference. The state
+of one call are stepped together (:mod:`tasm_env.emission.probe_runs`) and their facts computed as arrays, every
+task's at once (:mod:`tasm_env.emission.probe_facts`), with Python's cyclic garbage collector paused meanwhile;
+:meth:`TaskProbes.facts` is the one-prefix reference. The state
 is a pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
 
 **Facts** (:class:`ValueFacts`):
@@ -74,11 +75,12 @@ while they are computed (see :func:`_collector_paused`)."""
 
 @contextmanager
 def _collector_paused(pause: bool):
-    """Python's cyclic garbage collector off inside (if ``pause`` and it was on), back on after. A batch of new
-    prefixes allocates tens of thousands of small objects (plans, runs, facts), which would otherwise trigger
-    collections, a few of them full ones over every object of the process (torch, the suite, the caches): the
-    objects themselves are freed by reference counting as before, and the collections the batch defers run
-    when the collector is back on, over the young objects only unless a full one is due anyway."""
+    """Python's cyclic garbage collector off inside (if ``pause`` and it was on), then on again after one
+    collection of the young generations. A batch of new prefixes allocates tens of thousands of small objects
+    (plans, runs, facts), which would otherwise trigger collections all along, some of them full ones over
+    every object of the process (torch, the suite, the caches): the objects themselves are freed by reference
+    counting as before, and the one collection of generations 0 and 1 at the end walks the batch's survivors
+    once, in the call that made them (left to the next allocations, it lands in whatever code runs next)."""
     was_on = pause and gc.isenabled()
     if was_on:
         gc.disable()
@@ -87,6 +89,7 @@ def _collector_paused(pause: bool):
     finally:
         if was_on:
             gc.enable()
+            gc.collect(1)
 
 
 @dataclass
