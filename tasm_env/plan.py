@@ -17,7 +17,6 @@ words. The plan's own constants and results follow.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -131,11 +130,9 @@ def _resume(instructions: tuple, shape: Shape) -> tuple[Builder, int]:
     found = _RESUMABLE.get((n - 1, instructions[0], instructions[-2], shape)) if n > 1 else None
     if found is None or found[0] != instructions[:-1]:
         return Builder(shape), 0
-    parent = found[1]
-    b = copy.copy(parent)
-    for name, value in vars(parent).items():
-        if isinstance(value, (list, dict)):
-            setattr(b, name, value.copy())
+    b = object.__new__(Builder)  # a copy of the parent's builder, its lists and dicts copied too
+    b.__dict__.update({name: value.copy() if isinstance(value, (list, dict)) else value
+                       for name, value in vars(found[1]).items()})
     return b, n - 1
 
 

@@ -1,13 +1,15 @@
-"""The value state's facts of many prefixes of one task at once, as arrays (the batched twin of
-``TaskProbes.facts`` in :mod:`tasm_env.emission.values`, which stays the reference: a property test checks
-that both agree on random prefixes of random suite tasks).
+"""The value state's facts of many prefixes at once, as arrays (the batched twin of ``TaskProbes.facts`` in
+:mod:`tasm_env.emission.values`, which stays the reference: property tests check that both agree on random
+prefixes of random suite tasks, one task at a time and tasks mixed in one batch).
 
-The stacks of the prefixes are stacked bottom-aligned into one (n, depth, K) array padded with zeros; every
-fact is then a few array operations: ``slot_nodes`` compares the top 16 slots with every TIR node's values,
-``outputs_ready`` the output heights with the baseline's final stack, ``lost`` and ``pop_loses`` compare the
-pairs of probe lanes the baseline tells apart (the stack's rows cumulated from the bottom, so that ``pop n``
-is one lookup), and ``eos_ok`` is decided exactly (RAM included) for the few prefixes whose crash pattern,
-shapes and stack already match.
+The stacks of the prefixes are stacked bottom-aligned into one (n, depth, K) array padded with zeros, and each
+task's tables (its graph nodes' values, its baseline's final stack, its pairs of probe lanes) are padded to the
+largest of the batch and gathered per prefix, so a batch mixing tasks is one set of array operations:
+``slot_nodes`` compares the top 16 slots with every node of the row's task, ``outputs_ready`` the output
+heights with the baseline's final stack, ``lost`` and ``pop_loses`` compare the pairs of probe lanes the
+baseline tells apart (the stack's rows cumulated from the bottom, so that ``pop n`` is one lookup), and
+``eos_ok`` is decided exactly (RAM included) for the few prefixes whose crash pattern, shapes and stack already
+match.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from .. import batch
 from .probe_runs import Run, final_ram
 
-__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "facts_of_runs"]
+__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "facts_of_runs", "facts_of_tasks"]
 
 SLOT_WINDOW = 16
 """Slots ``slot_nodes`` reports (the reach of ``dup``/``swap``)."""
@@ -53,62 +55,104 @@ def _padded(parts: Sequence[np.ndarray | None], lanes: int) -> np.ndarray:
 def facts_of_runs(probes, runs: Sequence[Run]) -> FactArrays:
     """The facts of the prefixes whose runs on ``probes`` (a :class:`~tasm_env.emission.values.TaskProbes`)
     are ``runs``, as ``probes.facts(probes.outcome(run))`` gives them one by one."""
-    K, bottom, base, arity = probes.k, probes.bottom, probes.base, probes.arity
+    facts = facts_of_tasks([probes] * len(runs), runs)
+    return FactArrays(facts.slot_nodes, facts.outputs_ready[:, :probes.arity], facts.lost, facts.eos_ok,
+                      facts.pop_loses)
+
+
+def _by_task(unique: Sequence, part, rows: int, columns: int, dtype=np.uint64, fill=0) -> np.ndarray:
+    """(tasks, rows, columns) one 2-D array per task, ``part(probes)``, stacked and padded with ``fill``."""
+    out = np.full((len(unique), rows, columns), fill, dtype=dtype)
+    for t, p in enumerate(unique):
+        a = part(p)
+        out[t, :a.shape[0], :a.shape[1]] = a
+    return out
+
+
+def facts_of_tasks(probes: Sequence, runs: Sequence[Run]) -> FactArrays:
+    """The facts of prefixes of many tasks at once: run b is on ``probes[b]`` (all with the same number of
+    lanes). Each task's tables (graph node values, baseline stack, lane pairs) are padded to the largest and
+    gathered per prefix, so the whole batch is one set of array operations; ``outputs_ready`` is (n, largest
+    arity), row b meaningful up to ``probes[b].arity``."""
     n = len(runs)
+    unique = list({id(p): p for p in probes}.values())
+    where = {id(p): t for t, p in enumerate(unique)}
+    tid = np.array([where[id(p)] for p in probes], dtype=np.int64)
+    K = unique[0].k if unique else 1
+    if any(p.k != K for p in unique):
+        raise ValueError("facts_of_tasks needs probes with one number of lanes")
+    bottom = np.array([p.bottom for p in unique], dtype=np.int64)[tid]
+    arity = np.array([p.arity for p in unique], dtype=np.int64)[tid]
+    base_depths = np.array([p.base.stack.shape[0] for p in unique], dtype=np.int64)
     stacks = [run.V[run.plan.stack] for run in runs]
     depths = np.array([s.shape[0] for s in stacks], dtype=np.int64)
-    base_depth = base.stack.shape[0]
-    D = max(int(depths.max(initial=0)), base_depth, 1)
+    D = max(int(depths.max(initial=0)), int(base_depths.max(initial=0)), 1)
     S = np.zeros((n, D, K), dtype=np.uint64)
     for b, s in enumerate(stacks):
         S[b, :s.shape[0]] = s
     crashed = np.array([run.crash != batch.NO_CRASH for run in runs]).reshape(n, K)
+    base_crashed = np.array([p.base.crashed for p in unique]).reshape(-1, K)[tid]
+    base_stack = _by_task(unique, lambda p: p.base.stack, D, K)  # (tasks, D, K)
     live = depths - bottom
     rows = np.arange(n)[:, None]
 
-    # slot nodes: the top window, st0 first
+    # slot nodes: the top window, st0 first, against every node of the row's task (padding never matches)
     slot = np.arange(SLOT_WINDOW)
     valid = slot[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
     top = S[rows, np.clip(depths[:, None] - 1 - slot[None], 0, D - 1)]  # (n, 16, K)
+    R = max((len(p.node_of) for p in unique), default=0)
     slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
-    if len(probes.node_of):
-        lanes_ok = ~crashed[:, None, :] & probes.node_known[None]  # (n, R, K)
-        equal = (top[:, :, None, :] == probes.node_values[None, None]) | ~lanes_ok[:, None]
+    if R:
+        node_values = _by_task(unique, lambda p: p.node_values, R, K)[tid]  # (n, R, K)
+        lanes_ok = ~crashed[:, None, :] & _by_task(unique, lambda p: p.node_known, R, K, bool, False)[tid]
+        node_of = _by_task(unique, lambda p: p.node_of[:, None], R, 1, np.int64, -1)[tid, :, 0]  # (n, R)
+        equal = (top[:, :, None, :] == node_values[:, None]) | ~lanes_ok[:, None]
         match = equal.all(-1) & lanes_ok.any(-1)[:, None, :]  # (n, 16, R)
         hit = match.any(-1) & valid
-        slot_nodes = np.where(hit, probes.node_of[match.argmax(-1)], -1)
+        slot_nodes = np.where(hit, np.take_along_axis(node_of, match.argmax(-1), 1), -1)
 
-    # outputs ready
-    both = ~crashed & ~base.crashed[None]
-    heights = bottom + arity - 1 - np.arange(arity)
-    same = (S[:, heights] == base.stack[heights][None]) | ~both[:, None, :]
-    ready = (heights[None] < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
+    # outputs ready: output i at height bottom + arity - 1 - i
+    A = int(arity.max(initial=0))
+    both = ~crashed & ~base_crashed
+    out_index = np.arange(A)[None]
+    heights = bottom[:, None] + arity[:, None] - 1 - out_index  # (n, A)
+    at = np.clip(heights, 0, D - 1)
+    same = (S[rows, at] == base_stack[tid[:, None], at]) | ~both[:, None, :]
+    ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
 
-    # EOS: crash pattern, shapes and stack first, the rest exactly for the few candidates
-    runs_ok = ~base.crashed
+    # EOS: crash pattern, shapes and stack first (rows past a depth are zero padding in both), the rest exactly
+    # for the few candidates
     outputs = [run.V[run.plan.output].reshape(-1, K) for run in runs]
-    candidate = (crashed == base.crashed[None]).all(-1) & (depths == base_depth) \
-        & ((S[:, :base_depth] == base.stack[None]) | ~runs_ok[None, None]).all((1, 2)) \
-        & np.array([o.shape == base.output.shape for o in outputs], dtype=bool) \
-        & np.array([(run.plan.sponge is None) == (base.sponge is None) for run in runs], dtype=bool)
+    base_outputs = [p.base.output.shape for p in unique]
+    base_sponge = [p.base.sponge is None for p in unique]
+    candidate = (crashed == base_crashed).all(-1) & (depths == base_depths[tid]) \
+        & ((S == base_stack[tid]) | base_crashed[:, None, :]).all((1, 2)) \
+        & np.array([o.shape == base_outputs[t] for o, t in zip(outputs, tid.tolist())], dtype=bool) \
+        & np.array([(run.plan.sponge is None) == base_sponge[t] for run, t in zip(runs, tid.tolist())], dtype=bool)
     eos_ok = np.zeros(n, dtype=bool)
     for b in np.flatnonzero(candidate):
-        eos_ok[b] = probes.matches(probes.outcome(runs[b]))
+        eos_ok[b] = probes[b].matches(probes[b].outcome(runs[b]))
 
     # lost and pop_loses: some pair the baseline tells apart left in identical states
-    lost = (crashed & ~base.crashed[None]).any(-1)
+    lost = (crashed & ~base_crashed).any(-1)
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
-    i, j = probes.pairs
-    if len(i):
-        c_i, c_j = crashed[:, i], crashed[:, j]
+    n_pairs = max((len(p.pairs[0]) for p in unique), default=0)
+    if n_pairs:
+        pair_i = _by_task(unique, lambda p: p.pairs[0][None], 1, n_pairs, np.int64)[tid, 0]  # (n, pairs)
+        pair_j = _by_task(unique, lambda p: p.pairs[1][None], 1, n_pairs, np.int64)[tid, 0]
+        real = _by_task(unique, lambda p: np.ones((1, len(p.pairs[0])), bool), 1, n_pairs, bool, False)[tid, 0]
+        c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
         both_crashed = c_i & c_j
-        rest = c_i == c_j
+        rest = (c_i == c_j) & real
         sponges = [None if run.plan.sponge is None else run.V[run.plan.sponge] for run in runs]
-        written = [_written(run, probes.inputs, K) for run in runs]
+        written = [_written(run, p.inputs, K) for run, p in zip(runs, probes)]
         for part in (_padded(outputs, K), _padded(sponges, K), _padded(written, K)):
             if part.shape[1]:
-                rest &= both_crashed | (part[:, :, i] == part[:, :, j]).all(1)
-        below = np.logical_and.accumulate(S[:, :, i] == S[:, :, j], axis=1)  # rows 0..h all equal
+                rest &= both_crashed | (np.take_along_axis(part, pair_i[:, None], 2)
+                                        == np.take_along_axis(part, pair_j[:, None], 2)).all(1)
+        # rows 0..h all equal
+        below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
+                                          == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
 
         def merged(popped: int) -> np.ndarray:
             h = depths - popped - 1
@@ -129,5 +173,6 @@ def _written(run: Run, inputs: batch.Inputs, K: int) -> np.ndarray:
     writes = run.V[plan.writes]
     written = np.empty_like(writes)
     written[0::2] = writes[0::2]
-    written[1::2] = final_ram(run, inputs, writes[0::2])
+    # a written cell's final contents are its last write's, whatever it held before: no initial RAM needed
+    written[1::2] = final_ram(run, inputs, writes[0::2], np.zeros_like(writes[0::2]))
     return written

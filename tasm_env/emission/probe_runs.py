@@ -28,7 +28,7 @@ _MEM_READ = OPERATIONS.index("mem_read")
 _EVALUATE = tuple(batch.evaluator(name) for name in OPERATIONS)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one object per run for the garbage collector, not two
 class Run:
     """One block's evaluated plan on the probes: value matrix (ids, K) and each lane's first crash code."""
 

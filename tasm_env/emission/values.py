@@ -15,8 +15,9 @@ by seed only).
 written, the RAM written and the sponge. Plans grow by appending (a prefix's value ids and operations are the
 first ones of every extension's), so a step evaluates only the new token's operations, with the batched
 executor's evaluators (:func:`tasm_env.batch.evaluator`), on the parent prefix's value matrix; the new prefixes
-of one call are stepped together (:mod:`tasm_env.emission.probe_runs`) and their facts computed as arrays per
-task (:mod:`tasm_env.emission.probe_facts`), :meth:`TaskProbes.facts` being the one-prefix reference. The state
+of one call are stepped together (:mod:`tasm_env.emission.probe_runs`) and their facts computed as arrays, every
+task's at once (:mod:`tasm_env.emission.probe_facts`), with Python's cyclic garbage collector paused meanwhile;
+:meth:`TaskProbes.facts` is the one-prefix reference. The state
 is a pure function of (task, prefix), cached per prefix, so ``backward_step`` undoes it exactly by construction.
 
 **Facts** (:class:`ValueFacts`):
@@ -39,7 +40,9 @@ is a pure function of (task, prefix), cached per prefix, so ``backward_step`` un
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -52,7 +55,7 @@ from ..errors import ConfigError, TasmError
 from ..verify import Verifier
 from ..tasks.interpret import TirCrash, evaluate
 from ..tasks.tir import TIR, Ref
-from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_runs
+from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_tasks
 from .probe_runs import Run, evaluate as evaluate_plan, extend_many, final_ram
 from .vocab import EOS
 
@@ -65,6 +68,28 @@ CACHE_SIZE = 1 << 16
 RUN_CACHE_SIZE = 1 << 13
 """(task, prefix) value matrices a ValueModel keeps for the steps after them."""
 EQUAL_FLAVOUR = "all-equal"
+PAUSE_AT = 64
+"""New prefixes in one :meth:`ValueModel.facts_many` call from which Python's cyclic garbage collector is paused
+while they are computed (see :func:`_collector_paused`)."""
+
+
+@contextmanager
+def _collector_paused(pause: bool):
+    """Python's cyclic garbage collector off inside (if ``pause`` and it was on), then on again after one
+    collection of the young generations. A batch of new prefixes allocates tens of thousands of small objects
+    (plans, runs, facts), which would otherwise trigger collections all along, some of them full ones over
+    every object of the process (torch, the suite, the caches): the objects themselves are freed by reference
+    counting as before, and the one collection of generations 0 and 1 at the end walks the batch's survivors
+    once, in the call that made them (left to the next allocations, it lands in whatever code runs next)."""
+    was_on = pause and gc.isenabled()
+    if was_on:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+            gc.collect(1)
 
 
 @dataclass
@@ -79,7 +104,7 @@ class Outcome:
     ram_match: np.ndarray  # (K,) its final RAM equals the baseline's at every cell either touched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one object per prefix for the garbage collector, not two
 class ValueFacts:
     """What the value state says about one prefix (see the module docstring)."""
 
@@ -341,28 +366,37 @@ class ValueModel:
     def facts_many(self, keys: Sequence[tuple[int, tuple]]) -> list[ValueFacts]:
         """Facts of many (task, prefix tokens) pairs. The new ones are computed together: their runs in rounds
         of one token (every prefix of a round extends its parent's run, all of them at once with
-        :func:`~tasm_env.emission.probe_runs.extend_many`), then each task's facts as arrays
-        (:func:`~tasm_env.emission.probe_facts.facts_of_runs`); :meth:`TaskProbes.facts` is the reference."""
+        :func:`~tasm_env.emission.probe_runs.extend_many`), then the facts of every task's prefixes as one set of arrays
+        (:func:`~tasm_env.emission.probe_facts.facts_of_tasks`); :meth:`TaskProbes.facts` is the reference."""
         cache = self._cache
         missing = list(dict.fromkeys(key for key in keys if key not in cache))
         if missing:
-            runs = self._runs_of(missing)
-            by_task: dict[int, list[tuple]] = {}
-            for key in missing:
-                by_task.setdefault(key[0], []).append(key)
-            for task, todo in by_task.items():
-                probes = self.probes(task)
-                if len(todo) == 1:  # one prefix (a Gymnasium step): the one-prefix path costs half as much
-                    cache[todo[0]] = probes.facts(probes.outcome(runs[todo[0]]))
-                    continue
-                facts = facts_of_runs(probes, [runs[key] for key in todo])
-                for b, key in enumerate(todo):
-                    cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b], bool(facts.lost[b]),
-                                            bool(facts.eos_ok[b]), facts.pop_loses[b])
+            with _collector_paused(len(missing) >= PAUSE_AT):
+                self._compute(missing)
         found = [cache[key] for key in keys]
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
         return found
+
+    def _compute(self, missing: list[tuple[int, tuple]]) -> None:
+        """The facts of new (task, prefix) pairs, into the cache."""
+        cache = self._cache
+        if missing:
+            runs = self._runs_of(missing)
+            if len(missing) == 1:  # one prefix (a Gymnasium step): the one-prefix path costs half as much
+                key = missing[0]
+                probes = self.probes(key[0])
+                cache[key] = probes.facts(probes.outcome(runs[key]))
+                return
+            by_lanes: dict[int, list[tuple]] = {}  # every task's prefixes together (tasks share K, as a rule)
+            for key in missing:
+                by_lanes.setdefault(self.probes(key[0]).k, []).append(key)
+            for todo in by_lanes.values():
+                probes = [self.probes(key[0]) for key in todo]
+                facts = facts_of_tasks(probes, [runs[key] for key in todo])
+                for b, (key, p) in enumerate(zip(todo, probes)):
+                    cache[key] = ValueFacts(facts.slot_nodes[b], facts.outputs_ready[b, :p.arity],
+                                            bool(facts.lost[b]), bool(facts.eos_ok[b]), facts.pop_loses[b])
 
     def value_key(self, task: int, tokens: Sequence[int]) -> bytes:
         """A hashable digest of the prefix's whole state on the probes (stack, crashes, public output, sponge,
