@@ -162,3 +162,19 @@ def test_the_reward_model_equals_one_block_at_a_time(batches, asked):
         got, want = model.evaluate(tasks, programs), reference.evaluate(tasks, programs)
         assert [_fields(e) for e in got] == [_fields(e) for e in want]
         assert np.array_equal(model.log_rewards_of(got).numpy(), model.log_rewards_of(want).numpy())
+
+
+def test_a_task_whose_verifier_fails_fails_every_batch_after_the_others_are_screened():
+    """A task that cannot be verified (its baseline crashes on every test) raises in every batch holding it,
+    as before the merged screen; the first visits of the other tasks of the batch are evaluated first (kept)."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from tasm_env.errors import TaskError
+    broken = SimpleNamespace(name="broken", baseline=te.Program.parse("push 0 assert"), inputs=("field",))
+    model = RewardModel()
+    for other in (["push 7 add", "pop 1"], ["push 3 mul", "push 5 swap 1 pop 1"]):
+        with pytest.raises(TaskError):
+            model.evaluate([_POOL[0], _POOL[0], broken], [te.Program.parse(text) for text in other + ["push 0"]])
+    assert model.cache_info()["hits"] == 0 and model.cache_info()["size"] == 4

@@ -310,7 +310,13 @@ class RewardModel:
             if found is not None:
                 work.append((found, list(by_program)))
                 keys.append(key)
-        known = [(self.verifier(pending[key][0]), list(pending[key][1])) for key in asked]
+        known, kept = [], []
+        for key in asked:
+            try:
+                known.append((self.verifier(pending[key][0]), list(pending[key][1])))
+            except TasmError:
+                continue  # evaluate asks again, and raises, where it did before this screen
+            kept.append(key)
         screened = screen(work + known)
         refuted = []
         for key, (_, programs), found in zip(keys, work, screened):
@@ -319,7 +325,7 @@ class RewardModel:
                 if found.refuted[j]:
                     evaluation = Evaluation(False, found.reason(j), float("nan"), self._baseline_cost(key, task))
                     refuted.append(((key, program, by_program.pop(program)), evaluation))
-        return refuted, {key: (w, found) for key, w, found in zip(asked, known, screened[len(work):])}
+        return refuted, {key: (w, found) for key, w, found in zip(kept, known, screened[len(work):])}
 
     def _remember(self, key: tuple, evaluation: Evaluation) -> None:
         self._cache[key] = evaluation
