@@ -14,7 +14,7 @@ from token_edits import task_blocks
 import tasm_env as te
 from tasm_env import batch
 from tasm_env.emission.reward import Evaluation, RewardModel, cost_of, task_key
-from tasm_env.emission.screen import random_round, screen
+from tasm_env.emission.screen import first_round, random_round, screen
 from tasm_env.emission.spec import TaskSpec
 from tasm_env.emission.vocab import Vocabulary
 from tasm_env.envs.common import resolve_tasks
@@ -29,19 +29,15 @@ _TOKENS = [[i for i in range(1, len(b)) if isinstance(b.token(i), te.Instruction
 _SETTINGS = settings(max_examples=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-
 def _blocks():
     return task_blocks(_POOL, _BOUND, _TOKENS, 3)
-
 
 def _round(t: int):
     key = task_key(_POOL[t])
     return random_round(key[1], key[2], 40, 42, key[0])
 
-
 def _outcome(found, j: int) -> tuple:
     return bool(found.refuted[j]), int(found.test[j]), found.part[j], found.reason(j) if found.refuted[j] else ""
-
 
 def test_the_pool_reads_different_ram():
     """Guard for the tests below: the pool's random rounds read more than one kind of initial RAM, and its
@@ -49,7 +45,6 @@ def test_the_pool_reads_different_ram():
     kinds = {batch.Inputs.__name__ + str(_round(t).run.inputs.ram_seed.tobytes()) for t in range(len(_POOL))}
     assert len(kinds) >= 4
     assert sum("read_mem" in str(te.Program.coerce(t.baseline)) for t in _POOL) >= 5
-
 
 @_SETTINGS
 @given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
@@ -69,7 +64,6 @@ def test_one_evaluation_equals_one_per_task(blocks, use_verifier):
         alone = screen([(round_, programs)])[0]
         for j in range(len(programs)):
             assert _outcome(found, j) == _outcome(alone, j), str(programs[j])
-
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 2**32), st.integers(0, 6)),
@@ -106,7 +100,6 @@ def test_contexts_read_each_programs_own_ram(programs, seed):
         rows = np.arange(plan.n_local) + shared
         assert np.array_equal(V[rows + offsets[p]], alone.V[rows]), texts[p]
 
-
 class _OneAtATime:
     """The reward model's semantics, one block at a time and screened alone: a block of a task whose verifier
     was not asked for before the batch is screened on the task's random round (a refutation there is the
@@ -142,10 +135,8 @@ class _OneAtATime:
         verdict = verifier.check([program])[0]
         return Evaluation(verdict.ok, verdict.reason, cost_of(program, task) if verdict.ok else nan, base)
 
-
 def _fields(e: Evaluation) -> tuple:
     return e.valid, e.reason, "nan" if math.isnan(e.cost) else e.cost, e.baseline_cost
-
 
 @_SETTINGS
 @given(st.lists(st.lists(_blocks(), min_size=1, max_size=30), min_size=1, max_size=3),
@@ -163,7 +154,6 @@ def test_the_reward_model_equals_one_block_at_a_time(batches, asked):
         assert [_fields(e) for e in got] == [_fields(e) for e in want]
         assert np.array_equal(model.log_rewards_of(got).numpy(), model.log_rewards_of(want).numpy())
 
-
 def test_a_task_whose_verifier_fails_fails_every_batch_after_the_others_are_screened():
     """A task that cannot be verified (its baseline crashes on every test) raises in every batch holding it,
     as before the merged screen; the first visits of the other tasks of the batch are evaluated first (kept)."""
@@ -178,3 +168,52 @@ def test_a_task_whose_verifier_fails_fails_every_batch_after_the_others_are_scre
         with pytest.raises(TaskError):
             model.evaluate([_POOL[0], _POOL[0], broken], [te.Program.parse(text) for text in other + ["push 0"]])
     assert model.cache_info()["hits"] == 0 and model.cache_info()["size"] == 4
+
+def _same_static_shape(round_, program) -> bool:
+    from dataclasses import replace
+
+    from tasm_env.plan import summarize
+    try:
+        return replace(summarize(program, round_.shape), cycles=0) == replace(round_.summary, cycles=0)
+    except te.TasmError:
+        return False
+
+def _by_definition(round_, program) -> tuple:
+    """What the screen must say of a block of the baseline's static shape, from a run of the block alone on the
+    round's lanes: refuted where, on a lane, exactly one of them crashes, or neither does and the final stack,
+    public output or sponge differs; the test and part of the first such lane."""
+    plan = batch.compile_block(program, round_.shape)
+    mine, theirs = batch.GroupRun([plan], round_.run.inputs), round_.run
+    b = theirs.plans[0]
+    crash_mine, crash_theirs = mine.crash[0] != batch.NO_CRASH, theirs.crash[0] != batch.NO_CRASH
+    parts = [crash_mine != crash_theirs]
+    for ids, base_ids in ((plan.stack, b.stack), (plan.output, b.output), (plan.sponge or [], b.sponge or [])):
+        same = (mine.values(0, ids) == theirs.values(0, base_ids)).all(0) if ids else np.ones(len(parts[0]), bool)
+        parts.append(~same & ~crash_mine & ~crash_theirs)
+    bad = np.any(parts, axis=0)
+    if not bad.any():
+        return False, -1, ""
+    lane = int(np.argmax(bad))
+    part = next(k for k in range(4) if parts[k][lane])
+    return True, int(round_.tests[lane]), ("crash", "op stack", "public output", "sponge")[part]
+
+@_SETTINGS
+@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
+                                                              max_size=len(_POOL)))
+def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
+    """For every block of its baseline's static shape, the screen's outcome (refuted, test, part) is the one
+    its own run on the round's lanes gives (:func:`_by_definition`); the batch holds several tasks."""
+    by_task: dict[int, list] = {}
+    for t, program in blocks:
+        by_task.setdefault(t, [])
+        if program not in by_task[t]:
+            by_task[t].append(program)
+    rounds = {t: screen_round for t, screen_round in
+              ((t, first_round(verifier_of(_POOL[t], None, 40, 42)) if use_verifier[t] else _round(t)) for t in by_task)}
+    work = [(rounds[t], programs) for t, programs in by_task.items()]
+
+    for (round_, programs), found in zip(work, screen(work)):
+        for j, program in enumerate(programs):
+            if _same_static_shape(round_, program):
+
+                assert _outcome(found, j)[:3] == _by_definition(round_, program), str(program)

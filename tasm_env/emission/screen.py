@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import batch
 from ..asm import Program
-from ..errors import TasmError
+from ..errors import BatchError, TasmError
 from ..plan import NO_CRASH, Summary, summarize
 from ..verify import Verifier
 from ..verify_first import random_tests, static_difference
@@ -217,23 +217,47 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
     crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
     context = _contexts(rounds, tasks, entries)
     batch.evaluate_schedule(batch.Schedule.build(plans, shared, offsets, sources), V, crash, context)
-    for p, (t, j, plan) in enumerate(entries):
-        b = base[t].plans[0]
-        cand_crash, b_crash = crash[p] != batch.NO_CRASH, base[t].crash[0] != batch.NO_CRASH
-        bad = cand_crash != b_crash
-        part = np.where(bad, 0, 9)
-        both = ~cand_crash & ~b_crash
-        for code, (mine, theirs) in enumerate(((plan.stack, b.stack), (plan.output, b.output),
-                                               (plan.sponge or [], b.sponge or [])), start=1):
-            if not mine:
-                continue
-            ids, base_ids = np.asarray(mine), np.asarray(theirs)
-            rows = np.where(ids < shared[p], ids + sources[p], ids + offsets[p])
-            diff = (V[rows] != V[base_ids + sources[p]]).any(0) & both
-            part = np.where(diff & ~bad, code, part)
-            bad |= diff
-        if bad.any():
-            lane = int(np.argmax(bad))
-            found[t].refuted[j] = True
-            found[t].test[j] = int(rounds[t].tests[lane])
-            found[t].part[j] = ("crash", "op stack", "public output", "sponge")[int(part[lane])]
+    _refute(rounds, entries, found, V, crash, shared, offsets, sources)
+
+
+_PARTS = ("crash", "op stack", "public output", "sponge")
+
+
+def _refute(rounds, entries, found, V, crash, shared, offsets, sources) -> None:
+    """Refute each entry whose crash pattern differs from its baseline's on a lane, or where neither crashes
+    whose final stack, public output or sponge differs (the part named is the first that differs, in that
+    order, on the first such lane): every entry's value rows compared at once."""
+    base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
+    cand_crash = crash != batch.NO_CRASH
+    bad = cand_crash != base_crash  # (entries, lanes)
+    both = ~cand_crash & ~base_crash
+    mine, theirs, owner = [], [], []  # candidate ids, baseline ids, entry * 3 + part - 1 of each compared row
+    for p, (t, _, plan) in enumerate(entries):
+        b = rounds[t].run.plans[0]
+        for code, (ids, base_ids) in enumerate(((plan.stack, b.stack), (plan.output, b.output),
+                                                (plan.sponge or [], b.sponge or []))):
+            if ids:
+                if len(ids) != len(base_ids):  # not one static shape: never screened (see _screenable)
+                    raise BatchError(f"the screen compares plans of the baseline's static shape only, got "
+                                     f"{len(ids)} values for the baseline's {len(base_ids)}")
+                mine += ids
+                theirs += base_ids
+                owner += [3 * p + code] * len(ids)
+    diff = np.zeros((3 * len(entries), LANES), dtype=bool)
+    if owner:
+        owner_a = np.array(owner, dtype=np.int64)
+        ids, entry = np.array(mine, dtype=np.int64), owner_a // 3
+        rows = np.where(ids < shared[entry], ids + sources[entry], ids + offsets[entry])
+        differs = V[rows] != V[np.array(theirs, dtype=np.int64) + sources[entry]]
+        starts = np.flatnonzero(np.concatenate(([True], owner_a[1:] != owner_a[:-1])))
+        diff[owner_a[starts]] = np.logical_or.reduceat(differs, starts, axis=0)
+    diff = diff.reshape(len(entries), 3, LANES) & both[:, None, :]
+    differs = diff.any(1)
+    part = np.where(bad, 0, np.where(differs, np.argmax(diff, axis=1) + 1, 9))
+    bad |= differs
+    for p in np.flatnonzero(bad.any(1)).tolist():
+        t, j, _ = entries[p]
+        lane = int(np.argmax(bad[p]))
+        found[t].refuted[j] = True
+        found[t].test[j] = int(rounds[t].tests[lane])
+        found[t].part[j] = _PARTS[int(part[p, lane])]
