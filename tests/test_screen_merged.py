@@ -211,9 +211,7 @@ def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
     rounds = {t: screen_round for t, screen_round in
               ((t, first_round(verifier_of(_POOL[t], None, 40, 42)) if use_verifier[t] else _round(t)) for t in by_task)}
     work = [(rounds[t], programs) for t, programs in by_task.items()]
-
     for (round_, programs), found in zip(work, screen(work)):
         for j, program in enumerate(programs):
             if _same_static_shape(round_, program):
-
                 assert _outcome(found, j)[:3] == _by_definition(round_, program), str(program)
