@@ -26,7 +26,8 @@ from .batch_ops import BY_CODE, EVALUATORS, evaluator
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
-__all__ = ["EVALUATORS", "BatchResult", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Schedule", "Shape", "compile_block",
+__all__ = ["EVALUATORS", "BatchResult", "Contexts", "GroupRun", "Inputs", "NO_CRASH", "Plan", "Schedule", "Shape",
+           "compile_block",
            "evaluate_schedule", "evaluator", "result_of", "run_batch", "run_group"]
 
 _U64 = np.uint64
@@ -235,11 +236,48 @@ class GroupRun:
         return value
 
 
-def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx: "Inputs | None") -> None:
+class Contexts:
+    """The initial RAM of programs evaluated together whose lanes read different RAM: program ``p`` reads
+    ``contexts[of_program[p]]`` (each an :class:`Inputs` with the same lane count). :func:`evaluate_schedule`
+    takes one in place of an :class:`Inputs`; each ``mem_read`` group reads every program's own RAM."""
+
+    def __init__(self, contexts: Sequence[Inputs], of_program: np.ndarray):
+        self.contexts = list(contexts)
+        self.of_program = np.asarray(of_program, dtype=np.int64)
+        if self.of_program.size and not 0 <= self.of_program.min() <= self.of_program.max() < len(self.contexts):
+            raise BatchError(f"Contexts: program contexts must be in [0, {len(self.contexts)})")
+
+    def select(self, program: np.ndarray) -> "_Selected":
+        """The RAM of the operations of a group, ``program`` the program of each (its rows)."""
+        return _Selected(self.contexts, self.of_program[program])
+
+
+class _Selected:
+    """:meth:`Inputs.initial_ram` for the operations of one group, each reading its own program's RAM."""
+
+    def __init__(self, contexts: list[Inputs], which: np.ndarray):
+        self.contexts, self.which = contexts, which
+
+    def initial_ram(self, address: np.ndarray) -> np.ndarray:
+        """Initial contents at ``address`` ((operations, lanes)): row ``i`` from ``contexts[which[i]]``."""
+        which = self.which
+        first = int(which[0])
+        if (which == first).all():
+            return self.contexts[first].initial_ram(address)
+        value = np.empty(address.shape, dtype=_U64)
+        for c in np.unique(which).tolist():
+            rows = which == c
+            value[rows] = self.contexts[c].initial_ram(address[rows])
+        return value
+
+
+def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx: "Inputs | Contexts | None") -> None:
     """Run ``schedule`` on ``V`` (values, lanes) in place, lowering ``crash`` (programs, lanes) to each lane's
-    first crash. ``ctx`` (the inputs' initial RAM) is read by ``mem_read`` only (None for plans without it)."""
+    first crash. ``ctx`` (the inputs' initial RAM, or :class:`Contexts`: one per program) is read by
+    ``mem_read`` only (None for plans without it)."""
+    many = isinstance(ctx, Contexts)
     for kind, rows, out, cycle, program in schedule.groups:
-        results, crashes = BY_CODE[kind](list(V[rows]), ctx)
+        results, crashes = BY_CODE[kind](list(V[rows]), ctx.select(program) if many and kind == _MEM_READ else ctx)
         for k, result in enumerate(results):
             V[out + k] = result
         for kind_index, mask in crashes:
@@ -248,6 +286,7 @@ def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx:
                 np.minimum.at(crash, program, code)
 
 
+_MEM_READ = OPERATIONS.index("mem_read")
 _SCHEDULES: dict[int, tuple[Plan, Schedule]] = {}
 
 

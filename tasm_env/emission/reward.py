@@ -263,13 +263,16 @@ class RewardModel:
             else:
                 self.misses += 1
                 pending.setdefault(key, (task, {}))[1].setdefault(program, []).append(i)
-        for key, evaluation in self._screen_first_visits(pending):
+        refuted, early = self._screen_first_visits(pending)
+        for key, evaluation in refuted:
             self._remember(key[:2], evaluation)
             for i in key[2]:
                 results[i] = evaluation
         pending = {key: entry for key, entry in pending.items() if entry[1]}
-        work = [(self.verifier(task), list(by_program)) for task, by_program in pending.values()]
-        screened = screen(work)
+        work = [early[key][0] if key in early else (self.verifier(task), list(by_program))
+                for key, (task, by_program) in pending.items()]
+        later = iter(screen([w for key, w in zip(pending, work) if key not in early]))
+        screened = [early[key][1] if key in early else next(later) for key in pending]
         for (key, (task, by_program)), (verifier, unique), refuted in zip(pending.items(), work, screened):
             base_cost = self._baseline_cost(key, task)
             rest = [program for j, program in enumerate(unique) if not refuted.refuted[j]]
@@ -287,29 +290,42 @@ class RewardModel:
                     results[i] = evaluation
         return results  # type: ignore[return-value]
 
-    def _screen_first_visits(self, pending: dict) -> list[tuple[tuple, Evaluation]]:
+    def _screen_first_visits(self, pending: dict) -> tuple[list[tuple[tuple, Evaluation]], dict]:
         """Refute new blocks of tasks whose verifier this model has not asked for yet on the verifier's own
         random tests and static check (:func:`tasm_env.emission.screen.random_round`), before building it:
         ((task key, program, indices), evaluation) per refuted block, each removed from ``pending``. Not with
-        partial credit (its share needs the verifier's tests) or a seed the verifier does not cache by."""
+        partial credit (its share needs the verifier's tests) or a seed the verifier does not cache by.
+
+        The same evaluation screens the blocks of the tasks whose verifier was asked for before this batch on
+        its first round, as :meth:`evaluate` would next (their blocks are not removed here): the second item is
+        task key -> ((verifier, programs), :class:`~tasm_env.emission.screen.Screened`) for those tasks."""
         if self.partial_credit > 0 or type(self.seed) is not int or type(self.n_tests) is not int:
-            return []
-        work, keys = [], []
+            return [], {}
+        work, keys, asked = [], [], []
         for key, (task, by_program) in pending.items():
             if key in self._asked:
+                asked.append(key)
                 continue
             found = random_round(key[1], key[2], self.n_tests, self.seed, key[0])
             if found is not None:
                 work.append((found, list(by_program)))
                 keys.append(key)
+        known, kept = [], []
+        for key in asked:
+            try:
+                known.append((self.verifier(pending[key][0]), list(pending[key][1])))
+            except TasmError:
+                continue  # evaluate asks again, and raises, where it did before this screen
+            kept.append(key)
+        screened = screen(work + known)
         refuted = []
-        for key, (_, programs), screened in zip(keys, work, screen(work)):
+        for key, (_, programs), found in zip(keys, work, screened):
             task, by_program = pending[key]
             for j, program in enumerate(programs):
-                if screened.refuted[j]:
-                    evaluation = Evaluation(False, screened.reason(j), float("nan"), self._baseline_cost(key, task))
+                if found.refuted[j]:
+                    evaluation = Evaluation(False, found.reason(j), float("nan"), self._baseline_cost(key, task))
                     refuted.append(((key, program, by_program.pop(program)), evaluation))
-        return refuted
+        return refuted, {key: (w, found) for key, w, found in zip(kept, known, screened[len(work):])}
 
     def _remember(self, key: tuple, evaluation: Evaluation) -> None:
         self._cache[key] = evaluation

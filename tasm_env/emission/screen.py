@@ -7,7 +7,8 @@ runs first, :data:`LANES` of them) and its candidates' plans share one value mat
 holds its own sources and its baseline's values (run once per verifier and kept), and
 :class:`tasm_env.batch.Schedule` maps each plan's source ids to its own task's block. Tasks whose first-round
 lanes read the same initial RAM (:func:`_ram_key`: the random tests of tasks with the same number of inputs)
-are evaluated together, so a batch costs a few evaluations, whatever the number of tasks.
+share one RAM context, and the plans of all tasks are evaluated together (:class:`tasm_env.batch.Contexts`:
+each ``mem_read`` reads its own task's RAM), so a batch costs one evaluation, whatever the number of tasks.
 
 **Only rejections come from here.** :func:`screen` rejects a candidate when, on one of those tests, it crashes
 where the baseline does not (or the reverse), or where neither crashes its final stack, public output or sponge
@@ -38,7 +39,7 @@ import numpy as np
 
 from .. import batch
 from ..asm import Program
-from ..errors import TasmError
+from ..errors import BatchError, TasmError
 from ..plan import NO_CRASH, Summary, summarize
 from ..verify import Verifier
 from ..verify_first import random_tests, static_difference
@@ -164,25 +165,38 @@ def _screenable(round_: Round, program: Program, found: Screened, j: int) -> bat
 
 def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]]) -> list[Screened]:
     """For each (verifier or :class:`Round`, candidates), which candidates the verifier's first round (or the
-    round) refutes, found in one evaluation per kind of initial RAM (see the module docstring); the others are
-    not refuted here."""
+    round) refutes, found in one evaluation (see the module docstring); the others are not refuted here."""
     rounds = [first_round(r) if isinstance(r, Verifier) else r for r, _ in work]
     found = [Screened(len(programs), r.where) for r, (_, programs) in zip(rounds, work)]
-    groups: dict[tuple, list[tuple[int, int, batch.Plan]]] = {}  # RAM key -> (task, candidate index, plan)
+    entries: list[tuple[int, int, batch.Plan]] = []  # (task, candidate index, plan)
     for t, (round_, (_, programs)) in enumerate(zip(rounds, work)):
-        key = None
         for j, program in enumerate(programs):
             plan = _screenable(round_, program, found[t], j)
             if plan is not None:
-                key = _ram_key(round_.run.inputs) if key is None else key
-                groups.setdefault(key, []).append((t, j, plan))
-    for entries in groups.values():
+                entries.append((t, j, plan))
+    if entries:
         _screen_group(rounds, entries, found)
     return found
 
 
+def _contexts(rounds: list[Round], tasks: list[int], entries: list[tuple[int, int, batch.Plan]]):
+    """The initial RAM of every plan of ``entries``: its task's lanes' (one :class:`~tasm_env.batch.Inputs` where
+    every task reads the same RAM, else :class:`~tasm_env.batch.Contexts`, one per kind of RAM)."""
+    kinds: dict[tuple, int] = {}  # RAM key -> context index
+    contexts, of_task = [], {}
+    for t in tasks:
+        inputs = rounds[t].run.inputs
+        index = kinds.setdefault(_ram_key(inputs), len(kinds))
+        if index == len(contexts):
+            contexts.append(inputs)
+        of_task[t] = index
+    if len(contexts) == 1:
+        return contexts[0]
+    return batch.Contexts(contexts, np.array([of_task[t] for t, _, _ in entries], dtype=np.int64))
+
+
 def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]], found: list[Screened]) -> None:
-    """Evaluate the plans of ``entries`` (tasks whose first-round lanes read the same initial RAM) together."""
+    """Evaluate the plans of ``entries`` together, each reading its own task's initial RAM."""
     tasks = sorted({t for t, _, _ in entries})
     base = {t: rounds[t].run for t in tasks}
     blocks, start = {}, 0
@@ -201,25 +215,49 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
         if plan.const_ids:
             V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, dtype=np.uint64)[:, None]
     crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
-    context = base[tasks[0]].inputs  # the initial RAM of every task of the group
+    context = _contexts(rounds, tasks, entries)
     batch.evaluate_schedule(batch.Schedule.build(plans, shared, offsets, sources), V, crash, context)
-    for p, (t, j, plan) in enumerate(entries):
-        b = base[t].plans[0]
-        cand_crash, b_crash = crash[p] != batch.NO_CRASH, base[t].crash[0] != batch.NO_CRASH
-        bad = cand_crash != b_crash
-        part = np.where(bad, 0, 9)
-        both = ~cand_crash & ~b_crash
-        for code, (mine, theirs) in enumerate(((plan.stack, b.stack), (plan.output, b.output),
-                                               (plan.sponge or [], b.sponge or [])), start=1):
-            if not mine:
-                continue
-            ids, base_ids = np.asarray(mine), np.asarray(theirs)
-            rows = np.where(ids < shared[p], ids + sources[p], ids + offsets[p])
-            diff = (V[rows] != V[base_ids + sources[p]]).any(0) & both
-            part = np.where(diff & ~bad, code, part)
-            bad |= diff
-        if bad.any():
-            lane = int(np.argmax(bad))
-            found[t].refuted[j] = True
-            found[t].test[j] = int(rounds[t].tests[lane])
-            found[t].part[j] = ("crash", "op stack", "public output", "sponge")[int(part[lane])]
+    _refute(rounds, entries, found, V, crash, shared, offsets, sources)
+
+
+_PARTS = ("crash", "op stack", "public output", "sponge")
+
+
+def _refute(rounds, entries, found, V, crash, shared, offsets, sources) -> None:
+    """Refute each entry whose crash pattern differs from its baseline's on a lane, or where neither crashes
+    whose final stack, public output or sponge differs (the part named is the first that differs, in that
+    order, on the first such lane): every entry's value rows compared at once."""
+    base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
+    cand_crash = crash != batch.NO_CRASH
+    bad = cand_crash != base_crash  # (entries, lanes)
+    both = ~cand_crash & ~base_crash
+    mine, theirs, owner = [], [], []  # candidate ids, baseline ids, entry * 3 + part - 1 of each compared row
+    for p, (t, _, plan) in enumerate(entries):
+        b = rounds[t].run.plans[0]
+        for code, (ids, base_ids) in enumerate(((plan.stack, b.stack), (plan.output, b.output),
+                                                (plan.sponge or [], b.sponge or []))):
+            if ids:
+                if len(ids) != len(base_ids):  # not one static shape: never screened (see _screenable)
+                    raise BatchError(f"the screen compares plans of the baseline's static shape only, got "
+                                     f"{len(ids)} values for the baseline's {len(base_ids)}")
+                mine += ids
+                theirs += base_ids
+                owner += [3 * p + code] * len(ids)
+    diff = np.zeros((3 * len(entries), LANES), dtype=bool)
+    if owner:
+        owner_a = np.array(owner, dtype=np.int64)
+        ids, entry = np.array(mine, dtype=np.int64), owner_a // 3
+        rows = np.where(ids < shared[entry], ids + sources[entry], ids + offsets[entry])
+        differs = V[rows] != V[np.array(theirs, dtype=np.int64) + sources[entry]]
+        starts = np.flatnonzero(np.concatenate(([True], owner_a[1:] != owner_a[:-1])))
+        diff[owner_a[starts]] = np.logical_or.reduceat(differs, starts, axis=0)
+    diff = diff.reshape(len(entries), 3, LANES) & both[:, None, :]
+    differs = diff.any(1)
+    part = np.where(bad, 0, np.where(differs, np.argmax(diff, axis=1) + 1, 9))
+    bad |= differs
+    for p in np.flatnonzero(bad.any(1)).tolist():
+        t, j, _ = entries[p]
+        lane = int(np.argmax(bad[p]))
+        found[t].refuted[j] = True
+        found[t].test[j] = int(rounds[t].tests[lane])
+        found[t].part[j] = _PARTS[int(part[p, lane])]

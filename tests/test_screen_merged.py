@@ -1,0 +1,217 @@
+"""One evaluation for a whole batch: the screen evaluates the blocks of every task together (each ``mem_read``
+reading its own task's RAM, :class:`tasm_env.batch.Contexts`), and the reward model screens the blocks of
+tasks it already asked about in the same evaluation as the first visits. Both must give exactly what one
+evaluation per task, and one block at a time, give: the same refutations, tests, parts and reasons, the same
+verdicts and rewards."""
+
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from token_edits import task_blocks
+
+import tasm_env as te
+from tasm_env import batch
+from tasm_env.emission.reward import Evaluation, RewardModel, cost_of, task_key
+from tasm_env.emission.screen import first_round, random_round, screen
+from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.vocab import Vocabulary
+from tasm_env.envs.common import resolve_tasks
+from tasm_env.verify import verifier_of
+
+_SUITE = resolve_tasks(suite="tasm-basic-v1", split="train")
+# tasks reading and writing RAM with 1 to 5 inputs (their random rounds read different RAM), and a few others
+_POOL = [_SUITE[i] for i in (84, 85, 87, 89, 92, 93, 96, 100, 104, 105, 114, 121, 3, 25, 47)]
+_VOCAB = Vocabulary.default()
+_BOUND = [TaskSpec.from_task(t, _VOCAB).bound for t in _POOL]
+_TOKENS = [[i for i in range(1, len(b)) if isinstance(b.token(i), te.Instruction)] for b in _BOUND]
+_SETTINGS = settings(max_examples=40, deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+def _blocks():
+    return task_blocks(_POOL, _BOUND, _TOKENS, 3)
+
+def _round(t: int):
+    key = task_key(_POOL[t])
+    return random_round(key[1], key[2], 40, 42, key[0])
+
+def _outcome(found, j: int) -> tuple:
+    return bool(found.refuted[j]), int(found.test[j]), found.part[j], found.reason(j) if found.refuted[j] else ""
+
+def test_the_pool_reads_different_ram():
+    """Guard for the tests below: the pool's random rounds read more than one kind of initial RAM, and its
+    baselines read RAM."""
+    kinds = {batch.Inputs.__name__ + str(_round(t).run.inputs.ram_seed.tobytes()) for t in range(len(_POOL))}
+    assert len(kinds) >= 4
+    assert sum("read_mem" in str(te.Program.coerce(t.baseline)) for t in _POOL) >= 5
+
+@_SETTINGS
+@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
+                                                              max_size=len(_POOL)))
+def test_one_evaluation_equals_one_per_task(blocks, use_verifier):
+    """Screening many tasks' blocks in one evaluation gives, for every block, what screening its task alone
+    gives (refuted or not, the test, the part, the reason), for random rounds and verifiers' first rounds."""
+    by_task: dict[int, list] = {}
+    for t, program in blocks:
+        by_task.setdefault(t, [])
+        if program not in by_task[t]:
+            by_task[t].append(program)
+    work = [(verifier_of(_POOL[t], None, 40, 42) if use_verifier[t] else _round(t), programs)
+            for t, programs in by_task.items()]
+    together = screen(work)
+    for (round_, programs), found in zip(work, together):
+        alone = screen([(round_, programs)])[0]
+        for j in range(len(programs)):
+            assert _outcome(found, j) == _outcome(alone, j), str(programs[j])
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 2**32), st.integers(0, 6)),
+                min_size=1, max_size=6), st.integers(0, 2**32))
+def test_contexts_read_each_programs_own_ram(programs, seed):
+    """Programs evaluated together, each with its own initial RAM (seeded, zero, pooled, with given cells),
+    get exactly the values and crashes of a run of each on its own inputs."""
+    rng = np.random.default_rng(seed)
+    stack = rng.integers(0, te.field.P, size=(4, 20), dtype=np.uint64)
+    address = int(stack[0, -1])
+    contexts = [batch.Inputs(stack, ram_seed=rng.integers(1, 2**63, size=4, dtype=np.uint64)),
+                batch.Inputs(stack, ram_seed=0),
+                batch.Inputs(stack, ram_seed=7, ram_pool=np.array([0, 1, te.field.P - 1], dtype=np.uint64),
+                             ram_offset=np.array([0, 1, 2, -1])),
+                batch.Inputs(stack, ram_seed=3, ram={address: 5, 17: 9})]
+    texts = [f"read_mem 1 push 17 read_mem 1 push {a} read_mem 2 dup 2 push {a} write_mem 1 push {a} read_mem 1"
+             + " pop 1" * k for _, a, k in programs]
+    plans = [batch.compile_block(te.Program.parse(text), contexts[0].shape) for text in texts]
+    which = np.array([c for c, _, _ in programs])
+    shared = contexts[0].shape.shared
+    sizes = np.array([plan.n_local for plan in plans], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))  # plan p's own id i is row i + offsets[p]
+    V = np.zeros((shared + int(sizes.sum()), 4), dtype=np.uint64)
+    V[:shared] = batch.GroupRun(plans[:1], contexts[0]).V[:shared]  # the sources
+    for p, plan in enumerate(plans):
+        if plan.const_ids:
+            V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
+    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), 4, axis=1)
+    schedule = batch.Schedule.build(plans, shared, offsets)
+    batch.evaluate_schedule(schedule, V, crash, batch.Contexts(contexts, which))
+    for p, plan in enumerate(plans):
+        alone = batch.GroupRun([plan], contexts[which[p]])
+        assert np.array_equal(crash[p], alone.crash[0])
+        rows = np.arange(plan.n_local) + shared
+        assert np.array_equal(V[rows + offsets[p]], alone.V[rows]), texts[p]
+
+class _OneAtATime:
+    """The reward model's semantics, one block at a time and screened alone: a block of a task whose verifier
+    was not asked for before the batch is screened on the task's random round (a refutation there is the
+    evaluation); any other block asks for the verifier, is screened on its first round, else checked.
+    Evaluations are kept per (task, block)."""
+
+    def __init__(self):
+        self.asked: set = set()
+        self.kept: dict = {}
+
+    def evaluate(self, tasks, programs) -> list[Evaluation]:
+        asked, found = set(self.asked), []
+        for task, program in zip(tasks, programs):
+            key = (task_key(task), te.Program.coerce(program))
+            if key not in self.kept:
+                self.kept[key] = self._one(task, key[1], key[0] in asked)
+            found.append(self.kept[key])
+        return found
+
+    def _one(self, task, program, asked: bool) -> Evaluation:
+        key, nan = task_key(task), float("nan")
+        base = cost_of(task.baseline, task)
+        round_ = None if asked else random_round(key[1], key[2], 40, 42, key[0])
+        if round_ is not None:
+            found = screen([(round_, [program])])[0]
+            if found.refuted[0]:
+                return Evaluation(False, found.reason(0), nan, base)
+        self.asked.add(key)
+        verifier = verifier_of(task, None, 40, 42)
+        found = screen([(verifier, [program])])[0]
+        if found.refuted[0]:
+            return Evaluation(False, found.reason(0), nan, base)
+        verdict = verifier.check([program])[0]
+        return Evaluation(verdict.ok, verdict.reason, cost_of(program, task) if verdict.ok else nan, base)
+
+def _fields(e: Evaluation) -> tuple:
+    return e.valid, e.reason, "nan" if math.isnan(e.cost) else e.cost, e.baseline_cost
+
+@_SETTINGS
+@given(st.lists(st.lists(_blocks(), min_size=1, max_size=30), min_size=1, max_size=3),
+       st.sets(st.integers(0, len(_POOL) - 1), max_size=len(_POOL)))
+def test_the_reward_model_equals_one_block_at_a_time(batches, asked):
+    """Over a few batches on one model (tasks visited, then asked, then seen again), every evaluation (validity,
+    reason, cost, baseline cost) and log-reward equals the one-block-at-a-time reference's. The first batch
+    also holds the baselines of the ``asked`` tasks (they survive the random round: the verifier is asked)."""
+    model, reference = RewardModel(), _OneAtATime()
+    batches[0] = [(t, te.Program.coerce(_POOL[t].baseline)) for t in sorted(asked)] + batches[0]
+    for blocks in batches:
+        tasks = [_POOL[t] for t, _ in blocks]
+        programs = [p for _, p in blocks]
+        got, want = model.evaluate(tasks, programs), reference.evaluate(tasks, programs)
+        assert [_fields(e) for e in got] == [_fields(e) for e in want]
+        assert np.array_equal(model.log_rewards_of(got).numpy(), model.log_rewards_of(want).numpy())
+
+def test_a_task_whose_verifier_fails_fails_every_batch_after_the_others_are_screened():
+    """A task that cannot be verified (its baseline crashes on every test) raises in every batch holding it,
+    as before the merged screen; the first visits of the other tasks of the batch are evaluated first (kept)."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from tasm_env.errors import TaskError
+    broken = SimpleNamespace(name="broken", baseline=te.Program.parse("push 0 assert"), inputs=("field",))
+    model = RewardModel()
+    for other in (["push 7 add", "pop 1"], ["push 3 mul", "push 5 swap 1 pop 1"]):
+        with pytest.raises(TaskError):
+            model.evaluate([_POOL[0], _POOL[0], broken], [te.Program.parse(text) for text in other + ["push 0"]])
+    assert model.cache_info()["hits"] == 0 and model.cache_info()["size"] == 4
+
+def _same_static_shape(round_, program) -> bool:
+    from dataclasses import replace
+
+    from tasm_env.plan import summarize
+    try:
+        return replace(summarize(program, round_.shape), cycles=0) == replace(round_.summary, cycles=0)
+    except te.TasmError:
+        return False
+
+def _by_definition(round_, program) -> tuple:
+    """What the screen must say of a block of the baseline's static shape, from a run of the block alone on the
+    round's lanes: refuted where, on a lane, exactly one of them crashes, or neither does and the final stack,
+    public output or sponge differs; the test and part of the first such lane."""
+    plan = batch.compile_block(program, round_.shape)
+    mine, theirs = batch.GroupRun([plan], round_.run.inputs), round_.run
+    b = theirs.plans[0]
+    crash_mine, crash_theirs = mine.crash[0] != batch.NO_CRASH, theirs.crash[0] != batch.NO_CRASH
+    parts = [crash_mine != crash_theirs]
+    for ids, base_ids in ((plan.stack, b.stack), (plan.output, b.output), (plan.sponge or [], b.sponge or [])):
+        same = (mine.values(0, ids) == theirs.values(0, base_ids)).all(0) if ids else np.ones(len(parts[0]), bool)
+        parts.append(~same & ~crash_mine & ~crash_theirs)
+    bad = np.any(parts, axis=0)
+    if not bad.any():
+        return False, -1, ""
+    lane = int(np.argmax(bad))
+    part = next(k for k in range(4) if parts[k][lane])
+    return True, int(round_.tests[lane]), ("crash", "op stack", "public output", "sponge")[part]
+
+@_SETTINGS
+@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
+                                                              max_size=len(_POOL)))
+def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
+    """For every block of its baseline's static shape, the screen's outcome (refuted, test, part) is the one
+    its own run on the round's lanes gives (:func:`_by_definition`); the batch holds several tasks."""
+    by_task: dict[int, list] = {}
+    for t, program in blocks:
+        by_task.setdefault(t, [])
+        if program not in by_task[t]:
+            by_task[t].append(program)
+    rounds = {t: screen_round for t, screen_round in
+              ((t, first_round(verifier_of(_POOL[t], None, 40, 42)) if use_verifier[t] else _round(t)) for t in by_task)}
+    work = [(rounds[t], programs) for t, programs in by_task.items()]
+    for (round_, programs), found in zip(work, screen(work)):
+        for j, program in enumerate(programs):
+            if _same_static_shape(round_, program):
+                assert _outcome(found, j)[:3] == _by_definition(round_, program), str(program)
