@@ -17,8 +17,10 @@ probes prove dead (``ValueFacts.lost``: no continuation can verify) is dropped t
 baseline on the probes). A row whose EOS is legal yields a :class:`Finished` program; the other legal tokens
 are its children.
 
-**Scores.** :func:`policy_beam`: the policy's log-probability of the prefix (the logits of the torchgfn
-estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them).
+**Scores.** :func:`policy_beam`: a prefix carries the policy's log-probability (the logits of the torchgfn
+estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them); the
+beam is chosen by that plus ``progress_weight`` times the child's :func:`progress`, and with ``complete`` the
+prefixes it held are finished by stack moves (:mod:`agents.complete`) after its own programs.
 :func:`value_beam` (no policy, the comparison's ``beam`` agent): progress read off the value state: the share
 of outputs ready plus the share of graph nodes present on the stack minus cycles so far (instructions, a
 straight-line block runs one per cycle) over the baseline's, with a seeded jitter that breaks ties.
