@@ -17,8 +17,10 @@ probes prove dead (``ValueFacts.lost``: no continuation can verify) is dropped t
 baseline on the probes). A row whose EOS is legal yields a :class:`Finished` program; the other legal tokens
 are its children.
 
-**Scores.** :func:`policy_beam`: the policy's log-probability of the prefix (the logits of the torchgfn
-estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them).
+**Scores.** :func:`policy_beam`: a prefix carries the policy's log-probability (the logits of the torchgfn
+estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them); the
+beam is chosen by that plus ``progress_weight`` times the child's :func:`progress`, and with ``complete`` the
+prefixes it held are finished by stack moves (:mod:`agents.complete`) after its own programs.
 :func:`value_beam` (no policy, the comparison's ``beam`` agent): progress read off the value state: the share
 of outputs ready plus the share of graph nodes present on the stack minus cycles so far (instructions, a
 straight-line block runs one per cycle) over the baseline's, with a seeded jitter that breaks ties.
@@ -43,6 +45,7 @@ from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
 from tasm_env.tasks.task import Task
 
+from .complete import complete_programs
 from .policy import TasmPolicy
 
 
@@ -78,15 +81,21 @@ Rescore = Callable[[EmissionState, list[ValueFacts], np.ndarray], np.ndarray]
 
 
 def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Rescore | None = None,
-           merge: bool = True, max_length: int | None = None, stats: BeamStats | None = None
+           pool: int | None = None, merge: bool = True, max_length: int | None = None,
+           stats: BeamStats | None = None, visit: Callable[[EmissionState], None] | None = None
            ) -> Iterator[Finished]:
     """Beam search for task ``task`` of ``env`` (built with a value state), yielding finished programs depth by
-    depth (best score first within a depth). ``prior`` orders the children; ``rescore``, when given, scores
-    each child again from its value facts (then every legal child is scored, not only the best ones);
-    ``merge=False`` keeps equal value states apart (for measuring what merging saves); ``max_length``: no
-    prefix grows beyond this many tokens (default: the task's budget)."""
+    depth (best prior first within a depth). ``prior`` orders the children and is what a kept row carries to
+    the next depth (its ``scores``); ``rescore``, when given, ranks the children again from their value facts
+    for choosing the beam (the rows still carry their prior): the best ``pool`` children by prior at a time
+    (None: every legal child) are built and ranked, the next ``pool`` only if merging and pruning left the beam
+    short; ``merge=False`` keeps equal value states apart (for measuring what merging saves); ``max_length``: no
+    prefix grows beyond this many tokens (default: the task's budget); ``visit`` is handed every beam (its rows)
+    before it is expanded."""
     if width < 1:
         raise BeamError(f"the beam width must be at least 1, got {width}")
+    if pool is not None and pool < 1:
+        raise BeamError(f"the rescoring pool must be at least 1 child, got {pool}")
     machine, values = env.machine, env.machine.values
     if values is None:
         raise BeamError("beam search needs an env with a value state: TasmGFNEnv(..., value_state=True)")
@@ -94,6 +103,8 @@ def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Res
     beam, scores = machine.initial([task]), torch.zeros(1, dtype=torch.float64)
     seen: set[bytes] = set()
     while len(beam):
+        if visit is not None:
+            visit(beam)
         mask = machine.forward_masks(beam, env.masking)
         child = prior(beam, scores, mask).to(torch.float64).masked_fill(~mask, float("-inf"))
         stats.expansions += len(beam)
@@ -105,20 +116,21 @@ def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Res
         child[:, EOS] = float("-inf")
         if max_length is not None and stats.depth >= max_length:
             break
-        beam, scores = _next_beam(env, beam, child, width, rescore, seen if merge else None, stats)
+        beam, scores = _next_beam(env, beam, child, width, rescore, pool, seen if merge else None, stats)
         stats.depth += 1
 
 
 def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width: int, rescore: Rescore | None,
-               seen: set[bytes] | None, stats: BeamStats) -> tuple[EmissionState, torch.Tensor]:
-    """The best ``width`` children with new value states, in score order."""
+               pool: int | None, seen: set[bytes] | None, stats: BeamStats) -> tuple[EmissionState, torch.Tensor]:
+    """The best ``width`` children with new value states (ranked by ``rescore`` within each chunk of ``pool``
+    children when given), in rank order, with their priors."""
     machine, values = env.machine, env.machine.values
     flat = child.reshape(-1)
     legal = torch.nonzero(torch.isfinite(flat))[:, 0]
     order = legal[torch.argsort(flat[legal], descending=True, stable=True)]
     V = child.shape[1]
     # a chunk at a time, best first: without rescoring only as many children are built as the beam needs
-    chunk = max(len(order), 1) if rescore is not None else max(2 * width, 16)
+    chunk = (pool or max(len(order), 1)) if rescore is not None else max(2 * width, 16)
     kept: list[tuple[float, int, torch.Tensor]] = []
     keys: set[bytes] = set()
     candidates = []
@@ -140,7 +152,7 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
                     stats.merged += 1
                     continue
                 keys.add(key)
-            kept.append((float(score[i]), len(kept), rows.data[i]))
+            kept.append((float(prior[i]), len(kept), rows.data[i]))
             if len(kept) == width:
                 break
         if len(kept) == width:
@@ -167,47 +179,93 @@ def policy_log_probs(policy: TasmPolicy, env: TasmGFNEnv, state: EmissionState, 
     return logits.masked_fill(~mask, float("-inf")).log_softmax(1)
 
 
+PROGRESS_WEIGHT = 1.0
+"""The default weight of value-state progress (:func:`progress`) against the policy's log-probability when
+:func:`policy_beam` chooses its beam (tuned on the val split of tasm-basic-v1; docs/agents.md)."""
+COMPLETE = True
+"""Whether :func:`policy_beam` finishes the prefixes it held by stack moves by default."""
+POOL_PER_ROW = 4
+"""With progress, the best ``POOL_PER_ROW * width`` children by log-probability are built and ranked at a time."""
+
+
 @torch.no_grad()
-def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, *, merge: bool = True,
-                stats: BeamStats | None = None) -> list[Finished]:
+def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, *,
+                progress_weight: float = PROGRESS_WEIGHT, pool: int | None = None, complete: bool = COMPLETE,
+                merge: bool = True, stats: BeamStats | None = None) -> list[Finished]:
     """The ``keep`` best-scored distinct programs a policy-guided beam of ``width`` finishes for task ``task`` of
     the policy's env (which must carry a value state), best first. A program's score is its log-probability
-    under the policy (EOS included)."""
+    under the policy (EOS included). The beam keeps, at every depth, the children with the best log-probability
+    plus ``progress_weight`` times their value-state :func:`progress` (0: log-probability alone), choosing among
+    the best ``pool`` children by log-probability at a time (default ``POOL_PER_ROW * width``). With
+    ``complete``, the prefixes the beam held are also finished by stack moves where their value state allows
+    (:func:`agents.complete.complete_programs`, one computing instruction included): those completions follow
+    the beam's own programs (fewest instructions first, score ``-inf``: not the policy's), up to ``keep`` in
+    all."""
+    if progress_weight < 0:
+        raise BeamError(f"progress_weight must be at least 0, got {progress_weight}")
     env = policy.env
 
     def prior(state: EmissionState, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return scores[:, None] + policy_log_probs(policy, env, state, mask).to(torch.float64)
 
+    rescore = None
+    if progress_weight > 0:
+        ahead = progress(env, env.tasks[task])
+
+        def rescore(rows: EmissionState, facts: list[ValueFacts], scores: np.ndarray) -> np.ndarray:
+            return scores + progress_weight * ahead(rows, facts)
+
     best: dict[Program, Finished] = {}
+    held: list[Program] = []
     with policy.encoding_cache():
-        for found in search(env, task, width, prior, merge=merge, stats=stats):
+        for found in search(env, task, width, prior, rescore=rescore, pool=pool or POOL_PER_ROW * width,
+                            merge=merge, stats=stats,
+                            visit=(lambda rows: held.extend(env.machine.decode(rows))) if complete else None):
             if found.program not in best or best[found.program].score < found.score:
                 best[found.program] = found
-    return heapq.nlargest(keep, best.values(), key=lambda f: f.score)
+    ranked = heapq.nlargest(keep, best.values(), key=lambda f: f.score)
+    if complete and len(ranked) < keep and held:
+        inner = {tuple(p)[:-1] for p in held}  # a prefix of another row held: its own prefixes are covered there
+        leaves = [p for p in dict.fromkeys(held) if tuple(p) not in inner]
+        for program in complete_programs(env, task, leaves, keep):
+            if len(ranked) < keep and program not in best:
+                best[program] = Finished(program, float("-inf"), len(env.specs[task].bound.encode(program)))
+                ranked.append(best[program])
+    return ranked
 
 
 # -------------------------------------------------------------------------------------- policy-free
 
 
-def progress_score(env: TasmGFNEnv, task: Task) -> Rescore:
-    """The policy-free score of a prefix: twice the share of outputs ready, plus how far into the task graph
-    the stack reaches (the latest node present, and the share of nodes present, in node order), minus the
-    distance of the live depth from the block's final depth over that depth, minus cycles so far over the
-    baseline's."""
+def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, list[ValueFacts]], np.ndarray]:
+    """How far prefixes of ``task`` (rows of ``env``) have come, read off their value facts: twice the share of
+    outputs ready, plus how far into the task graph the stack reaches (the latest node present, and the share
+    of nodes present, in node order), minus the distance of the live depth from the block's final depth over
+    that depth, minus cycles so far over the baseline's (0 for a row without facts)."""
     n = max(len(task.tir.nodes), 1)
     final = max(len(task.tir.outputs), 1)
     base = max(task.baseline_cycles, 1)
 
-    def rescore(rows: EmissionState, facts: list[ValueFacts], prior: np.ndarray) -> np.ndarray:
-        out = np.array(prior, dtype=np.float64)
+    def ahead(rows: EmissionState, facts: list[ValueFacts]) -> np.ndarray:
+        out = np.zeros(len(facts), dtype=np.float64)
         depth, lengths = env.machine.live_depth(rows).tolist(), rows.length.tolist()
         for i, f in enumerate(facts):
             if f is not None:
                 present = set(f.slot_nodes[f.slot_nodes >= 0].tolist())
                 reach = (max(present) + 1) / n if present else 0.0
-                out[i] += 2 * f.ready_share + 0.5 * reach + 0.25 * len(present) / n \
+                out[i] = 2 * f.ready_share + 0.5 * reach + 0.25 * len(present) / n \
                     - abs(depth[i] - final) / (2 * final) - lengths[i] / base
         return out
+
+    return ahead
+
+
+def progress_score(env: TasmGFNEnv, task: Task) -> Rescore:
+    """The policy-free score of a prefix: its prior plus its :func:`progress`."""
+    ahead = progress(env, task)
+
+    def rescore(rows: EmissionState, facts: list[ValueFacts], prior: np.ndarray) -> np.ndarray:
+        return np.asarray(prior, dtype=np.float64) + ahead(rows, facts)
 
     return rescore
 
@@ -237,5 +295,5 @@ def value_beam(task: Task, width: int = 8, count: int = 64, seed: int = 0, *, ma
                 return
 
 
-__all__ = ["BeamError", "BeamStats", "Finished", "policy_beam", "policy_log_probs", "progress_score", "search",
-           "value_beam"]
+__all__ = ["BeamError", "BeamStats", "COMPLETE", "Finished", "POOL_PER_ROW", "PROGRESS_WEIGHT", "policy_beam",
+           "policy_log_probs", "progress", "progress_score", "search", "value_beam"]

@@ -7,8 +7,10 @@
     outcome.fallback_used    # True when no candidate verified: the baseline is returned, and `note` says so
 
 Three decoders propose candidates: ``"sample"`` draws ``samples`` blocks under the masks; ``"beam"``
-(:func:`agents.beam.policy_beam`) searches the emission tree with the policy's log-probabilities, merging
-prefixes with equal value states, and keeps the ``samples`` best-scored programs it finishes; ``"complete"``
+(:func:`agents.beam.policy_beam`) searches the emission tree with the policy's log-probabilities plus
+``progress_weight`` times the prefixes' value-state progress, merging prefixes with equal value states, and keeps
+the ``samples`` best-scored programs it finishes (then, with ``beam_completion``, the prefixes it held finished
+by stack moves); ``"complete"``
 (:mod:`agents.complete`) draws ``samples`` blocks and finishes their prefixes whose live stack holds every
 value the baseline leaves (stack moves, or one computing instruction and stack moves), keeping up to
 ``samples`` distinct legal completions, fewest instructions first. Whatever the decoder, the
@@ -33,7 +35,7 @@ from tasm_env.tasks.measure import program_cost
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 
-from .beam import policy_beam
+from .beam import COMPLETE, PROGRESS_WEIGHT, policy_beam
 from .complete import complete_candidates
 from .policy import TasmPolicy, bound_to
 from .sampling import sample_programs
@@ -102,10 +104,14 @@ def choose(task: Task, programs: Sequence[Program | None], *, n_tests: int = 64,
 
 
 def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
-               width: int = DEFAULT_WIDTH, masking: str | None = None, temperature: float = 1.0,
+               width: int = DEFAULT_WIDTH, progress_weight: float = PROGRESS_WEIGHT,
+               beam_completion: bool = COMPLETE, masking: str | None = None, temperature: float = 1.0,
                seed: int = 0) -> list[list[Program]]:
     """What a decoder proposes for each task, in its order: ``samples`` draws (``"sample"``), the ``samples``
-    best-scored programs a beam of ``width`` finishes (``"beam"``, best first; fewer when it finishes fewer), or
+    best-scored programs a beam of ``width`` finishes (``"beam"``, best first; fewer when it finishes fewer; the beam
+    is chosen by log-probability plus ``progress_weight`` times value-state progress, and with
+    ``beam_completion`` the prefixes it held are finished by stack moves after its own programs,
+    :func:`agents.beam.policy_beam`), or
     up to ``samples`` distinct completions of ``samples`` draws (``"complete"``, :mod:`agents.complete`:
     fewest instructions first). ``masking``: the masks to decode under (default: the policy's env's)."""
     if decode not in DECODERS:
@@ -118,16 +124,20 @@ def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, 
             draw = sample_programs if decode == "sample" else complete_candidates
             return draw(policy, range(len(env.tasks)), samples, temperature=temperature,
                         generator=torch.Generator().manual_seed(seed))
-        return [[f.program for f in policy_beam(policy, i, width, samples)] for i in range(len(env.tasks))]
+        return [[f.program for f in policy_beam(policy, i, width, samples, progress_weight=progress_weight,
+                                                   complete=beam_completion)]
+                for i in range(len(env.tasks))]
 
 
 def best_programs(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
-                  width: int = DEFAULT_WIDTH, verifier_budget: int | None = None, masking: str | None = None,
-                  temperature: float = 1.0, n_tests: int = 64, seed: int = 0) -> list[BuildOutcome]:
+                  width: int = DEFAULT_WIDTH, progress_weight: float = PROGRESS_WEIGHT,
+                  beam_completion: bool = COMPLETE, verifier_budget: int | None = None,
+                  masking: str | None = None, temperature: float = 1.0,
+                  n_tests: int = 64, seed: int = 0) -> list[BuildOutcome]:
     """:func:`best_program` for many tasks (sampled together)."""
     budget = samples if verifier_budget is None else verifier_budget
-    drawn = candidates(tasks, policy, samples, decode=decode, width=width, masking=masking,
-                       temperature=temperature, seed=seed)
+    drawn = candidates(tasks, policy, samples, decode=decode, width=width, progress_weight=progress_weight,
+                       beam_completion=beam_completion, masking=masking, temperature=temperature, seed=seed)
     return [choose(task, programs, n_tests=n_tests, seed=seed, budget=budget, decode=decode)
             for task, programs in zip(tasks, drawn)]
 

@@ -93,6 +93,12 @@ def add_commands(sub) -> None:
                         "over value states finishes; complete: --samples draws whose prefixes are finished by "
                         "stack moves where the value state allows (agents.complete) (default sample)")
     p.add_argument("--width", type=positive_int, default=16, help="beam width (--decode beam; default 16)")
+    p.add_argument("--progress-weight", type=float, default=None,
+                   help="--decode beam: weight of value-state progress beside the policy's log-probability when "
+                        "the beam is chosen (0: log-probability alone; default agents.beam.PROGRESS_WEIGHT)")
+    p.add_argument("--beam-completion", choices=("on", "off"), default=None,
+                   help="--decode beam: also finish the prefixes the beam held by stack moves (agents.complete) "
+                        "(default agents.beam.COMPLETE)")
     p.add_argument("--decode-masking", choices=("stack", "typed", "dataflow"),
                    help="masks to decode under (default: the checkpoint's)")
     p.add_argument("--json", help="write the report(s) as JSON (overall, one re-checkable record per task): FILE, "
@@ -204,7 +210,9 @@ def cmd_evaluate(args) -> int:
                                               tiers=_tiers(args.tiers), samples=args.samples, seed=args.seed,
                                               temperature=args.temperature, progress=not args.no_progress,
                                               device=args.device, decode=args.decode, width=args.width,
-                                              masking=args.decode_masking)
+                                              masking=args.decode_masking, progress_weight=args.progress_weight,
+                                              beam_completion=None if args.beam_completion is None
+                                              else args.beam_completion == "on")
         how = f"best of {args.samples}" + {"beam": f" from a beam of {args.width}",
                                            "complete": " completed samples"}.get(args.decode, " samples")
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, {how}, "

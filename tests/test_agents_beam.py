@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 import agents.best as best
 import tasm_env as te
 from tasm_env.verify import Verdict, Verifier
-from agents.beam import BeamError, BeamStats, policy_beam, search, value_beam
+import numpy as np
+
+from agents.beam import BeamError, BeamStats, policy_beam, progress, search, value_beam
 from agents.best import DecodeError, best_program, best_programs, choose
 from agents.policy import PolicyConfig, TasmPolicy, bound_to
 from agents.pretrain import PretrainConfig, pretrain
@@ -198,6 +200,48 @@ def test_policy_beam_ranks_by_the_policys_log_probability(helper):
         assert all(f.score <= 0 for f in finished) and len(set(f.program for f in finished)) == len(finished)
 
 
+def test_progress_steers_the_beam_where_the_log_probability_alone_misses(adversary):
+    """The adversary puts almost all its mass on ``add`` for the ``mul`` task: a beam of one row scored by
+    log-probability alone never finishes ``mul``; with the value-state progress term (``mul`` makes the output
+    ready, ``add`` does not) it does, and ``mul`` verifies. Merging still works with the progress term on."""
+    env = TasmGFNEnv(tasks=TINY, suite=None, masking="dataflow", max_len=3, value_state=True)
+    right = te.Program.parse(RIGHT[TINY[0].name])
+    with bound_to(env, adversary):
+        alone = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False)]
+        stats = BeamStats()
+        steered = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=10,
+                                                  complete=False, stats=stats)]
+    assert right not in alone and right in steered and _verified(TINY[0], right)
+    assert stats.merged > 0
+
+
+def test_progress_ranks_the_children_by_how_far_they_reach_into_the_task_graph():
+    """``progress`` rewards a prefix that makes the outputs ready over one that does not, at equal length."""
+    task = TINY[0]
+    env = TasmGFNEnv(tasks=[task], suite=None, masking="dataflow", max_len=3, value_state=True)
+    rows = env.machine.encode([te.Program.parse("mul"), te.Program.parse("add"), te.Program.parse("pop 1")], 0)
+    ahead = progress(env, task)(rows, env.machine.value_facts(rows))
+    assert ahead.shape == (3,) and ahead[0] > ahead[1] + 1 and np.isfinite(ahead).all()
+
+
+def test_beam_completion_adds_stack_move_finishes_and_only_legal_ones(helper):
+    """With ``complete``, the prefixes the beam held are finished by stack moves: every such candidate is legal
+    under the masks (EOS at its end) and comes after the beam's own programs; some are new."""
+    from agents.complete import legal_under_masks
+
+    env = TasmGFNEnv(tasks=TINY, suite=None, masking="dataflow", max_len=4, value_state=True)
+    gained = 0
+    for i in range(len(TINY)):
+        with bound_to(env, helper):
+            plain = policy_beam(helper, i, width=2, keep=16, complete=False)
+            more = policy_beam(helper, i, width=2, keep=16, complete=True)
+        assert [f.program for f in more[:len(plain)]] == [f.program for f in plain]
+        assert all(legal_under_masks(env, i, [f.program for f in more]))
+        assert len(set(f.program for f in more)) == len(more) <= 16
+        gained += len(more) - len(plain)
+    assert gained > 0
+
+
 def test_value_beam_finds_the_short_programs_and_is_seeded():
     for task in TINY:
         found = list(value_beam(task, width=8, count=4, seed=0))
@@ -216,3 +260,8 @@ def test_beam_refuses_bad_settings():
         next(search(env, 0, 0, flat))
     with pytest.raises(BeamError, match="count"):
         next(value_beam(TINY[0], count=0))
+    with pytest.raises(BeamError, match="pool"):
+        next(search(TasmGFNEnv(tasks=TINY, suite=None, masking="typed", max_len=3, value_state=True), 0, 4, flat,
+                    rescore=lambda rows, facts, prior: prior, pool=0))
+    with pytest.raises(BeamError, match="progress_weight"):
+        policy_beam(_trained_on(RIGHT), 0, progress_weight=-1)
