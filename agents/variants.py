@@ -21,7 +21,8 @@ All work happens in the token ids of ``Vocabulary.default().bind(task)``, so eve
 policy over that vocabulary can emit, and no variant is longer than ``default_budget(len(task.baseline))``.
 Three verifiers, each on its own tests: the search verifier (``n_tests``) sees every candidate; a confirming one
 (more tests) sees the few that pass it, so a program accepted by luck of the tests never becomes the base of
-further rewrites; a third re-checks every variant before it is returned.
+further rewrites; a third re-checks every variant before it is returned. A candidate that computes what an
+earlier one computed (same static facts and dataflow) takes its verdict (:mod:`agents.variant_memo`).
 
 Straight-line Triton VM instructions each take exactly one cycle (``Execution.cycles`` counts executed
 instructions), so a block's cycle cost is its length; :func:`cycles` says so in one place and the tests check
