@@ -21,7 +21,8 @@ All work happens in the token ids of ``Vocabulary.default().bind(task)``, so eve
 policy over that vocabulary can emit, and no variant is longer than ``default_budget(len(task.baseline))``.
 Three verifiers, each on its own tests: the search verifier (``n_tests``) sees every candidate; a confirming one
 (more tests) sees the few that pass it, so a program accepted by luck of the tests never becomes the base of
-further rewrites; a third re-checks every variant before it is returned.
+further rewrites; a third re-checks every variant before it is returned. A candidate that computes what an
+earlier one computed (same static facts and dataflow) takes its verdict (:mod:`agents.variant_memo`).
 
 Straight-line Triton VM instructions each take exactly one cycle (``Execution.cycles`` counts executed
 instructions), so a block's cycle cost is its length; :func:`cycles` says so in one place and the tests check
@@ -54,6 +55,8 @@ from tasm_env.emission.spec import default_budget
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 from tasm_env.emission.vocab import Vocabulary
+
+from .variant_memo import DataflowMemo
 
 __all__ = ["VariantError", "cycles", "peephole", "variants", "variant_corpus"]
 
@@ -143,6 +146,7 @@ class _Search:
         self.verifier = Verifier(task.baseline, task.inputs, n_tests=n_tests, seed=first)
         self.confirmer = Verifier(task.baseline, task.inputs, n_tests=strong, seed=first + 1)
         self.rechecker = Verifier(task.baseline, task.inputs, n_tests=strong, seed=first + 2)
+        self.memo = DataflowMemo(self.verifier.shape)  # verdicts of `verified`, by what a candidate computes
         self.deadline = time.monotonic() + seconds
         self.spent = 0  # peephole work so far: candidates verified times their length
         self.failed: set[tuple] = set()  # keys of rewrites that did not verify
@@ -179,10 +183,20 @@ class _Search:
             ok += [v.ok for v in verifier.check([self.program(c) for c in candidates[k:k + CHUNK]])]
         return ok
 
-    def verified(self, candidates: Sequence[Ids]) -> list[bool]:
+    def verified(self, candidates: Sequence[Ids], memo: bool = True) -> list[bool]:
         """Which candidates the search accepts: those the search verifier passes and a confirming verifier
         (other tests, more of them) passes too. The few survivors cost little to confirm, and a program that
-        passed by luck of the tests must not become the base of further rewrites."""
+        passed by luck of the tests must not become the base of further rewrites. A candidate that computes
+        what an earlier one computed gets its verdict (:class:`~agents.variant_memo.DataflowMemo`); with
+        ``memo=False`` (a batch of mostly new, failing rewrites, where a key costs about what a failure does)
+        every candidate is verified and only the accepted ones are remembered."""
+        if memo:
+            return self.memo.check(candidates, self.program, self._verified)
+        ok = self._verified(candidates)
+        self.memo.remember([c for c, passed in zip(candidates, ok) if passed], self.program, True)
+        return ok
+
+    def _verified(self, candidates: Sequence[Ids]) -> list[bool]:
         ok = self._check(self.verifier, candidates)
         confirmed = iter(self._check(self.confirmer, [c for c, passed in zip(candidates, ok) if passed]))
         return [passed and next(confirmed) for passed in ok]
@@ -235,7 +249,7 @@ class _Search:
             found += [_Rewrite(i, w, tokens) for i in range(len(ids) - w + 1) if ids[i:i + w] == window]
         return [r for r in found if r.key(ids) not in self.failed]
 
-    def _first_verified(self, ids: Ids, order: list[_Rewrite]) -> list[_Rewrite]:
+    def _first_verified(self, ids: Ids, order: list[_Rewrite], memo: bool) -> list[_Rewrite]:
         """The verified rewrites of the first batch (of ``order``, in order) that has any; failures are
         remembered and successes become rules. Stops at the work limit or the deadline."""
         for k in range(0, len(order), CHUNK):
@@ -243,7 +257,7 @@ class _Search:
             if self.out_of_time(self.climb_share) or allowed <= 0:
                 break
             chunk = order[k:k + min(CHUNK, allowed)]
-            ok = self.verified([r.apply(ids) for r in chunk])
+            ok = self.verified([r.apply(ids) for r in chunk], memo)
             self.spent += len(chunk) * len(ids)
             for r, passed in zip(chunk, ok):
                 kind = self._kind(r)
@@ -265,8 +279,8 @@ class _Search:
         windows do not overlap: the single best, then it plus the next, ... All those combinations are verified
         in one batch; the ones that pass continue the chain. On long programs this makes many improvements per
         round instead of one."""
-        good = (self._first_verified(ids, self._rule_rewrites(ids))
-                or self._first_verified(ids, self._prioritised(ids, self._rewrites(ids))))
+        good = (self._first_verified(ids, self._rule_rewrites(ids), True)
+                or self._first_verified(ids, self._prioritised(ids, self._rewrites(ids)), False))
         if not good:
             return []
         good.sort(key=lambda r: -r.gain)  # stable: seeded order within a gain
