@@ -35,9 +35,11 @@ Cost = Union[str, Mapping[str, float]]
 COSTS = ("cycles", "padded_height")
 """Named costs; a mapping from table name (:class:`~tasm_env.cost.TableHeights` fields) to weight is the third
 kind."""
-PAUSE_AT = 64
+PAUSE_AT = 8
 """New blocks in one :meth:`RewardModel.evaluate` call from which Python's cyclic garbage collector is paused
-while they are screened and checked (:func:`tasm_env.collector.collector_paused`)."""
+while they are screened and checked (:func:`tasm_env.collector.collector_paused`). Measured on the native
+vector env (``benchmarks/env_speed.py --only vector``: most steps finish 0-40 new blocks): 8 gave 1.03-1.25x
+over no pause in five pairs, 64 (a few steps only) and 1 (every step) none (docs/envs.md, 2026-12-04)."""
 
 
 def _tensor(x, dtype=torch.float64) -> torch.Tensor:
