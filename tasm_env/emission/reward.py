@@ -24,6 +24,7 @@ import torch
 
 from .. import batch
 from ..asm import Program
+from ..collector import collector_paused
 from ..cost import TableHeights, next_power_of_two
 from ..errors import ConfigError, TasmError
 from ..plan import summarize
@@ -34,6 +35,11 @@ Cost = Union[str, Mapping[str, float]]
 COSTS = ("cycles", "padded_height")
 """Named costs; a mapping from table name (:class:`~tasm_env.cost.TableHeights` fields) to weight is the third
 kind."""
+PAUSE_AT = 8
+"""New blocks in one :meth:`RewardModel.evaluate` call from which Python's cyclic garbage collector is paused
+while they are screened and checked (:func:`tasm_env.collector.collector_paused`). Measured on the native
+vector env (``benchmarks/env_speed.py --only vector``: most steps finish 0-40 new blocks): 8 gave 1.03-1.25x
+over no pause in five pairs, 64 (a few steps only) and 1 (every step) none (docs/envs.md, 2026-12-04)."""
 
 
 def _tensor(x, dtype=torch.float64) -> torch.Tensor:
@@ -263,6 +269,14 @@ class RewardModel:
             else:
                 self.misses += 1
                 pending.setdefault(key, (task, {}))[1].setdefault(program, []).append(i)
+        if pending:
+            with collector_paused(sum(len(entry[1]) for entry in pending.values()) >= PAUSE_AT):
+                self._evaluate_new(pending, results)
+        return results  # type: ignore[return-value]
+
+    def _evaluate_new(self, pending: dict, results: list) -> None:
+        """Screen, check and remember the new blocks of ``pending`` (task key -> (task, program -> indices)),
+        into ``results``."""
         refuted, early = self._screen_first_visits(pending)
         for key, evaluation in refuted:
             self._remember(key[:2], evaluation)
@@ -288,7 +302,6 @@ class RewardModel:
                 self._remember((key, program), evaluation)
                 for i in by_program[program]:
                     results[i] = evaluation
-        return results  # type: ignore[return-value]
 
     def _screen_first_visits(self, pending: dict) -> tuple[list[tuple[tuple, Evaluation]], dict]:
         """Refute new blocks of tasks whose verifier this model has not asked for yet on the verifier's own

@@ -40,15 +40,14 @@ is a pure function of (task, prefix), cached per prefix, so ``backward_step`` un
 
 from __future__ import annotations
 
-import gc
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .. import batch
+from ..collector import collector_paused
 from ..asm import Program
 from ..coverage import CONTEXT_DEPTH, FLAVOURS
 from ..errors import ConfigError, TasmError
@@ -70,26 +69,7 @@ RUN_CACHE_SIZE = 1 << 13
 EQUAL_FLAVOUR = "all-equal"
 PAUSE_AT = 64
 """New prefixes in one :meth:`ValueModel.facts_many` call from which Python's cyclic garbage collector is paused
-while they are computed (see :func:`_collector_paused`)."""
-
-
-@contextmanager
-def _collector_paused(pause: bool):
-    """Python's cyclic garbage collector off inside (if ``pause`` and it was on), then on again after one
-    collection of the young generations. A batch of new prefixes allocates tens of thousands of small objects
-    (plans, runs, facts), which would otherwise trigger collections all along, some of them full ones over
-    every object of the process (torch, the suite, the caches): the objects themselves are freed by reference
-    counting as before, and the one collection of generations 0 and 1 at the end walks the batch's survivors
-    once, in the call that made them (left to the next allocations, it lands in whatever code runs next)."""
-    was_on = pause and gc.isenabled()
-    if was_on:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-            gc.collect(1)
+while they are computed (see :func:`tasm_env.collector.collector_paused`)."""
 
 
 @dataclass
@@ -371,7 +351,7 @@ class ValueModel:
         cache = self._cache
         missing = list(dict.fromkeys(key for key in keys if key not in cache))
         if missing:
-            with _collector_paused(len(missing) >= PAUSE_AT):
+            with collector_paused(len(missing) >= PAUSE_AT):
                 self._compute(missing)
         found = [cache[key] for key in keys]
         while len(cache) > self.cache_size:
