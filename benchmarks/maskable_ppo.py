@@ -5,7 +5,8 @@
 
 For each masking level: train on the suite's ``train`` split (``--tier`` filters it) for ``--steps`` env steps
 with the env's own reward (``stack``: the plain observation; ``dataflow``: the value observations and the
-dense potential-based credit), then sample ``--samples`` episodes of the final (stochastic) policy on every task
+dense potential-based credit, ``--credit``: ``progress`` or ``ready`` of :mod:`tasm_env.envs.potential`,
+discounted by MaskablePPO's own default gamma), then sample ``--samples`` episodes of the final (stochastic) policy on every task
 of the ``test`` split and report the share of valid episodes, the mean improvement over the baseline (0 for
 an invalid or no-better block) and the training rate in steps/s (one torch thread, the wall clock of
 ``model.learn`` including its updates). Prints one JSON line per level and a table.
@@ -14,6 +15,7 @@ an invalid or no-better block) and the training rate in steps/s (one torch threa
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 
@@ -28,18 +30,26 @@ from agents.rl.features import TaskIndexObservation, graph_policy_kwargs
 TOKENS_WIDTH = 128  # the token observation's width on both splits (above every tasm-basic-v1 budget)
 
 
-def make_env(masking: str, split: str, tier: str | None, seed: int):
+def default_gamma() -> float:
+    """MaskablePPO's default discount: the dense credit's potential-based shaping must use the learner's."""
+    from sb3_contrib import MaskablePPO
+
+    return float(inspect.signature(MaskablePPO.__init__).parameters["gamma"].default)
+
+
+def make_env(masking: str, split: str, tier: str | None, seed: int, credit: str = "progress"):
     value = masking == "dataflow"
     env = gymnasium.make("tasm_env/TasmEmit-v0", suite="tasm-basic-v1", split=split, tier=tier, masking=masking,
-                         value_state=value, dense_credit=value, include_graph=False)
+                         value_state=value, dense_credit=credit if value else False, credit_gamma=default_gamma(),
+                         include_graph=False)
     env = TaskIndexObservation(env, tokens_width=TOKENS_WIDTH)
     env.reset(seed=seed)
     return env
 
 
-def evaluate(model, masking: str, tier: str | None, samples: int, seed: int) -> dict:
+def evaluate(model, masking: str, tier: str | None, samples: int, seed: int, credit: str) -> dict:
     """Sample ``samples`` episodes per test task from the trained policy (on the test tasks' graphs)."""
-    env = make_env(masking, "test", tier, seed)
+    env = make_env(masking, "test", tier, seed, credit)
     extractor = model.policy.features_extractor
     extractor.bind(env.unwrapped.tasks)
     valid, improvement = [], []
@@ -87,18 +97,18 @@ def progress_callback(masking: str):
     return Progress()
 
 
-def run(masking: str, steps: int, tier: str | None, samples: int, seed: int) -> dict:
+def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, credit: str) -> dict:
     from sb3_contrib import MaskablePPO
 
-    env = make_env(masking, "train", tier, seed)
+    env = make_env(masking, "train", tier, seed, credit)
     model = MaskablePPO("MultiInputPolicy", env, seed=seed, verbose=0,
                         policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
     start = time.perf_counter()
     model.learn(total_timesteps=steps, callback=progress_callback(masking))
     seconds = time.perf_counter() - start
-    result = {"masking": masking, "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
+    result = {"masking": masking, "credit": credit if masking == "dataflow" else None, "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
               "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}
-    result.update(evaluate(model, masking, tier, samples, seed))
+    result.update(evaluate(model, masking, tier, samples, seed, credit))
     return result
 
 
@@ -109,12 +119,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16, help="episodes per test task at the end")
     parser.add_argument("--masking", default="stack,dataflow")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--credit", default="progress", choices=["progress", "ready"],
+                        help="the dense credit's potential under dataflow (tasm_env.envs.potential)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tier = None if args.tier == "all" else args.tier
     rows = []
     for masking in args.masking.split(","):
-        row = run(masking, args.steps, tier, args.samples, args.seed)
+        row = run(masking, args.steps, tier, args.samples, args.seed, args.credit)
         print(json.dumps(row), flush=True)
         rows.append(row)
     print("\n| masking | steps | steps/s | test valid | mean improvement |\n|---|---|---|---|---|")

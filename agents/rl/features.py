@@ -90,19 +90,23 @@ class GraphFeatures(BaseFeaturesExtractor):
         """Read ``task_id`` as an index into ``tasks`` from now on (same weights)."""
         self.graphs.bind(list(tasks))
         self._rollout_cache: dict = {}
+        self._cache_version: tuple = ()
 
-    def train(self, mode: bool = True) -> "GraphFeatures":
-        """sb3 switches modes around every update (``set_training_mode``): the rollout cache starts afresh."""
-        self._rollout_cache = {}
-        return super().train(mode)
+    def _weights_version(self) -> tuple:
+        """The in-place version counters of the encoder's parameters: any optimizer step or
+        ``load_state_dict`` bumps one of them, so a cache tagged with them is never stale."""
+        return tuple(p._version for p in self.graphs.parameters())
 
     def _memory(self, task: torch.Tensor):
-        """The graphs' memory; in eval mode without gradients (sb3's rollouts: one env step at a time) it is
-        kept per batch of task ids until the next mode switch (the weights only change in between)."""
+        """The graphs' memory. In eval mode without gradients (sb3's rollouts and ``predict``: one env step at a
+        time) it is kept per batch of task ids as long as the encoder's weights are unchanged (their version
+        counters); with gradients (sb3's minibatches) :meth:`agents.policy.TaskGraphs.memory` encodes each
+        distinct task of the batch once, with its gradients."""
         if torch.is_grad_enabled() or self.training:
             return self.graphs.memory(task)
-        if len(self._rollout_cache) > ROLLOUT_CACHE:
-            self._rollout_cache = {}
+        version = self._weights_version()
+        if version != self._cache_version or len(self._rollout_cache) > ROLLOUT_CACHE:
+            self._rollout_cache, self._cache_version = {}, version
         key = tuple(task.tolist())
         if key not in self._rollout_cache:
             self._rollout_cache[key] = self.graphs.memory(task)
