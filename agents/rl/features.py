@@ -82,13 +82,24 @@ class GraphFeatures(BaseFeaturesExtractor):
         self.slot_type = nn.Embedding(SLOTS * SLOT_CLASSES, d)
         self.no_node = nn.Parameter(torch.zeros(SLOTS, d))  # a slot holding no graph node's value
         self.node_in_slot = nn.Linear(d, d)
+        self.slots = nn.Linear(SLOTS * d, d)  # the slots side by side: which slot holds what
         self.ready = nn.Linear(SLOTS, d)
         self.counts = nn.Linear(3, d)
-        self.out = nn.Sequential(nn.Linear(5 * d, features_dim), nn.GELU())
+        self.out = nn.Sequential(nn.Linear(7 * d, features_dim), nn.GELU())
 
     def bind(self, tasks: Sequence[Task]) -> None:
         """Read ``task_id`` as an index into ``tasks`` from now on (same weights)."""
-        self.graphs.bind(list(tasks))
+        tasks = list(tasks)
+        self.graphs.bind(tasks)
+        width = max(len(t.tir.nodes) for t in tasks)
+        # per task: parents[t, n, m] (node m is an argument of node n) and which nodes are the block's inputs
+        self._parents = torch.zeros(len(tasks), width, width)
+        self._is_input = torch.zeros(len(tasks), width, dtype=torch.bool)
+        for i, task in enumerate(tasks):
+            for n, node in enumerate(task.tir.nodes):
+                self._is_input[i, n] = node.op == "input"
+                for ref in node.args:
+                    self._parents[i, n, ref.node] = 1.0
         self._rollout_cache: dict = {}
         self._cache_version: tuple = ()
 
@@ -112,6 +123,24 @@ class GraphFeatures(BaseFeaturesExtractor):
             self._rollout_cache[key] = self.graphs.memory(task)
         return self._rollout_cache[key]
 
+    def _graph_state(self, task: torch.Tensor, held: torch.Tensor, memory) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean embeddings (B, d) of the graph nodes on the stack (``slot_nodes``) and of the frontier: nodes
+        not on the stack, not inputs, whose arguments all are (what can be computed next)."""
+        B, width = held.shape[0], memory.nodes.shape[1]
+        device = memory.nodes.device
+        on = torch.zeros(B, width + 1, device=device)
+        on.scatter_(1, torch.where(held >= 0, held, width).clamp(max=width), 1.0)  # column width: no node
+        on = on[:, :width]
+        parents = self._parents.to(device)[task][:, :width, :width]
+        inputs = self._is_input.to(device)[task][:, :width]
+        ready_args = (parents @ on[..., None])[..., 0] >= parents.sum(-1)
+        front = (memory.mask & (on == 0) & ~inputs & ready_args).float()
+
+        def mean(weights: torch.Tensor) -> torch.Tensor:
+            return (weights[..., None] * memory.nodes).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+
+        return mean(on), mean(front)
+
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         # sb3 hands Box observations over as floats: the integer ones are rounded back
         task = observations["task_id"].reshape(-1).round().long()
@@ -120,24 +149,28 @@ class GraphFeatures(BaseFeaturesExtractor):
         slot = torch.arange(SLOTS, device=device)
         types = observations["slot_types"].round().long().clamp(0, SLOT_CLASSES - 1)
         slots = self.slot_type(slot * SLOT_CLASSES + types)
+        on_stack = frontier = torch.zeros_like(memory.pooled)
         if self.value_state:
             held = observations["slot_nodes"].round().long()
-            index = held.clamp(min=0, max=memory.nodes.shape[1] - 1)
+            width = memory.nodes.shape[1]
+            index = held.clamp(min=0, max=width - 1)
             nodes = memory.nodes[torch.arange(B, device=device)[:, None], index]  # (B, SLOTS, d)
             slots = slots + torch.where((held >= 0)[..., None], self.node_in_slot(nodes), self.no_node)
             ready = self.ready(observations["outputs_ready"].float())
+            on_stack, frontier = self._graph_state(task, held, memory)
         else:
             ready = torch.zeros_like(memory.pooled)
         tokens = observations["tokens"].round().long()
-        present = tokens >= 0
-        embedded = self.token(tokens.clamp(min=-1) + 1) * present[..., None]
-        prefix = embedded.sum(1) / present.sum(1, keepdim=True).clamp(min=1)
+        written = tokens >= 0
+        embedded = self.token(tokens.clamp(min=-1) + 1) * written[..., None]
+        prefix = embedded.sum(1) / written.sum(1, keepdim=True).clamp(min=1)
         length = observations["length"].round().long().reshape(-1)
         last = tokens.gather(1, (length - 1).clamp(min=0)[:, None])[:, 0]
         last = self.last_token(torch.where(length > 0, last + 1, 0))
         counts = self.counts(torch.cat([observations[k].float() for k in ("length", "depth", "remaining")], 1)
                              / TOKEN_SCALE)
-        joined = torch.cat([memory.pooled, slots.sum(1), ready, prefix + last, counts], 1)
+        joined = torch.cat([memory.pooled, self.slots(slots.reshape(B, -1)), ready, prefix + last, counts, on_stack,
+                            frontier], 1)
         return self.out(joined)
 
 
