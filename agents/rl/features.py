@@ -123,7 +123,7 @@ class GraphFeatures(BaseFeaturesExtractor):
             self._rollout_cache[key] = self.graphs.memory(task)
         return self._rollout_cache[key]
 
-    def _graph_state(self, task: torch.Tensor, held: torch.Tensor, memory) -> tuple[torch.Tensor, torch.Tensor]:
+    def stack_and_frontier(self, task: torch.Tensor, held: torch.Tensor, memory) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean embeddings (B, d) of the graph nodes on the stack (``slot_nodes``) and of the frontier: nodes
         not on the stack, not inputs, whose arguments all are (what can be computed next)."""
         B, width = held.shape[0], memory.nodes.shape[1]
@@ -157,7 +157,7 @@ class GraphFeatures(BaseFeaturesExtractor):
             nodes = memory.nodes[torch.arange(B, device=device)[:, None], index]  # (B, SLOTS, d)
             slots = slots + torch.where((held >= 0)[..., None], self.node_in_slot(nodes), self.no_node)
             ready = self.ready(observations["outputs_ready"].float())
-            on_stack, frontier = self._graph_state(task, held, memory)
+            on_stack, frontier = self.stack_and_frontier(task, held, memory)
         else:
             ready = torch.zeros_like(memory.pooled)
         tokens = observations["tokens"].round().long()
