@@ -67,16 +67,25 @@ def test_no_grad_cache_encodes_once_and_follows_the_weights(monkeypatch):
     batch = _batch([observation])
     extractor.train(False)
     calls = _count_encodes(extractor, monkeypatch)
+    optimizer = torch.optim.SGD(extractor.parameters(), lr=0.5)
     with torch.no_grad():
         first = extractor(batch)
-        extractor.train(False)  # sb3's predict switches to eval mode on every call
+        extractor.train(False)  # sb3's predict switches to eval mode on every call: the cache stays
         assert torch.equal(extractor(batch), first) and len(calls) == 1
-        for p in extractor.graphs.parameters():
-            p.add_(0.05)  # an optimizer step, without a mode switch
-        changed = extractor(batch)
-    assert len(calls) == 2 and not torch.allclose(changed, first)
+    extractor.train(True)  # an update, as sb3's train() does it
+    extractor(batch).square().sum().backward()
+    optimizer.step()
+    assert len(calls) == 2
+    extractor.train(False)
+    with torch.no_grad():
+        updated = extractor(batch)
+    assert len(calls) == 3 and not torch.allclose(updated, first)
+    extractor.graphs.load_state_dict({k: v + 0.05 for k, v in extractor.graphs.state_dict().items()})
+    with torch.no_grad():
+        loaded = extractor(batch)  # new weights loaded in eval mode: encoded afresh
+    assert len(calls) == 4 and not torch.allclose(loaded, updated)
     extractor.train(True)
-    assert torch.allclose(changed, extractor(batch).detach())  # the cached value is the exact one
+    assert torch.allclose(loaded, extractor(batch).detach())  # the cached value is the exact one
 
 
 def test_stack_and_frontier_read_the_graph():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tasm_env as te
 from tasm_env.emission.values import ValueModel
@@ -13,6 +15,7 @@ from tasm_env.emission.vocab import EOS
 from tasm_env.envs.gym import TasmEmitEnv
 from tasm_env.envs.potential import output_progress, potential
 from tasm_env.errors import ConfigError
+from tasm_env.testing import equivalent_pairs
 
 SUITE = te.load_suite("tasm-basic-v1")
 TASKS = [t for t in SUITE.train if t.tier == "easy"][:6]
@@ -29,7 +32,7 @@ def _random_episode(env, seed):
         tokens.append(action)
         rewards.append(reward)
         if terminated:
-            return tokens, rewards, env.task_index
+            return tokens, rewards, env.task_index, info
 
 
 @pytest.mark.parametrize("kind", ["ready", "progress"])
@@ -41,8 +44,8 @@ def test_discounted_shaping_telescopes_to_minus_phi0(kind, gamma):
     # Phi recomputed from scratch: a fresh value model, the prefix and its live depth only (no history)
     fresh = ValueModel.of(TASKS, dense.specs)
     for seed in range(6):
-        tokens, shaped, task = _random_episode(dense, seed)
-        same, base, _ = _random_episode(plain, seed)
+        tokens, shaped, task, _ = _random_episode(dense, seed)
+        same, base, _, _ = _random_episode(plain, seed)
         assert same == tokens  # same seed, same masks: the same episode
         phi = potential(kind, TASKS[task])
         delta = dense.vocab.delta
@@ -104,3 +107,61 @@ def test_bad_credit_options_are_config_errors():
     with pytest.raises(te.TasmError, match="credit_gamma"):
         TasmEmitEnv(tasks=TASKS[:1], suite=None, masking="dataflow", include_graph=False, dense_credit=True,
                     credit_gamma=0.0)
+
+
+# ---------------------------------------------------------------------------------- end_lost
+
+V0 = te.load_suite("tasm-basic-v0")
+V0_TASKS = list(V0.train) + list(V0.val) + list(V0.test)
+
+
+def _replay_never_cut(env, index, program) -> bool:
+    """Replays ``program`` on task ``index`` of an ``end_lost`` env: it must not end before its EOS and must
+    verify. False if the program is not in the episode space (an unbound constant, over the budget, masked)."""
+    try:
+        tokens = env.specs[index].bound.encode(program)
+    except te.TasmError:
+        return False
+    if len(tokens) > env.specs[index].budget:
+        return False
+    _, info = env.reset(options={"task": index})
+    for position, token in enumerate(tokens + [EOS]):
+        if not info["action_mask"][token]:
+            return False
+        _, _, terminated, _, info = env.step(token)
+        assert terminated == (token == EOS), (env.tasks[index].name, str(program), position)
+    assert info["valid"] and not info["lost"]
+    return True
+
+
+def test_end_lost_never_cuts_a_baseline_or_optimum_short():
+    env = TasmEmitEnv(tasks=V0_TASKS, suite=None, masking="dataflow", include_graph=False, end_lost=True)
+    covered = 0
+    for index, task in enumerate(V0_TASKS):
+        assert _replay_never_cut(env, index, task.baseline), task.name
+        covered += 1
+        if task.optimum is not None:
+            covered += _replay_never_cut(env, index, task.optimum.program)
+    assert covered > len(V0_TASKS)  # optima were replayed too
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(equivalent_pairs(task_strategy=st.sampled_from(V0_TASKS[:60])))
+def test_end_lost_never_cuts_a_verified_variant_short(pair):
+    task, _, variant, _ = pair
+    env = TasmEmitEnv(tasks=[task], suite=None, masking="dataflow", include_graph=False, end_lost=True)
+    _replay_never_cut(env, 0, variant)
+
+
+def test_end_lost_ends_random_walks_early_and_only_invalid():
+    env = TasmEmitEnv(tasks=TASKS, suite=None, masking="dataflow", include_graph=False, end_lost=True,
+                      dense_credit="progress")
+    ended = 0
+    for seed in range(12):
+        tokens, _, _, info = _random_episode(env, seed)
+        if tokens[-1] != EOS:
+            ended += 1
+            assert info["lost"] and not info["valid"]
+            assert env.values.facts(env.task_index, tokens).lost
+            assert not env.values.facts(env.task_index, tokens[:-1]).lost  # it ended at the first lost step
+    assert ended  # some walks did get lost

@@ -76,6 +76,7 @@ class GraphFeatures(BaseFeaturesExtractor):
         self.value_state = "slot_nodes" in observation_space.spaces
         vocabulary = n_tokens if n_tokens is not None else int(observation_space["tokens"].high.max()) + 1
         self.graphs = TaskGraphs(config)
+        self.graphs.register_load_state_dict_post_hook(self._forget)
         self.bind(tasks)
         self.token = nn.Embedding(vocabulary + 1, d)  # index 0: padding (-1), token t -> t + 1
         self.last_token = nn.Embedding(vocabulary + 1, d)
@@ -101,23 +102,28 @@ class GraphFeatures(BaseFeaturesExtractor):
                 for ref in node.args:
                     self._parents[i, n, ref.node] = 1.0
         self._rollout_cache: dict = {}
-        self._cache_version: tuple = ()
 
-    def _weights_version(self) -> tuple:
-        """The in-place version counters of the encoder's parameters: any optimizer step or
-        ``load_state_dict`` bumps one of them, so a cache tagged with them is never stale."""
-        return tuple(p._version for p in self.graphs.parameters())
+    def train(self, mode: bool = True) -> "GraphFeatures":
+        """sb3 switches to training mode around every update (``set_training_mode``) and back to eval mode for
+        rollouts and on every ``predict``: the no-gradient cache starts afresh whenever training mode is
+        entered or left (the weights only change in between), not on an eval-to-eval call."""
+        if mode or self.training:
+            self._rollout_cache = {}
+        return super().train(mode)
+
+    def _forget(self, module: nn.Module, incompatible_keys) -> None:
+        """``load_state_dict`` post-hook of the encoder: new weights, no stale cache."""
+        self._rollout_cache = {}
 
     def _memory(self, task: torch.Tensor):
         """The graphs' memory. In eval mode without gradients (sb3's rollouts and ``predict``: one env step at a
-        time) it is kept per batch of task ids as long as the encoder's weights are unchanged (their version
-        counters); with gradients (sb3's minibatches) :meth:`agents.policy.TaskGraphs.memory` encodes each
+        time) it is kept per batch of task ids until training mode is entered or left, or new weights are
+        loaded (see :meth:`train`); with gradients (sb3's minibatches) :meth:`agents.policy.TaskGraphs.memory` encodes each
         distinct task of the batch once, with its gradients."""
         if torch.is_grad_enabled() or self.training:
             return self.graphs.memory(task)
-        version = self._weights_version()
-        if version != self._cache_version or len(self._rollout_cache) > ROLLOUT_CACHE:
-            self._rollout_cache, self._cache_version = {}, version
+        if len(self._rollout_cache) > ROLLOUT_CACHE:
+            self._rollout_cache = {}
         key = tuple(task.tolist())
         if key not in self._rollout_cache:
             self._rollout_cache[key] = self.graphs.memory(task)

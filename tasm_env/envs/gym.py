@@ -52,6 +52,12 @@ ready; ``"progress"``, 0 on a lost prefix, else the mean of the graph progress t
 ready and the live depth's closeness to the arity. An episode's return, discounted by ``credit_gamma``, changes
 by ``-Phi(s0)``, a constant per task, so the optimal blocks stay the same (Ng, Harada and Russell 1999) when
 ``credit_gamma`` is the learner's discount (default 1; sb3's PPO discounts by 0.99).
+
+**Ending lost episodes** (``end_lost=True``, value state only): a step into a ``lost`` prefix (the probes prove
+that no continuation verifies: :mod:`tasm_env.emission.values`) ends the episode there, scored as at EOS (the
+verifier rejects it, since the prefix is a continuation of itself), ``info["lost"] = True``. No episode that
+could still verify is cut short, so the blocks that verify and their rewards are the same; the lost ones just
+stop early instead of running to the budget.
 """
 
 from __future__ import annotations
@@ -104,9 +110,9 @@ class TasmEmitEnv(gymnasium.Env):
     invalid reward) or ``error`` (raise :class:`IllegalActionError`). ``vocab``: default
     :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
     leaves ``info["graph"]`` out of ``reset`` (building the first graph imports torch-geometric, ~4 s).
-    ``value_state``, ``dense_credit``, ``credit_gamma``, ``probes``: the value observations, the dense credit
-    (``False``, ``True`` = ``"ready"``, ``"progress"``), its discount and the number of probes (see the module
-    docstring).
+    ``value_state``, ``dense_credit``, ``credit_gamma``, ``end_lost``, ``probes``: the value observations, the
+    dense credit (``False``, ``True`` = ``"ready"``, ``"progress"``), its discount, ending episodes at a lost
+    prefix and the number of probes (see the module docstring).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -117,7 +123,7 @@ class TasmEmitEnv(gymnasium.Env):
                  illegal_action: str = "penalty", render_mode: str | None = None, vocab: Vocabulary | None = None,
                  n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True,
                  value_state: bool | None = None, dense_credit: bool | str = False, credit_gamma: float = 1.0,
-                 probes: int = 8):
+                 end_lost: bool = False, probes: int = 8):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
         self.illegal_action = check_illegal_action(illegal_action)
@@ -150,8 +156,9 @@ class TasmEmitEnv(gymnasium.Env):
         self.credit_gamma = float(credit_gamma)
         if value_state is None:
             value_state = self.masking == "dataflow" or bool(self.dense_credit)
-        if not value_state and (self.masking == "dataflow" or self.dense_credit):
-            raise TasmError("masking='dataflow' and dense_credit need value_state=True")
+        if not value_state and (self.masking == "dataflow" or self.dense_credit or end_lost):
+            raise TasmError("masking='dataflow', dense_credit and end_lost need value_state=True")
+        self.end_lost = bool(end_lost)
         shared = None if self.rewards is None else self.rewards.verifier  # one verifier per task for both
         self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed, shared) \
             if value_state else None
@@ -246,6 +253,8 @@ class TasmEmitEnv(gymnasium.Env):
         if token == EOS:
             return self._finish()
         row.step(token)
+        if self.end_lost and row.value_facts().lost:
+            return self._finish(lost=True)
         return self._observation(), self._credit(), False, False, self._info()
 
     def action_masks(self) -> np.ndarray:
@@ -313,7 +322,10 @@ class TasmEmitEnv(gymnasium.Env):
 
     def _info(self) -> dict[str, Any]:
         mask = self._row.mask() if not self._done else self.action_masks()
-        return {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
+        info = {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
+        if self.dense_credit:
+            info["potential"] = self._potential  # Phi of the latest state before the episode's end
+        return info
 
     def _illegal(self, token: int):
         row = self.row
@@ -336,12 +348,12 @@ class TasmEmitEnv(gymnasium.Env):
         self._last_info = info
         return self._observation(), float(np.exp(log_reward)) + self._credit(), True, False, info
 
-    def _finish(self):
+    def _finish(self, lost: bool = False):
         row = self.row
         program = row.program()
         self._done = True
         info = self._info()
-        info.update(program=str(program), illegal_action=False)
+        info.update(program=str(program), illegal_action=False, lost=lost)
         if self.rewards is None:  # shaped
             violation = row.final_violation()
             log_reward = float(shaped_log_rewards(np.array([violation]), np.array([row.length]), self.eps,
