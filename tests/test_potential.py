@@ -165,3 +165,11 @@ def test_end_lost_ends_random_walks_early_and_only_invalid():
             assert env.values.facts(env.task_index, tokens).lost
             assert not env.values.facts(env.task_index, tokens[:-1]).lost  # it ended at the first lost step
     assert ended  # some walks did get lost
+
+
+@pytest.mark.parametrize("option", [{"dense_credit": "progress"}, {"end_lost": True}])
+def test_the_vector_env_refuses_what_it_does_not_do(option):
+    from tasm_env.envs.vector import TasmEmitVectorEnv
+
+    with pytest.raises(ConfigError, match="vector env"):
+        TasmEmitVectorEnv(num_envs=2, tasks=TASKS[:2], suite=None, masking="dataflow", **option)
