@@ -4,16 +4,19 @@
     PYTHONPATH=$PWD nice -n 10 python benchmarks/maskable_ppo.py --steps 50000 --tier easy
 
 For each masking level: train on the suite's ``train`` split (``--tier`` filters it) for ``--steps`` env steps
-with the env's own reward (``stack``: the plain observation; ``dataflow``: the value observations and the
-dense potential-based credit), then sample ``--samples`` episodes of the final (stochastic) policy on every task
-of the ``test`` split and report the share of valid episodes, the mean improvement over the baseline (0 for
-an invalid or no-better block) and the training rate in steps/s (one torch thread, the wall clock of
-``model.learn`` including its updates). Prints one JSON line per level and a table.
+with the env's own reward (``stack``: the plain observation; ``dataflow``: the value observations, the dense
+potential-based credit (``--credit``: ``progress`` or ``ready`` of :mod:`tasm_env.envs.potential`, discounted
+by MaskablePPO's own default gamma) and lost episodes ended at once unless ``--no-end-lost``), then sample
+``--samples`` episodes of the final (stochastic) policy on every task of the ``test`` split and report the
+share of valid episodes, the mean improvement over the baseline (0 for an invalid or no-better block) and the
+training rate in steps/s (one torch thread, the wall clock of ``model.learn`` including its updates). Prints
+one JSON line per rollout (valid / lost episodes, mean peak potential), one per level and a table.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 
@@ -28,18 +31,27 @@ from agents.rl.features import TaskIndexObservation, graph_policy_kwargs
 TOKENS_WIDTH = 128  # the token observation's width on both splits (above every tasm-basic-v1 budget)
 
 
-def make_env(masking: str, split: str, tier: str | None, seed: int):
+def default_gamma() -> float:
+    """MaskablePPO's default discount: the dense credit's potential-based shaping must use the learner's."""
+    from sb3_contrib import MaskablePPO
+
+    return float(inspect.signature(MaskablePPO.__init__).parameters["gamma"].default)
+
+
+def make_env(masking: str, split: str, tier: str | None, seed: int, credit: str = "progress",
+             end_lost: bool = True):
     value = masking == "dataflow"
     env = gymnasium.make("tasm_env/TasmEmit-v0", suite="tasm-basic-v1", split=split, tier=tier, masking=masking,
-                         value_state=value, dense_credit=value, include_graph=False)
+                         value_state=value, dense_credit=credit if value else False, credit_gamma=default_gamma(),
+                         end_lost=value and end_lost, include_graph=False)
     env = TaskIndexObservation(env, tokens_width=TOKENS_WIDTH)
     env.reset(seed=seed)
     return env
 
 
-def evaluate(model, masking: str, tier: str | None, samples: int, seed: int) -> dict:
+def evaluate(model, masking: str, tier: str | None, samples: int, seed: int, credit: str, end_lost: bool) -> dict:
     """Sample ``samples`` episodes per test task from the trained policy (on the test tasks' graphs)."""
-    env = make_env(masking, "test", tier, seed)
+    env = make_env(masking, "test", tier, seed, credit, end_lost)
     extractor = model.policy.features_extractor
     extractor.bind(env.unwrapped.tasks)
     valid, improvement = [], []
@@ -68,37 +80,48 @@ def progress_callback(masking: str):
 
     class Progress(BaseCallback):
         def _on_training_start(self) -> None:
-            self.start, self.valid, self.episodes = time.perf_counter(), 0, 0
+            self.start, self.valid, self.episodes, self.lost = time.perf_counter(), 0, 0, 0
+            self.best, self.peaks = 0.0, []
 
         def _on_step(self) -> bool:
             for done, info in zip(self.locals["dones"], self.locals["infos"]):
+                self.best = max(self.best, float(info.get("potential", 0.0)))
                 if done:
                     self.episodes += 1
                     self.valid += bool(info.get("valid"))
+                    self.lost += bool(info.get("lost"))
+                    self.peaks.append(self.best)
+                    self.best = 0.0
             return True
 
         def _on_rollout_end(self) -> None:
             seconds = time.perf_counter() - self.start
             print(json.dumps({"masking": masking, "progress_steps": self.num_timesteps, "seconds": round(seconds),
                               "steps_per_s": round(self.num_timesteps / seconds, 1),
-                              "rollout_episodes": self.episodes, "rollout_valid": self.valid}), flush=True)
-            self.valid, self.episodes = 0, 0
+                              "rollout_episodes": self.episodes, "rollout_valid": self.valid,
+                              "rollout_lost": self.lost,
+                              "mean_peak_potential": round(float(np.mean(self.peaks)), 3) if self.peaks else None}),
+                  flush=True)
+            self.valid, self.episodes, self.lost, self.peaks = 0, 0, 0, []
 
     return Progress()
 
 
-def run(masking: str, steps: int, tier: str | None, samples: int, seed: int) -> dict:
+def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, credit: str,
+        end_lost: bool = True) -> dict:
     from sb3_contrib import MaskablePPO
 
-    env = make_env(masking, "train", tier, seed)
+    env = make_env(masking, "train", tier, seed, credit, end_lost)
     model = MaskablePPO("MultiInputPolicy", env, seed=seed, verbose=0,
                         policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
     start = time.perf_counter()
     model.learn(total_timesteps=steps, callback=progress_callback(masking))
     seconds = time.perf_counter() - start
-    result = {"masking": masking, "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
+    value = masking == "dataflow"
+    result = {"masking": masking, "credit": credit if value else None, "end_lost": value and end_lost,
+              "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
               "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}
-    result.update(evaluate(model, masking, tier, samples, seed))
+    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost))
     return result
 
 
@@ -109,12 +132,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16, help="episodes per test task at the end")
     parser.add_argument("--masking", default="stack,dataflow")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-end-lost", action="store_true",
+                        help="under dataflow, run lost episodes to the budget instead of ending them")
+    parser.add_argument("--credit", default="progress", choices=["progress", "ready"],
+                        help="the dense credit's potential under dataflow (tasm_env.envs.potential)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tier = None if args.tier == "all" else args.tier
     rows = []
     for masking in args.masking.split(","):
-        row = run(masking, args.steps, tier, args.samples, args.seed)
+        row = run(masking, args.steps, tier, args.samples, args.seed, args.credit, not args.no_end_lost)
         print(json.dumps(row), flush=True)
         rows.append(row)
     print("\n| masking | steps | steps/s | test valid | mean improvement |\n|---|---|---|---|---|")

@@ -210,9 +210,10 @@ def test_graph_features_rollout_cache_is_exact_and_refreshed_by_a_mode_switch():
     extractor.train(False)  # as sb3's rollouts: eval mode, no gradients
     with torch.no_grad():
         assert torch.allclose(extractor(obs), fresh) and torch.allclose(extractor(obs), fresh)
+        extractor.train(True)  # sb3 enters training mode for an update ...
         for p in extractor.graphs.parameters():
-            p.add_(0.05)  # an "update"
-        extractor.train(False)
+            p.add_(0.05)  # ... the "update" ...
+        extractor.train(False)  # ... and leaves it for the next rollout
         cached = extractor(obs)
     extractor.train(True)
     assert torch.allclose(cached, extractor(obs).detach())

@@ -76,29 +76,50 @@ class GraphFeatures(BaseFeaturesExtractor):
         self.value_state = "slot_nodes" in observation_space.spaces
         vocabulary = n_tokens if n_tokens is not None else int(observation_space["tokens"].high.max()) + 1
         self.graphs = TaskGraphs(config)
+        self.graphs.register_load_state_dict_post_hook(self._forget)
         self.bind(tasks)
         self.token = nn.Embedding(vocabulary + 1, d)  # index 0: padding (-1), token t -> t + 1
         self.last_token = nn.Embedding(vocabulary + 1, d)
         self.slot_type = nn.Embedding(SLOTS * SLOT_CLASSES, d)
         self.no_node = nn.Parameter(torch.zeros(SLOTS, d))  # a slot holding no graph node's value
         self.node_in_slot = nn.Linear(d, d)
+        self.slots = nn.Linear(SLOTS * d, d)  # the slots side by side: which slot holds what
         self.ready = nn.Linear(SLOTS, d)
         self.counts = nn.Linear(3, d)
-        self.out = nn.Sequential(nn.Linear(5 * d, features_dim), nn.GELU())
+        self.out = nn.Sequential(nn.Linear(7 * d, features_dim), nn.GELU())
 
     def bind(self, tasks: Sequence[Task]) -> None:
         """Read ``task_id`` as an index into ``tasks`` from now on (same weights)."""
-        self.graphs.bind(list(tasks))
+        tasks = list(tasks)
+        self.graphs.bind(tasks)
+        width = max(len(t.tir.nodes) for t in tasks)
+        # per task: parents[t, n, m] (node m is an argument of node n) and which nodes are the block's inputs
+        self._parents = torch.zeros(len(tasks), width, width)
+        self._is_input = torch.zeros(len(tasks), width, dtype=torch.bool)
+        for i, task in enumerate(tasks):
+            for n, node in enumerate(task.tir.nodes):
+                self._is_input[i, n] = node.op == "input"
+                for ref in node.args:
+                    self._parents[i, n, ref.node] = 1.0
         self._rollout_cache: dict = {}
 
     def train(self, mode: bool = True) -> "GraphFeatures":
-        """sb3 switches modes around every update (``set_training_mode``): the rollout cache starts afresh."""
-        self._rollout_cache = {}
+        """sb3 switches to training mode around every update (``set_training_mode``) and back to eval mode for
+        rollouts and on every ``predict``: the no-gradient cache starts afresh whenever training mode is
+        entered or left (the weights only change in between), not on an eval-to-eval call."""
+        if mode or self.training:
+            self._rollout_cache = {}
         return super().train(mode)
 
+    def _forget(self, module: nn.Module, incompatible_keys) -> None:
+        """``load_state_dict`` post-hook of the encoder: new weights, no stale cache."""
+        self._rollout_cache = {}
+
     def _memory(self, task: torch.Tensor):
-        """The graphs' memory; in eval mode without gradients (sb3's rollouts: one env step at a time) it is
-        kept per batch of task ids until the next mode switch (the weights only change in between)."""
+        """The graphs' memory. In eval mode without gradients (sb3's rollouts and ``predict``: one env step at a
+        time) it is kept per batch of task ids until training mode is entered or left, or new weights are
+        loaded (see :meth:`train`); with gradients (sb3's minibatches) :meth:`agents.policy.TaskGraphs.memory` encodes each
+        distinct task of the batch once, with its gradients."""
         if torch.is_grad_enabled() or self.training:
             return self.graphs.memory(task)
         if len(self._rollout_cache) > ROLLOUT_CACHE:
@@ -108,6 +129,24 @@ class GraphFeatures(BaseFeaturesExtractor):
             self._rollout_cache[key] = self.graphs.memory(task)
         return self._rollout_cache[key]
 
+    def stack_and_frontier(self, task: torch.Tensor, held: torch.Tensor, memory) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean embeddings (B, d) of the graph nodes on the stack (``slot_nodes``) and of the frontier: nodes
+        not on the stack, not inputs, whose arguments all are (what can be computed next)."""
+        B, width = held.shape[0], memory.nodes.shape[1]
+        device = memory.nodes.device
+        on = torch.zeros(B, width + 1, device=device)
+        on.scatter_(1, torch.where(held >= 0, held, width).clamp(max=width), 1.0)  # column width: no node
+        on = on[:, :width]
+        parents = self._parents.to(device)[task][:, :width, :width]
+        inputs = self._is_input.to(device)[task][:, :width]
+        ready_args = (parents @ on[..., None])[..., 0] >= parents.sum(-1)
+        front = (memory.mask & (on == 0) & ~inputs & ready_args).float()
+
+        def mean(weights: torch.Tensor) -> torch.Tensor:
+            return (weights[..., None] * memory.nodes).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+
+        return mean(on), mean(front)
+
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         # sb3 hands Box observations over as floats: the integer ones are rounded back
         task = observations["task_id"].reshape(-1).round().long()
@@ -116,24 +155,28 @@ class GraphFeatures(BaseFeaturesExtractor):
         slot = torch.arange(SLOTS, device=device)
         types = observations["slot_types"].round().long().clamp(0, SLOT_CLASSES - 1)
         slots = self.slot_type(slot * SLOT_CLASSES + types)
+        on_stack = frontier = torch.zeros_like(memory.pooled)
         if self.value_state:
             held = observations["slot_nodes"].round().long()
-            index = held.clamp(min=0, max=memory.nodes.shape[1] - 1)
+            width = memory.nodes.shape[1]
+            index = held.clamp(min=0, max=width - 1)
             nodes = memory.nodes[torch.arange(B, device=device)[:, None], index]  # (B, SLOTS, d)
             slots = slots + torch.where((held >= 0)[..., None], self.node_in_slot(nodes), self.no_node)
             ready = self.ready(observations["outputs_ready"].float())
+            on_stack, frontier = self.stack_and_frontier(task, held, memory)
         else:
             ready = torch.zeros_like(memory.pooled)
         tokens = observations["tokens"].round().long()
-        present = tokens >= 0
-        embedded = self.token(tokens.clamp(min=-1) + 1) * present[..., None]
-        prefix = embedded.sum(1) / present.sum(1, keepdim=True).clamp(min=1)
+        written = tokens >= 0
+        embedded = self.token(tokens.clamp(min=-1) + 1) * written[..., None]
+        prefix = embedded.sum(1) / written.sum(1, keepdim=True).clamp(min=1)
         length = observations["length"].round().long().reshape(-1)
         last = tokens.gather(1, (length - 1).clamp(min=0)[:, None])[:, 0]
         last = self.last_token(torch.where(length > 0, last + 1, 0))
         counts = self.counts(torch.cat([observations[k].float() for k in ("length", "depth", "remaining")], 1)
                              / TOKEN_SCALE)
-        joined = torch.cat([memory.pooled, slots.sum(1), ready, prefix + last, counts], 1)
+        joined = torch.cat([memory.pooled, self.slots(slots.reshape(B, -1)), ready, prefix + last, counts, on_stack,
+                            frontier], 1)
         return self.out(joined)
 
 

@@ -45,10 +45,19 @@ task's TIR graph (``torch_geometric.data.Data``) is ``env.unwrapped.task_graph``
 **Value state** (``value_state=True``; the default under ``masking="dataflow"`` and with ``dense_credit``): the
 observation also has ``slot_nodes`` (16,) int64 (the task-graph node each top slot holds on the probes, st0
 first, -1 for none) and ``outputs_ready`` (16,) int8 (output position i holds its final value; 0 beyond the
-arity); see :mod:`tasm_env.emission.values`. ``dense_credit=True`` adds the potential-based shaping
-``Phi(s') - Phi(s)`` to every step's reward, with ``Phi`` the share of outputs ready and ``Phi = 0`` after the
-episode ends: an episode's return changes by ``-Phi(s0)``, a constant per task, so the optimal blocks stay the
-same (Ng, Harada and Russell 1999).
+arity); see :mod:`tasm_env.emission.values`. ``dense_credit`` adds the potential-based shaping
+``credit_gamma * Phi(s') - Phi(s)`` to every step's reward, with ``Phi = 0`` after the episode ends and ``Phi``
+(:mod:`tasm_env.envs.potential`) a function of the state only: ``True`` or ``"ready"``, the share of outputs
+ready; ``"progress"``, 0 on a lost prefix, else the mean of the graph progress towards the outputs, the share
+ready and the live depth's closeness to the arity. An episode's return, discounted by ``credit_gamma``, changes
+by ``-Phi(s0)``, a constant per task, so the optimal blocks stay the same (Ng, Harada and Russell 1999) when
+``credit_gamma`` is the learner's discount (default 1; sb3's PPO discounts by 0.99).
+
+**Ending lost episodes** (``end_lost=True``, value state only): a step into a ``lost`` prefix (the probes prove
+that no continuation verifies: :mod:`tasm_env.emission.values`) ends the episode there, scored as at EOS (the
+verifier rejects it, since the prefix is a continuation of itself), ``info["lost"] = True``. No episode that
+could still verify is cut short, so the blocks that verify and their rewards are the same; the lost ones just
+stop early instead of running to the budget.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ from ..emission.values import SLOT_WINDOW, ValueModel  # SLOT_WINDOW: the top sl
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
+from .potential import potential
 from .common import (TASK_FEATURES, Reward, check_illegal_action, check_masking, check_options, check_token,
                      check_vocab, describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features,
                      task_spec)
@@ -100,8 +110,9 @@ class TasmEmitEnv(gymnasium.Env):
     invalid reward) or ``error`` (raise :class:`IllegalActionError`). ``vocab``: default
     :meth:`Vocabulary.default`. ``n_tests``, ``verifier_seed``: the verifier's tests. ``include_graph=False``
     leaves ``info["graph"]`` out of ``reset`` (building the first graph imports torch-geometric, ~4 s).
-    ``value_state``, ``dense_credit``, ``probes``: the value observations, the dense credit and the number of
-    probes (see the module docstring).
+    ``value_state``, ``dense_credit``, ``credit_gamma``, ``end_lost``, ``probes``: the value observations, the
+    dense credit (``False``, ``True`` = ``"ready"``, ``"progress"``), its discount, ending episodes at a lost
+    prefix and the number of probes (see the module docstring).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -111,7 +122,8 @@ class TasmEmitEnv(gymnasium.Env):
                  cost: Cost = "cycles", beta: float = 1.0, eps: float = 1e-3, max_len: int | None = None,
                  illegal_action: str = "penalty", render_mode: str | None = None, vocab: Vocabulary | None = None,
                  n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True,
-                 value_state: bool | None = None, dense_credit: bool = False, probes: int = 8):
+                 value_state: bool | None = None, dense_credit: bool | str = False, credit_gamma: float = 1.0,
+                 end_lost: bool = False, probes: int = 8):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
         self.illegal_action = check_illegal_action(illegal_action)
@@ -137,11 +149,16 @@ class TasmEmitEnv(gymnasium.Env):
             "task": spaces.Box(0.0, TASK_FEATURE_MAX, (len(TASK_FEATURES),), np.float32),
         })
         # ---- value state (issue 11): slot nodes, outputs ready, dense credit
-        self.dense_credit = bool(dense_credit)
+        self.dense_credit = "ready" if dense_credit is True else dense_credit or False
+        self._potentials = [potential(self.dense_credit, t) for t in self.tasks] if self.dense_credit else []
+        if not 0.0 < float(credit_gamma) <= 1.0:
+            raise TasmError(f"credit_gamma must be in (0, 1] (the learner's discount), got {credit_gamma!r}")
+        self.credit_gamma = float(credit_gamma)
         if value_state is None:
-            value_state = self.masking == "dataflow" or self.dense_credit
-        if not value_state and (self.masking == "dataflow" or self.dense_credit):
-            raise TasmError("masking='dataflow' and dense_credit need value_state=True")
+            value_state = self.masking == "dataflow" or bool(self.dense_credit)
+        if not value_state and (self.masking == "dataflow" or self.dense_credit or end_lost):
+            raise TasmError("masking='dataflow', dense_credit and end_lost need value_state=True")
+        self.end_lost = bool(end_lost)
         shared = None if self.rewards is None else self.rewards.verifier  # one verifier per task for both
         self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed, shared) \
             if value_state else None
@@ -219,7 +236,7 @@ class TasmEmitEnv(gymnasium.Env):
         self._row = self._row_machine(self.task_index)
         self._row.reset()
         self._done = False
-        self._potential = self._ready_share()
+        self._potential = self.potential_now()
         info = self._info()
         if self.include_graph:
             info["graph"] = self.task_graph.clone()  # a copy: callers may change it
@@ -236,6 +253,8 @@ class TasmEmitEnv(gymnasium.Env):
         if token == EOS:
             return self._finish()
         row.step(token)
+        if self.end_lost and row.value_facts().lost:
+            return self._finish(lost=True)
         return self._observation(), self._credit(), False, False, self._info()
 
     def action_masks(self) -> np.ndarray:
@@ -262,15 +281,21 @@ class TasmEmitEnv(gymnasium.Env):
         return "\n".join(lines) + "\n"
 
     # ---- pieces
-    def _ready_share(self) -> float:
-        return self._row.value_facts().ready_share if self.dense_credit else 0.0
+    def potential_now(self) -> float:
+        """``Phi`` of the current state (:mod:`tasm_env.envs.potential`; 0 without ``dense_credit`` and once
+        the episode is over)."""
+        if not self.dense_credit or self._done:
+            return 0.0
+        row = self.row
+        return self._potentials[self.task_index](row.value_facts(), row.depth)
 
-    def _credit(self, final: bool = False) -> float:
-        """The dense credit of the step just taken: ``Phi(s') - Phi(s)`` (0 without ``dense_credit``)."""
+    def _credit(self) -> float:
+        """The dense credit of the step just taken: ``credit_gamma * Phi(s') - Phi(s)`` (0 without
+        ``dense_credit``; ``Phi(s') = 0`` once the episode is over)."""
         if not self.dense_credit:
             return 0.0
-        after = 0.0 if final else self._ready_share()
-        credit, self._potential = after - self._potential, after
+        after = self.potential_now()
+        credit, self._potential = self.credit_gamma * after - self._potential, after
         return credit
 
     def _observation(self) -> dict[str, np.ndarray]:
@@ -297,7 +322,10 @@ class TasmEmitEnv(gymnasium.Env):
 
     def _info(self) -> dict[str, Any]:
         mask = self._row.mask() if not self._done else self.action_masks()
-        return {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
+        info = {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
+        if self.dense_credit:
+            info["potential"] = self._potential  # Phi of the latest state before the episode's end
+        return info
 
     def _illegal(self, token: int):
         row = self.row
@@ -318,14 +346,14 @@ class TasmEmitEnv(gymnasium.Env):
                     baseline_cost=float("nan"), log_reward=log_reward, illegal_action=True,
                     reason=f"illegal action {token} ({self._token_text(token)})")
         self._last_info = info
-        return self._observation(), float(np.exp(log_reward)) + self._credit(final=True), True, False, info
+        return self._observation(), float(np.exp(log_reward)) + self._credit(), True, False, info
 
-    def _finish(self):
+    def _finish(self, lost: bool = False):
         row = self.row
         program = row.program()
         self._done = True
         info = self._info()
-        info.update(program=str(program), illegal_action=False)
+        info.update(program=str(program), illegal_action=False, lost=lost)
         if self.rewards is None:  # shaped
             violation = row.final_violation()
             log_reward = float(shaped_log_rewards(np.array([violation]), np.array([row.length]), self.eps,
@@ -339,7 +367,7 @@ class TasmEmitEnv(gymnasium.Env):
                         reason=evaluation.reason)
         info["log_reward"] = log_reward
         self._last_info = info
-        return self._observation(), float(np.exp(log_reward)) + self._credit(final=True), True, False, info
+        return self._observation(), float(np.exp(log_reward)) + self._credit(), True, False, info
 
     def task_feature_table(self) -> np.ndarray:
         """(n_tasks, len(TASK_FEATURES)) float32: every task's ``task`` observation."""

@@ -51,6 +51,9 @@ class TasmEmitVectorEnv(VectorEnv):
                               "(use max_len to cap the budgets)")
         self.template = TasmEmitEnv(include_graph=False, **kwargs)  # the configuration, its checks and spaces
         t = self.template
+        if t.dense_credit or t.end_lost:
+            raise ConfigError("the vector env has no dense credit and no end_lost (they need the value state): "
+                              "use dense_credit=False, end_lost=False, or the single env TasmEmitEnv")
         self.num_envs = int(num_envs)
         self.tasks, self.specs, self.masking, self.vocab = t.tasks, t.specs, t.masking, t.vocab
         self.illegal_action, self.rewards, self.max_len = t.illegal_action, t.rewards, t.max_len
