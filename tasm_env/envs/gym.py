@@ -343,7 +343,7 @@ class TasmEmitEnv(gymnasium.Env):
         self._done = True
         info = self._info()
         info.update(program=str(row.program()), valid=False, cost=float("nan"),
-                    baseline_cost=float("nan"), log_reward=log_reward, illegal_action=True,
+                    baseline_cost=float("nan"), log_reward=log_reward, illegal_action=True, lost=False,
                     reason=f"illegal action {token} ({self._token_text(token)})")
         self._last_info = info
         return self._observation(), float(np.exp(log_reward)) + self._credit(), True, False, info

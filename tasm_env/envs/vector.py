@@ -203,7 +203,8 @@ class TasmEmitVectorEnv(VectorEnv):
             reason[i] = f"illegal action {token} ({self.template.token_text(int(self._task[i]), token)})"
         rewards[ended] = np.exp(log_r[ended])
         arrays = {"program": program, "valid": valid, "cost": cost, "baseline_cost": base, "reason": reason,
-                  "log_reward": log_r, "illegal_action": illegal.copy()}
+                  "log_reward": log_r, "illegal_action": illegal.copy(),
+                  "lost": np.zeros(n, dtype=bool)}  # no end_lost here (no value state): the single env's key
         for key, value in arrays.items():
             extra[key], extra[f"_{key}"] = value, ended.copy()
         return extra
