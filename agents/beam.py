@@ -208,12 +208,12 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
     def prior(state: EmissionState, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return scores[:, None] + policy_log_probs(policy, env, state, mask).to(torch.float64)
 
-    rescore = None
-    if progress_weight > 0:
-        ahead = progress(env, env.tasks[task])
+    ahead = progress(env, env.tasks[task])
 
-        def rescore(rows: EmissionState, facts: list[ValueFacts], scores: np.ndarray) -> np.ndarray:
-            return scores + progress_weight * ahead(rows, facts)
+    def with_progress(rows: EmissionState, facts: list[ValueFacts], scores: np.ndarray) -> np.ndarray:
+        return scores + progress_weight * ahead(rows, facts)
+
+    rescore = with_progress if progress_weight > 0 else None
 
     best: dict[Program, Finished] = {}
     held: list[Program] = []

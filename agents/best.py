@@ -30,7 +30,7 @@ import torch
 
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv
-from tasm_env.errors import TasmError
+from tasm_env.errors import TasmError, VMError
 from tasm_env.tasks.measure import program_cost
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
@@ -72,6 +72,15 @@ class BuildOutcome:
         return max(0.0, (self.baseline_cycles - self.cycles) / self.baseline_cycles) if self.baseline_cycles else 0.0
 
 
+def _cycles_unless_crashing(task: Task, program: Program) -> list[int]:
+    """[cycles] of ``program`` on the cost test, or [] where it crashes there: the baseline does not, so that
+    refutes it whatever a screening verifier said (the confirming verifier is never asked about it)."""
+    try:
+        return [program_cost(program, task.inputs, reference=task.baseline)[0]]
+    except VMError:
+        return []
+
+
 def choose(task: Task, programs: Sequence[Program | None], *, n_tests: int = 64, seed: int = 0,
            budget: int | None = None, decode: str = "sample") -> BuildOutcome:
     """The cheapest of ``programs`` that passes both the screening and the confirming verifier, else the
@@ -86,8 +95,8 @@ def choose(task: Task, programs: Sequence[Program | None], *, n_tests: int = 64,
     calls = len(screened)
     valid = {p for p, v in zip(screened, verdicts) if v.ok}
     n_valid = sum(p in valid for p in programs)
-    costed = sorted((program_cost(p, task.inputs, reference=task.baseline)[0], len(p), i, p)
-                    for i, p in enumerate(screened) if p in valid)
+    costed = sorted((cycles, len(p), i, p) for i, p in enumerate(screened) if p in valid
+                    for cycles in _cycles_unless_crashing(task, p))
     confirm = Verifier(task, n_tests=n_tests, seed=seed + CONFIRM_SEED_OFFSET)
     for cycles, _, _, program in costed:
         if budget is not None and calls >= budget:

@@ -27,9 +27,8 @@ from .checkpoint import load_module, load_optimizer, read_checkpoint, save_check
 from .evaluate import Report, evaluate_samples
 from .gflownet import NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from .metrics import MetricsLogger
-from .policy import PolicyConfig, PolicyError, TasmPolicy, bound_to, has_value_state
+from .policy import PolicyConfig, PolicyError, TasmPolicy, has_value_state
 from .pretrain import PretrainConfig, pretrain, training_corpus
-from .sampling import sample_programs
 
 Device = torch.device | str | None  # where the networks run: None is the CPU (see agents.policy.resolve_device)
 EXTRA_SEED = 90_001  # generated training tasks: a seed stream the suite builder never used

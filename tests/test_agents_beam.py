@@ -116,6 +116,16 @@ def test_best_program_falls_back_rather_than_return_the_adversarys_programs(adve
             assert outcome.program == task.baseline and "baseline" in outcome.note
 
 
+def test_a_candidate_that_crashes_where_the_cost_is_measured_is_refuted_not_raised(monkeypatch):
+    """A screen that lets a block through which crashes on the cost test (``push 0 assert`` in front): ``choose``
+    must drop it, not raise while costing it, and return what the confirming verifier passes."""
+    monkeypatch.setattr(best, "Verifier", LyingScreen)
+    for task in TINY:
+        crashing = te.Program.parse("push 0 assert " + str(task.baseline))
+        outcome = choose(task, [crashing, task.baseline], budget=4)
+        assert outcome.program == task.baseline and _verified(task, outcome.program)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(decode=st.sampled_from(["sample", "beam"]), samples=st.integers(1, 6), budget=st.integers(2, 8),
        width=st.integers(1, 4), seed=st.integers(0, 3), lying=st.booleans(),
