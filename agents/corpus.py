@@ -48,6 +48,7 @@ from tasm_env.tasks.task import Task
 
 from . import corpus_shard
 from .corpus_shard import SOURCES, ShardJob, leaks, task_identity
+from .pretrain import DEFAULT_MASKING
 
 FORMAT = 1
 """Version of the corpus files' layout and of the build's method (a change makes a new cache folder)."""
@@ -78,7 +79,7 @@ class CorpusSettings:
     node_limit: int = 100_000
     variants: int = 32
     variant_seconds: float = 8.0
-    masking: str = "typed"
+    masking: str = DEFAULT_MASKING  # what stage 1 trains under, so a default build is the cache it reads
     seed: int = 0
     suites: tuple[str, ...] = ("tasm-basic-v1", "tasm-idioms-v1")
 

@@ -28,12 +28,10 @@ from .evaluate import Report, evaluate_samples
 from .gflownet import NEEDS_PRIOR, GFlowNetConfig, GFlowNetTrainer, build_gflownet, frozen_copy
 from .metrics import MetricsLogger
 from .policy import PolicyConfig, PolicyError, TasmPolicy, has_value_state
-from .pretrain import PretrainConfig, pretrain, training_corpus
+from .pretrain import DEFAULT_MASKING, PretrainConfig, pretrain, training_corpus
 
 Device = torch.device | str | None  # where the networks run: None is the CPU (see agents.policy.resolve_device)
 EXTRA_SEED = 90_001  # generated training tasks: a seed stream the suite builder never used
-DEFAULT_MASKING = "dataflow"
-"""The agents' masking: the typed mask narrowed by the value state, which the policy also reads."""
 LEGACY_MASKING = "typed"
 """What a checkpoint that records no masking was trained under."""
 

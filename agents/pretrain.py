@@ -34,6 +34,11 @@ from .metrics import MetricsLogger
 from .policy import TasmPolicy, bound_to
 from .sampling import replay, to_trajectories, trajectory_log_probs
 
+DEFAULT_MASKING = "dataflow"
+"""The masks the agents emit under unless told otherwise (the typed mask narrowed by the value state, which the
+policy also reads): stage 1 teacher-forces under them, the stage-1 corpus is checked under them (so that a
+default build is the cache training reads), stages 2 and 3 sample under them."""
+
 Example = tuple[int, Program]
 
 

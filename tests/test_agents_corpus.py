@@ -158,3 +158,13 @@ def test_stage1_trains_on_the_corpus(built, tmp_path, monkeypatch):
     base = len(split_tasks(load_suite("tasm-basic-v1"), "train", ("easy",)))
     assert min(i for i, _ in seen["examples"]) == base  # the corpus's tasks follow the train split's in the env
     assert meta["corpus"] >= easy["programs"] + base  # plus at least the suite's train baselines
+
+
+def test_a_default_build_is_the_cache_stage_1_reads():
+    """`python -m agents.corpus` with no --masking must build the corpus `train --stage 1` looks for: the cache key
+    includes the masking, and stage 1 checks the corpus under its own."""
+    import inspect
+
+    from agents.pipeline import run_stage1
+
+    assert CorpusSettings().masking == inspect.signature(run_stage1).parameters["masking"].default
