@@ -103,13 +103,13 @@ def test_the_collector_is_paused_only_inside_a_batch(monkeypatch, was_on):
     """The collector is off while a batch of at least PAUSE_AT new prefixes is computed, and afterwards in the
     state it was in before (also when the computation raises)."""
     seen = []
-    compute = ValueModel._compute
+    facts_of_tasks = values_module.facts_of_tasks
 
-    def spy(self, missing):
-        seen.append((len(missing), gc.isenabled()))
-        return compute(self, missing)
+    def spy(probes, runs):
+        seen.append((len(runs), gc.isenabled()))
+        return facts_of_tasks(probes, runs)
 
-    monkeypatch.setattr(ValueModel, "_compute", spy)
+    monkeypatch.setattr(values_module, "facts_of_tasks", spy)
     model = ValueModel.of(TASKS[:1], SPECS[:1])
     tokens = list(SPECS[0].bound.encode(TASKS[0].baseline))
     keys = [(0, tuple(tokens[:cut])) for cut in range(len(tokens) + 1)]
@@ -122,7 +122,7 @@ def test_the_collector_is_paused_only_inside_a_batch(monkeypatch, was_on):
         model.facts_many(wide)
         assert seen[-1][0] >= PAUSE_AT and seen[-1][1] is False and gc.isenabled() == was_on
         model.forget()
-        monkeypatch.setattr(values_module.ValueModel, "_runs_of", lambda self, keys: 1 / 0)
+        monkeypatch.setattr(values_module, "facts_of_tasks", lambda probes, runs: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             model.facts_many(wide)
         assert gc.isenabled() == was_on
