@@ -175,7 +175,8 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
             "policy_config": policy.config.to_dict(),
             "pretrain_config": settings.to_dict(), "corpus": len(corpus), "extra_tasks": extra, "search_seconds": search_seconds,
             "variant_extra": limits, "stage1_corpus": scaled.summary() if scaled else None,
-            "variants": variants, "epochs_run": len(history), "seconds": time.time() - training_started,
+            "variants": variants,
+            "epochs_run": round(history[-1]["epochs_done"], 3), "checks": len(history), "seconds": time.time() - training_started,
             "best_val_nll": min((h.get("val_nll", float("inf")) for h in history), default=None),
             "trained": provenance(started)}
     return save_checkpoint(out / "stage1.safetensors", {"policy": policy}, meta)

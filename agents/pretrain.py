@@ -45,7 +45,11 @@ Example = tuple[int, Program]
 @dataclass(frozen=True)
 class PretrainConfig:
     """Stage-1 settings: ``epochs`` over the corpus in batches of ``batch_size`` sequences; AdamW(``lr``,
-    ``weight_decay``), gradient norm clipped at ``clip``; stop early after ``minutes``; ``seed`` shuffles."""
+    ``weight_decay``), gradient norm clipped at ``clip``; stop early after ``minutes``; ``seed`` shuffles.
+    The learning rate follows a cosine from ``lr`` down to ``lr / 20`` over the run: over its steps, or over its
+    minutes when those end it sooner (a corpus too large for one epoch in the budget still anneals). Under a
+    time budget the val NLL is also measured ``checks`` times within the budget, so that a long epoch still
+    yields its best weights rather than only its last."""
 
     epochs: int = 10
     batch_size: int = 32
@@ -54,6 +58,7 @@ class PretrainConfig:
     clip: float = 1.0
     minutes: float | None = None
     seed: int = 0
+    checks: int = 8
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,9 +143,10 @@ def pretrain(policy: TasmPolicy, corpus: Sequence[Example], config: PretrainConf
              val_env: TasmGFNEnv | None = None, val_corpus: Sequence[Example] | None = None,
              logger: MetricsLogger | None = None, progress: bool = True,
              on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
-    """Teacher-forced MLE on ``corpus`` (pairs for ``policy.env``'s tasks). After each epoch the NLL on
-    ``val_corpus`` (pairs for ``val_env``'s tasks) is measured and the weights of the best epoch are kept.
-    Returns one dict of metrics per epoch."""
+    """Teacher-forced MLE on ``corpus`` (pairs for ``policy.env``'s tasks). After each epoch (and, under a time
+    budget, at each of ``config.checks`` points within it) the NLL on ``val_corpus`` (pairs for ``val_env``'s
+    tasks) is measured and the weights of the best check are kept. Returns one dict of metrics per check
+    (``epoch`` is fractional for a check within an epoch)."""
     if not corpus:
         raise TasmError("the pre-training corpus is empty")
     env = policy.env
@@ -148,47 +154,83 @@ def pretrain(policy: TasmPolicy, corpus: Sequence[Example], config: PretrainConf
     rng = random.Random(config.seed)
     order = list(corpus)
     steps_per_epoch = math.ceil(len(order) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch),
-                                                          eta_min=config.lr / 20)
-    deadline = None if config.minutes is None else time.monotonic() + 60 * config.minutes
-    history, best, best_state = [], math.inf, None
+    clock = _Budget(config, total_steps=config.epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: clock.lr_factor(step))
+    history, best = [], {"score": math.inf, "state": None}
+
+    def check(epoch: float, losses: list[float]) -> None:
+        row = {"epoch": epoch, "epochs_done": step / steps_per_epoch, "train_nll": sum(losses) / len(losses),
+               "lr": schedule.get_last_lr()[0]}
+        if val_env is not None and val_corpus:
+            with bound_to(val_env, policy):
+                row["val_nll"] = corpus_nll(policy, val_env, val_corpus)
+        score = row.get("val_nll", row["train_nll"])
+        if score < best["score"]:
+            best.update(score=score, state={k: v.clone() for k, v in policy.state_dict().items()})
+        history.append(row)
+        if logger is not None:
+            logger.log(step, **row)
+        if on_epoch is not None:
+            on_epoch(len(history) - 1, row)
+
     bar = tqdm(total=config.epochs * steps_per_epoch, desc="stage 1 (MLE)", disable=not progress, unit="batch")
     step = 0
     for epoch in range(config.epochs):
         rng.shuffle(order)
         losses = []
-        for start in range(0, len(order), config.batch_size):
+        for batch_number, start in enumerate(range(0, len(order), config.batch_size)):
             with policy.encoding_cache():
                 loss = sequence_nll(policy, env, order[start:start + config.batch_size])
                 optimizer.zero_grad()
                 loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), config.clip)
             optimizer.step()
+            step += 1
             schedule.step()
             losses.append(float(loss.detach()))
-            step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            if deadline is not None and time.monotonic() > deadline:
+            if clock.out_of_time():
                 break
-        row = {"epoch": epoch, "train_nll": sum(losses) / len(losses), "lr": schedule.get_last_lr()[0]}
-        if val_env is not None and val_corpus:
-            with bound_to(val_env, policy):
-                row["val_nll"] = corpus_nll(policy, val_env, val_corpus)
-        score = row.get("val_nll", row["train_nll"])
-        if score < best:
-            best, best_state = score, {k: v.clone() for k, v in policy.state_dict().items()}
-        history.append(row)
-        if logger is not None:
-            logger.log(step, **row)
-        if on_epoch is not None:
-            on_epoch(epoch, row)
-        if deadline is not None and time.monotonic() > deadline:
+            if clock.check_due() and batch_number + 1 < steps_per_epoch:
+                check(epoch + (batch_number + 1) / steps_per_epoch, losses)
+        check(epoch + len(losses) / steps_per_epoch if clock.out_of_time() else epoch, losses)
+        if clock.out_of_time():
             break
     bar.close()
-    if best_state is not None:
-        policy.load_state_dict(best_state)
+    if best["state"] is not None:
+        policy.load_state_dict(best["state"])
     return history
+
+
+class _Budget:
+    """The run's progress as the larger of its step fraction and its time fraction: what the learning-rate
+    cosine follows, when it is out of time, and when a check within an epoch is due."""
+
+    def __init__(self, config: PretrainConfig, total_steps: int):
+        self.total_steps = max(1, total_steps)
+        self.floor = 1 / 20
+        self.seconds = None if config.minutes is None else 60 * config.minutes
+        self.started = time.monotonic()
+        self.checks = max(1, config.checks)
+        self.checks_done = 0
+
+    def _time_fraction(self) -> float:
+        return 0.0 if self.seconds is None else (time.monotonic() - self.started) / self.seconds
+
+    def lr_factor(self, step: int) -> float:
+        done = min(1.0, max(step / self.total_steps, self._time_fraction()))
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * done))
+
+    def out_of_time(self) -> bool:
+        return self._time_fraction() >= 1.0
+
+    def check_due(self) -> bool:
+        """True once per 1/``checks`` of the time budget (never without one)."""
+        if self.seconds is None or self._time_fraction() * self.checks < self.checks_done + 1:
+            return False
+        self.checks_done = int(self._time_fraction() * self.checks)
+        return True
 
 
 __all__ = ["Example", "PretrainConfig", "corpus_nll", "legal_under_masks", "pretrain", "sequence_nll", "spellable",

@@ -44,3 +44,35 @@ def test_maximum_likelihood_lowers_the_nll_and_keeps_the_best_epoch():
     after = corpus_nll(policy, env, corpus)
     assert after < before
     assert abs(after - min(h["train_nll"] for h in history)) < 0.5  # the kept weights are a good epoch's
+
+
+class _FakeClock:
+    """time.monotonic for agents.pretrain: each reading advances the clock by ``tick`` seconds."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def monotonic(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_time_budget_anneals_the_learning_rate_and_checks_within_a_long_epoch(monkeypatch):
+    """A corpus too large for one epoch in the budget: the run stops on time inside the epoch, the learning rate
+    has annealed to its floor by then (it follows the time, not the unfinished epoch's steps), and the val NLL
+    was measured within the epoch, not only at its end."""
+    import agents.pretrain as pretrain_module
+
+    env = TasmGFNEnv(tasks=TASKS, suite=None, masking="typed")
+    corpus = training_corpus(env, variants=0, progress=False) * 40  # ~200 steps of batch 1: far more than the budget
+    torch.manual_seed(0)
+    policy = TasmPolicy(env, SMALL)
+    monkeypatch.setattr(pretrain_module, "time", _FakeClock(tick=0.5))
+    config = PretrainConfig(epochs=1, batch_size=1, lr=5e-3, minutes=0.5, checks=4)
+    history = pretrain(policy, corpus, config, val_env=env, val_corpus=corpus[:4], progress=False)
+    last = history[-1]
+    assert last["epochs_done"] < 0.9  # stopped on time, inside the epoch
+    assert len(history) >= 3  # checks within the epoch, besides the final one
+    assert [h["epoch"] for h in history] == sorted(h["epoch"] for h in history)
+    assert abs(last["lr"] - config.lr / 20) < 0.1 * config.lr  # annealed to the floor by the deadline
+    assert history[0]["lr"] > last["lr"]
