@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -271,19 +271,39 @@ class _Selected:
         return value
 
 
-def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx: "Inputs | Contexts | None") -> None:
+def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx: "Inputs | Contexts | None",
+                      settled: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Run ``schedule`` on ``V`` (values, lanes) in place, lowering ``crash`` (programs, lanes) to each lane's
     first crash. ``ctx`` (the inputs' initial RAM, or :class:`Contexts`: one per program) is read by
-    ``mem_read`` only (None for plans without it)."""
+    ``mem_read`` only (None for plans without it).
+
+    ``settled`` (optional): called with ``crash`` after each group in which some lane crashed, it returns a
+    (programs,) bool of the programs whose outcome the caller has already decided from their crashes so far;
+    the remaining operations of those programs are skipped, so their values and crash codes are left
+    incomplete (the other programs' are exactly as without it: programs only share source rows). A program
+    once settled stays settled."""
     many = isinstance(ctx, Contexts)
+    alive = None  # (programs,) bool once some program is settled
     for kind, rows, out, cycle, program in schedule.groups:
+        if alive is not None:
+            keep = alive[program]
+            if not keep.all():
+                if not keep.any():
+                    continue
+                rows, out, cycle, program = rows[:, keep], out[keep], cycle[keep], program[keep]
         results, crashes = BY_CODE[kind](list(V[rows]), ctx.select(program) if many and kind == _MEM_READ else ctx)
         for k, result in enumerate(results):
             V[out + k] = result
+        crashed = False
         for kind_index, mask in crashes:
             if mask.any():
                 code = np.where(mask, (cycle * KINDS_PER_CYCLE + kind_index)[:, None], NO_CRASH)
                 np.minimum.at(crash, program, code)
+                crashed = True
+        if crashed and settled is not None:
+            done = settled(crash)
+            if done.any():
+                alive = ~done if alive is None else alive & ~done
 
 
 _MEM_READ = OPERATIONS.index("mem_read")

@@ -70,7 +70,15 @@ from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
 from .values import SLOT_WINDOW, ValueFacts, ValueModel, pop_tokens, restrict_rows
 from .vocab import EOS
 
-__all__ = ["LEVELS", "StackMachine", "TorchOps"]
+__all__ = ["LEVELS", "StackMachine", "TorchOps", "take"]
+
+
+
+def take(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``torch.take(table, index)`` for indices in ``[0, table.numel())``: the elements of ``table`` (read flat)
+    at ``index`` (int64, any shape), by ``index_select`` on the flat table (several times faster than
+    ``torch.take`` on the batch's index arrays: ~12 us against ~80-130 us for (1,024, 16))."""
+    return table.reshape(-1).index_select(0, index.reshape(-1)).reshape(index.shape)
 
 
 class TorchOps:
@@ -86,7 +94,7 @@ class TorchOps:
         self.u32_columns = slice(columns[0], columns[-1] + 1) if columns and tables.u32_contiguous else columns
 
     convert = staticmethod(torch.from_numpy)
-    take = staticmethod(torch.take)
+    take = staticmethod(take)
     where = staticmethod(torch.where)
 
     @staticmethod
@@ -116,7 +124,7 @@ class TorchOps:
     def u32_code(self, view: TableView, data, task):
         """(B,) the typed static row offset: the bits of the checked slots whose codes hold u32 values."""
         codes = data[:, self.u32_columns].clamp(0, self.code_limit)
-        return (torch.take(view.is_u32, task[:, None] * (self.code_limit + 1) + codes) * view.u32_bits).sum(1)
+        return (take(view.is_u32, task[:, None] * (self.code_limit + 1) + codes) * view.u32_bits).sum(1)
 
 
 class _Terms(NamedTuple):
@@ -208,7 +216,7 @@ class StackMachine:
         T, W = self.layout.tracked, self.type_window
         task, info = self._task_info(state)
         codes = state.types[:, :W].clamp(0, ORIGIN + T - 1)
-        resolved = torch.take(self.view.resolve, task[:, None] * (ORIGIN + T) + codes)
+        resolved = take(self.view.resolve, task[:, None] * (ORIGIN + T) + codes)
         below = torch.arange(W)[None, :] >= (info[:, TaskField.N_INPUTS] + state.change)[:, None]
         return torch.where(below, CONTEXT, resolved)
 
@@ -298,7 +306,7 @@ class StackMachine:
         if check_level(level, "level") in VALUE_LEVELS:
             return self.forward_masks(state, level).gather(1, actions[:, None])[:, 0]
         if level == "none":
-            return torch.take(self.view.static_flat, self._none_row(state) * self.n_actions + actions)
+            return take(self.view.static_flat, self._none_row(state) * self.n_actions + actions)
         t = self._terms(state, level)
         return self.view.legal(level, t.row, t.pattern, actions)
 

@@ -33,7 +33,7 @@ import operator
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from ..plan import NO_CRASH, Summary, summarize
 from ..verify import Verifier
 from ..verify_first import random_tests, static_difference
 
-__all__ = ["Round", "Screened", "first_round", "random_round", "screen"]
+__all__ = ["Round", "Screened", "first_round", "random_round", "screen", "settler"]
 
 LANES = 8
 """Lanes per task in the screen: its first-round tests (at most :data:`tasm_env.verify.FIRST_ROUND`), the last
@@ -163,9 +163,12 @@ def _screenable(round_: Round, program: Program, found: Screened, j: int) -> bat
     return batch.compile_block(program, round_.shape, keep=False)  # refuted blocks rarely come again
 
 
-def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]]) -> list[Screened]:
+def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]], settle: bool = True
+           ) -> list[Screened]:
     """For each (verifier or :class:`Round`, candidates), which candidates the verifier's first round (or the
-    round) refutes, found in one evaluation (see the module docstring); the others are not refuted here."""
+    round) refutes, found in one evaluation (see the module docstring); the others are not refuted here.
+    ``settle=False`` evaluates every candidate to its end (the reference the default is tested against: the
+    default stops evaluating a candidate once its crashes decide its result, :func:`settler`)."""
     rounds = [first_round(r) if isinstance(r, Verifier) else r for r, _ in work]
     found = [Screened(len(programs), r.where) for r, (_, programs) in zip(rounds, work)]
     entries: list[tuple[int, int, batch.Plan]] = []  # (task, candidate index, plan)
@@ -175,7 +178,7 @@ def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]]) -> 
             if plan is not None:
                 entries.append((t, j, plan))
     if entries:
-        _screen_group(rounds, entries, found)
+        _screen_group(rounds, entries, found, settle)
     return found
 
 
@@ -195,8 +198,10 @@ def _contexts(rounds: list[Round], tasks: list[int], entries: list[tuple[int, in
     return batch.Contexts(contexts, np.array([of_task[t] for t, _, _ in entries], dtype=np.int64))
 
 
-def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]], found: list[Screened]) -> None:
-    """Evaluate the plans of ``entries`` together, each reading its own task's initial RAM."""
+def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]], found: list[Screened],
+                  settle: bool = True) -> None:
+    """Evaluate the plans of ``entries`` together, each reading its own task's initial RAM; with ``settle``,
+    a candidate's evaluation stops once its crashes decide its verdict (:func:`settler`)."""
     tasks = sorted({t for t, _, _ in entries})
     base = {t: rounds[t].run for t in tasks}
     blocks, start = {}, 0
@@ -216,18 +221,37 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
             V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, dtype=np.uint64)[:, None]
     crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
     context = _contexts(rounds, tasks, entries)
-    batch.evaluate_schedule(batch.Schedule.build(plans, shared, offsets, sources), V, crash, context)
-    _refute(rounds, entries, found, V, crash, shared, offsets, sources)
+    base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
+    batch.evaluate_schedule(batch.Schedule.build(plans, shared, offsets, sources), V, crash, context,
+                            settler(base_crash) if settle else None)
+    _refute(rounds, entries, found, V, crash, shared, offsets, sources, base_crash)
+
+
+def settler(base_crash: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """For :func:`tasm_env.batch.evaluate_schedule`: which candidates' verdicts in the screen are already
+    decided by their crashes so far, ``base_crash`` (candidates, lanes) being where each one's baseline crashes.
+    :func:`_refute` uses a candidate's crash codes only as crashed or not, and its values only on lanes where
+    neither crashes; a crash never goes away. So a candidate that has crashed on every lane is decided (its
+    values are never read), and so is one that has crashed on every lane up to and including a lane where its
+    baseline does not crash: that lane is its first differing lane (part ``crash``) whatever comes later, and
+    the lanes before it differ in nothing (both crash)."""
+    free = ~base_crash
+    first_free = np.where(free.any(1), np.argmax(free, 1), base_crash.shape[1])  # the baseline's first non-crash
+
+    def settled(crash: np.ndarray) -> np.ndarray:
+        crashed = crash != batch.NO_CRASH
+        lead = np.where(crashed.all(1), crashed.shape[1], np.argmin(crashed, 1))  # leading crashed lanes
+        return (lead == crashed.shape[1]) | (first_free < lead)
+    return settled
 
 
 _PARTS = ("crash", "op stack", "public output", "sponge")
 
 
-def _refute(rounds, entries, found, V, crash, shared, offsets, sources) -> None:
+def _refute(rounds, entries, found, V, crash, shared, offsets, sources, base_crash) -> None:
     """Refute each entry whose crash pattern differs from its baseline's on a lane, or where neither crashes
     whose final stack, public output or sponge differs (the part named is the first that differs, in that
     order, on the first such lane): every entry's value rows compared at once."""
-    base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
     cand_crash = crash != batch.NO_CRASH
     bad = cand_crash != base_crash  # (entries, lanes)
     both = ~cand_crash & ~base_crash

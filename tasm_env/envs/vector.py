@@ -61,6 +61,7 @@ class TasmEmitVectorEnv(VectorEnv):
                                     violation_level="stack" if t.rewards is None else None)
         self.layout = self.machine.layout
         self._features = t.task_feature_table()
+        self._names = np.array([task.name for task in self.tasks], dtype=object)  # info["task"] rows, by index
         self.single_action_space = t.action_space
         self.single_observation_space = t.observation_space
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -227,8 +228,7 @@ class TasmEmitVectorEnv(VectorEnv):
         if ended.any():
             mask[ended] = 0
             mask[ended, EOS] = 1
-        names = np.array([self.tasks[t].name for t in self._task.tolist()], dtype=object)
-        return {"action_mask": mask, "_action_mask": every, "task": names, "_task": every.copy()}
+        return {"action_mask": mask, "_action_mask": every, "task": self._names[self._task], "_task": every.copy()}
 
     def _raise_illegal(self, i: int, token: int):
         legal = np.flatnonzero(self.action_masks()[i]).tolist()
