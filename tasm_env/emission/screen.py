@@ -216,7 +216,8 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
             V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, dtype=np.uint64)[:, None]
     crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
     context = _contexts(rounds, tasks, entries)
-    batch.evaluate_schedule(batch.Schedule.build(plans, shared, offsets, sources), V, crash, context)
+    schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True)  # 8 lanes: fewer groups
+    batch.evaluate_schedule(schedule, V, crash, context)
     _refute(rounds, entries, found, V, crash, shared, offsets, sources)
 
 
