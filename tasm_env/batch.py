@@ -86,6 +86,10 @@ class Inputs:
         return Shape(self.stack.shape[1], self.public_input.shape[1], self.secret_input.shape[1],
                      self.secret_digests.shape[1])
 
+    def _seeded_only(self) -> bool:
+        """Whether :meth:`initial_ram` is the lanes' seeds' alone (no pool read, no given cells)."""
+        return (self.ram_pool is None or not (self.ram_offset >= 0).any()) and not len(self._ram_keys)
+
     def initial_ram(self, address: np.ndarray) -> np.ndarray:
         """Initial contents at ``address`` (any shape ending in lanes)."""
         mixed = F.mix(address, self.ram_seed)  # the lanes' seeds broadcast along address's last axis
@@ -131,9 +135,15 @@ class Schedule:
     groups: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # kind, inputs (n_in, m), out, cycle, program
 
     @classmethod
-    def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None) -> "Schedule":
+    def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None,
+              merge_reads: bool = False) -> "Schedule":
         """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
-        0: one set of sources for all), its own ids rows ``i + offsets[p]``."""
+        0: one set of sources for all), its own ids rows ``i + offsets[p]``.
+
+        With ``merge_reads``, the ``mem_read`` operations of one level that follow at least one write form one
+        group whatever their number of earlier writes: each one's (address, value) pairs padded to the group's
+        widest by repeating its last pair (applied again, the last write changes nothing, so every read gets
+        the same value). Fewer, wider groups: for few lanes, where numpy's cost per call dominates."""
         counts, widths = [len(plan.kind) for plan in plans], [len(plan.inputs) for plan in plans]
         total, n_ids = sum(counts), sum(widths)
         if not total:
@@ -150,18 +160,27 @@ class Schedule:
         ids = np.where(ids < shared_of, ids + source, ids + np.repeat(offsets, widths))
         start = np.concatenate(([0], np.cumsum(n_in_a)[:-1]))
         # one sort key (level, kind, arity); a stable sort keeps each group's operations in plan order
-        key = (level_a * len(OPERATIONS) + kind_a) * (int(n_in_a.max()) + 1) + n_in_a
+        widest = int(n_in_a.max())
+        arity = np.where((kind_a == _MEM_READ) & (n_in_a > 1), widest, n_in_a) if merge_reads else n_in_a
+        key = (level_a * len(OPERATIONS) + kind_a) * (widest + 1) + arity
         order = np.argsort(key, kind="stable")
         key, start, out_a, cycle_a, program = key[order], start[order], out_a[order], cycle_a[order], program[order]
+        n_in_a = n_in_a[order]
         bounds = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(order)]
         firsts = bounds[:-1]
-        kinds, widths = kind_a[order][firsts].tolist(), n_in_a[order][firsts].tolist()
+        kinds, widths = kind_a[order][firsts].tolist(), np.maximum.reduceat(n_in_a, firsts).tolist()
         # the inputs of all operations of up to _GATHERED inputs in one (inputs, operations) matrix, each group
         # a slice of it (the columns past an operation's own inputs are never read)
         gathered = ids[np.minimum(start[None, :] + np.arange(min(max(widths), _GATHERED))[:, None], n_ids - 1)]
         groups = []
         for a, b, kind, width in zip(firsts, bounds[1:], kinds, widths):
-            rows = gathered[:width, a:b] if width <= _GATHERED else ids[start[a:b][None, :] + np.arange(width)[:, None]]
+            if kind == _MEM_READ and merge_reads and width > 1:  # pad with each read's last pair, repeated
+                own, column = n_in_a[a:b][None, :], np.arange(width)[:, None]
+                rows = ids[start[a:b][None, :] + np.where(column < own, column, own - 2 + (column - own) % 2)]
+            elif width <= _GATHERED:
+                rows = gathered[:width, a:b]
+            else:
+                rows = ids[start[a:b][None, :] + np.arange(width)[:, None]]
             groups.append((kind, rows, out_a[a:b], cycle_a[a:b], program[a:b]))
         return cls(groups)
 
@@ -246,17 +265,20 @@ class Contexts:
         self.of_program = np.asarray(of_program, dtype=np.int64)
         if self.of_program.size and not 0 <= self.of_program.min() <= self.of_program.max() < len(self.contexts):
             raise BatchError(f"Contexts: program contexts must be in [0, {len(self.contexts)})")
+        seeded = all(c._seeded_only() for c in self.contexts)
+        self._seeds = np.stack([c.ram_seed for c in self.contexts]) if seeded and self.contexts else None
 
     def select(self, program: np.ndarray) -> "_Selected":
         """The RAM of the operations of a group, ``program`` the program of each (its rows)."""
-        return _Selected(self.contexts, self.of_program[program])
+        return _Selected(self.contexts, self.of_program[program], self._seeds)
 
 
 class _Selected:
-    """:meth:`Inputs.initial_ram` for the operations of one group, each reading its own program's RAM."""
+    """:meth:`Inputs.initial_ram` for the operations of one group, each reading its own program's RAM
+    (``seeds``: every context's lane seeds, (contexts, lanes), where each context's RAM is its seeds' alone)."""
 
-    def __init__(self, contexts: list[Inputs], which: np.ndarray):
-        self.contexts, self.which = contexts, which
+    def __init__(self, contexts: list[Inputs], which: np.ndarray, seeds: np.ndarray | None = None):
+        self.contexts, self.which, self.seeds = contexts, which, seeds
 
     def initial_ram(self, address: np.ndarray) -> np.ndarray:
         """Initial contents at ``address`` ((operations, lanes)): row ``i`` from ``contexts[which[i]]``."""
@@ -264,6 +286,9 @@ class _Selected:
         first = int(which[0])
         if (which == first).all():
             return self.contexts[first].initial_ram(address)
+        if self.seeds is not None:  # Inputs.initial_ram with each row's own lane seeds: one mix for all rows
+            seeds = self.seeds[which]
+            return np.where(seeds == 0, _U64(0), F.mix(address, seeds))
         value = np.empty(address.shape, dtype=_U64)
         for c in np.unique(which).tolist():
             rows = which == c

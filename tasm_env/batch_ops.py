@@ -170,9 +170,12 @@ def _ev_xb_dot_step(x, ctx):
 def _ev_mem_read(x, ctx):
     address = x[0]
     value = ctx.initial_ram(address)
-    for k in range(1, len(x), 2):  # later writes win
-        value = np.where(x[k] == address, x[k + 1], value)
-    return [value], []
+    if len(x) == 1:
+        return [value], []
+    hit = np.stack(x[1::2]) == address  # (writes, ...): which earlier writes went to the address read
+    last = len(hit) - 1 - np.argmax(hit[::-1], axis=0)  # the latest of them wins
+    written = np.take_along_axis(np.stack(x[2::2]), last[None], axis=0)[0]
+    return [np.where(hit.any(axis=0), written, value)], []
 
 
 BY_CODE: tuple[Callable, ...] = tuple(globals()["_ev_" + name] for name in OPERATIONS)

@@ -66,23 +66,31 @@ def test_one_evaluation_equals_one_per_task(blocks, use_verifier):
             assert _outcome(found, j) == _outcome(alone, j), str(programs[j])
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 2**32), st.integers(0, 6)),
-                min_size=1, max_size=6), st.integers(0, 2**32))
-def test_contexts_read_each_programs_own_ram(programs, seed):
-    """Programs evaluated together, each with its own initial RAM (seeded, zero, pooled, with given cells),
-    get exactly the values and crashes of a run of each on its own inputs."""
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 2**32), st.integers(0, 6), st.integers(0, 4)),
+                min_size=1, max_size=6), st.integers(0, 2**32), st.booleans(), st.booleans())
+def test_contexts_read_each_programs_own_ram(programs, seed, seeded_only, merge_reads):
+    """Programs evaluated together, each with its own initial RAM (seeded, zero, pooled, with given cells; or
+    only seeded ones, which take one mix for all rows), after 0-4 writes of their own, get exactly the values
+    and crashes of a run of each on its own inputs (run alone: no merged reads, one context), with and without
+    the reads of a level merged whatever their number of earlier writes."""
     rng = np.random.default_rng(seed)
     stack = rng.integers(0, te.field.P, size=(4, 20), dtype=np.uint64)
     address = int(stack[0, -1])
-    contexts = [batch.Inputs(stack, ram_seed=rng.integers(1, 2**63, size=4, dtype=np.uint64)),
-                batch.Inputs(stack, ram_seed=0),
-                batch.Inputs(stack, ram_seed=7, ram_pool=np.array([0, 1, te.field.P - 1], dtype=np.uint64),
-                             ram_offset=np.array([0, 1, 2, -1])),
-                batch.Inputs(stack, ram_seed=3, ram={address: 5, 17: 9})]
-    texts = [f"read_mem 1 push 17 read_mem 1 push {a} read_mem 2 dup 2 push {a} write_mem 1 push {a} read_mem 1"
-             + " pop 1" * k for _, a, k in programs]
+    if seeded_only:  # distinct seeds per context and lane, a zero seed, a pool that no lane reads
+        contexts = [batch.Inputs(stack, ram_seed=rng.integers(0, 3, size=4, dtype=np.uint64) * (c + 1))
+                    for c in range(3)]
+        contexts.append(batch.Inputs(stack, ram_seed=5, ram_pool=np.array([1, 2], dtype=np.uint64)))
+    else:
+        contexts = [batch.Inputs(stack, ram_seed=rng.integers(1, 2**63, size=4, dtype=np.uint64)),
+                    batch.Inputs(stack, ram_seed=0),
+                    batch.Inputs(stack, ram_seed=7, ram_pool=np.array([0, 1, te.field.P - 1], dtype=np.uint64),
+                                 ram_offset=np.array([0, 1, 2, -1])),
+                    batch.Inputs(stack, ram_seed=3, ram={address: 5, 17: 9})]
+    texts = ["".join(f"push {w} push {(a + w % 2) % te.field.P} write_mem 1 pop 1 " for w in range(writes))
+             + f"read_mem 1 push 17 read_mem 1 push {a} read_mem 2 dup 2 push {a} write_mem 1 push {a} read_mem 1"
+             + " pop 1" * k for _, a, k, writes in programs]
     plans = [batch.compile_block(te.Program.parse(text), contexts[0].shape) for text in texts]
-    which = np.array([c for c, _, _ in programs])
+    which = np.array([c for c, _, _, _ in programs])
     shared = contexts[0].shape.shared
     sizes = np.array([plan.n_local for plan in plans], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))  # plan p's own id i is row i + offsets[p]
@@ -92,13 +100,41 @@ def test_contexts_read_each_programs_own_ram(programs, seed):
         if plan.const_ids:
             V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
     crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), 4, axis=1)
-    schedule = batch.Schedule.build(plans, shared, offsets)
+    schedule = batch.Schedule.build(plans, shared, offsets, merge_reads=merge_reads)
     batch.evaluate_schedule(schedule, V, crash, batch.Contexts(contexts, which))
     for p, plan in enumerate(plans):
         alone = batch.GroupRun([plan], contexts[which[p]])
         assert np.array_equal(crash[p], alone.crash[0])
         rows = np.arange(plan.n_local) + shared
         assert np.array_equal(V[rows + offsets[p]], alone.V[rows]), texts[p]
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 6), st.integers(1, 5), st.integers(0, 2**32))
+def test_mem_read_takes_the_latest_write(pairs, operations, seed):
+    """``mem_read``'s evaluator against its definition: the initial RAM at the address, then each earlier
+    (address, value) write in order, the later one winning where several hit (addresses from a few values, so
+    that they do)."""
+    rng = np.random.default_rng(seed)
+    x = list(rng.integers(0, 3, size=(1 + 2 * pairs, operations, 4), dtype=np.uint64))
+    ctx = batch.Inputs(np.zeros((4, 16), dtype=np.uint64), ram_seed=rng.integers(0, 9, size=4, dtype=np.uint64))
+    expected = ctx.initial_ram(x[0])
+    for k in range(1, len(x), 2):
+        expected = np.where(x[k] == x[0], x[k + 1], expected)
+    (value,), crashes = batch.evaluator("mem_read")(x, ctx)
+    assert np.array_equal(value, expected) and crashes == []
+
+def test_merged_reads_are_fewer_groups():
+    """Guard for the test above: its programs' reads after different numbers of writes share a level, so
+    merging them makes fewer ``mem_read`` groups."""
+    shape = batch.Inputs(np.zeros((1, 20), dtype=np.uint64)).shape
+    texts = ["".join(f"push {w} push {w % 2} write_mem 1 pop 1 " for w in range(writes)) + "push 3 read_mem 1"
+             for writes in range(1, 5)]
+    plans = [batch.compile_block(te.Program.parse(text), shape) for text in texts]
+    offsets = np.concatenate(([0], np.cumsum([plan.n_local for plan in plans])[:-1]))
+    reads = batch.OPERATIONS.index("mem_read")
+    count = [sum(g[0] == reads for g in batch.Schedule.build(plans, shape.shared, offsets, merge_reads=m).groups)
+             for m in (False, True)]
+    assert count == [4, 1]
 
 class _OneAtATime:
     """The reward model's semantics, one block at a time and screened alone: a block of a task whose verifier
