@@ -2,6 +2,7 @@
 
     python benchmarks/decode_speed.py                         # 3 test tasks per tier, 64 candidates each
     python benchmarks/decode_speed.py --per-tier 0            # every test task
+    python benchmarks/decode_speed.py --only "beam (default)"  # one decoder, in a process of its own
 
 For each decoder (``sample`` at temperature 1 and 0.5, ``beam`` of width 16 with its defaults and without
 completing the baseline's prefixes, ``complete``) and task, the
@@ -31,6 +32,9 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-tier", type=int, default=3, help="tasks per tier (0: all)")
     parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--only", default=None,
+                        help="run only the decoders whose label contains this text (one process per decoder: the "
+                             "block compiler's plan cache is process-wide, so a later row reuses an earlier row's plans)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     policy = agents.pretrained(args.suite, split=args.split)
@@ -40,6 +44,8 @@ def main() -> None:
     print(f"{args.suite} {args.split}: {len(tasks)} tasks, {args.samples} candidates each; CPU ms per task")
     print("decoder | " + " | ".join(("easy", "medium", "hard", "all")))
     for label, decode, temperature, extra in DECODERS:
+        if args.only is not None and args.only not in label:
+            continue
         spent: dict[str, list[float]] = {}
         for n, task in enumerate(tasks):
             started = time.process_time()
