@@ -220,10 +220,11 @@ def test_progress_steers_the_beam_where_the_log_probability_alone_misses(adversa
     env = TasmGFNEnv(tasks=TINY, suite=None, masking="dataflow", max_len=3, value_state=True)
     right = te.Program.parse(RIGHT[TINY[0].name])
     with bound_to(env, adversary):
-        alone = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False)]
+        alone = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False,
+                                                baseline=False)]
         stats = BeamStats()
         steered = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=10,
-                                                  complete=False, stats=stats)]
+                                                  complete=False, baseline=False, stats=stats)]
     assert right not in alone and right in steered and _verified(TINY[0], right)
     assert stats.merged > 0
 
