@@ -35,7 +35,7 @@ from tasm_env.tasks.measure import program_cost
 from tasm_env.tasks.task import Task
 from tasm_env.verify import Verifier
 
-from .beam import COMPLETE, PROGRESS_WEIGHT, policy_beam
+from .beam import BASELINE_COMPLETION, COMPLETE, PROGRESS_WEIGHT, policy_beam
 from .complete import complete_candidates
 from .policy import TasmPolicy, bound_to
 from .sampling import sample_programs
@@ -114,13 +114,14 @@ def choose(task: Task, programs: Sequence[Program | None], *, n_tests: int = 64,
 
 def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
                width: int = DEFAULT_WIDTH, progress_weight: float = PROGRESS_WEIGHT,
-               beam_completion: bool = COMPLETE, masking: str | None = None, temperature: float = 1.0,
-               seed: int = 0) -> list[list[Program]]:
+               beam_completion: bool = COMPLETE, baseline_completion: bool = BASELINE_COMPLETION,
+               masking: str | None = None, temperature: float = 1.0, seed: int = 0) -> list[list[Program]]:
     """What a decoder proposes for each task, in its order: ``samples`` draws (``"sample"``), the ``samples``
     best-scored programs a beam of ``width`` finishes (``"beam"``, best first; fewer when it finishes fewer; the beam
     is chosen by log-probability plus ``progress_weight`` times value-state progress, and with
     ``beam_completion`` the prefixes it held are finished by stack moves after its own programs,
-    :func:`agents.beam.policy_beam`), or
+    :func:`agents.beam.policy_beam`; with ``baseline_completion`` the baseline's own prefixes are completed
+    too, after those, the baseline itself never proposed), or
     up to ``samples`` distinct completions of ``samples`` draws (``"complete"``, :mod:`agents.complete`:
     fewest instructions first). ``masking``: the masks to decode under (default: the policy's env's)."""
     if decode not in DECODERS:
@@ -134,19 +135,21 @@ def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, 
             return draw(policy, range(len(env.tasks)), samples, temperature=temperature,
                         generator=torch.Generator().manual_seed(seed))
         return [[f.program for f in policy_beam(policy, i, width, samples, progress_weight=progress_weight,
-                                                   complete=beam_completion)]
+                                                   complete=beam_completion, baseline=baseline_completion)]
                 for i in range(len(env.tasks))]
 
 
 def best_programs(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, decode: str = "sample",
                   width: int = DEFAULT_WIDTH, progress_weight: float = PROGRESS_WEIGHT,
-                  beam_completion: bool = COMPLETE, verifier_budget: int | None = None,
+                  beam_completion: bool = COMPLETE, baseline_completion: bool = BASELINE_COMPLETION,
+                  verifier_budget: int | None = None,
                   masking: str | None = None, temperature: float = 1.0,
                   n_tests: int = 64, seed: int = 0) -> list[BuildOutcome]:
     """:func:`best_program` for many tasks (sampled together)."""
     budget = samples if verifier_budget is None else verifier_budget
     drawn = candidates(tasks, policy, samples, decode=decode, width=width, progress_weight=progress_weight,
-                       beam_completion=beam_completion, masking=masking, temperature=temperature, seed=seed)
+                       beam_completion=beam_completion, baseline_completion=baseline_completion, masking=masking,
+                       temperature=temperature, seed=seed)
     return [choose(task, programs, n_tests=n_tests, seed=seed, budget=budget, decode=decode)
             for task, programs in zip(tasks, drawn)]
 

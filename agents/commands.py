@@ -99,6 +99,9 @@ def add_commands(sub) -> None:
     p.add_argument("--beam-completion", choices=("on", "off"), default=None,
                    help="--decode beam: also finish the prefixes the beam held by stack moves (agents.complete) "
                         "(default agents.beam.COMPLETE)")
+    p.add_argument("--baseline-completion", choices=("on", "off"), default=None,
+                   help="--decode beam: also finish the baseline's own prefixes by stack moves, after the beam's "
+                        "candidates (the baseline itself is never proposed) (default agents.beam.BASELINE_COMPLETION)")
     p.add_argument("--decode-masking", choices=("stack", "typed", "dataflow"),
                    help="masks to decode under (default: the checkpoint's)")
     p.add_argument("--json", help="write the report(s) as JSON (overall, one re-checkable record per task): FILE, "
@@ -212,7 +215,9 @@ def cmd_evaluate(args) -> int:
                                               device=args.device, decode=args.decode, width=args.width,
                                               masking=args.decode_masking, progress_weight=args.progress_weight,
                                               beam_completion=None if args.beam_completion is None
-                                              else args.beam_completion == "on")
+                                              else args.beam_completion == "on",
+                                              baseline_completion=None if args.baseline_completion is None
+                                              else args.baseline_completion == "on")
         how = f"best of {args.samples}" + {"beam": f" from a beam of {args.width}",
                                            "complete": " completed samples"}.get(args.decode, " samples")
         print(f"\n== {label} ({checkpoint}): {args.suite} {args.split}, {how}, "

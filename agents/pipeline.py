@@ -313,29 +313,33 @@ def run_stage3(out: Path, *, agent: str, init: str, suite: str = "tasm-basic-v1"
 def evaluate_policy(policy: TasmPolicy, tasks: Sequence[Task], samples: int, *, seed: int = 0,
                     temperature: float = 1.0, progress: bool = True, decode: str = "sample", width: int = 16,
                     masking: str | None = None, progress_weight: float | None = None,
-                    beam_completion: bool | None = None) -> Report:
+                    beam_completion: bool | None = None, baseline_completion: bool | None = None) -> Report:
     """Propose ``samples`` blocks per task (fixed seed) with the decoder ``decode`` (``sample``, or ``beam`` of
     ``width``: its best-scored finished programs, the beam chosen with ``progress_weight``, default
     :data:`agents.beam.PROGRESS_WEIGHT`, and its prefixes completed by stack moves with ``beam_completion``,
-    default :data:`agents.beam.COMPLETE`; :func:`agents.best.candidates`) and score them on 64 tests
+    default :data:`agents.beam.COMPLETE`, and the baseline's prefixes with ``baseline_completion``, default
+    :data:`agents.beam.BASELINE_COMPLETION`; :func:`agents.best.candidates`) and score them on 64 tests
     the training never used (:func:`agents.evaluate.evaluate_samples`). The policy runs on its own device;
     the report's ``settings`` record the decoder and the milliseconds per task it took."""
     from tqdm.auto import tqdm
 
-    from .beam import COMPLETE, PROGRESS_WEIGHT
+    from .beam import BASELINE_COMPLETION, COMPLETE, PROGRESS_WEIGHT
     from .best import candidates
 
     progress_weight = PROGRESS_WEIGHT if progress_weight is None else progress_weight
     beam_completion = COMPLETE if beam_completion is None else beam_completion
+    baseline_completion = BASELINE_COMPLETION if baseline_completion is None else baseline_completion
     drawn, started = [], time.perf_counter()
     for task in tqdm(tasks, desc=decode, disable=not progress, unit="task"):
         drawn += candidates([task], policy, samples, decode=decode, width=width, progress_weight=progress_weight,
-                            beam_completion=beam_completion, masking=masking, temperature=temperature, seed=seed + len(drawn))
+                            beam_completion=beam_completion, baseline_completion=baseline_completion, masking=masking,
+                            temperature=temperature, seed=seed + len(drawn))
     ms = 1000 * (time.perf_counter() - started) / max(len(tasks), 1)
     report = evaluate_samples(tasks, drawn, n_tests=64)
     report.settings = {"decode": decode, "samples": samples, "width": width if decode == "beam" else None,
                        "progress_weight": progress_weight if decode == "beam" else None,
                        "beam_completion": beam_completion if decode == "beam" else None,
+                       "baseline_completion": baseline_completion if decode == "beam" else None,
                        "masking": masking or policy.env.masking, "temperature": temperature, "seed": seed,
                        "decode_ms_per_task": ms}
     return report
@@ -345,13 +349,14 @@ def evaluate_checkpoint(path: str | Path, *, suite: str = "tasm-basic-v1", split
                         tiers: Sequence[str] | None = None, samples: int = 64, seed: int = 0,
                         temperature: float = 1.0, progress: bool = True, device: Device = None,
                         decode: str = "sample", width: int = 16, masking: str | None = None,
-                        progress_weight: float | None = None, beam_completion: bool | None = None) -> Report:
+                        progress_weight: float | None = None, beam_completion: bool | None = None,
+                        baseline_completion: bool | None = None) -> Report:
     """Evaluate the policy saved at ``path`` (loaded onto ``device``, default the CPU) on a suite split."""
     tasks = split_tasks(load_suite(suite), split, tiers)
     policy, _ = load_policy(path, tasks, device)
     return evaluate_policy(policy, tasks, samples, seed=seed, temperature=temperature, progress=progress,
                            decode=decode, width=width, masking=masking, progress_weight=progress_weight,
-                           beam_completion=beam_completion)
+                           beam_completion=beam_completion, baseline_completion=baseline_completion)
 
 
 def compare(out: Path, *, agents: Sequence[str] = ("tb", "rtb", "random", "mcmc", "beam", "exact"),

@@ -2,8 +2,10 @@
 
     python benchmarks/decode_speed.py                         # 3 test tasks per tier, 64 candidates each
     python benchmarks/decode_speed.py --per-tier 0            # every test task
+    python benchmarks/decode_speed.py --only "beam (default)"  # one decoder, in a process of its own
 
-For each decoder (``sample`` at temperature 1 and 0.5, ``beam`` of width 16, ``complete``) and task, the
+For each decoder (``sample`` at temperature 1 and 0.5, ``beam`` of width 16 with its defaults and without
+completing the baseline's prefixes, ``complete``) and task, the
 process's CPU time of one :func:`agents.best.candidates` call (a fresh env per call, as ``evaluate`` makes one
 per task: value caches start empty, first visits). CPU time, so the figures hold on a loaded machine; one torch
 thread.
@@ -19,8 +21,9 @@ import torch
 import agents
 from agents.best import candidates
 
-DECODERS = (("sample T=1", "sample", 1.0), ("sample T=0.5", "sample", 0.5), ("beam", "beam", 1.0),
-            ("complete", "complete", 1.0))
+DECODERS = (("sample T=1", "sample", 1.0, {}), ("sample T=0.5", "sample", 0.5, {}),
+            ("beam, no baseline completion", "beam", 1.0, {"baseline_completion": False}),
+            ("beam (default)", "beam", 1.0, {}), ("complete", "complete", 1.0, {}))
 
 
 def main() -> None:
@@ -29,6 +32,9 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-tier", type=int, default=3, help="tasks per tier (0: all)")
     parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--only", default=None,
+                        help="run only the decoders whose label contains this text (one process per decoder: the "
+                             "block compiler's plan cache is process-wide, so a later row reuses an earlier row's plans)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     policy = agents.pretrained(args.suite, split=args.split)
@@ -37,11 +43,13 @@ def main() -> None:
         tasks = [t for tier in ("easy", "medium", "hard") for t in [u for u in tasks if u.tier == tier][:args.per_tier]]
     print(f"{args.suite} {args.split}: {len(tasks)} tasks, {args.samples} candidates each; CPU ms per task")
     print("decoder | " + " | ".join(("easy", "medium", "hard", "all")))
-    for label, decode, temperature in DECODERS:
+    for label, decode, temperature, extra in DECODERS:
+        if args.only is not None and args.only not in label:
+            continue
         spent: dict[str, list[float]] = {}
         for n, task in enumerate(tasks):
             started = time.process_time()
-            candidates([task], policy, args.samples, decode=decode, temperature=temperature, seed=n)
+            candidates([task], policy, args.samples, decode=decode, temperature=temperature, seed=n, **extra)
             spent.setdefault(task.tier, []).append(1000 * (time.process_time() - started))
         every = [ms for values in spent.values() for ms in values]
         cells = [f"{sum(spent[t]) / len(spent[t]):.0f}" if spent.get(t) else "-" for t in ("easy", "medium", "hard")]

@@ -23,6 +23,8 @@ torch.set_num_threads(1)
 SMALL = PolicyConfig(d_model=16, heads=2, gnn_layers=1, decoder_layers=1, d_ff=32, edge_dim=4)
 TINY = [te.Task.from_tasm("push 0 add mul", ("field", "field"), name="mul-after-add-0"),
         te.Task.from_tasm("dup 0 pop 1 add", ("field", "field"), name="add-after-dup-pop")]
+WASTEFUL = te.Task.from_tasm("push 3 mul dup 0 swap 1 pop 1", ("field", "field"), name="add-then-a-wasted-copy")
+"""A baseline whose end a stack-move search shortens: its prefix ``push 3 mul`` already leaves what it leaves."""
 RIGHT = {"mul-after-add-0": "mul", "add-after-dup-pop": "add"}
 WRONG = {"mul-after-add-0": "add", "add-after-dup-pop": "mul"}  # same shape, wrong operation
 
@@ -129,19 +131,20 @@ def test_a_candidate_that_crashes_where_the_cost_is_measured_is_refuted_not_rais
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(decode=st.sampled_from(["sample", "beam"]), samples=st.integers(1, 6), budget=st.integers(2, 8),
        width=st.integers(1, 4), seed=st.integers(0, 3), lying=st.booleans(),
-       masking=st.sampled_from([None, "dataflow"]), who=st.sampled_from(["adversary", "helper"]))
+       masking=st.sampled_from([None, "dataflow"]), who=st.sampled_from(["adversary", "helper"]),
+       baseline=st.booleans())
 def test_best_program_is_always_verified_and_within_budget(adversary, helper, monkeypatch, decode, samples, budget,
-                                                          width, seed, lying, masking, who):
+                                                          width, seed, lying, masking, who, baseline):
     CountingVerifier.programs = 0
     monkeypatch.setattr(best, "Verifier", LyingScreen if lying else CountingVerifier)
     policy = adversary if who == "adversary" else helper
-    outcomes = best_programs(TINY, policy, samples, decode=decode, width=width, verifier_budget=budget,
-                             masking=masking, seed=seed)
-    for task, outcome in zip(TINY, outcomes):
+    outcomes = best_programs(TINY + [WASTEFUL], policy, samples, decode=decode, width=width,
+                             verifier_budget=budget, masking=masking, seed=seed, baseline_completion=baseline)
+    for task, outcome in zip(TINY + [WASTEFUL], outcomes):
         assert _verified(task, outcome.program)
         assert outcome.fallback_used == (outcome.program == task.baseline and outcome.fallback_used)
         assert outcome.verifier_calls <= budget
-    assert CountingVerifier.programs == sum(o.verifier_calls for o in outcomes) <= budget * len(TINY)
+    assert CountingVerifier.programs == sum(o.verifier_calls for o in outcomes) <= budget * (len(TINY) + 1)
 
 
 def test_the_helper_gets_its_shorter_programs_through_either_decoder(helper):
@@ -217,10 +220,11 @@ def test_progress_steers_the_beam_where_the_log_probability_alone_misses(adversa
     env = TasmGFNEnv(tasks=TINY, suite=None, masking="dataflow", max_len=3, value_state=True)
     right = te.Program.parse(RIGHT[TINY[0].name])
     with bound_to(env, adversary):
-        alone = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False)]
+        alone = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False,
+                                                baseline=False)]
         stats = BeamStats()
         steered = [f.program for f in policy_beam(adversary, 0, width=1, keep=8, progress_weight=10,
-                                                  complete=False, stats=stats)]
+                                                  complete=False, baseline=False, stats=stats)]
     assert right not in alone and right in steered and _verified(TINY[0], right)
     assert stats.merged > 0
 
@@ -250,6 +254,28 @@ def test_beam_completion_adds_stack_move_finishes_and_only_legal_ones(helper):
         assert len(set(f.program for f in more)) == len(more) <= 16
         gained += len(more) - len(plain)
     assert gained > 0
+
+
+def test_baseline_completion_finishes_the_baselines_prefixes_and_never_proposes_the_baseline(adversary):
+    """With ``baseline``, the baseline's own prefixes are completed after the beam's candidates: the wasteful
+    baseline's prefix ``push 3 mul`` is proposed (the adversary's beam alone misses it), the baseline itself never,
+    every candidate is legal under the masks, the beam's own candidates come first unchanged, at most ``keep``."""
+    from agents.complete import legal_under_masks
+
+    env = TasmGFNEnv(tasks=[WASTEFUL], suite=None, masking="dataflow", max_len=6, value_state=True)
+    short, whole = te.Program.parse("push 3 mul"), te.Program.coerce(WASTEFUL.baseline)
+    with bound_to(env, adversary):
+        plain = policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False, baseline=False)
+        more = policy_beam(adversary, 0, width=1, keep=8, progress_weight=0, complete=False, baseline=True)
+        tight = policy_beam(adversary, 0, width=1, keep=len(plain) + 1, progress_weight=0, complete=False,
+                            baseline=True)
+    assert short not in [f.program for f in plain] and short in [f.program for f in more[len(plain):]]
+    assert [f.program for f in more[:len(plain)]] == [f.program for f in plain]
+    assert whole not in [f.program for f in more] and _verified(WASTEFUL, short)
+    assert all(legal_under_masks(env, 0, [f.program for f in more])) and len(more) <= 8
+    assert len(set(f.program for f in more)) == len(more)
+    assert len(more) >= len(plain) + 2  # room for one completion only in `tight`: just one is appended
+    assert [f.program for f in tight] == [f.program for f in more[:len(plain) + 1]]
 
 
 def test_value_beam_finds_the_short_programs_and_is_seeded():

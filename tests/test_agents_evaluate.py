@@ -293,9 +293,11 @@ def test_evaluate_command_writes_the_schema_for_either_decoder(tmp_path, capsys)
         assert Report.from_json(out).settings["decode"] == decode
     out = tmp_path / "beam-knobs.json"  # the beam's knobs reach the decoder and are recorded
     assert main(["evaluate", str(checkpoint), "--suite", str(suite), "--samples", "3", "--decode", "beam",
-                 "--progress-weight", "0.5", "--beam-completion", "off", "--json", str(out), "--no-progress"]) == 0
+                 "--progress-weight", "0.5", "--beam-completion", "off", "--baseline-completion", "off",
+                 "--json", str(out), "--no-progress"]) == 0
     settings = json.loads(out.read_text())["settings"]
     assert settings["progress_weight"] == 0.5 and settings["beam_completion"] is False
+    assert settings["baseline_completion"] is False
 
 
 def test_from_json_refuses_what_is_not_a_report(tmp_path):
