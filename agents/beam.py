@@ -184,11 +184,13 @@ PROGRESS_WEIGHT = 1.0
 :func:`policy_beam` chooses its beam (tuned on the val split of tasm-basic-v1; docs/agents.md)."""
 COMPLETE = True
 """Whether :func:`policy_beam` finishes the prefixes it held by stack moves by default."""
-BASELINE_COMPLETION = True
+BASELINE_COMPLETION = False
 """Whether :func:`policy_beam` also completes the prefixes of the task's own baseline by default (after the beam's
-programs and its completions; the baseline itself is never proposed). On the hard tasks of tasm-basic-v1 the
-policy's prefixes never come within two target values of the outputs (docs/results.md), while the compiler's
-prefixes do: this is where every hard task's verified program comes from, not from the policy."""
+programs and its completions; the baseline itself is never proposed). Off by default: ``decode="beam"`` measures
+the policy, and these candidates are the compiler's program re-finished by a search, the same for every policy
+(turn it on, ``baseline=True`` / ``--baseline-completion on``, for the cheapest programs). On the hard tasks of
+tasm-basic-v1 the policy's prefixes never come within two target values of the outputs (docs/results.md), while
+the compiler's prefixes do: with it on, this is where every hard task's verified program comes from."""
 POOL_PER_ROW = 4
 """With progress, the best ``POOL_PER_ROW * width`` children by log-probability are built and ranked at a time."""
 

@@ -2,7 +2,7 @@
 
     python benchmarks/decode_speed.py                         # 3 test tasks per tier, 64 candidates each
     python benchmarks/decode_speed.py --per-tier 0            # every test task
-    python benchmarks/decode_speed.py --only "beam (default)"  # one decoder, in a process of its own
+    python benchmarks/decode_speed.py --only "beam + baseline"  # one decoder, in a process of its own
 
 For each decoder (``sample`` at temperature 1 and 0.5, ``beam`` of width 16 with its defaults and without
 completing the baseline's prefixes, ``complete``) and task, the
@@ -22,8 +22,9 @@ import agents
 from agents.best import candidates
 
 DECODERS = (("sample T=1", "sample", 1.0, {}), ("sample T=0.5", "sample", 0.5, {}),
-            ("beam, no baseline completion", "beam", 1.0, {"baseline_completion": False}),
-            ("beam (default)", "beam", 1.0, {}), ("complete", "complete", 1.0, {}))
+            ("beam (default)", "beam", 1.0, {}),
+            ("beam + baseline completion", "beam", 1.0, {"baseline_completion": True}),
+            ("complete", "complete", 1.0, {}))
 
 
 def main() -> None:
