@@ -58,6 +58,11 @@ that no continuation verifies: :mod:`tasm_env.emission.values`) ends the episode
 verifier rejects it, since the prefix is a continuation of itself), ``info["lost"] = True``. No episode that
 could still verify is cut short, so the blocks that verify and their rewards are the same; the lost ones just
 stop early instead of running to the budget.
+
+**Lookahead** (value state, :mod:`tasm_env.envs.lookahead`): ``lookahead=True`` adds ``action_features``
+(V, 6) float32, per token the one-step lookahead of its child (potential change, doomed, matches, needed node);
+``mask_lost=True`` (``masking="dataflow"`` only) also masks every action whose child is provably doomed, unless
+none would be left (sound: no prefix of a verifying block is masked). Both evaluate every legal child per step.
 """
 
 from __future__ import annotations
