@@ -6,7 +6,9 @@
 For each masking level: train on the suite's ``train`` split (``--tier`` filters it) for ``--steps`` env steps
 with the env's own reward (``stack``: the plain observation; ``dataflow``: the value observations, the dense
 potential-based credit (``--credit``: ``progress`` or ``ready`` of :mod:`tasm_env.envs.potential`, discounted
-by MaskablePPO's own default gamma) and lost episodes ended at once unless ``--no-end-lost``), then sample
+by MaskablePPO's own default gamma) and lost episodes ended at once unless ``--no-end-lost``; ``--lookahead``
+adds the per-action lookahead features, the ``mask_lost`` rule and the policy that reads them,
+:class:`agents.rl.features.ActionScorePolicy`, sb3-contrib's defaults otherwise), then sample
 ``--samples`` episodes of the final (stochastic) policy on every task of the ``test`` split and report the
 share of valid episodes, the mean improvement over the baseline (0 for an invalid or no-better block) and the
 training rate in steps/s (one torch thread, the wall clock of ``model.learn`` including its updates). Prints
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 import tasm_env  # noqa: F401  (registers tasm_env/TasmEmit-v0)
-from agents.rl.features import TaskIndexObservation, graph_policy_kwargs
+from agents.rl.features import ActionScorePolicy, TaskIndexObservation, graph_policy_kwargs
 
 
 TOKENS_WIDTH = 128  # the token observation's width on both splits (above every tasm-basic-v1 budget)
@@ -39,19 +41,21 @@ def default_gamma() -> float:
 
 
 def make_env(masking: str, split: str, tier: str | None, seed: int, credit: str = "progress",
-             end_lost: bool = True):
+             end_lost: bool = True, lookahead: bool = False):
     value = masking == "dataflow"
+    extra = {"lookahead": True, "mask_lost": True} if value and lookahead else {}
     env = gymnasium.make("tasm_env/TasmEmit-v0", suite="tasm-basic-v1", split=split, tier=tier, masking=masking,
                          value_state=value, dense_credit=credit if value else False, credit_gamma=default_gamma(),
-                         end_lost=value and end_lost, include_graph=False)
+                         end_lost=value and end_lost, include_graph=False, **extra)
     env = TaskIndexObservation(env, tokens_width=TOKENS_WIDTH)
     env.reset(seed=seed)
     return env
 
 
-def evaluate(model, masking: str, tier: str | None, samples: int, seed: int, credit: str, end_lost: bool) -> dict:
+def evaluate(model, masking: str, tier: str | None, samples: int, seed: int, credit: str, end_lost: bool,
+             lookahead: bool = False) -> dict:
     """Sample ``samples`` episodes per test task from the trained policy (on the test tasks' graphs)."""
-    env = make_env(masking, "test", tier, seed, credit, end_lost)
+    env = make_env(masking, "test", tier, seed, credit, end_lost, lookahead)
     extractor = model.policy.features_extractor
     extractor.bind(env.unwrapped.tasks)
     valid, improvement = [], []
@@ -108,20 +112,23 @@ def progress_callback(masking: str):
 
 
 def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, credit: str,
-        end_lost: bool = True) -> dict:
+        end_lost: bool = True, lookahead: bool = False) -> dict:
     from sb3_contrib import MaskablePPO
 
-    env = make_env(masking, "train", tier, seed, credit, end_lost)
-    model = MaskablePPO("MultiInputPolicy", env, seed=seed, verbose=0,
+    lookahead = lookahead and masking == "dataflow"
+    env = make_env(masking, "train", tier, seed, credit, end_lost, lookahead)
+    policy = ActionScorePolicy if lookahead else "MultiInputPolicy"
+    model = MaskablePPO(policy, env, seed=seed, verbose=0,
                         policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
     start = time.perf_counter()
     model.learn(total_timesteps=steps, callback=progress_callback(masking))
     seconds = time.perf_counter() - start
     value = masking == "dataflow"
     result = {"masking": masking, "credit": credit if value else None, "end_lost": value and end_lost,
+              "lookahead": lookahead,
               "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
               "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}
-    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost))
+    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost, lookahead))
     return result
 
 
@@ -134,14 +141,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-end-lost", action="store_true",
                         help="under dataflow, run lost episodes to the budget instead of ending them")
-    parser.add_argument("--credit", default="progress", choices=["progress", "ready"],
+    parser.add_argument("--lookahead", action="store_true",
+                        help="under dataflow, the per-action lookahead features (tasm_env.envs.lookahead), the "
+                             "mask_lost rule and agents.rl.features.ActionScorePolicy")
+    parser.add_argument("--credit", default="progress", choices=["progress", "ready", "reach"],
                         help="the dense credit's potential under dataflow (tasm_env.envs.potential)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tier = None if args.tier == "all" else args.tier
     rows = []
     for masking in args.masking.split(","):
-        row = run(masking, args.steps, tier, args.samples, args.seed, args.credit, not args.no_end_lost)
+        row = run(masking, args.steps, tier, args.samples, args.seed, args.credit, not args.no_end_lost,
+                  args.lookahead)
         print(json.dumps(row), flush=True)
         rows.append(row)
     print("\n| masking | steps | steps/s | test valid | mean improvement |\n|---|---|---|---|---|")

@@ -24,6 +24,7 @@ import gymnasium
 import numpy as np
 import torch
 from gymnasium import spaces
+from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
@@ -148,6 +149,8 @@ class GraphFeatures(BaseFeaturesExtractor):
         return mean(on), mean(front)
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        # the per-action features, for ActionScorePolicy's logits (read right after this call, in the same pass)
+        self.action_features = observations.get("action_features")
         # sb3 hands Box observations over as floats: the integer ones are rounded back
         task = observations["task_id"].reshape(-1).round().long()
         memory = self._memory(task)  # each distinct task of the batch is encoded once
@@ -180,6 +183,32 @@ class GraphFeatures(BaseFeaturesExtractor):
         return self.out(joined)
 
 
+class ActionScorePolicy(MaskableMultiInputActorCriticPolicy):
+    """sb3-contrib's ``MultiInputPolicy`` whose action logits also read the env's per-action features
+    (``lookahead=True``: ``action_features`` (V, F), :mod:`tasm_env.envs.lookahead`): logit[a] = the MLP's
+    logit[a] + ``score(features[a])``, one small MLP shared by every action. Its last layer starts at zero, so
+    the initial policy is exactly the plain one and any use of the features is learned. The features reach the
+    logits through the features extractor (:class:`GraphFeatures` keeps the batch's ``action_features`` from
+    its forward pass, which every sb3 path runs just before it builds the distribution)."""
+
+    def __init__(self, *args, score_hidden: int = 16, **kwargs):
+        super().__init__(*args, **kwargs)
+        width = self.observation_space["action_features"].shape[-1]
+        self.action_score = nn.Sequential(nn.Linear(width, score_hidden), nn.Tanh(), nn.Linear(score_hidden, 1))
+        nn.init.zeros_(self.action_score[-1].weight)
+        nn.init.zeros_(self.action_score[-1].bias)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=self.optimizer.param_groups[0]["lr"],
+                                              **self.optimizer_kwargs)
+
+    def _get_action_dist_from_latent(self, latent_pi: torch.Tensor):
+        features = self.features_extractor.action_features
+        if features is None or features.shape[0] != latent_pi.shape[0]:
+            raise ValueError("ActionScorePolicy needs the 'action_features' observation (lookahead=True) and a "
+                             "GraphFeatures extractor shared by actor and critic")
+        logits = self.action_net(latent_pi) + self.action_score(features.float()).squeeze(-1)
+        return self.action_dist.proba_distribution(action_logits=logits)
+
+
 def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: int = 128,
                         policy_config: dict | None = None) -> dict:
     """``policy_kwargs`` for ``MaskablePPO("MultiInputPolicy", ...)`` with :class:`GraphFeatures` (its encoder
@@ -190,4 +219,4 @@ def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: 
     return {"features_extractor_class": GraphFeatures, "features_extractor_kwargs": extractor}
 
 
-__all__ = ["GraphFeatures", "TaskIndexObservation", "graph_policy_kwargs"]
+__all__ = ["ActionScorePolicy", "GraphFeatures", "TaskIndexObservation", "graph_policy_kwargs"]

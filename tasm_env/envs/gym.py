@@ -58,6 +58,11 @@ that no continuation verifies: :mod:`tasm_env.emission.values`) ends the episode
 verifier rejects it, since the prefix is a continuation of itself), ``info["lost"] = True``. No episode that
 could still verify is cut short, so the blocks that verify and their rewards are the same; the lost ones just
 stop early instead of running to the budget.
+
+**Lookahead** (value state, :mod:`tasm_env.envs.lookahead`): ``lookahead=True`` adds ``action_features``
+(V, 6) float32, per token the one-step lookahead of its child (potential change, doomed, matches, needed node);
+``mask_lost=True`` (``masking="dataflow"`` only) also masks every action whose child is provably doomed, unless
+none would be left (sound: no prefix of a verifying block is masked). Both evaluate every legal child per step.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ from ..emission.values import SLOT_WINDOW, ValueModel  # SLOT_WINDOW: the top sl
 from ..emission.vocab import EOS, Vocabulary
 from ..tasks.suite import Suite
 from ..tasks.task import Task
+from .lookahead import ACTION_FEATURES, Lookahead, restrict_lost
 from .potential import potential
 from .common import (TASK_FEATURES, Reward, check_illegal_action, check_masking, check_options, check_token,
                      check_vocab, describe_task, reward_model, resolve_tasks, shaped_log_rewards, task_features,
@@ -123,7 +129,7 @@ class TasmEmitEnv(gymnasium.Env):
                  illegal_action: str = "penalty", render_mode: str | None = None, vocab: Vocabulary | None = None,
                  n_tests: int = 40, verifier_seed: int = 42, include_graph: bool = True,
                  value_state: bool | None = None, dense_credit: bool | str = False, credit_gamma: float = 1.0,
-                 end_lost: bool = False, probes: int = 8):
+                 end_lost: bool = False, probes: int = 8, lookahead: bool = False, mask_lost: bool = False):
         self.tasks = resolve_tasks(tasks, suite, split, tier)
         self.masking = check_masking(masking)
         self.illegal_action = check_illegal_action(illegal_action)
@@ -156,8 +162,13 @@ class TasmEmitEnv(gymnasium.Env):
         self.credit_gamma = float(credit_gamma)
         if value_state is None:
             value_state = self.masking == "dataflow" or bool(self.dense_credit)
-        if not value_state and (self.masking == "dataflow" or self.dense_credit or end_lost):
-            raise TasmError("masking='dataflow', dense_credit and end_lost need value_state=True")
+        if value_state is None and (lookahead or mask_lost):
+            value_state = True
+        if not value_state and (self.masking == "dataflow" or self.dense_credit or end_lost or lookahead or mask_lost):
+            raise TasmError("masking='dataflow', dense_credit, end_lost, lookahead and mask_lost need value_state=True")
+        if mask_lost and self.masking != "dataflow":
+            raise TasmError(f"mask_lost narrows the 'dataflow' mask: make the env with masking='dataflow', "
+                            f"got masking={self.masking!r}")
         self.end_lost = bool(end_lost)
         shared = None if self.rewards is None else self.rewards.verifier  # one verifier per task for both
         self.values = ValueModel.of(self.tasks, self.specs, probes, n_tests, verifier_seed, shared) \
@@ -166,6 +177,12 @@ class TasmEmitEnv(gymnasium.Env):
             nodes = max(len(t.tir.nodes) for t in self.tasks)
             self.observation_space.spaces["slot_nodes"] = spaces.Box(-1, nodes - 1, (SLOT_WINDOW,), np.int64)
             self.observation_space.spaces["outputs_ready"] = spaces.Box(0, 1, (SLOT_WINDOW,), np.int8)
+        self.lookahead = Lookahead(self.values, self.tasks, self.vocab) if lookahead or mask_lost else None
+        self.mask_lost = bool(mask_lost)
+        if lookahead:
+            self.observation_space.spaces["action_features"] = spaces.Box(
+                -1.0, 1.0, (V, len(ACTION_FEATURES)), np.float32)
+        self._legal_now: np.ndarray | None = None
         self._potential = 0.0
         # ---- end value state
         self.include_graph = include_graph
@@ -235,6 +252,7 @@ class TasmEmitEnv(gymnasium.Env):
         self.task_index = self._pick_task(options)
         self._row = self._row_machine(self.task_index)
         self._row.reset()
+        self._legal_now = None
         self._done = False
         self._potential = self.potential_now()
         info = self._info()
@@ -248,11 +266,12 @@ class TasmEmitEnv(gymnasium.Env):
             raise TasmError("the episode is over: call reset() before step()")
         row = self._row  # set: an episode is running
         token = check_token(action, self.action_space.n)
-        if not row.mask()[token]:
+        if not self.legal_mask()[token]:
             return self._illegal(token)
         if token == EOS:
             return self._finish()
         row.step(token)
+        self._legal_now = None
         if self.end_lost and row.value_facts().lost:
             return self._finish(lost=True)
         return self._observation(), self._credit(), False, False, self._info()
@@ -263,7 +282,19 @@ class TasmEmitEnv(gymnasium.Env):
             mask = np.zeros(self.action_space.n, dtype=bool)
             mask[EOS] = True
             return mask
-        return self.row.mask().copy()
+        return self.legal_mask().copy()
+
+    def legal_mask(self) -> np.ndarray:
+        """(V,) bool, read-only: the legal tokens of the running episode (the level's mask, narrowed by
+        ``mask_lost``'s rule when set). Cached until the next step."""
+        if self._legal_now is None:
+            mask = self.row.mask()
+            if self.mask_lost:
+                lost = self.lookahead.lost_children(self.task_index, self.row.tokens.tolist(), mask)
+                mask = restrict_lost(mask, lost)
+                mask.flags.writeable = False
+            self._legal_now = mask
+        return self._legal_now
 
     def render(self) -> str | None:
         """``render_mode="ansi"``: the task, the program so far (one instruction per line) and the state."""
@@ -306,6 +337,14 @@ class TasmEmitEnv(gymnasium.Env):
             ready[: min(len(facts.outputs_ready), SLOT_WINDOW)] = facts.outputs_ready[:SLOT_WINDOW]
             observation["slot_nodes"] = facts.slot_nodes.copy()
             observation["outputs_ready"] = ready
+        if "action_features" in self.observation_space.spaces:
+            if self._done:
+                observation["action_features"] = np.zeros(self.observation_space["action_features"].shape,
+                                                          dtype=np.float32)
+            else:
+                row = self._row
+                observation["action_features"] = self.lookahead.features(
+                    self.task_index, row.tokens.tolist(), row.depth, self.legal_mask())
         return observation
 
     def _base_observation(self) -> dict[str, np.ndarray]:
@@ -321,7 +360,7 @@ class TasmEmitEnv(gymnasium.Env):
         }
 
     def _info(self) -> dict[str, Any]:
-        mask = self._row.mask() if not self._done else self.action_masks()
+        mask = self.legal_mask() if not self._done else self.action_masks()
         info = {"action_mask": mask.astype(np.int8), "task": self.tasks[self.task_index].name}
         if self.dense_credit:
             info["potential"] = self._potential  # Phi of the latest state before the episode's end
@@ -329,7 +368,7 @@ class TasmEmitEnv(gymnasium.Env):
 
     def _illegal(self, token: int):
         row = self.row
-        legal = np.flatnonzero(row.mask()).tolist()
+        legal = np.flatnonzero(self.legal_mask()).tolist()
         if self.illegal_action == "error":
             shown = ", ".join(f"{i} ({self._token_text(i)})" for i in legal[:12])
             more = f" and {len(legal) - 12} more" if len(legal) > 12 else ""

@@ -17,6 +17,8 @@ reward is optimal for the plain one, provided ``gamma`` is the learner's discoun
   arguments, 0 otherwise; averaged over the outputs), the share of output positions ready,
   and how close the live depth is to the final arity (``1 - |depth - arity| / max(arity, depth, 1)``). It is 1
   exactly when every output is ready and the depth is the arity.
+* ``"reach"``: ``"progress"`` without its live-depth part: the mean of the graph progress and the share ready
+  (0 on a lost prefix).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..errors import ConfigError
 from ..emission.values import ValueFacts
 from ..tasks.task import Task
 
-POTENTIALS = ("ready", "progress")
+POTENTIALS = ("ready", "progress", "reach")
 
 Potential = Callable[[ValueFacts, int], float]
 """``phi(facts, live_depth)`` in [0, 1]."""
@@ -54,8 +56,10 @@ def output_progress(task: Task) -> np.ndarray:
     return table
 
 
-def progress_potential(task: Task) -> Potential:
-    """The ``"progress"`` potential of ``task`` (see the module docstring)."""
+def progress_potential(task: Task, shape: bool = True) -> Potential:
+    """The ``"progress"`` potential of ``task`` (see the module docstring). ``shape=False``: the mean of the
+    first two parts only (graph progress and share ready; the live depth left out), what
+    :mod:`tasm_env.envs.lookahead`'s ``reach`` feature differences."""
     table = output_progress(task)
 
     def phi(facts: ValueFacts, depth: int) -> float:
@@ -70,8 +74,10 @@ def progress_potential(task: Task) -> Potential:
             if arity == table.shape[1]:  # output j (deepest first) is st_(arity - 1 - j): ready counts as reached
                 best = np.maximum(best, facts.outputs_ready[::-1])
             reach = float(best.mean())
-        shape = 1.0 - min(abs(depth - arity) / max(arity, depth, 1), 1.0)
-        return (reach + facts.ready_share + shape) / 3.0
+        if not shape:
+            return (reach + facts.ready_share) / 2.0
+        closeness = 1.0 - min(abs(depth - arity) / max(arity, depth, 1), 1.0)
+        return (reach + facts.ready_share + closeness) / 3.0
 
     return phi
 
@@ -87,6 +93,8 @@ def potential(kind: str, task: Task) -> Potential:
         return ready_potential
     if kind == "progress":
         return progress_potential(task)
+    if kind == "reach":
+        return progress_potential(task, shape=False)
     raise ConfigError(f"dense_credit must be False, True (= 'ready') or one of {POTENTIALS}, got {kind!r}")
 
 
