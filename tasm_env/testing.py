@@ -20,7 +20,7 @@ Values are canonical field elements (Python ints in [0, p)); stacks are tuples w
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 from hypothesis import strategies as st
@@ -246,3 +246,12 @@ def equivalent_pairs(draw, task_strategy: st.SearchStrategy | None = None, n_tes
     if not verdict.ok:  # a sound rewrite refused: a bug in the verifier or in these rewrites, never skipped
         raise AssertionError(f"the verifier refuses a sound rewrite ({'; '.join(done)}): {verdict.reason}")
     return EquivalentPair(task, task.baseline, variant, "; ".join(done))
+
+
+def known_good_programs(tasks: Sequence) -> Iterator[tuple[int, object, Program, str]]:
+    """Every task's baseline and, where the suite records one, its optimum, as ``(index, task, program, kind)``
+    with ``kind`` ``"baseline"`` or ``"optimum"``: the programs no sound mask or early end may ever cut."""
+    for index, task in enumerate(tasks):
+        yield index, task, task.baseline, "baseline"
+        if task.optimum is not None:
+            yield index, task, task.optimum.program, "optimum"
