@@ -18,8 +18,8 @@ baseline on the probes). A row whose EOS is legal yields a :class:`Finished` pro
 are its children.
 
 **Scores.** :func:`policy_beam`: a prefix carries the policy's log-probability (the logits of the torchgfn
-estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them); the
-beam is chosen by that plus ``progress_weight`` times the child's :func:`progress`, and with ``complete`` the
+estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them;
+computed incrementally by :class:`CachedPrior`, one cached decoder step per row and depth); the beam is chosen by that plus ``progress_weight`` times the child's :func:`progress`, and with ``complete`` the
 prefixes it held are finished by stack moves (:mod:`agents.complete`) after its own programs.
 :func:`value_beam` (no policy, the comparison's ``beam`` agent): progress read off the value state: the share
 of outputs ready plus the share of graph nodes present on the stack minus cycles so far (instructions, a
