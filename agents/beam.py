@@ -18,8 +18,8 @@ baseline on the probes). A row whose EOS is legal yields a :class:`Finished` pro
 are its children.
 
 **Scores.** :func:`policy_beam`: a prefix carries the policy's log-probability (the logits of the torchgfn
-estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them); the
-beam is chosen by that plus ``progress_weight`` times the child's :func:`progress`, and with ``complete`` the
+estimator call ``policy(states, conditions)``, normalised over the legal tokens, as the sampler draws them;
+computed incrementally by :class:`CachedPrior`, one cached decoder step per row and depth); the beam is chosen by that plus ``progress_weight`` times the child's :func:`progress`, and with ``complete`` the
 prefixes it held are finished by stack moves (:mod:`agents.complete`) after its own programs.
 :func:`value_beam` (no policy, the comparison's ``beam`` agent): progress read off the value state: the share
 of outputs ready plus the share of graph nodes present on the stack minus cycles so far (instructions, a
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator
 
 import numpy as np
@@ -46,7 +47,7 @@ from tasm_env.errors import TasmError
 from tasm_env.tasks.task import Task
 
 from .complete import complete_programs
-from .policy import TasmPolicy
+from .policy import TasmPolicy, pack_state, select_cache_rows, unpack
 
 
 class BeamError(TasmError):
@@ -82,8 +83,8 @@ Rescore = Callable[[EmissionState, list[ValueFacts], np.ndarray], np.ndarray]
 
 def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Rescore | None = None,
            pool: int | None = None, merge: bool = True, max_length: int | None = None,
-           stats: BeamStats | None = None, visit: Callable[[EmissionState], None] | None = None
-           ) -> Iterator[Finished]:
+           stats: BeamStats | None = None, visit: Callable[[EmissionState], None] | None = None,
+           follow: Callable[[torch.Tensor], None] | None = None) -> Iterator[Finished]:
     """Beam search for task ``task`` of ``env`` (built with a value state), yielding finished programs depth by
     depth (best prior first within a depth). ``prior`` orders the children and is what a kept row carries to
     the next depth (its ``scores``); ``rescore``, when given, ranks the children again from their value facts
@@ -91,7 +92,8 @@ def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Res
     (None: every legal child) are built and ranked, the next ``pool`` only if merging and pruning left the beam
     short; ``merge=False`` keeps equal value states apart (for measuring what merging saves); ``max_length``: no
     prefix grows beyond this many tokens (default: the task's budget); ``visit`` is handed every beam (its rows)
-    before it is expanded."""
+    before it is expanded; ``follow`` is handed, before each beam after the first is scored, its rows' parents
+    (B,) (rows of the beam before: what an incremental prior such as :class:`CachedPrior` continues from)."""
     if width < 1:
         raise BeamError(f"the beam width must be at least 1, got {width}")
     if pool is not None and pool < 1:
@@ -116,14 +118,17 @@ def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Res
         child[:, EOS] = float("-inf")
         if max_length is not None and stats.depth >= max_length:
             break
-        beam, scores = _next_beam(env, beam, child, width, rescore, pool, seen if merge else None, stats)
+        beam, scores, parents = _next_beam(env, beam, child, width, rescore, pool, seen if merge else None, stats)
         stats.depth += 1
+        if follow is not None and len(beam):
+            follow(parents)
 
 
 def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width: int, rescore: Rescore | None,
-               pool: int | None, seen: set[bytes] | None, stats: BeamStats) -> tuple[EmissionState, torch.Tensor]:
+               pool: int | None, seen: set[bytes] | None, stats: BeamStats
+               ) -> tuple[EmissionState, torch.Tensor, torch.Tensor]:
     """The best ``width`` children with new value states (ranked by ``rescore`` within each chunk of ``pool``
-    children when given), in rank order, with their priors."""
+    children when given), in rank order, with their priors and their parents (rows of ``beam``)."""
     machine, values = env.machine, env.machine.values
     flat = child.reshape(-1)
     legal = torch.nonzero(torch.isfinite(flat))[:, 0]
@@ -131,7 +136,7 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
     V = child.shape[1]
     # a chunk at a time, best first: without rescoring only as many children are built as the beam needs
     chunk = (pool or max(len(order), 1)) if rescore is not None else max(2 * width, 16)
-    kept: list[tuple[float, int, torch.Tensor]] = []
+    kept: list[tuple[float, int, torch.Tensor]] = []  # (prior, parent, row)
     keys: set[bytes] = set()
     candidates = []
     for start in range(0, len(order), chunk):
@@ -152,7 +157,7 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
                     stats.merged += 1
                     continue
                 keys.add(key)
-            kept.append((float(prior[i]), len(kept), rows.data[i]))
+            kept.append((float(prior[i]), int(index[i]) // V, rows.data[i]))
             if len(kept) == width:
                 break
         if len(kept) == width:
@@ -160,10 +165,11 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
     if seen is not None:
         seen |= keys
     if not kept:
-        return machine.initial([]), torch.zeros(0, dtype=torch.float64)
+        return machine.initial([]), torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.long)
     task = beam.task[:1].expand(len(kept)).clone()
     return (EmissionState(torch.stack([row for _, _, row in kept]), task, beam.layout),
-            torch.tensor([s for s, _, _ in kept], dtype=torch.float64))
+            torch.tensor([s for s, _, _ in kept], dtype=torch.float64),
+            torch.tensor([parent for _, parent, _ in kept], dtype=torch.long))
 
 
 # ------------------------------------------------------------------------------------ policy-guided
@@ -177,6 +183,47 @@ def policy_log_probs(policy: TasmPolicy, env: TasmGFNEnv, state: EmissionState, 
     logits = policy(states, conditions).to(mask.device)  # action order: token t is action t - 1, EOS last
     logits = torch.cat([logits[:, -1:], logits[:, :-1]], 1)
     return logits.masked_fill(~mask, float("-inf")).log_softmax(1)
+
+
+class CachedPrior:
+    """:func:`policy_log_probs` for the beams of one search over task ``task``, incrementally: the task's graph
+    is encoded once, and each depth costs one cached decoder step per row (:meth:`PolicyNetwork.next_outputs`)
+    instead of a pass over every row's whole prefix. The search hands it each beam's parents (``follow``, the
+    :func:`search` hook) so that every child continues from its parent's key/value caches. Call it once per
+    depth, on beams whose rows all have the same length (as :func:`search`'s do)."""
+
+    @torch.no_grad()
+    def __init__(self, policy: TasmPolicy, task: int):
+        self.net, self.env = policy.module, policy.env
+        self.memory, self.memory_kv = self.net.memory(torch.tensor([task]))
+        self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
+        self.parents: torch.Tensor | None = None
+
+    def follow(self, parents: torch.Tensor) -> None:
+        """The next beam's row ``i`` extends row ``parents[i]`` of the beam scored last by one token."""
+        self.parents = parents
+
+    @torch.no_grad()
+    def __call__(self, state: EmissionState, mask: torch.Tensor) -> torch.Tensor:
+        """(B, V) log-probabilities of the next token under ``mask``, as :func:`policy_log_probs` gives them."""
+        net, device, B = self.net, self.net.device, len(state)
+        features = unpack(pack_state(self.env, state), self.env.max_len)
+        length = int(features.length[0]) if B else 0
+        if bool((features.length != length).any()):
+            raise BeamError("the cached prior scores beams whose rows all have the same length")
+        if length:
+            if self.parents is None or len(self.parents) != B:
+                raise BeamError("the cached prior needs the beam's parents (search(..., follow=prior.follow))")
+            self.caches = select_cache_rows(self.caches, self.parents.to(device))
+        self.parents = None
+        tokens = features.tokens[:, :length].to(device)
+        # the step's input is the last token emitted (BOS at the root) at its position, with the depth after it
+        previous = tokens[:, -1].clamp(min=0) if length else torch.full((B,), -1, dtype=torch.long, device=device)
+        depth = net.depths(tokens, state.task)[:, length]
+        one = torch.zeros(B, dtype=torch.long, device=device)  # every row is the search's one task
+        memory_kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv]
+        out = net.next_outputs(previous, depth, length, self.memory.rows(one), memory_kv, self.caches, features)
+        return out.to(mask.device).masked_fill(~mask, float("-inf")).log_softmax(1)
 
 
 PROGRESS_WEIGHT = 1.0
@@ -198,8 +245,8 @@ POOL_PER_ROW = 4
 @torch.no_grad()
 def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, *,
                 progress_weight: float = PROGRESS_WEIGHT, pool: int | None = None, complete: bool = COMPLETE,
-                baseline: bool = BASELINE_COMPLETION, merge: bool = True, stats: BeamStats | None = None
-                ) -> list[Finished]:
+                baseline: bool = BASELINE_COMPLETION, merge: bool = True, stats: BeamStats | None = None,
+                incremental: bool = True) -> list[Finished]:
     """The ``keep`` best-scored distinct programs a policy-guided beam of ``width`` finishes for task ``task`` of
     the policy's env (which must carry a value state), best first. A program's score is its log-probability
     under the policy (EOS included). The beam keeps, at every depth, the children with the best log-probability
@@ -209,13 +256,17 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
     (:func:`agents.complete.complete_programs`, one computing instruction included): those completions follow
     the beam's own programs (fewest instructions first, score ``-inf``: not the policy's), up to ``keep`` in
     all. With ``baseline``, the prefixes of the task's baseline are completed the same way and follow those
-    (the baseline itself excluded: it is the fallback, not a candidate)."""
+    (the baseline itself excluded: it is the fallback, not a candidate). ``incremental``: score each depth by
+    one cached decoder step (:class:`CachedPrior`); off, by the estimator call on every row's whole prefix
+    (:func:`policy_log_probs`, the reference: the same log-probabilities to rounding, slower)."""
     if progress_weight < 0:
         raise BeamError(f"progress_weight must be at least 0, got {progress_weight}")
     env = policy.env
 
+    log_probs = CachedPrior(policy, task) if incremental else partial(policy_log_probs, policy, env)
+
     def prior(state: EmissionState, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return scores[:, None] + policy_log_probs(policy, env, state, mask).to(torch.float64)
+        return scores[:, None] + log_probs(state, mask).to(torch.float64)
 
     ahead = progress(env, env.tasks[task])
 
@@ -228,7 +279,7 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
     held: list[Program] = []
     with policy.encoding_cache():
         for found in search(env, task, width, prior, rescore=rescore, pool=pool or POOL_PER_ROW * width,
-                            merge=merge, stats=stats,
+                            merge=merge, stats=stats, follow=log_probs.follow if incremental else None,
                             visit=(lambda rows: held.extend(env.machine.decode(rows))) if complete else None):
             if found.program not in best or best[found.program].score < found.score:
                 best[found.program] = found
@@ -314,5 +365,5 @@ def value_beam(task: Task, width: int = 8, count: int = 64, seed: int = 0, *, ma
                 return
 
 
-__all__ = ["BASELINE_COMPLETION", "BeamError", "BeamStats", "COMPLETE", "Finished", "POOL_PER_ROW", "PROGRESS_WEIGHT", "policy_beam",
+__all__ = ["BASELINE_COMPLETION", "BeamError", "BeamStats", "COMPLETE", "CachedPrior", "Finished", "POOL_PER_ROW", "PROGRESS_WEIGHT", "policy_beam",
            "policy_log_probs", "progress", "progress_score", "search", "value_beam"]

@@ -252,6 +252,13 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.ff(self.norm_ff(x)))
 
 
+def select_cache_rows(caches: list[dict], rows: torch.Tensor) -> list[dict]:
+    """The decoder's key/value caches (one dict per layer, as :meth:`PolicyNetwork.next_outputs` fills them)
+    for the given rows (B',) of the batch they were built on, in that order (repeats allowed): a beam's children
+    continue from their parents' caches."""
+    return [{name: t[rows] for name, t in cache.items()} for cache in caches]
+
+
 class PrefixDecoder(nn.Module):
     """Token, position and live-depth embeddings, then :class:`DecoderLayer` s."""
 
@@ -665,4 +672,4 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["GraphEncoder", "GraphLogZ", "Memory", "PolicyConfig", "PolicyError", "PolicyNetwork", "PrefixDecoder",
-           "StateFeatures", "TasmFlow", "ValueReadout", "has_value_state", "pack_state", "value_columns", "TasmPolicy", "bound_to", "count_parameters", "graph_logz", "rebind_all", "resolve_device", "condition_task_ids", "unpack"]
+           "StateFeatures", "TasmFlow", "ValueReadout", "has_value_state", "pack_state", "value_columns", "TasmPolicy", "bound_to", "count_parameters", "graph_logz", "rebind_all", "resolve_device", "condition_task_ids", "select_cache_rows", "unpack"]

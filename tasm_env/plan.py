@@ -28,7 +28,7 @@ from .isa import STACK_MOVES, stack_move
 from .plan_ops import ADDI, BINARY, HANDLERS, MOVE, OPERATIONS, OUTPUTS, PUSH, UNARY, Builder
 from .plan_static import EFFECTS, KINDS_PER_CYCLE, NO_CRASH, Summary, crash_code, static_rows, summarize
 
-__all__ = ["KINDS_PER_CYCLE", "NO_CRASH", "OPERATIONS", "OUTPUTS", "Plan", "Shape", "Summary", "compile_block",
+__all__ = ["KINDS_PER_CYCLE", "NO_CRASH", "OPERATIONS", "OUTPUTS", "Plan", "Shape", "Summary", "clear_compiled", "compile_block",
            "crash_code", "static_rows", "summarize"]
 
 
@@ -116,31 +116,47 @@ def compile_block(program: Program | str, shape: Shape, keep: bool = True) -> Pl
     return _compile(program, shape) if keep else _walk(program, shape, False)
 
 
-_RESUMABLE: dict[tuple, tuple[tuple, Builder]] = {}
+_RESUMABLE: dict[tuple, list[tuple[tuple, Builder]]] = {}
 """Builders of recently compiled programs that ran to their end (no static crash, no ``halt``): a program one
 instruction longer resumes a copy instead of starting over (emission compiles every prefix of a growing block).
-Keyed by (length, first and last instruction, shape), with the instructions beside the builder to confirm a
-hit: hashing whole instruction tuples would cost a fresh program more than the walk saves."""
-_RESUMABLE_SIZE = 1 << 13
+Keyed by (length, first and last instruction, shape), with the instructions beside each builder to confirm a
+hit: hashing whole instruction tuples would cost a fresh program more than the walk saves. A key holds the
+latest ``_RESUMABLE_PER_KEY`` builders, not one: a beam's siblings share their length, first instruction and,
+from different parents, their last one, and with one builder per key each evicted the others (most of a beam's
+children then walked their whole prefix)."""
+_RESUMABLE_SIZE = 1 << 13  # builders kept in all
+_RESUMABLE_PER_KEY = 32
+_resumable_count = 0
 
 
 def _resume(instructions: tuple, shape: Shape) -> tuple[Builder, int]:
     """A builder that has run the longest known prefix of ``instructions`` (its own copy), and its length."""
     n = len(instructions)
-    found = _RESUMABLE.get((n - 1, instructions[0], instructions[-2], shape)) if n > 1 else None
-    if found is None or found[0] != instructions[:-1]:
-        return Builder(shape), 0
-    b = object.__new__(Builder)  # a copy of the parent's builder, its lists and dicts copied too
-    b.__dict__.update({name: value.copy() if isinstance(value, (list, dict)) else value
-                       for name, value in vars(found[1]).items()})
-    return b, n - 1
+    if n > 1:
+        bucket = _RESUMABLE.get((n - 1, instructions[0], instructions[-2], shape))
+        if bucket:
+            prefix = instructions[:-1]
+            for known, parent in reversed(bucket):  # the latest first: a beam extends what it just compiled
+                if known == prefix:
+                    b = object.__new__(Builder)  # a copy of the parent's builder, its lists and dicts copied too
+                    b.__dict__.update({name: value.copy() if isinstance(value, (list, dict)) else value
+                                       for name, value in vars(parent).items()})
+                    return b, n - 1
+    return Builder(shape), 0
 
 
 def _keep(instructions: tuple, shape: Shape, b: Builder) -> None:
+    global _resumable_count
     if instructions:
-        if len(_RESUMABLE) >= _RESUMABLE_SIZE:
+        if _resumable_count >= _RESUMABLE_SIZE:
             _RESUMABLE.clear()  # cheaper than evicting one by one from the front of a dict
-        _RESUMABLE[(len(instructions), instructions[0], instructions[-1], shape)] = (instructions, b)
+            _resumable_count = 0
+        bucket = _RESUMABLE.setdefault((len(instructions), instructions[0], instructions[-1], shape), [])
+        bucket.append((instructions, b))
+        _resumable_count += 1
+        if len(bucket) > _RESUMABLE_PER_KEY:
+            del bucket[0]
+            _resumable_count -= 1
 
 
 _STEP = {name: (*getattr(h, "inline", (None, 0)), stack_move(name) if name in STACK_MOVES else None, *_EFFECTS[name])
@@ -166,6 +182,15 @@ def _static_crash(b: Builder, depth: int, need, arg) -> str | None:
 
 
 _compile = lru_cache(maxsize=1 << 16)(lambda program, shape: _walk(program, shape, True))
+
+
+def clear_compiled() -> None:
+    """Forget every kept plan and resumable builder: the next :func:`compile_block` of any program walks it
+    from the start (a test's clean slate; plans are the same either way)."""
+    global _resumable_count
+    _compile.cache_clear()
+    _RESUMABLE.clear()
+    _resumable_count = 0
 
 
 def _walk(program: Program, shape: Shape, keep: bool) -> Plan:

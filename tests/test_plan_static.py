@@ -9,7 +9,8 @@ import pytest
 from tasm_env import isa
 from tasm_env.asm import Instruction, Program
 from tasm_env.errors import BatchError
-from tasm_env.plan import NO_CRASH, Shape, compile_block, static_rows, summarize
+from tasm_env import plan
+from tasm_env.plan import NO_CRASH, Shape, clear_compiled, compile_block, static_rows, summarize
 
 _ALL = list(isa.BY_NAME)
 _STACK_ONLY = [name for name in isa.STRAIGHT_LINE if name in isa.STACK_MOVES or name in isa.VALUE_INSTRUCTIONS
@@ -106,3 +107,28 @@ def test_a_plan_not_kept_is_the_kept_plan_and_plans_copy(seed):
             assert copy.deepcopy(kept) == kept and copy.copy(kept) == kept
     with pytest.raises(Exception):
         kept.kind = []  # frozen
+
+
+def test_siblings_that_share_length_first_and_last_instruction_each_resume_their_own_prefix(monkeypatch):
+    """A beam compiles many siblings of one length with the same first and last instruction (one per parent),
+    then the children of some: every child resumes its own parent's builder (no fresh walk) and its plan is
+    the fresh walk's."""
+    fresh_walks = []
+
+    class Counting(plan.Builder):
+        def __init__(self, shape):
+            fresh_walks.append(shape)
+            super().__init__(shape)
+
+    clear_compiled()
+    monkeypatch.setattr(plan, "Builder", Counting)
+    shape = Shape(16, 0, 0, 0)
+    parents = [Program([Instruction("push", 7), Instruction("push", 100 + i), Instruction("add"),
+                        Instruction("dup", 0)]) for i in range(20)]
+    for parent in parents:
+        compile_block(parent, shape)
+    assert len(fresh_walks) == len(parents)
+    children = [Program(p.instructions + (Instruction("mul"),)) for p in parents]
+    kept = [compile_block(child, shape) for child in children]
+    assert len(fresh_walks) == len(parents)  # all resumed
+    assert kept == [compile_block(Program(c.instructions), shape, keep=False) for c in children]
