@@ -90,26 +90,28 @@ def facts_of_tasks(probes: Sequence, runs: Sequence[Run]) -> FactArrays:
     S = np.zeros((n, D, K), dtype=np.uint64)
     for b, s in enumerate(stacks):
         S[b, :s.shape[0]] = s
-    crashed = np.array([run.crash != batch.NO_CRASH for run in runs]).reshape(n, K)
+    crashed = (np.stack([run.crash for run in runs]) if n else np.zeros((0, K), np.int64)) != batch.NO_CRASH
     base_crashed = np.array([p.base.crashed for p in unique]).reshape(-1, K)[tid]
     base_stack = _by_task(unique, lambda p: p.base.stack, D, K)  # (tasks, D, K)
     live = depths - bottom
     rows = np.arange(n)[:, None]
 
-    # slot nodes: the top window, st0 first, against every node of the row's task (padding never matches)
+    # slot nodes: each live slot of the top window (st0 first) against every node of the row's task, the live
+    # (row, slot) pairs only (a few per row: the window is mostly empty)
     slot = np.arange(SLOT_WINDOW)
     valid = slot[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
-    top = S[rows, np.clip(depths[:, None] - 1 - slot[None], 0, D - 1)]  # (n, 16, K)
     R = max((len(p.node_of) for p in unique), default=0)
     slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
-    if R:
-        node_values = _by_task(unique, lambda p: p.node_values, R, K)[tid]  # (n, R, K)
-        lanes_ok = ~crashed[:, None, :] & _by_task(unique, lambda p: p.node_known, R, K, bool, False)[tid]
-        node_of = _by_task(unique, lambda p: p.node_of[:, None], R, 1, np.int64, -1)[tid, :, 0]  # (n, R)
-        equal = (top[:, :, None, :] == node_values[:, None]) | ~lanes_ok[:, None]
-        match = equal.all(-1) & lanes_ok.any(-1)[:, None, :]  # (n, 16, R)
-        hit = match.any(-1) & valid
-        slot_nodes = np.where(hit, np.take_along_axis(node_of, match.argmax(-1), 1), -1)
+    pb, ps = np.nonzero(valid)
+    if R and len(pb):
+        pt = tid[pb]
+        top = S[pb, depths[pb] - 1 - ps]  # (P, K); a live slot's height is at least the block's bottom
+        node_values = _by_task(unique, lambda p: p.node_values, R, K)[pt]  # (P, R, K); padding never matches
+        lanes_ok = ~crashed[pb, None, :] & _by_task(unique, lambda p: p.node_known, R, K, bool, False)[pt]
+        node_of = _by_task(unique, lambda p: p.node_of[:, None], R, 1, np.int64, -1)[:, :, 0]  # (tasks, R)
+        match = ~((top[:, None, :] != node_values) & lanes_ok).any(-1) & lanes_ok.any(-1)  # (P, R)
+        hit = match.any(-1)
+        slot_nodes[pb[hit], ps[hit]] = node_of[pt[hit], match[hit].argmax(-1)]
 
     # outputs ready: output i at height bottom + arity - 1 - i
     A = int(arity.max(initial=0))
@@ -120,15 +122,17 @@ def facts_of_tasks(probes: Sequence, runs: Sequence[Run]) -> FactArrays:
     same = (S[rows, at] == base_stack[tid[:, None], at]) | ~both[:, None, :]
     ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
 
-    # EOS: crash pattern, shapes and stack first (rows past a depth are zero padding in both), the rest exactly
-    # for the few candidates
-    outputs = [run.V[run.plan.output].reshape(-1, K) for run in runs]
-    base_outputs = [p.base.output.shape for p in unique]
+    # EOS: crash pattern and depth, then shapes and stack (rows past a depth are zero padding in both) for the
+    # rows left, the rest exactly for the few candidates
+    base_outputs = [len(p.base.output) for p in unique]
     base_sponge = [p.base.sponge is None for p in unique]
-    candidate = (crashed == base_crashed).all(-1) & (depths == base_depths[tid]) \
-        & ((S == base_stack[tid]) | base_crashed[:, None, :]).all((1, 2)) \
-        & np.array([o.shape == base_outputs[t] for o, t in zip(outputs, tid.tolist())], dtype=bool) \
-        & np.array([(run.plan.sponge is None) == base_sponge[t] for run, t in zip(runs, tid.tolist())], dtype=bool)
+    candidate = (crashed == base_crashed).all(-1) & (depths == base_depths[tid])
+    left = np.flatnonzero(candidate)
+    if len(left):
+        at_left = tid[left]
+        candidate[left] = ((S[left] == base_stack[at_left]) | base_crashed[left, None, :]).all((1, 2)) \
+            & np.array([len(runs[b].plan.output) == base_outputs[t] and (runs[b].plan.sponge is None) == base_sponge[t]
+                        for b, t in zip(left.tolist(), at_left.tolist())], dtype=bool)
     eos_ok = np.zeros(n, dtype=bool)
     for b in np.flatnonzero(candidate):
         eos_ok[b] = probes[b].matches(probes[b].outcome(runs[b]))
@@ -144,6 +148,7 @@ def facts_of_tasks(probes: Sequence, runs: Sequence[Run]) -> FactArrays:
         c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
         both_crashed = c_i & c_j
         rest = (c_i == c_j) & real
+        outputs = [run.V[run.plan.output] if run.plan.output else None for run in runs]
         sponges = [None if run.plan.sponge is None else run.V[run.plan.sponge] for run in runs]
         written = [_written(run, p.inputs, K) for run, p in zip(runs, probes)]
         for part in (_padded(outputs, K), _padded(sponges, K), _padded(written, K)):

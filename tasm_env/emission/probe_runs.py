@@ -86,7 +86,8 @@ def extend_many(items: Sequence[tuple[batch.Plan, batch.Inputs, Run | None]]) ->
 
     Every item's operations left to evaluate are taken in order, the i-th ones of all items together: an
     operation only reads values of earlier operations of its own plan, so each group is complete when it is
-    evaluated. ``mem_read`` reads the task's initial RAM, so its groups are also split by the inputs."""
+    evaluated. ``mem_read`` reads the task's initial RAM: a group mixing tasks reads each row's own
+    (:class:`~tasm_env.batch.Contexts`), so groups are not split by task."""
     V, crash, cursor, first = [], [], [], []
     for plan, inputs, parent in items:
         v, c, start = _start(plan, inputs, parent)
@@ -95,16 +96,19 @@ def extend_many(items: Sequence[tuple[batch.Plan, batch.Inputs, Run | None]]) ->
         cursor.append(start)
         first.append(sum(plan.n_in[:start]))
     open_items = [i for i, (plan, _, _) in enumerate(items) if cursor[i] < len(plan.kind)]
+    contexts = None  # every item's initial RAM, for mem_read groups mixing tasks (one group per lane count)
     while open_items:
         groups: dict[tuple, list[int]] = {}
         for i in open_items:
             plan, inputs = items[i][0], items[i][1]
-            kind = plan.kind[cursor[i]]
-            key = (kind, plan.n_in[cursor[i]], inputs.lanes, id(inputs) if kind == _MEM_READ else None)
-            groups.setdefault(key, []).append(i)
-        for (kind, n, lanes, _), members in groups.items():
+            groups.setdefault((plan.kind[cursor[i]], plan.n_in[cursor[i]], inputs.lanes), []).append(i)
+        for (kind, n, lanes), members in groups.items():
             operands = [np.stack([V[i][items[i][0].inputs[first[i] + a]] for i in members]) for a in range(n)]
-            results, crashes = _EVALUATE[kind](operands, items[members[0]][1])
+            ctx = items[members[0]][1]
+            if kind == _MEM_READ:
+                contexts = _contexts(items) if contexts is None else contexts
+                ctx = contexts.select(np.array(members, dtype=np.int64))
+            results, crashes = _EVALUATE[kind](operands, ctx)
             shape = (len(members), lanes)
             results = [np.broadcast_to(result, shape) for result in results]
             hits = [(kind_index, np.broadcast_to(mask, shape)) for kind_index, mask in crashes]
@@ -123,6 +127,17 @@ def extend_many(items: Sequence[tuple[batch.Plan, batch.Inputs, Run | None]]) ->
                 cursor[i] = j + 1
         open_items = [i for i in open_items if cursor[i] < len(items[i][0].kind)]
     return [Run(plan, v, c) for (plan, _, _), v, c in zip(items, V, crash)]
+
+
+def _contexts(items: Sequence[tuple[batch.Plan, batch.Inputs, Run | None]]) -> batch.Contexts:
+    """The items' initial RAM as :class:`~tasm_env.batch.Contexts`: item ``i`` reads its own inputs'."""
+    where: dict[int, int] = {}
+    unique: list[batch.Inputs] = []
+    for _, inputs, _ in items:
+        if id(inputs) not in where:
+            where[id(inputs)] = len(unique)
+            unique.append(inputs)
+    return batch.Contexts(unique, np.array([where[id(inputs)] for _, inputs, _ in items], dtype=np.int64))
 
 
 def final_ram(run: Run, inputs: batch.Inputs, addresses: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:

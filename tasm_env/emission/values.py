@@ -309,6 +309,7 @@ class ValueModel:
         self._probes: dict[int, TaskProbes] = {}
         self._cache: OrderedDict = OrderedDict()
         self._runs: OrderedDict = OrderedDict()  # (task, prefix) -> Run, for the steps after it
+        self._last: dict[tuple[int, int], tuple] = {}  # (task, token) -> the token's instructions, decoded once
 
     @classmethod
     def of(cls, tasks: Sequence, specs: Sequence, k: int = DEFAULT_PROBES, n_tests: int = 40,
@@ -394,10 +395,13 @@ class ValueModel:
         task, tokens = key
         decode = self.decoders[task]
         if parent is not None and tokens and tokens[-1] != EOS and tokens[-1] >= 0:
-            try:
-                last = decode([tokens[-1]]).instructions
-            except TasmError:
-                last = ()  # decoding the whole prefix raises, naming the token's position
+            last = self._last.get((task, tokens[-1]))
+            if last is None:
+                try:
+                    last = decode([tokens[-1]]).instructions
+                except TasmError:
+                    last = ()  # decoding the whole prefix raises, naming the token's position
+                self._last[(task, tokens[-1])] = last
             if len(last) == 1:
                 return Program(parent.plan.program.instructions + last)
         return decode(list(tokens))
