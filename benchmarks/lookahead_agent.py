@@ -2,7 +2,7 @@
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/lookahead_agent.py --temperatures 0.02,0.05,0.1 --samples 16
 
-On every task of the ``test`` split (``--tier``, default easy) of ``tasm-basic-v1``, ``--samples`` episodes
+On every task of the ``test`` split (``--split``; ``--tier``, default easy) of ``tasm-basic-v1``, ``--samples`` episodes
 under ``masking="dataflow"`` with the value state: at each step the agent samples a legal token with
 probability ``softmax(gain / T)``, ``gain`` the per-action ``progress`` potential change of
 :mod:`tasm_env.envs.lookahead` (EOS: ``1 - Phi`` when the block matches the baseline on the probes). With
@@ -24,9 +24,10 @@ from tasm_env.envs.lookahead import ACTION_FEATURES
 
 
 
-def run(temperature: float, samples: int, tier: str, seed: int, mask_lost: bool, feature: str) -> dict:
+def run(temperature: float, samples: int, tier: str, seed: int, mask_lost: bool, feature: str,
+        split: str = "test") -> dict:
     column = ACTION_FEATURES.index(feature)
-    env = TasmEmitEnv(suite="tasm-basic-v1", split="test", tier=tier, masking="dataflow", lookahead=True,
+    env = TasmEmitEnv(suite="tasm-basic-v1", split=split, tier=tier, masking="dataflow", lookahead=True,
                       mask_lost=mask_lost, include_graph=False)
     rng = np.random.default_rng(seed)
     valid, improvement, steps = [], [], 0
@@ -50,7 +51,7 @@ def run(temperature: float, samples: int, tier: str, seed: int, mask_lost: bool,
             valid.append(ok)
             base, cost = info["baseline_cost"], info["cost"]
             improvement.append(max(0.0, (base - cost) / base) if ok else 0.0)
-    return {"temperature": temperature, "feature": feature, "mask_lost": mask_lost, "tasks": len(env.tasks), "episodes": len(valid),
+    return {"split": split, "temperature": temperature, "feature": feature, "mask_lost": mask_lost, "tasks": len(env.tasks), "episodes": len(valid),
             "valid": int(np.sum(valid)), "valid_share": round(float(np.mean(valid)), 4),
             "mean_improvement": round(float(np.mean(improvement)), 4), "steps": steps,
             "cpu_seconds": round(time.process_time() - start, 1)}
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--temperatures", default="0.02,0.05,0.1,inf")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--tier", default="easy")
+    parser.add_argument("--split", default="test", help="the suite's split to run on (train: to choose T)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-mask-lost", action="store_true")
     parser.add_argument("--feature", default="gain", choices=["gain", "reach"],
@@ -68,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     for t in args.temperatures.split(","):
         print(json.dumps(run(float(t), args.samples, args.tier, args.seed, not args.no_mask_lost,
-                                       args.feature)), flush=True)
+                                       args.feature, args.split)), flush=True)
 
 
 if __name__ == "__main__":

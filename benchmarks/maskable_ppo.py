@@ -8,11 +8,13 @@ with the env's own reward (``stack``: the plain observation; ``dataflow``: the v
 potential-based credit (``--credit``: ``progress`` or ``ready`` of :mod:`tasm_env.envs.potential`, discounted
 by MaskablePPO's own default gamma) and lost episodes ended at once unless ``--no-end-lost``; ``--lookahead``
 adds the per-action lookahead features, the ``mask_lost`` rule and the policy that reads them,
-:class:`agents.rl.features.ActionScorePolicy`, sb3-contrib's defaults otherwise), then sample
+:class:`agents.rl.features.ActionScorePolicy`, with its fixed prior ``gain / T`` added to the logits,
+``--prior-temperature`` T, off with ``--no-prior``; sb3-contrib's defaults otherwise), then sample
 ``--samples`` episodes of the final (stochastic) policy on every task of the ``test`` split and report the
 share of valid episodes, the mean improvement over the baseline (0 for an invalid or no-better block) and the
 training rate in steps/s (one torch thread, the wall clock of ``model.learn`` including its updates). Prints
-one JSON line per rollout (valid / lost episodes, mean peak potential), one per level and a table.
+one JSON line per rollout (valid / lost episodes, mean peak potential), one per level and a table; ``--out``
+also writes the levels' results, with their per-rollout lines, to a JSON file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import sys
 import time
 
 import gymnasium
@@ -27,7 +30,7 @@ import numpy as np
 import torch
 
 import tasm_env  # noqa: F401  (registers tasm_env/TasmEmit-v0)
-from agents.rl.features import ActionScorePolicy, TaskIndexObservation, graph_policy_kwargs
+from agents.rl.features import DEFAULT_PRIOR_TEMPERATURE, ActionScorePolicy, TaskIndexObservation, graph_policy_kwargs
 
 
 TOKENS_WIDTH = 128  # the token observation's width on both splits (above every tasm-basic-v1 budget)
@@ -84,6 +87,7 @@ def progress_callback(masking: str):
 
     class Progress(BaseCallback):
         def _on_training_start(self) -> None:
+            self.rollouts: list[dict] = []
             self.start, self.valid, self.episodes, self.lost = time.perf_counter(), 0, 0, 0
             self.best, self.peaks = 0.0, []
 
@@ -100,35 +104,53 @@ def progress_callback(masking: str):
 
         def _on_rollout_end(self) -> None:
             seconds = time.perf_counter() - self.start
-            print(json.dumps({"masking": masking, "progress_steps": self.num_timesteps, "seconds": round(seconds),
+            line = {"masking": masking, "progress_steps": self.num_timesteps, "seconds": round(seconds),
                               "steps_per_s": round(self.num_timesteps / seconds, 1),
                               "rollout_episodes": self.episodes, "rollout_valid": self.valid,
                               "rollout_lost": self.lost,
-                              "mean_peak_potential": round(float(np.mean(self.peaks)), 3) if self.peaks else None}),
-                  flush=True)
+                              "mean_peak_potential": round(float(np.mean(self.peaks)), 3) if self.peaks else None}
+            self.rollouts.append(line)
+            print(json.dumps(line), flush=True)
             self.valid, self.episodes, self.lost, self.peaks = 0, 0, 0, []
 
     return Progress()
 
 
+def last_rollouts_valid(rollouts: list[dict], steps: int) -> dict:
+    """The share of valid training episodes over the last rollouts covering about ``steps`` env steps."""
+    if not rollouts:
+        return {"last_rollouts": 0, "last_rollouts_episodes": 0, "last_rollouts_valid_share": None}
+    per = rollouts[0]["progress_steps"]
+    tail = rollouts[-max(1, round(steps / per)):]
+    episodes, valid = sum(r["rollout_episodes"] for r in tail), sum(r["rollout_valid"] for r in tail)
+    return {"last_rollouts": len(tail), "last_rollouts_episodes": episodes,
+            "last_rollouts_valid_share": round(valid / episodes, 4) if episodes else None}
+
+
 def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, credit: str,
-        end_lost: bool = True, lookahead: bool = False) -> dict:
+        end_lost: bool = True, lookahead: bool = False,
+        prior_temperature: float | None = DEFAULT_PRIOR_TEMPERATURE) -> dict:
     from sb3_contrib import MaskablePPO
 
     lookahead = lookahead and masking == "dataflow"
     env = make_env(masking, "train", tier, seed, credit, end_lost, lookahead)
     policy = ActionScorePolicy if lookahead else "MultiInputPolicy"
-    model = MaskablePPO(policy, env, seed=seed, verbose=0,
-                        policy_kwargs=graph_policy_kwargs(env.unwrapped.tasks))
+    kwargs = graph_policy_kwargs(env.unwrapped.tasks)
+    if lookahead:
+        kwargs["prior_temperature"] = prior_temperature
+    model = MaskablePPO(policy, env, seed=seed, verbose=0, policy_kwargs=kwargs)
+    callback = progress_callback(masking)
     start = time.perf_counter()
-    model.learn(total_timesteps=steps, callback=progress_callback(masking))
+    model.learn(total_timesteps=steps, callback=callback)
     seconds = time.perf_counter() - start
     value = masking == "dataflow"
     result = {"masking": masking, "credit": credit if value else None, "end_lost": value and end_lost,
-              "lookahead": lookahead,
+              "lookahead": lookahead, "gain_prior": prior_temperature if lookahead else None,
               "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
               "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}
+    result.update(last_rollouts_valid(callback.rollouts, 6_000))
     result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost, lookahead))
+    result["rollouts"] = callback.rollouts
     return result
 
 
@@ -146,15 +168,23 @@ def main() -> None:
                              "mask_lost rule and agents.rl.features.ActionScorePolicy")
     parser.add_argument("--credit", default="progress", choices=["progress", "ready", "reach"],
                         help="the dense credit's potential under dataflow (tasm_env.envs.potential)")
+    parser.add_argument("--prior-temperature", type=float, default=DEFAULT_PRIOR_TEMPERATURE,
+                        help="with --lookahead, the temperature T of ActionScorePolicy's fixed prior gain / T")
+    parser.add_argument("--no-prior", action="store_true", help="with --lookahead, no gain prior in the logits")
+    parser.add_argument("--out", help="also write the results (with their per-rollout lines) to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tier = None if args.tier == "all" else args.tier
     rows = []
     for masking in args.masking.split(","):
         row = run(masking, args.steps, tier, args.samples, args.seed, args.credit, not args.no_end_lost,
-                  args.lookahead)
-        print(json.dumps(row), flush=True)
+                  args.lookahead, None if args.no_prior else args.prior_temperature)
+        print(json.dumps({k: v for k, v in row.items() if k != "rollouts"}), flush=True)
         rows.append(row)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"command": "benchmarks/maskable_ppo.py " + " ".join(sys.argv[1:]), "results": rows}, f,
+                      indent=1)
     print("\n| masking | steps | steps/s | test valid | mean improvement |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['masking']} | {r['steps']} | {r['steps_per_s']} | {100 * r['valid_share']:.1f}% "

@@ -1,6 +1,6 @@
 """tasm_env.envs.lookahead: the per-action features equal a replay of each child, and the ``mask_lost`` rule is
 sound (every baseline, recorded optimum and verified variant stays legal) and actually masks doomed children;
-agents.rl.features.ActionScorePolicy starts neutral and reads each action's own features."""
+agents.rl.features.ActionScorePolicy starts neutral (or at its gain prior) and reads each action's own features."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def test_action_score_policy_starts_neutral_and_reads_each_actions_own_features(
 
     torch.set_num_threads(1)
     env = TaskIndexObservation(_env(TASKS[:2], lookahead=True, mask_lost=True), tokens_width=128)
-    kwargs = graph_policy_kwargs(env.unwrapped.tasks, d_model=16, features_dim=32)
+    kwargs = {**graph_policy_kwargs(env.unwrapped.tasks, d_model=16, features_dim=32), "prior_temperature": None}
     model = MaskablePPO(ActionScorePolicy, env, seed=0, n_steps=8, batch_size=8, policy_kwargs=kwargs)
     assert any(p is model.policy.action_score[0].weight for g in model.policy.optimizer.param_groups
                for p in g["params"])  # the score is trained
@@ -188,3 +188,37 @@ def test_action_score_policy_starts_neutral_and_reads_each_actions_own_features(
     shift = shift - shift[b]  # log-softmax normalisation is shared
     assert shift[a] > 0.01
     assert torch.allclose(shift[torch.arange(len(shift)) != a], torch.zeros(len(shift) - 1), atol=1e-5)
+
+
+def test_action_score_policy_starts_at_the_gain_softmax():
+    """By default the initial action distribution is exactly softmax(gain / T) over the legal actions: the score
+    head and action_net start at zero, and the fixed prior reads the lookahead's ``gain`` column."""
+    from sb3_contrib import MaskablePPO
+
+    from agents.rl.features import DEFAULT_PRIOR_TEMPERATURE, ActionScorePolicy, TaskIndexObservation, graph_policy_kwargs
+
+    torch.set_num_threads(1)
+    env = TaskIndexObservation(_env(TASKS[:3], lookahead=True, mask_lost=True), tokens_width=128)
+    kwargs = graph_policy_kwargs(env.unwrapped.tasks, d_model=16, features_dim=32)
+    model = MaskablePPO(ActionScorePolicy, env, seed=0, n_steps=8, batch_size=8, policy_kwargs=kwargs)
+    rng = np.random.default_rng(0)
+    differs = 0  # states where gain and reach order the legal actions differently (so the column matters)
+    for task in range(3):
+        obs, _ = env.reset(options={"task": task})
+        for _ in range(6):
+            mask = env.action_masks()
+            legal = np.flatnonzero(mask)
+            gain = obs["action_features"][legal, COLUMN["gain"]].astype(np.float64)
+            reach = obs["action_features"][legal, COLUMN["reach"]].astype(np.float64)
+            differs += not np.allclose(gain, reach)
+            expected = np.exp((gain - gain.max()) / DEFAULT_PRIOR_TEMPERATURE)
+            expected /= expected.sum()
+            batch, _ = model.policy.obs_to_tensor(obs)
+            with torch.no_grad():
+                probs = model.policy.get_distribution(batch, action_masks=mask[None]).distribution.probs[0].numpy()
+            assert np.allclose(probs[legal], expected, atol=1e-6)
+            assert probs[~mask].max(initial=0.0) < 1e-12
+            obs, _, terminated, truncated, _ = env.step(int(rng.choice(legal, p=expected)))
+            if terminated or truncated:
+                break
+    assert differs > 0

@@ -28,12 +28,15 @@ from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPo
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from tasm_env.envs.lookahead import ACTION_FEATURES
 from tasm_env.tasks.task import Task
 
 from ..policy import SLOT_CLASSES, SLOTS, PolicyConfig, TaskGraphs
 
 TOKEN_SCALE = 32.0  # counts are divided by it before the linear layer
 ROLLOUT_CACHE = 256  # batches of task ids whose graph memory is kept during rollouts
+PRIOR_COLUMN = ACTION_FEATURES.index("gain")  # ActionScorePolicy's prior reads this per-action feature
+DEFAULT_PRIOR_TEMPERATURE = 0.02  # the hand-set softmax's best temperature on the easy test tasks (docs/rl.md)
 
 
 class TaskIndexObservation(gymnasium.ObservationWrapper):
@@ -186,26 +189,45 @@ class GraphFeatures(BaseFeaturesExtractor):
 class ActionScorePolicy(MaskableMultiInputActorCriticPolicy):
     """sb3-contrib's ``MultiInputPolicy`` whose action logits also read the env's per-action features
     (``lookahead=True``: ``action_features`` (V, F), :mod:`tasm_env.envs.lookahead`): logit[a] = the MLP's
-    logit[a] + ``score(features[a])``, one small MLP shared by every action. Its last layer starts at zero, so
-    the initial policy is exactly the plain one and any use of the features is learned. The features reach the
-    logits through the features extractor (:class:`GraphFeatures` keeps the batch's ``action_features`` from
-    its forward pass, which every sb3 path runs just before it builds the distribution)."""
+    logit[a] + ``score(features[a])`` + ``gain[a] / prior_temperature``. ``score`` is one small MLP shared by
+    every action, its last layer starting at zero; the last term is a fixed (not trained) residual prior, the
+    lookahead's ``gain`` feature (the one-step ``progress`` potential change) over a temperature, which alone
+    is the hand-set one-step agent of ``benchmarks/lookahead_agent.py``. With the prior on, ``action_net``
+    also starts at zero, so the initial policy is exactly ``softmax(gain / T)`` over the legal actions and
+    PPO learns a correction to it; ``prior_temperature=None`` turns it off (then the initial policy is exactly
+    the plain one). The features reach the logits through the features extractor (:class:`GraphFeatures`
+    keeps the batch's ``action_features`` from its forward pass, which every sb3 path runs just before it
+    builds the distribution)."""
 
-    def __init__(self, *args, score_hidden: int = 16, **kwargs):
+    def __init__(self, *args, score_hidden: int = 16, prior_temperature: float | None = DEFAULT_PRIOR_TEMPERATURE,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        if prior_temperature is not None and not prior_temperature > 0:
+            raise ValueError(f"prior_temperature must be positive or None, got {prior_temperature}")
+        self.score_hidden, self.prior_temperature = score_hidden, prior_temperature
         width = self.observation_space["action_features"].shape[-1]
         self.action_score = nn.Sequential(nn.Linear(width, score_hidden), nn.Tanh(), nn.Linear(score_hidden, 1))
         nn.init.zeros_(self.action_score[-1].weight)
         nn.init.zeros_(self.action_score[-1].bias)
+        if prior_temperature is not None:  # sb3's orthogonal init (gain 0.01) would blur the exact prior start
+            nn.init.zeros_(self.action_net.weight)
+            nn.init.zeros_(self.action_net.bias)
         self.optimizer = self.optimizer_class(self.parameters(), lr=self.optimizer.param_groups[0]["lr"],
                                               **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict:
+        return {**super()._get_constructor_parameters(), "score_hidden": self.score_hidden,
+                "prior_temperature": self.prior_temperature}
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor):
         features = self.features_extractor.action_features
         if features is None or features.shape[0] != latent_pi.shape[0]:
             raise ValueError("ActionScorePolicy needs the 'action_features' observation (lookahead=True) and a "
                              "GraphFeatures extractor shared by actor and critic")
-        logits = self.action_net(latent_pi) + self.action_score(features.float()).squeeze(-1)
+        features = features.float()
+        logits = self.action_net(latent_pi) + self.action_score(features).squeeze(-1)
+        if self.prior_temperature is not None:
+            logits = logits + features[..., PRIOR_COLUMN] / self.prior_temperature
         return self.action_dist.proba_distribution(action_logits=logits)
 
 
@@ -219,4 +241,4 @@ def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: 
     return {"features_extractor_class": GraphFeatures, "features_extractor_kwargs": extractor}
 
 
-__all__ = ["ActionScorePolicy", "GraphFeatures", "TaskIndexObservation", "graph_policy_kwargs"]
+__all__ = ["DEFAULT_PRIOR_TEMPERATURE", "ActionScorePolicy", "GraphFeatures", "TaskIndexObservation", "graph_policy_kwargs"]
