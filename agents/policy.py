@@ -57,6 +57,8 @@ with warnings.catch_warnings():  # torch-geometric's import-time torch.jit Depre
     from torch_geometric.data import Batch
     from torch_geometric.nn import GATv2Conv
 
+from .prefixes import shared_prefixes
+
 SLOTS = 16  # stack slots whose types the policy sees
 SLOT_CLASSES = 4  # field, u32, bool, context
 ORIGINS = SLOTS + 1  # which input a slot still holds untouched (0..15), or none
@@ -509,14 +511,19 @@ class PolicyNetwork(nn.Module):
         if n == 0:
             return torch.zeros(0, self.out_dim, device=self.device)
         width = int(features.length.max()) if n else 0
+        # the states of a batch of trajectories share their prefixes: decode each longest prefix once (read
+        # on the host, where the inputs are)
+        rows, which = shared_prefixes(features.tokens[:, :width], features.length.clamp(0, width), task)
+        rows, which = rows.to(self.device), which.to(self.device)
         features = features.to(self.device)
-        tokens = features.tokens[:, :width]
-        memory, memory_kv = self.memory(task)
-        bos = torch.full((n, 1), -1, dtype=torch.long, device=self.device)
-        x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), self.depths(tokens, task), 0,
-                               memory.pooled)
-        h = self.decoder(x, memory_kv, memory.mask)
-        last = h[torch.arange(n, device=self.device), features.length.clamp(0, width)]
+        length = features.length.clamp(0, width)
+        tokens, memory = features.tokens[rows, :width], self.graphs.memory(task)
+        roots = memory.rows(rows)
+        bos = torch.full((len(rows), 1), -1, dtype=torch.long, device=self.device)
+        depths = self.depths(tokens, task.to(self.device)[rows])
+        x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), depths, 0, roots.pooled)
+        h = self.decoder(x, [layer.memory_kv(roots.nodes) for layer in self.decoder.layers], roots.mask)
+        last = h[which, length]
         return self.token_order_to_actions(self.readout(last[:, None], features, memory))
 
     def sequence(self, tokens: torch.Tensor, task: torch.Tensor, features: Unpacked) -> torch.Tensor:

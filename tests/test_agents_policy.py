@@ -12,7 +12,7 @@ import tasm_env as te
 from agents.checkpoint import CheckpointError, load_module, read_checkpoint, save_checkpoint
 from agents.gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet
 from agents.pipeline import evaluate_policy
-from agents.policy import (PolicyConfig, PolicyError, TasmPolicy, bound_to, condition_task_ids, graph_logz,
+from agents.policy import (PolicyConfig, PolicyError, TasmFlow, TasmPolicy, bound_to, condition_task_ids, graph_logz,
                            pack_state, resolve_device, unpack)
 from agents.sampling import (masked_log_probs, replay, rollout, sample_programs, to_trajectories,
                              trajectory_log_probs, trajectory_logits)
@@ -332,3 +332,21 @@ def test_value_checkpoints_round_trip_and_older_ones_still_load(tmp_path):
         TasmPolicy(ENV, PolicyConfig.from_dict(meta["policy_config"]))
     with pytest.raises(CheckpointError, match="do not fit"):
         load_module(read_checkpoint(path), "policy", TasmPolicy(VALUE_ENV, legacy))
+
+
+def test_a_state_flow_on_a_whole_batch_equals_it_state_by_state():
+    """The decoder runs once per longest shared prefix (``agents.prefixes``): every state of a batch of
+    trajectories (two per task, so tasks share the empty prefix and siblings share more) must get the flow it
+    gets alone."""
+    torch.manual_seed(3)
+    flow = TasmFlow(VALUE_ENV, SMALL)
+    sampled = rollout(_value_policy(1), torch.arange(len(V1_EASY)).repeat(2),
+                      generator=torch.Generator().manual_seed(5))
+    T = sampled.lengths.max().item() + 1
+    states = to_trajectories(sampled).states[:T]
+    packed = pack_state(VALUE_ENV, VALUE_ENV.emission_state(states))
+    task = condition_task_ids(states.conditions)
+    whole = flow.module(packed, task)
+    alone = torch.cat([flow.module(packed[i:i + 1], task[i:i + 1]) for i in range(len(task))])
+    assert whole.shape == (len(task), 1)
+    assert torch.allclose(whole, alone, atol=1e-5), (whole - alone).abs().max()
