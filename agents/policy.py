@@ -469,7 +469,11 @@ class PolicyNetwork(nn.Module):
     # ---- pieces shared by every way of evaluating the network
     def memory(self, task: torch.Tensor) -> tuple[Memory, list]:
         memory = self.graphs.memory(task)
-        return memory, [layer.memory_kv(memory.nodes) for layer in self.decoder.layers]
+        return memory, self.cross_keys_values(memory)
+
+    def cross_keys_values(self, memory: Memory) -> list:
+        """Each decoder layer's keys and values of ``memory``'s graph nodes (what its cross-attention reads)."""
+        return [layer.memory_kv(memory.nodes) for layer in self.decoder.layers]
 
     def depths(self, tokens: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """(B, T + 1) live depth after each prefix of ``tokens`` (B, T) (PAD/EOS change nothing)."""
@@ -522,7 +526,7 @@ class PolicyNetwork(nn.Module):
         bos = torch.full((len(rows), 1), -1, dtype=torch.long, device=self.device)
         depths = self.depths(tokens, task.to(self.device)[rows])
         x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), depths, 0, roots.pooled)
-        h = self.decoder(x, [layer.memory_kv(roots.nodes) for layer in self.decoder.layers], roots.mask)
+        h = self.decoder(x, self.cross_keys_values(roots), roots.mask)
         last = h[which, length]
         return self.token_order_to_actions(self.readout(last[:, None], features, memory))
 
