@@ -10,7 +10,7 @@
 | ``lpv`` | ``LogPartitionVarianceGFlowNet`` (variance taken within each task's samples) | - |
 | ``rtb`` | ``RelativeTrajectoryBalanceGFlowNet`` (prior: the frozen stage-1 policy) | conditional log Z |
 | ``rlpv`` | ``RelativeLogPartitionVarianceGFlowNet`` (RTB without log Z: variance within each task's samples; prior: the frozen stage-1 policy) | - |
-| ``trustpcl`` | ``TrustPCLGFlowNet`` (reference: the frozen stage-1 policy; alpha = 1 / ``rtb_beta``, so torchgfn's loss is alpha^2 x RTB's: at the default ``rtb_beta`` = 1 it *is* ``rtb``, same losses) | conditional log Z |
+| ``trustpcl`` | ``TrustPCLGFlowNet`` (reference: the frozen stage-1 policy; alpha = 1 / ``rtb_beta``, so torchgfn's loss is alpha^2 x RTB's: at the default ``rtb_beta`` = 1 it *is* ``rtb``'s objective) | conditional log Z |
 | ``subtb`` | ``SubTBGFlowNet(pb=None, constant_pb=True)`` | state flow log F (same architecture) |
 | ``db`` | ``DBGFlowNet(pb=None, constant_pb=True)`` | state flow log F |
 
