@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from tasm_env.asm import Program
+from tasm_env.collector import collector_paused
 from tasm_env.emission.state import EmissionState
 from tasm_env.emission.values import ValueFacts
 from tasm_env.emission.vocab import EOS
@@ -277,20 +278,24 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
 
     best: dict[Program, Finished] = {}
     held: list[Program] = []
-    with policy.encoding_cache():
-        for found in search(env, task, width, prior, rescore=rescore, pool=pool or POOL_PER_ROW * width,
-                            merge=merge, stats=stats, follow=log_probs.follow if incremental else None,
-                            visit=(lambda rows: held.extend(env.machine.decode(rows))) if complete else None):
-            if found.program not in best or best[found.program].score < found.score:
-                best[found.program] = found
-    ranked = heapq.nlargest(keep, best.values(), key=lambda f: f.score)
-    if complete and len(ranked) < keep and held:
-        inner = {tuple(p)[:-1] for p in held}  # a prefix of another row held: its own prefixes are covered there
-        leaves = [p for p in dict.fromkeys(held) if tuple(p) not in inner]
-        _append_completions(env, task, leaves, keep, best, ranked)
-    if baseline and len(ranked) < keep:
-        source = Program.coerce(env.tasks[task].baseline)
-        _append_completions(env, task, [source], keep, best, ranked, exclude=source)
+    # the collector paused for the whole call: the search and the completions allocate millions of short-lived
+    # objects (rows, plans, runs, facts) freed by reference counting, and the collections they would trigger
+    # walk the process's caches again and again (a third of the call; benchmarks/beam_phases.py)
+    with collector_paused(True):
+        with policy.encoding_cache():
+            for found in search(env, task, width, prior, rescore=rescore, pool=pool or POOL_PER_ROW * width,
+                                merge=merge, stats=stats, follow=log_probs.follow if incremental else None,
+                                visit=(lambda rows: held.extend(env.machine.decode(rows))) if complete else None):
+                if found.program not in best or best[found.program].score < found.score:
+                    best[found.program] = found
+        ranked = heapq.nlargest(keep, best.values(), key=lambda f: f.score)
+        if complete and len(ranked) < keep and held:
+            inner = {tuple(p)[:-1] for p in held}  # a prefix of another row held: its prefixes are covered there
+            leaves = [p for p in dict.fromkeys(held) if tuple(p) not in inner]
+            _append_completions(env, task, leaves, keep, best, ranked)
+        if baseline and len(ranked) < keep:
+            source = Program.coerce(env.tasks[task].baseline)
+            _append_completions(env, task, [source], keep, best, ranked, exclude=source)
     return ranked
 
 
