@@ -315,14 +315,16 @@ def _distinct_prefixes(rows: Sequence[Sequence[int]]) -> Iterator[tuple[int, tup
 
 
 def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep: int, *, extra: bool = True,
-                      node_limit: int = ARRANGE_NODES) -> list[Program]:
+                      node_limit: int = ARRANGE_NODES, encoded: Sequence[Sequence[int]] | None = None
+                      ) -> list[Program]:
     """The distinct completions of every block in ``drawn`` (task ``task`` of ``env``), fewest instructions
     first (then in the order found), at most ``keep``: the candidates a learned agent can hand its scorer.
 
     Each prefix is screened by its value state (the env's cached ``slot_nodes``: every target node in the top
     slots) before its exact :func:`gap`; with ``extra``, up to :data:`EXTEND_PREFIXES` distinct prefixes one
     target node short (shortest first, then in the order found) also get one computing instruction
-    (:func:`extend`). Every candidate kept is legal under the env's masks with EOS at its end."""
+    (:func:`extend`). Every candidate kept is legal under the env's masks with EOS at its end. ``encoded``: the
+    blocks' tokens (``bound.encode`` of each), when the caller has them."""
     if keep < 1:
         raise TasmError(f"keep must be at least 1, got {keep}")
     values, bound = env.machine.values, env.specs[task].bound
@@ -331,7 +333,9 @@ def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep
                         "(the default under masking='dataflow')")
     probes, goal = values.probes(task), goal_nodes(env, task)
     keys, where = [], []
-    for b, tokens, t in _distinct_prefixes([bound.encode(program) for program in drawn]):
+    if encoded is None:
+        encoded = [bound.encode(program) for program in drawn]
+    for b, tokens, t in _distinct_prefixes(encoded):
         keys.append((task, tokens))
         where.append((b, t))
     order: dict[Program, int] = {}
