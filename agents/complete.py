@@ -296,7 +296,7 @@ def extend(env: TasmGFNEnv, task: int, prefixes: Sequence[Program], *, node_limi
     return found
 
 
-def _distinct_prefixes(rows: Sequence[Sequence[int]]) -> Iterator[tuple[int, tuple, int]]:
+def distinct_prefixes(rows: Sequence[Sequence[int]]) -> Iterator[tuple[int, tuple, int]]:
     """(row index, prefix tokens, prefix length) of every distinct prefix of the token rows (the empty one
     included), each at its first occurrence, in row order then by length: a prefix tree's walk, so that rows
     sharing their ancestors (a beam's) cost each shared prefix once (a prefix's facts and completion do not
@@ -335,7 +335,7 @@ def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep
     keys, where = [], []
     if encoded is None:
         encoded = [bound.encode(program) for program in drawn]
-    for b, tokens, t in _distinct_prefixes(encoded):
+    for b, tokens, t in distinct_prefixes(encoded):
         keys.append((task, tokens))
         where.append((b, t))
     order: dict[Program, int] = {}
@@ -380,5 +380,5 @@ def complete_candidates(policy: TasmPolicy, task_ids: Sequence[int], samples: in
 
 
 __all__ = ["ARRANGE_NODES", "Completion", "EXTEND_PREFIXES", "Gap", "JUNK", "STACK_MOVES", "arrangement", "clean_up",
-           "complete_candidates", "complete_each", "complete_programs", "completions", "extend", "gap", "goal_nodes",
-           "legal_under_masks", "prefix_gaps"]
+           "complete_candidates", "complete_each", "complete_programs", "completions", "distinct_prefixes", "extend", "gap",
+           "goal_nodes", "legal_under_masks", "prefix_gaps"]
