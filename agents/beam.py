@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from tasm_env.asm import Program
+from tasm_env.collector import collector_paused
 from tasm_env.emission.state import EmissionState
 from tasm_env.emission.values import ValueFacts
 from tasm_env.emission.vocab import EOS
@@ -276,32 +277,58 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
     rescore = with_progress if progress_weight > 0 else None
 
     best: dict[Program, Finished] = {}
-    held: list[Program] = []
-    with policy.encoding_cache():
-        for found in search(env, task, width, prior, rescore=rescore, pool=pool or POOL_PER_ROW * width,
-                            merge=merge, stats=stats, follow=log_probs.follow if incremental else None,
-                            visit=(lambda rows: held.extend(env.machine.decode(rows))) if complete else None):
-            if found.program not in best or best[found.program].score < found.score:
-                best[found.program] = found
-    ranked = heapq.nlargest(keep, best.values(), key=lambda f: f.score)
-    if complete and len(ranked) < keep and held:
-        inner = {tuple(p)[:-1] for p in held}  # a prefix of another row held: its own prefixes are covered there
-        leaves = [p for p in dict.fromkeys(held) if tuple(p) not in inner]
-        _append_completions(env, task, leaves, keep, best, ranked)
-    if baseline and len(ranked) < keep:
-        source = Program.coerce(env.tasks[task].baseline)
-        _append_completions(env, task, [source], keep, best, ranked, exclude=source)
+    held: list[tuple[int, ...]] = []  # every beam row's tokens, as the vocabulary spells its program
+    spelling = torch.tensor(canonical_tokens(env, task)) if complete else None
+
+    def hold(rows: EmissionState) -> None:
+        spelt = spelling[rows.tokens.clamp(min=0)].tolist()
+        held.extend(tuple(row[:n]) for row, n in zip(spelt, rows.length.tolist()))
+    # the collector paused for the whole call: the search and the completions allocate millions of short-lived
+    # objects (rows, plans, runs, facts) freed by reference counting, and the collections they would trigger
+    # walk the process's caches again and again (a third of the call; benchmarks/beam_phases.py)
+    with collector_paused(True):
+        with policy.encoding_cache():
+            for found in search(env, task, width, prior, rescore=rescore, pool=pool or POOL_PER_ROW * width,
+                                merge=merge, stats=stats, follow=log_probs.follow if incremental else None,
+                                visit=hold if complete else None):
+                if found.program not in best or best[found.program].score < found.score:
+                    best[found.program] = found
+        ranked = heapq.nlargest(keep, best.values(), key=lambda f: f.score)
+        if complete and len(ranked) < keep and held:
+            inner = {row[:-1] for row in held}  # a prefix of another row held: its prefixes are covered there
+            leaves = [row for row in dict.fromkeys(held) if row not in inner]
+            bound = env.specs[task].bound
+            _append_completions(env, task, [bound.decode(row) for row in leaves], keep, best, ranked, encoded=leaves)
+        if baseline and len(ranked) < keep:
+            source = Program.coerce(env.tasks[task].baseline)
+            _append_completions(env, task, [source], keep, best, ranked, exclude=source)
     return ranked
 
 
 def _append_completions(env: TasmGFNEnv, task: int, leaves: list[Program], keep: int,
-                        best: dict[Program, Finished], ranked: list[Finished], exclude: Program | None = None) -> None:
-    """Append the completions of ``leaves``' prefixes (:func:`agents.complete.complete_programs`) that are not in
-    ``best`` yet and are not ``exclude``, score ``-inf`` (not the policy's), until ``ranked`` holds ``keep``."""
-    for program in complete_programs(env, task, leaves, keep + (exclude is not None)):
+                        best: dict[Program, Finished], ranked: list[Finished], exclude: Program | None = None,
+                        encoded: list[tuple[int, ...]] | None = None) -> None:
+    """Append the completions of ``leaves``' prefixes (:func:`agents.complete.complete_programs`; ``encoded``:
+    their tokens, when known) that are not in ``best`` yet and are not ``exclude``, score ``-inf`` (not the
+    policy's), until ``ranked`` holds ``keep``."""
+    for program in complete_programs(env, task, leaves, keep + (exclude is not None), encoded=encoded):
         if len(ranked) < keep and program not in best and program != exclude:
             best[program] = Finished(program, float("-inf"), len(env.specs[task].bound.encode(program)))
             ranked.append(best[program])
+
+
+def canonical_tokens(env: TasmGFNEnv, task: int) -> list[int]:
+    """Per token id of task ``task``'s vocabulary, the id its instruction is encoded with (``bound.encode`` of its
+    decoding: itself unless two ids spell one instruction; ids that spell none, such as EOS, map to themselves).
+    A beam row mapped through it is the encoding of the row's program, without decoding and encoding again."""
+    bound, ids = env.specs[task].bound, []
+    for i in range(len(env.machine.vocab)):
+        try:
+            spelt = bound.encode(bound.decode([i]))
+        except TasmError:  # reserved, or a slot without a constant
+            spelt = []
+        ids.append(spelt[0] if len(spelt) == 1 else i)
+    return ids
 
 
 # -------------------------------------------------------------------------------------- policy-free
@@ -318,13 +345,22 @@ def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, list[Value
 
     def ahead(rows: EmissionState, facts: list[ValueFacts]) -> np.ndarray:
         out = np.zeros(len(facts), dtype=np.float64)
-        depth, lengths = env.machine.live_depth(rows).tolist(), rows.length.tolist()
-        for i, f in enumerate(facts):
-            if f is not None:
-                present = set(f.slot_nodes[f.slot_nodes >= 0].tolist())
-                reach = (max(present) + 1) / n if present else 0.0
-                out[i] = 2 * f.ready_share + 0.5 * reach + 0.25 * len(present) / n \
-                    - abs(depth[i] - final) / (2 * final) - lengths[i] / base
+        live = [i for i, f in enumerate(facts) if f is not None]
+        if not live:
+            return out
+        # the rows at once, each operation as the one-row formula does it (the same doubles, bit for bit)
+        nodes = np.sort(np.stack([facts[i].slot_nodes for i in live]), axis=1)
+        distinct = (nodes >= 0) & np.concatenate([np.ones((len(live), 1), bool), nodes[:, 1:] != nodes[:, :-1]], 1)
+        present = distinct.sum(1)
+        reach = np.where(present > 0, (nodes[:, -1] + 1) / n, 0.0)
+        arity = {len(facts[i].outputs_ready) for i in live}
+        if len(arity) == 1 and 0 not in arity:
+            ready = np.stack([facts[i].outputs_ready for i in live]).mean(1)
+        else:  # rows of tasks with different arities, or no outputs (ready_share 1)
+            ready = np.array([facts[i].ready_share for i in live])
+        depth = env.machine.live_depth(rows).numpy()[live]
+        lengths = rows.length.numpy()[live]
+        out[live] = 2 * ready + 0.5 * reach + 0.25 * present / n - np.abs(depth - final) / (2 * final) - lengths / base
         return out
 
     return ahead
@@ -365,5 +401,5 @@ def value_beam(task: Task, width: int = 8, count: int = 64, seed: int = 0, *, ma
                 return
 
 
-__all__ = ["BASELINE_COMPLETION", "BeamError", "BeamStats", "COMPLETE", "CachedPrior", "Finished", "POOL_PER_ROW", "PROGRESS_WEIGHT", "policy_beam",
+__all__ = ["BASELINE_COMPLETION", "BeamError", "BeamStats", "COMPLETE", "CachedPrior", "canonical_tokens", "Finished", "POOL_PER_ROW", "PROGRESS_WEIGHT", "policy_beam",
            "policy_log_probs", "progress", "progress_score", "search", "value_beam"]

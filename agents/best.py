@@ -29,6 +29,7 @@ from typing import Sequence
 import torch
 
 from tasm_env.asm import Program
+from tasm_env.collector import collector_paused
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError, VMError
 from tasm_env.tasks.measure import program_cost
@@ -129,7 +130,9 @@ def candidates(tasks: Sequence[Task], policy: TasmPolicy, samples: int = 64, *, 
     masking = masking or policy.env.masking
     env = TasmGFNEnv(tasks=list(tasks), suite=None, masking=masking, vocab=policy.env.vocab,
                      value_state=True if decode in ("beam", "complete") else None)
-    with bound_to(env, policy):
+    # the collector paused while decoding: rows, plans, runs and facts by the million, freed by reference
+    # counting; collections along the way would walk the process's caches again and again
+    with bound_to(env, policy), collector_paused(True):
         if decode in ("sample", "complete"):
             draw = sample_programs if decode == "sample" else complete_candidates
             return draw(policy, range(len(env.tasks)), samples, temperature=temperature,

@@ -296,15 +296,35 @@ def extend(env: TasmGFNEnv, task: int, prefixes: Sequence[Program], *, node_limi
     return found
 
 
+def distinct_prefixes(rows: Sequence[Sequence[int]]) -> Iterator[tuple[int, tuple, int]]:
+    """(row index, prefix tokens, prefix length) of every distinct prefix of the token rows (the empty one
+    included), each at its first occurrence, in row order then by length: a prefix tree's walk, so that rows
+    sharing their ancestors (a beam's) cost each shared prefix once (a prefix's facts and completion do not
+    depend on which row it came from)."""
+    root: dict = {}
+    for b, row in enumerate(rows):
+        node, tokens = root, tuple(row)
+        if b == 0:
+            yield b, (), 0
+        for t, token in enumerate(tokens, 1):
+            child = node.get(token)
+            if child is None:
+                child = node[token] = {}
+                yield b, tokens[:t], t
+            node = child
+
+
 def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep: int, *, extra: bool = True,
-                      node_limit: int = ARRANGE_NODES) -> list[Program]:
+                      node_limit: int = ARRANGE_NODES, encoded: Sequence[Sequence[int]] | None = None
+                      ) -> list[Program]:
     """The distinct completions of every block in ``drawn`` (task ``task`` of ``env``), fewest instructions
     first (then in the order found), at most ``keep``: the candidates a learned agent can hand its scorer.
 
     Each prefix is screened by its value state (the env's cached ``slot_nodes``: every target node in the top
     slots) before its exact :func:`gap`; with ``extra``, up to :data:`EXTEND_PREFIXES` distinct prefixes one
     target node short (shortest first, then in the order found) also get one computing instruction
-    (:func:`extend`). Every candidate kept is legal under the env's masks with EOS at its end."""
+    (:func:`extend`). Every candidate kept is legal under the env's masks with EOS at its end. ``encoded``: the
+    blocks' tokens (``bound.encode`` of each), when the caller has them."""
     if keep < 1:
         raise TasmError(f"keep must be at least 1, got {keep}")
     values, bound = env.machine.values, env.specs[task].bound
@@ -313,21 +333,21 @@ def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep
                         "(the default under masking='dataflow')")
     probes, goal = values.probes(task), goal_nodes(env, task)
     keys, where = [], []
-    for b, program in enumerate(drawn):
-        tokens = tuple(bound.encode(program))
-        keys += [(task, tokens[:t]) for t in range(len(tokens) + 1)]
-        where += [(b, t) for t in range(len(tokens) + 1)]
+    if encoded is None:
+        encoded = [bound.encode(program) for program in drawn]
+    for b, tokens, t in distinct_prefixes(encoded):
+        keys.append((task, tokens))
+        where.append((b, t))
     order: dict[Program, int] = {}
     near: dict[Program, int] = {}
     for (b, t), f in zip(where, values.facts_many(keys)):
         short = _short(f.slot_nodes, goal)
-        prefix = Program(drawn[b][:t])
         if short == 0:
-            done = _finish(probes, prefix, node_limit)
+            done = _finish(probes, Program(drawn[b][:t]), node_limit)
             if done is not None:
                 order.setdefault(done, len(order))
         elif short == 1 and extra and not f.lost:
-            near.setdefault(prefix, t)
+            near.setdefault(Program(drawn[b][:t]), t)
     if extra and near:
         chosen = sorted(near, key=near.__getitem__)[:EXTEND_PREFIXES]  # stable: ties in the order found
         for done in extend(env, task, chosen, node_limit=node_limit):
@@ -360,5 +380,5 @@ def complete_candidates(policy: TasmPolicy, task_ids: Sequence[int], samples: in
 
 
 __all__ = ["ARRANGE_NODES", "Completion", "EXTEND_PREFIXES", "Gap", "JUNK", "STACK_MOVES", "arrangement", "clean_up",
-           "complete_candidates", "complete_each", "complete_programs", "completions", "extend", "gap", "goal_nodes",
-           "legal_under_masks", "prefix_gaps"]
+           "complete_candidates", "complete_each", "complete_programs", "completions", "distinct_prefixes", "extend", "gap",
+           "goal_nodes", "legal_under_masks", "prefix_gaps"]

@@ -138,11 +138,31 @@ def _resume(instructions: tuple, shape: Shape) -> tuple[Builder, int]:
             prefix = instructions[:-1]
             for known, parent in reversed(bucket):  # the latest first: a beam extends what it just compiled
                 if known == prefix:
-                    b = object.__new__(Builder)  # a copy of the parent's builder, its lists and dicts copied too
-                    b.__dict__.update({name: value.copy() if isinstance(value, (list, dict)) else value
-                                       for name, value in vars(parent).items()})
-                    return b, n - 1
+                    return _extension(parent, instructions[-1]), n - 1
     return Builder(shape), 0
+
+
+_PUSH_STATE = ("stack", "lv", "constants")
+"""What a push may change in a builder (a new constant's id and level)."""
+_OPERATION_STATE = _PUSH_STATE + ("kind", "level", "cycle_of", "out", "n_in", "inputs")
+"""What an inline operation (addi, a one-result operation) may change in a builder."""
+_TOUCHES = {}
+"""Per straight-line mnemonic, the builder's lists (and dicts) its walk step may change: a stack move only the
+stack, a push :data:`_PUSH_STATE`, an inline operation :data:`_OPERATION_STATE`, any other instruction
+everything (None)."""
+
+
+def _extension(parent: Builder, instruction) -> Builder:
+    """A builder for ``parent``'s program plus ``instruction``: a copy of ``parent`` that shares every list the
+    instruction leaves alone (append-only sharing: a kept builder's lists, and the plans made of them, are never
+    changed again, so a child may read them; it copies only what its one instruction writes)."""
+    b = object.__new__(Builder)
+    state = b.__dict__
+    state.update(parent.__dict__)
+    touched = _TOUCHES.get(instruction.name)
+    for name in _BUILDER_STATE if touched is None else touched:  # the sponge is replaced, never written into
+        state[name] = state[name].copy()
+    return b
 
 
 def _keep(instructions: tuple, shape: Shape, b: Builder) -> None:
@@ -164,6 +184,11 @@ _STEP = {name: (*getattr(h, "inline", (None, 0)), stack_move(name) if name in ST
 """Per straight-line mnemonic: how the walk does it inline (or None for its handler), its operation kind code,
 its stack move function (for a stack move), and its :data:`_EFFECTS`."""
 assert tuple(f.name for f in dataclasses.fields(Plan)) == _PLAN_FIELDS
+_TOUCHES.update({name: ("stack",) if step[0] is MOVE else _PUSH_STATE if step[0] is PUSH
+                 else _OPERATION_STATE if step[0] in (BINARY, UNARY, ADDI) else None for name, step in _STEP.items()})
+_BUILDER_STATE = tuple(name for name, value in vars(Builder(Shape(16, 0, 0, 0))).items()
+                       if isinstance(value, (list, dict)))
+"""Every list and dict of a builder (the sponge, None until initialised, apart)."""
 
 
 def _static_crash(b: Builder, depth: int, need, arg) -> str | None:

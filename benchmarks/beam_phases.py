@@ -1,0 +1,75 @@
+"""Where the policy-guided beam's CPU time goes, by phase (the rows of ``decode_speed.py``'s ``beam (default)``).
+
+    python benchmarks/beam_phases.py                 # 3 test tasks per tier
+    python benchmarks/beam_phases.py --per-tier 0    # every test task
+
+Each phase is a function wrapped with a CPU clock (inclusive: ``compile`` is also inside ``value facts`` and
+``completions``; ``value facts`` counts the beam's children and the completions' prefixes). Prints CPU ms per
+task for the whole beam and each phase, and each phase's share of the whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+import torch
+
+import agents
+import agents.beam
+import tasm_env.batch
+from agents.best import candidates
+from tasm_env.emission.machine import StackMachine
+
+spent: dict[str, float] = defaultdict(float)
+
+
+def timed(label: str, fn):
+    """``fn`` with its CPU time added to ``spent[label]`` (not counting nested calls of the same label twice)."""
+    depth = [0]
+
+    def wrapper(*args, **kwargs):
+        depth[0] += 1
+        started = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+            if not depth[0]:
+                spent[label] += time.process_time() - started
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="tasm-basic-v1")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--per-tier", type=int, default=3, help="tasks per tier (0: all)")
+    parser.add_argument("--samples", type=int, default=64)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    policy = agents.pretrained(args.suite, split=args.split)
+    tasks = list(policy.env.tasks)
+    if args.per_tier:
+        tasks = [t for tier in ("easy", "medium", "hard") for t in [u for u in tasks if u.tier == tier][:args.per_tier]]
+    tasm_env.batch.compile_block = timed("compile", tasm_env.batch.compile_block)
+    StackMachine.value_facts = timed("value facts", StackMachine.value_facts)
+    StackMachine.forward_masks = timed("masks", StackMachine.forward_masks)
+    StackMachine.step = timed("step", StackMachine.step)
+    StackMachine.decode = timed("decode", StackMachine.decode)
+    agents.beam.CachedPrior.__call__ = timed("policy", agents.beam.CachedPrior.__call__)
+    agents.beam.complete_programs = timed("completions", agents.beam.complete_programs)
+    total = 0.0
+    for n, task in enumerate(tasks):
+        started = time.process_time()
+        candidates([task], policy, args.samples, decode="beam", seed=n)
+        total += time.process_time() - started
+    print(f"{args.suite} {args.split}: {len(tasks)} tasks, beam (default); CPU ms per task (share of the whole)")
+    print(f"whole | {1000 * total / len(tasks):.0f}")
+    for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"{label} | {1000 * seconds / len(tasks):.0f} ({100 * seconds / total:.0f}%)")
+
+
+if __name__ == "__main__":
+    main()
