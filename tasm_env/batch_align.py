@@ -17,9 +17,9 @@ from .plan import OPERATIONS, OUTPUTS
 
 __all__ = ["ALIGNED", "EVERY", "aligned_levels"]
 
-ALIGNED = frozenset(OPERATIONS.index(name) for name in ("permute", "merkle", "x_invert", "xx_mul", "xx_dot_step",
-                                                         "xb_mul", "xb_dot_step", "invert"))
-"""Kind codes whose operations wait for an aligned level (the evaluators whose numpy call count is large)."""
+ALIGNED = frozenset(code for code, name in enumerate(OPERATIONS) if OUTPUTS[name] >= 3)
+"""Kind codes whose operations wait for an aligned level: those with three results or more (the Tip5
+permutations and the extension-field operations, whose evaluators make the most numpy calls)."""
 EVERY = 4
 """Costly operations run on levels that are multiples of this."""
 _N_OUT = np.array([OUTPUTS[name] for name in OPERATIONS], dtype=np.int64)
