@@ -22,6 +22,7 @@ import numpy as np
 
 from . import field as F
 from .asm import Program
+from .batch_align import aligned_levels
 from .batch_ops import BY_CODE, EVALUATORS, evaluator
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
@@ -136,14 +137,17 @@ class Schedule:
 
     @classmethod
     def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None,
-              merge_reads: bool = False) -> "Schedule":
+              merge_reads: bool = False, align: bool = False) -> "Schedule":
         """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
         0: one set of sources for all), its own ids rows ``i + offsets[p]``.
 
         With ``merge_reads``, the ``mem_read`` operations of one level that follow at least one write form one
         group whatever their number of earlier writes: each one's (address, value) pairs padded to the group's
         widest by repeating its last pair (applied again, the last write changes nothing, so every read gets
-        the same value). Fewer, wider groups: for few lanes, where numpy's cost per call dominates."""
+        the same value). Fewer, wider groups: for few lanes, where numpy's cost per call dominates.
+
+        With ``align``, operations take the levels of :func:`tasm_env.batch_align.aligned_levels` (the costly
+        kinds of different plans on shared levels: fewer groups of them), not their plans' earliest ones."""
         counts, widths = [len(plan.kind) for plan in plans], [len(plan.inputs) for plan in plans]
         total, n_ids = sum(counts), sum(widths)
         if not total:
@@ -159,6 +163,8 @@ class Schedule:
         source = 0 if sources is None else np.repeat(sources, widths)
         ids = np.where(ids < shared_of, ids + source, ids + np.repeat(offsets, widths))
         start = np.concatenate(([0], np.cumsum(n_in_a)[:-1]))
+        if align:
+            level_a = aligned_levels(level_a, kind_a, start, n_in_a, ids, out_a)
         # one sort key (level, kind, arity); a stable sort keeps each group's operations in plan order
         widest = int(n_in_a.max())
         arity = np.where((kind_a == _MEM_READ) & (n_in_a > 1), widest, n_in_a) if merge_reads else n_in_a

@@ -1,0 +1,139 @@
+"""Aligned levels (:mod:`tasm_env.batch_align`): a schedule whose costly operations wait for shared levels gives
+exactly the values and crashes of the plans' own levels, on random blocks that crash, hash, use the sponge,
+RAM and the extension field; its levels respect every dependency; and the screen's verdicts do not change."""
+
+import contextlib
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_batch import _ARITHMETIC, _MEMORY, lanes_of
+from test_screen_merged import _POOL, _blocks, _outcome, _round
+
+import tasm_env as te
+from tasm_env import batch, testing as tst
+from tasm_env.batch_align import ALIGNED, EVERY, aligned_levels
+from tasm_env.emission.screen import screen
+from tasm_env.plan import OUTPUTS
+from tasm_env.verify import verifier_of
+
+_SETTINGS = settings(max_examples=60, deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_MNEMONICS = tuple(sorted(set(_ARITHMETIC) | set(_MEMORY)))
+
+
+def _groups(depth: int):
+    """1 to 6 runnable blocks (crashing ones too) at one stack depth, and lanes of inputs for them."""
+    return st.tuples(st.lists(tst.runnable_programs(depth, max_length=20, mnemonics=_MNEMONICS), min_size=1,
+                              max_size=6), lanes_of(depth))
+
+
+def _inputs(lanes) -> batch.Inputs:
+    stacks, public, secret, digests, seeds = lanes
+    n = len(stacks)
+    return batch.Inputs(np.array(stacks, dtype=np.uint64), np.array(public, dtype=np.uint64).reshape(n, -1),
+                        np.array(secret, dtype=np.uint64).reshape(n, -1),
+                        np.array(digests, dtype=np.uint64).reshape(n, -1, 5), ram_seed=np.array(seeds, np.uint64))
+
+
+def _flat(plans, offsets):
+    """The flattened (level, kind, start, n_in, ids, out) of plans as :meth:`batch.Schedule.build` has them
+    (one set of sources: ids below ``shared`` stay)."""
+    shared = plans[0].shape.shared
+    level = np.concatenate([plan.level for plan in plans]).astype(np.int64)
+    kind = np.concatenate([plan.kind for plan in plans]).astype(np.int64)
+    n_in = np.concatenate([plan.n_in for plan in plans]).astype(np.int64)
+    ids = np.concatenate([[i if i < shared else i + offsets[p] for i in plan.inputs]
+                          for p, plan in enumerate(plans)]).astype(np.int64)
+    out = np.concatenate([np.array(plan.out, dtype=np.int64) + offsets[p] for p, plan in enumerate(plans)])
+    start = np.concatenate(([0], np.cumsum(n_in)[:-1]))
+    return level, kind, start, n_in, ids, out
+
+
+@_SETTINGS
+@given(st.integers(16, 32).flatmap(_groups), st.booleans())
+def test_aligned_schedule_gives_the_same_values_and_crashes(case, merge_reads):
+    """Every value row and every lane's crash code of an aligned schedule equals the unaligned run's."""
+    programs, lanes = case
+    inputs = _inputs(lanes)
+    plans = [batch.compile_block(program, inputs.shape) for program in programs]
+    reference = batch.GroupRun(plans, inputs)
+    shared = inputs.shape.shared
+    V = np.zeros_like(reference.V)
+    V[:shared] = reference.V[:shared]  # the sources (no operation writes them)
+    for p, plan in enumerate(plans):
+        if plan.const_ids:
+            V[np.array(plan.const_ids) + reference.offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
+    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), inputs.lanes, axis=1)
+    schedule = batch.Schedule.build(plans, shared, reference.offsets, merge_reads=merge_reads, align=True)
+    batch.evaluate_schedule(schedule, V, crash, inputs)
+    assert np.array_equal(crash, reference.crash), programs
+    assert np.array_equal(V, reference.V), programs
+
+
+@_SETTINGS
+@given(st.integers(16, 32).flatmap(lambda depth: st.lists(
+    tst.runnable_programs(depth, max_length=24, mnemonics=_MNEMONICS), min_size=1, max_size=6)))
+def test_aligned_levels_respect_every_dependency(programs):
+    """An operation's aligned level is above the level of every operation whose result it reads, and a costly
+    operation's is a multiple of EVERY."""
+    shape = batch.Inputs(np.zeros((1, 32), dtype=np.uint64)).shape
+    plans = [batch.compile_block(program, shape) for program in programs]
+    offsets = np.concatenate(([0], np.cumsum([plan.n_local for plan in plans])[:-1])) + shape.shared
+    level, kind, start, n_in, ids, out = _flat(plans, offsets - shape.shared)
+    new = aligned_levels(level, kind, start, n_in, ids, out)
+    writer = {}
+    for j, (k, o) in enumerate(zip(kind.tolist(), out.tolist())):
+        for row in range(o, o + OUTPUTS[batch.OPERATIONS[k]]):
+            writer[row] = j
+    for j in range(len(level)):
+        for row in ids[start[j]:start[j] + n_in[j]].tolist():
+            if row in writer:
+                assert new[writer[row]] < new[j]
+        if kind[j] in ALIGNED:
+            assert new[j] % EVERY == 0
+    assert (new >= level).all()
+
+
+def test_alignment_shares_permutation_groups():
+    """Guard for the tests above: permutations on different levels of different plans share a group once
+    aligned (the unaligned schedule has one group per level)."""
+    shape = batch.Inputs(np.zeros((1, 24), dtype=np.uint64)).shape
+    texts = ["dup 0 add " * k + "hash" for k in range(1, 4)]  # permutations on levels 2, 3, 4
+    plans = [batch.compile_block(te.Program.parse(text), shape) for text in texts]
+    offsets = np.concatenate(([0], np.cumsum([plan.n_local for plan in plans])[:-1]))
+    count = [sum(g[0] == batch.OPERATIONS.index("permute")
+                 for g in batch.Schedule.build(plans, shape.shared, offsets, align=a).groups) for a in (False, True)]
+    assert count[0] == 3 and count[1] < count[0]
+
+
+@contextlib.contextmanager
+def _unaligned():
+    """The screen's schedules built with the plans' own levels (``align`` ignored)."""
+    build = batch.Schedule.build
+    batch.Schedule.build = lambda plans, *args, align=False, **kwargs: build(plans, *args, **kwargs)
+    try:
+        yield
+    finally:
+        batch.Schedule.build = build
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
+                                                              max_size=len(_POOL)), st.booleans())
+def test_the_screen_refutes_the_same_with_and_without_alignment(blocks, use_verifier, settle):
+    """The screen's outcome for every block (refuted or not, test, part, reason) is the same with its schedule
+    aligned (the default) and with the plans' own levels."""
+    by_task: dict[int, list] = {}
+    for t, program in blocks:
+        by_task.setdefault(t, [])
+        if program not in by_task[t]:
+            by_task[t].append(program)
+    work = [(verifier_of(_POOL[t], None, 40, 42) if use_verifier[t] else _round(t), programs)
+            for t, programs in by_task.items()]
+    aligned = screen(work, settle)
+    with _unaligned():
+        plain = screen(work, settle)
+    for (_, programs), a, b in zip(work, aligned, plain):
+        for j in range(len(programs)):
+            assert _outcome(a, j) == _outcome(b, j), str(programs[j])
