@@ -1,0 +1,381 @@
+"""A fast path for the value state: value stacks carried as arrays and stepped by token, many rows at once.
+
+    stacks = ValueStacks(model)                    # model: a ValueModel (probes, decoders)
+    covered, facts = stacks.facts(keys)            # keys: (task, prefix tokens); facts: FactArrays of the covered
+
+A prefix whose every token is a *pure* instruction (no public/secret input, no output, no RAM, no sponge, no
+static crash; value-dependent crashes such as ``assert`` or ``invert`` of zero are fine) has as its whole
+state on the probes its stack (depth, K) and its lanes' crash bits (K,): everything else of its
+:class:`~tasm_env.emission.values.Outcome` is the empty prefix's. Such rows are *covered*; every other row is
+left to the reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`), so that the hybrid is exact.
+
+**Templates.** What a token does is read off its own one-instruction dataflow plan
+(:func:`tasm_env.batch.compile_block` on a generic stack of :data:`GENERIC_DEPTH` slots), never from a list of
+instructions: the plan's final stack says which top slots it keeps, which it takes from below (a stack move),
+which are constants (``push``) and which are operation results, and its operations (kind, operand ids) are
+evaluated with the batched executor's evaluators (:func:`tasm_env.batch.evaluator`). A step groups the
+operations of all rows of all tasks by kind, one evaluator call per kind, then writes every row's new top
+slots with one gather and one scatter.
+
+**Store.** Stacks are kept per (task, prefix) (bounded, oldest dropped), so a child steps from its parent's
+arrays; a missing ancestor is stepped from the empty prefix in rounds of one token (``backward_step`` and
+revisits are exact by construction: the state is a function of the prefix). The facts of the covered rows
+are computed from the padded arrays, every task at once (:func:`facts_of_stacks`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .. import batch
+from ..asm import Program
+from ..errors import TasmError
+from ..plan import OPERATIONS, OUTPUTS, Shape
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
+
+__all__ = ["GENERIC_DEPTH", "STORE_SIZE", "Template", "ValueArrays", "ValueStacks", "facts_of_stacks", "value_arrays"]
+
+GENERIC_DEPTH = 48
+"""Stack slots of the generic stack a token's template is compiled on (deeper than any instruction reaches)."""
+STORE_SIZE = 1 << 16
+"""(task, prefix) stacks kept for the steps after them."""
+_EVALUATE = tuple(batch.evaluator(name) for name in OPERATIONS)
+_NEEDS_CONTEXT = frozenset(i for i, name in enumerate(OPERATIONS) if name == "mem_read")
+
+
+class Template:
+    """What one pure token does to a stack, from its one-instruction plan. Operand and slot sources are codes:
+    ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
+    token's own values (its constants, then its operations' results)."""
+
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size")
+
+    def __init__(self, plan: batch.Plan):
+        D = GENERIC_DEPTH
+        stack = plan.stack
+        keep = 0
+        while keep < min(len(stack), D) and stack[keep] == keep:
+            keep += 1
+        local = {i: n for n, i in enumerate(plan.const_ids)}  # value id -> own value index
+        self.constants = list(plan.const_values)
+        ops, first = [], 0
+        for j, kind in enumerate(plan.kind):
+            ids = plan.inputs[first:first + plan.n_in[j]]
+            first += plan.n_in[j]
+            ops.append((kind, [self._code(i, local) for i in ids], len(local)))
+            for r in range(OUTPUTS[OPERATIONS[kind]]):
+                local[plan.out[j] + r] = len(local)
+        self.ops = ops
+        self.size = max(len(local), 1)
+        self.change = len(stack) - D
+        self.keep = keep - D  # slots kept below: depth + keep
+        self.tail = [self._code(i, local) for i in stack[keep:]]
+
+    @staticmethod
+    def _code(i: int, local: dict) -> int:
+        return i - GENERIC_DEPTH if i < GENERIC_DEPTH else local[i]
+
+    @classmethod
+    def of(cls, program: Program) -> "Template | None":
+        """The template of a one-instruction program, or None if it is not pure (see the module docstring)."""
+        if len(program.instructions) != 1:
+            return None
+        try:
+            plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
+        except TasmError:
+            return None
+        if plan.static_crash != batch.NO_CRASH or plan.output or plan.writes or plan.touched \
+                or plan.sponge is not None or plan.public_consumed or plan.secret_consumed \
+                or plan.digests_consumed or plan.cycles != 1 or any(k in _NEEDS_CONTEXT for k in plan.kind):
+            return None
+        return cls(plan)
+
+
+class _Tables:
+    """Every probed task's tables, padded to the largest (rebuilt when a task is added)."""
+
+    def __init__(self, probes: Sequence):
+        K = probes[0].k
+        self.K, n = K, len(probes)
+        self.bottom = np.array([p.bottom for p in probes], dtype=np.int64)
+        self.arity = np.array([p.arity for p in probes], dtype=np.int64)
+        self.base_depth = np.array([p.base.stack.shape[0] for p in probes], dtype=np.int64)
+        self.base_crashed = np.array([p.base.crashed for p in probes]).reshape(n, K)
+        D = int(self.base_depth.max())
+        self.base_stack = np.zeros((n, D, K), np.uint64)
+        R = max(len(p.node_of) for p in probes)
+        self.node_values = np.zeros((n, R, K), np.uint64)
+        self.node_known = np.zeros((n, R, K), bool)
+        self.node_of = np.full((n, R), -1, np.int64)
+        P = max(len(p.pairs[0]) for p in probes)
+        self.pair_i = np.zeros((n, P), np.int64)
+        self.pair_j = np.zeros((n, P), np.int64)
+        self.real = np.zeros((n, P), bool)
+        self.eos_static = np.zeros(n, bool)
+        for t, p in enumerate(probes):
+            self.base_stack[t, :p.base.stack.shape[0]] = p.base.stack
+            r = len(p.node_of)
+            self.node_values[t, :r], self.node_known[t, :r], self.node_of[t, :r] = \
+                p.node_values, p.node_known, p.node_of
+            m = len(p.pairs[0])
+            self.pair_i[t, :m], self.pair_j[t, :m], self.real[t, :m] = p.pairs[0], p.pairs[1], True
+            # a covered prefix outputs nothing, has no sponge and touches no RAM: the empty prefix's outcome
+            empty = p.outcome(p.evaluate(Program(())))
+            runs = ~p.base.crashed
+            self.eos_static[t] = len(p.base.output) == 0 and p.base.sponge is None and bool(empty.ram_match[runs].all())
+
+
+def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
+                    crashed: np.ndarray) -> FactArrays:
+    """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
+    aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
+    facts_of_tasks` gives them for the same prefixes' runs (their outputs, sponge and RAM writes empty)."""
+    n, D, K = S.shape
+    Db = tables.base_stack.shape[1]
+    if Db > D:
+        S = np.concatenate([S, np.zeros((n, Db - D, K), np.uint64)], 1)
+        D = Db
+    bottom, arity = tables.bottom[tid], tables.arity[tid]
+    base_crashed = tables.base_crashed[tid]
+    live = depths - bottom
+    rows = np.arange(n)
+
+    slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
+    valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
+    pb, ps = np.nonzero(valid)
+    if tables.node_of.shape[1] and len(pb):
+        pt = tid[pb]
+        top = S[pb, depths[pb] - 1 - ps]
+        lanes_ok = ~crashed[pb, None, :] & tables.node_known[pt]
+        match = ~((top[:, None, :] != tables.node_values[pt]) & lanes_ok).any(-1) & lanes_ok.any(-1)
+        hit = match.any(-1)
+        slot_nodes[pb[hit], ps[hit]] = tables.node_of[pt[hit], match[hit].argmax(-1)]
+
+    A = int(tables.arity.max(initial=0))
+    both = ~crashed & ~base_crashed
+    out_index = np.arange(A)[None]
+    heights = bottom[:, None] + arity[:, None] - 1 - out_index
+    at = np.clip(heights, 0, D - 1)
+    base_stack = tables.base_stack[tid]
+    if base_stack.shape[1] < D:
+        base_stack = np.concatenate([base_stack, np.zeros((n, D - base_stack.shape[1], K), np.uint64)], 1)
+    same = (S[rows[:, None], at] == base_stack[rows[:, None], at]) | ~both[:, None, :]
+    ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
+
+    eos_ok = tables.eos_static[tid] & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
+    left = np.flatnonzero(eos_ok)
+    if len(left):
+        eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
+
+    lost = (crashed & ~base_crashed).any(-1)
+    pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
+    if tables.pair_i.shape[1]:
+        pair_i, pair_j = tables.pair_i[tid], tables.pair_j[tid]
+        c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
+        both_crashed = c_i & c_j
+        rest = (c_i == c_j) & tables.real[tid]
+        below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
+                                          == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
+
+        def merged(popped: int) -> np.ndarray:
+            h = depths - popped - 1
+            stack_same = np.where((h >= 0)[:, None], below[rows, np.maximum(h, 0)], True)
+            return (rest & (both_crashed | stack_same)).any(-1)
+
+        lost |= merged(0)
+        for p in range(1, MAX_POP + 1):
+            pop_loses[:, p] = merged(p) & (p <= live)
+    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses)
+
+
+class ValueStacks:
+    """The fast path over a :class:`~tasm_env.emission.values.ValueModel`'s tasks (see the module docstring)."""
+
+    def __init__(self, model, store_size: int = STORE_SIZE):
+        self.model = model
+        self.store_size = int(store_size)
+        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,)) or None
+        self._templates: dict[tuple[int, int], Template | None] = {}
+        self._tables: _Tables | None = None
+        self._table_of: dict[int, int] = {}
+        self.covered_rows = 0
+        self.rows = 0
+
+    def template(self, task: int, token: int) -> Template | None:
+        key = (task, token)
+        if key not in self._templates:
+            try:
+                program = self.model.decoders[task]([token])
+            except TasmError:
+                program = Program(())
+            self._templates[key] = Template.of(program)
+        return self._templates[key]
+
+    def _empty(self, task: int):
+        p = self.model.probes(task)
+        if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
+            return None
+        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool)
+
+    def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
+        """Each key's (stack, crashed), or None where the prefix is not covered."""
+        store = self._store
+        need: dict[tuple, None] = {}
+        for task, tokens in keys:
+            end = len(tokens)
+            while end >= 0 and (task, tokens[:end]) not in store and (task, tokens[:end]) not in need:
+                end -= 1
+            if end < 0:
+                store[(task, ())] = self._empty(task)
+                end = 0
+            for e in range(end + 1, len(tokens) + 1):
+                need[(task, tokens[:e])] = None
+        by_length: dict[int, list] = {}
+        for key in need:
+            by_length.setdefault(len(key[1]), []).append(key)
+        for length in sorted(by_length):
+            self._step(by_length[length])
+        found = [store[key] for key in keys]
+        while len(store) > self.store_size:
+            store.popitem(last=False)
+        return found
+
+    def _step(self, keys: list) -> None:
+        """The children ``keys`` from their parents' stored stacks, every row at once."""
+        store = self._store
+        rows, parents, templates = [], [], []
+        for key in keys:
+            parent = store[(key[0], key[1][:-1])]
+            token = key[1][-1]
+            t = None if parent is None or token < 1 else self.template(key[0], token)
+            if t is None or len(parent[0]) + t.change < 16 or len(parent[0]) + t.keep < 0:
+                store[key] = None
+            else:
+                rows.append(key)
+                parents.append(parent)
+                templates.append(t)
+        if not rows:
+            return
+        n, K = len(rows), len(parents[0][1])
+        depth = np.array([len(p[0]) for p in parents], dtype=np.int64)
+        change = np.array([t.change for t in templates], dtype=np.int64)
+        new_depth = depth + change
+        D = int(max(depth.max(), new_depth.max()))
+        S = np.zeros((n, D, K), np.uint64)
+        crashed = np.stack([p[1] for p in parents])
+        for b, p in enumerate(parents):
+            S[b, :len(p[0])] = p[0]
+        n_own = max(t.size for t in templates)
+        own = np.zeros((n, n_own, K), np.uint64)  # each row's constants, then its operations' results
+        for b, t in enumerate(templates):
+            if t.constants:
+                own[b, :len(t.constants)] = np.array(t.constants, np.uint64)[:, None]
+        flat = np.arange(n)
+
+        def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
+            below = codes < 0  # the other branch's index clipped into range: np.where reads both
+            return np.where(below[:, None], S[members, np.clip(depth[members] + codes, 0, D - 1)],
+                            own[members, np.clip(codes, 0, n_own - 1)])
+
+        n_ops = max(len(t.ops) for t in templates)
+        for j in range(n_ops):
+            groups: dict[tuple[int, int], list[int]] = {}
+            for b, t in enumerate(templates):
+                if j < len(t.ops):
+                    groups.setdefault((t.ops[j][0], len(t.ops[j][1])), []).append(b)
+            for (kind, arity), members in groups.items():
+                m = np.array(members, dtype=np.int64)
+                codes = np.array([templates[b].ops[j][1] for b in members], dtype=np.int64).reshape(len(m), arity)
+                operands = [fetch(m, codes[:, a]) for a in range(arity)]
+                results, crashes = _EVALUATE[kind](operands, None)
+                at = np.array([templates[b].ops[j][2] for b in members], dtype=np.int64)
+                for r, result in enumerate(results):
+                    own[m, at + r] = np.broadcast_to(result, (len(m), K))
+                for _, mask in crashes:
+                    crashed[m] |= np.broadcast_to(mask, (len(m), K))
+        T = max(len(t.tail) for t in templates)
+        if T:
+            codes = np.zeros((n, T), np.int64)
+            valid = np.zeros((n, T), bool)
+            for b, t in enumerate(templates):
+                codes[b, :len(t.tail)] = t.tail
+                valid[b, :len(t.tail)] = True
+            base = depth + np.array([t.keep for t in templates], dtype=np.int64)
+            rb, rj = np.nonzero(valid)
+            values = fetch(rb, codes[rb, rj])  # every source read before any slot is written
+            S[rb, base[rb] + rj] = values
+        for b, key in enumerate(rows):
+            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy())
+
+    def tables(self, tasks: Sequence[int]) -> tuple[_Tables, np.ndarray]:
+        """The padded tables of every task probed so far and each given task's row in them."""
+        if any(t not in self._table_of for t in tasks):
+            order = sorted(set(self._table_of) | set(tasks))
+            self._table_of = {t: i for i, t in enumerate(order)}
+            self._tables = _Tables([self.model.probes(t) for t in order])
+        return self._tables, np.array([self._table_of[t] for t in tasks], dtype=np.int64)
+
+    def facts(self, keys: Sequence[tuple[int, tuple]]) -> tuple[np.ndarray, FactArrays | None]:
+        """(covered (n,) bool, the facts of the covered keys in order, or None if none is)."""
+        found = self.stacks(keys)
+        covered = np.array([f is not None for f in found], dtype=bool)
+        self.rows += len(keys)
+        self.covered_rows += int(covered.sum())
+        if not covered.any():
+            return covered, None
+        live = [f for f in found if f is not None]
+        tasks = [key[0] for key, f in zip(keys, found) if f is not None]
+        tables, tid = self.tables(tasks)
+        depths = np.array([len(f[0]) for f in live], dtype=np.int64)
+        S = np.zeros((len(live), int(depths.max()), tables.K), np.uint64)
+        for b, f in enumerate(live):
+            S[b, :depths[b]] = f[0]
+        return covered, facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in live]))
+
+
+@dataclass(frozen=True)
+class ValueArrays:
+    """The value facts of B rows as arrays (a row without a key, a garbage row, is not ``valid``): as
+    :class:`~tasm_env.emission.values.ValueFacts` give them, ``ready`` padded to 16 positions."""
+
+    keys: list
+    valid: np.ndarray  # (B,) bool
+    slot_nodes: np.ndarray  # (B, 16) int64
+    ready: np.ndarray  # (B, 16) bool
+    lost: np.ndarray  # (B,) bool
+    eos_ok: np.ndarray  # (B,) bool
+    pop_loses: np.ndarray  # (B, MAX_POP + 1) bool
+
+
+def value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None) -> ValueArrays:
+    """The facts of the rows' (task, prefix) keys: from ``stacks`` where it covers a row, from ``model``'s
+    reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) for the others (all of them without
+    ``stacks``)."""
+    B = len(keys)
+    valid = np.array([key is not None for key in keys], dtype=bool)
+    slot_nodes = np.full((B, SLOT_WINDOW), -1, np.int64)
+    ready = np.zeros((B, SLOT_WINDOW), bool)
+    lost, eos_ok = np.zeros(B, bool), np.zeros(B, bool)
+    pop_loses = np.zeros((B, MAX_POP + 1), bool)
+    rows = np.flatnonzero(valid)
+    present = [keys[b] for b in rows]
+    rest = rows
+    if stacks is not None and len(rows):
+        covered, facts = stacks.facts(present)
+        if facts is not None:
+            at = rows[covered]
+            slot_nodes[at], lost[at], eos_ok[at], pop_loses[at] = \
+                facts.slot_nodes, facts.lost, facts.eos_ok, facts.pop_loses
+            width = min(facts.outputs_ready.shape[1], SLOT_WINDOW)
+            ready[at, :width] = facts.outputs_ready[:, :width]
+        rest = rows[~covered]
+    if len(rest):
+        for b, f in zip(rest.tolist(), model.facts_many([keys[b] for b in rest])):
+            slot_nodes[b], lost[b], eos_ok[b], pop_loses[b] = f.slot_nodes, f.lost, f.eos_ok, f.pop_loses
+            width = min(len(f.outputs_ready), SLOT_WINDOW)
+            ready[b, :width] = f.outputs_ready[:width]
+    return ValueArrays(list(keys), valid, slot_nodes, ready, lost, eos_ok, pop_loses)
