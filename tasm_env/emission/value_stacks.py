@@ -44,7 +44,7 @@ GENERIC_DEPTH = 48
 STORE_SIZE = 1 << 16
 """(task, prefix) stacks kept for the steps after them."""
 _EVALUATE = tuple(batch.evaluator(name) for name in OPERATIONS)
-_NEEDS_CONTEXT = frozenset(i for i, name in enumerate(OPERATIONS) if name == "mem_read")
+_MEM_READ = OPERATIONS.index("mem_read")
 
 
 class Template:
@@ -52,7 +52,7 @@ class Template:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
     token's own values (its constants, then its operations' results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "reads")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -70,6 +70,7 @@ class Template:
             for r in range(OUTPUTS[OPERATIONS[kind]]):
                 local[plan.out[j] + r] = len(local)
         self.ops = ops
+        self.reads = bool(plan.touched)  # reads RAM (a pure template never writes it)
         self.size = max(len(local), 1)
         self.change = len(stack) - D
         self.keep = keep - D  # slots kept below: depth + keep
@@ -88,9 +89,9 @@ class Template:
             plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
         except TasmError:
             return None
-        if plan.static_crash != batch.NO_CRASH or plan.output or plan.writes or plan.touched \
-                or plan.sponge is not None or plan.public_consumed or plan.secret_consumed \
-                or plan.digests_consumed or plan.cycles != 1 or any(k in _NEEDS_CONTEXT for k in plan.kind):
+        # RAM reads are covered (initial RAM, while the prefix has written none), writes are not
+        if plan.static_crash != batch.NO_CRASH or plan.output or plan.writes or plan.sponge is not None \
+                or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
             return None
         return cls(plan)
 
@@ -130,10 +131,12 @@ class _Tables:
 
 
 def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
-                    crashed: np.ndarray) -> FactArrays:
+                    crashed: np.ndarray, reads: np.ndarray) -> tuple[FactArrays, np.ndarray]:
     """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
     aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
-    facts_of_tasks` gives them for the same prefixes' runs (their outputs, sponge and RAM writes empty)."""
+    facts_of_tasks` gives them for the same prefixes' runs (their outputs, sponge and RAM writes empty).
+    Also (n,) ``defer``: rows that read RAM (``reads``) and match the baseline but for RAM, whose ``eos_ok``
+    needs the baseline's final RAM at the cells they read (the reference's to say)."""
     n, D, K = S.shape
     Db = tables.base_stack.shape[1]
     if Db > D:
@@ -170,6 +173,7 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
     left = np.flatnonzero(eos_ok)
     if len(left):
         eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
+    defer = eos_ok & reads
 
     lost = (crashed & ~base_crashed).any(-1)
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
@@ -189,7 +193,7 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
         lost |= merged(0)
         for p in range(1, MAX_POP + 1):
             pop_loses[:, p] = merged(p) & (p <= live)
-    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses)
+    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
 
 
 class ValueStacks:
@@ -198,7 +202,7 @@ class ValueStacks:
     def __init__(self, model, store_size: int = STORE_SIZE):
         self.model = model
         self.store_size = int(store_size)
-        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,)) or None
+        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,), reads RAM) or None
         self._templates: dict[tuple[int, int], Template | None] = {}
         self._tables: _Tables | None = None
         self._table_of: dict[int, int] = {}
@@ -219,7 +223,7 @@ class ValueStacks:
         p = self.model.probes(task)
         if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
             return None
-        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool)
+        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool), False
 
     def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
         """Each key's (stack, crashed), or None where the prefix is not covered."""
@@ -274,7 +278,7 @@ class ValueStacks:
         for b, t in enumerate(templates):
             if t.constants:
                 own[b, :len(t.constants)] = np.array(t.constants, np.uint64)[:, None]
-        flat = np.arange(n)
+        contexts = None  # each row's task's initial RAM, for mem_read
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
@@ -291,7 +295,15 @@ class ValueStacks:
                 m = np.array(members, dtype=np.int64)
                 codes = np.array([templates[b].ops[j][1] for b in members], dtype=np.int64).reshape(len(m), arity)
                 operands = [fetch(m, codes[:, a]) for a in range(arity)]
-                results, crashes = _EVALUATE[kind](operands, None)
+                ctx = None
+                if kind == _MEM_READ:
+                    if contexts is None:
+                        tasks = sorted({key[0] for key in rows})
+                        where = {t: i for i, t in enumerate(tasks)}
+                        contexts = batch.Contexts([self.model.probes(t).inputs for t in tasks],
+                                                  np.array([where[key[0]] for key in rows], dtype=np.int64))
+                    ctx = contexts.select(m)
+                results, crashes = _EVALUATE[kind](operands, ctx)
                 at = np.array([templates[b].ops[j][2] for b in members], dtype=np.int64)
                 for r, result in enumerate(results):
                     own[m, at + r] = np.broadcast_to(result, (len(m), K))
@@ -309,7 +321,7 @@ class ValueStacks:
             values = fetch(rb, codes[rb, rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
         for b, key in enumerate(rows):
-            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy())
+            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy(), parents[b][2] or templates[b].reads)
 
     def tables(self, tasks: Sequence[int]) -> tuple[_Tables, np.ndarray]:
         """The padded tables of every task probed so far and each given task's row in them."""
@@ -324,7 +336,6 @@ class ValueStacks:
         found = self.stacks(keys)
         covered = np.array([f is not None for f in found], dtype=bool)
         self.rows += len(keys)
-        self.covered_rows += int(covered.sum())
         if not covered.any():
             return covered, None
         live = [f for f in found if f is not None]
@@ -334,7 +345,16 @@ class ValueStacks:
         S = np.zeros((len(live), int(depths.max()), tables.K), np.uint64)
         for b, f in enumerate(live):
             S[b, :depths[b]] = f[0]
-        return covered, facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in live]))
+        facts, defer = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in live]),
+                                       np.array([f[2] for f in live], dtype=bool))
+        if defer.any():  # the reference decides these rows: drop them from the covered ones
+            at = np.flatnonzero(covered)
+            covered[at[defer]] = False
+            keep = ~defer
+            facts = FactArrays(facts.slot_nodes[keep], facts.outputs_ready[keep], facts.lost[keep],
+                               facts.eos_ok[keep], facts.pop_loses[keep])
+        self.covered_rows += int(covered.sum())
+        return covered, facts
 
 
 @dataclass(frozen=True)
