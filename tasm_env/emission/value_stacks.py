@@ -203,7 +203,8 @@ class ValueStacks:
         self.model = model
         self.store_size = int(store_size)
         self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,), reads RAM) or None
-        self._templates: dict[tuple[int, int], Template | None] = {}
+        self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
+        self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
         self._tables: _Tables | None = None
         self._table_of: dict[int, int] = {}
         self.covered_rows = 0
@@ -216,7 +217,10 @@ class ValueStacks:
                 program = self.model.decoders[task]([token])
             except TasmError:
                 program = Program(())
-            self._templates[key] = Template.of(program)
+            what = program.instructions
+            if what not in self._by_instruction:
+                self._by_instruction[what] = Template.of(program)
+            self._templates[key] = self._by_instruction[what]
         return self._templates[key]
 
     def _empty(self, task: int):
