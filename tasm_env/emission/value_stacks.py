@@ -210,6 +210,10 @@ class ValueStacks:
         self.covered_rows = 0
         self.rows = 0
 
+    def forget(self) -> None:
+        """Drop the stored stacks (templates and tables stay): the next prefixes are stepped from the empty one."""
+        self._store.clear()
+
     def template(self, task: int, token: int) -> Template | None:
         key = (task, token)
         if key not in self._templates:
