@@ -110,3 +110,27 @@ def test_the_fast_path_covers_rows_of_every_kind():
     before = stacks.covered_rows
     _agree(MACHINE.initial(list(range(len(TASKS)))))
     assert stacks.covered_rows > before
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, len(TASKS) - 1), st.lists(st.integers(1, len(VOCAB) - 1), max_size=12)),
+                min_size=1, max_size=16))
+def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
+    """Not only mask-legal prefixes: any decodable tokens (stack underflow, crashes, I/O, sponge, RAM writes),
+    through the store directly; the rows it covers equal the reference, the others it leaves to it."""
+    keys = []
+    for task, tokens in rows:
+        try:
+            SPECS[task].bound.decode(tokens)
+        except te.TasmError:
+            continue
+        keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    if not keys:
+        return
+    covered, facts = MACHINE.value_stacks.facts(keys)
+    expected = [key for key, c in zip(keys, covered) if c]
+    for b, f in enumerate(MACHINE.values.facts_many(expected)):
+        assert facts.slot_nodes[b].tolist() == f.slot_nodes.tolist(), expected[b]
+        assert facts.outputs_ready[b, :len(f.outputs_ready)].tolist() == f.outputs_ready.tolist(), expected[b]
+        assert (bool(facts.lost[b]), bool(facts.eos_ok[b])) == (f.lost, f.eos_ok), expected[b]
+        assert facts.pop_loses[b].tolist() == f.pop_loses.tolist(), expected[b]

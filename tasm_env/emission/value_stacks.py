@@ -52,7 +52,7 @@ class Template:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
     token's own values (its constants, then its operations' results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "reads")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -70,7 +70,6 @@ class Template:
             for r in range(OUTPUTS[OPERATIONS[kind]]):
                 local[plan.out[j] + r] = len(local)
         self.ops = ops
-        self.reads = bool(plan.touched)  # reads RAM (a pure template never writes it)
         self.size = max(len(local), 1)
         self.change = len(stack) - D
         self.keep = keep - D  # slots kept below: depth + keep
@@ -131,12 +130,14 @@ class _Tables:
 
 
 def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
-                    crashed: np.ndarray, reads: np.ndarray) -> tuple[FactArrays, np.ndarray]:
+                    crashed: np.ndarray) -> FactArrays:
     """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
     aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
     facts_of_tasks` gives them for the same prefixes' runs (their outputs, sponge and RAM writes empty).
-    Also (n,) ``defer``: rows that read RAM (``reads``) and match the baseline but for RAM, whose ``eos_ok``
-    needs the baseline's final RAM at the cells they read (the reference's to say)."""
+
+    RAM: a covered prefix writes none, so its final RAM is the initial one at every cell, and where it reads a
+    cell the baseline also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match
+    is the empty prefix's (``eos_static``), reads or not."""
     n, D, K = S.shape
     Db = tables.base_stack.shape[1]
     if Db > D:
@@ -173,7 +174,6 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
     left = np.flatnonzero(eos_ok)
     if len(left):
         eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
-    defer = eos_ok & reads
 
     lost = (crashed & ~base_crashed).any(-1)
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
@@ -193,7 +193,7 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
         lost |= merged(0)
         for p in range(1, MAX_POP + 1):
             pop_loses[:, p] = merged(p) & (p <= live)
-    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
+    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses)
 
 
 class ValueStacks:
@@ -202,7 +202,7 @@ class ValueStacks:
     def __init__(self, model, store_size: int = STORE_SIZE):
         self.model = model
         self.store_size = int(store_size)
-        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,), reads RAM) or None
+        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,)) or None
         self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
         self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
         self._tables: _Tables | None = None
@@ -231,7 +231,7 @@ class ValueStacks:
         p = self.model.probes(task)
         if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
             return None
-        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool), False
+        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool)
 
     def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
         """Each key's (stack, crashed), or None where the prefix is not covered."""
@@ -329,7 +329,7 @@ class ValueStacks:
             values = fetch(rb, codes[rb, rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
         for b, key in enumerate(rows):
-            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy(), parents[b][2] or templates[b].reads)
+            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy())
 
     def tables(self, tasks: Sequence[int]) -> tuple[_Tables, np.ndarray]:
         """The padded tables of every task probed so far and each given task's row in them."""
@@ -353,14 +353,7 @@ class ValueStacks:
         S = np.zeros((len(live), int(depths.max()), tables.K), np.uint64)
         for b, f in enumerate(live):
             S[b, :depths[b]] = f[0]
-        facts, defer = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in live]),
-                                       np.array([f[2] for f in live], dtype=bool))
-        if defer.any():  # the reference decides these rows: drop them from the covered ones
-            at = np.flatnonzero(covered)
-            covered[at[defer]] = False
-            keep = ~defer
-            facts = FactArrays(facts.slot_nodes[keep], facts.outputs_ready[keep], facts.lost[keep],
-                               facts.eos_ok[keep], facts.pop_loses[keep])
+        facts = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in live]))
         self.covered_rows += int(covered.sum())
         return covered, facts
 
