@@ -52,7 +52,7 @@ class Template:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
     token's own values (its constants, then its operations' results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -71,6 +71,7 @@ class Template:
                 local[plan.out[j] + r] = len(local)
         self.ops = ops
         self.size = max(len(local), 1)
+        self.index = -1  # its row in a ValueStacks' codebook
         self.change = len(stack) - D
         self.keep = keep - D  # slots kept below: depth + keep
         self.tail = [self._code(i, local) for i in stack[keep:]]
@@ -93,6 +94,31 @@ class Template:
                 or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
             return None
         return cls(plan)
+
+
+class _Codebook:
+    """Every template's fields as padded arrays (row = the template's index), so a step gathers them per row."""
+
+    def __init__(self, templates: Sequence[Template]):
+        n = self.count = len(templates)
+        self.change = np.array([t.change for t in templates], dtype=np.int64)
+        self.keep = np.array([t.keep for t in templates], dtype=np.int64)
+        self.size = np.array([t.size for t in templates], dtype=np.int64)
+        self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
+        self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
+        self.constants = np.zeros((n, max((len(t.constants) for t in templates), default=0)), np.uint64)
+        J = max((len(t.ops) for t in templates), default=0)
+        A = max((len(op[1]) for t in templates for op in t.ops), default=0)
+        self.op_kind = np.full((n, J), -1, np.int64)
+        self.op_arity = np.zeros((n, J), np.int64)
+        self.op_codes = np.zeros((n, J, A), np.int64)
+        self.op_at = np.zeros((n, J), np.int64)
+        for i, t in enumerate(templates):
+            self.tail[i, :len(t.tail)] = t.tail
+            self.constants[i, :len(t.constants)] = t.constants
+            for j, (kind, codes, at) in enumerate(t.ops):
+                self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
+                self.op_codes[i, j, :len(codes)] = codes
 
 
 class _Tables:
@@ -205,6 +231,8 @@ class ValueStacks:
         self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,)) or None
         self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
         self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
+        self._list: list[Template] = []  # every template, at its index
+        self._book: _Codebook | None = None
         self._tables: _Tables | None = None
         self._table_of: dict[int, int] = {}
         self.covered_rows = 0
@@ -223,7 +251,10 @@ class ValueStacks:
                 program = Program(())
             what = program.instructions
             if what not in self._by_instruction:
-                self._by_instruction[what] = Template.of(program)
+                t = self._by_instruction[what] = Template.of(program)
+                if t is not None:
+                    t.index = len(self._list)
+                    self._list.append(t)
             self._templates[key] = self._by_instruction[what]
         return self._templates[key]
 
@@ -259,7 +290,7 @@ class ValueStacks:
     def _step(self, keys: list) -> None:
         """The children ``keys`` from their parents' stored stacks, every row at once."""
         store = self._store
-        rows, parents, templates = [], [], []
+        rows, parents, which = [], [], []
         for key in keys:
             parent = store[(key[0], key[1][:-1])]
             token = key[1][-1]
@@ -269,23 +300,23 @@ class ValueStacks:
             else:
                 rows.append(key)
                 parents.append(parent)
-                templates.append(t)
+                which.append(t.index)
         if not rows:
             return
+        book = self._codebook()
+        tid = np.array(which, dtype=np.int64)
         n, K = len(rows), len(parents[0][1])
         depth = np.array([len(p[0]) for p in parents], dtype=np.int64)
-        change = np.array([t.change for t in templates], dtype=np.int64)
-        new_depth = depth + change
+        new_depth = depth + book.change[tid]
         D = int(max(depth.max(), new_depth.max()))
         S = np.zeros((n, D, K), np.uint64)
         crashed = np.stack([p[1] for p in parents])
         for b, p in enumerate(parents):
             S[b, :len(p[0])] = p[0]
-        n_own = max(t.size for t in templates)
+        n_own = int(book.size[tid].max())
         own = np.zeros((n, n_own, K), np.uint64)  # each row's constants, then its operations' results
-        for b, t in enumerate(templates):
-            if t.constants:
-                own[b, :len(t.constants)] = np.array(t.constants, np.uint64)[:, None]
+        C = min(book.constants.shape[1], n_own)
+        own[:, :C] = book.constants[tid, :C, None]
         contexts = None  # each row's task's initial RAM, for mem_read
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -293,15 +324,13 @@ class ValueStacks:
             return np.where(below[:, None], S[members, np.clip(depth[members] + codes, 0, D - 1)],
                             own[members, np.clip(codes, 0, n_own - 1)])
 
-        n_ops = max(len(t.ops) for t in templates)
-        for j in range(n_ops):
-            groups: dict[tuple[int, int], list[int]] = {}
-            for b, t in enumerate(templates):
-                if j < len(t.ops):
-                    groups.setdefault((t.ops[j][0], len(t.ops[j][1])), []).append(b)
-            for (kind, arity), members in groups.items():
-                m = np.array(members, dtype=np.int64)
-                codes = np.array([templates[b].ops[j][1] for b in members], dtype=np.int64).reshape(len(m), arity)
+        for j in range(book.op_kind.shape[1]):
+            kinds = book.op_kind[tid, j]
+            group = np.where(kinds >= 0, kinds * 1024 + book.op_arity[tid, j], -1)
+            for g in np.unique(group[group >= 0]).tolist():
+                kind, arity = divmod(g, 1024)
+                m = np.flatnonzero(group == g)
+                codes = book.op_codes[tid[m], j, :arity]
                 operands = [fetch(m, codes[:, a]) for a in range(arity)]
                 ctx = None
                 if kind == _MEM_READ:
@@ -312,24 +341,25 @@ class ValueStacks:
                                                   np.array([where[key[0]] for key in rows], dtype=np.int64))
                     ctx = contexts.select(m)
                 results, crashes = _EVALUATE[kind](operands, ctx)
-                at = np.array([templates[b].ops[j][2] for b in members], dtype=np.int64)
+                at = book.op_at[tid[m], j]
                 for r, result in enumerate(results):
                     own[m, at + r] = np.broadcast_to(result, (len(m), K))
                 for _, mask in crashes:
                     crashed[m] |= np.broadcast_to(mask, (len(m), K))
-        T = max(len(t.tail) for t in templates)
+        T = book.tail.shape[1]
         if T:
-            codes = np.zeros((n, T), np.int64)
-            valid = np.zeros((n, T), bool)
-            for b, t in enumerate(templates):
-                codes[b, :len(t.tail)] = t.tail
-                valid[b, :len(t.tail)] = True
-            base = depth + np.array([t.keep for t in templates], dtype=np.int64)
+            valid = np.arange(T)[None] < book.tail_len[tid][:, None]
+            base = depth + book.keep[tid]
             rb, rj = np.nonzero(valid)
-            values = fetch(rb, codes[rb, rj])  # every source read before any slot is written
+            values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
         for b, key in enumerate(rows):
             store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy())
+
+    def _codebook(self) -> "_Codebook":
+        if self._book is None or self._book.count != len(self._list):
+            self._book = _Codebook(self._list)
+        return self._book
 
     def tables(self, tasks: Sequence[int]) -> tuple[_Tables, np.ndarray]:
         """The padded tables of every task probed so far and each given task's row in them."""
