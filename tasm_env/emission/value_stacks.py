@@ -370,22 +370,49 @@ class ValueStacks:
         return self._tables, np.array([self._table_of[t] for t in tasks], dtype=np.int64)
 
     def facts(self, keys: Sequence[tuple[int, tuple]]) -> tuple[np.ndarray, FactArrays | None]:
-        """(covered (n,) bool, the facts of the covered keys in order, or None if none is)."""
+        """(covered (n,) bool, the facts of the covered keys in order, or None if none is). A covered prefix's
+        facts are kept beside its stack, packed in one array (:func:`_pack`), for its next visits."""
         found = self.stacks(keys)
         covered = np.array([f is not None for f in found], dtype=bool)
         self.rows += len(keys)
         if not covered.any():
             return covered, None
-        live = [f for f in found if f is not None]
-        tasks = [key[0] for key, f in zip(keys, found) if f is not None]
-        tables, tid = self.tables(tasks)
-        depths = np.array([len(f[0]) for f in live], dtype=np.int64)
-        S = np.zeros((len(live), int(depths.max()), tables.K), np.uint64)
-        for b, f in enumerate(live):
-            S[b, :depths[b]] = f[0]
-        facts = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in live]))
         self.covered_rows += int(covered.sum())
-        return covered, facts
+        at = np.flatnonzero(covered)
+        live = [found[b] for b in at.tolist()]
+        fresh = [i for i, f in enumerate(live) if len(f) == 2]
+        if fresh:
+            new = [live[i] for i in fresh]
+            tables, tid = self.tables([keys[at[i]][0] for i in fresh])
+            depths = np.array([len(f[0]) for f in new], dtype=np.int64)
+            S = np.zeros((len(new), int(depths.max()), tables.K), np.uint64)
+            for b, f in enumerate(new):
+                S[b, :depths[b]] = f[0]
+            packed = _pack(facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in new])))
+            store = self._store
+            for b, i in enumerate(fresh):
+                key, f = keys[at[i]], live[i]
+                live[i] = (f[0], f[1], packed[b])
+                if key in store:
+                    store[key] = live[i]
+        return covered, _unpack(np.stack([f[2] for f in live]))
+
+
+_WIDTHS = (SLOT_WINDOW, SLOT_WINDOW, 1, 1, MAX_POP + 1)
+"""Packed facts: slot_nodes, outputs_ready (padded to 16), lost, eos_ok, pop_loses, as int64 columns."""
+
+
+def _pack(f: FactArrays) -> np.ndarray:
+    ready = np.zeros((len(f.lost), SLOT_WINDOW), np.int64)
+    width = min(f.outputs_ready.shape[1], SLOT_WINDOW)
+    ready[:, :width] = f.outputs_ready[:, :width]
+    return np.concatenate([f.slot_nodes, ready, f.lost[:, None], f.eos_ok[:, None], f.pop_loses], 1).astype(np.int64)
+
+
+def _unpack(packed: np.ndarray) -> FactArrays:
+    parts = np.split(packed, np.cumsum(_WIDTHS)[:-1], axis=1)
+    return FactArrays(parts[0], parts[1].astype(bool), parts[2][:, 0].astype(bool), parts[3][:, 0].astype(bool),
+                      parts[4].astype(bool))
 
 
 @dataclass(frozen=True)
