@@ -32,10 +32,12 @@ from typing import Sequence
 import numpy as np
 
 from .. import batch
+from ..collector import collector_paused
 from ..asm import Program
 from ..errors import TasmError
 from ..plan import OPERATIONS, OUTPUTS, Shape
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
+from .values import PAUSE_AT
 
 __all__ = ["GENERIC_DEPTH", "STORE_SIZE", "Template", "ValueArrays", "ValueStacks", "facts_of_stacks", "value_arrays"]
 
@@ -433,6 +435,11 @@ def value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None
     """The facts of the rows' (task, prefix) keys: from ``stacks`` where it covers a row, from ``model``'s
     reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) for the others (all of them without
     ``stacks``)."""
+    with collector_paused(len(keys) >= PAUSE_AT):  # the store's new entries: one young collection at the end
+        return _value_arrays(model, keys, stacks)
+
+
+def _value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None) -> ValueArrays:
     B = len(keys)
     valid = np.array([key is not None for key in keys], dtype=bool)
     slot_nodes = np.full((B, SLOT_WINDOW), -1, np.int64)
