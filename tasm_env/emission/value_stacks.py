@@ -47,6 +47,8 @@ STORE_SIZE = 1 << 16
 """(task, prefix) stacks kept for the steps after them."""
 _EVALUATE = tuple(batch.evaluator(name) for name in OPERATIONS)
 _MEM_READ = OPERATIONS.index("mem_read")
+NO_ADDRESS = np.uint64(2**64 - 1)
+"""A RAM address no write has (above the field's modulus): the padding of shorter write logs."""
 
 
 class Template:
@@ -54,7 +56,7 @@ class Template:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
     token's own values (its constants, then its operations' results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -73,6 +75,7 @@ class Template:
                 local[plan.out[j] + r] = len(local)
         self.ops = ops
         self.size = max(len(local), 1)
+        self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
         self.index = -1  # its row in a ValueStacks' codebook
         self.change = len(stack) - D
         self.keep = keep - D  # slots kept below: depth + keep
@@ -91,8 +94,8 @@ class Template:
             plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
         except TasmError:
             return None
-        # RAM reads are covered (initial RAM, while the prefix has written none), writes are not
-        if plan.static_crash != batch.NO_CRASH or plan.output or plan.writes or plan.sponge is not None \
+        # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
+        if plan.static_crash != batch.NO_CRASH or plan.output or plan.sponge is not None \
                 or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
             return None
         return cls(plan)
@@ -106,6 +109,8 @@ class _Codebook:
         self.change = np.array([t.change for t in templates], dtype=np.int64)
         self.keep = np.array([t.keep for t in templates], dtype=np.int64)
         self.size = np.array([t.size for t in templates], dtype=np.int64)
+        self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
+        self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
         self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
         self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
         self.constants = np.zeros((n, max((len(t.constants) for t in templates), default=0)), np.uint64)
@@ -117,6 +122,7 @@ class _Codebook:
         self.op_at = np.zeros((n, J), np.int64)
         for i, t in enumerate(templates):
             self.tail[i, :len(t.tail)] = t.tail
+            self.writes[i, :len(t.writes)] = t.writes
             self.constants[i, :len(t.constants)] = t.constants
             for j, (kind, codes, at) in enumerate(t.ops):
                 self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
@@ -143,7 +149,8 @@ class _Tables:
         self.pair_i = np.zeros((n, P), np.int64)
         self.pair_j = np.zeros((n, P), np.int64)
         self.real = np.zeros((n, P), bool)
-        self.eos_static = np.zeros(n, bool)
+        self.eos_shape = np.zeros(n, bool)  # the baseline outputs nothing and has no sponge
+        self.eos_ram = np.zeros(n, bool)  # the empty prefix's RAM matches the baseline's
         for t, p in enumerate(probes):
             self.base_stack[t, :p.base.stack.shape[0]] = p.base.stack
             r = len(p.node_of)
@@ -154,18 +161,22 @@ class _Tables:
             # a covered prefix outputs nothing, has no sponge and touches no RAM: the empty prefix's outcome
             empty = p.outcome(p.evaluate(Program(())))
             runs = ~p.base.crashed
-            self.eos_static[t] = len(p.base.output) == 0 and p.base.sponge is None and bool(empty.ram_match[runs].all())
+            self.eos_shape[t] = len(p.base.output) == 0 and p.base.sponge is None
+            self.eos_ram[t] = bool(empty.ram_match[runs].all())
 
 
 def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
-                    crashed: np.ndarray) -> FactArrays:
+                    crashed: np.ndarray, written: np.ndarray, writes: np.ndarray) -> tuple[FactArrays, np.ndarray]:
     """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
     aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
-    facts_of_tasks` gives them for the same prefixes' runs (their outputs, sponge and RAM writes empty).
+    facts_of_tasks` gives them for the same prefixes' runs (their outputs and sponge empty; ``written``
+    (n, 2w, K): address, final contents, ... of each write, zero-padded; ``writes`` (n,): the row wrote RAM).
+    Also (n,) ``defer``: rows that wrote RAM and match the baseline but for RAM, whose ``eos_ok`` needs the RAM
+    comparison (the reference's to say).
 
-    RAM: a covered prefix writes none, so its final RAM is the initial one at every cell, and where it reads a
-    cell the baseline also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match
-    is the empty prefix's (``eos_static``), reads or not."""
+    RAM: a prefix that writes none has the initial RAM at every cell, and where it reads a cell the baseline
+    also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match is the empty
+    prefix's (``eos_ram``), reads or not."""
     n, D, K = S.shape
     Db = tables.base_stack.shape[1]
     if Db > D:
@@ -198,10 +209,12 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
     same = (S[rows[:, None], at] == base_stack[rows[:, None], at]) | ~both[:, None, :]
     ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
 
-    eos_ok = tables.eos_static[tid] & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
+    eos_ok = tables.eos_shape[tid] & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
     left = np.flatnonzero(eos_ok)
     if len(left):
         eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
+    defer = eos_ok & writes
+    eos_ok &= tables.eos_ram[tid]
 
     lost = (crashed & ~base_crashed).any(-1)
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
@@ -210,6 +223,9 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
         c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
         both_crashed = c_i & c_j
         rest = (c_i == c_j) & tables.real[tid]
+        if written.shape[1]:
+            rest &= both_crashed | (np.take_along_axis(written, pair_i[:, None], 2)
+                                    == np.take_along_axis(written, pair_j[:, None], 2)).all(1)
         below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
                                           == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
 
@@ -221,7 +237,7 @@ def facts_of_stacks(tables: _Tables, tid: np.ndarray, S: np.ndarray, depths: np.
         lost |= merged(0)
         for p in range(1, MAX_POP + 1):
             pop_loses[:, p] = merged(p) & (p <= live)
-    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses)
+    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
 
 
 class ValueStacks:
@@ -264,7 +280,7 @@ class ValueStacks:
         p = self.model.probes(task)
         if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
             return None
-        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool)
+        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool), np.zeros((0, p.k), np.uint64)
 
     def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
         """Each key's (stack, crashed), or None where the prefix is not covered."""
@@ -320,6 +336,13 @@ class ValueStacks:
         C = min(book.constants.shape[1], n_own)
         own[:, :C] = book.constants[tid, :C, None]
         contexts = None  # each row's task's initial RAM, for mem_read
+        logs = [p[2] for p in parents]  # each row's writes so far: address, value, ... (2w, K)
+        W = max(len(log) for log in logs)
+        if W:  # padded with an address no write has (above the field), so a padded write never matches
+            Wpad = np.zeros((n, W, K), np.uint64)
+            Wpad[:, 0::2] = NO_ADDRESS
+            for b, log in enumerate(logs):
+                Wpad[b, :len(log)] = log
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
@@ -342,12 +365,20 @@ class ValueStacks:
                         contexts = batch.Contexts([self.model.probes(t).inputs for t in tasks],
                                                   np.array([where[key[0]] for key in rows], dtype=np.int64))
                     ctx = contexts.select(m)
+                    operands += [Wpad[m, q] for q in range(W)] if W else []
                 results, crashes = _EVALUATE[kind](operands, ctx)
                 at = book.op_at[tid[m], j]
                 for r, result in enumerate(results):
                     own[m, at + r] = np.broadcast_to(result, (len(m), K))
                 for _, mask in crashes:
                     crashed[m] |= np.broadcast_to(mask, (len(m), K))
+        n_writes = book.n_writes[tid]  # the writes read the old stack: before its slots are written
+        new_logs = logs
+        if n_writes.any():
+            new_logs = list(logs)
+            for b in np.flatnonzero(n_writes).tolist():
+                codes = book.writes[tid[b], :n_writes[b]]
+                new_logs[b] = np.concatenate([logs[b], fetch(np.full(len(codes), b), codes)])
         T = book.tail.shape[1]
         if T:
             valid = np.arange(T)[None] < book.tail_len[tid][:, None]
@@ -356,7 +387,7 @@ class ValueStacks:
             values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
         for b, key in enumerate(rows):
-            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy())
+            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy(), new_logs[b])
 
     def _codebook(self) -> "_Codebook":
         if self._book is None or self._book.count != len(self._list):
@@ -382,7 +413,7 @@ class ValueStacks:
         self.covered_rows += int(covered.sum())
         at = np.flatnonzero(covered)
         live = [found[b] for b in at.tolist()]
-        fresh = [i for i, f in enumerate(live) if len(f) == 2]
+        fresh = [i for i, f in enumerate(live) if len(f) == 3]
         if fresh:
             new = [live[i] for i in fresh]
             tables, tid = self.tables([keys[at[i]][0] for i in fresh])
@@ -390,14 +421,39 @@ class ValueStacks:
             S = np.zeros((len(new), int(depths.max()), tables.K), np.uint64)
             for b, f in enumerate(new):
                 S[b, :depths[b]] = f[0]
-            packed = _pack(facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in new])))
+            written, writes = _written([f[2] for f in new], tables.K)
+            facts, defer = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in new]), written, writes)
+            packed = _pack(facts)
             store = self._store
             for b, i in enumerate(fresh):
+                if defer[b]:  # the reference decides this row (now and on its next visits)
+                    covered[at[i]] = False
+                    continue
                 key, f = keys[at[i]], live[i]
-                live[i] = (f[0], f[1], packed[b])
+                live[i] = (*f, packed[b])
                 if key in store:
                     store[key] = live[i]
-        return covered, _unpack(np.stack([f[2] for f in live]))
+            if defer.any():
+                live = [f for f, c in zip(live, covered[at]) if c]
+                self.covered_rows -= int(defer.sum())
+                if not live:
+                    return covered, None
+        return covered, _unpack(np.stack([f[3] for f in live]))
+
+
+def _written(logs: Sequence[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2w, K) address, final contents, ... of every write of each row's log (zero-padded, as the reference's
+    ``probe_facts`` pads them), and (n,) whether the row wrote at all."""
+    W = max((len(log) for log in logs), default=0)
+    out = np.zeros((len(logs), W, K), np.uint64)
+    for b, log in enumerate(logs):
+        if len(log):
+            address, value = log[0::2], log[1::2]
+            hit = address[None, :, :] == address[:, None, :]  # (k, j, K): write j went where write k did
+            last = hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)  # the latest such write wins
+            out[b, 0:len(log):2] = address
+            out[b, 1:len(log):2] = np.take_along_axis(value, last, axis=0)
+    return out, np.array([len(log) > 0 for log in logs], dtype=bool)
 
 
 _WIDTHS = (SLOT_WINDOW, SLOT_WINDOW, 1, 1, MAX_POP + 1)
