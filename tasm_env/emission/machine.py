@@ -67,8 +67,9 @@ from ..errors import ConfigError
 from .state import (CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, VALUE_LEVELS, EmissionState,
                     check_level)
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
+from ..collector import collector_paused
 from .value_stacks import ValueArrays, ValueStacks, value_arrays
-from .values import ValueFacts, ValueModel, pop_tokens, restrict_rows
+from .values import PAUSE_AT, ValueFacts, ValueModel, pop_tokens, restrict_rows
 from .vocab import EOS
 
 __all__ = ["LEVELS", "StackMachine", "TorchOps", "take"]
@@ -276,8 +277,11 @@ class StackMachine:
         (:class:`~tasm_env.emission.value_stacks.ValueStacks`) for the rows it covers, the reference
         (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) for the rest, or for all rows when
         ``fast_values`` is False."""
-        return state.memo("value_arrays", lambda: value_arrays(self._value_model(), self._value_keys(state),
-                                                               self.value_stacks if self.fast_values else None))
+        def compute() -> ValueArrays:  # keys and facts with the collector paused: one young collection after
+            with collector_paused(len(state) >= PAUSE_AT):
+                return value_arrays(self._value_model(), self._value_keys(state),
+                                    self.value_stacks if self.fast_values else None)
+        return state.memo("value_arrays", compute)
 
     def _facts_list(self, state: EmissionState) -> list[ValueFacts | None]:
         a, model = self.value_arrays(state), self._value_model()

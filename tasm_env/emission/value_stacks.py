@@ -34,13 +34,11 @@ from typing import Sequence
 import numpy as np
 
 from .. import batch
-from ..collector import collector_paused
 from ..asm import Program
 from ..errors import TasmError
 from ..plan import OPERATIONS, OUTPUTS, Shape
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
 from .stack_facts import StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
-from .values import PAUSE_AT
 
 __all__ = ["GENERIC_DEPTH", "NO_ADDRESS", "STORE_SIZE", "Template", "ValueArrays", "ValueStacks", "value_arrays"]
 
@@ -351,11 +349,6 @@ def value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None
     """The facts of the rows' (task, prefix) keys: from ``stacks`` where it covers a row, from ``model``'s
     reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) for the others (all of them without
     ``stacks``)."""
-    with collector_paused(len(keys) >= PAUSE_AT):  # the store's new entries: one young collection at the end
-        return _value_arrays(model, keys, stacks)
-
-
-def _value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None) -> ValueArrays:
     B = len(keys)
     valid = np.array([key is not None for key in keys], dtype=bool)
     slot_nodes = np.full((B, SLOT_WINDOW), -1, np.int64)
