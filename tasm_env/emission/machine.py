@@ -67,7 +67,9 @@ from ..errors import ConfigError
 from .state import (CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, VALUE_LEVELS, EmissionState,
                     check_level)
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
-from .values import SLOT_WINDOW, ValueFacts, ValueModel, pop_tokens, restrict_rows
+from ..collector import collector_paused
+from .value_stacks import ValueArrays, ValueStacks, value_arrays
+from .values import PAUSE_AT, ValueFacts, ValueModel, pop_tokens, restrict_rows
 from .vocab import EOS
 
 __all__ = ["LEVELS", "StackMachine", "TorchOps", "take"]
@@ -174,6 +176,8 @@ class StackMachine:
         self._level_fields = {level: int(fields[0]) for level, fields in LEVEL_FIELDS.items()}
         self._budget_field, self._effect_field = int(TaskField.BUDGET), int(TaskField.EFFECT_BASE)
         self.values = values
+        self.value_stacks = None if values is None else ValueStacks(values)
+        self.fast_values = True  # False: every row's value facts from the reference (tests compare both)
         self._pops = pop_tokens(self.vocab)
 
     @property
@@ -255,10 +259,10 @@ class StackMachine:
     def value_facts(self, state: EmissionState) -> list[ValueFacts | None]:
         """The :class:`~tasm_env.emission.values.ValueFacts` of every row (None for a garbage row, such as
         torchgfn's sink states), computed once per state."""
-        return state.memo("values", lambda: self._compute_facts(state))
+        return state.memo("values", lambda: self._facts_list(state))
 
-    def _compute_facts(self, state: EmissionState) -> list[ValueFacts | None]:
-        model = self._value_model()
+    def _value_keys(self, state: EmissionState) -> list[tuple | None]:
+        """(task, prefix) of every row, None for a garbage row."""
         # numpy's tolist: torch's costs several times more per element (a (1,024, 68) token matrix a step)
         lengths, tasks = state.length.numpy().tolist(), state.task.numpy().tolist()
         tokens = state.tokens.numpy().tolist()
@@ -266,41 +270,47 @@ class StackMachine:
         for m, row, n in zip(lengths, tokens, tasks):
             prefix = tuple(row[:m]) if 0 <= m <= self.max_len and 0 <= n < len(self.specs) else None
             keys.append(None if prefix is None or min(prefix, default=1) < 1 else (n, prefix))
-        found = iter(model.facts_many([key for key in keys if key is not None]))
-        return [None if key is None else next(found) for key in keys]
+        return keys
+
+    def value_arrays(self, state: EmissionState) -> ValueArrays:
+        """Every row's value facts as arrays (computed once per state): the fast path
+        (:class:`~tasm_env.emission.value_stacks.ValueStacks`) for the rows it covers, the reference
+        (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) for the rest, or for all rows when
+        ``fast_values`` is False."""
+        def compute() -> ValueArrays:  # keys and facts with the collector paused: one young collection after
+            with collector_paused(len(state) >= PAUSE_AT):
+                return value_arrays(self._value_model(), self._value_keys(state),
+                                    self.value_stacks if self.fast_values else None)
+        return state.memo("value_arrays", compute)
+
+    def _facts_list(self, state: EmissionState) -> list[ValueFacts | None]:
+        a, model = self.value_arrays(state), self._value_model()
+        return [None if key is None else ValueFacts(a.slot_nodes[b], a.ready[b, :model.probes(key[0]).arity],
+                                                    bool(a.lost[b]), bool(a.eos_ok[b]), a.pop_loses[b])
+                for b, key in enumerate(a.keys)]
 
     def _dataflow_masks(self, state: EmissionState) -> torch.Tensor:
         mask = self.forward_masks(state, "typed").clone()
-        facts = self.value_facts(state)
-        rows = [b for b, f in enumerate(facts) if f is not None]
-        if rows:
+        a = self.value_arrays(state)
+        rows = np.flatnonzero(a.valid)
+        if len(rows):
             narrowed = mask.numpy()[rows]
-            restrict_rows(narrowed, np.array([facts[b].eos_ok for b in rows], dtype=bool),
-                          np.stack([facts[b].pop_loses for b in rows]), self._pops)
+            restrict_rows(narrowed, a.eos_ok[rows], a.pop_loses[rows], self._pops)
             mask.numpy()[rows] = narrowed  # shares memory with mask
         return mask
 
     def slot_nodes(self, state: EmissionState) -> torch.Tensor:
         """(B, 16) int64: the task-graph node each of the top 16 live slots holds (st0 first), or -1."""
-        nodes = np.full((len(state), SLOT_WINDOW), -1, dtype=np.int64)
-        for b, f in enumerate(self.value_facts(state)):
-            if f is not None:
-                nodes[b] = f.slot_nodes
-        return torch.from_numpy(nodes)
+        return torch.from_numpy(self.value_arrays(state).slot_nodes.copy())
 
     def outputs_ready(self, state: EmissionState) -> torch.Tensor:
         """(B, 16) bool: output position i (st_i of the baseline's final stack) holds its value (False beyond
         the task's output arity)."""
-        ready = np.zeros((len(state), SLOT_WINDOW), dtype=bool)
-        for b, f in enumerate(self.value_facts(state)):
-            if f is not None:
-                n = min(len(f.outputs_ready), SLOT_WINDOW)
-                ready[b, :n] = f.outputs_ready[:n]
-        return torch.from_numpy(ready)
+        return torch.from_numpy(self.value_arrays(state).ready.copy())
 
     def lost(self, state: EmissionState) -> torch.Tensor:
         """(B,) bool: no continuation of the row can verify (the probes prove it)."""
-        return torch.tensor([f is not None and f.lost for f in self.value_facts(state)], dtype=torch.bool)
+        return torch.from_numpy(self.value_arrays(state).lost.copy())
 
     def legal(self, state: EmissionState, actions: torch.Tensor, level: str = "stack") -> torch.Tensor:
         """(B,) bool: is ``actions[b]`` legal in row b under ``level``? (The masks' rules, one action per row.)"""

@@ -1,0 +1,160 @@
+"""The value facts of covered prefixes (:mod:`tasm_env.emission.value_stacks`) from their carried arrays: the
+stacks bottom-aligned and zero-padded (n, D, K), the crash bits (n, K) and the RAM write logs, every task's at
+once, by the exact comparisons of :func:`tasm_env.emission.probe_facts.facts_of_tasks` (the reference's batched
+twin) on each task's tables padded to the largest (:class:`StackTables`)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..asm import Program
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
+
+__all__ = ["PACKED_WIDTHS", "StackTables", "facts_of_stacks", "pack_facts", "unpack_facts", "written_of"]
+
+
+class StackTables:
+    """Every probed task's tables (:class:`~tasm_env.emission.values.TaskProbes`), padded to the largest."""
+
+    def __init__(self, probes: Sequence):
+        K = probes[0].k
+        self.K, n = K, len(probes)
+        self.bottom = np.array([p.bottom for p in probes], dtype=np.int64)
+        self.arity = np.array([p.arity for p in probes], dtype=np.int64)
+        self.base_depth = np.array([p.base.stack.shape[0] for p in probes], dtype=np.int64)
+        self.base_crashed = np.array([p.base.crashed for p in probes]).reshape(n, K)
+        D = int(self.base_depth.max())
+        self.base_stack = np.zeros((n, D, K), np.uint64)
+        R = max(len(p.node_of) for p in probes)
+        self.node_values = np.zeros((n, R, K), np.uint64)
+        self.node_known = np.zeros((n, R, K), bool)
+        self.node_of = np.full((n, R), -1, np.int64)
+        P = max(len(p.pairs[0]) for p in probes)
+        self.pair_i = np.zeros((n, P), np.int64)
+        self.pair_j = np.zeros((n, P), np.int64)
+        self.real = np.zeros((n, P), bool)
+        self.eos_shape = np.zeros(n, bool)  # the baseline outputs nothing and has no sponge
+        self.eos_ram = np.zeros(n, bool)  # the empty prefix's RAM matches the baseline's
+        for t, p in enumerate(probes):
+            self.base_stack[t, :p.base.stack.shape[0]] = p.base.stack
+            r = len(p.node_of)
+            self.node_values[t, :r], self.node_known[t, :r], self.node_of[t, :r] = \
+                p.node_values, p.node_known, p.node_of
+            m = len(p.pairs[0])
+            self.pair_i[t, :m], self.pair_j[t, :m], self.real[t, :m] = p.pairs[0], p.pairs[1], True
+            # a covered prefix outputs nothing, has no sponge and touches no RAM: the empty prefix's outcome
+            empty = p.outcome(p.evaluate(Program(())))
+            runs = ~p.base.crashed
+            self.eos_shape[t] = len(p.base.output) == 0 and p.base.sponge is None
+            self.eos_ram[t] = bool(empty.ram_match[runs].all())
+
+
+def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
+                    crashed: np.ndarray, written: np.ndarray, writes: np.ndarray) -> tuple[FactArrays, np.ndarray]:
+    """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
+    aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
+    facts_of_tasks` gives them for the same prefixes' runs (their outputs and sponge empty; ``written``
+    (n, 2w, K): address, final contents, ... of each write, zero-padded; ``writes`` (n,): the row wrote RAM).
+    Also (n,) ``defer``: rows that wrote RAM and match the baseline but for RAM, whose ``eos_ok`` needs the RAM
+    comparison (the reference's to say).
+
+    RAM: a prefix that writes none has the initial RAM at every cell, and where it reads a cell the baseline
+    also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match is the empty
+    prefix's (``eos_ram``), reads or not."""
+    n, D, K = S.shape
+    Db = tables.base_stack.shape[1]
+    if Db > D:
+        S = np.concatenate([S, np.zeros((n, Db - D, K), np.uint64)], 1)
+        D = Db
+    bottom, arity = tables.bottom[tid], tables.arity[tid]
+    base_crashed = tables.base_crashed[tid]
+    live = depths - bottom
+    rows = np.arange(n)
+
+    slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
+    valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
+    pb, ps = np.nonzero(valid)
+    if tables.node_of.shape[1] and len(pb):
+        pt = tid[pb]
+        top = S[pb, depths[pb] - 1 - ps]
+        lanes_ok = ~crashed[pb, None, :] & tables.node_known[pt]
+        match = ~((top[:, None, :] != tables.node_values[pt]) & lanes_ok).any(-1) & lanes_ok.any(-1)
+        hit = match.any(-1)
+        slot_nodes[pb[hit], ps[hit]] = tables.node_of[pt[hit], match[hit].argmax(-1)]
+
+    A = int(tables.arity.max(initial=0))
+    both = ~crashed & ~base_crashed
+    out_index = np.arange(A)[None]
+    heights = bottom[:, None] + arity[:, None] - 1 - out_index
+    at = np.clip(heights, 0, D - 1)
+    base_stack = tables.base_stack[tid]
+    if base_stack.shape[1] < D:
+        base_stack = np.concatenate([base_stack, np.zeros((n, D - base_stack.shape[1], K), np.uint64)], 1)
+    same = (S[rows[:, None], at] == base_stack[rows[:, None], at]) | ~both[:, None, :]
+    ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
+
+    eos_ok = tables.eos_shape[tid] & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
+    left = np.flatnonzero(eos_ok)
+    if len(left):
+        eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
+    defer = eos_ok & writes
+    eos_ok &= tables.eos_ram[tid]
+
+    lost = (crashed & ~base_crashed).any(-1)
+    pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
+    if tables.pair_i.shape[1]:
+        pair_i, pair_j = tables.pair_i[tid], tables.pair_j[tid]
+        c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
+        both_crashed = c_i & c_j
+        rest = (c_i == c_j) & tables.real[tid]
+        if written.shape[1]:
+            rest &= both_crashed | (np.take_along_axis(written, pair_i[:, None], 2)
+                                    == np.take_along_axis(written, pair_j[:, None], 2)).all(1)
+        below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
+                                          == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
+
+        def merged(popped: int) -> np.ndarray:
+            h = depths - popped - 1
+            stack_same = np.where((h >= 0)[:, None], below[rows, np.maximum(h, 0)], True)
+            return (rest & (both_crashed | stack_same)).any(-1)
+
+        lost |= merged(0)
+        for p in range(1, MAX_POP + 1):
+            pop_loses[:, p] = merged(p) & (p <= live)
+    return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
+
+
+def written_of(logs: Sequence[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2w, K) address, final contents, ... of every write of each row's log (zero-padded, as the reference's
+    ``probe_facts`` pads them), and (n,) whether the row wrote at all."""
+    W = max((len(log) for log in logs), default=0)
+    out = np.zeros((len(logs), W, K), np.uint64)
+    for b, log in enumerate(logs):
+        if len(log):
+            address, value = log[0::2], log[1::2]
+            hit = address[None, :, :] == address[:, None, :]  # (k, j, K): write j went where write k did
+            last = hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)  # the latest such write wins
+            out[b, 0:len(log):2] = address
+            out[b, 1:len(log):2] = np.take_along_axis(value, last, axis=0)
+    return out, np.array([len(log) > 0 for log in logs], dtype=bool)
+
+
+PACKED_WIDTHS = (SLOT_WINDOW, SLOT_WINDOW, 1, 1, MAX_POP + 1)
+"""Packed facts: slot_nodes, outputs_ready (padded to 16), lost, eos_ok, pop_loses, as int64 columns."""
+
+
+def pack_facts(f: FactArrays) -> np.ndarray:
+    """(n, 40) int64: the facts of n prefixes in one array (one object per prefix kept)."""
+    ready = np.zeros((len(f.lost), SLOT_WINDOW), np.int64)
+    width = min(f.outputs_ready.shape[1], SLOT_WINDOW)
+    ready[:, :width] = f.outputs_ready[:, :width]
+    return np.concatenate([f.slot_nodes, ready, f.lost[:, None], f.eos_ok[:, None], f.pop_loses], 1).astype(np.int64)
+
+
+def unpack_facts(packed: np.ndarray) -> FactArrays:
+    """The inverse of :func:`pack_facts`."""
+    parts = np.split(packed, np.cumsum(PACKED_WIDTHS)[:-1], axis=1)
+    return FactArrays(parts[0], parts[1].astype(bool), parts[2][:, 0].astype(bool), parts[3][:, 0].astype(bool),
+                      parts[4].astype(bool))

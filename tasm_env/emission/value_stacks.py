@@ -1,0 +1,375 @@
+"""A fast path for the value state: value stacks carried as arrays and stepped by token, many rows at once.
+
+    stacks = ValueStacks(model)                    # model: a ValueModel (probes, decoders)
+    covered, facts = stacks.facts(keys)            # keys: (task, prefix tokens); facts: FactArrays of the covered
+
+A prefix whose every token is *covered* (no public or secret input, no output, no sponge, no static crash
+such as a stack underflow; value-dependent crashes such as ``assert`` or ``invert`` of zero are crash bits) has
+as its whole state on the probes its stack (depth, K), its lanes' crash bits (K,) and its RAM writes in order
+(a log (2w, K): address, value, ...; a read takes the latest write to its address, else the initial RAM):
+everything else of its :class:`~tasm_env.emission.values.Outcome` is empty. Every other row is left to the
+reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`), and so is a writing row that matches the
+baseline but for RAM (its ``eos_ok`` needs the RAM comparison), so that the hybrid is exact.
+
+**Templates.** What a token does is read off its own one-instruction dataflow plan
+(:func:`tasm_env.batch.compile_block` on a generic stack of :data:`GENERIC_DEPTH` slots), never from a list of
+instructions: the plan's final stack says which top slots it keeps, which it takes from below (a stack move),
+which are constants (``push``) and which are operation results, and its operations (kind, operand ids) are
+evaluated with the batched executor's evaluators (:func:`tasm_env.batch.evaluator`). A step groups the
+operations of all rows of all tasks by kind, one evaluator call per kind, then writes every row's new top
+slots with one gather and one scatter.
+
+**Store.** Stacks are kept per (task, prefix) (bounded, oldest dropped), so a child steps from its parent's
+arrays; a missing ancestor is stepped from the empty prefix in rounds of one token (``backward_step`` and
+revisits are exact by construction: the state is a function of the prefix). The facts of the covered rows
+are computed from the padded arrays, every task at once (:func:`~tasm_env.emission.stack_facts.facts_of_stacks`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .. import batch
+from ..asm import Program
+from ..errors import TasmError
+from ..plan import OPERATIONS, OUTPUTS, Shape
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
+from .stack_facts import StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
+
+__all__ = ["GENERIC_DEPTH", "NO_ADDRESS", "STORE_SIZE", "Template", "ValueArrays", "ValueStacks", "value_arrays"]
+
+GENERIC_DEPTH = 48
+"""Stack slots of the generic stack a token's template is compiled on (deeper than any instruction reaches)."""
+STORE_SIZE = 1 << 16
+"""(task, prefix) stacks kept for the steps after them."""
+_EVALUATE = tuple(batch.evaluator(name) for name in OPERATIONS)
+_MEM_READ = OPERATIONS.index("mem_read")
+NO_ADDRESS = np.uint64(2**64 - 1)
+"""A RAM address no write has (above the field's modulus): the padding of shorter write logs."""
+
+
+class Template:
+    """What one pure token does to a stack, from its one-instruction plan. Operand and slot sources are codes:
+    ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
+    token's own values (its constants, then its operations' results)."""
+
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes")
+
+    def __init__(self, plan: batch.Plan):
+        D = GENERIC_DEPTH
+        stack = plan.stack
+        keep = 0
+        while keep < min(len(stack), D) and stack[keep] == keep:
+            keep += 1
+        local = {i: n for n, i in enumerate(plan.const_ids)}  # value id -> own value index
+        self.constants = list(plan.const_values)
+        ops, first = [], 0
+        for j, kind in enumerate(plan.kind):
+            ids = plan.inputs[first:first + plan.n_in[j]]
+            first += plan.n_in[j]
+            ops.append((kind, [self._code(i, local) for i in ids], len(local)))
+            for r in range(OUTPUTS[OPERATIONS[kind]]):
+                local[plan.out[j] + r] = len(local)
+        self.ops = ops
+        self.size = max(len(local), 1)
+        self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
+        self.index = -1  # its row in a ValueStacks' codebook
+        self.change = len(stack) - D
+        self.keep = keep - D  # slots kept below: depth + keep
+        self.tail = [self._code(i, local) for i in stack[keep:]]
+
+    @staticmethod
+    def _code(i: int, local: dict) -> int:
+        return i - GENERIC_DEPTH if i < GENERIC_DEPTH else local[i]
+
+    @classmethod
+    def of(cls, program: Program) -> "Template | None":
+        """The template of a one-instruction program, or None if it is not pure (see the module docstring)."""
+        if len(program.instructions) != 1:
+            return None
+        try:
+            plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
+        except TasmError:
+            return None
+        # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
+        if plan.static_crash != batch.NO_CRASH or plan.output or plan.sponge is not None \
+                or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
+            return None
+        return cls(plan)
+
+
+class _Codebook:
+    """Every template's fields as padded arrays (row = the template's index), so a step gathers them per row."""
+
+    def __init__(self, templates: Sequence[Template]):
+        n = self.count = len(templates)
+        self.change = np.array([t.change for t in templates], dtype=np.int64)
+        self.keep = np.array([t.keep for t in templates], dtype=np.int64)
+        self.size = np.array([t.size for t in templates], dtype=np.int64)
+        self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
+        self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
+        self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
+        self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
+        self.constants = np.zeros((n, max((len(t.constants) for t in templates), default=0)), np.uint64)
+        J = max((len(t.ops) for t in templates), default=0)
+        A = max((len(op[1]) for t in templates for op in t.ops), default=0)
+        self.op_kind = np.full((n, J), -1, np.int64)
+        self.op_arity = np.zeros((n, J), np.int64)
+        self.op_codes = np.zeros((n, J, A), np.int64)
+        self.op_at = np.zeros((n, J), np.int64)
+        for i, t in enumerate(templates):
+            self.tail[i, :len(t.tail)] = t.tail
+            self.writes[i, :len(t.writes)] = t.writes
+            self.constants[i, :len(t.constants)] = t.constants
+            for j, (kind, codes, at) in enumerate(t.ops):
+                self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
+                self.op_codes[i, j, :len(codes)] = codes
+
+
+class ValueStacks:
+    """The fast path over a :class:`~tasm_env.emission.values.ValueModel`'s tasks (see the module docstring)."""
+
+    def __init__(self, model, store_size: int = STORE_SIZE):
+        self.model = model
+        self.store_size = int(store_size)
+        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,)) or None
+        self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
+        self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
+        self._list: list[Template] = []  # every template, at its index
+        self._book: _Codebook | None = None
+        self._tables: StackTables | None = None
+        self._table_of: dict[int, int] = {}
+        self.covered_rows = 0
+        self.rows = 0
+
+    def forget(self) -> None:
+        """Drop the stored stacks (templates and tables stay): the next prefixes are stepped from the empty one."""
+        self._store.clear()
+
+    def template(self, task: int, token: int) -> Template | None:
+        key = (task, token)
+        if key not in self._templates:
+            try:
+                program = self.model.decoders[task]([token])
+            except TasmError:
+                program = Program(())
+            what = program.instructions
+            if what not in self._by_instruction:
+                t = self._by_instruction[what] = Template.of(program)
+                if t is not None:
+                    t.index = len(self._list)
+                    self._list.append(t)
+            self._templates[key] = self._by_instruction[what]
+        return self._templates[key]
+
+    def _empty(self, task: int):
+        p = self.model.probes(task)
+        if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
+            return None
+        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool), np.zeros((0, p.k), np.uint64)
+
+    def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
+        """Each key's (stack, crashed), or None where the prefix is not covered."""
+        store = self._store
+        need: dict[tuple, None] = {}
+        for task, tokens in keys:
+            end = len(tokens)
+            while end >= 0 and (task, tokens[:end]) not in store and (task, tokens[:end]) not in need:
+                end -= 1
+            if end < 0:
+                store[(task, ())] = self._empty(task)
+                end = 0
+            for e in range(end + 1, len(tokens) + 1):
+                need[(task, tokens[:e])] = None
+        by_length: dict[int, list] = {}
+        for key in need:
+            by_length.setdefault(len(key[1]), []).append(key)
+        for length in sorted(by_length):
+            self._step(by_length[length])
+        found = [store[key] for key in keys]
+        while len(store) > self.store_size:
+            store.popitem(last=False)
+        return found
+
+    def _step(self, keys: list) -> None:
+        """The children ``keys`` from their parents' stored stacks, every row at once."""
+        store = self._store
+        rows, parents, which = [], [], []
+        for key in keys:
+            parent = store[(key[0], key[1][:-1])]
+            token = key[1][-1]
+            t = None if parent is None or token < 1 else self.template(key[0], token)
+            if t is None or len(parent[0]) + t.change < 16 or len(parent[0]) + t.keep < 0:
+                store[key] = None
+            else:
+                rows.append(key)
+                parents.append(parent)
+                which.append(t.index)
+        if not rows:
+            return
+        book = self._codebook()
+        tid = np.array(which, dtype=np.int64)
+        n, K = len(rows), len(parents[0][1])
+        depth = np.array([len(p[0]) for p in parents], dtype=np.int64)
+        new_depth = depth + book.change[tid]
+        D = int(max(depth.max(), new_depth.max()))
+        S = np.zeros((n, D, K), np.uint64)
+        crashed = np.stack([p[1] for p in parents])
+        for b, p in enumerate(parents):
+            S[b, :len(p[0])] = p[0]
+        n_own = int(book.size[tid].max())
+        own = np.zeros((n, n_own, K), np.uint64)  # each row's constants, then its operations' results
+        C = min(book.constants.shape[1], n_own)
+        own[:, :C] = book.constants[tid, :C, None]
+        contexts = None  # each row's task's initial RAM, for mem_read
+        logs = [p[2] for p in parents]  # each row's writes so far: address, value, ... (2w, K)
+        W = max(len(log) for log in logs)
+        if W:  # padded with an address no write has (above the field), so a padded write never matches
+            Wpad = np.zeros((n, W, K), np.uint64)
+            Wpad[:, 0::2] = NO_ADDRESS
+            for b, log in enumerate(logs):
+                Wpad[b, :len(log)] = log
+
+        def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
+            below = codes < 0  # the other branch's index clipped into range: np.where reads both
+            return np.where(below[:, None], S[members, np.clip(depth[members] + codes, 0, D - 1)],
+                            own[members, np.clip(codes, 0, n_own - 1)])
+
+        for j in range(book.op_kind.shape[1]):
+            kinds = book.op_kind[tid, j]
+            group = np.where(kinds >= 0, kinds * 1024 + book.op_arity[tid, j], -1)
+            for g in np.unique(group[group >= 0]).tolist():
+                kind, arity = divmod(g, 1024)
+                m = np.flatnonzero(group == g)
+                codes = book.op_codes[tid[m], j, :arity]
+                operands = [fetch(m, codes[:, a]) for a in range(arity)]
+                ctx = None
+                if kind == _MEM_READ:
+                    if contexts is None:
+                        tasks = sorted({key[0] for key in rows})
+                        where = {t: i for i, t in enumerate(tasks)}
+                        contexts = batch.Contexts([self.model.probes(t).inputs for t in tasks],
+                                                  np.array([where[key[0]] for key in rows], dtype=np.int64))
+                    ctx = contexts.select(m)
+                    operands += [Wpad[m, q] for q in range(W)] if W else []
+                results, crashes = _EVALUATE[kind](operands, ctx)
+                at = book.op_at[tid[m], j]
+                for r, result in enumerate(results):
+                    own[m, at + r] = np.broadcast_to(result, (len(m), K))
+                for _, mask in crashes:
+                    crashed[m] |= np.broadcast_to(mask, (len(m), K))
+        n_writes = book.n_writes[tid]  # the writes read the old stack: before its slots are written
+        new_logs = logs
+        if n_writes.any():
+            new_logs = list(logs)
+            for b in np.flatnonzero(n_writes).tolist():
+                codes = book.writes[tid[b], :n_writes[b]]
+                new_logs[b] = np.concatenate([logs[b], fetch(np.full(len(codes), b), codes)])
+        T = book.tail.shape[1]
+        if T:
+            valid = np.arange(T)[None] < book.tail_len[tid][:, None]
+            base = depth + book.keep[tid]
+            rb, rj = np.nonzero(valid)
+            values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
+            S[rb, base[rb] + rj] = values
+        for b, key in enumerate(rows):
+            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy(), new_logs[b])
+
+    def _codebook(self) -> "_Codebook":
+        if self._book is None or self._book.count != len(self._list):
+            self._book = _Codebook(self._list)
+        return self._book
+
+    def tables(self, tasks: Sequence[int]) -> tuple[StackTables, np.ndarray]:
+        """The padded tables of every task probed so far and each given task's row in them."""
+        if any(t not in self._table_of for t in tasks):
+            order = sorted(set(self._table_of) | set(tasks))
+            self._table_of = {t: i for i, t in enumerate(order)}
+            self._tables = StackTables([self.model.probes(t) for t in order])
+        return self._tables, np.array([self._table_of[t] for t in tasks], dtype=np.int64)
+
+    def facts(self, keys: Sequence[tuple[int, tuple]]) -> tuple[np.ndarray, FactArrays | None]:
+        """(covered (n,) bool, the facts of the covered keys in order, or None if none is). A covered prefix's
+        facts are kept beside its stack, packed in one array (:func:`~tasm_env.emission.stack_facts.pack_facts`), for its next visits."""
+        found = self.stacks(keys)
+        covered = np.array([f is not None for f in found], dtype=bool)
+        self.rows += len(keys)
+        if not covered.any():
+            return covered, None
+        self.covered_rows += int(covered.sum())
+        at = np.flatnonzero(covered)
+        live = [found[b] for b in at.tolist()]
+        fresh = [i for i, f in enumerate(live) if len(f) == 3]
+        if fresh:
+            new = [live[i] for i in fresh]
+            tables, tid = self.tables([keys[at[i]][0] for i in fresh])
+            depths = np.array([len(f[0]) for f in new], dtype=np.int64)
+            S = np.zeros((len(new), int(depths.max()), tables.K), np.uint64)
+            for b, f in enumerate(new):
+                S[b, :depths[b]] = f[0]
+            written, writes = written_of([f[2] for f in new], tables.K)
+            facts, defer = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in new]), written, writes)
+            packed = pack_facts(facts)
+            store = self._store
+            for b, i in enumerate(fresh):
+                if defer[b]:  # the reference decides this row (now and on its next visits)
+                    covered[at[i]] = False
+                    continue
+                key, f = keys[at[i]], live[i]
+                live[i] = (*f, packed[b])
+                if key in store:
+                    store[key] = live[i]
+            if defer.any():
+                live = [f for f, c in zip(live, covered[at]) if c]
+                self.covered_rows -= int(defer.sum())
+                if not live:
+                    return covered, None
+        return covered, unpack_facts(np.stack([f[3] for f in live]))
+
+
+@dataclass(frozen=True)
+class ValueArrays:
+    """The value facts of B rows as arrays (a row without a key, a garbage row, is not ``valid``): as
+    :class:`~tasm_env.emission.values.ValueFacts` give them, ``ready`` padded to 16 positions."""
+
+    keys: list
+    valid: np.ndarray  # (B,) bool
+    slot_nodes: np.ndarray  # (B, 16) int64
+    ready: np.ndarray  # (B, 16) bool
+    lost: np.ndarray  # (B,) bool
+    eos_ok: np.ndarray  # (B,) bool
+    pop_loses: np.ndarray  # (B, MAX_POP + 1) bool
+
+
+def value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None) -> ValueArrays:
+    """The facts of the rows' (task, prefix) keys: from ``stacks`` where it covers a row, from ``model``'s
+    reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) for the others (all of them without
+    ``stacks``)."""
+    B = len(keys)
+    valid = np.array([key is not None for key in keys], dtype=bool)
+    slot_nodes = np.full((B, SLOT_WINDOW), -1, np.int64)
+    ready = np.zeros((B, SLOT_WINDOW), bool)
+    lost, eos_ok = np.zeros(B, bool), np.zeros(B, bool)
+    pop_loses = np.zeros((B, MAX_POP + 1), bool)
+    rows = np.flatnonzero(valid)
+    present = [keys[b] for b in rows]
+    rest = rows
+    if stacks is not None and len(rows):
+        covered, facts = stacks.facts(present)
+        if facts is not None:
+            at = rows[covered]
+            slot_nodes[at], lost[at], eos_ok[at], pop_loses[at] = \
+                facts.slot_nodes, facts.lost, facts.eos_ok, facts.pop_loses
+            width = min(facts.outputs_ready.shape[1], SLOT_WINDOW)
+            ready[at, :width] = facts.outputs_ready[:, :width]
+        rest = rows[~covered]
+    if len(rest):
+        for b, f in zip(rest.tolist(), model.facts_many([keys[b] for b in rest])):
+            slot_nodes[b], lost[b], eos_ok[b], pop_loses[b] = f.slot_nodes, f.lost, f.eos_ok, f.pop_loses
+            width = min(len(f.outputs_ready), SLOT_WINDOW)
+            ready[b, :width] = f.outputs_ready[:width]
+    return ValueArrays(list(keys), valid, slot_nodes, ready, lost, eos_ok, pop_loses)

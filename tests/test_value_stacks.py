@@ -1,0 +1,163 @@
+"""The value-stack fast path (:mod:`tasm_env.emission.value_stacks`) agrees exactly with the reference value
+facts (:meth:`~tasm_env.emission.values.ValueModel.facts_many`) and ``dataflow`` masks: on random
+``dataflow``-legal walks (steps and backward steps) of tasks of every tier, tasks with assertions, RAM and the
+sponge among them, and on every prefix of the baselines and recorded optima."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tasm_env as te
+from tasm_env.emission.machine import StackMachine
+from tasm_env.emission.spec import TaskSpec
+from tasm_env.emission.state import EmissionState
+from tasm_env.emission.values import ValueModel
+from tasm_env.emission.vocab import Vocabulary
+from tasm_env.testing import known_good_programs
+
+VOCAB = Vocabulary.default()
+SUITE = te.load_suite("tasm-basic-v1")
+
+
+def _pick() -> list:
+    """Two tasks of each tier, the first of each tier whose baseline asserts, uses RAM or the sponge, and three
+    whose baselines write RAM without I/O or the sponge."""
+    chosen: dict[str, object] = {}
+    tasks = list(SUITE.train) + list(SUITE.test)
+    for tier in sorted({t.tier for t in tasks}):
+        mine = [t for t in tasks if t.tier == tier]
+        for t in mine[:2]:
+            chosen[t.name] = t
+        for word in ("assert", "read_mem", "write_mem", "sponge"):
+            for t in mine:
+                if word in str(t.baseline):
+                    chosen[t.name] = t
+                    break
+    # and RAM writes without I/O or the sponge, whose whole baselines the fast path covers (eos_ok deferred)
+    pure = [t for t in tasks if "write_mem" in str(t.baseline)
+            and not any(w in str(t.baseline) for w in ("read_io", "write_io", "sponge", "divine", "merkle"))]
+    for t in pure[:3]:
+        chosen[t.name] = t
+    return list(chosen.values())
+
+
+TASKS = _pick()
+SPECS = [TaskSpec.from_task(t, VOCAB) for t in TASKS]
+MACHINE = StackMachine(SPECS, values=ValueModel.of(TASKS, SPECS))
+FIELDS = ("valid", "slot_nodes", "ready", "lost", "eos_ok", "pop_loses")
+
+
+def _agree(state: EmissionState) -> torch.Tensor:
+    """Assert that the fast path's facts and masks equal the reference's on every row; the fast masks."""
+    fast_state = EmissionState(state.data, state.task, state.layout)
+    ref_state = EmissionState(state.data, state.task, state.layout)
+    fast, fast_mask = MACHINE.value_arrays(fast_state), MACHINE.forward_masks(fast_state, "dataflow")
+    MACHINE.fast_values = False
+    try:
+        ref, ref_mask = MACHINE.value_arrays(ref_state), MACHINE.forward_masks(ref_state, "dataflow")
+    finally:
+        MACHINE.fast_values = True
+    for name in FIELDS:
+        x, y = getattr(fast, name), getattr(ref, name)
+        bad = np.flatnonzero((x != y).reshape(len(x), -1).any(1))
+        assert not len(bad), (name, [fast.keys[b] for b in bad[:3]])
+    assert torch.equal(fast_mask, ref_mask)
+    return fast_mask
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(0, len(TASKS) - 1), min_size=1, max_size=24), st.integers(0, 2**31),
+       st.booleans())
+def test_fast_facts_equal_the_reference_on_dataflow_walks(tasks, seed, forget):
+    rng = np.random.default_rng(seed)
+    if forget:  # every stack stepped from the empty prefix in this call
+        MACHINE.value_stacks.forget()
+    state = MACHINE.initial(tasks)
+    for _ in range(int(rng.integers(1, 30))):
+        mask = _agree(state).numpy().copy()
+        mask[:, 0] &= ~mask[:, 1:].any(1)  # EOS only when forced: long walks
+        actions = (rng.random(mask.shape) * mask).argmax(1)
+        stepped = MACHINE.step(state, torch.from_numpy(actions))
+        moving = torch.from_numpy((actions != 0) & mask.any(1))
+        state = EmissionState(torch.where(moving[:, None], stepped.data, state.data), state.task, state.layout)
+        if rng.random() < 0.15 and bool((state.length > 0).all()):
+            state = MACHINE.backward_step(state)
+    _agree(state)
+
+
+def test_fast_facts_equal_the_reference_on_known_good_prefixes():
+    programs = list(known_good_programs(TASKS))
+    for index, _, program, _ in programs:
+        tokens = SPECS[index].bound.encode(program)
+        rows = torch.zeros((len(tokens) + 1, max(len(tokens), 1)), dtype=torch.int64)
+        for m in range(len(tokens) + 1):
+            rows[m, :m] = torch.tensor(tokens[:m], dtype=torch.int64)
+        _agree(MACHINE.replay(rows, index, torch.arange(len(tokens) + 1)))
+
+
+def test_the_fast_path_covers_rows_of_every_kind():
+    """Not vacuous: stack moves, arithmetic, assertions and RAM are covered; I/O and the sponge are not."""
+    stacks = MACHINE.value_stacks
+    kinds = {}
+    for task, spec in enumerate(SPECS):
+        for token in range(1, len(VOCAB)):
+            try:
+                name = spec.bound.decode([token]).instructions[0].name
+            except (te.TasmError, IndexError):
+                continue
+            kinds.setdefault(name, stacks.template(task, token) is not None)
+    for name in ("dup", "swap", "pick", "place", "pop", "push", "add", "mul", "split", "assert", "read_mem",
+                 "write_mem"):
+        assert kinds.get(name), name
+    for name in ("sponge_init", "read_io", "write_io"):
+        assert kinds.get(name) is False, name
+    before = stacks.covered_rows
+    _agree(MACHINE.initial(list(range(len(TASKS)))))
+    assert stacks.covered_rows > before
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, len(TASKS) - 1), st.lists(st.integers(1, len(VOCAB) - 1), max_size=12)),
+                min_size=1, max_size=16))
+def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
+    """Not only mask-legal prefixes: any decodable tokens (stack underflow, crashes, I/O, sponge, RAM writes),
+    through the store directly; the rows it covers equal the reference, the others it leaves to it."""
+    keys = []
+    for task, tokens in rows:
+        try:
+            SPECS[task].bound.decode(tokens)
+        except te.TasmError:
+            continue
+        keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    if not keys:
+        return
+    covered, facts = MACHINE.value_stacks.facts(keys)
+    expected = [key for key, c in zip(keys, covered) if c]
+    for b, f in enumerate(MACHINE.values.facts_many(expected)):
+        assert facts.slot_nodes[b].tolist() == f.slot_nodes.tolist(), expected[b]
+        assert facts.outputs_ready[b, :len(f.outputs_ready)].tolist() == f.outputs_ready.tolist(), expected[b]
+        assert (bool(facts.lost[b]), bool(facts.eos_ok[b])) == (f.lost, f.eos_ok), expected[b]
+        assert facts.pop_loses[b].tolist() == f.pop_loses.tolist(), expected[b]
+
+
+def test_a_read_after_a_write_takes_the_written_value():
+    """``read_mem`` after ``write_mem`` to the same cell (the row's write log), covered and equal to the reference."""
+    program = te.Program.parse("dup 0\ndup 0\nwrite_mem 1\npop 1\nread_mem 1")
+    found = 0
+    for index, spec in enumerate(SPECS):
+        try:
+            tokens = spec.bound.encode(program)
+        except te.TasmError:
+            continue
+        found += 1
+        rows = torch.zeros((len(tokens) + 1, len(tokens)), dtype=torch.int64)
+        for m in range(len(tokens) + 1):
+            rows[m, :m] = torch.tensor(tokens[:m], dtype=torch.int64)
+        _agree(MACHINE.replay(rows, index, torch.arange(len(tokens) + 1)))
+        stack = MACHINE.value_stacks.stacks([(index, tuple(tokens))])[0][0]
+        # st1 is the value read back: the cell holds what write_mem put there, the input's top (not initial RAM)
+        assert np.array_equal(stack[-2], MACHINE.values.probes(index).inputs.stack[:, -1])
+    assert found
