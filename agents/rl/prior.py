@@ -116,14 +116,14 @@ class PretrainedPriorMixin:
         nn.init.zeros_(self.action_net.weight)  # sb3's orthogonal init would blur the exact prior start
         nn.init.zeros_(self.action_net.bias)
         self._prior_logp: torch.Tensor | None = None
+        self.pi_features_extractor.register_forward_pre_hook(self._keep_prior)
 
     def _get_constructor_parameters(self) -> dict:
         return {**super()._get_constructor_parameters(), "pretrained_temperature": self.pretrained_temperature}
 
-    def extract_features(self, obs, features_extractor=None):
-        # every sb3 path extracts the features of the batch just before it builds the distribution
-        self._prior_logp = obs[PRIOR_KEY]
-        return super().extract_features(obs, features_extractor)
+    def _keep_prior(self, module: nn.Module, args: tuple) -> None:
+        # every sb3 actor path runs the actor's extractor on the batch just before it builds the distribution
+        self._prior_logp = args[0][PRIOR_KEY]
 
     def action_logits(self, latent_pi: torch.Tensor) -> torch.Tensor:
         """The policy's own logits plus the prior's (the prior of the batch last passed to the extractor)."""
