@@ -146,10 +146,18 @@ def test_constructor_parameters_round_trip(tmp_path, lookahead):
     assert loaded.policy.pretrained_temperature == 0.3
     if lookahead:
         assert loaded.policy.prior_temperature == 0.07
+    # the policy on its own, as sb3's BasePolicy.save / load rebuild it: from its constructor parameters
+    for p in model.policy.action_net.parameters():
+        p.data.add_(torch.randn_like(p))
+    rebuilt = policy_class(**model.policy._get_constructor_parameters())
+    rebuilt.load_state_dict(model.policy.state_dict())
+    assert rebuilt.pretrained_temperature == 0.3
     batch, _ = model.policy.obs_to_tensor({k: v.numpy() for k, v in _observations(env).items()})
     with torch.no_grad():
-        torch.testing.assert_close(loaded.policy.get_distribution(batch).distribution.logits,
-                                   model.policy.get_distribution(batch).distribution.logits)
+        expected = model.policy.get_distribution(batch).distribution.logits
+        torch.testing.assert_close(rebuilt.get_distribution(batch).distribution.logits, expected)
+        loaded.policy.load_state_dict(model.policy.state_dict())
+        torch.testing.assert_close(loaded.policy.get_distribution(batch).distribution.logits, expected)
 
 
 def test_prior_policy_needs_the_prior_observation():
