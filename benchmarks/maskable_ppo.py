@@ -62,9 +62,9 @@ def make_env(masking: str, split: str, tier: str | None, seed: int, credit: str 
 
 
 def evaluate(model, masking: str, tier: str | None, samples: int, seed: int, credit: str, end_lost: bool,
-             lookahead: bool = False, pretrained: bool = False) -> dict:
-    """Sample ``samples`` episodes per test task from the trained policy (on the test tasks' graphs)."""
-    env = make_env(masking, "test", tier, seed, credit, end_lost, lookahead, pretrained)
+             lookahead: bool = False, pretrained: bool = False, split: str = "test") -> dict:
+    """Sample ``samples`` episodes per task of ``split`` from the trained policy (on those tasks' graphs)."""
+    env = make_env(masking, split, tier, seed, credit, end_lost, lookahead, pretrained)
     extractor = model.policy.features_extractor
     extractor.bind(env.unwrapped.tasks)
     valid, improvement = [], []
@@ -136,7 +136,7 @@ def last_rollouts_valid(rollouts: list[dict], steps: int) -> dict:
 def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, credit: str,
         end_lost: bool = True, lookahead: bool = False,
         prior_temperature: float | None = DEFAULT_PRIOR_TEMPERATURE,
-        pretrained_temperature: float | None = None) -> dict:
+        pretrained_temperature: float | None = None, eval_split: str = "test") -> dict:
     """``prior_temperature``: the gain prior's (None: off); ``pretrained_temperature``: the pretrained prior's
     (None: off)."""
     from sb3_contrib import MaskablePPO
@@ -166,7 +166,8 @@ def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, cre
               "seconds": round(seconds, 1),
               "steps_per_s": round(model.num_timesteps / seconds, 1) if model.num_timesteps else None}
     result.update(last_rollouts_valid(callback.rollouts, 6_000))
-    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost, lookahead, pretrained))
+    result["eval_split"] = eval_split
+    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost, lookahead, pretrained, eval_split))
     result["rollouts"] = callback.rollouts
     return result
 
@@ -193,6 +194,8 @@ def main() -> None:
     parser.add_argument("--pretrained-temperature", type=float, default=1.0,
                         help="the pretrained prior's temperature (its log-probabilities are divided by it)")
     parser.add_argument("--no-prior", action="store_true", help="the same as --prior none")
+    parser.add_argument("--eval-split", default="test", choices=["val", "test"],
+                        help="the split sampled at the end (val: to choose a setting without the test tasks)")
     parser.add_argument("--out", help="also write the results (with their per-rollout lines) to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -202,7 +205,7 @@ def main() -> None:
         prior = "none" if args.no_prior else args.prior
         row = run(masking, args.steps, tier, args.samples, args.seed, args.credit, not args.no_end_lost,
                   args.lookahead, args.prior_temperature if prior in ("gain", "both") else None,
-                  args.pretrained_temperature if prior in ("pretrained", "both") else None)
+                  args.pretrained_temperature if prior in ("pretrained", "both") else None, args.eval_split)
         print(json.dumps({k: v for k, v in row.items() if k != "rollouts"}), flush=True)
         rows.append(row)
     if args.out:
