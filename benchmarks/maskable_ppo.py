@@ -9,7 +9,10 @@ potential-based credit (``--credit``: ``progress`` or ``ready`` of :mod:`tasm_en
 by MaskablePPO's own default gamma) and lost episodes ended at once unless ``--no-end-lost``; ``--lookahead``
 adds the per-action lookahead features, the ``mask_lost`` rule and the policy that reads them,
 :class:`agents.rl.features.ActionScorePolicy`, with its fixed prior ``gain / T`` added to the logits,
-``--prior-temperature`` T, off with ``--no-prior``; sb3-contrib's defaults otherwise), then sample
+``--prior-temperature`` T; ``--prior`` chooses the fixed prior: ``gain`` (that one), ``pretrained`` (the
+shipped ``tasm-basic-v1`` policy's next-token log-probabilities over ``--pretrained-temperature``,
+:mod:`agents.rl.prior`, under either masking), ``both`` or ``none`` (``--no-prior`` = ``none``); sb3-contrib's
+defaults otherwise; ``--steps 0`` evaluates the untrained policy, i.e. the prior alone), then sample
 ``--samples`` episodes of the final (stochastic) policy on every task of the ``test`` split and report the
 share of valid episodes, the mean improvement over the baseline (0 for an invalid or no-better block) and the
 training rate in steps/s (one torch thread, the wall clock of ``model.learn`` including its updates). Prints
@@ -31,6 +34,7 @@ import torch
 
 import tasm_env  # noqa: F401  (registers tasm_env/TasmEmit-v0)
 from agents.rl.features import DEFAULT_PRIOR_TEMPERATURE, ActionScorePolicy, TaskIndexObservation, graph_policy_kwargs
+from agents.rl.prior import PretrainedPriorActionScorePolicy, PretrainedPriorObservation, PretrainedPriorPolicy
 
 
 TOKENS_WIDTH = 128  # the token observation's width on both splits (above every tasm-basic-v1 budget)
@@ -44,21 +48,23 @@ def default_gamma() -> float:
 
 
 def make_env(masking: str, split: str, tier: str | None, seed: int, credit: str = "progress",
-             end_lost: bool = True, lookahead: bool = False):
+             end_lost: bool = True, lookahead: bool = False, pretrained: bool = False):
     value = masking == "dataflow"
     extra = {"lookahead": True, "mask_lost": True} if value and lookahead else {}
     env = gymnasium.make("tasm_env/TasmEmit-v0", suite="tasm-basic-v1", split=split, tier=tier, masking=masking,
                          value_state=value, dense_credit=credit if value else False, credit_gamma=default_gamma(),
                          end_lost=value and end_lost, include_graph=False, **extra)
     env = TaskIndexObservation(env, tokens_width=TOKENS_WIDTH)
+    if pretrained:
+        env = PretrainedPriorObservation(env)
     env.reset(seed=seed)
     return env
 
 
 def evaluate(model, masking: str, tier: str | None, samples: int, seed: int, credit: str, end_lost: bool,
-             lookahead: bool = False) -> dict:
-    """Sample ``samples`` episodes per test task from the trained policy (on the test tasks' graphs)."""
-    env = make_env(masking, "test", tier, seed, credit, end_lost, lookahead)
+             lookahead: bool = False, pretrained: bool = False, split: str = "test") -> dict:
+    """Sample ``samples`` episodes per task of ``split`` from the trained policy (on those tasks' graphs)."""
+    env = make_env(masking, split, tier, seed, credit, end_lost, lookahead, pretrained)
     extractor = model.policy.features_extractor
     extractor.bind(env.unwrapped.tasks)
     valid, improvement = [], []
@@ -129,15 +135,24 @@ def last_rollouts_valid(rollouts: list[dict], steps: int) -> dict:
 
 def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, credit: str,
         end_lost: bool = True, lookahead: bool = False,
-        prior_temperature: float | None = DEFAULT_PRIOR_TEMPERATURE) -> dict:
+        prior_temperature: float | None = DEFAULT_PRIOR_TEMPERATURE,
+        pretrained_temperature: float | None = None, eval_split: str = "test") -> dict:
+    """``prior_temperature``: the gain prior's (None: off); ``pretrained_temperature``: the pretrained prior's
+    (None: off)."""
     from sb3_contrib import MaskablePPO
 
     lookahead = lookahead and masking == "dataflow"
-    env = make_env(masking, "train", tier, seed, credit, end_lost, lookahead)
-    policy = ActionScorePolicy if lookahead else "MultiInputPolicy"
+    pretrained = pretrained_temperature is not None
+    env = make_env(masking, "train", tier, seed, credit, end_lost, lookahead, pretrained)
+    if lookahead:
+        policy = PretrainedPriorActionScorePolicy if pretrained else ActionScorePolicy
+    else:
+        policy = PretrainedPriorPolicy if pretrained else "MultiInputPolicy"
     kwargs = graph_policy_kwargs(env.unwrapped.tasks)
     if lookahead:
         kwargs["prior_temperature"] = prior_temperature
+    if pretrained:
+        kwargs["pretrained_temperature"] = pretrained_temperature
     model = MaskablePPO(policy, env, seed=seed, verbose=0, policy_kwargs=kwargs)
     callback = progress_callback(masking)
     start = time.perf_counter()
@@ -146,10 +161,13 @@ def run(masking: str, steps: int, tier: str | None, samples: int, seed: int, cre
     value = masking == "dataflow"
     result = {"masking": masking, "credit": credit if value else None, "end_lost": value and end_lost,
               "lookahead": lookahead, "gain_prior": prior_temperature if lookahead else None,
+              "pretrained_prior": pretrained_temperature,
               "steps": int(model.num_timesteps), "train_tasks": len(env.unwrapped.tasks),
-              "seconds": round(seconds, 1), "steps_per_s": round(model.num_timesteps / seconds, 1)}
+              "seconds": round(seconds, 1),
+              "steps_per_s": round(model.num_timesteps / seconds, 1) if model.num_timesteps else None}
     result.update(last_rollouts_valid(callback.rollouts, 6_000))
-    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost, lookahead))
+    result["eval_split"] = eval_split
+    result.update(evaluate(model, masking, tier, samples, seed, credit, end_lost, lookahead, pretrained, eval_split))
     result["rollouts"] = callback.rollouts
     return result
 
@@ -170,15 +188,24 @@ def main() -> None:
                         help="the dense credit's potential under dataflow (tasm_env.envs.potential)")
     parser.add_argument("--prior-temperature", type=float, default=DEFAULT_PRIOR_TEMPERATURE,
                         help="with --lookahead, the temperature T of ActionScorePolicy's fixed prior gain / T")
-    parser.add_argument("--no-prior", action="store_true", help="with --lookahead, no gain prior in the logits")
+    parser.add_argument("--prior", default="gain", choices=["gain", "pretrained", "both", "none"],
+                        help="the fixed prior in the logits: the gain prior (with --lookahead), the shipped "
+                             "pretrained policy's log-probabilities (agents.rl.prior), both or none")
+    parser.add_argument("--pretrained-temperature", type=float, default=1.0,
+                        help="the pretrained prior's temperature (its log-probabilities are divided by it)")
+    parser.add_argument("--no-prior", action="store_true", help="the same as --prior none")
+    parser.add_argument("--eval-split", default="test", choices=["val", "test"],
+                        help="the split sampled at the end (val: to choose a setting without the test tasks)")
     parser.add_argument("--out", help="also write the results (with their per-rollout lines) to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tier = None if args.tier == "all" else args.tier
     rows = []
     for masking in args.masking.split(","):
+        prior = "none" if args.no_prior else args.prior
         row = run(masking, args.steps, tier, args.samples, args.seed, args.credit, not args.no_end_lost,
-                  args.lookahead, None if args.no_prior else args.prior_temperature)
+                  args.lookahead, args.prior_temperature if prior in ("gain", "both") else None,
+                  args.pretrained_temperature if prior in ("pretrained", "both") else None, args.eval_split)
         print(json.dumps({k: v for k, v in row.items() if k != "rollouts"}), flush=True)
         rows.append(row)
     if args.out:

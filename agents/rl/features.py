@@ -220,6 +220,10 @@ class ActionScorePolicy(MaskableMultiInputActorCriticPolicy):
                 "prior_temperature": self.prior_temperature}
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor):
+        return self.action_dist.proba_distribution(action_logits=self.action_logits(latent_pi))
+
+    def action_logits(self, latent_pi: torch.Tensor) -> torch.Tensor:
+        """The action logits (B, V) of the batch whose features the extractor last computed."""
         features = self.features_extractor.action_features
         if features is None or features.shape[0] != latent_pi.shape[0]:
             raise ValueError("ActionScorePolicy needs the 'action_features' observation (lookahead=True) and a "
@@ -228,7 +232,7 @@ class ActionScorePolicy(MaskableMultiInputActorCriticPolicy):
         logits = self.action_net(latent_pi) + self.action_score(features).squeeze(-1)
         if self.prior_temperature is not None:
             logits = logits + features[..., PRIOR_COLUMN] / self.prior_temperature
-        return self.action_dist.proba_distribution(action_logits=logits)
+        return logits
 
 
 def graph_policy_kwargs(tasks: Sequence[Task], d_model: int = 64, features_dim: int = 128,
