@@ -3,7 +3,8 @@
 * ``reinforce``, ``ppo``: torchrl's ``ReinforceLoss`` / ``ClipPPOLoss`` with torchrl's GAE on the GFlowNets'
   own policy network (:mod:`agents.rl.objectives`);
 * ``maskable_ppo``: sb3-contrib's ``MaskablePPO`` on the Gymnasium env with the project's graph encoder as its
-  features extractor (:mod:`agents.rl.maskable`, :mod:`agents.rl.features`).
+  features extractor (:mod:`agents.rl.maskable`, :mod:`agents.rl.features`); :mod:`agents.rl.prior` adds the
+  shipped pretrained policy as a fixed residual prior of its logits (``benchmarks/maskable_ppo.py --prior``).
 
 ``AGENTS`` maps each name to its factory; importing this package imports neither torchrl nor sb3 (the
 factories do, when called).

@@ -29,6 +29,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from tasm_env.envs.lookahead import ACTION_FEATURES
+from tasm_env.errors import ConfigError
 from tasm_env.tasks.task import Task
 
 from ..policy import SLOT_CLASSES, SLOTS, PolicyConfig, TaskGraphs
@@ -50,7 +51,7 @@ class TaskIndexObservation(gymnasium.ObservationWrapper):
         tokens = env.observation_space["tokens"]
         self.width = tokens.shape[0] if tokens_width is None else int(tokens_width)
         if self.width < tokens.shape[0]:
-            raise ValueError(f"tokens_width {self.width} is below the env's longest budget {tokens.shape[0]}")
+            raise ConfigError(f"tokens_width {self.width} is below the env's longest budget {tokens.shape[0]}")
         self.observation_space = spaces.Dict({
             **env.observation_space.spaces, "task_id": spaces.Box(0, n - 1, (1,), np.int64),
             "tokens": spaces.Box(-1, int(tokens.high.max()), (self.width,), np.int64)})
@@ -73,7 +74,7 @@ class GraphFeatures(BaseFeaturesExtractor):
                  n_tokens: int | None = None, features_dim: int = 128, policy_config: dict | None = None):
         super().__init__(observation_space, features_dim)
         if "task_id" not in observation_space.spaces:
-            raise ValueError("GraphFeatures needs a 'task_id' observation: wrap the env in TaskIndexObservation")
+            raise ConfigError("GraphFeatures needs a 'task_id' observation: wrap the env in TaskIndexObservation")
         # the encoder's sizes: a TasmPolicy's (policy_config), so that its trained encoder can be loaded
         config = PolicyConfig.from_dict(policy_config) if policy_config is not None else PolicyConfig(d_model=d_model)
         d = config.d_model
@@ -203,7 +204,7 @@ class ActionScorePolicy(MaskableMultiInputActorCriticPolicy):
                  **kwargs):
         super().__init__(*args, **kwargs)
         if prior_temperature is not None and not prior_temperature > 0:
-            raise ValueError(f"prior_temperature must be positive or None, got {prior_temperature}")
+            raise ConfigError(f"prior_temperature must be positive or None, got {prior_temperature}")
         self.score_hidden, self.prior_temperature = score_hidden, prior_temperature
         width = self.observation_space["action_features"].shape[-1]
         self.action_score = nn.Sequential(nn.Linear(width, score_hidden), nn.Tanh(), nn.Linear(score_hidden, 1))
@@ -226,7 +227,7 @@ class ActionScorePolicy(MaskableMultiInputActorCriticPolicy):
         """The action logits (B, V) of the batch whose features the extractor last computed."""
         features = self.features_extractor.action_features
         if features is None or features.shape[0] != latent_pi.shape[0]:
-            raise ValueError("ActionScorePolicy needs the 'action_features' observation (lookahead=True) and a "
+            raise ConfigError("ActionScorePolicy needs the 'action_features' observation (lookahead=True) and a "
                              "GraphFeatures extractor shared by actor and critic")
         features = features.float()
         logits = self.action_net(latent_pi) + self.action_score(features).squeeze(-1)

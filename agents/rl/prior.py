@@ -30,6 +30,7 @@ from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPo
 from torch import nn
 
 from tasm_env.emission.vocab import EOS
+from tasm_env.errors import ConfigError
 from tasm_env.envs.gfn import TasmGFNEnv
 
 from ..policy import TasmPolicy, pack_state, unpack
@@ -57,7 +58,7 @@ class PretrainedPriorObservation(gymnasium.Wrapper):
         self.policy, self.net = policy, policy.module
         V = base.action_space.n
         if self.net.n_tokens != V:
-            raise ValueError(f"the prior policy has {self.net.n_tokens} tokens, the env {V}")
+            raise ConfigError(f"the prior policy has {self.net.n_tokens} tokens, the env {V}")
         self.observation_space = spaces.Dict({**env.observation_space.spaces,
                                               PRIOR_KEY: spaces.Box(LOGP_FLOOR, 0.0, (V,), np.float32)})
         self._memories: dict[int, tuple] = {}  # per task index: the graph memory and its keys/values
@@ -108,10 +109,10 @@ class PretrainedPriorMixin:
     def __init__(self, *args, pretrained_temperature: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         if not pretrained_temperature > 0:
-            raise ValueError(f"pretrained_temperature must be positive, got {pretrained_temperature}")
+            raise ConfigError(f"pretrained_temperature must be positive, got {pretrained_temperature}")
         self.pretrained_temperature = float(pretrained_temperature)
         if PRIOR_KEY not in self.observation_space.spaces:
-            raise ValueError(f"{type(self).__name__} needs the {PRIOR_KEY!r} observation: wrap the env in "
+            raise ConfigError(f"{type(self).__name__} needs the {PRIOR_KEY!r} observation: wrap the env in "
                              "PretrainedPriorObservation")
         nn.init.zeros_(self.action_net.weight)  # sb3's orthogonal init would blur the exact prior start
         nn.init.zeros_(self.action_net.bias)
@@ -129,7 +130,7 @@ class PretrainedPriorMixin:
         """The policy's own logits plus the prior's (the prior of the batch last passed to the extractor)."""
         prior = self._prior_logp
         if prior is None or prior.shape[0] != latent_pi.shape[0]:
-            raise ValueError(f"no {PRIOR_KEY!r} for this batch: the features were not extracted first")
+            raise ConfigError(f"no {PRIOR_KEY!r} for this batch: the features were not extracted first")
         return super().action_logits(latent_pi) + prior.float() / self.pretrained_temperature
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor):
