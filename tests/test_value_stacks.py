@@ -14,6 +14,7 @@ import tasm_env as te
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.spec import TaskSpec
 from tasm_env.emission.state import EmissionState
+from tasm_env.emission.value_stacks import ValueStacks
 from tasm_env.emission.values import ValueModel
 from tasm_env.emission.vocab import Vocabulary
 from tasm_env.testing import known_good_programs
@@ -134,13 +135,7 @@ def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
         keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
     if not keys:
         return
-    covered, facts = MACHINE.value_stacks.facts(keys)
-    expected = [key for key, c in zip(keys, covered) if c]
-    for b, f in enumerate(MACHINE.values.facts_many(expected)):
-        assert facts.slot_nodes[b].tolist() == f.slot_nodes.tolist(), expected[b]
-        assert facts.outputs_ready[b, :len(f.outputs_ready)].tolist() == f.outputs_ready.tolist(), expected[b]
-        assert (bool(facts.lost[b]), bool(facts.eos_ok[b])) == (f.lost, f.eos_ok), expected[b]
-        assert facts.pop_loses[b].tolist() == f.pop_loses.tolist(), expected[b]
+    _equal_to_reference(MACHINE.value_stacks, keys)
 
 
 def test_a_read_after_a_write_takes_the_written_value():
@@ -161,3 +156,37 @@ def test_a_read_after_a_write_takes_the_written_value():
         # st1 is the value read back: the cell holds what write_mem put there, the input's top (not initial RAM)
         assert np.array_equal(stack[-2], MACHINE.values.probes(index).inputs.stack[:, -1])
     assert found
+
+
+def _equal_to_reference(stacks: ValueStacks, keys: list) -> None:
+    covered, facts = stacks.facts(keys)
+    expected = [key for key, c in zip(keys, covered) if c]
+    for b, f in enumerate(MACHINE.values.facts_many(expected)):
+        got = (facts.slot_nodes[b].tolist(), facts.outputs_ready[b, :len(f.outputs_ready)].tolist(),
+               bool(facts.lost[b]), bool(facts.eos_ok[b]), facts.pop_loses[b].tolist())
+        assert got == (f.slot_nodes.tolist(), f.outputs_ready.tolist(), f.lost, f.eos_ok, f.pop_loses.tolist()), \
+            expected[b]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, len(TASKS) - 1), st.lists(st.integers(1, len(VOCAB) - 1), max_size=10)),
+                min_size=1, max_size=12), st.integers(1, 40), st.integers(0, 2**31))
+def test_a_small_store_drops_old_stacks_and_stays_exact(rows, size, seed):
+    """The store keeps its stacks in chunks (one per step) and drops a chunk once no entry names it: with a store
+    of a few entries, batches of prefixes in shuffled orders, again and again (revisits read the kept facts,
+    or step dropped ancestors again), still equal the reference."""
+    stacks = ValueStacks(MACHINE.values, store_size=size)
+    keys = []
+    for task, tokens in rows:
+        try:
+            SPECS[task].bound.decode(tokens)
+        except te.TasmError:
+            continue
+        keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    if not keys:
+        return
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        order = rng.permutation(len(keys))
+        for part in np.array_split(order, int(rng.integers(1, 4))):
+            _equal_to_reference(stacks, [keys[i] for i in part])
