@@ -138,20 +138,34 @@ def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
     _equal_to_reference(MACHINE.value_stacks, keys)
 
 
-def test_a_read_after_a_write_takes_the_written_value():
-    """``read_mem`` after ``write_mem`` to the same cell (the row's write log), covered and equal to the reference."""
-    program = te.Program.parse("dup 0\ndup 0\nwrite_mem 1\npop 1\nread_mem 1")
-    found = 0
+def _replayed(source: str):
+    """(task, tokens) of every picked task that can spell ``source``, each prefix checked against the reference."""
+    program = te.Program.parse(source)
     for index, spec in enumerate(SPECS):
         try:
             tokens = spec.bound.encode(program)
         except te.TasmError:
             continue
-        found += 1
         rows = torch.zeros((len(tokens) + 1, len(tokens)), dtype=torch.int64)
         for m in range(len(tokens) + 1):
             rows[m, :m] = torch.tensor(tokens[:m], dtype=torch.int64)
         _agree(MACHINE.replay(rows, index, torch.arange(len(tokens) + 1)))
+        yield index, tokens
+
+
+def test_two_writes_to_one_cell_keep_the_latest():
+    """Cell 1 written with 0, then with the input's top (lane-dependent): the final contents are the latest
+    write's, which lanes with different inputs tell apart (``lost`` and ``pop_loses`` compare them)."""
+    found = list(_replayed("push 0\npush 1\nwrite_mem 1\npop 1\ndup 0\npush 1\nwrite_mem 1\npop 1"))
+    assert found
+    for index, tokens in found:
+        assert MACHINE.value_stacks.facts([(index, tuple(tokens))])[0].all()  # covered, not the reference's
+
+
+def test_a_read_after_a_write_takes_the_written_value():
+    """``read_mem`` after ``write_mem`` to the same cell (the row's write log), covered and equal to the reference."""
+    found = list(_replayed("dup 0\ndup 0\nwrite_mem 1\npop 1\nread_mem 1"))
+    for index, tokens in found:
         stack = MACHINE.value_stacks.stacks([(index, tuple(tokens))])[0][0]
         # st1 is the value read back: the cell holds what write_mem put there, the input's top (not initial RAM)
         assert np.array_equal(stack[-2], MACHINE.values.probes(index).inputs.stack[:, -1])

@@ -129,16 +129,18 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
 def written_of(logs: Sequence[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, 2w, K) address, final contents, ... of every write of each row's log (zero-padded, as the reference's
     ``probe_facts`` pads them), and (n,) whether the row wrote at all."""
-    W = max((len(log) for log in logs), default=0)
+    lengths = np.array([len(log) for log in logs], dtype=np.int64)
+    W = int(lengths.max(initial=0))
     out = np.zeros((len(logs), W, K), np.uint64)
-    for b, log in enumerate(logs):
-        if len(log):
-            address, value = log[0::2], log[1::2]
-            hit = address[None, :, :] == address[:, None, :]  # (k, j, K): write j went where write k did
-            last = hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)  # the latest such write wins
-            out[b, 0:len(log):2] = address
-            out[b, 1:len(log):2] = np.take_along_axis(value, last, axis=0)
-    return out, np.array([len(log) > 0 for log in logs], dtype=bool)
+    for w in np.unique(lengths[lengths > 0]).tolist():  # the logs of one length at once
+        rows = np.flatnonzero(lengths == w)
+        log = np.stack([logs[b] for b in rows.tolist()])  # (g, w, K)
+        address, value = log[:, 0::2], log[:, 1::2]
+        hit = address[:, None, :, :] == address[:, :, None, :]  # (g, k, j, K): write j went where write k did
+        last = hit.shape[2] - 1 - np.argmax(hit[:, :, ::-1], axis=2)  # the latest such write wins
+        out[rows, 0:w:2] = address
+        out[rows, 1:w:2] = np.take_along_axis(value, last, axis=1)
+    return out, lengths > 0
 
 
 PACKED_WIDTHS = (SLOT_WINDOW, SLOT_WINDOW, 1, 1, MAX_POP + 1)
