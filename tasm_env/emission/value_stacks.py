@@ -3,7 +3,8 @@
     stacks = ValueStacks(model)                    # model: a ValueModel (probes, decoders)
     covered, facts = stacks.facts(keys)            # keys: (task, prefix tokens); facts: FactArrays of the covered
 
-A prefix whose every token is *covered* (no public or secret input, no output, no sponge, no static crash
+A prefix whose every token is *covered* (no public or secret input, no output, no sponge but constants set
+by ``sponge_init``, no static crash
 such as a stack underflow; value-dependent crashes such as ``assert`` or ``invert`` of zero are crash bits) has
 as its whole state on the probes its stack (depth, K), its lanes' crash bits (K,) and its RAM writes in order
 (a log (2w, K): address, value, ...; a read takes the latest write to its address, else the initial RAM):
@@ -57,7 +58,7 @@ class Template:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
     token's own values (its constants, then its operations' results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes", "sponge")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -78,6 +79,7 @@ class Template:
         self.size = max(len(local), 1)
         self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
         self.index = -1  # its row in a ValueStacks' codebook
+        self.sponge = plan.sponge is not None  # it sets the sponge to constants (of() checks)
         self.change = len(stack) - D
         self.keep = keep - D  # slots kept below: depth + keep
         self.tail = [self._code(i, local) for i in stack[keep:]]
@@ -96,7 +98,9 @@ class Template:
         except TasmError:
             return None
         # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
-        if plan.static_crash != batch.NO_CRASH or plan.output or plan.sponge is not None \
+        # the sponge is covered when the token sets it to constants (the same on every lane): sponge_init
+        constant = plan.sponge is None or all(i in plan.const_ids for i in plan.sponge)
+        if plan.static_crash != batch.NO_CRASH or plan.output or not constant \
                 or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
             return None
         return cls(plan)
@@ -111,6 +115,7 @@ class _Codebook:
         self.keep = np.array([t.keep for t in templates], dtype=np.int64)
         self.size = np.array([t.size for t in templates], dtype=np.int64)
         self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
+        self.sponge = np.array([t.sponge for t in templates], dtype=bool)
         self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
         self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
         self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
@@ -135,10 +140,12 @@ class _Chunk:
     chunk and a row of it, so a step loads its parents with one fancy index per chunk instead of a copy per row.
     Slots at or above a row's depth are zero (the facts compare padded stacks)."""
 
-    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state")
+    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge")
 
-    def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None):
+    def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None,
+                 sponge: np.ndarray | None = None):
         self.S, self.depth, self.crashed = S, depth, crashed
+        self.sponge = np.zeros(len(depth), bool) if sponge is None else sponge  # set by sponge_init (constants)
         self.logs = logs  # each row's write log (2w, K), or None if no row wrote
         self.packed = None  # (n, 40) the rows' packed facts, once computed
         self.state = np.zeros(len(depth), np.int8)  # 0: facts not computed, 1: packed, 2: deferred to the reference
@@ -243,20 +250,21 @@ class ValueStacks:
             self._chunks.popitem(last=False)
 
     def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0):
-        """The rows' (stack (n, D', K) zero-padded, D' >= D, depth (n,), crashed (n, K), logs or None)."""
+        """The rows' (stack (n, D', K) zero-padded, D' >= D, depth (n,), crashed (n, K), logs or None,
+        sponge (n,))."""
         n = len(row)
         depth = self._chunk_depths(serial, row)
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
         K = groups[0][1].crashed.shape[1]
         S = np.zeros((n, D, K), np.uint64)
-        crashed = np.zeros((n, K), bool)
+        crashed, sponge = np.zeros((n, K), bool), np.zeros(n, bool)
         logs = None
         for m, c in groups:
             r = row[m]
             w = min(c.S.shape[1], D)
             S[m, :w] = c.S[r, :w]
-            crashed[m] = c.crashed[r]
+            crashed[m], sponge[m] = c.crashed[r], c.sponge[r]
             if c.logs is not None:
                 if logs is None:
                     logs = [None] * n
@@ -265,7 +273,7 @@ class ValueStacks:
         if logs is not None:
             empty = np.zeros((0, K), np.uint64)
             logs = [empty if log is None else log for log in logs]
-        return S, depth, crashed, logs
+        return S, depth, crashed, logs, sponge
 
     def _step(self, keys: list) -> None:
         """The children ``keys`` from their parents' stored stacks, every row at once."""
@@ -307,7 +315,7 @@ class ValueStacks:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
         book = self._codebook()
         n = len(tid)
-        S, depth, crashed, logs = self._load(serial, row, D)
+        S, depth, crashed, logs, sponge = self._load(serial, row, D)
         new_depth = depth + book.change[tid]
         D, K = S.shape[1], S.shape[2]
         n_own = int(book.size[tid].max())
@@ -366,7 +374,7 @@ class ValueStacks:
             values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
         S[np.arange(D)[None] >= new_depth[:, None]] = 0  # a shrunk stack's old slots: zero, as the facts need
-        return _Chunk(S, new_depth, crashed, new_logs)
+        return _Chunk(S, new_depth, crashed, new_logs, sponge | book.sponge[tid])
 
     def _chunk_depths(self, serial: np.ndarray, row: np.ndarray) -> np.ndarray:
         depth = np.zeros(len(row), np.int64)
@@ -404,13 +412,13 @@ class ValueStacks:
             groups.append((m, c))
         fresh = np.flatnonzero(state == _NO_FACTS)
         if len(fresh):
-            S, depths, crashed, logs = self._load(serial[fresh], row[fresh])
+            S, depths, crashed, logs, sponge = self._load(serial[fresh], row[fresh])
             tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
             if logs is None:
                 written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)
             else:
                 written, writes = written_of(logs, tables.K)
-            facts, defer = facts_of_stacks(tables, tid, S, depths, crashed, written, writes)
+            facts, defer = facts_of_stacks(tables, tid, S, depths, crashed, written, writes, sponge)
             packed = pack_facts(facts)
             state[fresh] = np.where(defer, _DEFERRED, _PACKED)
             for m, c in groups:  # write back: each chunk's rows among the fresh ones
