@@ -6,6 +6,7 @@ sponge among them, and on every prefix of the baselines and recorded optima."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -207,13 +208,15 @@ def test_a_small_store_drops_old_stacks_and_stays_exact(rows, size, seed):
             _equal_to_reference(stacks, [keys[i] for i in part])
 
 
-def test_a_baseline_then_sponge_init_is_not_done():
-    """Each picked task's baseline with ``sponge_init`` after it: its stack is the baseline's but it has a sponge
-    (the baseline may not), so ``eos_ok`` is the reference's; every prefix agrees and the whole is covered
-    where the baseline is."""
+@pytest.mark.parametrize("before", [False, True])
+def test_a_baseline_and_sponge_init_is_not_done(before):
+    """Each picked task's baseline with ``sponge_init`` after (or before) it: its stack is the baseline's but it
+    has a sponge (the baseline may not), so ``eos_ok`` is the reference's; every prefix agrees and the whole is
+    covered where the baseline is."""
     covered = 0
     for index, task in enumerate(TASKS):
-        program = te.Program.parse(str(task.baseline) + "\nsponge_init")
+        source = str(task.baseline)
+        program = te.Program.parse("sponge_init\n" + source if before else source + "\nsponge_init")
         tokens = SPECS[index].bound.encode(program)
         rows = torch.zeros((len(tokens) + 1, len(tokens)), dtype=torch.int64)
         for m in range(len(tokens) + 1):
