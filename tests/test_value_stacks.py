@@ -6,6 +6,7 @@ sponge among them, and on every prefix of the baselines and recorded optima."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ import tasm_env as te
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.spec import TaskSpec
 from tasm_env.emission.state import EmissionState
+from tasm_env.emission.value_stacks import ValueStacks
 from tasm_env.emission.values import ValueModel
 from tasm_env.emission.vocab import Vocabulary
 from tasm_env.testing import known_good_programs
@@ -99,7 +101,8 @@ def test_fast_facts_equal_the_reference_on_known_good_prefixes():
 
 
 def test_the_fast_path_covers_rows_of_every_kind():
-    """Not vacuous: stack moves, arithmetic, assertions and RAM are covered; I/O and the sponge are not."""
+    """Not vacuous: stack moves, arithmetic, assertions, RAM and ``sponge_init`` are covered; I/O and the
+    sponge's other instructions are not."""
     stacks = MACHINE.value_stacks
     kinds = {}
     for task, spec in enumerate(SPECS):
@@ -110,9 +113,9 @@ def test_the_fast_path_covers_rows_of_every_kind():
                 continue
             kinds.setdefault(name, stacks.template(task, token) is not None)
     for name in ("dup", "swap", "pick", "place", "pop", "push", "add", "mul", "split", "assert", "read_mem",
-                 "write_mem"):
+                 "write_mem", "sponge_init"):
         assert kinds.get(name), name
-    for name in ("sponge_init", "read_io", "write_io"):
+    for name in ("sponge_absorb", "sponge_squeeze", "read_io", "write_io"):
         assert kinds.get(name) is False, name
     before = stacks.covered_rows
     _agree(MACHINE.initial(list(range(len(TASKS)))))
@@ -134,30 +137,90 @@ def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
         keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
     if not keys:
         return
-    covered, facts = MACHINE.value_stacks.facts(keys)
-    expected = [key for key, c in zip(keys, covered) if c]
-    for b, f in enumerate(MACHINE.values.facts_many(expected)):
-        assert facts.slot_nodes[b].tolist() == f.slot_nodes.tolist(), expected[b]
-        assert facts.outputs_ready[b, :len(f.outputs_ready)].tolist() == f.outputs_ready.tolist(), expected[b]
-        assert (bool(facts.lost[b]), bool(facts.eos_ok[b])) == (f.lost, f.eos_ok), expected[b]
-        assert facts.pop_loses[b].tolist() == f.pop_loses.tolist(), expected[b]
+    _equal_to_reference(MACHINE.value_stacks, keys)
 
 
-def test_a_read_after_a_write_takes_the_written_value():
-    """``read_mem`` after ``write_mem`` to the same cell (the row's write log), covered and equal to the reference."""
-    program = te.Program.parse("dup 0\ndup 0\nwrite_mem 1\npop 1\nread_mem 1")
-    found = 0
+def _replayed(source: str):
+    """(task, tokens) of every picked task that can spell ``source``, each prefix checked against the reference."""
+    program = te.Program.parse(source)
     for index, spec in enumerate(SPECS):
         try:
             tokens = spec.bound.encode(program)
         except te.TasmError:
             continue
-        found += 1
         rows = torch.zeros((len(tokens) + 1, len(tokens)), dtype=torch.int64)
         for m in range(len(tokens) + 1):
             rows[m, :m] = torch.tensor(tokens[:m], dtype=torch.int64)
         _agree(MACHINE.replay(rows, index, torch.arange(len(tokens) + 1)))
+        yield index, tokens
+
+
+def test_two_writes_to_one_cell_keep_the_latest():
+    """Cell 1 written with 0, then with the input's top (lane-dependent): the final contents are the latest
+    write's, which lanes with different inputs tell apart (``lost`` and ``pop_loses`` compare them)."""
+    found = list(_replayed("push 0\npush 1\nwrite_mem 1\npop 1\ndup 0\npush 1\nwrite_mem 1\npop 1"))
+    assert found
+    for index, tokens in found:
+        assert MACHINE.value_stacks.facts([(index, tuple(tokens))])[0].all()  # covered, not the reference's
+
+
+def test_a_read_after_a_write_takes_the_written_value():
+    """``read_mem`` after ``write_mem`` to the same cell (the row's write log), covered and equal to the reference."""
+    found = list(_replayed("dup 0\ndup 0\nwrite_mem 1\npop 1\nread_mem 1"))
+    for index, tokens in found:
         stack = MACHINE.value_stacks.stacks([(index, tuple(tokens))])[0][0]
         # st1 is the value read back: the cell holds what write_mem put there, the input's top (not initial RAM)
         assert np.array_equal(stack[-2], MACHINE.values.probes(index).inputs.stack[:, -1])
     assert found
+
+
+def _equal_to_reference(stacks: ValueStacks, keys: list) -> None:
+    covered, facts = stacks.facts(keys)
+    expected = [key for key, c in zip(keys, covered) if c]
+    for b, f in enumerate(MACHINE.values.facts_many(expected)):
+        got = (facts.slot_nodes[b].tolist(), facts.outputs_ready[b, :len(f.outputs_ready)].tolist(),
+               bool(facts.lost[b]), bool(facts.eos_ok[b]), facts.pop_loses[b].tolist())
+        assert got == (f.slot_nodes.tolist(), f.outputs_ready.tolist(), f.lost, f.eos_ok, f.pop_loses.tolist()), \
+            expected[b]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, len(TASKS) - 1), st.lists(st.integers(1, len(VOCAB) - 1), max_size=10)),
+                min_size=1, max_size=12), st.integers(1, 40), st.integers(0, 2**31))
+def test_a_small_store_drops_old_stacks_and_stays_exact(rows, size, seed):
+    """The store keeps its stacks in chunks (one per step) and drops a chunk once no entry names it: with a store
+    of a few entries, batches of prefixes in shuffled orders, again and again (revisits read the kept facts,
+    or step dropped ancestors again), still equal the reference."""
+    stacks = ValueStacks(MACHINE.values, store_size=size)
+    keys = []
+    for task, tokens in rows:
+        try:
+            SPECS[task].bound.decode(tokens)
+        except te.TasmError:
+            continue
+        keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    if not keys:
+        return
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        order = rng.permutation(len(keys))
+        for part in np.array_split(order, int(rng.integers(1, 4))):
+            _equal_to_reference(stacks, [keys[i] for i in part])
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_a_baseline_and_sponge_init_is_not_done(before):
+    """Each picked task's baseline with ``sponge_init`` after (or before) it: its stack is the baseline's but it
+    has a sponge (the baseline may not), so ``eos_ok`` is the reference's; every prefix agrees and the whole is
+    covered where the baseline is."""
+    covered = 0
+    for index, task in enumerate(TASKS):
+        source = str(task.baseline)
+        program = te.Program.parse("sponge_init\n" + source if before else source + "\nsponge_init")
+        tokens = SPECS[index].bound.encode(program)
+        rows = torch.zeros((len(tokens) + 1, len(tokens)), dtype=torch.int64)
+        for m in range(len(tokens) + 1):
+            rows[m, :m] = torch.tensor(tokens[:m], dtype=torch.int64)
+        _agree(MACHINE.replay(rows, index, torch.arange(len(tokens) + 1)))
+        covered += int(MACHINE.value_stacks.facts([(index, tuple(tokens))])[0][0])
+    assert covered

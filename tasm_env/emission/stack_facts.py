@@ -36,6 +36,7 @@ class StackTables:
         self.pair_j = np.zeros((n, P), np.int64)
         self.real = np.zeros((n, P), bool)
         self.eos_shape = np.zeros(n, bool)  # the baseline outputs nothing and has no sponge
+        self.eos_sponge = np.zeros(n, bool)  # the baseline outputs nothing and has a sponge
         self.eos_ram = np.zeros(n, bool)  # the empty prefix's RAM matches the baseline's
         for t, p in enumerate(probes):
             self.base_stack[t, :p.base.stack.shape[0]] = p.base.stack
@@ -48,17 +49,21 @@ class StackTables:
             empty = p.outcome(p.evaluate(Program(())))
             runs = ~p.base.crashed
             self.eos_shape[t] = len(p.base.output) == 0 and p.base.sponge is None
+            self.eos_sponge[t] = len(p.base.output) == 0 and p.base.sponge is not None
             self.eos_ram[t] = bool(empty.ram_match[runs].all())
 
 
 def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
-                    crashed: np.ndarray, written: np.ndarray, writes: np.ndarray) -> tuple[FactArrays, np.ndarray]:
+                    crashed: np.ndarray, written: np.ndarray, writes: np.ndarray,
+                    sponge: np.ndarray | None = None) -> tuple[FactArrays, np.ndarray]:
     """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
     aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
-    facts_of_tasks` gives them for the same prefixes' runs (their outputs and sponge empty; ``written``
-    (n, 2w, K): address, final contents, ... of each write, zero-padded; ``writes`` (n,): the row wrote RAM).
-    Also (n,) ``defer``: rows that wrote RAM and match the baseline but for RAM, whose ``eos_ok`` needs the RAM
-    comparison (the reference's to say).
+    facts_of_tasks` gives them for the same prefixes' runs (their outputs empty; ``written``
+    (n, 2w, K): address, final contents, ... of each write, zero-padded; ``writes`` (n,): the row wrote RAM;
+    ``sponge`` (n,): the row's sponge is a constant, the same on every lane (``sponge_init``), else it has
+    none). Also (n,) ``defer``: rows that wrote RAM or have a sponge and match the baseline but for RAM and the
+    sponge, whose ``eos_ok`` needs those compared (the reference's to say). A constant sponge never tells two
+    lanes apart: ``lost`` and ``pop_loses`` are as without it.
 
     RAM: a prefix that writes none has the initial RAM at every cell, and where it reads a cell the baseline
     also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match is the empty
@@ -95,11 +100,14 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     same = (S[rows[:, None], at] == base_stack[rows[:, None], at]) | ~both[:, None, :]
     ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
 
-    eos_ok = tables.eos_shape[tid] & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
+    shape = tables.eos_shape[tid]
+    if sponge is not None:
+        shape = np.where(sponge, tables.eos_sponge[tid], shape)
+    eos_ok = shape & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
     left = np.flatnonzero(eos_ok)
     if len(left):
         eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
-    defer = eos_ok & writes
+    defer = eos_ok & (writes if sponge is None else writes | sponge)  # RAM or sponge values to compare
     eos_ok &= tables.eos_ram[tid]
 
     lost = (crashed & ~base_crashed).any(-1)
@@ -129,16 +137,18 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
 def written_of(logs: Sequence[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, 2w, K) address, final contents, ... of every write of each row's log (zero-padded, as the reference's
     ``probe_facts`` pads them), and (n,) whether the row wrote at all."""
-    W = max((len(log) for log in logs), default=0)
+    lengths = np.array([len(log) for log in logs], dtype=np.int64)
+    W = int(lengths.max(initial=0))
     out = np.zeros((len(logs), W, K), np.uint64)
-    for b, log in enumerate(logs):
-        if len(log):
-            address, value = log[0::2], log[1::2]
-            hit = address[None, :, :] == address[:, None, :]  # (k, j, K): write j went where write k did
-            last = hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)  # the latest such write wins
-            out[b, 0:len(log):2] = address
-            out[b, 1:len(log):2] = np.take_along_axis(value, last, axis=0)
-    return out, np.array([len(log) > 0 for log in logs], dtype=bool)
+    for w in np.unique(lengths[lengths > 0]).tolist():  # the logs of one length at once
+        rows = np.flatnonzero(lengths == w)
+        log = np.stack([logs[b] for b in rows.tolist()])  # (g, w, K)
+        address, value = log[:, 0::2], log[:, 1::2]
+        hit = address[:, None, :, :] == address[:, :, None, :]  # (g, k, j, K): write j went where write k did
+        last = hit.shape[2] - 1 - np.argmax(hit[:, :, ::-1], axis=2)  # the latest such write wins
+        out[rows, 0:w:2] = address
+        out[rows, 1:w:2] = np.take_along_axis(value, last, axis=1)
+    return out, lengths > 0
 
 
 PACKED_WIDTHS = (SLOT_WINDOW, SLOT_WINDOW, 1, 1, MAX_POP + 1)

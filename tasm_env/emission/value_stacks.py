@@ -3,7 +3,8 @@
     stacks = ValueStacks(model)                    # model: a ValueModel (probes, decoders)
     covered, facts = stacks.facts(keys)            # keys: (task, prefix tokens); facts: FactArrays of the covered
 
-A prefix whose every token is *covered* (no public or secret input, no output, no sponge, no static crash
+A prefix whose every token is *covered* (no public or secret input, no output, no sponge but constants set
+by ``sponge_init``, no static crash
 such as a stack underflow; value-dependent crashes such as ``assert`` or ``invert`` of zero are crash bits) has
 as its whole state on the probes its stack (depth, K), its lanes' crash bits (K,) and its RAM writes in order
 (a log (2w, K): address, value, ...; a read takes the latest write to its address, else the initial RAM):
@@ -38,7 +39,7 @@ from ..asm import Program
 from ..errors import TasmError
 from ..plan import OPERATIONS, OUTPUTS, Shape
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
-from .stack_facts import StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
+from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
 
 __all__ = ["GENERIC_DEPTH", "NO_ADDRESS", "STORE_SIZE", "Template", "ValueArrays", "ValueStacks", "value_arrays"]
 
@@ -57,7 +58,7 @@ class Template:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
     token's own values (its constants, then its operations' results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes", "sponge")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -78,6 +79,7 @@ class Template:
         self.size = max(len(local), 1)
         self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
         self.index = -1  # its row in a ValueStacks' codebook
+        self.sponge = plan.sponge is not None  # it sets the sponge to constants (of() checks)
         self.change = len(stack) - D
         self.keep = keep - D  # slots kept below: depth + keep
         self.tail = [self._code(i, local) for i in stack[keep:]]
@@ -96,7 +98,9 @@ class Template:
         except TasmError:
             return None
         # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
-        if plan.static_crash != batch.NO_CRASH or plan.output or plan.sponge is not None \
+        # the sponge is covered when the token sets it to constants (the same on every lane): sponge_init
+        constant = plan.sponge is None or all(i in plan.const_ids for i in plan.sponge)
+        if plan.static_crash != batch.NO_CRASH or plan.output or not constant \
                 or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
             return None
         return cls(plan)
@@ -111,6 +115,7 @@ class _Codebook:
         self.keep = np.array([t.keep for t in templates], dtype=np.int64)
         self.size = np.array([t.size for t in templates], dtype=np.int64)
         self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
+        self.sponge = np.array([t.sponge for t in templates], dtype=bool)
         self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
         self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
         self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
@@ -130,13 +135,36 @@ class _Codebook:
                 self.op_codes[i, j, :len(codes)] = codes
 
 
+class _Chunk:
+    """The stacks of the rows one step made (or one empty prefix), kept together: the store's entries name a
+    chunk and a row of it, so a step loads its parents with one fancy index per chunk instead of a copy per row.
+    Slots at or above a row's depth are zero (the facts compare padded stacks)."""
+
+    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge")
+
+    def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None,
+                 sponge: np.ndarray | None = None):
+        self.S, self.depth, self.crashed = S, depth, crashed
+        self.sponge = np.zeros(len(depth), bool) if sponge is None else sponge  # set by sponge_init (constants)
+        self.logs = logs  # each row's write log (2w, K), or None if no row wrote
+        self.packed = None  # (n, 40) the rows' packed facts, once computed
+        self.state = np.zeros(len(depth), np.int8)  # 0: facts not computed, 1: packed, 2: deferred to the reference
+
+
+_NO_FACTS, _PACKED, _DEFERRED = 0, 1, 2
+_MISSING = object()
+
+
 class ValueStacks:
     """The fast path over a :class:`~tasm_env.emission.values.ValueModel`'s tasks (see the module docstring)."""
 
     def __init__(self, model, store_size: int = STORE_SIZE):
         self.model = model
         self.store_size = int(store_size)
-        self._store: OrderedDict = OrderedDict()  # (task, prefix) -> (stack (d, K), crashed (K,)) or None
+        # (task, prefix) -> (chunk serial, row), row -1 where the prefix is not covered; inserted in serial order
+        self._store: OrderedDict = OrderedDict()
+        self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
+        self._serial = 0
         self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
         self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
         self._list: list[Template] = []  # every template, at its index
@@ -149,6 +177,7 @@ class ValueStacks:
     def forget(self) -> None:
         """Drop the stored stacks (templates and tables stay): the next prefixes are stepped from the empty one."""
         self._store.clear()
+        self._chunks.clear()
 
     def template(self, task: int, token: int) -> Template | None:
         key = (task, token)
@@ -166,14 +195,34 @@ class ValueStacks:
             self._templates[key] = self._by_instruction[what]
         return self._templates[key]
 
-    def _empty(self, task: int):
+    def _new_chunk(self, chunk: _Chunk) -> int:
+        serial = self._serial = self._serial + 1
+        self._chunks[serial] = chunk
+        return serial
+
+    def _empty(self, task: int) -> tuple[int, int]:
         p = self.model.probes(task)
         if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
-            return None
-        return np.ascontiguousarray(p.inputs.stack.T), np.zeros(p.k, bool), np.zeros((0, p.k), np.uint64)
+            return self._serial, -1
+        return self._new_chunk(_Chunk(p.inputs.stack.T[None].copy(), np.array([p.inputs.stack.shape[1]]),
+                                      np.zeros((1, p.k), bool), None)), 0
 
     def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
-        """Each key's (stack, crashed), or None where the prefix is not covered."""
+        """Each key's (stack (d, K), crashed (K,), write log (2w, K)), or None where the prefix is not covered."""
+        entries = self._entries(keys)
+        found = []
+        for serial, row in entries:
+            if row < 0:
+                found.append(None)
+                continue
+            c = self._chunks[serial]
+            found.append((c.S[row, :c.depth[row]], c.crashed[row],
+                          c.logs[row] if c.logs is not None else np.zeros((0, c.S.shape[2]), np.uint64)))
+        self._evict()
+        return found
+
+    def _entries(self, keys: Sequence[tuple[int, tuple]]) -> list[tuple[int, int]]:
+        """Each key's store entry, the missing prefixes stepped (the store is not trimmed here: see _evict)."""
         store = self._store
         need: dict[tuple, None] = {}
         for task, tokens in keys:
@@ -190,44 +239,91 @@ class ValueStacks:
             by_length.setdefault(len(key[1]), []).append(key)
         for length in sorted(by_length):
             self._step(by_length[length])
-        found = [store[key] for key in keys]
+        return [store[key] for key in keys]
+
+    def _evict(self) -> None:
+        store = self._store
         while len(store) > self.store_size:
             store.popitem(last=False)
-        return found
+        oldest = next(iter(store.values()))[0] if store else self._serial + 1
+        while self._chunks and next(iter(self._chunks)) < oldest:  # no entry names them any more
+            self._chunks.popitem(last=False)
+
+    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0):
+        """The rows' (stack (n, D', K) zero-padded, D' >= D, depth (n,), crashed (n, K), logs or None,
+        sponge (n,))."""
+        n = len(row)
+        depth = self._chunk_depths(serial, row)
+        groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
+        D = max(D, int(depth.max(initial=0)))
+        K = groups[0][1].crashed.shape[1]
+        S = np.zeros((n, D, K), np.uint64)
+        crashed, sponge = np.zeros((n, K), bool), np.zeros(n, bool)
+        logs = None
+        for m, c in groups:
+            r = row[m]
+            w = min(c.S.shape[1], D)
+            S[m, :w] = c.S[r, :w]
+            crashed[m], sponge[m] = c.crashed[r], c.sponge[r]
+            if c.logs is not None:
+                if logs is None:
+                    logs = [None] * n
+                for b, rb in zip(m.tolist(), r.tolist()):
+                    logs[b] = c.logs[rb]
+        if logs is not None:
+            empty = np.zeros((0, K), np.uint64)
+            logs = [empty if log is None else log for log in logs]
+        return S, depth, crashed, logs, sponge
 
     def _step(self, keys: list) -> None:
         """The children ``keys`` from their parents' stored stacks, every row at once."""
-        store = self._store
-        rows, parents, which = [], [], []
-        for key in keys:
-            parent = store[(key[0], key[1][:-1])]
+        store, templates = self._store, self._templates
+        entries = [store[(key[0], key[1][:-1])] for key in keys]
+        picked, which, at = [], [], []
+        for b, (key, (serial, row)) in enumerate(zip(keys, entries)):
             token = key[1][-1]
-            t = None if parent is None or token < 1 else self.template(key[0], token)
-            if t is None or len(parent[0]) + t.change < 16 or len(parent[0]) + t.keep < 0:
-                store[key] = None
-            else:
-                rows.append(key)
-                parents.append(parent)
+            if row < 0 or token < 1:
+                continue
+            t = templates.get((key[0], token), _MISSING)
+            if t is _MISSING:
+                t = self.template(key[0], token)
+            if t is not None:
+                picked.append(b)
                 which.append(t.index)
-        if not rows:
-            return
+                at.append((serial, row))
+        out = [(0, -1)] * len(keys)
+        if picked:
+            book = self._codebook()
+            tid = np.array(which, dtype=np.int64)
+            where = np.array(at, dtype=np.int64)
+            serial, row = where[:, 0], where[:, 1]
+            depth = self._chunk_depths(serial, row)
+            ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
+            picked = np.array(picked, dtype=np.int64)[ok]
+            if len(picked):
+                chunk = self._stepped(tid[ok], serial[ok], row[ok], [keys[b][0] for b in picked.tolist()],
+                                      int((depth + book.change[tid]).max()))
+                s = self._new_chunk(chunk)
+                out = [(s, -1)] * len(keys)
+                for i, b in enumerate(picked.tolist()):
+                    out[b] = (s, i)
+        if out and out[0][0] == 0:  # nothing covered: the newest serial keeps the store's order
+            out = [(self._serial, -1)] * len(keys)
+        store.update(zip(keys, out))
+
+    def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: list, D: int) -> _Chunk:
+        """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
         book = self._codebook()
-        tid = np.array(which, dtype=np.int64)
-        n, K = len(rows), len(parents[0][1])
-        depth = np.array([len(p[0]) for p in parents], dtype=np.int64)
+        n = len(tid)
+        S, depth, crashed, logs, sponge = self._load(serial, row, D)
         new_depth = depth + book.change[tid]
-        D = int(max(depth.max(), new_depth.max()))
-        S = np.zeros((n, D, K), np.uint64)
-        crashed = np.stack([p[1] for p in parents])
-        for b, p in enumerate(parents):
-            S[b, :len(p[0])] = p[0]
+        D, K = S.shape[1], S.shape[2]
         n_own = int(book.size[tid].max())
         own = np.zeros((n, n_own, K), np.uint64)  # each row's constants, then its operations' results
         C = min(book.constants.shape[1], n_own)
         own[:, :C] = book.constants[tid, :C, None]
         contexts = None  # each row's task's initial RAM, for mem_read
-        logs = [p[2] for p in parents]  # each row's writes so far: address, value, ... (2w, K)
-        W = max(len(log) for log in logs)
+        W = max((len(log) for log in logs), default=0) if logs is not None else 0
         if W:  # padded with an address no write has (above the field), so a padded write never matches
             Wpad = np.zeros((n, W, K), np.uint64)
             Wpad[:, 0::2] = NO_ADDRESS
@@ -250,10 +346,10 @@ class ValueStacks:
                 ctx = None
                 if kind == _MEM_READ:
                     if contexts is None:
-                        tasks = sorted({key[0] for key in rows})
-                        where = {t: i for i, t in enumerate(tasks)}
-                        contexts = batch.Contexts([self.model.probes(t).inputs for t in tasks],
-                                                  np.array([where[key[0]] for key in rows], dtype=np.int64))
+                        order = sorted(set(tasks))
+                        place = {t: i for i, t in enumerate(order)}
+                        contexts = batch.Contexts([self.model.probes(t).inputs for t in order],
+                                                  np.array([place[t] for t in tasks], dtype=np.int64))
                     ctx = contexts.select(m)
                     operands += [Wpad[m, q] for q in range(W)] if W else []
                 results, crashes = _EVALUATE[kind](operands, ctx)
@@ -265,10 +361,11 @@ class ValueStacks:
         n_writes = book.n_writes[tid]  # the writes read the old stack: before its slots are written
         new_logs = logs
         if n_writes.any():
-            new_logs = list(logs)
+            empty = np.zeros((0, K), np.uint64)
+            new_logs = list(logs) if logs is not None else [empty] * n
             for b in np.flatnonzero(n_writes).tolist():
                 codes = book.writes[tid[b], :n_writes[b]]
-                new_logs[b] = np.concatenate([logs[b], fetch(np.full(len(codes), b), codes)])
+                new_logs[b] = np.concatenate([new_logs[b], fetch(np.full(len(codes), b), codes)])
         T = book.tail.shape[1]
         if T:
             valid = np.arange(T)[None] < book.tail_len[tid][:, None]
@@ -276,8 +373,15 @@ class ValueStacks:
             rb, rj = np.nonzero(valid)
             values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
-        for b, key in enumerate(rows):
-            store[key] = (S[b, :new_depth[b]].copy(), crashed[b].copy(), new_logs[b])
+        S[np.arange(D)[None] >= new_depth[:, None]] = 0  # a shrunk stack's old slots: zero, as the facts need
+        return _Chunk(S, new_depth, crashed, new_logs, sponge | book.sponge[tid])
+
+    def _chunk_depths(self, serial: np.ndarray, row: np.ndarray) -> np.ndarray:
+        depth = np.zeros(len(row), np.int64)
+        for s in np.unique(serial).tolist():
+            m = np.flatnonzero(serial == s)
+            depth[m] = self._chunks[s].depth[row[m]]
+        return depth
 
     def _codebook(self) -> "_Codebook":
         if self._book is None or self._book.count != len(self._list):
@@ -294,41 +398,49 @@ class ValueStacks:
 
     def facts(self, keys: Sequence[tuple[int, tuple]]) -> tuple[np.ndarray, FactArrays | None]:
         """(covered (n,) bool, the facts of the covered keys in order, or None if none is). A covered prefix's
-        facts are kept beside its stack, packed in one array (:func:`~tasm_env.emission.stack_facts.pack_facts`), for its next visits."""
-        found = self.stacks(keys)
-        covered = np.array([f is not None for f in found], dtype=bool)
+        facts are kept in its chunk, packed (:func:`~tasm_env.emission.stack_facts.pack_facts`), for its next
+        visits; so is the reference's verdict that it decides the row (a deferred one)."""
+        where = np.array(self._entries(keys), dtype=np.int64).reshape(-1, 2)
         self.rows += len(keys)
-        if not covered.any():
-            return covered, None
-        self.covered_rows += int(covered.sum())
-        at = np.flatnonzero(covered)
-        live = [found[b] for b in at.tolist()]
-        fresh = [i for i, f in enumerate(live) if len(f) == 3]
-        if fresh:
-            new = [live[i] for i in fresh]
-            tables, tid = self.tables([keys[at[i]][0] for i in fresh])
-            depths = np.array([len(f[0]) for f in new], dtype=np.int64)
-            S = np.zeros((len(new), int(depths.max()), tables.K), np.uint64)
-            for b, f in enumerate(new):
-                S[b, :depths[b]] = f[0]
-            written, writes = written_of([f[2] for f in new], tables.K)
-            facts, defer = facts_of_stacks(tables, tid, S, depths, np.stack([f[1] for f in new]), written, writes)
+        serial, row = where[:, 0], where[:, 1]
+        state = np.full(len(keys), _DEFERRED, np.int8)
+        groups = []
+        for s in np.unique(serial[row >= 0]).tolist():
+            m = np.flatnonzero((serial == s) & (row >= 0))
+            c = self._chunks[s]
+            state[m] = c.state[row[m]]
+            groups.append((m, c))
+        fresh = np.flatnonzero(state == _NO_FACTS)
+        if len(fresh):
+            S, depths, crashed, logs, sponge = self._load(serial[fresh], row[fresh])
+            tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
+            if logs is None:
+                written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)
+            else:
+                written, writes = written_of(logs, tables.K)
+            facts, defer = facts_of_stacks(tables, tid, S, depths, crashed, written, writes, sponge)
             packed = pack_facts(facts)
-            store = self._store
-            for b, i in enumerate(fresh):
-                if defer[b]:  # the reference decides this row (now and on its next visits)
-                    covered[at[i]] = False
-                    continue
-                key, f = keys[at[i]], live[i]
-                live[i] = (*f, packed[b])
-                if key in store:
-                    store[key] = live[i]
-            if defer.any():
-                live = [f for f, c in zip(live, covered[at]) if c]
-                self.covered_rows -= int(defer.sum())
-                if not live:
-                    return covered, None
-        return covered, unpack_facts(np.stack([f[3] for f in live]))
+            state[fresh] = np.where(defer, _DEFERRED, _PACKED)
+            for m, c in groups:  # write back: each chunk's rows among the fresh ones
+                hit = np.flatnonzero(state[m] != c.state[row[m]])
+                if len(hit):
+                    if c.packed is None:
+                        c.packed = np.zeros((len(c.depth), packed.shape[1]), np.int64)
+                    pos = np.searchsorted(fresh, m[hit])
+                    c.packed[row[m[hit]]] = packed[pos]
+                    c.state[row[m[hit]]] = state[m[hit]]
+        covered = state == _PACKED
+        self.covered_rows += int(covered.sum())
+        result = None
+        if covered.any():
+            out = np.zeros((len(keys), sum(PACKED_WIDTHS)), np.int64)
+            for m, c in groups:
+                m = m[covered[m]]
+                if len(m):
+                    out[m] = c.packed[row[m]]
+            result = unpack_facts(out[covered])
+        self._evict()
+        return covered, result
 
 
 @dataclass(frozen=True)
