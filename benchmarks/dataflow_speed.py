@@ -4,16 +4,20 @@ steps/s (random legal tokens, EOS only when forced, final verification included)
 each fresh figure, labelled cached: the same steps (the same episodes) again on the same env, where every
 prefix's value facts (and every final verdict) come from the caches. Prints rates.
 
-    python benchmarks/dataflow_speed.py [--batch 1024] [--steps 8] [--cpu-time] [--gc-off]
+    python benchmarks/dataflow_speed.py [--batch 1024] [--steps 8] [--cpu-time] [--gc-off] [--profile 30]
 
 ``--gc-off`` (a diagnostic, labelled so in the output): the same figures with Python's cyclic garbage collector
-off, to show how much of a fresh step is the collector walking the process's objects.
+off, to show how much of a fresh step is the collector walking the process's objects. ``--profile N`` (a
+diagnostic too): cProfile of the fresh ``dataflow`` walk (probes built first), its top N functions by cumulative
+time, printed after that walk (its rates then include the profiler's cost and are labelled so).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import pstats
 import time
 
 import torch
@@ -32,8 +36,9 @@ clock = time.perf_counter
 machine: other jobs' load does not count, their effect on caches does)."""
 
 
-def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
-    """(fresh, cached) state-steps/s: the walk on a new env, then the same walk again on it."""
+def rate(level: str, batch: int, steps: int, profile: int = 0) -> tuple[float, float]:
+    """(fresh, cached) state-steps/s: the walk on a new env, then the same walk again on it (the fresh walk
+    profiled when ``profile``: its top ``profile`` functions printed)."""
     env = TasmGFNEnv(suite="tasm-basic-v1", split="train", tier="easy", masking=level)
     states = env.reset(batch, conditions=env.sample_conditions(batch))
     task = env.task_ids(states)
@@ -43,7 +48,10 @@ def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
         for n in set(task.tolist()):
             machine.values.probes(n)
     rates = []
-    for _ in range(2):
+    for walk in range(2):
+        profiler = cProfile.Profile() if profile and walk == 0 else None
+        if profiler is not None:
+            profiler.enable()
         gen = torch.Generator().manual_seed(0)
         state = start
         spent = 0.0
@@ -58,6 +66,9 @@ def rate(level: str, batch: int, steps: int) -> tuple[float, float]:
             t0 = clock()
             state = machine.step(state, actions)
             spent += clock() - t0
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
         rates.append(batch * steps / spent)
     stacks = getattr(machine, "value_stacks", None)  # the fast path (absent on older checkouts)
     if stacks is not None and stacks.rows:
@@ -95,6 +106,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time, not wall time")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="diagnostic: cProfile the fresh dataflow walk, print its top N functions")
     parser.add_argument("--gc-off", action="store_true",
                         help="diagnostic: Python's cyclic garbage collector off (labelled in the output)")
     args = parser.parse_args()
@@ -106,9 +119,11 @@ def main() -> None:
     if args.cpu_time:
         clock = time.process_time
     for level in ("typed", "dataflow"):
-        fresh, cached = rate(level, args.batch, args.steps)
+        profile = args.profile if level == "dataflow" else 0
+        fresh, cached = rate(level, args.batch, args.steps, profile)
+        label = note + (" [DIAGNOSTIC: fresh walk profiled]" if profile else "")
         print(f"{level}: {fresh:,.0f} state-steps/s at batch {args.batch} (fresh prefixes, {args.steps} steps); "
-              f"cached: {cached:,.0f}{note}", flush=True)
+              f"cached: {cached:,.0f}{label}", flush=True)
     for level in ("typed", "dataflow"):
         fresh, cached = gym_rate(level)
         print(f"Gymnasium {level}: {fresh:,.0f} steps/s (fresh episodes, verification included); cached: "

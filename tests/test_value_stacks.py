@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 import tasm_env as te
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.spec import TaskSpec
-from tasm_env.emission.state import EmissionState
+from tasm_env.emission.state import PAD, EmissionState
 from tasm_env.emission.value_stacks import ValueStacks
 from tasm_env.emission.values import ValueModel
-from tasm_env.emission.vocab import Vocabulary
+from tasm_env.emission.vocab import EOS, Vocabulary
 from tasm_env.testing import known_good_programs
 
 VOCAB = Vocabulary.default()
@@ -224,3 +224,22 @@ def test_a_baseline_and_sponge_init_is_not_done(before):
         _agree(MACHINE.replay(rows, index, torch.arange(len(tokens) + 1)))
         covered += int(MACHINE.value_stacks.facts([(index, tuple(tokens))])[0][0])
     assert covered
+
+
+def test_value_keys_are_the_prefixes_of_well_formed_rows_only():
+    """A row's value key is (task, its prefix); a row with a pad or EOS inside its prefix, or a length out of
+    range, has none (the array checks of the key building, each row corrupted one way)."""
+    state = MACHINE.initial([0, 1, 0, 1, 0])
+    for _ in range(3):
+        mask = MACHINE.forward_masks(state, "typed")
+        state = MACHINE.step(state, mask[:, 1:].float().argmax(1) + 1)  # the first legal non-EOS token
+    data = state.data.clone()
+    tokens_at = torch.arange(data.shape[1])[state.layout.tokens]
+    data[1, tokens_at[1]] = PAD  # a pad inside the prefix
+    data[2, tokens_at[0]] = EOS  # EOS inside the prefix
+    data[3, state.layout.length] = MACHINE.max_len + 1
+    data[4, state.layout.length] = -1
+    keys = MACHINE.value_arrays(EmissionState(data, state.task, state.layout)).keys
+    prefix = tuple(state.tokens[0, :3].tolist())
+    assert len(prefix) == 3 and min(prefix) >= 1
+    assert keys == [(0, prefix), None, None, None, None]

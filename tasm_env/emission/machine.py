@@ -264,13 +264,13 @@ class StackMachine:
     def _value_keys(self, state: EmissionState) -> list[tuple | None]:
         """(task, prefix) of every row, None for a garbage row."""
         # numpy's tolist: torch's costs several times more per element (a (1,024, 68) token matrix a step)
-        lengths, tasks = state.length.numpy().tolist(), state.task.numpy().tolist()
-        tokens = state.tokens.numpy().tolist()
-        keys = []
-        for m, row, n in zip(lengths, tokens, tasks):
-            prefix = tuple(row[:m]) if 0 <= m <= self.max_len and 0 <= n < len(self.specs) else None
-            keys.append(None if prefix is None or min(prefix, default=1) < 1 else (n, prefix))
-        return keys
+        # the checks as array calls: only a valid row's key is built in Python
+        length, task, tokens = state.length.numpy(), state.task.numpy(), state.tokens.numpy()
+        ok = (length >= 0) & (length <= self.max_len) & (task >= 0) & (task < len(self.specs))
+        inside = np.arange(tokens.shape[1])[None] < length[:, None]
+        ok &= ~((tokens < 1) & inside).any(1)
+        return [(n, tuple(row[:m])) if good else None
+                for good, m, row, n in zip(ok.tolist(), length.tolist(), tokens.tolist(), task.tolist())]
 
     def value_arrays(self, state: EmissionState) -> ValueArrays:
         """Every row's value facts as arrays (computed once per state): the fast path

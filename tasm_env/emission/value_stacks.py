@@ -12,13 +12,9 @@ everything else of its :class:`~tasm_env.emission.values.Outcome` is empty. Ever
 reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`), and so is a writing row that matches the
 baseline but for RAM (its ``eos_ok`` needs the RAM comparison), so that the hybrid is exact.
 
-**Templates.** What a token does is read off its own one-instruction dataflow plan
-(:func:`tasm_env.batch.compile_block` on a generic stack of :data:`GENERIC_DEPTH` slots), never from a list of
-instructions: the plan's final stack says which top slots it keeps, which it takes from below (a stack move),
-which are constants (``push``) and which are operation results, and its operations (kind, operand ids) are
-evaluated with the batched executor's evaluators (:func:`tasm_env.batch.evaluator`). A step groups the
-operations of all rows of all tasks by kind, one evaluator call per kind, then writes every row's new top
-slots with one gather and one scatter.
+**Templates** (:mod:`tasm_env.emission.value_templates`): what a token does, read off its own one-instruction
+dataflow plan. A step groups the operations of all rows of all tasks by kind, one evaluator call per kind, then
+writes every row's new top slots with one gather and one scatter.
 
 **Store.** Stacks are kept per (task, prefix) (bounded, oldest dropped), so a child steps from its parent's
 arrays; a missing ancestor is stepped from the empty prefix in rounds of one token (``backward_step`` and
@@ -37,102 +33,19 @@ import numpy as np
 from .. import batch
 from ..asm import Program
 from ..errors import TasmError
-from ..plan import OPERATIONS, OUTPUTS, Shape
+from ..plan import OPERATIONS
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
 from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
+from .value_templates import Codebook, Template
 
-__all__ = ["GENERIC_DEPTH", "NO_ADDRESS", "STORE_SIZE", "Template", "ValueArrays", "ValueStacks", "value_arrays"]
+__all__ = ["NO_ADDRESS", "STORE_SIZE", "ValueArrays", "ValueStacks", "value_arrays"]
 
-GENERIC_DEPTH = 48
-"""Stack slots of the generic stack a token's template is compiled on (deeper than any instruction reaches)."""
 STORE_SIZE = 1 << 16
 """(task, prefix) stacks kept for the steps after them."""
 _EVALUATE = tuple(batch.evaluator(name) for name in OPERATIONS)
 _MEM_READ = OPERATIONS.index("mem_read")
 NO_ADDRESS = np.uint64(2**64 - 1)
 """A RAM address no write has (above the field's modulus): the padding of shorter write logs."""
-
-
-class Template:
-    """What one pure token does to a stack, from its one-instruction plan. Operand and slot sources are codes:
-    ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
-    token's own values (its constants, then its operations' results)."""
-
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes", "sponge")
-
-    def __init__(self, plan: batch.Plan):
-        D = GENERIC_DEPTH
-        stack = plan.stack
-        keep = 0
-        while keep < min(len(stack), D) and stack[keep] == keep:
-            keep += 1
-        local = {i: n for n, i in enumerate(plan.const_ids)}  # value id -> own value index
-        self.constants = list(plan.const_values)
-        ops, first = [], 0
-        for j, kind in enumerate(plan.kind):
-            ids = plan.inputs[first:first + plan.n_in[j]]
-            first += plan.n_in[j]
-            ops.append((kind, [self._code(i, local) for i in ids], len(local)))
-            for r in range(OUTPUTS[OPERATIONS[kind]]):
-                local[plan.out[j] + r] = len(local)
-        self.ops = ops
-        self.size = max(len(local), 1)
-        self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
-        self.index = -1  # its row in a ValueStacks' codebook
-        self.sponge = plan.sponge is not None  # it sets the sponge to constants (of() checks)
-        self.change = len(stack) - D
-        self.keep = keep - D  # slots kept below: depth + keep
-        self.tail = [self._code(i, local) for i in stack[keep:]]
-
-    @staticmethod
-    def _code(i: int, local: dict) -> int:
-        return i - GENERIC_DEPTH if i < GENERIC_DEPTH else local[i]
-
-    @classmethod
-    def of(cls, program: Program) -> "Template | None":
-        """The template of a one-instruction program, or None if it is not pure (see the module docstring)."""
-        if len(program.instructions) != 1:
-            return None
-        try:
-            plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
-        except TasmError:
-            return None
-        # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
-        # the sponge is covered when the token sets it to constants (the same on every lane): sponge_init
-        constant = plan.sponge is None or all(i in plan.const_ids for i in plan.sponge)
-        if plan.static_crash != batch.NO_CRASH or plan.output or not constant \
-                or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
-            return None
-        return cls(plan)
-
-
-class _Codebook:
-    """Every template's fields as padded arrays (row = the template's index), so a step gathers them per row."""
-
-    def __init__(self, templates: Sequence[Template]):
-        n = self.count = len(templates)
-        self.change = np.array([t.change for t in templates], dtype=np.int64)
-        self.keep = np.array([t.keep for t in templates], dtype=np.int64)
-        self.size = np.array([t.size for t in templates], dtype=np.int64)
-        self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
-        self.sponge = np.array([t.sponge for t in templates], dtype=bool)
-        self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
-        self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
-        self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
-        self.constants = np.zeros((n, max((len(t.constants) for t in templates), default=0)), np.uint64)
-        J = max((len(t.ops) for t in templates), default=0)
-        A = max((len(op[1]) for t in templates for op in t.ops), default=0)
-        self.op_kind = np.full((n, J), -1, np.int64)
-        self.op_arity = np.zeros((n, J), np.int64)
-        self.op_codes = np.zeros((n, J, A), np.int64)
-        self.op_at = np.zeros((n, J), np.int64)
-        for i, t in enumerate(templates):
-            self.tail[i, :len(t.tail)] = t.tail
-            self.writes[i, :len(t.writes)] = t.writes
-            self.constants[i, :len(t.constants)] = t.constants
-            for j, (kind, codes, at) in enumerate(t.ops):
-                self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
-                self.op_codes[i, j, :len(codes)] = codes
 
 
 class _Chunk:
@@ -152,7 +65,19 @@ class _Chunk:
 
 
 _NO_FACTS, _PACKED, _DEFERRED = 0, 1, 2
-_MISSING = object()
+_UNKNOWN = -2  # a (task, token) whose template is not looked up yet
+_ROWS = 1 << 32
+"""A store entry is one int, ``serial * _ROWS + row + 1`` (row -1: not covered), so that a step's entries are
+one int array (no tuple a row)."""
+
+
+def _entry(serial: int, row: int) -> int:
+    return serial * _ROWS + row + 1
+
+
+def _split(entries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(serial, row) of int entries."""
+    return entries // _ROWS, entries % _ROWS - 1
 
 
 class ValueStacks:
@@ -161,14 +86,15 @@ class ValueStacks:
     def __init__(self, model, store_size: int = STORE_SIZE):
         self.model = model
         self.store_size = int(store_size)
-        # (task, prefix) -> (chunk serial, row), row -1 where the prefix is not covered; inserted in serial order
+        # (task, prefix) -> its chunk serial and row, one int (_entry); inserted in serial order
         self._store: OrderedDict = OrderedDict()
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
         self._serial = 0
         self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
+        self._index = np.full((0, 0), _UNKNOWN, np.int64)  # [task, token] -> template index, -1 if impure
         self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
         self._list: list[Template] = []  # every template, at its index
-        self._book: _Codebook | None = None
+        self._book: Codebook | None = None
         self._tables: StackTables | None = None
         self._table_of: dict[int, int] = {}
         self.covered_rows = 0
@@ -200,18 +126,31 @@ class ValueStacks:
         self._chunks[serial] = chunk
         return serial
 
-    def _empty(self, task: int) -> tuple[int, int]:
+    def _template_ids(self, tasks: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Each (task, token)'s template index, -1 if it has none, from a [task, token] table (no per-row dict)."""
+        need = (int(tasks.max(initial=-1)) + 1, int(tokens.max(initial=-1)) + 1)
+        if need[0] > self._index.shape[0] or need[1] > self._index.shape[1]:
+            grown = np.full(np.maximum(need, self._index.shape), _UNKNOWN, np.int64)
+            grown[:self._index.shape[0], :self._index.shape[1]] = self._index
+            self._index = grown
+        found = self._index[tasks, tokens]
+        for task, token in set(zip(tasks[found == _UNKNOWN].tolist(), tokens[found == _UNKNOWN].tolist())):
+            t = self.template(task, token)
+            self._index[task, token] = -1 if t is None else t.index
+        return self._index[tasks, tokens]
+
+    def _empty(self, task: int) -> int:
         p = self.model.probes(task)
         if p.k != self.model.k:  # fewer lanes than the others: the reference's (tables share one K)
-            return self._serial, -1
-        return self._new_chunk(_Chunk(p.inputs.stack.T[None].copy(), np.array([p.inputs.stack.shape[1]]),
-                                      np.zeros((1, p.k), bool), None)), 0
+            return _entry(self._serial, -1)
+        return _entry(self._new_chunk(_Chunk(p.inputs.stack.T[None].copy(), np.array([p.inputs.stack.shape[1]]),
+                                             np.zeros((1, p.k), bool), None)), 0)
 
     def stacks(self, keys: Sequence[tuple[int, tuple]]) -> list:
         """Each key's (stack (d, K), crashed (K,), write log (2w, K)), or None where the prefix is not covered."""
-        entries = self._entries(keys)
+        serials, rows = _split(self._entries(keys))
         found = []
-        for serial, row in entries:
+        for serial, row in zip(serials.tolist(), rows.tolist()):
             if row < 0:
                 found.append(None)
                 continue
@@ -221,31 +160,34 @@ class ValueStacks:
         self._evict()
         return found
 
-    def _entries(self, keys: Sequence[tuple[int, tuple]]) -> list[tuple[int, int]]:
-        """Each key's store entry, the missing prefixes stepped (the store is not trimmed here: see _evict)."""
+    def _entries(self, keys: Sequence[tuple[int, tuple]]) -> np.ndarray:
+        """Each key's store entry (see _entry), the missing prefixes stepped (the store is not trimmed here: see
+        _evict). Each missing prefix's key is built once, with its parent's (one slice a row)."""
         store = self._store
-        need: dict[tuple, None] = {}
-        for task, tokens in keys:
-            end = len(tokens)
-            while end >= 0 and (task, tokens[:end]) not in store and (task, tokens[:end]) not in need:
-                end -= 1
-            if end < 0:
-                store[(task, ())] = self._empty(task)
-                end = 0
-            for e in range(end + 1, len(tokens) + 1):
-                need[(task, tokens[:e])] = None
-        by_length: dict[int, list] = {}
-        for key in need:
-            by_length.setdefault(len(key[1]), []).append(key)
+        need: dict[tuple, tuple] = {}  # missing prefix -> its parent
+        for key in keys:
+            while key not in store and key not in need:
+                if not key[1]:
+                    store[key] = self._empty(key[0])
+                    break
+                parent = need[key] = (key[0], key[1][:-1])
+                key = parent
+        by_length: dict[int, tuple[list, list]] = {}
+        for child, parent in need.items():
+            group = by_length.get(len(parent[1]))
+            if group is None:
+                group = by_length[len(parent[1])] = ([], [])
+            group[0].append(child)
+            group[1].append(parent)
         for length in sorted(by_length):
-            self._step(by_length[length])
-        return [store[key] for key in keys]
+            self._step(*by_length[length])
+        return np.array([store[key] for key in keys], dtype=np.int64)
 
     def _evict(self) -> None:
         store = self._store
         while len(store) > self.store_size:
             store.popitem(last=False)
-        oldest = next(iter(store.values()))[0] if store else self._serial + 1
+        oldest = next(iter(store.values())) // _ROWS if store else self._serial + 1
         while self._chunks and next(iter(self._chunks)) < oldest:  # no entry names them any more
             self._chunks.popitem(last=False)
 
@@ -275,41 +217,29 @@ class ValueStacks:
             logs = [empty if log is None else log for log in logs]
         return S, depth, crashed, logs, sponge
 
-    def _step(self, keys: list) -> None:
-        """The children ``keys`` from their parents' stored stacks, every row at once."""
-        store, templates = self._store, self._templates
-        entries = [store[(key[0], key[1][:-1])] for key in keys]
-        picked, which, at = [], [], []
-        for b, (key, (serial, row)) in enumerate(zip(keys, entries)):
-            token = key[1][-1]
-            if row < 0 or token < 1:
-                continue
-            t = templates.get((key[0], token), _MISSING)
-            if t is _MISSING:
-                t = self.template(key[0], token)
-            if t is not None:
-                picked.append(b)
-                which.append(t.index)
-                at.append((serial, row))
-        out = [(0, -1)] * len(keys)
-        if picked:
+    def _step(self, keys: list, parents: list) -> None:
+        """The children ``keys`` from their ``parents``' stored stacks, every row at once."""
+        store = self._store
+        serial, row = _split(np.array([store[parent] for parent in parents], dtype=np.int64))
+        tasks = np.array([key[0] for key in keys], dtype=np.int64)
+        tokens = np.array([key[1][-1] for key in keys], dtype=np.int64)
+        picked = np.flatnonzero((row >= 0) & (tokens >= 1))
+        tid = self._template_ids(tasks[picked], tokens[picked])
+        picked, tid = picked[tid >= 0], tid[tid >= 0]
+        out = np.full(len(keys), _entry(self._serial, -1), np.int64)  # nothing covered: the newest serial
+        if len(picked):
             book = self._codebook()
-            tid = np.array(which, dtype=np.int64)
-            where = np.array(at, dtype=np.int64)
-            serial, row = where[:, 0], where[:, 1]
+            serial, row = serial[picked], row[picked]
             depth = self._chunk_depths(serial, row)
             ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
-            picked = np.array(picked, dtype=np.int64)[ok]
+            picked = picked[ok]
             if len(picked):
-                chunk = self._stepped(tid[ok], serial[ok], row[ok], [keys[b][0] for b in picked.tolist()],
+                chunk = self._stepped(tid[ok], serial[ok], row[ok], tasks[picked].tolist(),
                                       int((depth + book.change[tid]).max()))
                 s = self._new_chunk(chunk)
-                out = [(s, -1)] * len(keys)
-                for i, b in enumerate(picked.tolist()):
-                    out[b] = (s, i)
-        if out and out[0][0] == 0:  # nothing covered: the newest serial keeps the store's order
-            out = [(self._serial, -1)] * len(keys)
-        store.update(zip(keys, out))
+                out[:] = _entry(s, -1)
+                out[picked] = _entry(s, 0) + np.arange(len(picked))
+        store.update(zip(keys, out.tolist()))
 
     def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: list, D: int) -> _Chunk:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
@@ -383,9 +313,9 @@ class ValueStacks:
             depth[m] = self._chunks[s].depth[row[m]]
         return depth
 
-    def _codebook(self) -> "_Codebook":
+    def _codebook(self) -> "Codebook":
         if self._book is None or self._book.count != len(self._list):
-            self._book = _Codebook(self._list)
+            self._book = Codebook(self._list)
         return self._book
 
     def tables(self, tasks: Sequence[int]) -> tuple[StackTables, np.ndarray]:
@@ -400,9 +330,8 @@ class ValueStacks:
         """(covered (n,) bool, the facts of the covered keys in order, or None if none is). A covered prefix's
         facts are kept in its chunk, packed (:func:`~tasm_env.emission.stack_facts.pack_facts`), for its next
         visits; so is the reference's verdict that it decides the row (a deferred one)."""
-        where = np.array(self._entries(keys), dtype=np.int64).reshape(-1, 2)
+        serial, row = _split(self._entries(keys))
         self.rows += len(keys)
-        serial, row = where[:, 0], where[:, 1]
         state = np.full(len(keys), _DEFERRED, np.int8)
         groups = []
         for s in np.unique(serial[row >= 0]).tolist():

@@ -1,0 +1,107 @@
+"""The token templates of the value-stack fast path (:mod:`tasm_env.emission.value_stacks`): what one pure
+token does to a stack, read off its own one-instruction dataflow plan (:func:`tasm_env.batch.compile_block` on a
+generic stack of :data:`GENERIC_DEPTH` slots), never from a list of instructions, and every template's fields as
+padded arrays (:class:`Codebook`), so that a step gathers them per row.
+
+The plan's final stack says which top slots a token keeps, which it takes from below (a stack move), which are
+constants (``push``) and which are operation results; its operations (kind, operand ids) are evaluated with the
+batched executor's evaluators (:func:`tasm_env.batch.evaluator`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .. import batch
+from ..asm import Program
+from ..errors import TasmError
+from ..plan import OPERATIONS, OUTPUTS, Shape
+
+__all__ = ["Codebook", "GENERIC_DEPTH", "Template"]
+
+GENERIC_DEPTH = 48
+"""Stack slots of the generic stack a token's template is compiled on (deeper than any instruction reaches)."""
+
+
+class Template:
+    """What one pure token does to a stack, from its one-instruction plan. Operand and slot sources are codes:
+    ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
+    token's own values (its constants, then its operations' results)."""
+
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes", "sponge")
+
+    def __init__(self, plan: batch.Plan):
+        D = GENERIC_DEPTH
+        stack = plan.stack
+        keep = 0
+        while keep < min(len(stack), D) and stack[keep] == keep:
+            keep += 1
+        local = {i: n for n, i in enumerate(plan.const_ids)}  # value id -> own value index
+        self.constants = list(plan.const_values)
+        ops, first = [], 0
+        for j, kind in enumerate(plan.kind):
+            ids = plan.inputs[first:first + plan.n_in[j]]
+            first += plan.n_in[j]
+            ops.append((kind, [self._code(i, local) for i in ids], len(local)))
+            for r in range(OUTPUTS[OPERATIONS[kind]]):
+                local[plan.out[j] + r] = len(local)
+        self.ops = ops
+        self.size = max(len(local), 1)
+        self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
+        self.index = -1  # its row in a ValueStacks' codebook
+        self.sponge = plan.sponge is not None  # it sets the sponge to constants (of() checks)
+        self.change = len(stack) - D
+        self.keep = keep - D  # slots kept below: depth + keep
+        self.tail = [self._code(i, local) for i in stack[keep:]]
+
+    @staticmethod
+    def _code(i: int, local: dict) -> int:
+        return i - GENERIC_DEPTH if i < GENERIC_DEPTH else local[i]
+
+    @classmethod
+    def of(cls, program: Program) -> "Template | None":
+        """The template of a one-instruction program, or None if it is not pure (see the module docstring)."""
+        if len(program.instructions) != 1:
+            return None
+        try:
+            plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
+        except TasmError:
+            return None
+        # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
+        # the sponge is covered when the token sets it to constants (the same on every lane): sponge_init
+        constant = plan.sponge is None or all(i in plan.const_ids for i in plan.sponge)
+        if plan.static_crash != batch.NO_CRASH or plan.output or not constant \
+                or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
+            return None
+        return cls(plan)
+
+
+class Codebook:
+    """Every template's fields as padded arrays (row = the template's index), so a step gathers them per row."""
+
+    def __init__(self, templates: Sequence[Template]):
+        n = self.count = len(templates)
+        self.change = np.array([t.change for t in templates], dtype=np.int64)
+        self.keep = np.array([t.keep for t in templates], dtype=np.int64)
+        self.size = np.array([t.size for t in templates], dtype=np.int64)
+        self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
+        self.sponge = np.array([t.sponge for t in templates], dtype=bool)
+        self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
+        self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
+        self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
+        self.constants = np.zeros((n, max((len(t.constants) for t in templates), default=0)), np.uint64)
+        J = max((len(t.ops) for t in templates), default=0)
+        A = max((len(op[1]) for t in templates for op in t.ops), default=0)
+        self.op_kind = np.full((n, J), -1, np.int64)
+        self.op_arity = np.zeros((n, J), np.int64)
+        self.op_codes = np.zeros((n, J, A), np.int64)
+        self.op_at = np.zeros((n, J), np.int64)
+        for i, t in enumerate(templates):
+            self.tail[i, :len(t.tail)] = t.tail
+            self.writes[i, :len(t.writes)] = t.writes
+            self.constants[i, :len(t.constants)] = t.constants
+            for j, (kind, codes, at) in enumerate(t.ops):
+                self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
+                self.op_codes[i, j, :len(codes)] = codes
