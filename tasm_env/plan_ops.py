@@ -24,6 +24,7 @@ OUTPUTS: dict[str, int] = {
 """Every operation kind a plan can contain, with its number of results."""
 OPERATIONS: tuple[str, ...] = tuple(OUTPUTS)
 CODE = {name: i for i, name in enumerate(OPERATIONS)}
+_ADD, _MEM_READ = CODE["add"], CODE["mem_read"]
 
 
 class Builder:
@@ -75,7 +76,26 @@ class Builder:
         return list(range(first, first + OUTPUTS[kind]))
 
     def add_const(self, value_id: int, constant: int) -> int:
-        return value_id if constant % P == 0 else self.op("add", [value_id, self.const(constant)])
+        """``op("add", [value_id, const(constant)])``, or ``value_id`` for a zero constant; inline, as memory
+        instructions call it once per word (the constant's level is 0, so the sum's is one above the id's)."""
+        constant %= P
+        if not constant:
+            return value_id
+        lv = self.lv
+        found = self.constants.get(constant)
+        if found is None:
+            found = self.constants[constant] = len(lv)
+            lv.append(0)
+        level = lv[value_id] + 1
+        first = len(lv)
+        lv.append(level)
+        self.kind.append(_ADD)
+        self.level.append(level)
+        self.cycle_of.append(self.cycle)
+        self.out.append(first)
+        self.n_in.append(2)
+        self.inputs += (value_id, found)
+        return first
 
     def pop(self, n: int) -> list[int]:
         """Remove the top n ids; returns them st0 first."""
@@ -85,8 +105,23 @@ class Builder:
         return taken
 
     def mem_read(self, address: int) -> int:
+        """``op("mem_read", [address, *writes])``, inline (one per word read)."""
         self.touched.append(address)
-        return self.op("mem_read", [address, *self.writes])
+        lv, writes = self.lv, self.writes
+        level = lv[address]
+        if writes:
+            level = max(level, max(map(lv.__getitem__, writes)))
+        level += 1
+        first = len(lv)
+        lv.append(level)
+        self.kind.append(_MEM_READ)
+        self.level.append(level)
+        self.cycle_of.append(self.cycle)
+        self.out.append(first)
+        self.n_in.append(1 + len(writes))
+        self.inputs.append(address)
+        self.inputs += writes
+        return first
 
     def mem_write(self, address: int, value: int) -> None:
         self.touched.append(address)
