@@ -45,6 +45,7 @@ class Builder:
         self.touched: list[int] = []
         self.output: list[int] = []
         self.sponge: list[int] | None = None
+        self.write_level = 0  # the highest level of any id in ``writes`` (a read's level is above it)
         self.public = self.secret = self.digests = 0
         self.cycle = 0
 
@@ -109,8 +110,8 @@ class Builder:
         self.touched.append(address)
         lv, writes = self.lv, self.writes
         level = lv[address]
-        if writes:
-            level = max(level, max(map(lv.__getitem__, writes)))
+        if level < self.write_level:
+            level = self.write_level
         level += 1
         first = len(lv)
         lv.append(level)
@@ -126,6 +127,7 @@ class Builder:
     def mem_write(self, address: int, value: int) -> None:
         self.touched.append(address)
         self.writes += (address, value)
+        self.write_level = max(self.write_level, self.lv[address], self.lv[value])
 
 
 # ---- one handler per straight-line mnemonic: (builder, argument) -> None
