@@ -105,6 +105,31 @@ class Builder:
         del stack[-n:]
         return taken
 
+    def offsets(self, value_id: int, constants) -> list[int]:
+        """``[add_const(value_id, c) for c in constants]`` in one call (ids allocated in the same order)."""
+        lv, table, inputs, outs = self.lv, self.constants, self.inputs, self.out
+        kinds, levels, cycle_of, n_in = self.kind, self.level, self.cycle_of, self.n_in
+        level, cycle, result = lv[value_id] + 1, self.cycle, []
+        for constant in constants:
+            constant %= P
+            if not constant:
+                result.append(value_id)
+                continue
+            found = table.get(constant)
+            if found is None:
+                found = table[constant] = len(lv)
+                lv.append(0)
+            first = len(lv)
+            lv.append(level)
+            kinds.append(_ADD)
+            levels.append(level)
+            cycle_of.append(cycle)
+            outs.append(first)
+            n_in.append(2)
+            inputs += (value_id, found)
+            result.append(first)
+        return result
+
     def mem_read(self, address: int) -> int:
         """``op("mem_read", [address, *writes])``, inline (one per word read)."""
         self.touched.append(address)
@@ -225,9 +250,10 @@ def _read_mem(b, n):
 
 def _write_mem(b, n):
     pointer = b.stack.pop()
+    addresses = b.offsets(pointer, range(n + 1))  # a write makes no ids: the additions may all come first
     for k in range(n):
-        b.mem_write(b.add_const(pointer, k), b.stack.pop())
-    b.stack.append(b.add_const(pointer, n))
+        b.mem_write(addresses[k], b.stack.pop())
+    b.stack.append(addresses[n])
 
 
 def _hash(b, _):

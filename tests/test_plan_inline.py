@@ -1,4 +1,4 @@
-"""The builder's inline ``add_const`` and ``mem_read`` (tasm_env.plan_ops): the plans they compile equal the
+"""The builder's inline ``add_const``, ``offsets`` and ``mem_read`` (tasm_env.plan_ops): the plans they compile equal the
 plans of the generic path (each one an ``op()`` call, as before they were inlined), on Hypothesis-generated
 blocks heavy in memory instructions."""
 
@@ -18,6 +18,10 @@ from tasm_env.field import P
 
 def _generic_add_const(b: Builder, value_id: int, constant: int) -> int:
     return value_id if constant % P == 0 else b.op("add", [value_id, b.const(constant)])
+
+
+def _generic_offsets(b: Builder, value_id: int, constants) -> list[int]:
+    return [_generic_add_const(b, value_id, c) for c in constants]
 
 
 def _generic_mem_read(b: Builder, address: int) -> int:
@@ -45,12 +49,12 @@ def _fields(plan: Plan) -> tuple:
 def test_inline_memory_steps_compile_the_generic_plan(block, shape):
     program = Program(tuple(block))
     fast = compile_block(program, shape, keep=False)
-    inline = Builder.add_const, Builder.mem_read
+    inline = Builder.add_const, Builder.mem_read, Builder.offsets
     try:
-        Builder.add_const, Builder.mem_read = _generic_add_const, _generic_mem_read
+        Builder.add_const, Builder.mem_read, Builder.offsets = _generic_add_const, _generic_mem_read, _generic_offsets
         generic = compile_block(program, shape, keep=False)
     finally:
-        Builder.add_const, Builder.mem_read = inline
+        Builder.add_const, Builder.mem_read, Builder.offsets = inline
     assert _fields(fast) == _fields(generic)
 
 
@@ -60,3 +64,13 @@ def test_the_blocks_exercise_reads_after_writes():
     plan = compile_block(program, Shape(20, 0, 0, 0), keep=False)
     reads = [j for j, n in enumerate(plan.n_in) if n > 2]
     assert reads and plan.writes
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.integers(0, 40), constants=st.lists(st.integers(-3, 3) | st.sampled_from([P, P - 1, 1 << 63]),
+                                                    max_size=8), depth=st.integers(16, 20))
+def test_offsets_is_add_const_one_by_one(value, constants, depth):
+    one, many = Builder(Shape(depth, 4, 4, 4)), Builder(Shape(depth, 4, 4, 4))
+    value = value % one.shape.shared
+    assert [one.add_const(value, c) for c in constants] == many.offsets(value, constants)
+    assert vars(one) == vars(many)
