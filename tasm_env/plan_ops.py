@@ -24,6 +24,7 @@ OUTPUTS: dict[str, int] = {
 """Every operation kind a plan can contain, with its number of results."""
 OPERATIONS: tuple[str, ...] = tuple(OUTPUTS)
 CODE = {name: i for i, name in enumerate(OPERATIONS)}
+_ADD, _MEM_READ = CODE["add"], CODE["mem_read"]
 
 
 class Builder:
@@ -44,6 +45,7 @@ class Builder:
         self.touched: list[int] = []
         self.output: list[int] = []
         self.sponge: list[int] | None = None
+        self.write_level = 0  # the highest level of any id in ``writes`` (a read's level is above it)
         self.public = self.secret = self.digests = 0
         self.cycle = 0
 
@@ -75,7 +77,26 @@ class Builder:
         return list(range(first, first + OUTPUTS[kind]))
 
     def add_const(self, value_id: int, constant: int) -> int:
-        return value_id if constant % P == 0 else self.op("add", [value_id, self.const(constant)])
+        """``op("add", [value_id, const(constant)])``, or ``value_id`` for a zero constant; inline, as memory
+        instructions call it once per word (the constant's level is 0, so the sum's is one above the id's)."""
+        constant %= P
+        if not constant:
+            return value_id
+        lv = self.lv
+        found = self.constants.get(constant)
+        if found is None:
+            found = self.constants[constant] = len(lv)
+            lv.append(0)
+        level = lv[value_id] + 1
+        first = len(lv)
+        lv.append(level)
+        self.kind.append(_ADD)
+        self.level.append(level)
+        self.cycle_of.append(self.cycle)
+        self.out.append(first)
+        self.n_in.append(2)
+        self.inputs += (value_id, found)
+        return first
 
     def pop(self, n: int) -> list[int]:
         """Remove the top n ids; returns them st0 first."""
@@ -84,13 +105,54 @@ class Builder:
         del stack[-n:]
         return taken
 
+    def offsets(self, value_id: int, constants) -> list[int]:
+        """``[add_const(value_id, c) for c in constants]`` in one call (ids allocated in the same order)."""
+        lv, table, inputs, outs = self.lv, self.constants, self.inputs, self.out
+        kinds, levels, cycle_of, n_in = self.kind, self.level, self.cycle_of, self.n_in
+        level, cycle, result = lv[value_id] + 1, self.cycle, []
+        for constant in constants:
+            constant %= P
+            if not constant:
+                result.append(value_id)
+                continue
+            found = table.get(constant)
+            if found is None:
+                found = table[constant] = len(lv)
+                lv.append(0)
+            first = len(lv)
+            lv.append(level)
+            kinds.append(_ADD)
+            levels.append(level)
+            cycle_of.append(cycle)
+            outs.append(first)
+            n_in.append(2)
+            inputs += (value_id, found)
+            result.append(first)
+        return result
+
     def mem_read(self, address: int) -> int:
+        """``op("mem_read", [address, *writes])``, inline (one per word read)."""
         self.touched.append(address)
-        return self.op("mem_read", [address, *self.writes])
+        lv, writes = self.lv, self.writes
+        level = lv[address]
+        if level < self.write_level:
+            level = self.write_level
+        level += 1
+        first = len(lv)
+        lv.append(level)
+        self.kind.append(_MEM_READ)
+        self.level.append(level)
+        self.cycle_of.append(self.cycle)
+        self.out.append(first)
+        self.n_in.append(1 + len(writes))
+        self.inputs.append(address)
+        self.inputs += writes
+        return first
 
     def mem_write(self, address: int, value: int) -> None:
         self.touched.append(address)
         self.writes += (address, value)
+        self.write_level = max(self.write_level, self.lv[address], self.lv[value])
 
 
 # ---- one handler per straight-line mnemonic: (builder, argument) -> None
@@ -188,9 +250,10 @@ def _read_mem(b, n):
 
 def _write_mem(b, n):
     pointer = b.stack.pop()
+    addresses = b.offsets(pointer, range(n + 1))  # a write makes no ids: the additions may all come first
     for k in range(n):
-        b.mem_write(b.add_const(pointer, k), b.stack.pop())
-    b.stack.append(b.add_const(pointer, n))
+        b.mem_write(addresses[k], b.stack.pop())
+    b.stack.append(addresses[n])
 
 
 def _hash(b, _):

@@ -1,0 +1,76 @@
+"""The builder's inline ``add_const``, ``offsets`` and ``mem_read`` (tasm_env.plan_ops): the plans they compile equal the
+plans of the generic path (each one an ``op()`` call, as before they were inlined), on Hypothesis-generated
+blocks heavy in memory instructions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasm_env import isa
+from tasm_env.asm import Instruction, Program
+from tasm_env.plan import Plan, Shape, compile_block
+from tasm_env.plan_ops import Builder
+from tasm_env.field import P
+
+
+def _generic_add_const(b: Builder, value_id: int, constant: int) -> int:
+    return value_id if constant % P == 0 else b.op("add", [value_id, b.const(constant)])
+
+
+def _generic_offsets(b: Builder, value_id: int, constants) -> list[int]:
+    return [_generic_add_const(b, value_id, c) for c in constants]
+
+
+def _generic_mem_read(b: Builder, address: int) -> int:
+    b.touched.append(address)
+    return b.op("mem_read", [address, *b.writes])
+
+
+_MEMORY = [Instruction(name, n) for name in ("read_mem", "write_mem") for n in (1, 2, 3, 5)]
+_OTHERS = [Instruction("push", v) for v in (0, 1, 7, P - 1, 1 << 40)] + [
+    Instruction("dup", k) for k in (0, 3, 9)] + [Instruction("swap", k) for k in (1, 5)] + [
+    Instruction("addi", v) for v in (0, 2, P - 3)] + [Instruction(name, None) for name in ("add", "mul", "pop_count")
+                                                       if name in isa.BY_NAME and isa.BY_NAME[name].arg is isa.Arg.NONE
+                                                       ] + [Instruction("pop", 2), Instruction("sponge_init", None),
+                                                            Instruction("sponge_absorb_mem", None)]
+blocks = st.lists(st.sampled_from(_MEMORY) | st.sampled_from(_OTHERS), min_size=1, max_size=20)
+shapes = st.builds(Shape, st.integers(16, 22), st.integers(0, 3), st.integers(0, 3), st.integers(0, 1))
+
+
+def _fields(plan: Plan) -> tuple:
+    return tuple(getattr(plan, f.name) for f in dataclasses.fields(Plan))
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=blocks, shape=shapes)
+def test_inline_memory_steps_compile_the_generic_plan(block, shape):
+    program = Program(tuple(block))
+    fast = compile_block(program, shape, keep=False)
+    inline = Builder.add_const, Builder.mem_read, Builder.offsets
+    try:
+        Builder.add_const, Builder.mem_read, Builder.offsets = _generic_add_const, _generic_mem_read, _generic_offsets
+        generic = compile_block(program, shape, keep=False)
+    finally:
+        Builder.add_const, Builder.mem_read, Builder.offsets = inline
+    assert _fields(fast) == _fields(generic)
+
+
+def test_the_blocks_exercise_reads_after_writes():
+    """The strategy's blocks reach the inline paths: a read after writes, a nonzero offset."""
+    program = Program((Instruction("push", 5), Instruction("write_mem", 2), Instruction("read_mem", 3)))
+    plan = compile_block(program, Shape(20, 0, 0, 0), keep=False)
+    reads = [j for j, n in enumerate(plan.n_in) if n > 2]
+    assert reads and plan.writes
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.integers(0, 40), constants=st.lists(st.integers(-3, 3) | st.sampled_from([P, P - 1, 1 << 63]),
+                                                    max_size=8), depth=st.integers(16, 20))
+def test_offsets_is_add_const_one_by_one(value, constants, depth):
+    one, many = Builder(Shape(depth, 4, 4, 4)), Builder(Shape(depth, 4, 4, 4))
+    value = value % one.shape.shared
+    assert [one.add_const(value, c) for c in constants] == many.offsets(value, constants)
+    assert vars(one) == vars(many)
