@@ -7,19 +7,18 @@ import contextlib
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_batch import _ARITHMETIC, _MEMORY, lanes_of
-from test_screen_merged import _POOL, _blocks, _outcome, _round
+from test_batch import ARITHMETIC, MEMORY, lanes_of
+from test_screen_merged import POOL, outcome_of, pool_blocks, pool_work
 
 import tasm_env as te
 from tasm_env import batch, testing as tst
 from tasm_env.batch_align import ALIGNED, EVERY, aligned_levels
 from tasm_env.emission.screen import screen
 from tasm_env.plan import OUTPUTS
-from tasm_env.verify import verifier_of
 
 _SETTINGS = settings(max_examples=60, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-_MNEMONICS = tuple(sorted(set(_ARITHMETIC) | set(_MEMORY)))
+_MNEMONICS = tuple(sorted(set(ARITHMETIC) | set(MEMORY)))
 
 
 def _groups(depth: int):
@@ -119,21 +118,15 @@ def _unaligned():
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
-                                                              max_size=len(_POOL)), st.booleans())
+@given(st.lists(pool_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(POOL),
+                                                              max_size=len(POOL)), st.booleans())
 def test_the_screen_refutes_the_same_with_and_without_alignment(blocks, use_verifier, settle):
     """The screen's outcome for every block (refuted or not, test, part, reason) is the same with its schedule
     aligned (the default) and with the plans' own levels."""
-    by_task: dict[int, list] = {}
-    for t, program in blocks:
-        by_task.setdefault(t, [])
-        if program not in by_task[t]:
-            by_task[t].append(program)
-    work = [(verifier_of(_POOL[t], None, 40, 42) if use_verifier[t] else _round(t), programs)
-            for t, programs in by_task.items()]
+    work = pool_work(blocks, use_verifier)
     aligned = screen(work, settle)
     with _unaligned():
         plain = screen(work, settle)
     for (_, programs), a, b in zip(work, aligned, plain):
         for j in range(len(programs)):
-            assert _outcome(a, j) == _outcome(b, j), str(programs[j])
+            assert outcome_of(a, j) == outcome_of(b, j), str(programs[j])

@@ -22,48 +22,54 @@ from tasm_env.verify import verifier_of
 
 _SUITE = resolve_tasks(suite="tasm-basic-v1", split="train")
 # tasks reading and writing RAM with 1 to 5 inputs (their random rounds read different RAM), and a few others
-_POOL = [_SUITE[i] for i in (84, 85, 87, 89, 92, 93, 96, 100, 104, 105, 114, 121, 3, 25, 47)]
+POOL = [_SUITE[i] for i in (84, 85, 87, 89, 92, 93, 96, 100, 104, 105, 114, 121, 3, 25, 47)]
 _VOCAB = Vocabulary.default()
-_BOUND = [TaskSpec.from_task(t, _VOCAB).bound for t in _POOL]
+_BOUND = [TaskSpec.from_task(t, _VOCAB).bound for t in POOL]
 _TOKENS = [[i for i in range(1, len(b)) if isinstance(b.token(i), te.Instruction)] for b in _BOUND]
 _SETTINGS = settings(max_examples=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-def _blocks():
-    return task_blocks(_POOL, _BOUND, _TOKENS, 3)
+def pool_blocks():
+    return task_blocks(POOL, _BOUND, _TOKENS, 3)
 
-def _round(t: int):
-    key = task_key(_POOL[t])
+def pool_round(t: int):
+    key = task_key(POOL[t])
     return random_round(key[1], key[2], 40, 42, key[0])
 
-def _outcome(found, j: int) -> tuple:
+def outcome_of(found, j: int) -> tuple:
     return bool(found.refuted[j]), int(found.test[j]), found.part[j], found.reason(j) if found.refuted[j] else ""
 
-def test_the_pool_reads_different_ram():
-    """Guard for the tests below: the pool's random rounds read more than one kind of initial RAM, and its
-    baselines read RAM."""
-    kinds = {batch.Inputs.__name__ + str(_round(t).run.inputs.ram_seed.tobytes()) for t in range(len(_POOL))}
-    assert len(kinds) >= 4
-    assert sum("read_mem" in str(te.Program.coerce(t.baseline)) for t in _POOL) >= 5
-
-@_SETTINGS
-@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
-                                                              max_size=len(_POOL)))
-def test_one_evaluation_equals_one_per_task(blocks, use_verifier):
-    """Screening many tasks' blocks in one evaluation gives, for every block, what screening its task alone
-    gives (refuted or not, the test, the part, the reason), for random rounds and verifiers' first rounds."""
+def pool_work(blocks, use_verifier) -> list[tuple]:
+    """The screen's work for (task, program) blocks of the pool: each task's distinct programs, with a
+    verifier's first round where ``use_verifier[t]`` else the task's random round."""
     by_task: dict[int, list] = {}
     for t, program in blocks:
         by_task.setdefault(t, [])
         if program not in by_task[t]:
             by_task[t].append(program)
-    work = [(verifier_of(_POOL[t], None, 40, 42) if use_verifier[t] else _round(t), programs)
+    return [(verifier_of(POOL[t], None, 40, 42) if use_verifier[t] else pool_round(t), programs)
             for t, programs in by_task.items()]
+
+
+def test_the_pool_reads_different_ram():
+    """Guard for the tests below: the pool's random rounds read more than one kind of initial RAM, and its
+    baselines read RAM."""
+    kinds = {batch.Inputs.__name__ + str(pool_round(t).run.inputs.ram_seed.tobytes()) for t in range(len(POOL))}
+    assert len(kinds) >= 4
+    assert sum("read_mem" in str(te.Program.coerce(t.baseline)) for t in POOL) >= 5
+
+@_SETTINGS
+@given(st.lists(pool_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(POOL),
+                                                              max_size=len(POOL)))
+def test_one_evaluation_equals_one_per_task(blocks, use_verifier):
+    """Screening many tasks' blocks in one evaluation gives, for every block, what screening its task alone
+    gives (refuted or not, the test, the part, the reason), for random rounds and verifiers' first rounds."""
+    work = pool_work(blocks, use_verifier)
     together = screen(work)
     for (round_, programs), found in zip(work, together):
         alone = screen([(round_, programs)])[0]
         for j in range(len(programs)):
-            assert _outcome(found, j) == _outcome(alone, j), str(programs[j])
+            assert outcome_of(found, j) == outcome_of(alone, j), str(programs[j])
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 2**32), st.integers(0, 6), st.integers(0, 4)),
@@ -175,16 +181,16 @@ def _fields(e: Evaluation) -> tuple:
     return e.valid, e.reason, "nan" if math.isnan(e.cost) else e.cost, e.baseline_cost
 
 @_SETTINGS
-@given(st.lists(st.lists(_blocks(), min_size=1, max_size=30), min_size=1, max_size=3),
-       st.sets(st.integers(0, len(_POOL) - 1), max_size=len(_POOL)))
+@given(st.lists(st.lists(pool_blocks(), min_size=1, max_size=30), min_size=1, max_size=3),
+       st.sets(st.integers(0, len(POOL) - 1), max_size=len(POOL)))
 def test_the_reward_model_equals_one_block_at_a_time(batches, asked):
     """Over a few batches on one model (tasks visited, then asked, then seen again), every evaluation (validity,
     reason, cost, baseline cost) and log-reward equals the one-block-at-a-time reference's. The first batch
     also holds the baselines of the ``asked`` tasks (they survive the random round: the verifier is asked)."""
     model, reference = RewardModel(), _OneAtATime()
-    batches[0] = [(t, te.Program.coerce(_POOL[t].baseline)) for t in sorted(asked)] + batches[0]
+    batches[0] = [(t, te.Program.coerce(POOL[t].baseline)) for t in sorted(asked)] + batches[0]
     for blocks in batches:
-        tasks = [_POOL[t] for t, _ in blocks]
+        tasks = [POOL[t] for t, _ in blocks]
         programs = [p for _, p in blocks]
         got, want = model.evaluate(tasks, programs), reference.evaluate(tasks, programs)
         assert [_fields(e) for e in got] == [_fields(e) for e in want]
@@ -202,7 +208,7 @@ def test_a_task_whose_verifier_fails_fails_every_batch_after_the_others_are_scre
     model = RewardModel()
     for other in (["push 7 add", "pop 1"], ["push 3 mul", "push 5 swap 1 pop 1"]):
         with pytest.raises(TaskError):
-            model.evaluate([_POOL[0], _POOL[0], broken], [te.Program.parse(text) for text in other + ["push 0"]])
+            model.evaluate([POOL[0], POOL[0], broken], [te.Program.parse(text) for text in other + ["push 0"]])
     assert model.cache_info()["hits"] == 0 and model.cache_info()["size"] == 4
 
 def _same_static_shape(round_, program) -> bool:
@@ -234,8 +240,8 @@ def _by_definition(round_, program) -> tuple:
     return True, int(round_.tests[lane]), ("crash", "op stack", "public output", "sponge")[part]
 
 @_SETTINGS
-@given(st.lists(_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(_POOL),
-                                                              max_size=len(_POOL)))
+@given(st.lists(pool_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(POOL),
+                                                              max_size=len(POOL)))
 def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
     """For every block of its baseline's static shape, the screen's outcome (refuted, test, part) is the one
     its own run on the round's lanes gives (:func:`_by_definition`); the batch holds several tasks."""
@@ -245,9 +251,9 @@ def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
         if program not in by_task[t]:
             by_task[t].append(program)
     rounds = {t: screen_round for t, screen_round in
-              ((t, first_round(verifier_of(_POOL[t], None, 40, 42)) if use_verifier[t] else _round(t)) for t in by_task)}
+              ((t, first_round(verifier_of(POOL[t], None, 40, 42)) if use_verifier[t] else pool_round(t)) for t in by_task)}
     work = [(rounds[t], programs) for t, programs in by_task.items()]
     for (round_, programs), found in zip(work, screen(work)):
         for j, program in enumerate(programs):
             if _same_static_shape(round_, program):
-                assert _outcome(found, j)[:3] == _by_definition(round_, program), str(program)
+                assert outcome_of(found, j)[:3] == _by_definition(round_, program), str(program)

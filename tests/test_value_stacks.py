@@ -122,12 +122,8 @@ def test_the_fast_path_covers_rows_of_every_kind():
     assert stacks.covered_rows > before
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.tuples(st.integers(0, len(TASKS) - 1), st.lists(st.integers(1, len(VOCAB) - 1), max_size=12)),
-                min_size=1, max_size=16))
-def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
-    """Not only mask-legal prefixes: any decodable tokens (stack underflow, crashes, I/O, sponge, RAM writes),
-    through the store directly; the rows it covers equal the reference, the others it leaves to it."""
+def _decodable_prefixes(rows) -> list[tuple[int, tuple]]:
+    """Every prefix (task, tokens[:m]) of the rows whose tokens decode for their task."""
     keys = []
     for task, tokens in rows:
         try:
@@ -135,6 +131,16 @@ def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
         except te.TasmError:
             continue
         keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    return keys
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.integers(0, len(TASKS) - 1), st.lists(st.integers(1, len(VOCAB) - 1), max_size=12)),
+                min_size=1, max_size=16))
+def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
+    """Not only mask-legal prefixes: any decodable tokens (stack underflow, crashes, I/O, sponge, RAM writes),
+    through the store directly; the rows it covers equal the reference, the others it leaves to it."""
+    keys = _decodable_prefixes(rows)
     if not keys:
         return
     _equal_to_reference(MACHINE.value_stacks, keys)
@@ -192,13 +198,7 @@ def test_a_small_store_drops_old_stacks_and_stays_exact(rows, size, seed):
     of a few entries, batches of prefixes in shuffled orders, again and again (revisits read the kept facts,
     or step dropped ancestors again), still equal the reference."""
     stacks = ValueStacks(MACHINE.values, store_size=size)
-    keys = []
-    for task, tokens in rows:
-        try:
-            SPECS[task].bound.decode(tokens)
-        except te.TasmError:
-            continue
-        keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
+    keys = _decodable_prefixes(rows)
     if not keys:
         return
     rng = np.random.default_rng(seed)
