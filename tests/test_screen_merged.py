@@ -39,6 +39,7 @@ def pool_round(t: int):
 def outcome_of(found, j: int) -> tuple:
     return bool(found.refuted[j]), int(found.test[j]), found.part[j], found.reason(j) if found.refuted[j] else ""
 
+
 def pool_work(blocks, use_verifier) -> list[tuple]:
     """The screen's work for (task, program) blocks of the pool: each task's distinct programs, with a
     verifier's first round where ``use_verifier[t]`` else the task's random round."""
