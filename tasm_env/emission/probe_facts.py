@@ -22,7 +22,8 @@ import numpy as np
 from .. import batch
 from .probe_runs import Run, final_ram
 
-__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "facts_of_runs", "facts_of_tasks"]
+__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "facts_of_runs", "facts_of_tasks", "outputs_ready_of",
+           "pair_losses", "slot_nodes_of"]
 
 SLOT_WINDOW = 16
 """Slots ``slot_nodes`` reports (the reach of ``dup``/``swap``)."""
@@ -50,6 +51,79 @@ def _padded(parts: Sequence[np.ndarray | None], lanes: int) -> np.ndarray:
         if part is not None and len(part):
             out[b, :part.shape[0]] = part
     return out
+
+
+def slot_nodes_of(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray, tid: np.ndarray,
+                  node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray) -> np.ndarray:
+    """(n, 16) ``slot_nodes``: each live slot of the top window (st0 first) against every node of the row's task,
+    the live (row, slot) pairs only (a few per row: the window is mostly empty). ``S`` (n, D, K) the stacks
+    bottom-aligned, zero-padded; per task ``tid[b]``: ``node_values``/``node_known`` (tasks, R, K) and
+    ``node_of`` (tasks, R), padded (padding is never known, so it never matches)."""
+    n = len(depths)
+    slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
+    valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
+    pb, ps = np.nonzero(valid)
+    if node_of.shape[1] and len(pb):
+        pt = tid[pb]
+        top = S[pb, depths[pb] - 1 - ps]  # (P, K); a live slot's height is at least the block's bottom
+        lanes_ok = ~crashed[pb, None, :] & node_known[pt]
+        match = ~((top[:, None, :] != node_values[pt]) & lanes_ok).any(-1) & lanes_ok.any(-1)  # (P, R)
+        hit = match.any(-1)
+        slot_nodes[pb[hit], ps[hit]] = node_of[pt[hit], match[hit].argmax(-1)]
+    return slot_nodes
+
+
+def outputs_ready_of(S: np.ndarray, depths: np.ndarray, bottom: np.ndarray, arity: np.ndarray,
+                     crashed: np.ndarray, base_crashed: np.ndarray, base_stack: np.ndarray,
+                     tid: np.ndarray) -> np.ndarray:
+    """(n, largest arity) ``outputs_ready``: output i (at height bottom + arity - 1 - i) holds the baseline's
+    final value on every lane where neither crashed. ``bottom``, ``arity``, ``base_crashed`` per row;
+    ``base_stack`` (tasks, Db, K) per task ``tid[b]`` (zero-padded here to S's depth where shallower)."""
+    n, D, K = S.shape
+    if base_stack.shape[1] < D:
+        base_stack = np.concatenate([base_stack, np.zeros((len(base_stack), D - base_stack.shape[1], K),
+                                                          base_stack.dtype)], 1)
+    A = int(arity.max(initial=0))
+    both = ~crashed & ~base_crashed
+    out_index = np.arange(A)[None]
+    heights = bottom[:, None] + arity[:, None] - 1 - out_index  # (n, A)
+    at = np.clip(heights, 0, D - 1)
+    same = (S[np.arange(n)[:, None], at] == base_stack[tid[:, None], at]) | ~both[:, None, :]
+    return (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
+
+
+def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray,
+                base_crashed: np.ndarray, pair_i: np.ndarray, pair_j: np.ndarray, real: np.ndarray,
+                effects: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) ``lost`` and (n, MAX_POP + 1) ``pop_loses``: the prefix crashed on a lane where the baseline does
+    not, or some pair of probe lanes the baseline tells apart (``pair_i``/``pair_j`` (n, pairs), ``real`` marks
+    the unpadded pairs) is left in identical states: crash, each of ``effects`` ((n, W, K) arrays: output,
+    sponge, RAM written) and the stack (its rows cumulated from the bottom, so that ``pop p`` is one lookup)."""
+    n = len(depths)
+    lost = (crashed & ~base_crashed).any(-1)
+    pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
+    if not pair_i.shape[1]:
+        return lost, pop_loses
+    c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
+    both_crashed = c_i & c_j
+    rest = (c_i == c_j) & real
+    for part in effects:
+        if part.shape[1]:
+            rest &= both_crashed | (np.take_along_axis(part, pair_i[:, None], 2)
+                                    == np.take_along_axis(part, pair_j[:, None], 2)).all(1)
+    below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
+                                      == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
+    rows = np.arange(n)
+
+    def merged(popped: int) -> np.ndarray:
+        h = depths - popped - 1
+        stack_same = np.where((h >= 0)[:, None], below[rows, np.maximum(h, 0)], True)
+        return (rest & (both_crashed | stack_same)).any(-1)
+
+    lost |= merged(0)
+    for p in range(1, MAX_POP + 1):
+        pop_loses[:, p] = merged(p) & (p <= live)
+    return lost, pop_loses
 
 
 def facts_of_runs(probes, runs: Sequence[Run]) -> FactArrays:
@@ -94,33 +168,12 @@ def facts_of_tasks(probes: Sequence, runs: Sequence[Run]) -> FactArrays:
     base_crashed = np.array([p.base.crashed for p in unique]).reshape(-1, K)[tid]
     base_stack = _by_task(unique, lambda p: p.base.stack, D, K)  # (tasks, D, K)
     live = depths - bottom
-    rows = np.arange(n)[:, None]
 
-    # slot nodes: each live slot of the top window (st0 first) against every node of the row's task, the live
-    # (row, slot) pairs only (a few per row: the window is mostly empty)
-    slot = np.arange(SLOT_WINDOW)
-    valid = slot[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
     R = max((len(p.node_of) for p in unique), default=0)
-    slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
-    pb, ps = np.nonzero(valid)
-    if R and len(pb):
-        pt = tid[pb]
-        top = S[pb, depths[pb] - 1 - ps]  # (P, K); a live slot's height is at least the block's bottom
-        node_values = _by_task(unique, lambda p: p.node_values, R, K)[pt]  # (P, R, K); padding never matches
-        lanes_ok = ~crashed[pb, None, :] & _by_task(unique, lambda p: p.node_known, R, K, bool, False)[pt]
-        node_of = _by_task(unique, lambda p: p.node_of[:, None], R, 1, np.int64, -1)[:, :, 0]  # (tasks, R)
-        match = ~((top[:, None, :] != node_values) & lanes_ok).any(-1) & lanes_ok.any(-1)  # (P, R)
-        hit = match.any(-1)
-        slot_nodes[pb[hit], ps[hit]] = node_of[pt[hit], match[hit].argmax(-1)]
-
-    # outputs ready: output i at height bottom + arity - 1 - i
-    A = int(arity.max(initial=0))
-    both = ~crashed & ~base_crashed
-    out_index = np.arange(A)[None]
-    heights = bottom[:, None] + arity[:, None] - 1 - out_index  # (n, A)
-    at = np.clip(heights, 0, D - 1)
-    same = (S[rows, at] == base_stack[tid[:, None], at]) | ~both[:, None, :]
-    ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
+    slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, _by_task(unique, lambda p: p.node_values, R, K),
+                               _by_task(unique, lambda p: p.node_known, R, K, bool, False),
+                               _by_task(unique, lambda p: p.node_of[:, None], R, 1, np.int64, -1)[:, :, 0])
+    ready = outputs_ready_of(S, depths, bottom, arity, crashed, base_crashed, base_stack, tid)
 
     # EOS: crash pattern and depth, then shapes and stack (rows past a depth are zero padding in both) for the
     # rows left, the rest exactly for the few candidates
@@ -138,35 +191,17 @@ def facts_of_tasks(probes: Sequence, runs: Sequence[Run]) -> FactArrays:
         eos_ok[b] = probes[b].matches(probes[b].outcome(runs[b]))
 
     # lost and pop_loses: some pair the baseline tells apart left in identical states
-    lost = (crashed & ~base_crashed).any(-1)
-    pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
     n_pairs = max((len(p.pairs[0]) for p in unique), default=0)
+    pair_i = _by_task(unique, lambda p: p.pairs[0][None], 1, n_pairs, np.int64)[tid, 0]  # (n, pairs)
+    pair_j = _by_task(unique, lambda p: p.pairs[1][None], 1, n_pairs, np.int64)[tid, 0]
+    real = _by_task(unique, lambda p: np.ones((1, len(p.pairs[0])), bool), 1, n_pairs, bool, False)[tid, 0]
+    effects = ()
     if n_pairs:
-        pair_i = _by_task(unique, lambda p: p.pairs[0][None], 1, n_pairs, np.int64)[tid, 0]  # (n, pairs)
-        pair_j = _by_task(unique, lambda p: p.pairs[1][None], 1, n_pairs, np.int64)[tid, 0]
-        real = _by_task(unique, lambda p: np.ones((1, len(p.pairs[0])), bool), 1, n_pairs, bool, False)[tid, 0]
-        c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
-        both_crashed = c_i & c_j
-        rest = (c_i == c_j) & real
         outputs = [run.V[run.plan.output] if run.plan.output else None for run in runs]
         sponges = [None if run.plan.sponge is None else run.V[run.plan.sponge] for run in runs]
         written = [_written(run, p.inputs, K) for run, p in zip(runs, probes)]
-        for part in (_padded(outputs, K), _padded(sponges, K), _padded(written, K)):
-            if part.shape[1]:
-                rest &= both_crashed | (np.take_along_axis(part, pair_i[:, None], 2)
-                                        == np.take_along_axis(part, pair_j[:, None], 2)).all(1)
-        # rows 0..h all equal
-        below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
-                                          == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
-
-        def merged(popped: int) -> np.ndarray:
-            h = depths - popped - 1
-            stack_same = np.where((h >= 0)[:, None], below[np.arange(n), np.maximum(h, 0)], True)
-            return (rest & (both_crashed | stack_same)).any(-1)
-
-        lost |= merged(0)
-        for p in range(1, MAX_POP + 1):
-            pop_loses[:, p] = merged(p) & (p <= live)
+        effects = (_padded(outputs, K), _padded(sponges, K), _padded(written, K))
+    lost, pop_loses = pair_losses(S, depths, live, crashed, base_crashed, pair_i, pair_j, real, effects)
     return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses)
 
 

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..asm import Program
-from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, outputs_ready_of, pair_losses, slot_nodes_of
 
 __all__ = ["PACKED_WIDTHS", "StackTables", "facts_of_stacks", "pack_facts", "unpack_facts", "written_of"]
 
@@ -76,29 +76,8 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     bottom, arity = tables.bottom[tid], tables.arity[tid]
     base_crashed = tables.base_crashed[tid]
     live = depths - bottom
-    rows = np.arange(n)
-
-    slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
-    valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
-    pb, ps = np.nonzero(valid)
-    if tables.node_of.shape[1] and len(pb):
-        pt = tid[pb]
-        top = S[pb, depths[pb] - 1 - ps]
-        lanes_ok = ~crashed[pb, None, :] & tables.node_known[pt]
-        match = ~((top[:, None, :] != tables.node_values[pt]) & lanes_ok).any(-1) & lanes_ok.any(-1)
-        hit = match.any(-1)
-        slot_nodes[pb[hit], ps[hit]] = tables.node_of[pt[hit], match[hit].argmax(-1)]
-
-    A = int(tables.arity.max(initial=0))
-    both = ~crashed & ~base_crashed
-    out_index = np.arange(A)[None]
-    heights = bottom[:, None] + arity[:, None] - 1 - out_index
-    at = np.clip(heights, 0, D - 1)
-    base_stack = tables.base_stack[tid]
-    if base_stack.shape[1] < D:
-        base_stack = np.concatenate([base_stack, np.zeros((n, D - base_stack.shape[1], K), np.uint64)], 1)
-    same = (S[rows[:, None], at] == base_stack[rows[:, None], at]) | ~both[:, None, :]
-    ready = (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
+    slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, tables.node_values, tables.node_known, tables.node_of)
+    ready = outputs_ready_of(S, depths, bottom, arity, crashed, base_crashed, tables.base_stack, tid)
 
     shape = tables.eos_shape[tid]
     if sponge is not None:
@@ -106,31 +85,15 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     eos_ok = shape & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
     left = np.flatnonzero(eos_ok)
     if len(left):
-        eos_ok[left] = ((S[left] == base_stack[left]) | base_crashed[left, None, :]).all((1, 2))
+        base_stack = np.zeros((len(left), D, K), np.uint64)  # the baseline's final stacks, padded to D
+        base_stack[:, :Db] = tables.base_stack[tid[left]]
+        eos_ok[left] = ((S[left] == base_stack) | base_crashed[left, None, :]).all((1, 2))
     defer = eos_ok & (writes if sponge is None else writes | sponge)  # RAM or sponge values to compare
     eos_ok &= tables.eos_ram[tid]
 
-    lost = (crashed & ~base_crashed).any(-1)
-    pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
-    if tables.pair_i.shape[1]:
-        pair_i, pair_j = tables.pair_i[tid], tables.pair_j[tid]
-        c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
-        both_crashed = c_i & c_j
-        rest = (c_i == c_j) & tables.real[tid]
-        if written.shape[1]:
-            rest &= both_crashed | (np.take_along_axis(written, pair_i[:, None], 2)
-                                    == np.take_along_axis(written, pair_j[:, None], 2)).all(1)
-        below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
-                                          == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
-
-        def merged(popped: int) -> np.ndarray:
-            h = depths - popped - 1
-            stack_same = np.where((h >= 0)[:, None], below[rows, np.maximum(h, 0)], True)
-            return (rest & (both_crashed | stack_same)).any(-1)
-
-        lost |= merged(0)
-        for p in range(1, MAX_POP + 1):
-            pop_loses[:, p] = merged(p) & (p <= live)
+    # a constant sponge is the same on every lane: only the RAM written can tell a pair apart beside the stack
+    lost, pop_loses = pair_losses(S, depths, live, crashed, base_crashed, tables.pair_i[tid], tables.pair_j[tid],
+                                  tables.real[tid], (written,))
     return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
 
 
