@@ -10,16 +10,13 @@ task for the whole beam and each phase, and each phase's share of the whole.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 
-import torch
-
-import agents
 import agents.beam
 import tasm_env.batch
 from agents.best import candidates
+from decode_speed import policy_and_tasks, task_arguments  # the sibling script: the same options and tasks
 from tasm_env.emission.machine import StackMachine
 
 spent: dict[str, float] = defaultdict(float)
@@ -42,17 +39,8 @@ def timed(label: str, fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="tasm-basic-v1")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--per-tier", type=int, default=3, help="tasks per tier (0: all)")
-    parser.add_argument("--samples", type=int, default=64)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    policy = agents.pretrained(args.suite, split=args.split)
-    tasks = list(policy.env.tasks)
-    if args.per_tier:
-        tasks = [t for tier in ("easy", "medium", "hard") for t in [u for u in tasks if u.tier == tier][:args.per_tier]]
+    args = task_arguments(__doc__.splitlines()[0]).parse_args()
+    policy, tasks = policy_and_tasks(args)
     tasm_env.batch.compile_block = timed("compile", tasm_env.batch.compile_block)
     StackMachine.value_facts = timed("value facts", StackMachine.value_facts)
     StackMachine.forward_masks = timed("masks", StackMachine.forward_masks)

@@ -27,21 +27,34 @@ DECODERS = (("sample T=1", "sample", 1.0, {}), ("sample T=0.5", "sample", 0.5, {
             ("complete", "complete", 1.0, {}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def task_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every decoding benchmark takes: suite, split, tasks per tier, candidates per task."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--suite", default="tasm-basic-v1")
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-tier", type=int, default=3, help="tasks per tier (0: all)")
     parser.add_argument("--samples", type=int, default=64)
-    parser.add_argument("--only", default=None,
-                        help="run only the decoders whose label contains this text (one process per decoder: the "
-                             "block compiler's plan cache is process-wide, so a later row reuses an earlier row's plans)")
-    args = parser.parse_args()
+    return parser
+
+
+def policy_and_tasks(args: argparse.Namespace) -> tuple:
+    """The shipped policy for ``args.suite``/``args.split`` (one torch thread) and the first ``args.per_tier``
+    tasks of each tier (every task for 0)."""
     torch.set_num_threads(1)
     policy = agents.pretrained(args.suite, split=args.split)
     tasks = list(policy.env.tasks)
     if args.per_tier:
         tasks = [t for tier in ("easy", "medium", "hard") for t in [u for u in tasks if u.tier == tier][:args.per_tier]]
+    return policy, tasks
+
+
+def main() -> None:
+    parser = task_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None,
+                        help="run only the decoders whose label contains this text (one process per decoder: the "
+                             "block compiler's plan cache is process-wide, so a later row reuses an earlier row's plans)")
+    args = parser.parse_args()
+    policy, tasks = policy_and_tasks(args)
     print(f"{args.suite} {args.split}: {len(tasks)} tasks, {args.samples} candidates each; CPU ms per task")
     print("decoder | " + " | ".join(("easy", "medium", "hard", "all")))
     for label, decode, temperature, extra in DECODERS:
