@@ -79,24 +79,7 @@ class Builder:
     def add_const(self, value_id: int, constant: int) -> int:
         """``op("add", [value_id, const(constant)])``, or ``value_id`` for a zero constant; inline, as memory
         instructions call it once per word (the constant's level is 0, so the sum's is one above the id's)."""
-        constant %= P
-        if not constant:
-            return value_id
-        lv = self.lv
-        found = self.constants.get(constant)
-        if found is None:
-            found = self.constants[constant] = len(lv)
-            lv.append(0)
-        level = lv[value_id] + 1
-        first = len(lv)
-        lv.append(level)
-        self.kind.append(_ADD)
-        self.level.append(level)
-        self.cycle_of.append(self.cycle)
-        self.out.append(first)
-        self.n_in.append(2)
-        self.inputs += (value_id, found)
-        return first
+        return self.offsets(value_id, (constant,))[0]
 
     def pop(self, n: int) -> list[int]:
         """Remove the top n ids; returns them st0 first."""

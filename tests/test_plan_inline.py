@@ -69,8 +69,12 @@ def test_the_blocks_exercise_reads_after_writes():
 @settings(max_examples=200, deadline=None)
 @given(value=st.integers(0, 40), constants=st.lists(st.integers(-3, 3) | st.sampled_from([P, P - 1, 1 << 63]),
                                                     max_size=8), depth=st.integers(16, 20))
-def test_offsets_is_add_const_one_by_one(value, constants, depth):
-    one, many = Builder(Shape(depth, 4, 4, 4)), Builder(Shape(depth, 4, 4, 4))
-    value = value % one.shape.shared
-    assert [one.add_const(value, c) for c in constants] == many.offsets(value, constants)
-    assert vars(one) == vars(many)
+def test_offsets_is_the_generic_add_one_by_one(value, constants, depth):
+    """``offsets`` (and ``add_const``, one constant through it) build what one generic ``op("add")`` per
+    constant builds: the same ids and the same builder state."""
+    generic, many, single = (Builder(Shape(depth, 4, 4, 4)) for _ in range(3))
+    value = value % generic.shape.shared
+    expected = [_generic_add_const(generic, value, c) for c in constants]
+    assert many.offsets(value, constants) == expected
+    assert [single.add_const(value, c) for c in constants] == expected
+    assert vars(generic) == vars(many) == vars(single)
