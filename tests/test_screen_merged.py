@@ -9,7 +9,7 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from token_edits import task_blocks
+from token_edits import distinct_by_task, task_blocks
 
 import tasm_env as te
 from tasm_env import batch
@@ -43,11 +43,7 @@ def outcome_of(found, j: int) -> tuple:
 def pool_work(blocks, use_verifier) -> list[tuple]:
     """The screen's work for (task, program) blocks of the pool: each task's distinct programs, with a
     verifier's first round where ``use_verifier[t]`` else the task's random round."""
-    by_task: dict[int, list] = {}
-    for t, program in blocks:
-        by_task.setdefault(t, [])
-        if program not in by_task[t]:
-            by_task[t].append(program)
+    by_task = distinct_by_task(blocks)
     return [(verifier_of(POOL[t], None, 40, 42) if use_verifier[t] else pool_round(t), programs)
             for t, programs in by_task.items()]
 
@@ -246,11 +242,7 @@ def _by_definition(round_, program) -> tuple:
 def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
     """For every block of its baseline's static shape, the screen's outcome (refuted, test, part) is the one
     its own run on the round's lanes gives (:func:`_by_definition`); the batch holds several tasks."""
-    by_task: dict[int, list] = {}
-    for t, program in blocks:
-        by_task.setdefault(t, [])
-        if program not in by_task[t]:
-            by_task[t].append(program)
+    by_task = distinct_by_task(blocks)
     rounds = {t: screen_round for t, screen_round in
               ((t, first_round(verifier_of(POOL[t], None, 40, 42)) if use_verifier[t] else pool_round(t)) for t in by_task)}
     work = [(rounds[t], programs) for t, programs in by_task.items()]

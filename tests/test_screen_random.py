@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from token_edits import task_blocks
+from token_edits import distinct_by_task, task_blocks
 
 import tasm_env as te
 from tasm_env.batch import NO_CRASH
@@ -58,11 +58,7 @@ def _blocks():
 def test_the_random_round_refutes_only_what_the_verifier_refutes(blocks):
     """Every block the random round refutes, Verifier.check refutes too; a static refutation gives the
     verifier's own reason."""
-    by_task: dict[int, list] = {}
-    for t, program in blocks:
-        by_task.setdefault(t, [])
-        if program not in by_task[t]:
-            by_task[t].append(program)
+    by_task = distinct_by_task(blocks)
     tasks = list(by_task)
     work = [(_round(t), by_task[t]) for t in tasks]
     for t, (_, programs), found in zip(tasks, work, screen(work)):

@@ -1,4 +1,5 @@
-"""A Hypothesis strategy shared by the reward and screen tests: blocks drawn near a task's baseline."""
+"""A Hypothesis strategy shared by the reward and screen tests: blocks drawn near a task's baseline; and their
+grouping by task."""
 
 from hypothesis import strategies as st
 
@@ -36,3 +37,13 @@ def task_blocks(draw, pool, bounds, tokens, max_edits: int):
     t = draw(st.integers(0, len(pool) - 1))
     baseline = bounds[t].encode(Program.coerce(pool[t].baseline))
     return t, bounds[t].decode(draw(edited_tokens(baseline, tokens[t], max_edits)))
+
+
+def distinct_by_task(blocks) -> dict[int, list]:
+    """(task, program) blocks grouped by task, each task's distinct programs in the order first drawn."""
+    by_task: dict[int, list] = {}
+    for t, program in blocks:
+        by_task.setdefault(t, [])
+        if program not in by_task[t]:
+            by_task[t].append(program)
+    return by_task
