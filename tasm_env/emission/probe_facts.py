@@ -22,8 +22,8 @@ import numpy as np
 from .. import batch
 from .probe_runs import Run, final_ram
 
-__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks", "outputs_ready_of",
-           "pair_losses", "slot_nodes_of"]
+__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks",
+           "outputs_ready_of", "pair_losses", "slot_nodes_of"]
 
 SLOT_WINDOW = 16
 """Slots ``slot_nodes`` reports (the reach of ``dup``/``swap``)."""
