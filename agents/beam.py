@@ -137,7 +137,8 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
     V = child.shape[1]
     # a chunk at a time, best first: without rescoring only as many children are built as the beam needs
     chunk = (pool or max(len(order), 1)) if rescore is not None else max(2 * width, 16)
-    kept: list[tuple[float, int, torch.Tensor]] = []  # (prior, parent, row)
+    kept: list[tuple[float, int]] = []  # (prior, parent)
+    picked: list[tuple[EmissionState, list[int]]] = []  # each chunk's rows and the indices kept of it
     keys: set[bytes] = set()
     candidates = []
     for start in range(0, len(order), chunk):
@@ -147,18 +148,23 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
         prior = flat[index].numpy()
         score = prior if rescore is None else rescore(rows, facts, prior)
         tokens, lengths, counters = rows.tokens.tolist(), rows.length.tolist(), rows.counters.tolist()
+        # the fast path's keys for the rows it covers, the reference's only for a row that reaches the merge
+        stored = machine.stored_value_keys(rows) if seen is not None else None
         candidates = sorted(range(len(index)), key=lambda i: -score[i]) if rescore is not None else range(len(index))
+        picked.append((rows, []))
         for i in candidates:
             if facts[i] is not None and facts[i].lost:
                 stats.pruned += 1
                 continue
             if seen is not None:
-                key = values.value_key(int(rows.task[i]), tokens[i][:lengths[i]]) + bytes(str(counters[i]), "ascii")
+                key = stored[i] or values.value_key(int(rows.task[i]), tokens[i][:lengths[i]])
+                key += bytes(str(counters[i]), "ascii")
                 if key in seen or key in keys:
                     stats.merged += 1
                     continue
                 keys.add(key)
-            kept.append((float(prior[i]), int(index[i]) // V, rows.data[i]))
+            kept.append((float(prior[i]), int(index[i]) // V))
+            picked[-1][1].append(i)
             if len(kept) == width:
                 break
         if len(kept) == width:
@@ -167,10 +173,9 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
         seen |= keys
     if not kept:
         return machine.initial([]), torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.long)
-    task = beam.task[:1].expand(len(kept)).clone()
-    return (EmissionState(torch.stack([row for _, _, row in kept]), task, beam.layout),
-            torch.tensor([s for s, _, _ in kept], dtype=torch.float64),
-            torch.tensor([parent for _, parent, _ in kept], dtype=torch.long))
+    # the kept rows carry the value arrays computed for them: the next depth's masks need not compute them again
+    return (machine.gather(picked), torch.tensor([s for s, _ in kept], dtype=torch.float64),
+            torch.tensor([parent for _, parent in kept], dtype=torch.long))
 
 
 # ------------------------------------------------------------------------------------ policy-guided

@@ -68,7 +68,7 @@ from .state import (CONTEXT, LEVELS, MASKED_LEVELS, NO_VIOLATION, ORIGIN, PAD, V
                     check_level)
 from .tables import LEVEL_FIELDS, EmissionTables, TableView, TaskField
 from ..collector import collector_paused
-from .value_stacks import ValueArrays, ValueStacks, value_arrays
+from .value_stacks import ValueArrays, ValueStacks, take_arrays, value_arrays
 from .values import PAUSE_AT, ValueFacts, ValueModel, pop_tokens, restrict_rows
 from .vocab import EOS
 
@@ -298,6 +298,30 @@ class StackMachine:
             restrict_rows(narrowed, a.eos_ok[rows], a.pop_loses[rows], self._pops)
             mask.numpy()[rows] = narrowed  # shares memory with mask
         return mask
+
+    def stored_value_keys(self, state: EmissionState) -> list[bytes | None]:
+        """Each row's :meth:`~tasm_env.emission.values.ValueModel.value_key` (the same bytes) where the fast path
+        holds the row's stacks; None elsewhere (a garbage or uncovered row, or ``fast_values`` off: the
+        reference's to compute, when needed)."""
+        keys = self.value_arrays(state).keys
+        found: list[bytes | None] = [None] * len(keys)
+        if self.value_stacks is None or not self.fast_values:
+            return found
+        valid = [b for b, key in enumerate(keys) if key is not None]
+        for b, key in zip(valid, self.value_stacks.value_keys([keys[b] for b in valid])):
+            found[b] = key
+        return found
+
+    def gather(self, parts: Sequence[tuple[EmissionState, Sequence[int]]]) -> EmissionState:
+        """The rows ``index`` of each state of ``parts``, in order, as one state, with the value arrays computed
+        for them carried (a row's value facts are a function of its prefix: not computed again)."""
+        index = [torch.as_tensor(list(i), dtype=torch.long) for _, i in parts]
+        out = EmissionState(torch.cat([s.data[i] for (s, _), i in zip(parts, index)]),
+                            torch.cat([s.task[i] for (s, _), i in zip(parts, index)]), self.layout)
+        if self.values is not None:
+            arrays = take_arrays([(self.value_arrays(s), i.numpy()) for (s, _), i in zip(parts, index)])
+            out.memo("value_arrays", lambda: arrays)
+        return out
 
     def slot_nodes(self, state: EmissionState) -> torch.Tensor:
         """(B, 16) int64: the task-graph node each of the top 16 live slots holds (st0 first), or -1."""

@@ -22,8 +22,8 @@ import numpy as np
 from .. import batch
 from .probe_runs import Run, final_ram
 
-__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "facts_of_runs", "facts_of_tasks", "outputs_ready_of",
-           "pair_losses", "slot_nodes_of"]
+__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks",
+           "outputs_ready_of", "pair_losses", "slot_nodes_of"]
 
 SLOT_WINDOW = 16
 """Slots ``slot_nodes`` reports (the reach of ``dup``/``swap``)."""
@@ -216,3 +216,14 @@ def _written(run: Run, inputs: batch.Inputs, K: int) -> np.ndarray:
     # a written cell's final contents are its last write's, whatever it held before: no initial RAM needed
     written[1::2] = final_ram(run, inputs, writes[0::2], np.zeros_like(writes[0::2]))
     return written
+
+
+def state_digest(stack: np.ndarray, crashed: np.ndarray, output: np.ndarray, written: np.ndarray,
+                 sponge: np.ndarray | None) -> bytes:
+    """The bytes of a prefix's whole state on the probes (stack (d, K), crash bits (K,), public output (o, K),
+    RAM written (2w, K): address, final contents, ..., sponge or None): equal exactly when every part is (the
+    one home of :meth:`~tasm_env.emission.values.ValueModel.value_key`'s digest, which the fast path's keys
+    must equal byte for byte)."""
+    parts = [stack, crashed, output, written, np.zeros(0) if sponge is None else sponge]
+    return b"|".join(np.ascontiguousarray(p).tobytes() + bytes(str(p.shape), "ascii") for p in parts) \
+        + (b"n" if sponge is None else b"s")

@@ -34,11 +34,11 @@ from .. import batch
 from ..asm import Program
 from ..errors import TasmError
 from ..plan import OPERATIONS
-from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, state_digest
 from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
 from .value_templates import Codebook, Template
 
-__all__ = ["NO_ADDRESS", "STORE_SIZE", "ValueArrays", "ValueStacks", "value_arrays"]
+__all__ = ["NO_ADDRESS", "STORE_SIZE", "ValueArrays", "ValueStacks", "take_arrays", "value_arrays"]
 
 STORE_SIZE = 1 << 16
 """(task, prefix) stacks kept for the steps after them."""
@@ -157,6 +157,32 @@ class ValueStacks:
             c = self._chunks[serial]
             found.append((c.S[row, :c.depth[row]], c.crashed[row],
                           c.logs[row] if c.logs is not None else np.zeros((0, c.S.shape[2]), np.uint64)))
+        self._evict()
+        return found
+
+    def value_keys(self, keys: Sequence[tuple[int, tuple]]) -> list[bytes | None]:
+        """Each key's :meth:`~tasm_env.emission.values.ValueModel.value_key`, the same bytes, from its stored
+        stacks; None where the prefix is not covered or has a sponge (the store keeps no sponge values)."""
+        serials, rows = _split(self._entries(keys))
+        found: list[bytes | None] = [None] * len(keys)
+        parts, logs = [], []  # (position, stack, crashed, log index or -1)
+        for b, (serial, row) in enumerate(zip(serials.tolist(), rows.tolist())):
+            if row < 0:
+                continue
+            c = self._chunks[serial]
+            if c.sponge[row]:
+                continue
+            log = c.logs[row] if c.logs is not None else None
+            parts.append((b, c.S[row, :c.depth[row]], c.crashed[row], -1 if log is None or not len(log) else len(logs)))
+            if parts[-1][3] >= 0:
+                logs.append(log)
+        if parts:
+            K = parts[0][2].shape[0]
+            written = written_of(logs, K)[0] if logs else None
+            nothing = np.zeros((0, K), np.uint64)  # a covered prefix outputs nothing (and wrote nothing, here)
+            for b, stack, crashed, w in parts:
+                ram = nothing if w < 0 else written[w, :len(logs[w])]
+                found[b] = state_digest(stack, crashed, nothing, ram, None)
         self._evict()
         return found
 
@@ -414,3 +440,12 @@ def value_arrays(model, keys: Sequence[tuple | None], stacks: ValueStacks | None
             width = min(len(f.outputs_ready), SLOT_WINDOW)
             ready[b, :width] = f.outputs_ready[:width]
     return ValueArrays(list(keys), valid, slot_nodes, ready, lost, eos_ok, pop_loses)
+
+
+def take_arrays(parts: Sequence[tuple[ValueArrays, Sequence[int]]]) -> ValueArrays:
+    """The rows ``index`` of each part's arrays, in order, as the arrays of one state."""
+    index = [np.asarray(i, dtype=np.int64) for _, i in parts]
+    keys = [a.keys[b] for (a, _), i in zip(parts, index) for b in i.tolist()]
+    fields = [np.concatenate([getattr(a, name)[i] for (a, _), i in zip(parts, index)])
+              for name in ("valid", "slot_nodes", "ready", "lost", "eos_ok", "pop_loses")]
+    return ValueArrays(keys, *fields)

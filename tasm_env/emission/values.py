@@ -54,7 +54,7 @@ from ..errors import ConfigError, TasmError
 from ..verify import Verifier
 from ..tasks.interpret import TirCrash, evaluate
 from ..tasks.tir import TIR, Ref
-from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_tasks
+from .probe_facts import MAX_POP, SLOT_WINDOW, facts_of_tasks, state_digest
 from .probe_runs import Run, evaluate as evaluate_plan, extend_many, final_ram
 from .vocab import EOS
 
@@ -385,9 +385,7 @@ class ValueModel:
         probes = self.probes(task)
         key = (task, tuple(tokens))
         o = probes.outcome(self._runs_of([key])[key])
-        parts = [o.stack, o.crashed, o.output, o.written, np.zeros(0) if o.sponge is None else o.sponge]
-        return b"|".join(np.ascontiguousarray(p).tobytes() + bytes(str(p.shape), "ascii") for p in parts) \
-            + (b"n" if o.sponge is None else b"s")
+        return state_digest(o.stack, o.crashed, o.output, o.written, o.sponge)
 
     def _program(self, key: tuple[int, tuple], parent: Run | None) -> Program:
         """The prefix's program: its parent's with the last token's instruction appended (what decoding the
