@@ -222,8 +222,9 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
     crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
     context = _contexts(rounds, tasks, entries)
     base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
-    schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True,
-                                     align=True)  # 8 lanes: fewer groups
+    observed = [plan.stack + plan.output + (plan.sponge or []) for plan in plans]  # what _refute reads
+    schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True, align=True,
+                                     observed=observed)  # 8 lanes: fewer groups
     batch.evaluate_schedule(schedule, V, crash, context, settler(base_crash) if settle else None)
     _refute(rounds, entries, found, V, crash, shared, offsets, sources, base_crash)
 
