@@ -30,6 +30,7 @@ task can be used at all).
 from __future__ import annotations
 
 import operator
+from itertools import chain
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, fields
@@ -216,12 +217,16 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
     V = np.zeros((start + int(sizes.sum()), LANES), dtype=np.uint64)
     for t in tasks:
         V[blocks[t]:blocks[t] + base[t].V.shape[0]] = base[t].V
-    for p, plan in enumerate(plans):
-        if plan.const_ids:
-            V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, dtype=np.uint64)[:, None]
-    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
+    counts = [len(plan.const_ids) for plan in plans]
+    n = sum(counts)
+    if n:  # every plan's constants in one assignment
+        rows = np.fromiter(chain.from_iterable([plan.const_ids for plan in plans]), np.int64, n)
+        V[rows + np.repeat(offsets, counts)] = np.fromiter(
+            chain.from_iterable([plan.const_values for plan in plans]), np.uint64, n)[:, None]
+    crash = np.repeat(np.fromiter([plan.static_crash for plan in plans], np.int64, len(plans))[:, None], LANES, axis=1)
     context = _contexts(rounds, tasks, entries)
-    base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
+    task_crash = {t: rounds[t].run.crash[0] != batch.NO_CRASH for t in tasks}
+    base_crash = np.stack([task_crash[t] for t, _, _ in entries])
     observed = [plan.stack + plan.output + (plan.sponge or []) for plan in plans]  # what _refute reads
     schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True, align=True,
                                      observed=observed)  # 8 lanes: fewer groups
