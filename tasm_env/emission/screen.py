@@ -50,6 +50,10 @@ __all__ = ["Round", "Screened", "first_round", "random_round", "screen", "settle
 LANES = 8
 """Lanes per task in the screen: its first-round tests (at most :data:`tasm_env.verify.FIRST_ROUND`), the last
 repeated to fill."""
+LIVE_FROM = 64
+"""Plans in one screen from which only their live operations are scheduled (:mod:`tasm_env.batch_live`): its
+pass over the levels costs about what it saves for a few plans (the native vector env's steps screen 0-40
+blocks), and gains for hundreds (figure 4 of ``benchmarks/env_speed.py``: ~500 plans, the evaluation ~20% less)."""
 ROUNDS_KEPT = 1024
 """Random rounds (:func:`random_round`) kept, least recently used dropped first (a few kB each)."""
 
@@ -227,7 +231,9 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
     context = _contexts(rounds, tasks, entries)
     task_crash = {t: rounds[t].run.crash[0] != batch.NO_CRASH for t in tasks}
     base_crash = np.stack([task_crash[t] for t, _, _ in entries])
-    observed = [plan.stack + plan.output + (plan.sponge or []) for plan in plans]  # what _refute reads
+    observed = None  # what _refute reads: only the operations leading to it (or crashing) run, for many plans
+    if len(plans) >= LIVE_FROM:
+        observed = [plan.stack + plan.output + (plan.sponge or []) for plan in plans]
     schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True, align=True,
                                      observed=observed)  # 8 lanes: fewer groups
     batch.evaluate_schedule(schedule, V, crash, context, settler(base_crash) if settle else None)
