@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_batch import ARITHMETIC, MEMORY, lanes_of
-from test_batch_align import _inputs
+from test_batch_align import inputs_of
 from test_screen_merged import POOL, outcome_of, pool_blocks, pool_work
 
 import tasm_env as te
@@ -37,7 +37,7 @@ def test_live_schedule_gives_the_same_crashes_and_observed_values(case, which, m
     """Every lane's crash code, and the value of every observed id (any mix of final stack, output and sponge),
     of a schedule of the live operations equal the whole run's."""
     programs, lanes = case
-    inputs = _inputs(lanes)
+    inputs = inputs_of(lanes)
     plans = [batch.compile_block(program, inputs.shape) for program in programs]
     reference = batch.GroupRun(plans, inputs)
     shared = inputs.shape.shared
