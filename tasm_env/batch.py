@@ -23,6 +23,7 @@ import numpy as np
 from . import field as F
 from .asm import Program
 from .batch_align import aligned_levels
+from .batch_live import live_operations
 from .batch_ops import BY_CODE, EVALUATORS, evaluator
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
@@ -137,7 +138,8 @@ class Schedule:
 
     @classmethod
     def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None,
-              merge_reads: bool = False, align: bool = False) -> "Schedule":
+              merge_reads: bool = False, align: bool = False, observed: Sequence[Sequence[int]] | None = None
+              ) -> "Schedule":
         """Plan p's source ids ``i < shared`` (one count, or one per plan) are rows ``i + sources[p]`` (default
         0: one set of sources for all), its own ids rows ``i + offsets[p]``.
 
@@ -147,7 +149,11 @@ class Schedule:
         the same value). Fewer, wider groups: for few lanes, where numpy's cost per call dominates.
 
         With ``align``, operations take the levels of :func:`tasm_env.batch_align.aligned_levels` (the costly
-        kinds of different plans on shared levels: fewer groups of them), not their plans' earliest ones."""
+        kinds of different plans on shared levels: fewer groups of them), not their plans' earliest ones.
+
+        With ``observed`` (per plan, the ids whose values the caller reads), only the operations of
+        :func:`tasm_env.batch_live.live_operations` are scheduled: those that can crash or lead to an observed
+        value (the rows of the others are left as they were)."""
         counts, widths = [len(plan.kind) for plan in plans], [len(plan.inputs) for plan in plans]
         total, n_ids = sum(counts), sum(widths)
         if not total:
@@ -163,6 +169,18 @@ class Schedule:
         source = 0 if sources is None else np.repeat(sources, widths)
         ids = np.where(ids < shared_of, ids + source, ids + np.repeat(offsets, widths))
         start = np.concatenate(([0], np.cumsum(n_in_a)[:-1]))
+        if observed is not None:
+            seen = np.fromiter(chain.from_iterable(observed), dtype=np.int64)
+            owner = np.repeat(np.arange(len(plans)), [len(o) for o in observed])
+            seen_shared = np.broadcast_to(np.asarray(shared), (len(plans),))[owner]
+            seen_source = 0 if sources is None else np.asarray(sources)[owner]
+            seen = np.where(seen < seen_shared, seen + seen_source, seen + offsets[owner])
+            keep = live_operations(level_a, kind_a, start, n_in_a, ids, out_a, seen)
+            if not keep.all():
+                if not keep.any():
+                    return cls([])
+                kind_a, level_a, cycle_a, n_in_a = kind_a[keep], level_a[keep], cycle_a[keep], n_in_a[keep]
+                program, out_a, start = program[keep], out_a[keep], start[keep]
         if align:
             level_a = aligned_levels(level_a, kind_a, start, n_in_a, ids, out_a)
         # one sort key (level, kind, arity); a stable sort keeps each group's operations in plan order

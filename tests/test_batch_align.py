@@ -27,7 +27,7 @@ def _groups(depth: int):
                               max_size=6), lanes_of(depth))
 
 
-def _inputs(lanes) -> batch.Inputs:
+def inputs_of(lanes) -> batch.Inputs:
     stacks, public, secret, digests, seeds = lanes
     n = len(stacks)
     return batch.Inputs(np.array(stacks, dtype=np.uint64), np.array(public, dtype=np.uint64).reshape(n, -1),
@@ -54,7 +54,7 @@ def _flat(plans, offsets):
 def test_aligned_schedule_gives_the_same_values_and_crashes(case, merge_reads):
     """Every value row and every lane's crash code of an aligned schedule equals the unaligned run's."""
     programs, lanes = case
-    inputs = _inputs(lanes)
+    inputs = inputs_of(lanes)
     plans = [batch.compile_block(program, inputs.shape) for program in programs]
     reference = batch.GroupRun(plans, inputs)
     shared = inputs.shape.shared

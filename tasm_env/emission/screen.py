@@ -30,6 +30,7 @@ task can be used at all).
 from __future__ import annotations
 
 import operator
+from itertools import chain
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, fields
@@ -49,6 +50,10 @@ __all__ = ["Round", "Screened", "first_round", "random_round", "screen", "settle
 LANES = 8
 """Lanes per task in the screen: its first-round tests (at most :data:`tasm_env.verify.FIRST_ROUND`), the last
 repeated to fill."""
+LIVE_FROM = 64
+"""Plans in one screen from which only their live operations are scheduled (:mod:`tasm_env.batch_live`): its
+pass over the levels costs about what it saves for a few plans (the native vector env's steps screen 0-40
+blocks), and gains for hundreds (figure 4 of ``benchmarks/env_speed.py``: ~500 plans, the evaluation ~20% less)."""
 ROUNDS_KEPT = 1024
 """Random rounds (:func:`random_round`) kept, least recently used dropped first (a few kB each)."""
 
@@ -216,14 +221,21 @@ def _screen_group(rounds: list[Round], entries: list[tuple[int, int, batch.Plan]
     V = np.zeros((start + int(sizes.sum()), LANES), dtype=np.uint64)
     for t in tasks:
         V[blocks[t]:blocks[t] + base[t].V.shape[0]] = base[t].V
-    for p, plan in enumerate(plans):
-        if plan.const_ids:
-            V[np.array(plan.const_ids) + offsets[p]] = np.array(plan.const_values, dtype=np.uint64)[:, None]
-    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), LANES, axis=1)
+    counts = [len(plan.const_ids) for plan in plans]
+    n = sum(counts)
+    if n:  # every plan's constants in one assignment
+        rows = np.fromiter(chain.from_iterable([plan.const_ids for plan in plans]), np.int64, n)
+        V[rows + np.repeat(offsets, counts)] = np.fromiter(
+            chain.from_iterable([plan.const_values for plan in plans]), np.uint64, n)[:, None]
+    crash = np.repeat(np.fromiter([plan.static_crash for plan in plans], np.int64, len(plans))[:, None], LANES, axis=1)
     context = _contexts(rounds, tasks, entries)
-    base_crash = np.stack([rounds[t].run.crash[0] for t, _, _ in entries]) != batch.NO_CRASH
-    schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True,
-                                     align=True)  # 8 lanes: fewer groups
+    task_crash = {t: rounds[t].run.crash[0] != batch.NO_CRASH for t in tasks}
+    base_crash = np.stack([task_crash[t] for t, _, _ in entries])
+    observed = None  # what _refute reads: only the operations leading to it (or crashing) run, for many plans
+    if len(plans) >= LIVE_FROM:
+        observed = [plan.stack + plan.output + (plan.sponge or []) for plan in plans]
+    schedule = batch.Schedule.build(plans, shared, offsets, sources, merge_reads=True, align=True,
+                                     observed=observed)  # 8 lanes: fewer groups
     batch.evaluate_schedule(schedule, V, crash, context, settler(base_crash) if settle else None)
     _refute(rounds, entries, found, V, crash, shared, offsets, sources, base_crash)
 
