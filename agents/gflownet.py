@@ -256,6 +256,7 @@ class GFlowNetTrainer:
         self.stopped: str | None = None
         self.iteration = 0
         self.best_score = -math.inf
+        self.best_iteration: int | None = None
         self.best_state: dict | None = None
         self.history: list[dict] = []
 
@@ -367,7 +368,7 @@ class GFlowNetTrainer:
 
     def _select(self, scores: dict[str, float]) -> None:
         if scores and self.selection.offer(scores):
-            self.best_score = scores["score"]
+            self.best_score, self.best_iteration = scores["score"], self.iteration
             self.best_state = {k: v.detach().clone() for k, v in self.gflownet.state_dict().items()}
             if self.checkpoint is not None:
                 self.checkpoint(self, "best")

@@ -234,6 +234,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
 
     def save(trainer: GFlowNetTrainer, tag: str) -> None:
         meta = {**base_meta, "iteration": trainer.iteration, "best_val_score": trainer.best_score,
+                "best_iteration": trainer.best_iteration, "stopped": trainer.stopped,
                 "trained": provenance(started)}
         if tag == "best":
             save_checkpoint(out / "stage2.safetensors", _gflownet_modules(trainer.gflownet), meta)

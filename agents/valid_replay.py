@@ -32,8 +32,8 @@ class GuardError(TasmError):
 class ValidReplay:
     """At most ``capacity`` verified (task index, program) pairs beyond the seeds, one per distinct program.
 
-    ``add(task, program, cost)`` stores a verified block; when full, the most expensive non-seed entry relative
-    to its task's cheapest is replaced if the new block is cheaper than it. ``draw(n, rng)`` gives ``n`` pairs
+    ``add(task, program, cost)`` stores a verified block; when full, the dearest of the run's own entries of
+    the task holding the most of them makes room (the seeds are never evicted). ``draw(n, rng)`` gives ``n`` pairs
     (with replacement, uniform), or none while the replay is empty."""
 
     capacity: int = 2000
@@ -62,9 +62,12 @@ class ValidReplay:
         if len(self._own) >= self.capacity:
             if not self._own:
                 return False
-            worst = max(self._own, key=lambda k: self._own[k][0])
-            if self._own[worst][0] <= cost:
-                return False
+            # make room in the task holding the most entries (so every task keeps some), dropping its dearest
+            counts: dict[int, int] = {}
+            for t, _ in self._own:
+                counts[t] = counts.get(t, 0) + 1
+            crowded = max(counts, key=counts.get)
+            worst = max((k for k in self._own if k[0] == crowded), key=lambda k: self._own[k][0])
             del self._own[worst]
             self._keys.discard(worst)
         self._own[key] = (int(cost), program)
