@@ -97,6 +97,7 @@ class GFlowNetConfig:
     valid_replay_capacity: int = 2000
     patience: int = 0
     dead_iterations: int = 0
+    anchor: float = 0.0
     clip: float = 1.0
     eval_every: int = 50
     eval_samples: int = 16
@@ -114,8 +115,8 @@ class GFlowNetConfig:
                              "samples_per_task >= 2")
         if not 0 <= self.replay_fraction < 1:
             raise AgentError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
-        if min(self.valid_replay, self.valid_replay_capacity, self.patience, self.dead_iterations) < 0:
-            raise AgentError("valid_replay, valid_replay_capacity, patience and dead_iterations must be >= 0")
+        if min(self.valid_replay, self.valid_replay_capacity, self.patience, self.dead_iterations, self.anchor) < 0:
+            raise AgentError("valid_replay, valid_replay_capacity, patience, dead_iterations and anchor must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -334,6 +335,10 @@ class GFlowNetTrainer:
             batch = parts[0] if len(parts) == 1 else _concat(parts)
             batch.log_probs = trajectory_log_probs(self.policy, batch)
             loss = self.loss(batch, torch.cat(tasks))
+            if c.anchor > 0 and guarded:
+                # MLE on the replayed verified blocks (the last of the known part): keeps the valid region likely
+                end = len(task) + len(extra)
+                loss = loss - c.anchor * batch.log_probs[:, end - len(guarded):end].sum(0).mean()
             self.optimizer.zero_grad()
             loss.backward()
         if self.iteration < c.logz_warmup and len(self.optimizer.param_groups) > 1:

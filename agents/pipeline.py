@@ -198,7 +198,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
                reward_beta: float = 8.0, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
                eval_samples: int = 16, extra: int = 0, experts: int = 0, valid_replay: int = 0,
-               patience: int = 0, dead_iterations: int = 0,
+               patience: int = 0, dead_iterations: int = 0, anchor: float = 0.0,
                d_model: int = 64, seed: int = 0, progress: bool = True, device: Device = None) -> Path:
     """GFlowNet fine-tuning; writes ``out/stage2.safetensors`` (best on val), ``out/stage2-last.safetensors``
     (with the optimizer, for ``resume``) and ``out/stage2-metrics.csv``."""
@@ -226,7 +226,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                             tasks_per_batch=tasks_per_batch, samples_per_task=samples_per_task, lr=lr,
                             reward_beta=reward_beta, temperature_start=temperature[0], temperature_end=temperature[1],
                             eval_every=eval_every, eval_samples=eval_samples, experts_per_iteration=experts,
-                            valid_replay=valid_replay, patience=patience, dead_iterations=dead_iterations, seed=seed)
+                            valid_replay=valid_replay, patience=patience, dead_iterations=dead_iterations,
+                            anchor=anchor, seed=seed)
     gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)
     base_meta = {"stage": 2, "agent": agent, "suite": suite, "tiers": list(tiers), "masking": masking,
                  "policy_config": policy.config.to_dict(), "gflownet_config": config.to_dict(), "init": init,
