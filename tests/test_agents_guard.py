@@ -132,3 +132,24 @@ def test_selection_ranks_nan_as_worst_and_refuses_negative_settings():
     assert selection.offer(dict(score=0.0, improved=0.0, validity=0.0))
     with pytest.raises(GuardError):
         Selection(patience=-1)
+
+
+def _log_pf(trainer, pairs):
+    from agents.sampling import replay, to_trajectories, trajectory_log_probs
+    known = replay(trainer.env, [i for i, _ in pairs], [p for _, p in pairs])
+    trajectories = to_trajectories(known, log_rewards=torch.zeros(len(pairs)))
+    with torch.no_grad():
+        return float(trajectory_log_probs(trainer.policy, trajectories).sum(0).mean())
+
+
+def test_the_anchor_raises_the_likelihood_of_the_replayed_blocks():
+    gains = {}
+    for anchor in (0.0, 5.0):
+        trainer = _trainer("tb", iterations=8, valid_replay=4, anchor=anchor, logz_warmup=0)
+        # the baselines only: stage 1 split their tasks' mass with the shorter blocks, so MLE can raise them
+        experts = [(i, t.baseline) for i, t in enumerate(trainer.env.tasks)]
+        trainer.valid_replay.seed(experts)
+        before = _log_pf(trainer, experts)
+        trainer.train()
+        gains[anchor] = _log_pf(trainer, experts) - before
+    assert gains[5.0] > gains[0.0] + 0.1, gains
