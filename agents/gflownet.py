@@ -16,7 +16,8 @@
 
 The emission tree makes P_B = 1, so no backward policy is learned. With ``experts_per_iteration``, each batch
 also carries that many known-good programs of the training tasks (the stage-1 corpus: baselines and verified
-variants), scored off-policy like replayed trajectories. Each iteration draws ``tasks_per_batch``
+variants), scored off-policy like replayed trajectories; ``valid_replay`` (with an optional MLE ``anchor``) does the same
+from a replay of verified blocks that never empties (:mod:`agents.valid_replay`). Each iteration draws ``tasks_per_batch``
 tasks and ``samples_per_task`` blocks for each (so LPV's variance is per task), samples them with the fast
 cached sampler (:mod:`agents.sampling`) at the annealed temperature and ``epsilon``, scores every step in one
 teacher-forced pass (untempered P_F, with gradients) and hands torchgfn the ``Trajectories`` with their
