@@ -72,6 +72,16 @@ def add_commands(sub) -> None:
     p.add_argument("--eval-every", type=positive_int, default=50)
     p.add_argument("--experts", type=non_negative_int, default=0,
                    help="stage 2: known-good programs (stage-1 corpus) mixed into each batch (default 0)")
+    p.add_argument("--valid-replay", type=non_negative_int, default=0,
+                   help="stage 2 guard: N verified blocks (seeded with baselines and recorded optima, grown with the "
+                        "run's own verified samples; never empties) mixed into every batch (default 0: off)")
+    p.add_argument("--patience", type=non_negative_int, default=0,
+                   help="stage 2: stop when val has not improved for K checks (default 0: never)")
+    p.add_argument("--dead-iterations", type=non_negative_int, default=0,
+                   help="stage 2: stop when no fresh training sample verified for M iterations in a row "
+                        "(default 0: never)")
+    p.add_argument("--anchor", type=non_negative_float, default=0.0,
+                   help="stage 2 guard: weight of an MLE term on the --valid-replay blocks of each batch (default 0)")
     p.add_argument("--d-model", type=positive_int, default=64)
     p.add_argument("--rounds", type=positive_int, default=4, help="stage 3: build rounds over the train tasks")
     p.add_argument("--build-samples", type=positive_int, default=16, help="stage 3: samples per build (default 16)")
@@ -173,6 +183,8 @@ def cmd_train(args) -> int:
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
                                    lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
                                    temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
+                                   valid_replay=args.valid_replay, patience=args.patience,
+                                   dead_iterations=args.dead_iterations, anchor=args.anchor,
                                    d_model=args.d_model, seed=args.seed, progress=not args.no_progress,
                                    device=args.device)
     else:

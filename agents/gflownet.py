@@ -16,7 +16,8 @@
 
 The emission tree makes P_B = 1, so no backward policy is learned. With ``experts_per_iteration``, each batch
 also carries that many known-good programs of the training tasks (the stage-1 corpus: baselines and verified
-variants), scored off-policy like replayed trajectories. Each iteration draws ``tasks_per_batch``
+variants), scored off-policy like replayed trajectories; ``valid_replay`` (with an optional MLE ``anchor``) does the same
+from a replay of verified blocks that never empties (:mod:`agents.valid_replay`). Each iteration draws ``tasks_per_batch``
 tasks and ``samples_per_task`` blocks for each (so LPV's variance is per task), samples them with the fast
 cached sampler (:mod:`agents.sampling`) at the annealed temperature and ``epsilon``, scores every step in one
 teacher-forced pass (untempered P_F, with gradients) and hands torchgfn the ``Trajectories`` with their
@@ -55,6 +56,7 @@ from tasm_env.emission.reward import RewardModel, linear_anneal
 
 from .metrics import MetricsLogger
 from .policy import TasmFlow, TasmPolicy, bound_to, graph_logz
+from .valid_replay import Selection, ValidReplay
 from .sampling import Rollout, replay, rollout, sample_programs, to_trajectories, trajectory_log_probs
 
 AGENTS = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")
@@ -92,6 +94,11 @@ class GFlowNetConfig:
     partial_credit: float = 0.5
     logz_warmup: int = 20
     experts_per_iteration: int = 0
+    valid_replay: int = 0
+    valid_replay_capacity: int = 2000
+    patience: int = 0
+    dead_iterations: int = 0
+    anchor: float = 0.0
     clip: float = 1.0
     eval_every: int = 50
     eval_samples: int = 16
@@ -109,6 +116,8 @@ class GFlowNetConfig:
                              "samples_per_task >= 2")
         if not 0 <= self.replay_fraction < 1:
             raise AgentError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
+        if min(self.valid_replay, self.valid_replay_capacity, self.patience, self.dead_iterations, self.anchor) < 0:
+            raise AgentError("valid_replay, valid_replay_capacity, patience, dead_iterations and anchor must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,6 +225,7 @@ class StepStats:
     temperature: float
     seconds: float
     replayed: int = 0
+    guarded: int = 0
 
 
 class GFlowNetTrainer:
@@ -241,8 +251,14 @@ class GFlowNetTrainer:
         self.rng = np.random.default_rng(config.seed)
         self.replay = (ReplayBuffer(env, capacity=config.replay_capacity, prioritized_capacity=True,
                                     prioritized_sampling=True) if config.mode == "replay" else None)
+        self.valid_replay = ValidReplay(config.valid_replay_capacity)
+        if config.valid_replay > 0:
+            self.valid_replay.seed(self.experts)
+        self.selection = Selection(config.patience, config.dead_iterations)
+        self.stopped: str | None = None
         self.iteration = 0
         self.best_score = -math.inf
+        self.best_iteration: int | None = None
         self.best_state: dict | None = None
         self.history: list[dict] = []
 
@@ -296,6 +312,13 @@ class GFlowNetTrainer:
         with self.policy.encoding_cache():
             fresh = rollout(self.policy, task, temperature=temperature, epsilon=epsilon, generator=self.generator)
             log_r, evaluations = self._log_rewards(fresh)
+            guarded = []
+            if c.valid_replay > 0:
+                for index, program, e in zip(task.tolist(), fresh.programs(), evaluations):
+                    if e.valid:
+                        self.valid_replay.add(index, program, e.cost)
+                guarded = self.valid_replay.draw(c.valid_replay, self.rng)
+                extra = list(extra) + guarded
             trajectories = to_trajectories(fresh, log_rewards=log_r)
             parts, tasks = [trajectories], [task]
             if extra:
@@ -313,6 +336,10 @@ class GFlowNetTrainer:
             batch = parts[0] if len(parts) == 1 else _concat(parts)
             batch.log_probs = trajectory_log_probs(self.policy, batch)
             loss = self.loss(batch, torch.cat(tasks))
+            if c.anchor > 0 and guarded:
+                # MLE on the replayed verified blocks (the last of the known part): keeps the valid region likely
+                end = len(task) + len(extra)
+                loss = loss - c.anchor * batch.log_probs[:, end - len(guarded):end].sum(0).mean()
             self.optimizer.zero_grad()
             loss.backward()
         if self.iteration < c.logz_warmup and len(self.optimizer.param_groups) > 1:
@@ -327,7 +354,8 @@ class GFlowNetTrainer:
         valid = [e for e in evaluations if e.valid]
         gains = [max(0.0, (e.baseline_cost - e.cost) / e.baseline_cost) for e in valid]
         return StepStats(float(loss.detach()), len(valid) / len(evaluations), float(np.mean(gains)) if gains else 0.0,
-                         float(log_r.mean()), temperature, time.perf_counter() - start, replayed)
+                         float(log_r.mean()), temperature, time.perf_counter() - start, replayed,
+                         len(guarded))
 
     def expert_batch(self) -> list[tuple[int, Program]]:
         """``experts_per_iteration`` known-good (task index, program) pairs drawn from ``experts``: off-policy
@@ -345,8 +373,8 @@ class GFlowNetTrainer:
                                generator=torch.Generator().manual_seed(self.config.seed + 1))
 
     def _select(self, scores: dict[str, float]) -> None:
-        if scores and scores["score"] > self.best_score:
-            self.best_score = scores["score"]
+        if scores and self.selection.offer(scores):
+            self.best_score, self.best_iteration = scores["score"], self.iteration
             self.best_state = {k: v.detach().clone() for k, v in self.gflownet.state_dict().items()}
             if self.checkpoint is not None:
                 self.checkpoint(self, "best")
@@ -368,18 +396,20 @@ class GFlowNetTrainer:
             if self.val_env is not None:  # every CSV row has the same columns; NaN where not validated
                 row.update({f"val_{k}": math.nan for k in VALIDATION_KEYS})
             out_of_time = deadline is not None and time.monotonic() > deadline
-            if self.val_env is not None and (self.iteration % c.eval_every == 0 or self.iteration == target
-                                             or out_of_time):
+            self.selection.observe(stats.valid)
+            last = out_of_time or self.selection.stop_reason() is not None
+            if self.val_env is not None and (self.iteration % c.eval_every == 0 or self.iteration == target or last):
                 scores = self.validate()
                 row.update({f"val_{k}": v for k, v in scores.items()})
                 self._select(scores)
+            self.stopped = self.selection.stop_reason()
             self.history.append(row)
             if self.logger is not None:
                 self.logger.log(self.iteration, **{k: v for k, v in row.items() if k != "iteration"})
             bar.update(1)
             bar.set_postfix(loss=f"{stats.loss:.2f}", valid=f"{stats.valid:.2f}", gain=f"{stats.improvement:.2f}",
                             best=f"{self.best_score:.3f}")
-            if out_of_time:
+            if out_of_time or self.stopped:
                 break
         bar.close()
         if self.checkpoint is not None:

@@ -8,6 +8,7 @@ so no val or test task is ever trained on); checkpoints are **selected on val**;
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from datetime import datetime, timezone
@@ -196,7 +197,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                masking: str = DEFAULT_MASKING, iterations: int = 2000, minutes: float | None = None,
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
                reward_beta: float = 8.0, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
-               eval_samples: int = 16, extra: int = 0, experts: int = 0,
+               eval_samples: int = 16, extra: int = 0, experts: int = 0, valid_replay: int = 0,
+               patience: int = 0, dead_iterations: int = 0, anchor: float = 0.0,
                d_model: int = 64, seed: int = 0, progress: bool = True, device: Device = None) -> Path:
     """GFlowNet fine-tuning; writes ``out/stage2.safetensors`` (best on val), ``out/stage2-last.safetensors``
     (with the optimizer, for ``resume``) and ``out/stage2-metrics.csv``."""
@@ -223,7 +225,9 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
     config = GFlowNetConfig(agent=agent, iterations=iterations, minutes=minutes, mode=mode,
                             tasks_per_batch=tasks_per_batch, samples_per_task=samples_per_task, lr=lr,
                             reward_beta=reward_beta, temperature_start=temperature[0], temperature_end=temperature[1],
-                            eval_every=eval_every, eval_samples=eval_samples, experts_per_iteration=experts, seed=seed)
+                            eval_every=eval_every, eval_samples=eval_samples, experts_per_iteration=experts,
+                            valid_replay=valid_replay, patience=patience, dead_iterations=dead_iterations,
+                            anchor=anchor, seed=seed)
     gflownet = build_gflownet(agent, env, policy, prior=prior, config=config)
     base_meta = {"stage": 2, "agent": agent, "suite": suite, "tiers": list(tiers), "masking": masking,
                  "policy_config": policy.config.to_dict(), "gflownet_config": config.to_dict(), "init": init,
@@ -231,6 +235,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
 
     def save(trainer: GFlowNetTrainer, tag: str) -> None:
         meta = {**base_meta, "iteration": trainer.iteration, "best_val_score": trainer.best_score,
+                "best_iteration": trainer.best_iteration, "stopped": trainer.stopped,
                 "trained": provenance(started)}
         if tag == "best":
             save_checkpoint(out / "stage2.safetensors", _gflownet_modules(trainer.gflownet), meta)
@@ -239,7 +244,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
 
     logger = MetricsLogger(out / "stage2-metrics.csv", append=resume)
     known = []
-    if experts > 0:  # baselines, recorded optima and cached variants (stage 1's, when it ran in a sibling folder)
+    if experts > 0 or valid_replay > 0:  # baselines, recorded optima and cached variants (stage 1's, when it ran in a sibling folder)
         cache = Path(init).parent / "variants.json" if init else None
         known = training_corpus(env, variants=6 if cache is not None and cache.is_file() else 0,
                                 variant_seconds=1.5, cache=cache, progress=False)
@@ -252,6 +257,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
         load_optimizer(checkpoint, trainer.optimizer)
         trainer.iteration = int(checkpoint.meta["iteration"])
         trainer.best_score = float(checkpoint.meta["best_val_score"])
+        trainer.selection.best = (trainer.best_score, -math.inf, -math.inf)
         iterations = max(0, iterations - trainer.iteration)
     trainer.train(iterations=iterations, minutes=minutes)
     logger.close()
