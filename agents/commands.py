@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tasm_env.cli_args import non_negative_float, non_negative_int, positive_float, positive_int
+from tasm_env.cli_args import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
 from tasm_env.errors import TasmError
 
 AGENT_NAMES = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")  # agents.gflownet.AGENTS (not imported: heavy)
@@ -67,6 +67,12 @@ def add_commands(sub) -> None:
     p.add_argument("--samples-per-task", type=positive_int, default=4)
     p.add_argument("--lr", type=positive_float, help="learning rate (default: 2e-3 stage 1, 1e-4 stage 2)")
     p.add_argument("--reward-beta", type=non_negative_float, default=8.0)
+    p.add_argument("--invalid-reward", type=positive_float, default=1e-3,
+                   help="stage 2: an invalid block's reward before --reward-beta, in (0, 1) (default 1e-3; its log "
+                        "reward is reward_beta * log of it; see docs/agents.md, 'the invalid floor')")
+    p.add_argument("--log-reward-clip", type=finite_float, default=-20.0,
+                   help="stage 2: torchgfn's log_reward_clip_min, the floor log rewards are raised to (default -20; "
+                        "below reward_beta * log(--invalid-reward): no clip in effect)")
     p.add_argument("--temperature", default="1.5,1.0",
                    help="stage 2 sampling temperature, annealed linearly: START,END (default 1.5,1.0)")
     p.add_argument("--eval-every", type=positive_int, default=50)
@@ -181,7 +187,8 @@ def cmd_train(args) -> int:
                                    iterations=args.iterations or STAGE2_ITERATIONS, minutes=args.minutes,
                                    mode=args.mode,
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
-                                   lr=args.lr or 1e-4, reward_beta=args.reward_beta, eval_every=args.eval_every,
+                                   lr=args.lr or 1e-4, reward_beta=args.reward_beta, invalid_reward=args.invalid_reward,
+                                   log_reward_clip=args.log_reward_clip, eval_every=args.eval_every,
                                    temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
                                    valid_replay=args.valid_replay, patience=args.patience,
                                    dead_iterations=args.dead_iterations, anchor=args.anchor,

@@ -82,6 +82,7 @@ class GFlowNetConfig:
     lr: float = 1e-4
     logz_lr: float = 1e-2
     reward_beta: float = 8.0
+    invalid_reward: float = 1e-3  # eps: an invalid block's reward before reward_beta
     log_reward_clip: float = -20.0
     rtb_beta: float = 1.0
     mode: str = "explore"
@@ -243,8 +244,10 @@ class GFlowNetTrainer:
         self.policy: TasmPolicy = gflownet.pf
         self.val_env, self.logger, self.checkpoint, self.progress = val_env, logger, checkpoint, progress
         self.experts = list(experts)
-        self.rewards = RewardModel(beta=config.reward_beta, n_tests=env.rewards.n_tests if env.rewards else 40)
-        self.warmup_rewards = RewardModel(beta=config.reward_beta, partial_credit=config.partial_credit)
+        self.rewards = RewardModel(eps=config.invalid_reward, beta=config.reward_beta,
+                                   n_tests=env.rewards.n_tests if env.rewards else 40)
+        self.warmup_rewards = RewardModel(eps=config.invalid_reward, beta=config.reward_beta,
+                                          partial_credit=config.partial_credit)
         self.val_rewards = RewardModel(beta=1.0)
         self.optimizer = self._optimizer()
         self.generator = torch.Generator().manual_seed(config.seed)

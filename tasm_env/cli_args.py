@@ -55,6 +55,8 @@ def _number(parse: Callable[[str], float], minimum: float, inclusive: bool, what
     return convert
 
 
+finite_float = _number(float, -math.inf, True, "a finite number")
+"""Any finite number, negative ones included (a log-reward floor)."""
 positive_int = _number(int, 1, True, "a positive integer")
 """An integer of at least 1 (samples, iterations, tests)."""
 non_negative_int = _number(int, 0, True, "an integer of at least 0")

@@ -153,3 +153,39 @@ def test_the_anchor_raises_the_likelihood_of_the_replayed_blocks():
         trainer.train()
         gains[anchor] = _log_pf(trainer, experts) - before
     assert gains[5.0] > gains[0.0] + 0.1, gains
+
+
+def test_the_invalid_floor_reaches_every_invalid_block_and_torchgfn():
+    """``invalid_reward`` sets an invalid block's log reward (reward_beta * log eps), and ``log_reward_clip`` is the
+    floor torchgfn raises log rewards to: a floor above it would hide the lower reward (docs/agents.md)."""
+    trainer = _trainer("tb", iterations=4, invalid_reward=1e-30, log_reward_clip=-1000.0)
+    assert trainer.gflownet.log_reward_clip_min == -1000.0
+    seen = _capture_batches(trainer)
+    trainer.train()
+    floor = trainer.config.reward_beta * np.log(1e-30)
+    rewards = torch.cat(seen)
+    invalid = rewards < 0
+    assert bool(invalid.any()), "the tiny tasks must give some invalid samples, or this test checks nothing"
+    assert torch.allclose(rewards[invalid], torch.full_like(rewards[invalid], floor))
+
+
+def test_the_cli_passes_the_invalid_floor_and_rejects_an_infinite_clip(monkeypatch, tmp_path):
+    from agents import pipeline
+    from tasm_env.cli import build_parser, main
+    from tasm_env.cli_args import UsageError
+    passed = {}
+
+    class Captured(Exception):
+        pass
+
+    def run_stage2(out, **settings):
+        passed.update(settings)
+        raise Captured
+
+    monkeypatch.setattr(pipeline, "run_stage2", run_stage2)
+    with pytest.raises(Captured):
+        main(["train", "--stage", "2", "--init", "agents/data/tasm-basic-v1.safetensors", "--out", str(tmp_path),
+              "--iterations", "1", "--invalid-reward", "1e-60", "--log-reward-clip=-2000", "--no-progress"])
+    assert (passed["invalid_reward"], passed["log_reward_clip"]) == (1e-60, -2000.0)
+    with pytest.raises(UsageError, match="a finite number"):
+        build_parser().parse_args(["train", "--stage", "2", "--out", "x", "--log-reward-clip=-inf"])
