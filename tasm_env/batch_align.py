@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .level_order import N_OUT, level_order
 from .plan import OPERATIONS, OUTPUTS
 
 __all__ = ["ALIGNED", "EVERY", "aligned_levels"]
@@ -22,15 +23,7 @@ ALIGNED = frozenset(code for code, name in enumerate(OPERATIONS) if OUTPUTS[name
 permutations and the extension-field operations, whose evaluators make the most numpy calls)."""
 EVERY = 4
 """Costly operations run on levels that are multiples of this."""
-_N_OUT = np.array([OUTPUTS[name] for name in OPERATIONS], dtype=np.int64)
 _IS_ALIGNED = np.isin(np.arange(len(OPERATIONS)), sorted(ALIGNED))
-
-
-def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The indices ``starts[i] .. starts[i] + lengths[i] - 1`` of every ``i``, concatenated."""
-    total = int(lengths.sum())
-    first = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return first + np.arange(total)
 
 
 def aligned_levels(level: np.ndarray, kind: np.ndarray, start: np.ndarray, n_in: np.ndarray, ids: np.ndarray,
@@ -43,18 +36,10 @@ def aligned_levels(level: np.ndarray, kind: np.ndarray, start: np.ndarray, n_in:
     total = len(level)
     if not total:
         return level.copy()
-    n_out = _N_OUT[kind]
-    size = int(max(ids.max(initial=0), (out + n_out).max())) + 1
+    size = int(max(ids.max(initial=0), (out + N_OUT[kind]).max())) + 1
     row_level = np.zeros(size, dtype=np.int64)  # the new level of the operation writing each row (0: a source)
     new = np.empty(total, dtype=np.int64)
-    order = np.argsort(level, kind="stable")
-    lv = level[order]
-    bounds = [0, *(np.flatnonzero(lv[1:] != lv[:-1]) + 1).tolist(), total]
-    ins, outs = n_in[order], n_out[order]
-    slots = ids[_segments(start[order], ins)]  # every operation's input rows, in ``order``
-    written = _segments(out[order], outs)
-    slot_at = np.concatenate(([0], np.cumsum(ins)))
-    out_at = np.concatenate(([0], np.cumsum(outs)))
+    order, bounds, ins, outs, slots, written, slot_at, out_at = level_order(level, kind, start, n_in, ids, out)
     aligned = _IS_ALIGNED[kind[order]]
     for a, b in zip(bounds[:-1], bounds[1:]):
         latest = np.zeros(b - a, dtype=np.int64)

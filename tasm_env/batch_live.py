@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import isa
-from .plan import OPERATIONS, OUTPUTS
+from .level_order import N_OUT, level_order
+from .plan import OPERATIONS
 
 __all__ = ["CRASHING", "live_operations"]
 
@@ -26,14 +27,6 @@ CRASHING = frozenset(code for code, name in enumerate(OPERATIONS)
 """Kind codes whose evaluators may report a crash on some values (tests/test_batch_live.py checks every
 evaluator against it)."""
 _IS_CRASHING = np.isin(np.arange(len(OPERATIONS)), sorted(CRASHING))
-_N_OUT = np.array([OUTPUTS[name] for name in OPERATIONS], dtype=np.int64)
-
-
-def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The indices ``starts[i] .. starts[i] + lengths[i] - 1`` of every ``i``, concatenated."""
-    total = int(lengths.sum())
-    first = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return first + np.arange(total)
 
 
 def live_operations(level: np.ndarray, kind: np.ndarray, start: np.ndarray, n_in: np.ndarray, ids: np.ndarray,
@@ -46,18 +39,11 @@ def live_operations(level: np.ndarray, kind: np.ndarray, start: np.ndarray, n_in
     total = len(level)
     if not total:
         return np.zeros(0, dtype=bool)
-    n_out = _N_OUT[kind]
-    size = int(max(ids.max(initial=0), (out + n_out).max(), observed.max(initial=0))) + 1
+    size = int(max(ids.max(initial=0), (out + N_OUT[kind]).max(), observed.max(initial=0))) + 1
     needed = np.zeros(size, dtype=bool)
     needed[observed] = True
-    order = np.argsort(-level, kind="stable")  # the highest level first
-    lv = level[order]
-    bounds = [0, *(np.flatnonzero(lv[1:] != lv[:-1]) + 1).tolist(), total]
-    ins, outs = n_in[order], n_out[order]
-    slots = ids[_segments(start[order], ins)]  # every operation's input rows, in ``order``
-    written = _segments(out[order], outs)
-    slot_at = np.concatenate(([0], np.cumsum(ins)))
-    out_at = np.concatenate(([0], np.cumsum(outs)))
+    order, bounds, ins, outs, slots, written, slot_at, out_at = level_order(level, kind, start, n_in, ids, out,
+                                                                            descending=True)
     live = _IS_CRASHING[kind[order]]
     for a, b in zip(bounds[:-1], bounds[1:]):
         mine = live[a:b]

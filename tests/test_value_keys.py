@@ -9,21 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
-from test_value_stacks import FIELDS, MACHINE, SPECS, TASKS, VOCAB
+from test_value_stacks import FIELDS, MACHINE, SPECS, TASKS, VOCAB, decodable_prefixes
 from tasm_env.emission.state import EmissionState
 from tasm_env.emission.value_stacks import ValueStacks
-
-
-def _prefixes(rows) -> list[tuple[int, tuple]]:
-    """Every prefix (task, tokens[:m]) of the rows whose tokens decode for their task."""
-    keys = []
-    for task, tokens in rows:
-        try:
-            SPECS[task].bound.decode(tokens)
-        except te.TasmError:
-            continue
-        keys += [(task, tuple(tokens[:m])) for m in range(len(tokens) + 1)]
-    return keys
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -33,7 +21,7 @@ def test_stored_keys_are_the_reference_keys_byte_for_byte(rows, size):
     """Any decodable tokens (crashes, underflows, RAM writes and reads, I/O, the sponge), with stores of any
     size: a key the store gives is the reference's bytes; it gives none only for a row it does not cover or
     one with a sponge."""
-    keys = _prefixes(rows)
+    keys = decodable_prefixes(rows)
     if not keys:
         return
     stacks = ValueStacks(MACHINE.values, store_size=size)

@@ -122,7 +122,7 @@ def test_the_fast_path_covers_rows_of_every_kind():
     assert stacks.covered_rows > before
 
 
-def _decodable_prefixes(rows) -> list[tuple[int, tuple]]:
+def decodable_prefixes(rows) -> list[tuple[int, tuple]]:
     """Every prefix (task, tokens[:m]) of the rows whose tokens decode for their task."""
     keys = []
     for task, tokens in rows:
@@ -140,7 +140,7 @@ def _decodable_prefixes(rows) -> list[tuple[int, tuple]]:
 def test_fast_facts_equal_the_reference_on_any_token_sequence(rows):
     """Not only mask-legal prefixes: any decodable tokens (stack underflow, crashes, I/O, sponge, RAM writes),
     through the store directly; the rows it covers equal the reference, the others it leaves to it."""
-    keys = _decodable_prefixes(rows)
+    keys = decodable_prefixes(rows)
     if not keys:
         return
     _equal_to_reference(MACHINE.value_stacks, keys)
@@ -198,7 +198,7 @@ def test_a_small_store_drops_old_stacks_and_stays_exact(rows, size, seed):
     of a few entries, batches of prefixes in shuffled orders, again and again (revisits read the kept facts,
     or step dropped ancestors again), still equal the reference."""
     stacks = ValueStacks(MACHINE.values, store_size=size)
-    keys = _decodable_prefixes(rows)
+    keys = decodable_prefixes(rows)
     if not keys:
         return
     rng = np.random.default_rng(seed)
