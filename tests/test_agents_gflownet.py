@@ -32,16 +32,16 @@ def _pretrained(env: TasmGFNEnv, seed: int, config: PolicyConfig = SMALL) -> Tas
     """Stage 1 in miniature: MLE on the baselines and the shorter equivalents, as the pipeline starts."""
     torch.manual_seed(seed)
     policy = TasmPolicy(env, config)
-    pretrain(policy, _experts(env), PretrainConfig(epochs=40, batch_size=4, lr=1e-2), progress=False)
+    pretrain(policy, known_good(env), PretrainConfig(epochs=40, batch_size=4, lr=1e-2), progress=False)
     return policy
 
 
-def _experts(env: TasmGFNEnv) -> list:
+def known_good(env: TasmGFNEnv) -> list:
     return [(i, t.baseline) for i, t in enumerate(env.tasks)] + \
            [(i, te.Program.parse(SHORTER[t.name])) for i, t in enumerate(env.tasks)]
 
 
-def _trainer(agent: str, seed: int = 0, iterations: int = 30, policy_config: PolicyConfig = SMALL,
+def small_trainer(agent: str, seed: int = 0, iterations: int = 30, policy_config: PolicyConfig = SMALL,
              **settings) -> GFlowNetTrainer:
     env = TasmGFNEnv(tasks=TINY, suite=None, masking="typed", max_len=3)
     policy = _pretrained(env, seed, policy_config)
@@ -67,7 +67,7 @@ def test_every_objective_is_listed_with_its_estimators_and_offered_by_the_cli():
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_every_trainable_tensor_gets_a_gradient_from_each_objective(agent):
-    trainer = _trainer(agent, policy_config=DEEPER, logz_warmup=0)
+    trainer = small_trainer(agent, policy_config=DEEPER, logz_warmup=0)
     groups = trainable_parameters(trainer.gflownet)
     assert set(groups) == ESTIMATORS[agent]
     policy_names = [f"pf.{n}" for n, p in trainer.policy.named_parameters() if p.requires_grad]
@@ -79,15 +79,15 @@ def test_every_trainable_tensor_gets_a_gradient_from_each_objective(agent):
         assert not optimized & {id(p) for p in trainer.gflownet.prior_pf.parameters()}
     # the known programs (baseline and a cheaper one per task) make the rewards differ within every task, so
     # no objective is at a stationary point by construction (RLPV at its prior with equal rewards would be)
-    trainer.step(extra=_experts(trainer.env))
+    trainer.step(extra=known_good(trainer.env))
     assert without_gradient(trainer.gflownet) == []
 
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_the_policy_moves_in_one_step_with_log_z_frozen(agent):
-    trainer = _trainer(agent, logz_warmup=0, logz_lr=0.0)
+    trainer = small_trainer(agent, logz_warmup=0, logz_lr=0.0)
     before = copy.deepcopy(trainer.gflownet.state_dict())
-    trainer.step(extra=_experts(trainer.env))
+    trainer.step(extra=known_good(trainer.env))
     after = trainer.gflownet.state_dict()
     for name, p in trainer.gflownet.named_parameters():
         moved = not torch.equal(before[name], after[name])
@@ -108,7 +108,7 @@ ITERATIONS = {"db": 100}
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_each_objective_trains_on_a_tiny_suite(agent):
-    trainer = _trainer(agent, iterations=ITERATIONS.get(agent, 30))
+    trainer = small_trainer(agent, iterations=ITERATIONS.get(agent, 30))
     start = copy.deepcopy(trainer.policy.state_dict())
     fixed = rollout(trainer.policy, torch.arange(len(TINY)).repeat(16), generator=torch.Generator().manual_seed(123))
     log_rewards = trainer.rewards.log_rewards_of(trainer.rewards.evaluate(fixed.tasks(), fixed.programs()))

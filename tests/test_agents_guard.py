@@ -10,7 +10,7 @@ import torch
 
 import tasm_env as te
 from agents.valid_replay import GuardError, Selection, ValidReplay
-from test_agents_gflownet import _experts, _trainer
+from test_agents_gflownet import known_good, small_trainer
 
 torch.set_num_threads(1)
 
@@ -28,8 +28,8 @@ def _capture_batches(trainer):
 
 
 def test_the_valid_replay_is_in_every_batch_once_seeded():
-    trainer = _trainer("tb", iterations=6, valid_replay=3)
-    trainer.valid_replay.seed(_experts(trainer.env))
+    trainer = small_trainer("tb", iterations=6, valid_replay=3)
+    trainer.valid_replay.seed(known_good(trainer.env))
     seen = _capture_batches(trainer)
     trainer.train()
     fresh = trainer.config.tasks_per_batch * trainer.config.samples_per_task
@@ -60,7 +60,7 @@ def test_the_valid_replay_never_empties_and_keeps_its_seeds():
 
 
 def test_the_trainer_keeps_growing_the_replay_from_its_own_verified_samples():
-    trainer = _trainer("tb", iterations=5, valid_replay=2)
+    trainer = small_trainer("tb", iterations=5, valid_replay=2)
     sizes = []
     step = trainer.step
 
@@ -96,7 +96,7 @@ def _scripted(trainer, script):
 
 
 def test_the_checkpoint_kept_is_the_best_validation_check():
-    trainer = _trainer("tb", iterations=len(SCRIPT) - 1, eval_every=1, logz_warmup=0)
+    trainer = small_trainer("tb", iterations=len(SCRIPT) - 1, eval_every=1, logz_warmup=0)
     states = _scripted(trainer, SCRIPT)
     saved = []
     trainer.checkpoint = lambda t, tag: saved.append((tag, t.iteration))
@@ -109,7 +109,7 @@ def test_the_checkpoint_kept_is_the_best_validation_check():
 
 
 def test_patience_stops_when_val_does_not_improve():
-    trainer = _trainer("tb", iterations=50, eval_every=1, patience=2)
+    trainer = small_trainer("tb", iterations=50, eval_every=1, patience=2)
     _scripted(trainer, SCRIPT + [SCRIPT[-1]] * 50)
     trainer.train()
     assert len(trainer.history) == 5  # best at check 3, then checks 4 and 5 without improvement
@@ -117,7 +117,7 @@ def test_patience_stops_when_val_does_not_improve():
 
 
 def test_dead_iterations_stop_when_no_training_sample_verifies():
-    trainer = _trainer("tb", iterations=50, dead_iterations=4)
+    trainer = small_trainer("tb", iterations=50, dead_iterations=4)
     step = trainer.step
     flags = itertools.chain([1.0, 0.0, 1.0], itertools.repeat(0.0))  # a valid iteration resets the count
     trainer.step = lambda extra=(): dataclasses.replace(step(extra), valid=next(flags))
@@ -145,7 +145,7 @@ def _log_pf(trainer, pairs):
 def test_the_anchor_raises_the_likelihood_of_the_replayed_blocks():
     gains = {}
     for anchor in (0.0, 5.0):
-        trainer = _trainer("tb", iterations=8, valid_replay=4, anchor=anchor, logz_warmup=0)
+        trainer = small_trainer("tb", iterations=8, valid_replay=4, anchor=anchor, logz_warmup=0)
         # the baselines only: stage 1 split their tasks' mass with the shorter blocks, so MLE can raise them
         experts = [(i, t.baseline) for i, t in enumerate(trainer.env.tasks)]
         trainer.valid_replay.seed(experts)
@@ -158,7 +158,7 @@ def test_the_anchor_raises_the_likelihood_of_the_replayed_blocks():
 def test_the_invalid_floor_reaches_every_invalid_block_and_torchgfn():
     """``invalid_reward`` sets an invalid block's log reward (reward_beta * log eps), and ``log_reward_clip`` is the
     floor torchgfn raises log rewards to: a floor above it would hide the lower reward (docs/agents.md)."""
-    trainer = _trainer("tb", iterations=4, invalid_reward=1e-30, log_reward_clip=-1000.0)
+    trainer = small_trainer("tb", iterations=4, invalid_reward=1e-30, log_reward_clip=-1000.0)
     assert trainer.gflownet.log_reward_clip_min == -1000.0
     seen = _capture_batches(trainer)
     trainer.train()
