@@ -119,6 +119,8 @@ class GFlowNetConfig:
             raise AgentError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
         if min(self.valid_replay, self.valid_replay_capacity, self.patience, self.dead_iterations, self.anchor) < 0:
             raise AgentError("valid_replay, valid_replay_capacity, patience, dead_iterations and anchor must be >= 0")
+        if self.anchor > 0 and self.valid_replay == 0:
+            raise AgentError("anchor is an MLE term on the valid_replay blocks: set valid_replay > 0 with it")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -260,7 +262,6 @@ class GFlowNetTrainer:
         self.selection = Selection(config.patience, config.dead_iterations)
         self.stopped: str | None = None
         self.iteration = 0
-        self.best_score = -math.inf
         self.best_iteration: int | None = None
         self.best_state: dict | None = None
         self.history: list[dict] = []
@@ -375,9 +376,14 @@ class GFlowNetTrainer:
         return best_of_k_score(self.policy, self.val_env, self.val_rewards, self.config.eval_samples,
                                generator=torch.Generator().manual_seed(self.config.seed + 1))
 
+    @property
+    def best_score(self) -> float:
+        """The best validation score so far (-inf before the first check)."""
+        return self.selection.best_score
+
     def _select(self, scores: dict[str, float]) -> None:
         if scores and self.selection.offer(scores):
-            self.best_score, self.best_iteration = scores["score"], self.iteration
+            self.best_iteration = self.iteration
             self.best_state = {k: v.detach().clone() for k, v in self.gflownet.state_dict().items()}
             if self.checkpoint is not None:
                 self.checkpoint(self, "best")

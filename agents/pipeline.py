@@ -8,7 +8,6 @@ so no val or test task is ever trained on); checkpoints are **selected on val**;
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from datetime import datetime, timezone
@@ -258,8 +257,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
             load_module(checkpoint, prefix, module)
         load_optimizer(checkpoint, trainer.optimizer)
         trainer.iteration = int(checkpoint.meta["iteration"])
-        trainer.best_score = float(checkpoint.meta["best_val_score"])
-        trainer.selection.best = (trainer.best_score, -math.inf, -math.inf)
+        trainer.selection.restore(checkpoint.meta["best_val_score"])
         iterations = max(0, iterations - trainer.iteration)
     trainer.train(iterations=iterations, minutes=minutes)
     logger.close()

@@ -110,6 +110,16 @@ class Selection:
         return tuple(-math.inf if math.isnan(scores.get(k, math.nan)) else float(scores[k])
                      for k in ("score", "improved", "validity"))
 
+    @property
+    def best_score(self) -> float:
+        """The best check's score (-inf before the first)."""
+        return -math.inf if self.best is None else self.best[0]
+
+    def restore(self, best_score: float) -> None:
+        """Resume from a checkpoint that recorded only the best score: its tie-breaks are unknown, so a later
+        check must beat the score itself to count as better (a tie keeps the earlier weights, as always)."""
+        self.best, self.checks_since_best = (float(best_score), math.inf, math.inf), 0
+
     def offer(self, scores: Mapping[str, float]) -> bool:
         """Record one validation check; True if it is the new best (strictly better: an exact tie keeps the
         earlier, less-trained weights)."""

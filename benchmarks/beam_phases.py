@@ -16,38 +16,23 @@ from collections import defaultdict
 import agents.beam
 import tasm_env.batch
 from agents.best import candidates
+from core import timed  # the sibling scripts' timing wrapper
 from decode_speed import policy_and_tasks, task_arguments  # the sibling script: the same options and tasks
 from tasm_env.emission.machine import StackMachine
 
 spent: dict[str, float] = defaultdict(float)
 
 
-def timed(label: str, fn):
-    """``fn`` with its CPU time added to ``spent[label]`` (not counting nested calls of the same label twice)."""
-    depth = [0]
-
-    def wrapper(*args, **kwargs):
-        depth[0] += 1
-        started = time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            depth[0] -= 1
-            if not depth[0]:
-                spent[label] += time.process_time() - started
-    return wrapper
-
-
 def main() -> None:
     args = task_arguments(__doc__.splitlines()[0]).parse_args()
     policy, tasks = policy_and_tasks(args)
-    tasm_env.batch.compile_block = timed("compile", tasm_env.batch.compile_block)
-    StackMachine.value_facts = timed("value facts", StackMachine.value_facts)
-    StackMachine.forward_masks = timed("masks", StackMachine.forward_masks)
-    StackMachine.step = timed("step", StackMachine.step)
-    StackMachine.decode = timed("decode", StackMachine.decode)
-    agents.beam.CachedPrior.__call__ = timed("policy", agents.beam.CachedPrior.__call__)
-    agents.beam.complete_programs = timed("completions", agents.beam.complete_programs)
+    tasm_env.batch.compile_block = timed(tasm_env.batch.compile_block, spent, "compile")
+    StackMachine.value_facts = timed(StackMachine.value_facts, spent, "value facts")
+    StackMachine.forward_masks = timed(StackMachine.forward_masks, spent, "masks")
+    StackMachine.step = timed(StackMachine.step, spent, "step")
+    StackMachine.decode = timed(StackMachine.decode, spent, "decode")
+    agents.beam.CachedPrior.__call__ = timed(agents.beam.CachedPrior.__call__, spent, "policy")
+    agents.beam.complete_programs = timed(agents.beam.complete_programs, spent, "completions")
     total = 0.0
     for n, task in enumerate(tasks):
         started = time.process_time()

@@ -16,20 +16,11 @@ import statistics
 import time
 
 import tasm_env.batch as batch
+from benchmarks.core import timed
 from benchmarks.env_speed import TasmGFNEnv, new_blocks
 
 clock = time.process_time
-spent = [0.0, 0.0]  # compiling, evaluating
-
-
-def _timed(function, slot: int):
-    def timed(*args, **kwargs):
-        t = clock()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            spent[slot] += clock() - t
-    return timed
+spent = {"compile": 0.0, "evaluate": 0.0}
 
 
 def main() -> None:
@@ -39,19 +30,19 @@ def main() -> None:
     env = TasmGFNEnv(masking="typed", verifier_seed=20_261_202)
     env.log_reward(new_blocks(env, 10, 100, seed=1))  # first visits: the verifiers built
     # the screen looks both up on the module at each call
-    batch.compile_block = _timed(batch.compile_block, 0)
-    batch.evaluate_schedule = _timed(batch.evaluate_schedule, 1)
+    batch.compile_block = timed(batch.compile_block, spent, "compile", clock)
+    batch.evaluate_schedule = timed(batch.evaluate_schedule, spent, "evaluate", clock)
     rates, compiles, evaluations = [], [], []
     for seed in range(2, 2 + args.batches):
         blocks = new_blocks(env, 10, 100, seed=seed)
         gc.collect()
-        spent[:] = [0.0, 0.0]
+        spent.update(compile=0.0, evaluate=0.0)
         t = clock()
         env.log_reward(blocks)
         elapsed = clock() - t
         rates.append(len(blocks.tensor) / elapsed)
-        compiles.append(spent[0] * 1e3)
-        evaluations.append(spent[1] * 1e3)
+        compiles.append(spent["compile"] * 1e3)
+        evaluations.append(spent["evaluate"] * 1e3)
         print(f"batch {seed - 1}: {rates[-1]:,.0f} blocks/s ({elapsed * 1e3:.1f} ms, compiling {compiles[-1]:.1f} ms, "
               f"evaluating {evaluations[-1]:.1f} ms)")
     print(f"median: {statistics.median(rates):,.0f} blocks/s, compiling {statistics.median(compiles):.1f} ms, "

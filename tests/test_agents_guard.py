@@ -189,3 +189,13 @@ def test_the_cli_passes_the_invalid_floor_and_rejects_an_infinite_clip(monkeypat
     assert (passed["invalid_reward"], passed["log_reward_clip"]) == (1e-60, -2000.0)
     with pytest.raises(UsageError, match="a finite number"):
         build_parser().parse_args(["train", "--stage", "2", "--out", "x", "--log-reward-clip=-inf"])
+
+
+def test_a_restored_selection_needs_a_strictly_better_score_and_the_anchor_needs_the_replay():
+    selection = Selection()
+    selection.restore(0.3)
+    assert selection.best_score == 0.3
+    assert not selection.offer({"score": 0.3, "improved": 1.0, "validity": 1.0})  # a tie keeps the earlier
+    assert selection.offer({"score": 0.31, "improved": 0.0, "validity": 0.0})
+    with pytest.raises(te.TasmError, match="valid_replay"):
+        small_trainer("tb", anchor=1.0)
