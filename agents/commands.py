@@ -73,6 +73,10 @@ def add_commands(sub) -> None:
     p.add_argument("--log-reward-clip", type=finite_float, default=-20.0,
                    help="stage 2: torchgfn's log_reward_clip_min, the floor log rewards are raised to (default -20; "
                         "below reward_beta * log(--invalid-reward): no clip in effect)")
+    p.add_argument("--invalid-bound", action="store_true",
+                   help="stage 2: the invalid floor is an upper bound (0 <= R <= floor): an invalid block's residual "
+                        "counts only when positive, so no sampled invalid block is raised to the floor "
+                        "(tb, lpv, rtb, rlpv, trustpcl; see docs/agents.md)")
     p.add_argument("--temperature", default="1.5,1.0",
                    help="stage 2 sampling temperature, annealed linearly: START,END (default 1.5,1.0)")
     p.add_argument("--eval-every", type=positive_int, default=50)
@@ -188,7 +192,8 @@ def cmd_train(args) -> int:
                                    mode=args.mode,
                                    tasks_per_batch=args.tasks_per_batch, samples_per_task=args.samples_per_task,
                                    lr=args.lr or 1e-4, reward_beta=args.reward_beta, invalid_reward=args.invalid_reward,
-                                   log_reward_clip=args.log_reward_clip, eval_every=args.eval_every,
+                                   log_reward_clip=args.log_reward_clip, invalid_bound=args.invalid_bound,
+                                   eval_every=args.eval_every,
                                    temperature=_pair(args.temperature, "--temperature"), experts=args.experts,
                                    valid_replay=args.valid_replay, patience=args.patience,
                                    dead_iterations=args.dead_iterations, anchor=args.anchor,

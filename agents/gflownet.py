@@ -36,6 +36,7 @@ from hopeless ones.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -52,16 +53,18 @@ from tqdm.auto import tqdm
 from tasm_env.asm import Program
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
-from tasm_env.emission.reward import RewardModel, linear_anneal
+from tasm_env.emission.reward import RewardModel, invalid_by_log_reward, linear_anneal
 
 from .metrics import MetricsLogger
 from .policy import TasmFlow, TasmPolicy, bound_to, graph_logz
+from .bounded_loss import InvalidBound
 from .valid_replay import Selection, ValidReplay
 from .sampling import Rollout, replay, rollout, sample_programs, to_trajectories, trajectory_log_probs
 
 AGENTS = ("tb", "lpv", "rtb", "rlpv", "subtb", "db", "trustpcl")
 NEEDS_PRIOR = ("rtb", "rlpv", "trustpcl")
 PER_TASK_VARIANCE = ("lpv", "rlpv")  # log Z is eliminated by centring the residuals within each task's samples
+TRAJECTORY_OBJECTIVES = ("tb", "lpv", "rtb", "rlpv", "trustpcl")  # one residual per trajectory
 MODES = ("on-policy", "explore", "replay")
 VALIDATION_KEYS = ("score", "improved", "validity")
 
@@ -84,6 +87,7 @@ class GFlowNetConfig:
     reward_beta: float = 8.0
     invalid_reward: float = 1e-3  # eps: an invalid block's reward before reward_beta
     log_reward_clip: float = -20.0
+    invalid_bound: bool = False  # the floor as an upper bound: invalid blocks only pushed down (bounded_loss)
     rtb_beta: float = 1.0
     mode: str = "explore"
     temperature_start: float = 1.5
@@ -119,6 +123,9 @@ class GFlowNetConfig:
             raise AgentError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
         if min(self.valid_replay, self.valid_replay_capacity, self.patience, self.dead_iterations, self.anchor) < 0:
             raise AgentError("valid_replay, valid_replay_capacity, patience, dead_iterations and anchor must be >= 0")
+        if self.invalid_bound and self.agent not in TRAJECTORY_OBJECTIVES:
+            raise AgentError(f"invalid_bound acts on per-trajectory residuals: agent must be one of "
+                             f"{', '.join(TRAJECTORY_OBJECTIVES)}, got {self.agent!r}")
         if self.anchor > 0 and self.valid_replay == 0:
             raise AgentError("anchor is an MLE term on the valid_replay blocks: set valid_replay > 0 with it")
 
@@ -148,7 +155,10 @@ def build_gflownet(agent: str, env: TasmGFNEnv, policy: TasmPolicy, *, prior: Ta
         if trainable:
             raise AgentError(f"the {agent} prior must be frozen, but {len(trainable)} of its parameters are "
                              f"trainable (first: {trainable[0]}); pass frozen_copy(policy)")
-    return _objective(agent, env, policy, prior, config)
+    gflownet = _objective(agent, env, policy, prior, config)
+    if config.invalid_bound:  # wraps the objective's own default (squared for TB, half-squared for RTB)
+        gflownet.loss_fn = InvalidBound(gflownet.loss_fn)
+    return gflownet
 
 
 def _objective(agent: str, env: TasmGFNEnv, policy: TasmPolicy, prior: TasmPolicy | None, config: GFlowNetConfig):
@@ -295,15 +305,31 @@ class GFlowNetTrainer:
         evaluations = model.evaluate(rollout_.tasks(), rollout_.programs())
         return model.log_rewards_of(evaluations).to(torch.get_default_dtype()), evaluations
 
-    def loss(self, trajectories: Trajectories, task: torch.Tensor) -> torch.Tensor:
-        """torchgfn's loss on trajectories whose log-probs and log-rewards are attached."""
+    def loss(self, trajectories: Trajectories, task: torch.Tensor,
+             invalid: torch.Tensor | None = None) -> torch.Tensor:
+        """torchgfn's loss on trajectories whose log-probs and log-rewards are attached; ``invalid`` (one bool
+        per trajectory) marks the blocks whose floor is an upper bound when the config's ``invalid_bound`` is on."""
         g, env = self.gflownet, self.env
+        bound = g.loss_fn if isinstance(g.loss_fn, InvalidBound) else None
+        if bound is not None and invalid is None:
+            raise AgentError("invalid_bound is on: the loss needs each trajectory's validity")
+
+        def marked(idx: torch.Tensor | None):
+            if bound is None:
+                return contextlib.nullcontext()
+            return bound.marking(invalid if idx is None else invalid[idx])
+
         if isinstance(g, (LogPartitionVarianceGFlowNet, RelativeLogPartitionVarianceGFlowNet)):
             # one log Z per task: the variance is taken per task
             groups = [torch.nonzero(task == t)[:, 0] for t in torch.unique(task)]
             groups = [idx for idx in groups if len(idx) > 1]
-            return torch.stack([g.loss(env, trajectories[idx], recalculate_all_logprobs=False) for idx in groups]).mean()
-        return g.loss(env, g.to_training_samples(trajectories), recalculate_all_logprobs=False)
+            losses = []
+            for idx in groups:
+                with marked(idx):
+                    losses.append(g.loss(env, trajectories[idx], recalculate_all_logprobs=False))
+            return torch.stack(losses).mean()
+        with marked(None):
+            return g.loss(env, g.to_training_samples(trajectories), recalculate_all_logprobs=False)
 
     def step(self, extra: Sequence[tuple[int, Program]] = ()) -> StepStats:
         """One update: fresh samples (plus replayed trajectories and ``extra`` known programs, off-policy)."""
@@ -324,11 +350,13 @@ class GFlowNetTrainer:
                 guarded = self.valid_replay.draw(c.valid_replay, self.rng)
                 extra = list(extra) + guarded
             trajectories = to_trajectories(fresh, log_rewards=log_r)
-            parts, tasks = [trajectories], [task]
+            parts, tasks, invalid = [trajectories], [task], [_invalid(evaluations)]
             if extra:
                 known = replay(self.env, [i for i, _ in extra], [p for _, p in extra])
-                parts.append(to_trajectories(known, log_rewards=self._log_rewards(known)[0]))
+                known_log_r, known_evaluations = self._log_rewards(known)
+                parts.append(to_trajectories(known, log_rewards=known_log_r))
                 tasks.append(known.task)
+                invalid.append(_invalid(known_evaluations))
             replayed = 0
             if self.replay is not None:
                 if len(self.replay) >= c.tasks_per_batch:
@@ -336,10 +364,11 @@ class GFlowNetTrainer:
                     old = self.replay.sample(n_samples=replayed)
                     parts.append(old)
                     tasks.append(self.env.task_ids(old.states[0]))
+                    invalid.append(invalid_by_log_reward(old.log_rewards))  # the buffer keeps no verdicts
                 self.replay.add(trajectories)
             batch = parts[0] if len(parts) == 1 else _concat(parts)
             batch.log_probs = trajectory_log_probs(self.policy, batch)
-            loss = self.loss(batch, torch.cat(tasks))
+            loss = self.loss(batch, torch.cat(tasks), torch.cat(invalid))
             if c.anchor > 0 and guarded:
                 # MLE on the replayed verified blocks (the last of the known part): keeps the valid region likely
                 end = len(task) + len(extra)
@@ -426,6 +455,10 @@ class GFlowNetTrainer:
         if self.best_state is not None:
             self.gflownet.load_state_dict(self.best_state)
         return self.history
+
+
+def _invalid(evaluations) -> torch.Tensor:
+    return torch.tensor([not e.valid for e in evaluations], dtype=torch.bool)
 
 
 def _concat(parts: Sequence[Trajectories]) -> Trajectories:

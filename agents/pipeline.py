@@ -196,7 +196,8 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
                masking: str = DEFAULT_MASKING, iterations: int = 2000, minutes: float | None = None,
                mode: str = "explore", tasks_per_batch: int = 16, samples_per_task: int = 4, lr: float = 1e-4,
                reward_beta: float = 8.0, invalid_reward: float = 1e-3, log_reward_clip: float = -20.0,
-               temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50, eval_samples: int = 16,
+               invalid_bound: bool = False, temperature: tuple[float, float] = (1.5, 1.0), eval_every: int = 50,
+               eval_samples: int = 16,
                extra: int = 0, experts: int = 0, valid_replay: int = 0,
                patience: int = 0, dead_iterations: int = 0, anchor: float = 0.0,
                d_model: int = 64, seed: int = 0, progress: bool = True, device: Device = None) -> Path:
@@ -225,6 +226,7 @@ def run_stage2(out: Path, *, agent: str = "tb", init: str | None = None, resume:
     config = GFlowNetConfig(agent=agent, iterations=iterations, minutes=minutes, mode=mode,
                             tasks_per_batch=tasks_per_batch, samples_per_task=samples_per_task, lr=lr,
                             reward_beta=reward_beta, invalid_reward=invalid_reward, log_reward_clip=log_reward_clip,
+                            invalid_bound=invalid_bound,
                             temperature_start=temperature[0], temperature_end=temperature[1],
                             eval_every=eval_every, eval_samples=eval_samples, experts_per_iteration=experts,
                             valid_replay=valid_replay, patience=patience, dead_iterations=dead_iterations,

@@ -19,9 +19,9 @@ def _capture_batches(trainer):
     """Wrap the trainer's loss so each batch's log rewards are recorded."""
     seen, loss = [], trainer.loss
 
-    def spy(trajectories, task):
+    def spy(trajectories, task, invalid=None):
         seen.append(trajectories.log_rewards.detach().clone())
-        return loss(trajectories, task)
+        return loss(trajectories, task, invalid)
 
     trainer.loss = spy
     return seen

@@ -227,6 +227,22 @@ def test_gflownet_learn_takes_a_torchgfn_step_on_the_scored_programs(agent, task
         learner.learn(task, scored)  # learning twice from one batch is a harness bug
 
 
+def test_gflownet_learn_marks_the_invalid_verdicts_for_the_bound(task, monkeypatch):
+    from agents.bounded_loss import InvalidBound
+    from agents.compare.gfn import GFlowNetAgent
+    from agents.compare.interface import AgentContext
+
+    learner = GFlowNetAgent(AgentContext(seed=0, checkpoint="fresh", options={**TINY, "invalid_bound": True}), "tb")
+    proposed = learner.propose(task, 8)  # builds the learner's objective for the task
+    bound = learner.trainer.gflownet.loss_fn
+    assert isinstance(bound, InvalidBound)
+    marks, marking = [], bound.marking
+    monkeypatch.setattr(bound, "marking", lambda invalid: marks.append(invalid.tolist()) or marking(invalid))
+    scored = ScoringBudget(task, 8).score(proposed)
+    learner.learn(task, scored)
+    assert marks == [[not verdict.valid for verdict in scored]]
+
+
 def proposals(agent: str, seed: int, task, rounds: int = 3) -> list[str]:
     from agents.compare.interface import AgentContext, make_agent
 

@@ -14,7 +14,7 @@ The policy starts from ``AgentContext.checkpoint``, else the package's pretraine
 (``agents.shipped.pretrained_path``, where this version ships one), else fresh weights from the seed (``checkpoint="fresh"``
 asks for that explicitly; ``options["policy_config"]`` sizes it). RTB, relative LPV and TrustPCL use the
 frozen starting policy as their prior. Options: ``lr``, ``logz_lr``, ``reward_beta``, ``partial_credit``,
-``temperature``, ``policy_config``, ``decode`` (``"complete"``: each draw finished by stack moves before it
+``invalid_bound`` (the invalid floor as an upper bound, :mod:`agents.bounded_loss`), ``temperature``, ``policy_config``, ``decode`` (``"complete"``: each draw finished by stack moves before it
 is scored, :mod:`agents.compare.single_task`).
 """
 
@@ -56,7 +56,8 @@ class GFlowNetAgent(SingleTaskAgent):
         self.config = GFlowNetConfig(agent=objective, tasks_per_batch=1, samples_per_task=2, seed=context.seed,
                                      lr=float(options.get("lr", 1e-4)), logz_lr=float(options.get("logz_lr", 1e-2)),
                                      reward_beta=float(options.get("reward_beta", 8.0)),
-                                     partial_credit=float(options.get("partial_credit", 0.5)))
+                                     partial_credit=float(options.get("partial_credit", 0.5)),
+                                     invalid_bound=bool(options.get("invalid_bound", False)))
         self.temperature = float(options.get("temperature", 1.0))
         self._begin(context)
 
@@ -88,7 +89,8 @@ class GFlowNetAgent(SingleTaskAgent):
         with self.policy.encoding_cache():
             trajectories = to_trajectories(pending, log_rewards=log_r)
             trajectories.log_probs = trajectory_log_probs(self.policy, trajectories)
-            loss = trainer.loss(trajectories, pending.task)
+            invalid = torch.tensor([not verdict.valid for verdict in scored], dtype=torch.bool)
+            loss = trainer.loss(trajectories, pending.task, invalid)
             trainer.optimizer.zero_grad()
             loss.backward()
         parameters = [p for group in trainer.optimizer.param_groups for p in group["params"] if p.grad is not None]

@@ -67,6 +67,12 @@ def cycle_log_reward(valid, cycles, baseline_cycles, eps: float = 1e-3, beta: fl
     return beta * torch.where(valid, torch.log1p(gain), torch.full_like(gain, math.log(eps)))
 
 
+def invalid_by_log_reward(log_rewards: torch.Tensor) -> torch.Tensor:
+    """Which blocks these log rewards (of :meth:`RewardModel.log_rewards_of`, ``beta > 0``) mark invalid: a valid
+    block's is ``beta * log1p(gain) >= 0``, an invalid one's ``beta * log(eps + credit) < 0`` (``eps + credit < 1``)."""
+    return log_rewards < 0
+
+
 def shaped_reward(first_violation, length, eps: float = 1e-3) -> torch.Tensor:
     """The seed's shaped reward: ``eps + k / len`` where ``k`` (0-based) is the first step that violated the
     mask, ``1 + eps`` where there was none (``first_violation < 0``). ``length`` is the episode's action count
