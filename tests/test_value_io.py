@@ -125,3 +125,31 @@ def test_outputs_are_written_in_order_and_baselines_are_covered():
             written += 1
             assert covered[0] and facts.eos_ok[0]
     assert written
+
+
+def _facts_of(task: int, source: str):
+    """(covered, eos_ok) of the whole program, every prefix checked against the reference."""
+    assert _covered(task, source)
+    tokens = SPECS[task].bound.encode(te.Program.parse(source))
+    covered, facts = MACHINE.value_stacks.facts([(task, tuple(tokens))])
+    return bool(covered[0]), bool(covered[0] and facts.eos_ok[0])
+
+
+def test_eos_compares_the_output_count_and_values():
+    """The baseline with one more output word (a zero: only the count tells it apart) or with the words of one
+    ``write_io n`` replaced by constants (the same stack, other output) does not match: ``eos_ok`` is False, as
+    the reference says; the baseline itself matches."""
+    checked = 0
+    for task in IO_TASKS:
+        lines = str(TASKS[task].baseline).splitlines()
+        if any(word in "\n".join(lines) for word in ("sponge", "merkle", "divine_sibling", "write_mem")):
+            continue
+        assert _facts_of(task, "\n".join(lines)) == (True, True)
+        assert _facts_of(task, "\n".join(lines + ["push 0", "write_io 1"])) == (True, False)
+        at = [k for k, line in enumerate(lines) if line.startswith("write_io")]
+        if at:
+            n = int(lines[at[0]].split()[1])
+            changed = lines[:at[0]] + [f"pop {n}"] + ["push 1"] * n + lines[at[0]:]
+            assert _facts_of(task, "\n".join(changed)) == (True, False)
+            checked += 1
+    assert checked
