@@ -39,6 +39,7 @@ from tasm_env import isa
 from tasm_env.asm import Instruction, Program
 from tasm_env.emission.probe_facts import MAX_POP, SLOT_WINDOW
 from tasm_env.emission.state import EmissionState
+from tasm_env.emission.value_stacks import value_arrays
 from tasm_env.emission.values import Outcome, TaskProbes
 from tasm_env.emission.vocab import EOS
 from tasm_env.envs.gfn import TasmGFNEnv
@@ -320,8 +321,9 @@ def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep
     """The distinct completions of every block in ``drawn`` (task ``task`` of ``env``), fewest instructions
     first (then in the order found), at most ``keep``: the candidates a learned agent can hand its scorer.
 
-    Each prefix is screened by its value state (the env's cached ``slot_nodes``: every target node in the top
-    slots) before its exact :func:`gap`; with ``extra``, up to :data:`EXTEND_PREFIXES` distinct prefixes one
+    Each prefix is screened by its value state (``slot_nodes``, from the machine's value stacks where they cover
+    it: every target node in the top slots) before its exact :func:`gap`; with ``extra``, up to
+    :data:`EXTEND_PREFIXES` distinct prefixes one
     target node short (shortest first, then in the order found) also get one computing instruction
     (:func:`extend`). Every candidate kept is legal under the env's masks with EOS at its end. ``encoded``: the
     blocks' tokens (``bound.encode`` of each), when the caller has them."""
@@ -340,13 +342,17 @@ def complete_programs(env: TasmGFNEnv, task: int, drawn: Sequence[Program], keep
         where.append((b, t))
     order: dict[Program, int] = {}
     near: dict[Program, int] = {}
-    for (b, t), f in zip(where, values.facts_many(keys)):
-        short = _short(f.slot_nodes, goal)
+    # the machine's value-stack fast path where it covers a prefix (a beam's are mostly stored there already),
+    # the reference's facts elsewhere: the same facts either way
+    machine = env.machine
+    facts = value_arrays(values, keys, machine.value_stacks if machine.fast_values else None)
+    for (b, t), nodes, lost in zip(where, facts.slot_nodes, facts.lost.tolist()):
+        short = _short(nodes, goal)
         if short == 0:
             done = _finish(probes, Program(drawn[b][:t]), node_limit)
             if done is not None:
                 order.setdefault(done, len(order))
-        elif short == 1 and extra and not f.lost:
+        elif short == 1 and extra and not lost:
             near.setdefault(Program(drawn[b][:t]), t)
     if extra and near:
         chosen = sorted(near, key=near.__getitem__)[:EXTEND_PREFIXES]  # stable: ties in the order found

@@ -179,3 +179,16 @@ def test_completions_of_a_suite_baseline_are_legal_and_verify(name):
     verifier = Verifier(task, n_tests=128, seed=11)
     assert all(v.ok for v in verifier.check(programs))
     assert all(_replay_legal(env, p) for p in programs)
+
+
+@pytest.mark.parametrize("name", ["basic-easy-003", "basic-hard-006"])
+def test_completions_are_the_same_from_the_value_stacks_and_the_reference(name):
+    """The prefixes' facts come from the machine's value-stack fast path (I/O prefixes among them: basic-hard-006
+    reads, divines and writes) or, with ``fast_values`` off, from the reference: the same completions, and the
+    fast path is used."""
+    task = te.load_suite("tasm-basic-v1").tasks[name]
+    drawn = [task.baseline] + ([task.optimum.program] if task.optimum is not None else [])
+    fast, slow = _env(task), _env(task)
+    slow.machine.fast_values = False
+    assert complete_programs(fast, 0, drawn, keep=64) == complete_programs(slow, 0, drawn, keep=64)
+    assert fast.machine.value_stacks.covered_rows > 0

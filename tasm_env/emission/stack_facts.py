@@ -1,7 +1,7 @@
 """The value facts of covered prefixes (:mod:`tasm_env.emission.value_stacks`) from their carried arrays: the
-stacks bottom-aligned and zero-padded (n, D, K), the crash bits (n, K) and the RAM write logs, every task's at
-once, by the exact comparisons of :func:`tasm_env.emission.probe_facts.facts_of_tasks` (the reference's batched
-twin) on each task's tables padded to the largest (:class:`StackTables`)."""
+stacks bottom-aligned and zero-padded (n, D, K), the crash bits (n, K), the RAM write logs and the public
+output, every task's at once, by the exact comparisons of :func:`tasm_env.emission.probe_facts.facts_of_tasks`
+(the reference's batched twin) on each task's tables padded to the largest (:class:`StackTables`)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,15 @@ class StackTables:
         self.pair_i = np.zeros((n, P), np.int64)
         self.pair_j = np.zeros((n, P), np.int64)
         self.real = np.zeros((n, P), bool)
-        self.eos_shape = np.zeros(n, bool)  # the baseline outputs nothing and has no sponge
-        self.eos_sponge = np.zeros(n, bool)  # the baseline outputs nothing and has a sponge
+        self.base_outputs = np.array([len(p.base.output) for p in probes], dtype=np.int64)
+        self.base_output = np.zeros((n, int(self.base_outputs.max(initial=0)), K), np.uint64)
+        self.base_sponge = np.array([p.base.sponge is not None for p in probes], dtype=bool)
         self.eos_ram = np.zeros(n, bool)  # the empty prefix's RAM matches the baseline's
+        # each lane's input streams (value_io): (tasks, words, K), zero-padded, and their lengths
+        self.n_public = np.array([p.shape.public_inputs for p in probes], dtype=np.int64)
+        self.n_secret = np.array([p.shape.secret_inputs for p in probes], dtype=np.int64)
+        self.streams = (np.zeros((n, int(self.n_public.max(initial=0)), K), np.uint64),
+                        np.zeros((n, int(self.n_secret.max(initial=0)), K), np.uint64))
         for t, p in enumerate(probes):
             self.base_stack[t, :p.base.stack.shape[0]] = p.base.stack
             r = len(p.node_of)
@@ -45,25 +51,27 @@ class StackTables:
                 p.node_values, p.node_known, p.node_of
             m = len(p.pairs[0])
             self.pair_i[t, :m], self.pair_j[t, :m], self.real[t, :m] = p.pairs[0], p.pairs[1], True
-            # a covered prefix outputs nothing, has no sponge and touches no RAM: the empty prefix's outcome
+            self.base_output[t, :len(p.base.output)] = p.base.output
+            self.streams[0][t, :p.shape.public_inputs] = p.inputs.public_input.T
+            self.streams[1][t, :p.shape.secret_inputs] = p.inputs.secret_input.T
+            # a covered prefix that writes no RAM has the empty prefix's RAM match (see facts_of_stacks)
             empty = p.outcome(p.evaluate(Program(())))
-            runs = ~p.base.crashed
-            self.eos_shape[t] = len(p.base.output) == 0 and p.base.sponge is None
-            self.eos_sponge[t] = len(p.base.output) == 0 and p.base.sponge is not None
-            self.eos_ram[t] = bool(empty.ram_match[runs].all())
+            self.eos_ram[t] = bool(empty.ram_match[~p.base.crashed].all())
 
 
 def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
                     crashed: np.ndarray, written: np.ndarray, writes: np.ndarray,
-                    sponge: np.ndarray | None = None) -> tuple[FactArrays, np.ndarray]:
+                    sponge: np.ndarray | None = None,
+                    output: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[FactArrays, np.ndarray]:
     """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
     aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
-    facts_of_tasks` gives them for the same prefixes' runs (their outputs empty; ``written``
+    facts_of_tasks` gives them for the same prefixes' runs (``written``
     (n, 2w, K): address, final contents, ... of each write, zero-padded; ``writes`` (n,): the row wrote RAM;
     ``sponge`` (n,): the row's sponge is a constant, the same on every lane (``sponge_init``), else it has
-    none). Also (n,) ``defer``: rows that wrote RAM or have a sponge and match the baseline but for RAM and the
-    sponge, whose ``eos_ok`` needs those compared (the reference's to say). A constant sponge never tells two
-    lanes apart: ``lost`` and ``pop_loses`` are as without it.
+    none; ``output``: the public output (n, o, K) in write order, zero-padded, and (n,) its lengths, None: none
+    written). Also (n,) ``defer``: rows that wrote RAM or have a sponge and match the baseline but for RAM and
+    the sponge, whose ``eos_ok`` needs those compared (the reference's to say). A constant sponge never tells
+    two lanes apart: ``lost`` and ``pop_loses`` are as without it.
 
     RAM: a prefix that writes none has the initial RAM at every cell, and where it reads a cell the baseline
     also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match is the empty
@@ -79,21 +87,26 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, tables.node_values, tables.node_known, tables.node_of)
     ready = outputs_ready_of(S, depths, bottom, arity, crashed, base_crashed, tables.base_stack, tid)
 
-    shape = tables.eos_shape[tid]
-    if sponge is not None:
-        shape = np.where(sponge, tables.eos_sponge[tid], shape)
-    eos_ok = shape & (crashed == base_crashed).all(-1) & (depths == tables.base_depth[tid])
+    if output is None:
+        output = (np.zeros((n, 0, K), np.uint64), np.zeros(n, np.int64))
+    # as the verifier compares: the crash pattern, the shapes (depth, output length, a sponge or none), then
+    # the stack and output values where the baseline runs (rows past a length are zero padding in both)
+    eos_ok = (tables.base_sponge[tid] == (False if sponge is None else sponge)) \
+        & (output[1] == tables.base_outputs[tid]) & (crashed == base_crashed).all(-1) \
+        & (depths == tables.base_depth[tid])
     left = np.flatnonzero(eos_ok)
     if len(left):
-        base_stack = np.zeros((len(left), D, K), np.uint64)  # the baseline's final stacks, padded to D
-        base_stack[:, :Db] = tables.base_stack[tid[left]]
-        eos_ok[left] = ((S[left] == base_stack) | base_crashed[left, None, :]).all((1, 2))
+        for mine, theirs in ((S, tables.base_stack), (output[0], tables.base_output)):
+            W = max(mine.shape[1], theirs.shape[1])
+            x, y = np.zeros((len(left), W, K), np.uint64), np.zeros((len(left), W, K), np.uint64)
+            x[:, :mine.shape[1]], y[:, :theirs.shape[1]] = mine[left], theirs[tid[left]]
+            eos_ok[left] &= ((x == y) | base_crashed[left, None, :]).all((1, 2))
     defer = eos_ok & (writes if sponge is None else writes | sponge)  # RAM or sponge values to compare
     eos_ok &= tables.eos_ram[tid]
 
-    # a constant sponge is the same on every lane: only the RAM written can tell a pair apart beside the stack
+    # a constant sponge is the same on every lane: the output and RAM written tell pairs apart beside the stack
     lost, pop_loses = pair_losses(S, depths, live, crashed, base_crashed, tables.pair_i[tid], tables.pair_j[tid],
-                                  tables.real[tid], (written,))
+                                  tables.real[tid], (output[0], written))
     return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
 
 

@@ -3,11 +3,12 @@
     stacks = ValueStacks(model)                    # model: a ValueModel (probes, decoders)
     covered, facts = stacks.facts(keys)            # keys: (task, prefix tokens); facts: FactArrays of the covered
 
-A prefix whose every token is *covered* (no public or secret input, no output, no sponge but constants set
-by ``sponge_init``, no static crash
-such as a stack underflow; value-dependent crashes such as ``assert`` or ``invert`` of zero are crash bits) has
-as its whole state on the probes its stack (depth, K), its lanes' crash bits (K,) and its RAM writes in order
-(a log (2w, K): address, value, ...; a read takes the latest write to its address, else the initial RAM):
+A prefix whose every token is *covered* (no secret digest, no sponge but constants set by ``sponge_init``, no
+static crash such as a stack underflow or a read past the end of an input stream; value-dependent crashes such
+as ``assert`` or ``invert`` of zero are crash bits) has as its whole state on the probes its stack (depth, K),
+its lanes' crash bits (K,), its RAM writes in order (a log (2w, K): address, value, ...; a read takes the latest
+write to its address, else the initial RAM), its public output in write order (o, K) and how many public and
+secret input words it consumed (one count each: every lane has as many; :mod:`tasm_env.emission.value_io`):
 everything else of its :class:`~tasm_env.emission.values.Outcome` is empty. Every other row is left to the
 reference (:meth:`~tasm_env.emission.values.ValueModel.facts_many`), and so is a writing row that matches the
 baseline but for RAM (its ``eos_ok`` needs the RAM comparison), so that the hybrid is exact.
@@ -36,6 +37,7 @@ from ..errors import TasmError
 from ..plan import OPERATIONS
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, state_digest
 from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
+from .value_io import appended, input_room, padded, read_words
 from .value_templates import Codebook, Template
 
 __all__ = ["NO_ADDRESS", "STORE_SIZE", "ValueArrays", "ValueStacks", "take_arrays", "value_arrays"]
@@ -53,13 +55,18 @@ class _Chunk:
     chunk and a row of it, so a step loads its parents with one fancy index per chunk instead of a copy per row.
     Slots at or above a row's depth are zero (the facts compare padded stacks)."""
 
-    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge")
+    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret")
 
     def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None,
-                 sponge: np.ndarray | None = None):
+                 sponge: np.ndarray | None = None, outputs: list | None = None, public: np.ndarray | None = None,
+                 secret: np.ndarray | None = None):
         self.S, self.depth, self.crashed = S, depth, crashed
         self.sponge = np.zeros(len(depth), bool) if sponge is None else sponge  # set by sponge_init (constants)
         self.logs = logs  # each row's write log (2w, K), or None if no row wrote
+        self.outputs = outputs  # each row's public output (o, K) in write order, or None if no row wrote any
+        none = np.zeros(len(depth), np.int64)
+        self.public = none if public is None else public  # the input words each row consumed (value_io)
+        self.secret = none if secret is None else secret
         self.packed = None  # (n, 40) the rows' packed facts, once computed
         self.state = np.zeros(len(depth), np.int8)  # 0: facts not computed, 1: packed, 2: deferred to the reference
 
@@ -173,16 +180,18 @@ class ValueStacks:
             if c.sponge[row]:
                 continue
             log = c.logs[row] if c.logs is not None else None
-            parts.append((b, c.S[row, :c.depth[row]], c.crashed[row], -1 if log is None or not len(log) else len(logs)))
+            output = c.outputs[row] if c.outputs is not None else None
+            parts.append((b, c.S[row, :c.depth[row]], c.crashed[row], -1 if log is None or not len(log) else len(logs),
+                          output))
             if parts[-1][3] >= 0:
                 logs.append(log)
         if parts:
             K = parts[0][2].shape[0]
             written = written_of(logs, K)[0] if logs else None
-            nothing = np.zeros((0, K), np.uint64)  # a covered prefix outputs nothing (and wrote nothing, here)
-            for b, stack, crashed, w in parts:
+            nothing = np.zeros((0, K), np.uint64)
+            for b, stack, crashed, w, output in parts:
                 ram = nothing if w < 0 else written[w, :len(logs[w])]
-                found[b] = state_digest(stack, crashed, nothing, ram, None)
+                found[b] = state_digest(stack, crashed, nothing if output is None else output, ram, None)
         self._evict()
         return found
 
@@ -217,31 +226,32 @@ class ValueStacks:
         while self._chunks and next(iter(self._chunks)) < oldest:  # no entry names them any more
             self._chunks.popitem(last=False)
 
-    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0):
-        """The rows' (stack (n, D', K) zero-padded, D' >= D, depth (n,), crashed (n, K), logs or None,
-        sponge (n,))."""
+    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0) -> _Chunk:
+        """The rows as one chunk, not stored (stacks zero-padded to D' >= D slots)."""
         n = len(row)
-        depth = self._chunk_depths(serial, row)
+        depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
         K = groups[0][1].crashed.shape[1]
         S = np.zeros((n, D, K), np.uint64)
         crashed, sponge = np.zeros((n, K), bool), np.zeros(n, bool)
-        logs = None
+        public, secret = np.zeros(n, np.int64), np.zeros(n, np.int64)
         for m, c in groups:
             r = row[m]
             w = min(c.S.shape[1], D)
             S[m, :w] = c.S[r, :w]
-            crashed[m], sponge[m] = c.crashed[r], c.sponge[r]
-            if c.logs is not None:
-                if logs is None:
-                    logs = [None] * n
-                for b, rb in zip(m.tolist(), r.tolist()):
-                    logs[b] = c.logs[rb]
-        if logs is not None:
-            empty = np.zeros((0, K), np.uint64)
-            logs = [empty if log is None else log for log in logs]
-        return S, depth, crashed, logs, sponge
+            crashed[m], sponge[m], public[m], secret[m] = c.crashed[r], c.sponge[r], c.public[r], c.secret[r]
+
+        def lists(name: str) -> list | None:  # each row's log from its chunk's, empty where its chunk has none
+            if all(getattr(c, name) is None for _, c in groups):
+                return None
+            found = [np.zeros((0, K), np.uint64)] * n
+            for m, c in groups:
+                if getattr(c, name) is not None:
+                    for b, rb in zip(m.tolist(), row[m].tolist()):
+                        found[b] = getattr(c, name)[rb]
+            return found
+        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret)
 
     def _step(self, keys: list, parents: list) -> None:
         """The children ``keys`` from their ``parents``' stored stacks, every row at once."""
@@ -256,8 +266,14 @@ class ValueStacks:
         if len(picked):
             book = self._codebook()
             serial, row = serial[picked], row[picked]
-            depth = self._chunk_depths(serial, row)
+            depth = self._field(serial, row, "depth")
             ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
+            reads = np.flatnonzero(book.public[tid] + book.secret[tid])
+            if len(reads):  # a read past the end of a stream is a static crash: the reference's
+                tables, trow = self.tables(tasks[picked[reads]].tolist())
+                ok[reads] &= input_room(book, tid[reads], self._field(serial[reads], row[reads], "public"),
+                                        self._field(serial[reads], row[reads], "secret"), tables.n_public[trow],
+                                        tables.n_secret[trow])
             picked = picked[ok]
             if len(picked):
                 chunk = self._stepped(tid[ok], serial[ok], row[ok], tasks[picked].tolist(),
@@ -271,13 +287,20 @@ class ValueStacks:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
         book = self._codebook()
         n = len(tid)
-        S, depth, crashed, logs, sponge = self._load(serial, row, D)
+        c = self._load(serial, row, D)
+        S, depth, crashed, logs = c.S, c.depth, c.crashed, c.logs
         new_depth = depth + book.change[tid]
         D, K = S.shape[1], S.shape[2]
         n_own = int(book.size[tid].max())
         own = np.zeros((n, n_own, K), np.uint64)  # each row's constants, then its operations' results
         C = min(book.constants.shape[1], n_own)
         own[:, :C] = book.constants[tid, :C, None]
+        reads = np.flatnonzero(book.public[tid] + book.secret[tid])
+        if len(reads):
+            tables, trow = self.tables([tasks[b] for b in reads.tolist()])
+            at = np.zeros(n, np.int64)
+            at[reads] = trow
+            read_words(own, book, tid, c.public, c.secret, tables.streams, at)
         contexts = None  # each row's task's initial RAM, for mem_read
         W = max((len(log) for log in logs), default=0) if logs is not None else 0
         if W:  # padded with an address no write has (above the field), so a padded write never matches
@@ -314,14 +337,9 @@ class ValueStacks:
                     own[m, at + r] = np.broadcast_to(result, (len(m), K))
                 for _, mask in crashes:
                     crashed[m] |= np.broadcast_to(mask, (len(m), K))
-        n_writes = book.n_writes[tid]  # the writes read the old stack: before its slots are written
-        new_logs = logs
-        if n_writes.any():
-            empty = np.zeros((0, K), np.uint64)
-            new_logs = list(logs) if logs is not None else [empty] * n
-            for b in np.flatnonzero(n_writes).tolist():
-                codes = book.writes[tid[b], :n_writes[b]]
-                new_logs[b] = np.concatenate([new_logs[b], fetch(np.full(len(codes), b), codes)])
+        # the writes and the output read the old stack: before its slots are written
+        new_logs = appended(logs, book.n_writes[tid], book.writes[tid], fetch, K)
+        outputs = appended(c.outputs, book.n_output[tid], book.output[tid], fetch, K)
         T = book.tail.shape[1]
         if T:
             valid = np.arange(T)[None] < book.tail_len[tid][:, None]
@@ -330,14 +348,16 @@ class ValueStacks:
             values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
             S[rb, base[rb] + rj] = values
         S[np.arange(D)[None] >= new_depth[:, None]] = 0  # a shrunk stack's old slots: zero, as the facts need
-        return _Chunk(S, new_depth, crashed, new_logs, sponge | book.sponge[tid])
+        return _Chunk(S, new_depth, crashed, new_logs, c.sponge | book.sponge[tid], outputs,
+                      c.public + book.public[tid], c.secret + book.secret[tid])
 
-    def _chunk_depths(self, serial: np.ndarray, row: np.ndarray) -> np.ndarray:
-        depth = np.zeros(len(row), np.int64)
+    def _field(self, serial: np.ndarray, row: np.ndarray, name: str) -> np.ndarray:
+        """The rows' values of a chunk's (n,) int field (depth, public, secret)."""
+        found = np.zeros(len(row), np.int64)
         for s in np.unique(serial).tolist():
             m = np.flatnonzero(serial == s)
-            depth[m] = self._chunks[s].depth[row[m]]
-        return depth
+            found[m] = getattr(self._chunks[s], name)[row[m]]
+        return found
 
     def _codebook(self) -> "Codebook":
         if self._book is None or self._book.count != len(self._list):
@@ -367,13 +387,14 @@ class ValueStacks:
             groups.append((m, c))
         fresh = np.flatnonzero(state == _NO_FACTS)
         if len(fresh):
-            S, depths, crashed, logs, sponge = self._load(serial[fresh], row[fresh])
+            got = self._load(serial[fresh], row[fresh])
             tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
-            if logs is None:
+            if got.logs is None:
                 written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)
             else:
-                written, writes = written_of(logs, tables.K)
-            facts, defer = facts_of_stacks(tables, tid, S, depths, crashed, written, writes, sponge)
+                written, writes = written_of(got.logs, tables.K)
+            facts, defer = facts_of_stacks(tables, tid, got.S, got.depth, got.crashed, written, writes, got.sponge,
+                                           padded(got.outputs, len(fresh), tables.K))
             packed = pack_facts(facts)
             state[fresh] = np.where(defer, _DEFERRED, _PACKED)
             for m, c in groups:  # write back: each chunk's rows among the fresh ones

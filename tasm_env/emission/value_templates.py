@@ -4,8 +4,9 @@ generic stack of :data:`GENERIC_DEPTH` slots), never from a list of instructions
 padded arrays (:class:`Codebook`), so that a step gathers them per row.
 
 The plan's final stack says which top slots a token keeps, which it takes from below (a stack move), which are
-constants (``push``) and which are operation results; its operations (kind, operand ids) are evaluated with the
-batched executor's evaluators (:func:`tasm_env.batch.evaluator`).
+constants (``push``), input words (``read_io``, ``divine``: the next words of the lane's streams) and which are
+operation results; its operations (kind, operand ids) are evaluated with the batched executor's evaluators
+(:func:`tasm_env.batch.evaluator`); its output (``write_io``) and RAM writes are codes of the values they take.
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ __all__ = ["Codebook", "GENERIC_DEPTH", "Template"]
 
 GENERIC_DEPTH = 48
 """Stack slots of the generic stack a token's template is compiled on (deeper than any instruction reaches)."""
+GENERIC_WORDS = 8
+"""Public and secret input words of the generic shape (more than one ``read_io``/``divine`` takes)."""
+GENERIC_SHAPE = Shape(GENERIC_DEPTH, GENERIC_WORDS, GENERIC_WORDS, 0)
 
 
 class Template:
     """What one pure token does to a stack, from its one-instruction plan. Operand and slot sources are codes:
     ``c < 0``: the old stack's slot at height ``depth + c`` (bottom-aligned); ``c >= 0``: entry ``c`` of the
-    token's own values (its constants, then its operations' results)."""
+    token's own values (its constants, then the public words it reads, the secret words, then its operations'
+    results)."""
 
-    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes", "sponge")
+    __slots__ = ("change", "keep", "tail", "constants", "ops", "size", "index", "writes", "sponge", "public",
+                 "secret", "output")
 
     def __init__(self, plan: batch.Plan):
         D = GENERIC_DEPTH
@@ -40,6 +46,9 @@ class Template:
             keep += 1
         local = {i: n for n, i in enumerate(plan.const_ids)}  # value id -> own value index
         self.constants = list(plan.const_values)
+        self.public, self.secret = plan.public_consumed, plan.secret_consumed  # words read: after the constants
+        for i in [*map(GENERIC_SHAPE.public_id, range(self.public)), *map(GENERIC_SHAPE.secret_id, range(self.secret))]:
+            local[i] = len(local)
         ops, first = [], 0
         for j, kind in enumerate(plan.kind):
             ids = plan.inputs[first:first + plan.n_in[j]]
@@ -50,6 +59,7 @@ class Template:
         self.ops = ops
         self.size = max(len(local), 1)
         self.writes = [self._code(i, local) for i in plan.writes]  # address, value, address, value ...
+        self.output = [self._code(i, local) for i in plan.output]  # in write order
         self.index = -1  # its row in a ValueStacks' codebook
         self.sponge = plan.sponge is not None  # it sets the sponge to constants (of() checks)
         self.change = len(stack) - D
@@ -66,14 +76,14 @@ class Template:
         if len(program.instructions) != 1:
             return None
         try:
-            plan = batch.compile_block(program, Shape(GENERIC_DEPTH, 0, 0, 0), keep=False)
+            plan = batch.compile_block(program, GENERIC_SHAPE, keep=False)
         except TasmError:
             return None
         # RAM is covered: a row carries its writes, a read takes the latest matching one, else the initial RAM
         # the sponge is covered when the token sets it to constants (the same on every lane): sponge_init
+        # I/O is covered: a row carries its output and the input words it consumed (value_io)
         constant = plan.sponge is None or all(i in plan.const_ids for i in plan.sponge)
-        if plan.static_crash != batch.NO_CRASH or plan.output or not constant \
-                or plan.public_consumed or plan.secret_consumed or plan.digests_consumed or plan.cycles != 1:
+        if plan.static_crash != batch.NO_CRASH or not constant or plan.digests_consumed or plan.cycles != 1:
             return None
         return cls(plan)
 
@@ -88,6 +98,11 @@ class Codebook:
         self.size = np.array([t.size for t in templates], dtype=np.int64)
         self.n_writes = np.array([len(t.writes) for t in templates], dtype=np.int64)
         self.sponge = np.array([t.sponge for t in templates], dtype=bool)
+        self.public = np.array([t.public for t in templates], dtype=np.int64)
+        self.secret = np.array([t.secret for t in templates], dtype=np.int64)
+        self.reads_at = np.array([len(t.constants) for t in templates], dtype=np.int64)  # the first word read
+        self.n_output = np.array([len(t.output) for t in templates], dtype=np.int64)
+        self.output = np.zeros((n, int(self.n_output.max(initial=0))), np.int64)
         self.writes = np.zeros((n, int(self.n_writes.max(initial=0))), np.int64)
         self.tail_len = np.array([len(t.tail) for t in templates], dtype=np.int64)
         self.tail = np.zeros((n, int(self.tail_len.max(initial=0))), np.int64)
@@ -101,6 +116,7 @@ class Codebook:
         for i, t in enumerate(templates):
             self.tail[i, :len(t.tail)] = t.tail
             self.writes[i, :len(t.writes)] = t.writes
+            self.output[i, :len(t.output)] = t.output
             self.constants[i, :len(t.constants)] = t.constants
             for j, (kind, codes, at) in enumerate(t.ops):
                 self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
