@@ -24,7 +24,7 @@ from . import field as F
 from .asm import Program
 from .batch_align import aligned_levels
 from .batch_live import live_operations
-from .batch_ops import BY_CODE, EVALUATORS, evaluator
+from .batch_ops import BY_CODE, EVALUATORS, evaluator, permute_and_merkle
 from .errors import VM_ERROR_KINDS, BatchError, InputError, TasmError
 from .plan import KINDS_PER_CYCLE, NO_CRASH, OPERATIONS, Plan, Shape, compile_block
 
@@ -135,6 +135,9 @@ class Schedule:
     and arity at one dependency level, in level order."""
 
     groups: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # kind, inputs (n_in, m), out, cycle, program
+    paired: frozenset[int] = frozenset()
+    """Indices ``i`` of the ``permute`` groups followed by a ``merkle`` group of the same level (``i + 1``): the
+    two are evaluated with one Tip5 call (:func:`tasm_env.batch_ops.permute_and_merkle`)."""
 
     @classmethod
     def build(cls, plans: Sequence[Plan], shared, offsets: np.ndarray, sources=None,
@@ -186,7 +189,7 @@ class Schedule:
         # one sort key (level, kind, arity); a stable sort keeps each group's operations in plan order
         widest = int(n_in_a.max())
         arity = np.where((kind_a == _MEM_READ) & (n_in_a > 1), widest, n_in_a) if merge_reads else n_in_a
-        key = (level_a * len(OPERATIONS) + kind_a) * (widest + 1) + arity
+        key = (level_a * len(OPERATIONS) + _RANK[kind_a]) * (widest + 1) + arity
         order = np.argsort(key, kind="stable")
         key, start, out_a, cycle_a, program = key[order], start[order], out_a[order], cycle_a[order], program[order]
         n_in_a = n_in_a[order]
@@ -197,6 +200,9 @@ class Schedule:
         # a slice of it (the columns past an operation's own inputs are never read)
         gathered = ids[np.minimum(start[None, :] + np.arange(min(max(widths), _GATHERED))[:, None], n_ids - 1)]
         groups = []
+        level_of = (key[firsts] // ((widest + 1) * len(OPERATIONS))).tolist()
+        paired = frozenset(i for i in range(len(kinds) - 1) if kinds[i] == _PERMUTE and kinds[i + 1] == _MERKLE
+                           and level_of[i] == level_of[i + 1])
         for a, b, kind, width in zip(firsts, bounds[1:], kinds, widths):
             if kind == _MEM_READ and merge_reads and width > 1:  # pad with each read's last pair, repeated
                 own, column = n_in_a[a:b][None, :], np.arange(width)[:, None]
@@ -206,7 +212,7 @@ class Schedule:
             else:
                 rows = ids[start[a:b][None, :] + np.arange(width)[:, None]]
             groups.append((kind, rows, out_a[a:b], cycle_a[a:b], program[a:b]))
-        return cls(groups)
+        return cls(groups, paired)
 
 
 class GroupRun:
@@ -333,29 +339,65 @@ def evaluate_schedule(schedule: Schedule, V: np.ndarray, crash: np.ndarray, ctx:
     once settled stays settled."""
     many = isinstance(ctx, Contexts)
     alive = None  # (programs,) bool once some program is settled
-    for kind, rows, out, cycle, program in schedule.groups:
-        if alive is not None:
-            keep = alive[program]
-            if not keep.all():
-                if not keep.any():
-                    continue
-                rows, out, cycle, program = rows[:, keep], out[keep], cycle[keep], program[keep]
-        results, crashes = BY_CODE[kind](list(V[rows]), ctx.select(program) if many and kind == _MEM_READ else ctx)
-        for k, result in enumerate(results):
-            V[out + k] = result
-        crashed = False
-        for kind_index, mask in crashes:
-            if mask.any():
-                code = np.where(mask, (cycle * KINDS_PER_CYCLE + kind_index)[:, None], NO_CRASH)
-                np.minimum.at(crash, program, code)
-                crashed = True
+    groups, paired = schedule.groups, schedule.paired
+    i = 0
+    while i < len(groups):
+        group = groups[i] if alive is None else _alive_part(groups[i], alive)
+        if i in paired:  # a permute group and the merkle group of its level: one Tip5 call
+            i += 1
+            other = groups[i] if alive is None else _alive_part(groups[i], alive)
+            if group is not None and other is not None:
+                both = permute_and_merkle(list(V[group[1]]), list(V[other[1]]))
+                crashed = _record(group, *both[0], V, crash) | _record(other, *both[1], V, crash)
+                group = None
+            else:
+                crashed = False
+                group = group if other is None else other
+        else:
+            crashed = False
+        if group is not None:
+            kind, program = group[0], group[4]
+            results, crashes = BY_CODE[kind](list(V[group[1]]), ctx.select(program) if many and kind == _MEM_READ
+                                             else ctx)
+            crashed |= _record(group, results, crashes, V, crash)
+        i += 1
         if crashed and settled is not None:
             done = settled(crash)
             if done.any():
                 alive = ~done if alive is None else alive & ~done
 
 
+def _alive_part(group: tuple, alive: np.ndarray) -> tuple | None:
+    """The operations of ``group`` whose programs are ``alive`` (None if there are none)."""
+    kind, rows, out, cycle, program = group
+    keep = alive[program]
+    if keep.all():
+        return group
+    if not keep.any():
+        return None
+    return kind, rows[:, keep], out[keep], cycle[keep], program[keep]
+
+
+def _record(group: tuple, results: list, crashes: list, V: np.ndarray, crash: np.ndarray) -> bool:
+    """Write a group's results into ``V`` and lower ``crash`` where its operations crashed: whether any did."""
+    _, _, out, cycle, program = group
+    for k, result in enumerate(results):
+        V[out + k] = result
+    crashed = False
+    for kind_index, mask in crashes:
+        if mask.any():
+            code = np.where(mask, (cycle * KINDS_PER_CYCLE + kind_index)[:, None], NO_CRASH)
+            np.minimum.at(crash, program, code)
+            crashed = True
+    return crashed
+
+
 _MEM_READ = OPERATIONS.index("mem_read")
+_PERMUTE, _MERKLE = OPERATIONS.index("permute"), OPERATIONS.index("merkle")
+_RANK = np.array(sorted(range(len(OPERATIONS)), key=lambda k: (OPERATIONS.index("permute") + 0.5 if k == _MERKLE
+                                                                else k)), dtype=np.int64).argsort()
+"""The order of the kinds' groups within a level: the kind codes', but ``merkle`` right after ``permute``
+(the two then share one Tip5 call, see :attr:`Schedule.paired`)."""
 _SCHEDULES: dict[int, tuple[Plan, Schedule]] = {}
 
 

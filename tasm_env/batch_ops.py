@@ -16,7 +16,7 @@ from . import tip5
 from .errors import VM_ERROR_KINDS, BatchError
 from .plan import OPERATIONS
 
-__all__ = ["BY_CODE", "EVALUATORS", "evaluator"]
+__all__ = ["BY_CODE", "EVALUATORS", "evaluator", "permute_and_merkle"]
 
 _U64 = np.uint64
 _U32_LIMIT = _U64(1 << 32)
@@ -120,26 +120,49 @@ def _ev_u32_check(x, ctx):
     return [], [_crash("u32_operand", _not_u32(x[0]))]
 
 
-def _permute_rows(rows: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Tip5 permutation of 16 arrays of equal shape, lane by lane."""
+def _permute_rows(rows: Sequence[np.ndarray], more: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+    """Tip5 permutation of 16 arrays of equal shape, lane by lane; with ``more`` (16 arrays of another equal
+    shape), of those too in the same call, their results following the first 16."""
     shape = rows[0].shape
     state = np.stack([np.asarray(r, dtype=_U64).reshape(-1) for r in rows])
-    out = tip5.vpermutation(state)
-    return [out[i].reshape(shape) for i in range(16)]
+    if not more:
+        out = tip5.vpermutation(state)
+        return [out[i].reshape(shape) for i in range(16)]
+    width, other = state.shape[1], more[0].shape
+    out = tip5.vpermutation(np.concatenate((state, np.stack([np.asarray(r, dtype=_U64).reshape(-1) for r in more])),
+                                           axis=1))
+    return [out[i, :width].reshape(shape) for i in range(16)] + [out[i, width:].reshape(other) for i in range(16)]
 
 
 def _ev_permute(x, ctx):
     return _permute_rows(x), []
 
 
-def _ev_merkle(x, ctx):
+def _merkle_state(x) -> list[np.ndarray]:
+    """The 16 rows of the Tip5 state a merkle step permutes: the accumulator and the sibling digest in the
+    order the node index's lowest bit says, then the fixed-length domain's capacity."""
     accumulator, index, sibling = x[0:5], x[5], x[6:11]
     even = (index & _U64(1)) == 0
     left = [np.where(even, a, s) for a, s in zip(accumulator, sibling)]
     right = [np.where(even, s, a) for a, s in zip(accumulator, sibling)]
-    ones = [np.ones_like(index)] * 6
-    digest = _permute_rows(left + right + ones)[:5]
-    return digest + [(index & _U64(0xFFFFFFFF)) >> _U64(1)], [_crash("u32_operand", _not_u32(index))]
+    return left + right + [np.ones_like(index)] * 6
+
+
+def _merkle_results(x, permuted: Sequence[np.ndarray]) -> tuple[list, list]:
+    index = x[5]
+    return list(permuted[:5]) + [(index & _U64(0xFFFFFFFF)) >> _U64(1)], [_crash("u32_operand", _not_u32(index))]
+
+
+def _ev_merkle(x, ctx):
+    return _merkle_results(x, _permute_rows(_merkle_state(x)))
+
+
+def permute_and_merkle(permute_x: Sequence[np.ndarray], merkle_x: Sequence[np.ndarray]) -> tuple[tuple, tuple]:
+    """The ``permute`` and ``merkle`` evaluators' (results, crashes) on their operands, in one Tip5 call for
+    both (for independent groups, as those of one level are: the permutation is lane by lane, so every value
+    is the same as from two calls)."""
+    permuted = _permute_rows(permute_x, _merkle_state(merkle_x))
+    return (permuted[:16], []), _merkle_results(merkle_x, permuted[16:])
 
 
 def _ev_xx_add(x, ctx):

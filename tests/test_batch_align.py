@@ -12,7 +12,8 @@ from test_screen_merged import POOL, outcome_of, pool_blocks, pool_work
 
 import tasm_env as te
 from tasm_env import batch, testing as tst
-from tasm_env.batch_align import ALIGNED, EVERY, aligned_levels
+from tasm_env.batch_align import ALIGNED, STRIDES, aligned_levels
+from tasm_env.emission import screen as screen_module
 from tasm_env.emission.screen import screen
 from tasm_env.plan import OUTPUTS
 
@@ -75,7 +76,7 @@ def test_aligned_schedule_gives_the_same_values_and_crashes(case, merge_reads):
     tst.runnable_programs(depth, max_length=24, mnemonics=_MNEMONICS), min_size=1, max_size=6)))
 def test_aligned_levels_respect_every_dependency(programs):
     """An operation's aligned level is above the level of every operation whose result it reads, and a costly
-    operation's is a multiple of EVERY."""
+    operation's is a multiple of its kind's stride."""
     shape = batch.Inputs(np.zeros((1, 32), dtype=np.uint64)).shape
     plans = [batch.compile_block(program, shape) for program in programs]
     offsets = np.concatenate(([0], np.cumsum([plan.n_local for plan in plans])[:-1])) + shape.shared
@@ -90,7 +91,7 @@ def test_aligned_levels_respect_every_dependency(programs):
             if row in writer:
                 assert new[writer[row]] < new[j]
         if kind[j] in ALIGNED:
-            assert new[j] % EVERY == 0
+            assert new[j] % STRIDES[batch.OPERATIONS[kind[j]]] == 0
     assert (new >= level).all()
 
 
@@ -128,5 +129,34 @@ def test_the_screen_refutes_the_same_with_and_without_alignment(blocks, use_veri
     with _unaligned():
         plain = screen(work, settle)
     for (_, programs), a, b in zip(work, aligned, plain):
+        for j in range(len(programs)):
+            assert outcome_of(a, j) == outcome_of(b, j), str(programs[j])
+
+
+
+@contextlib.contextmanager
+def _live_from(n: int):
+    """The screen's schedules of live operations only from ``n`` plans."""
+    before = screen_module.LIVE_FROM
+    screen_module.LIVE_FROM = n
+    try:
+        yield
+    finally:
+        screen_module.LIVE_FROM = before
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(pool_blocks(), min_size=1, max_size=60), st.lists(st.booleans(), min_size=len(POOL),
+                                                              max_size=len(POOL)))
+def test_the_screen_as_for_a_big_batch_refutes_as_the_whole_evaluation(blocks, use_verifier):
+    """The screen's path for a big batch (the strides, only the live operations, settling, merged reads and one
+    RAM context per kind of task, all together) gives every block the outcome of the whole evaluation (the
+    plans' own levels, every operation, no settling)."""
+    work = pool_work(blocks, use_verifier)
+    with _live_from(0):
+        fast = screen(work)
+    with _unaligned(), _live_from(1 << 60):
+        whole = screen(work, settle=False)
+    for (_, programs), a, b in zip(work, fast, whole):
         for j in range(len(programs)):
             assert outcome_of(a, j) == outcome_of(b, j), str(programs[j])
