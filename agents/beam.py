@@ -49,7 +49,7 @@ from tasm_env.errors import TasmError
 from tasm_env.tasks.task import Task
 
 from .complete import complete_programs
-from .policy import TasmPolicy, pack_state, select_cache_rows, unpack
+from .policy import Memory, TasmPolicy, pack_state, select_cache_rows, unpack
 
 
 class BeamError(TasmError):
@@ -230,6 +230,7 @@ class CachedPrior:
     def __init__(self, policy: TasmPolicy, task: int):
         self.net, self.env = policy.module, policy.env
         self.memory, self.memory_kv = self.net.memory(torch.tensor([task]))
+        self.by_size: dict[int, Memory] = {}  # the memory's rows for a beam of B, with what is derived from them
         self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
         self.parents: torch.Tensor | None = None
 
@@ -254,9 +255,12 @@ class CachedPrior:
         # the step's input is the last token emitted (BOS at the root) at its position, with the depth after it
         previous = tokens[:, -1].clamp(min=0) if length else torch.full((B,), -1, dtype=torch.long, device=device)
         depth = net.depths(tokens, state.task)[:, length]
-        one = torch.zeros(B, dtype=torch.long, device=device)  # every row is the search's one task
+        memory = self.by_size.get(B)
+        if memory is None:  # every row is the search's one task; kept with its derived tensors for this B
+            rows = self.memory.rows(torch.zeros(B, dtype=torch.long, device=device))
+            memory = self.by_size[B] = Memory(rows.nodes, rows.mask, rows.pooled, derived={})
         memory_kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv]
-        out = net.next_outputs(previous, depth, length, self.memory.rows(one), memory_kv, self.caches, features)
+        out = net.next_outputs(previous, depth, length, memory, memory_kv, self.caches, features)
         return out.to(mask.device).masked_fill(~mask, float("-inf")).log_softmax(1)
 
 
