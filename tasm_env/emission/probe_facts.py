@@ -131,25 +131,27 @@ def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
     if not pair_i.shape[1]:
         return lost, pop_loses
-    c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
+    # rows of one task share their pairs (the beam's): one plain index along the lanes, the same values
+    shared = n > 0 and bool((pair_i == pair_i[:1]).all() and (pair_j == pair_j[:1]).all())
+
+    def lanes(a: np.ndarray, pair: np.ndarray) -> np.ndarray:  # a (n, ..., K) at each row's pairs (n, ..., P)
+        if shared:
+            return a[..., pair[0]]
+        return np.take_along_axis(a, pair.reshape(len(pair), *([1] * (a.ndim - 2)), pair.shape[1]), a.ndim - 1)
+
+    c_i, c_j = lanes(crashed, pair_i), lanes(crashed, pair_j)
     both_crashed = c_i & c_j
     rest = (c_i == c_j) & real
     for part in effects:
         if part.shape[1]:
-            rest &= both_crashed | (np.take_along_axis(part, pair_i[:, None], 2)
-                                    == np.take_along_axis(part, pair_j[:, None], 2)).all(1)
-    below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
-                                      == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
-    rows = np.arange(n)
-
-    def merged(popped: int) -> np.ndarray:
-        h = depths - popped - 1
-        stack_same = np.where((h >= 0)[:, None], below[rows, np.maximum(h, 0)], True)
-        return (rest & (both_crashed | stack_same)).any(-1)
-
-    lost |= merged(0)
-    for p in range(1, MAX_POP + 1):
-        pop_loses[:, p] = merged(p) & (p <= live)
+            rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
+    below = np.logical_and.accumulate(lanes(S, pair_i) == lanes(S, pair_j), axis=1)
+    # pop p = 0 (lost) .. MAX_POP at once: the stack below the popped slots, cumulated, at height depth - p - 1
+    h = depths[:, None] - np.arange(MAX_POP + 1)[None] - 1  # (n, MAX_POP + 1)
+    stack_same = np.where((h >= 0)[:, :, None], below[np.arange(n)[:, None], np.maximum(h, 0)], True)
+    merged = (rest[:, None] & (both_crashed[:, None] | stack_same)).any(-1)  # (n, MAX_POP + 1)
+    lost |= merged[:, 0]
+    pop_loses[:, 1:] = merged[:, 1:] & (np.arange(1, MAX_POP + 1)[None] <= live[:, None])
     return lost, pop_loses
 
 
