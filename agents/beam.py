@@ -149,7 +149,7 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
         facts = machine.value_arrays(rows)  # arrays, not one ValueFacts a row: the rescore and the loop read them
         prior = flat[index].numpy()
         score = prior if rescore is None else rescore(rows, facts, prior)
-        lost = facts.lost.tolist()
+        lost, parent_of = facts.lost.tolist(), (index // V).tolist()
         # value keys only for the rows the loop reaches (best first), a block at a time: most rows never do
         stored = _StoredKeys(machine, rows, width) if seen is not None else None
         candidates = sorted(range(len(index)), key=lambda i: -score[i]) if rescore is not None else range(len(index))
@@ -164,7 +164,7 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
                     stats.merged += 1
                     continue
                 keys.add(key)
-            kept.append((float(prior[i]), int(index[i]) // V))
+            kept.append((float(prior[i]), parent_of[i]))
             picked[-1][1].append(i)
             if len(kept) == width:
                 break
