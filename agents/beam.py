@@ -318,7 +318,7 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
     spelling = torch.tensor(canonical_tokens(env, task)) if complete else None
 
     def hold(rows: EmissionState) -> None:
-        spelt = spelling[rows.tokens.clamp(min=0)].tolist()
+        spelt = spelling[rows.tokens[:, :int(rows.length.max())].clamp(min=0)].tolist()  # no padding columns
         held.extend(tuple(row[:n]) for row, n in zip(spelt, rows.length.tolist()))
     # the collector paused for the whole call: the search and the completions allocate millions of short-lived
     # objects (rows, plans, runs, facts) freed by reference counting, and the collections they would trigger

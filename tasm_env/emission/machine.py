@@ -267,6 +267,8 @@ class StackMachine:
         # the checks as array calls: only a valid row's key is built in Python
         length, task, tokens = state.length.numpy(), state.task.numpy(), state.tokens.numpy()
         ok = (length >= 0) & (length <= self.max_len) & (task >= 0) & (task < len(self.specs))
+        # the columns some valid row reads, no more: the padding past the longest is never read
+        tokens = tokens[:, :int(length[ok].max(initial=0))]
         inside = np.arange(tokens.shape[1])[None] < length[:, None]
         ok &= ~((tokens < 1) & inside).any(1)
         return [(n, tuple(row[:m])) if good else None
