@@ -33,7 +33,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ import torch
 from tasm_env.asm import Program
 from tasm_env.collector import collector_paused
 from tasm_env.emission.state import EmissionState
+from tasm_env.emission.value_stacks import ValueArrays
 from tasm_env.emission.values import ValueFacts
 from tasm_env.emission.vocab import EOS
 from tasm_env.envs.gfn import TasmGFNEnv
@@ -48,7 +49,7 @@ from tasm_env.errors import TasmError
 from tasm_env.tasks.task import Task
 
 from .complete import complete_programs
-from .policy import TasmPolicy, pack_state, select_cache_rows, unpack
+from .policy import Memory, TasmPolicy, pack_state, select_cache_rows, unpack
 
 
 class BeamError(TasmError):
@@ -78,8 +79,9 @@ class Finished:
 
 Prior = Callable[[EmissionState, torch.Tensor, torch.Tensor], torch.Tensor]
 """(beam rows, their scores (B,), masks (B, V)) -> (B, V) scores of the children (EOS column: finishing)."""
-Rescore = Callable[[EmissionState, list[ValueFacts], np.ndarray], np.ndarray]
-"""(children's rows, their facts, their prior scores) -> their scores, replacing the prior."""
+Rescore = Callable[[EmissionState, ValueArrays, np.ndarray], np.ndarray]
+"""(children's rows, their value facts as arrays (the machine's ``value_arrays``), their prior scores) -> their
+scores, replacing the prior."""
 
 
 def search(env: TasmGFNEnv, task: int, width: int, prior: Prior, *, rescore: Rescore | None = None,
@@ -144,26 +146,25 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
     for start in range(0, len(order), chunk):
         index = order[start:start + chunk]
         rows = machine.step(EmissionState(beam.data[index // V], beam.task[index // V], beam.layout), index % V)
-        facts = machine.value_facts(rows)
+        facts = machine.value_arrays(rows)  # arrays, not one ValueFacts a row: the rescore and the loop read them
         prior = flat[index].numpy()
         score = prior if rescore is None else rescore(rows, facts, prior)
-        tokens, lengths, counters = rows.tokens.tolist(), rows.length.tolist(), rows.counters.tolist()
-        # the fast path's keys for the rows it covers, the reference's only for a row that reaches the merge
-        stored = machine.stored_value_keys(rows) if seen is not None else None
+        lost, parent_of = facts.lost.tolist(), (index // V).tolist()
+        # value keys only for the rows the loop reaches (best first), a block at a time: most rows never do
+        stored = _StoredKeys(machine, rows, width) if seen is not None else None
         candidates = sorted(range(len(index)), key=lambda i: -score[i]) if rescore is not None else range(len(index))
         picked.append((rows, []))
-        for i in candidates:
-            if facts[i] is not None and facts[i].lost:
+        for at, i in enumerate(candidates):
+            if lost[i]:
                 stats.pruned += 1
                 continue
             if seen is not None:
-                key = stored[i] or values.value_key(int(rows.task[i]), tokens[i][:lengths[i]])
-                key += bytes(str(counters[i]), "ascii")
+                key = stored.key(candidates, at)
                 if key in seen or key in keys:
                     stats.merged += 1
                     continue
                 keys.add(key)
-            kept.append((float(prior[i]), int(index[i]) // V))
+            kept.append((float(prior[i]), parent_of[i]))
             picked[-1][1].append(i)
             if len(kept) == width:
                 break
@@ -176,6 +177,33 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
     # the kept rows carry the value arrays computed for them: the next depth's masks need not compute them again
     return (machine.gather(picked), torch.tensor([s for s, _ in kept], dtype=torch.float64),
             torch.tensor([parent for _, parent in kept], dtype=torch.long))
+
+
+class _StoredKeys:
+    """The merge keys of a chunk's rows (value key plus I/O counters), computed for the candidates in the order
+    the beam examines them, ``block`` at a time: the fast path's keys where it holds the stacks, the
+    reference's value key for the rest."""
+
+    def __init__(self, machine, rows: EmissionState, block: int):
+        self.machine, self.rows, self.block = machine, rows, max(int(block), 1)
+        self.found: dict[int, bytes] = {}
+        self.lengths = self.counters = self.tokens = None
+
+    def key(self, candidates: Sequence[int], at: int) -> bytes:
+        """The key of row ``candidates[at]`` (the rows after it in ``candidates`` computed along)."""
+        i = candidates[at]
+        if i not in self.found:
+            rows = [b for b in candidates[at:at + self.block] if b not in self.found]
+            stored = self.machine.stored_value_keys(self.rows, rows)
+            if self.counters is None:
+                self.counters = self.rows.counters.tolist()
+            for b, key in zip(rows, stored):
+                if key is None:
+                    if self.tokens is None:
+                        self.tokens, self.lengths = self.rows.tokens.tolist(), self.rows.length.tolist()
+                    key = self.machine.values.value_key(int(self.rows.task[b]), self.tokens[b][:self.lengths[b]])
+                self.found[b] = key + bytes(str(self.counters[b]), "ascii")
+        return self.found[i]
 
 
 # ------------------------------------------------------------------------------------ policy-guided
@@ -202,6 +230,7 @@ class CachedPrior:
     def __init__(self, policy: TasmPolicy, task: int):
         self.net, self.env = policy.module, policy.env
         self.memory, self.memory_kv = self.net.memory(torch.tensor([task]))
+        self.by_size: dict[int, Memory] = {}  # the memory's rows for a beam of B, with what is derived from them
         self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
         self.parents: torch.Tensor | None = None
 
@@ -209,7 +238,7 @@ class CachedPrior:
         """The next beam's row ``i`` extends row ``parents[i]`` of the beam scored last by one token."""
         self.parents = parents
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(self, state: EmissionState, mask: torch.Tensor) -> torch.Tensor:
         """(B, V) log-probabilities of the next token under ``mask``, as :func:`policy_log_probs` gives them."""
         net, device, B = self.net, self.net.device, len(state)
@@ -226,9 +255,12 @@ class CachedPrior:
         # the step's input is the last token emitted (BOS at the root) at its position, with the depth after it
         previous = tokens[:, -1].clamp(min=0) if length else torch.full((B,), -1, dtype=torch.long, device=device)
         depth = net.depths(tokens, state.task)[:, length]
-        one = torch.zeros(B, dtype=torch.long, device=device)  # every row is the search's one task
+        memory = self.by_size.get(B)
+        if memory is None:  # every row is the search's one task; kept with its derived tensors for this B
+            rows = self.memory.rows(torch.zeros(B, dtype=torch.long, device=device))
+            memory = self.by_size[B] = Memory(rows.nodes, rows.mask, rows.pooled, derived={})
         memory_kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv]
-        out = net.next_outputs(previous, depth, length, self.memory.rows(one), memory_kv, self.caches, features)
+        out = net.next_outputs(previous, depth, length, memory, memory_kv, self.caches, features)
         return out.to(mask.device).masked_fill(~mask, float("-inf")).log_softmax(1)
 
 
@@ -276,7 +308,7 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
 
     ahead = progress(env, env.tasks[task])
 
-    def with_progress(rows: EmissionState, facts: list[ValueFacts], scores: np.ndarray) -> np.ndarray:
+    def with_progress(rows: EmissionState, facts: ValueArrays, scores: np.ndarray) -> np.ndarray:
         return scores + progress_weight * ahead(rows, facts)
 
     rescore = with_progress if progress_weight > 0 else None
@@ -286,7 +318,7 @@ def policy_beam(policy: TasmPolicy, task: int, width: int = 16, keep: int = 64, 
     spelling = torch.tensor(canonical_tokens(env, task)) if complete else None
 
     def hold(rows: EmissionState) -> None:
-        spelt = spelling[rows.tokens.clamp(min=0)].tolist()
+        spelt = spelling[rows.tokens[:, :int(rows.length.max())].clamp(min=0)].tolist()  # no padding columns
         held.extend(tuple(row[:n]) for row, n in zip(spelt, rows.length.tolist()))
     # the collector paused for the whole call: the search and the completions allocate millions of short-lived
     # objects (rows, plans, runs, facts) freed by reference counting, and the collections they would trigger
@@ -339,30 +371,44 @@ def canonical_tokens(env: TasmGFNEnv, task: int) -> list[int]:
 # -------------------------------------------------------------------------------------- policy-free
 
 
-def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, list[ValueFacts]], np.ndarray]:
-    """How far prefixes of ``task`` (rows of ``env``) have come, read off their value facts: twice the share of
-    outputs ready, plus how far into the task graph the stack reaches (the latest node present, and the share
-    of nodes present, in node order), minus the distance of the live depth from the block's final depth over
-    that depth, minus cycles so far over the baseline's (0 for a row without facts)."""
+def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, ValueArrays | list[ValueFacts]], np.ndarray]:
+    """How far prefixes of ``task`` (rows of ``env``) have come, read off their value facts (the machine's
+    arrays, or one :class:`ValueFacts` a row): twice the share of outputs ready, plus how far into the task
+    graph the stack reaches (the latest node present, and the share of nodes present, in node order), minus the
+    distance of the live depth from the block's final depth over that depth, minus cycles so far over the
+    baseline's (0 for a row without facts)."""
     n = max(len(task.tir.nodes), 1)
     final = max(len(task.tir.outputs), 1)
     base = max(task.baseline_cycles, 1)
+    probes = env.machine.values.probes if env.machine.values is not None else None
 
-    def ahead(rows: EmissionState, facts: list[ValueFacts]) -> np.ndarray:
-        out = np.zeros(len(facts), dtype=np.float64)
-        live = [i for i, f in enumerate(facts) if f is not None]
-        if not live:
-            return out
+    def ahead(rows: EmissionState, facts: ValueArrays | list[ValueFacts]) -> np.ndarray:
+        out = np.zeros(len(facts.keys) if isinstance(facts, ValueArrays) else len(facts), dtype=np.float64)
+        if isinstance(facts, ValueArrays):  # as the rows' ValueFacts would give them (outputs_ready: arity wide)
+            live = np.flatnonzero(facts.valid)
+            if not len(live):
+                return out
+            slot_nodes = facts.slot_nodes[live]
+            arities = [probes(t).arity for t in rows.task.numpy()[live].tolist()]
+            if len(set(arities)) == 1 and arities[0]:
+                ready = facts.ready[live, :arities[0]].mean(1)
+            else:
+                ready = np.array([facts.ready[b, :a].mean() if a else 1.0 for b, a in zip(live.tolist(), arities)])
+        else:
+            live = [i for i, f in enumerate(facts) if f is not None]
+            if not live:
+                return out
+            slot_nodes = np.stack([facts[i].slot_nodes for i in live])
+            arity = {len(facts[i].outputs_ready) for i in live}
+            if len(arity) == 1 and 0 not in arity:
+                ready = np.stack([facts[i].outputs_ready for i in live]).mean(1)
+            else:  # rows of tasks with different arities, or no outputs (ready_share 1)
+                ready = np.array([facts[i].ready_share for i in live])
         # the rows at once, each operation as the one-row formula does it (the same doubles, bit for bit)
-        nodes = np.sort(np.stack([facts[i].slot_nodes for i in live]), axis=1)
+        nodes = np.sort(slot_nodes, axis=1)
         distinct = (nodes >= 0) & np.concatenate([np.ones((len(live), 1), bool), nodes[:, 1:] != nodes[:, :-1]], 1)
         present = distinct.sum(1)
         reach = np.where(present > 0, (nodes[:, -1] + 1) / n, 0.0)
-        arity = {len(facts[i].outputs_ready) for i in live}
-        if len(arity) == 1 and 0 not in arity:
-            ready = np.stack([facts[i].outputs_ready for i in live]).mean(1)
-        else:  # rows of tasks with different arities, or no outputs (ready_share 1)
-            ready = np.array([facts[i].ready_share for i in live])
         depth = env.machine.live_depth(rows).numpy()[live]
         lengths = rows.length.numpy()[live]
         out[live] = 2 * ready + 0.5 * reach + 0.25 * present / n - np.abs(depth - final) / (2 * final) - lengths / base
@@ -375,7 +421,7 @@ def progress_score(env: TasmGFNEnv, task: Task) -> Rescore:
     """The policy-free score of a prefix: its prior plus its :func:`progress`."""
     ahead = progress(env, task)
 
-    def rescore(rows: EmissionState, facts: list[ValueFacts], prior: np.ndarray) -> np.ndarray:
+    def rescore(rows: EmissionState, facts: ValueArrays, prior: np.ndarray) -> np.ndarray:
         return np.asarray(prior, dtype=np.float64) + ahead(rows, facts)
 
     return rescore

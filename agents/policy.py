@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from dataclasses import asdict, dataclass, replace
-from typing import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -142,9 +142,21 @@ class Memory:
     nodes: torch.Tensor
     mask: torch.Tensor
     pooled: torch.Tensor
+    derived: dict | None = field(default=None, compare=False, repr=False)
+    """Functions of these rows' nodes alone, kept by whoever computes them (:meth:`kept`) for a caller that
+    reads one memory many times (the beam's decoding steps); None: nothing is kept."""
 
     def rows(self, index: torch.Tensor) -> "Memory":
         return Memory(self.nodes[index], self.mask[index], self.pooled[index])
+
+    def kept(self, key, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()``, once per ``key`` where this memory keeps what is derived from it (same shapes, so the
+        same values as computing it again)."""
+        if self.derived is None:
+            return compute()
+        if key not in self.derived:
+            self.derived[key] = compute()
+        return self.derived[key]
 
 
 class TaskGraphs(nn.Module):
@@ -258,7 +270,8 @@ def select_cache_rows(caches: list[dict], rows: torch.Tensor) -> list[dict]:
     """The decoder's key/value caches (one dict per layer, as :meth:`PolicyNetwork.next_outputs` fills them)
     for the given rows (B',) of the batch they were built on, in that order (repeats allowed): a beam's children
     continue from their parents' caches."""
-    return [{name: t[rows] for name, t in cache.items()} for cache in caches]
+    # index_select, not t[rows]: the same rows, copied as whole blocks (advanced indexing is several times slower)
+    return [{name: t.index_select(0, rows) for name, t in cache.items()} for cache in caches]
 
 
 class PrefixDecoder(nn.Module):
@@ -418,10 +431,12 @@ class ValueReadout(nn.Module):
         # attention with keys k_n + on_stack * held_key, values v_n + on_stack * held_value, without
         # materialising per-state keys: the held terms enter as one score and one weight per state and node
         q = self.query(h)
-        scores = q @ self.key(nodes).transpose(1, 2) + on_stack * (q @ self.held_key)[..., None]
+        keys = memory.kept((self, "key"), lambda: self.key(nodes))
+        values = memory.kept((self, "value"), lambda: self.value(nodes))
+        scores = q @ keys.transpose(1, 2) + on_stack * (q @ self.held_key)[..., None]
         scores = scores.masked_fill(~memory.mask[:, None, :], float("-inf")) / d ** 0.5
         attention = scores.softmax(-1)
-        pooled = attention @ self.value(nodes) + (attention * on_stack).sum(-1, keepdim=True) * self.held_value
+        pooled = attention @ values + (attention * on_stack).sum(-1, keepdim=True) * self.held_value
         return x + self.out(pooled)
 
 

@@ -267,6 +267,8 @@ class StackMachine:
         # the checks as array calls: only a valid row's key is built in Python
         length, task, tokens = state.length.numpy(), state.task.numpy(), state.tokens.numpy()
         ok = (length >= 0) & (length <= self.max_len) & (task >= 0) & (task < len(self.specs))
+        # the columns some valid row reads, no more: the padding past the longest is never read
+        tokens = tokens[:, :int(length[ok].max(initial=0))]
         inside = np.arange(tokens.shape[1])[None] < length[:, None]
         ok &= ~((tokens < 1) & inside).any(1)
         return [(n, tuple(row[:m])) if good else None
@@ -299,11 +301,13 @@ class StackMachine:
             mask.numpy()[rows] = narrowed  # shares memory with mask
         return mask
 
-    def stored_value_keys(self, state: EmissionState) -> list[bytes | None]:
+    def stored_value_keys(self, state: EmissionState, rows: Sequence[int] | None = None) -> list[bytes | None]:
         """Each row's :meth:`~tasm_env.emission.values.ValueModel.value_key` (the same bytes) where the fast path
         holds the row's stacks; None elsewhere (a garbage or uncovered row, or ``fast_values`` off: the
-        reference's to compute, when needed)."""
+        reference's to compute, when needed). ``rows``: only these rows, in this order (default: every row)."""
         keys = self.value_arrays(state).keys
+        if rows is not None:
+            keys = [keys[b] for b in rows]
         found: list[bytes | None] = [None] * len(keys)
         if self.value_stacks is None or not self.fast_values:
             return found

@@ -54,22 +54,49 @@ def _padded(parts: Sequence[np.ndarray | None], lanes: int) -> np.ndarray:
 
 
 def slot_nodes_of(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray, tid: np.ndarray,
-                  node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray) -> np.ndarray:
+                  node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray,
+                  by_value: bool = True) -> np.ndarray:
     """(n, 16) ``slot_nodes``: each live slot of the top window (st0 first) against every node of the row's task,
-    the live (row, slot) pairs only (a few per row: the window is mostly empty). ``S`` (n, D, K) the stacks
-    bottom-aligned, zero-padded; per task ``tid[b]``: ``node_values``/``node_known`` (tasks, R, K) and
-    ``node_of`` (tasks, R), padded (padding is never known, so it never matches)."""
+    the live (row, slot) pairs only (a few per row: the window is mostly empty); the first node that matches
+    wins. ``S`` (n, D, K) the stacks bottom-aligned, zero-padded; per task ``tid[b]``: ``node_values``/
+    ``node_known`` (tasks, R, K) and ``node_of`` (tasks, R), padded (padding is never known, so it never
+    matches). With ``by_value`` (the same result, faster), a slot of a row that crashed on no lane, of a task
+    whose every node is known on all lanes or on none, is looked up by its values in a sorted table of the
+    tasks' nodes, not compared with each node; the other pairs are compared lane by lane."""
     n = len(depths)
     slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
     valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
     pb, ps = np.nonzero(valid)
-    if node_of.shape[1] and len(pb):
-        pt = tid[pb]
-        top = S[pb, depths[pb] - 1 - ps]  # (P, K); a live slot's height is at least the block's bottom
-        lanes_ok = ~crashed[pb, None, :] & node_known[pt]
-        match = ~((top[:, None, :] != node_values[pt]) & lanes_ok).any(-1) & lanes_ok.any(-1)  # (P, R)
+    if not (node_of.shape[1] and len(pb)):
+        return slot_nodes
+    pt = tid[pb]
+    top = S[pb, depths[pb] - 1 - ps]  # (P, K); a live slot's height is at least the block's bottom
+    K = S.shape[2]
+    every = node_known.all(-1)  # (tasks, R)
+    lookup = np.zeros(len(pb), bool)
+    if by_value and K:
+        lookup = (every | ~node_known.any(-1)).all(-1)[pt] & ~crashed[pb].any(-1)
+    rest = np.flatnonzero(~lookup)
+    if len(rest):  # lane by lane: (P', R, K)
+        b, t = pb[rest], pt[rest]
+        lanes_ok = ~crashed[b, None, :] & node_known[t]
+        match = ~((top[rest, None, :] != node_values[t]) & lanes_ok).any(-1) & lanes_ok.any(-1)  # (P', R)
         hit = match.any(-1)
-        slot_nodes[pb[hit], ps[hit]] = node_of[pt[hit], match[hit].argmax(-1)]
+        slot_nodes[b[hit], ps[rest][hit]] = node_of[t[hit], match[hit].argmax(-1)]
+    ask = np.flatnonzero(lookup)
+    tt, rr = np.nonzero(every)
+    if len(ask) and len(tt):  # (task, values) as one void each: a node known on no lane never matches
+        void = np.dtype((np.void, 8 * (K + 1)))
+        nodes = np.empty((len(tt), K + 1), np.uint64)
+        nodes[:, 0], nodes[:, 1:] = tt, node_values[tt, rr]
+        table, first = np.unique(nodes.view(void)[:, 0], return_index=True)  # first: the lowest node index
+        keys = np.empty((len(ask), K + 1), np.uint64)
+        keys[:, 0], keys[:, 1:] = pt[ask], top[ask]
+        keys = keys.view(void)[:, 0]
+        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+        hit = table[at] == keys
+        found = first[at[hit]]
+        slot_nodes[pb[ask[hit]], ps[ask[hit]]] = node_of[tt[found], rr[found]]
     return slot_nodes
 
 
@@ -104,25 +131,27 @@ def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
     if not pair_i.shape[1]:
         return lost, pop_loses
-    c_i, c_j = np.take_along_axis(crashed, pair_i, 1), np.take_along_axis(crashed, pair_j, 1)
+    # rows of one task share their pairs (the beam's): one plain index along the lanes, the same values
+    shared = n > 0 and bool((pair_i == pair_i[:1]).all() and (pair_j == pair_j[:1]).all())
+
+    def lanes(a: np.ndarray, pair: np.ndarray) -> np.ndarray:  # a (n, ..., K) at each row's pairs (n, ..., P)
+        if shared:
+            return a[..., pair[0]]
+        return np.take_along_axis(a, pair.reshape(len(pair), *([1] * (a.ndim - 2)), pair.shape[1]), a.ndim - 1)
+
+    c_i, c_j = lanes(crashed, pair_i), lanes(crashed, pair_j)
     both_crashed = c_i & c_j
     rest = (c_i == c_j) & real
     for part in effects:
         if part.shape[1]:
-            rest &= both_crashed | (np.take_along_axis(part, pair_i[:, None], 2)
-                                    == np.take_along_axis(part, pair_j[:, None], 2)).all(1)
-    below = np.logical_and.accumulate(np.take_along_axis(S, pair_i[:, None], 2)
-                                      == np.take_along_axis(S, pair_j[:, None], 2), axis=1)
-    rows = np.arange(n)
-
-    def merged(popped: int) -> np.ndarray:
-        h = depths - popped - 1
-        stack_same = np.where((h >= 0)[:, None], below[rows, np.maximum(h, 0)], True)
-        return (rest & (both_crashed | stack_same)).any(-1)
-
-    lost |= merged(0)
-    for p in range(1, MAX_POP + 1):
-        pop_loses[:, p] = merged(p) & (p <= live)
+            rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
+    below = np.logical_and.accumulate(lanes(S, pair_i) == lanes(S, pair_j), axis=1)
+    # pop p = 0 (lost) .. MAX_POP at once: the stack below the popped slots, cumulated, at height depth - p - 1
+    h = depths[:, None] - np.arange(MAX_POP + 1)[None] - 1  # (n, MAX_POP + 1)
+    stack_same = np.where((h >= 0)[:, :, None], below[np.arange(n)[:, None], np.maximum(h, 0)], True)
+    merged = (rest[:, None] & (both_crashed[:, None] | stack_same)).any(-1)  # (n, MAX_POP + 1)
+    lost |= merged[:, 0]
+    pop_loses[:, 1:] = merged[:, 1:] & (np.arange(1, MAX_POP + 1)[None] <= live[:, None])
     return lost, pop_loses
 
 
