@@ -132,7 +132,7 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
                ) -> tuple[EmissionState, torch.Tensor, torch.Tensor]:
     """The best ``width`` children with new value states (ranked by ``rescore`` within each chunk of ``pool``
     children when given), in rank order, with their priors and their parents (rows of ``beam``)."""
-    machine, values = env.machine, env.machine.values
+    machine = env.machine
     flat = child.reshape(-1)
     legal = torch.nonzero(torch.isfinite(flat))[:, 0]
     order = legal[torch.argsort(flat[legal], descending=True, stable=True)]

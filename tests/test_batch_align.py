@@ -36,6 +36,43 @@ def inputs_of(lanes) -> batch.Inputs:
                         np.array(digests, dtype=np.uint64).reshape(n, -1, 5), ram_seed=np.array(seeds, np.uint64))
 
 
+def starting_arrays(plans, run: batch.GroupRun, inputs: batch.Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """The value rows (the run's sources and every plan's constants, the rest zero) and the static crash codes
+    that a schedule of ``plans`` starts from; ``run`` is their reference :class:`batch.GroupRun`."""
+    shared = inputs.shape.shared
+    V = np.zeros_like(run.V)
+    V[:shared] = run.V[:shared]  # the sources (no operation writes them)
+    for p, plan in enumerate(plans):
+        if plan.const_ids:
+            V[np.array(plan.const_ids) + run.offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
+    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), inputs.lanes, axis=1)
+    return V, crash
+
+
+def run_scheduled(programs, lanes, **build):
+    """Compile ``programs`` for ``lanes``, run them once as a :class:`batch.GroupRun` (the reference) and once
+    through a schedule built with ``build`` (``Schedule.build``'s keywords); (inputs, plans, reference, V, crash)
+    where V and crash are the schedule's."""
+    inputs = inputs_of(lanes)
+    plans = [batch.compile_block(program, inputs.shape) for program in programs]
+    reference = batch.GroupRun(plans, inputs)
+    V, crash = starting_arrays(plans, reference, inputs)
+    schedule = batch.Schedule.build(plans, inputs.shape.shared, reference.offsets, **build)
+    batch.evaluate_schedule(schedule, V, crash, inputs)
+    return inputs, plans, reference, V, crash
+
+
+@contextlib.contextmanager
+def live_from(n: int):
+    """The screen's schedules of live operations only from ``n`` plans (0: always; a huge n: never)."""
+    before = screen_module.LIVE_FROM
+    screen_module.LIVE_FROM = n
+    try:
+        yield
+    finally:
+        screen_module.LIVE_FROM = before
+
+
 def _flat(plans, offsets):
     """The flattened (level, kind, start, n_in, ids, out) of plans as :meth:`batch.Schedule.build` has them
     (one set of sources: ids below ``shared`` stay)."""
@@ -55,18 +92,7 @@ def _flat(plans, offsets):
 def test_aligned_schedule_gives_the_same_values_and_crashes(case, merge_reads):
     """Every value row and every lane's crash code of an aligned schedule equals the unaligned run's."""
     programs, lanes = case
-    inputs = inputs_of(lanes)
-    plans = [batch.compile_block(program, inputs.shape) for program in programs]
-    reference = batch.GroupRun(plans, inputs)
-    shared = inputs.shape.shared
-    V = np.zeros_like(reference.V)
-    V[:shared] = reference.V[:shared]  # the sources (no operation writes them)
-    for p, plan in enumerate(plans):
-        if plan.const_ids:
-            V[np.array(plan.const_ids) + reference.offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
-    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), inputs.lanes, axis=1)
-    schedule = batch.Schedule.build(plans, shared, reference.offsets, merge_reads=merge_reads, align=True)
-    batch.evaluate_schedule(schedule, V, crash, inputs)
+    _, _, reference, V, crash = run_scheduled(programs, lanes, merge_reads=merge_reads, align=True)
     assert np.array_equal(crash, reference.crash), programs
     assert np.array_equal(V, reference.V), programs
 
@@ -134,16 +160,6 @@ def test_the_screen_refutes_the_same_with_and_without_alignment(blocks, use_veri
 
 
 
-@contextlib.contextmanager
-def _live_from(n: int):
-    """The screen's schedules of live operations only from ``n`` plans."""
-    before = screen_module.LIVE_FROM
-    screen_module.LIVE_FROM = n
-    try:
-        yield
-    finally:
-        screen_module.LIVE_FROM = before
-
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(pool_blocks(), min_size=1, max_size=60), st.lists(st.booleans(), min_size=len(POOL),
@@ -153,9 +169,9 @@ def test_the_screen_as_for_a_big_batch_refutes_as_the_whole_evaluation(blocks, u
     RAM context per kind of task, all together) gives every block the outcome of the whole evaluation (the
     plans' own levels, every operation, no settling)."""
     work = pool_work(blocks, use_verifier)
-    with _live_from(0):
+    with live_from(0):
         fast = screen(work)
-    with _unaligned(), _live_from(1 << 60):
+    with _unaligned(), live_from(1 << 60):
         whole = screen(work, settle=False)
     for (_, programs), a, b in zip(work, fast, whole):
         for j in range(len(programs)):

@@ -3,20 +3,18 @@ observed value gives exactly the crashes and observed values of the whole plans,
 hash, use the sponge, RAM and the extension field; no evaluator of a kind outside CRASHING reports a crash; and
 the screen's verdicts do not change."""
 
-import contextlib
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_batch import ARITHMETIC, MEMORY, lanes_of
-from test_batch_align import inputs_of
+from test_batch_align import inputs_of, live_from, starting_arrays
 from test_screen_merged import POOL, outcome_of, pool_blocks, pool_work
 
 import tasm_env as te
 from tasm_env import batch, isa, testing as tst
 from tasm_env.batch_live import CRASHING
 from tasm_env.batch_ops import BY_CODE
-from tasm_env.emission import screen as screen_module
 from tasm_env.emission.screen import screen
 
 _SETTINGS = settings(max_examples=60, deadline=None,
@@ -42,12 +40,7 @@ def test_live_schedule_gives_the_same_crashes_and_observed_values(case, which, m
     reference = batch.GroupRun(plans, inputs)
     shared = inputs.shape.shared
     observed = [_observed_rows(plan, p, shared, reference.offsets, which)[0] for p, plan in enumerate(plans)]
-    V = np.zeros_like(reference.V)
-    V[:shared] = reference.V[:shared]
-    for p, plan in enumerate(plans):
-        if plan.const_ids:
-            V[np.array(plan.const_ids) + reference.offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
-    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), inputs.lanes, axis=1)
+    V, crash = starting_arrays(plans, reference, inputs)
     schedule = batch.Schedule.build(plans, shared, reference.offsets, merge_reads=merge_reads, align=align,
                                     observed=observed)
     batch.evaluate_schedule(schedule, V, crash, inputs)
@@ -109,16 +102,6 @@ def test_every_kind_is_checked():
     assert set(_ARITIES) == set(range(len(batch.OPERATIONS)))
 
 
-@contextlib.contextmanager
-def _live_from(n: int):
-    """The screen's schedules of live operations only from ``n`` plans (0: always; a huge n: never)."""
-    before = screen_module.LIVE_FROM
-    screen_module.LIVE_FROM = n
-    try:
-        yield
-    finally:
-        screen_module.LIVE_FROM = before
-
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(pool_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(POOL),
@@ -127,9 +110,9 @@ def test_the_screen_refutes_the_same_with_and_without_dead_operations(blocks, us
     """The screen's outcome for every block (refuted or not, test, part, reason) is the same with only the live
     operations scheduled (the default from LIVE_FROM plans, here always) and with every operation."""
     work = pool_work(blocks, use_verifier)
-    with _live_from(0):
+    with live_from(0):
         live = screen(work, settle)
-    with _live_from(1 << 60):
+    with live_from(1 << 60):
         whole = screen(work, settle)
     for (_, programs), a, b in zip(work, live, whole):
         for j in range(len(programs)):

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_batch import MEMORY, lanes_of
-from test_batch_align import inputs_of
+from test_batch_align import run_scheduled
 
 import tasm_env as te
 from tasm_env import batch, testing as tst
@@ -49,18 +49,8 @@ def test_paired_schedules_give_the_same_values_and_crashes(case, align):
     """Every value row and every lane's crash code of a schedule with paired Tip5 groups (aligned, as the
     screen's, or on the plans' own levels) equals the plans' run one by one."""
     programs, lanes = case
-    inputs = inputs_of(lanes)
-    plans = [batch.compile_block(program, inputs.shape) for program in programs]
-    together = batch.GroupRun(plans, inputs)
+    inputs, plans, together, V, crash = run_scheduled(programs, lanes, merge_reads=True, align=align)
     shared = inputs.shape.shared
-    V = np.zeros_like(together.V)
-    V[:shared] = together.V[:shared]
-    for p, plan in enumerate(plans):
-        if plan.const_ids:
-            V[np.array(plan.const_ids) + together.offsets[p]] = np.array(plan.const_values, np.uint64)[:, None]
-    crash = np.repeat(np.array([[plan.static_crash] for plan in plans], dtype=np.int64), inputs.lanes, axis=1)
-    schedule = batch.Schedule.build(plans, shared, together.offsets, merge_reads=True, align=align)
-    batch.evaluate_schedule(schedule, V, crash, inputs)
     for p, plan in enumerate(plans):
         alone = batch.GroupRun([plan], inputs)
         assert np.array_equal(crash[p], alone.crash[0]), str(programs[p])
