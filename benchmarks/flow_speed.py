@@ -16,7 +16,7 @@ import time
 
 import torch
 
-import agents.policy as policy_module
+import agents.policy_network as network_module  # where PolicyNetwork reads shared_prefixes
 from agents.policy import TasmFlow
 from agents.sampling import rollout, to_trajectories
 from agents.shipped import pretrained
@@ -39,7 +39,7 @@ def main() -> None:
     policy = pretrained("tasm-basic-v1", split="train", tiers=("easy", "medium"))  # stage 2's tasks
     env = policy.env
     flow = TasmFlow(env, policy.config)
-    shared = policy_module.shared_prefixes
+    shared = network_module.shared_prefixes
     times = {"shared prefixes": [], "per state": []}
     for r in range(args.rounds):
         task = torch.arange(r * args.tasks, (r + 1) * args.tasks).repeat_interleave(args.samples) % len(env.tasks)
@@ -49,14 +49,14 @@ def main() -> None:
             flow(states, states.conditions)
         outputs = {}
         for name, split in (("shared prefixes", shared), ("per state", per_state))[:: 1 if r % 2 == 0 else -1]:
-            policy_module.shared_prefixes = split
+            network_module.shared_prefixes = split
             flow.zero_grad()
             start = time.process_time()
             out = flow(states, states.conditions)
             out.sum().backward()
             times[name].append(time.process_time() - start)
             outputs[name] = out.detach()
-        policy_module.shared_prefixes = shared
+        network_module.shared_prefixes = shared
         n = int(states.batch_shape[0] * states.batch_shape[1])
         gap = (outputs["shared prefixes"] - outputs["per state"]).abs().max().item()
         print(f"round {r}: {n} states, max |difference| {gap:.2e}, "

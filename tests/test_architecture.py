@@ -2,7 +2,7 @@
 
 * no import runs up the layer order documented in docs/architecture.md (parsed from its layer table);
 * no ``from x import _name`` and no ``obj._attr`` across modules;
-* no module in ``tasm_env/`` over 500 lines;
+* no module in ``tasm_env/`` or ``agents/`` (subpackages included) over 500 lines;
 * no instruction list or stack-effect table outside ``isa.py`` (a literal set, tuple, list or dict of three or
   more mnemonics), except handler tables, which must cover exactly a set the fact's home defines: a family of
   ``isa.py`` (every instruction, the straight-line ones, ``CRASHING``, ``USES_STATE``...), of TIR's ops
@@ -190,8 +190,9 @@ def test_no_module_uses_another_modules_private_names():
 # ------------------------------------------------------------------------------------------ sizes
 
 
-def test_no_module_in_tasm_env_is_over_500_lines():
-    long = [f"{relative(p)}: {n} lines" for p in module_files() if p.parts[len(ROOT.parts)] == "tasm_env"
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_is_over_500_lines(package):
+    long = [f"{relative(p)}: {n} lines" for p in module_files() if p.parts[len(ROOT.parts)] == package
             and (n := len(p.read_text().splitlines())) > MAX_LINES]
     assert not long, f"modules over {MAX_LINES} lines:\n" + "\n".join(long)
 
