@@ -113,20 +113,36 @@ class ValueStacks:
         self._chunks.clear()
 
     def template(self, task: int, token: int) -> Template | None:
+        """The template of ``token`` in ``task`` (None: not pure, or it does not decode)."""
         key = (task, token)
         if key not in self._templates:
             try:
                 program = self.model.decoders[task]([token])
             except TasmError:
                 program = Program(())
-            what = program.instructions
-            if what not in self._by_instruction:
-                t = self._by_instruction[what] = Template.of(program)
-                if t is not None:
-                    t.index = len(self._list)
-                    self._list.append(t)
-            self._templates[key] = self._by_instruction[what]
+            self._templates[key] = self._of_instructions(program.instructions)
         return self._templates[key]
+
+    def _of_instructions(self, what: tuple) -> Template | None:
+        if what not in self._by_instruction:
+            t = self._by_instruction[what] = Template.of(Program(what))
+            if t is not None:
+                t.index = len(self._list)
+                self._list.append(t)
+        return self._by_instruction[what]
+
+    def _templates_of(self, task: int, tokens: list[int]) -> list[Template | None]:
+        """The templates of a task's tokens (ids >= 1), decoded in one call (a vocabulary decodes token by token,
+        one instruction each); token by token if that call raises or does not give one instruction a token."""
+        try:
+            instructions = self.model.decoders[task](tokens).instructions
+        except TasmError:
+            instructions = ()
+        if len(instructions) != len(tokens):
+            return [self.template(task, token) for token in tokens]
+        found = [self._of_instructions((i,)) for i in instructions]
+        self._templates.update(((task, token), t) for token, t in zip(tokens, found))
+        return found
 
     def _new_chunk(self, chunk: _Chunk) -> int:
         serial = self._serial = self._serial + 1
@@ -141,10 +157,15 @@ class ValueStacks:
             grown[:self._index.shape[0], :self._index.shape[1]] = self._index
             self._index = grown
         found = self._index[tasks, tokens]
-        for task, token in set(zip(tasks[found == _UNKNOWN].tolist(), tokens[found == _UNKNOWN].tolist())):
-            t = self.template(task, token)
-            self._index[task, token] = -1 if t is None else t.index
-        return self._index[tasks, tokens]
+        unknown = found == _UNKNOWN
+        if unknown.any():  # first visits: each task's new tokens decoded in one call
+            by_task: dict[int, list[int]] = {}
+            for task, token in sorted(set(zip(tasks[unknown].tolist(), tokens[unknown].tolist()))):
+                by_task.setdefault(task, []).append(token)
+            for task, some in by_task.items():
+                self._index[task, some] = [-1 if t is None else t.index for t in self._templates_of(task, some)]
+            found = self._index[tasks, tokens]
+        return found
 
     def _empty(self, task: int) -> int:
         p = self.model.probes(task)
@@ -226,9 +247,19 @@ class ValueStacks:
         while self._chunks and next(iter(self._chunks)) < oldest:  # no entry names them any more
             self._chunks.popitem(last=False)
 
-    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0) -> _Chunk:
-        """The rows as one chunk, not stored (stacks zero-padded to D' >= D slots)."""
+    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0, copy: bool = True) -> _Chunk:
+        """The rows as one chunk, not stored (stacks zero-padded to D' >= D slots). With ``copy`` False (a reader
+        that writes nothing into it), rows that are one chunk's rows 0..n-1 in order are that chunk's arrays
+        (views, no copy): a fresh step's facts read the chunk the step has just made."""
         n = len(row)
+        if not copy and n and serial[0] == serial[-1] and row[0] == 0 and row[-1] == n - 1 \
+                and (serial == serial[0]).all() and (np.diff(row) == 1).all():
+            c = self._chunks[int(serial[0])]
+            D = max(D, int(c.depth[:n].max()))
+            if D <= c.S.shape[1]:
+                cut = lambda a: None if a is None else a[:n]  # noqa: E731
+                return _Chunk(c.S[:n, :D], c.depth[:n], c.crashed[:n], cut(c.logs), c.sponge[:n], cut(c.outputs),
+                              c.public[:n], c.secret[:n])
         depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
@@ -387,7 +418,7 @@ class ValueStacks:
             groups.append((m, c))
         fresh = np.flatnonzero(state == _NO_FACTS)
         if len(fresh):
-            got = self._load(serial[fresh], row[fresh])
+            got = self._load(serial[fresh], row[fresh], copy=False)
             tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
             if got.logs is None:
                 written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)
