@@ -32,13 +32,11 @@ from typing import Sequence
 import numpy as np
 
 from .. import batch
-from ..asm import Program
-from ..errors import TasmError
 from ..plan import OPERATIONS
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, state_digest
 from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
 from .value_io import appended, input_room, padded, read_words
-from .value_templates import Codebook, Template
+from .value_templates import Templates
 
 __all__ = ["NO_ADDRESS", "STORE_SIZE", "ValueArrays", "ValueStacks", "take_arrays", "value_arrays"]
 
@@ -72,7 +70,6 @@ class _Chunk:
 
 
 _NO_FACTS, _PACKED, _DEFERRED = 0, 1, 2
-_UNKNOWN = -2  # a (task, token) whose template is not looked up yet
 _ROWS = 1 << 32
 """A store entry is one int, ``serial * _ROWS + row + 1`` (row -1: not covered), so that a step's entries are
 one int array (no tuple a row)."""
@@ -97,11 +94,7 @@ class ValueStacks:
         self._store: OrderedDict = OrderedDict()
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
         self._serial = 0
-        self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
-        self._index = np.full((0, 0), _UNKNOWN, np.int64)  # [task, token] -> template index, -1 if impure
-        self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
-        self._list: list[Template] = []  # every template, at its index
-        self._book: Codebook | None = None
+        self.templates = Templates(model.decoders)
         self._tables: StackTables | None = None
         self._table_of: dict[int, int] = {}
         self.covered_rows = 0
@@ -112,60 +105,10 @@ class ValueStacks:
         self._store.clear()
         self._chunks.clear()
 
-    def template(self, task: int, token: int) -> Template | None:
-        """The template of ``token`` in ``task`` (None: not pure, or it does not decode)."""
-        key = (task, token)
-        if key not in self._templates:
-            try:
-                program = self.model.decoders[task]([token])
-            except TasmError:
-                program = Program(())
-            self._templates[key] = self._of_instructions(program.instructions)
-        return self._templates[key]
-
-    def _of_instructions(self, what: tuple) -> Template | None:
-        if what not in self._by_instruction:
-            t = self._by_instruction[what] = Template.of(Program(what))
-            if t is not None:
-                t.index = len(self._list)
-                self._list.append(t)
-        return self._by_instruction[what]
-
-    def _templates_of(self, task: int, tokens: list[int]) -> list[Template | None]:
-        """The templates of a task's tokens (ids >= 1), decoded in one call (a vocabulary decodes token by token,
-        one instruction each); token by token if that call raises or does not give one instruction a token."""
-        try:
-            instructions = self.model.decoders[task](tokens).instructions
-        except TasmError:
-            instructions = ()
-        if len(instructions) != len(tokens):
-            return [self.template(task, token) for token in tokens]
-        found = [self._of_instructions((i,)) for i in instructions]
-        self._templates.update(((task, token), t) for token, t in zip(tokens, found))
-        return found
-
     def _new_chunk(self, chunk: _Chunk) -> int:
         serial = self._serial = self._serial + 1
         self._chunks[serial] = chunk
         return serial
-
-    def _template_ids(self, tasks: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Each (task, token)'s template index, -1 if it has none, from a [task, token] table (no per-row dict)."""
-        need = (int(tasks.max(initial=-1)) + 1, int(tokens.max(initial=-1)) + 1)
-        if need[0] > self._index.shape[0] or need[1] > self._index.shape[1]:
-            grown = np.full(np.maximum(need, self._index.shape), _UNKNOWN, np.int64)
-            grown[:self._index.shape[0], :self._index.shape[1]] = self._index
-            self._index = grown
-        found = self._index[tasks, tokens]
-        unknown = found == _UNKNOWN
-        if unknown.any():  # first visits: each task's new tokens decoded in one call
-            by_task: dict[int, list[int]] = {}
-            for task, token in sorted(set(zip(tasks[unknown].tolist(), tokens[unknown].tolist()))):
-                by_task.setdefault(task, []).append(token)
-            for task, some in by_task.items():
-                self._index[task, some] = [-1 if t is None else t.index for t in self._templates_of(task, some)]
-            found = self._index[tasks, tokens]
-        return found
 
     def _empty(self, task: int) -> int:
         p = self.model.probes(task)
@@ -291,11 +234,11 @@ class ValueStacks:
         tasks = np.array([key[0] for key in keys], dtype=np.int64)
         tokens = np.array([key[1][-1] for key in keys], dtype=np.int64)
         picked = np.flatnonzero((row >= 0) & (tokens >= 1))
-        tid = self._template_ids(tasks[picked], tokens[picked])
+        tid = self.templates.ids(tasks[picked], tokens[picked])
         picked, tid = picked[tid >= 0], tid[tid >= 0]
         out = np.full(len(keys), _entry(self._serial, -1), np.int64)  # nothing covered: the newest serial
         if len(picked):
-            book = self._codebook()
+            book = self.templates.codebook()
             serial, row = serial[picked], row[picked]
             depth = self._field(serial, row, "depth")
             ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
@@ -316,7 +259,7 @@ class ValueStacks:
 
     def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: list, D: int) -> _Chunk:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
-        book = self._codebook()
+        book = self.templates.codebook()
         n = len(tid)
         c = self._load(serial, row, D)
         S, depth, crashed, logs = c.S, c.depth, c.crashed, c.logs
@@ -389,11 +332,6 @@ class ValueStacks:
             m = np.flatnonzero(serial == s)
             found[m] = getattr(self._chunks[s], name)[row[m]]
         return found
-
-    def _codebook(self) -> "Codebook":
-        if self._book is None or self._book.count != len(self._list):
-            self._book = Codebook(self._list)
-        return self._book
 
     def tables(self, tasks: Sequence[int]) -> tuple[StackTables, np.ndarray]:
         """The padded tables of every task probed so far and each given task's row in them."""
