@@ -285,8 +285,11 @@ class ValueStacks:
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
-            return np.where(below[:, None], S[members, np.clip(depth[members] + codes, 0, D - 1)],
-                            own[members, np.clip(codes, 0, n_own - 1)])
+            slots = S[members, np.clip(depth[members] + codes, 0, D - 1)] if below.any() else None
+            if slots is not None and below.all():  # one source only (the usual cases): one gather, no select
+                return slots
+            values = own[members, np.clip(codes, 0, n_own - 1)]
+            return values if slots is None else np.where(below[:, None], slots, values)
 
         for j in range(book.op_kind.shape[1]):
             kinds = book.op_kind[tid, j]
