@@ -119,7 +119,7 @@ def test_the_fast_path_covers_rows_of_every_kind():
                 name = spec.bound.decode([token]).instructions[0].name
             except (te.TasmError, IndexError):
                 continue
-            kinds.setdefault(name, stacks.template(task, token) is not None)
+            kinds.setdefault(name, stacks.templates.template(task, token) is not None)
     for name in ("dup", "swap", "pick", "place", "pop", "push", "add", "mul", "split", "assert", "read_mem",
                  "write_mem", "sponge_init", *IO):
         assert kinds.get(name), name

@@ -32,13 +32,11 @@ from typing import Sequence
 import numpy as np
 
 from .. import batch
-from ..asm import Program
-from ..errors import TasmError
 from ..plan import OPERATIONS
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, state_digest
 from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
 from .value_io import appended, input_room, padded, read_words
-from .value_templates import Codebook, Template
+from .value_templates import Templates
 
 __all__ = ["NO_ADDRESS", "STORE_SIZE", "ValueArrays", "ValueStacks", "take_arrays", "value_arrays"]
 
@@ -72,7 +70,6 @@ class _Chunk:
 
 
 _NO_FACTS, _PACKED, _DEFERRED = 0, 1, 2
-_UNKNOWN = -2  # a (task, token) whose template is not looked up yet
 _ROWS = 1 << 32
 """A store entry is one int, ``serial * _ROWS + row + 1`` (row -1: not covered), so that a step's entries are
 one int array (no tuple a row)."""
@@ -97,11 +94,7 @@ class ValueStacks:
         self._store: OrderedDict = OrderedDict()
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
         self._serial = 0
-        self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
-        self._index = np.full((0, 0), _UNKNOWN, np.int64)  # [task, token] -> template index, -1 if impure
-        self._by_instruction: dict = {}  # instruction -> template: tasks bind tokens alike, compile once
-        self._list: list[Template] = []  # every template, at its index
-        self._book: Codebook | None = None
+        self.templates = Templates(model.decoders)
         self._tables: StackTables | None = None
         self._table_of: dict[int, int] = {}
         self.covered_rows = 0
@@ -112,39 +105,10 @@ class ValueStacks:
         self._store.clear()
         self._chunks.clear()
 
-    def template(self, task: int, token: int) -> Template | None:
-        key = (task, token)
-        if key not in self._templates:
-            try:
-                program = self.model.decoders[task]([token])
-            except TasmError:
-                program = Program(())
-            what = program.instructions
-            if what not in self._by_instruction:
-                t = self._by_instruction[what] = Template.of(program)
-                if t is not None:
-                    t.index = len(self._list)
-                    self._list.append(t)
-            self._templates[key] = self._by_instruction[what]
-        return self._templates[key]
-
     def _new_chunk(self, chunk: _Chunk) -> int:
         serial = self._serial = self._serial + 1
         self._chunks[serial] = chunk
         return serial
-
-    def _template_ids(self, tasks: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Each (task, token)'s template index, -1 if it has none, from a [task, token] table (no per-row dict)."""
-        need = (int(tasks.max(initial=-1)) + 1, int(tokens.max(initial=-1)) + 1)
-        if need[0] > self._index.shape[0] or need[1] > self._index.shape[1]:
-            grown = np.full(np.maximum(need, self._index.shape), _UNKNOWN, np.int64)
-            grown[:self._index.shape[0], :self._index.shape[1]] = self._index
-            self._index = grown
-        found = self._index[tasks, tokens]
-        for task, token in set(zip(tasks[found == _UNKNOWN].tolist(), tokens[found == _UNKNOWN].tolist())):
-            t = self.template(task, token)
-            self._index[task, token] = -1 if t is None else t.index
-        return self._index[tasks, tokens]
 
     def _empty(self, task: int) -> int:
         p = self.model.probes(task)
@@ -226,9 +190,19 @@ class ValueStacks:
         while self._chunks and next(iter(self._chunks)) < oldest:  # no entry names them any more
             self._chunks.popitem(last=False)
 
-    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0) -> _Chunk:
-        """The rows as one chunk, not stored (stacks zero-padded to D' >= D slots)."""
+    def _load(self, serial: np.ndarray, row: np.ndarray, D: int = 0, copy: bool = True) -> _Chunk:
+        """The rows as one chunk, not stored (stacks zero-padded to D' >= D slots). With ``copy`` False (a reader
+        that writes nothing into it), rows that are one chunk's rows 0..n-1 in order are that chunk's arrays
+        (views, no copy): a fresh step's facts read the chunk the step has just made."""
         n = len(row)
+        if not copy and n and serial[0] == serial[-1] and row[0] == 0 and row[-1] == n - 1 \
+                and (serial == serial[0]).all() and (np.diff(row) == 1).all():
+            c = self._chunks[int(serial[0])]
+            D = max(D, int(c.depth[:n].max()))
+            if D <= c.S.shape[1]:
+                cut = lambda a: None if a is None else a[:n]  # noqa: E731
+                return _Chunk(c.S[:n, :D], c.depth[:n], c.crashed[:n], cut(c.logs), c.sponge[:n], cut(c.outputs),
+                              c.public[:n], c.secret[:n])
         depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
@@ -260,11 +234,11 @@ class ValueStacks:
         tasks = np.array([key[0] for key in keys], dtype=np.int64)
         tokens = np.array([key[1][-1] for key in keys], dtype=np.int64)
         picked = np.flatnonzero((row >= 0) & (tokens >= 1))
-        tid = self._template_ids(tasks[picked], tokens[picked])
+        tid = self.templates.ids(tasks[picked], tokens[picked])
         picked, tid = picked[tid >= 0], tid[tid >= 0]
         out = np.full(len(keys), _entry(self._serial, -1), np.int64)  # nothing covered: the newest serial
         if len(picked):
-            book = self._codebook()
+            book = self.templates.codebook()
             serial, row = serial[picked], row[picked]
             depth = self._field(serial, row, "depth")
             ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
@@ -285,7 +259,7 @@ class ValueStacks:
 
     def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: list, D: int) -> _Chunk:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
-        book = self._codebook()
+        book = self.templates.codebook()
         n = len(tid)
         c = self._load(serial, row, D)
         S, depth, crashed, logs = c.S, c.depth, c.crashed, c.logs
@@ -311,8 +285,11 @@ class ValueStacks:
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
-            return np.where(below[:, None], S[members, np.clip(depth[members] + codes, 0, D - 1)],
-                            own[members, np.clip(codes, 0, n_own - 1)])
+            slots = S[members, np.clip(depth[members] + codes, 0, D - 1)] if below.any() else None
+            if slots is not None and below.all():  # one source only (the usual cases): one gather, no select
+                return slots
+            values = own[members, np.clip(codes, 0, n_own - 1)]
+            return values if slots is None else np.where(below[:, None], slots, values)
 
         for j in range(book.op_kind.shape[1]):
             kinds = book.op_kind[tid, j]
@@ -359,11 +336,6 @@ class ValueStacks:
             found[m] = getattr(self._chunks[s], name)[row[m]]
         return found
 
-    def _codebook(self) -> "Codebook":
-        if self._book is None or self._book.count != len(self._list):
-            self._book = Codebook(self._list)
-        return self._book
-
     def tables(self, tasks: Sequence[int]) -> tuple[StackTables, np.ndarray]:
         """The padded tables of every task probed so far and each given task's row in them."""
         if any(t not in self._table_of for t in tasks):
@@ -387,7 +359,7 @@ class ValueStacks:
             groups.append((m, c))
         fresh = np.flatnonzero(state == _NO_FACTS)
         if len(fresh):
-            got = self._load(serial[fresh], row[fresh])
+            got = self._load(serial[fresh], row[fresh], copy=False)
             tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
             if got.logs is None:
                 written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)

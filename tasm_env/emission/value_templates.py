@@ -20,7 +20,7 @@ from ..asm import Program
 from ..errors import TasmError
 from ..plan import OPERATIONS, OUTPUTS, Shape
 
-__all__ = ["Codebook", "GENERIC_DEPTH", "Template"]
+__all__ = ["Codebook", "GENERIC_DEPTH", "Template", "Templates"]
 
 GENERIC_DEPTH = 48
 """Stack slots of the generic stack a token's template is compiled on (deeper than any instruction reaches)."""
@@ -121,3 +121,75 @@ class Codebook:
             for j, (kind, codes, at) in enumerate(t.ops):
                 self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
                 self.op_codes[i, j, :len(codes)] = codes
+
+
+_UNKNOWN = -2  # a (task, token) whose template is not looked up yet
+
+
+class Templates:
+    """The templates of every task's tokens, looked up once per (task, token) and compiled once per instruction
+    (tasks bind most tokens alike), with their :class:`Codebook`. ``decoders[task]`` decodes a task's tokens."""
+
+    def __init__(self, decoders: Sequence):
+        self.decoders = decoders
+        self._templates: dict[tuple[int, int], Template | None] = {}  # (task, token) -> template
+        self._index = np.full((0, 0), _UNKNOWN, np.int64)  # [task, token] -> template index, -1 if impure
+        self._by_instruction: dict = {}  # instruction -> template: compile once
+        self._list: list[Template] = []  # every template, at its index
+        self._book: Codebook | None = None
+
+    def template(self, task: int, token: int) -> Template | None:
+        """The template of ``token`` in ``task`` (None: not pure, or it does not decode)."""
+        key = (task, token)
+        if key not in self._templates:
+            try:
+                program = self.decoders[task]([token])
+            except TasmError:
+                program = Program(())
+            self._templates[key] = self._of_instructions(program.instructions)
+        return self._templates[key]
+
+    def _of_instructions(self, what: tuple) -> Template | None:
+        if what not in self._by_instruction:
+            t = self._by_instruction[what] = Template.of(Program(what))
+            if t is not None:
+                t.index = len(self._list)
+                self._list.append(t)
+        return self._by_instruction[what]
+
+    def _templates_of(self, task: int, tokens: list[int]) -> list[Template | None]:
+        """The templates of a task's tokens (ids >= 1), decoded in one call (a vocabulary decodes token by token,
+        one instruction each); token by token if that call raises or does not give one instruction a token."""
+        try:
+            instructions = self.decoders[task](tokens).instructions
+        except TasmError:
+            instructions = ()
+        if len(instructions) != len(tokens):
+            return [self.template(task, token) for token in tokens]
+        found = [self._of_instructions((i,)) for i in instructions]
+        self._templates.update(((task, token), t) for token, t in zip(tokens, found))
+        return found
+
+    def ids(self, tasks: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Each (task, token)'s template index, -1 if it has none, from a [task, token] table (no per-row dict)."""
+        need = (int(tasks.max(initial=-1)) + 1, int(tokens.max(initial=-1)) + 1)
+        if need[0] > self._index.shape[0] or need[1] > self._index.shape[1]:
+            grown = np.full(np.maximum(need, self._index.shape), _UNKNOWN, np.int64)
+            grown[:self._index.shape[0], :self._index.shape[1]] = self._index
+            self._index = grown
+        found = self._index[tasks, tokens]
+        unknown = found == _UNKNOWN
+        if unknown.any():  # first visits: each task's new tokens decoded in one call
+            by_task: dict[int, list[int]] = {}
+            for task, token in sorted(set(zip(tasks[unknown].tolist(), tokens[unknown].tolist()))):
+                by_task.setdefault(task, []).append(token)
+            for task, some in by_task.items():
+                self._index[task, some] = [-1 if t is None else t.index for t in self._templates_of(task, some)]
+            found = self._index[tasks, tokens]
+        return found
+
+    def codebook(self) -> Codebook:
+        """Every template so far as padded arrays (rebuilt when a template was added)."""
+        if self._book is None or self._book.count != len(self._list):
+            self._book = Codebook(self._list)
+        return self._book
