@@ -6,7 +6,7 @@ indexing."""
 
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
@@ -95,7 +95,9 @@ def test_the_merge_keys_of_some_rows_are_those_of_every_row(picks, order):
     some = [order.randrange(len(every)) for _ in range(order.randrange(2 * len(every) + 1))]
     fresh = env.machine.encode(_walks(env, picks), 0)  # the keys asked for first, on a state of their own
     assert env.machine.stored_value_keys(fresh, some) == [every[b] for b in some]
-    assert any(key is not None for key in every)
+    # not vacuous: a draw whose every key is None (every walk used the sponge) does not count, and Hypothesis
+    # fails the test if too few draws count
+    assume(any(key is not None for key in every))
 
 
 SMALL = PolicyConfig(d_model=16, heads=2, gnn_layers=2, decoder_layers=2, d_ff=32, edge_dim=4)
