@@ -42,7 +42,6 @@ from tasm_env.asm import Program
 from tasm_env.collector import collector_paused
 from tasm_env.emission.state import EmissionState
 from tasm_env.emission.value_stacks import ValueArrays
-from tasm_env.emission.values import ValueFacts
 from tasm_env.emission.vocab import EOS
 from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
@@ -371,39 +370,29 @@ def canonical_tokens(env: TasmGFNEnv, task: int) -> list[int]:
 # -------------------------------------------------------------------------------------- policy-free
 
 
-def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, ValueArrays | list[ValueFacts]], np.ndarray]:
+def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, ValueArrays], np.ndarray]:
     """How far prefixes of ``task`` (rows of ``env``) have come, read off their value facts (the machine's
-    arrays, or one :class:`ValueFacts` a row): twice the share of outputs ready, plus how far into the task
-    graph the stack reaches (the latest node present, and the share of nodes present, in node order), minus the
-    distance of the live depth from the block's final depth over that depth, minus cycles so far over the
-    baseline's (0 for a row without facts)."""
+    ``value_arrays``): twice the share of outputs ready, plus how far into the task graph the stack reaches (the
+    latest node present, and the share of nodes present, in node order), minus the distance of the live depth
+    from the block's final depth over that depth, minus cycles so far over the baseline's (0 for a row without
+    facts)."""
     n = max(len(task.tir.nodes), 1)
     final = max(len(task.tir.outputs), 1)
     base = max(task.baseline_cycles, 1)
     probes = env.machine.values.probes if env.machine.values is not None else None
 
-    def ahead(rows: EmissionState, facts: ValueArrays | list[ValueFacts]) -> np.ndarray:
-        out = np.zeros(len(facts.keys) if isinstance(facts, ValueArrays) else len(facts), dtype=np.float64)
-        if isinstance(facts, ValueArrays):  # as the rows' ValueFacts would give them (outputs_ready: arity wide)
-            live = np.flatnonzero(facts.valid)
-            if not len(live):
-                return out
-            slot_nodes = facts.slot_nodes[live]
-            arities = [probes(t).arity for t in rows.task.numpy()[live].tolist()]
-            if len(set(arities)) == 1 and arities[0]:
-                ready = facts.ready[live, :arities[0]].mean(1)
-            else:
-                ready = np.array([facts.ready[b, :a].mean() if a else 1.0 for b, a in zip(live.tolist(), arities)])
+    def ahead(rows: EmissionState, facts: ValueArrays) -> np.ndarray:
+        out = np.zeros(len(facts.keys), dtype=np.float64)
+        live = np.flatnonzero(facts.valid)
+        if not len(live):
+            return out
+        slot_nodes = facts.slot_nodes[live]
+        # as ValueFacts.ready_share: the share of the task's outputs ready (arity columns wide), 1 with none
+        arities = [probes(t).arity for t in rows.task.numpy()[live].tolist()]
+        if len(set(arities)) == 1 and arities[0]:
+            ready = facts.ready[live, :arities[0]].mean(1)
         else:
-            live = [i for i, f in enumerate(facts) if f is not None]
-            if not live:
-                return out
-            slot_nodes = np.stack([facts[i].slot_nodes for i in live])
-            arity = {len(facts[i].outputs_ready) for i in live}
-            if len(arity) == 1 and 0 not in arity:
-                ready = np.stack([facts[i].outputs_ready for i in live]).mean(1)
-            else:  # rows of tasks with different arities, or no outputs (ready_share 1)
-                ready = np.array([facts[i].ready_share for i in live])
+            ready = np.array([facts.ready[b, :a].mean() if a else 1.0 for b, a in zip(live.tolist(), arities)])
         # the rows at once, each operation as the one-row formula does it (the same doubles, bit for bit)
         nodes = np.sort(slot_nodes, axis=1)
         distinct = (nodes >= 0) & np.concatenate([np.ones((len(live), 1), bool), nodes[:, 1:] != nodes[:, :-1]], 1)

@@ -394,8 +394,9 @@ def _record(group: tuple, results: list, crashes: list, V: np.ndarray, crash: np
 
 _MEM_READ = OPERATIONS.index("mem_read")
 _PERMUTE, _MERKLE = OPERATIONS.index("permute"), OPERATIONS.index("merkle")
-_RANK = np.array(sorted(range(len(OPERATIONS)), key=lambda k: (OPERATIONS.index("permute") + 0.5 if k == _MERKLE
-                                                                else k)), dtype=np.int64).argsort()
+_GROUP_ORDER = [k for k in range(len(OPERATIONS)) if k != _MERKLE]
+_GROUP_ORDER.insert(_GROUP_ORDER.index(_PERMUTE) + 1, _MERKLE)
+_RANK = np.argsort(_GROUP_ORDER)  # kind code -> its place in _GROUP_ORDER
 """The order of the kinds' groups within a level: the kind codes', but ``merkle`` right after ``permute``
 (the two then share one Tip5 call, see :attr:`Schedule.paired`)."""
 _SCHEDULES: dict[int, tuple[Plan, Schedule]] = {}

@@ -269,7 +269,7 @@ def test_progress_ranks_the_children_by_how_far_they_reach_into_the_task_graph()
     task = TINY[0]
     env = TasmGFNEnv(tasks=[task], suite=None, masking="dataflow", max_len=3, value_state=True)
     rows = env.machine.encode([te.Program.parse("mul"), te.Program.parse("add"), te.Program.parse("pop 1")], 0)
-    ahead = progress(env, task)(rows, env.machine.value_facts(rows))
+    ahead = progress(env, task)(rows, env.machine.value_arrays(rows))
     assert ahead.shape == (3,) and ahead[0] > ahead[1] + 1 and np.isfinite(ahead).all()
 
 

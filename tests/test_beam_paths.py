@@ -30,24 +30,25 @@ def test_distinct_prefixes_are_every_rows_prefixes_once_at_their_first_occurrenc
         [(b, tokens, t) for tokens, (b, t) in every.items()]
 
 
-def _env() -> TasmGFNEnv:
+def small_env() -> TasmGFNEnv:
+    """A dataflow env of TASK with the value state."""
     return TasmGFNEnv(tasks=[TASK], suite=None, masking="dataflow", max_len=12, value_state=True)
 
 
 def test_completions_from_the_rows_tokens_equal_those_from_their_programs():
     """complete_programs handed the blocks' tokens proposes what it proposes encoding them itself, and some."""
-    env = _env()
+    env = small_env()
     drawn = [te.Program.parse(text) for text in BLOCKS]
     tokens = [env.specs[0].bound.encode(p) for p in drawn]
     plain = complete_programs(env, 0, drawn, 64)
-    assert plain and complete_programs(_env(), 0, drawn, 64, encoded=tokens) == plain
+    assert plain and complete_programs(small_env(), 0, drawn, 64, encoded=tokens) == plain
 
 
 @settings(max_examples=40, deadline=None)
 @given(picks=st.lists(st.integers(0, 10 ** 6), min_size=1, max_size=12))
 def test_canonical_tokens_spell_a_row_as_encoding_its_program_does(picks):
     """A row of emittable tokens mapped through canonical_tokens is bound.encode of the row's program."""
-    env = _env()
+    env = small_env()
     bound, spelling = env.specs[0].bound, canonical_tokens(env, 0)
     emittable = []
     for i in range(1, len(env.machine.vocab)):
@@ -60,14 +61,12 @@ def test_canonical_tokens_spell_a_row_as_encoding_its_program_does(picks):
         assert [spelling[i] for i in row] == bound.encode(bound.decode(row))
 
 
-def test_progress_of_many_rows_is_the_one_row_formula_bit_for_bit():
-    """progress over a batch equals, double for double, the per-row formula it vectorises (twice the share of
-    outputs ready, plus reach and the share of nodes present, minus depth distance and cycles)."""
-    env = _env()
-    programs = [te.Program(te.Program.parse(text)[:t]) for text in BLOCKS for t in range(len(te.Program.parse(text)) + 1)]
-    rows = env.machine.encode(programs, 0)
+def one_row_progress(env: TasmGFNEnv, task: te.Task, rows) -> np.ndarray:
+    """The per-row formula ``progress`` vectorises, read off each row's ValueFacts (the reference's record):
+    twice the share of outputs ready, plus reach and the share of nodes present, minus depth distance and
+    cycles; 0 for a row without facts."""
     facts = env.machine.value_facts(rows)
-    n, final, base = len(TASK.tir.nodes), max(len(TASK.tir.outputs), 1), TASK.baseline_cycles
+    n, final, base = len(task.tir.nodes), max(len(task.tir.outputs), 1), task.baseline_cycles
     depth, lengths = env.machine.live_depth(rows).tolist(), rows.length.tolist()
     expected = np.zeros(len(facts))
     for i, f in enumerate(facts):
@@ -76,6 +75,16 @@ def test_progress_of_many_rows_is_the_one_row_formula_bit_for_bit():
             reach = (max(present) + 1) / n if present else 0.0
             expected[i] = 2 * f.ready_share + 0.5 * reach + 0.25 * len(present) / n \
                 - abs(depth[i] - final) / (2 * final) - lengths[i] / base
-    got = progress(env, TASK)(rows, facts)
+    return expected
+
+
+def test_progress_of_many_rows_is_the_one_row_formula_bit_for_bit():
+    """progress over a batch, off the machine's value arrays, equals, double for double, the per-row formula it
+    vectorises on the rows' ValueFacts."""
+    env = small_env()
+    programs = [te.Program(te.Program.parse(text)[:t]) for text in BLOCKS for t in range(len(te.Program.parse(text)) + 1)]
+    rows = env.machine.encode(programs, 0)
+    expected = one_row_progress(env, TASK, rows)
+    got = progress(env, TASK)(rows, env.machine.value_arrays(rows))
     assert len(set(expected.tolist())) > 5  # the rows differ
     assert got.tobytes() == expected.tobytes()

@@ -9,11 +9,11 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import tasm_env as te
 from agents.beam import progress
 from agents.policy import Memory, PolicyConfig, TasmPolicy, pack_state, select_cache_rows, unpack
 from tasm_env.emission.probe_facts import slot_nodes_of
 from tasm_env.envs.gfn import TasmGFNEnv
+from test_beam_paths import TASK, one_row_progress, small_env
 
 torch.set_num_threads(1)
 
@@ -47,13 +47,6 @@ def test_slot_nodes_by_value_equal_the_lane_by_lane_comparison(inputs):
     assert np.array_equal(slot_nodes_of(*inputs), slot_nodes_of(*inputs, by_value=False))
 
 
-TASK = te.Task.from_tasm("push 3 mul dup 0 swap 1 pop 1 push 5 add", ("field", "field"), name="wasteful-then-add")
-
-
-def _env() -> TasmGFNEnv:
-    return TasmGFNEnv(tasks=[TASK], suite=None, masking="dataflow", max_len=12, value_state=True)
-
-
 def _walks(env: TasmGFNEnv, picks) -> list:
     """Programs of random walks under the masks, one a list of picks."""
     machine, programs = env.machine, []
@@ -73,15 +66,13 @@ WALKS = st.lists(st.lists(st.integers(0, 10 ** 6), max_size=8), min_size=1, max_
 
 @settings(max_examples=40, deadline=None)
 @given(picks=WALKS)
-def test_progress_from_the_value_arrays_equals_the_one_from_value_facts(picks):
-    """progress of drawn legal rows read off the machine's value arrays equals, double for double, progress
-    read off the rows' ValueFacts."""
-    env = _env()
-    machine = env.machine
-    rows = machine.encode(_walks(env, picks), 0)
-    ahead = progress(env, TASK)
-    from_facts = ahead(rows, machine.value_facts(rows))
-    assert ahead(rows, machine.value_arrays(rows)).tobytes() == from_facts.tobytes()
+def test_progress_from_the_value_arrays_equals_the_one_row_formula(picks):
+    """progress of drawn legal rows read off the machine's value arrays equals, double for double, the one-row
+    formula on the rows' ValueFacts."""
+    env = small_env()
+    rows = env.machine.encode(_walks(env, picks), 0)
+    expected = one_row_progress(env, TASK, rows)
+    assert progress(env, TASK)(rows, env.machine.value_arrays(rows)).tobytes() == expected.tobytes()
 
 
 @settings(max_examples=40, deadline=None)
@@ -89,7 +80,7 @@ def test_progress_from_the_value_arrays_equals_the_one_from_value_facts(picks):
 def test_the_merge_keys_of_some_rows_are_those_of_every_row(picks, order):
     """stored_value_keys for drawn rows in a drawn order (repeats allowed) are the keys of the whole state's
     rows at those positions (the beam asks only for the rows it examines)."""
-    env = _env()
+    env = small_env()
     rows = env.machine.encode(_walks(env, picks), 0)
     every = env.machine.stored_value_keys(rows)
     some = [order.randrange(len(every)) for _ in range(order.randrange(2 * len(every) + 1))]
@@ -108,7 +99,7 @@ SMALL = PolicyConfig(d_model=16, heads=2, gnn_layers=2, decoder_layers=2, d_ff=3
 def test_the_value_readout_with_kept_node_projections_is_the_same_tensor(picks, seed):
     """The value readout over a memory that keeps its node keys and values (computed once, read again) gives the
     same tensor, bit for bit, as over a plain memory computing them every call."""
-    env = _env()
+    env = small_env()
     torch.manual_seed(seed)
     net = TasmPolicy(env, SMALL).module
     rows = env.machine.encode(_walks(env, picks), 0)

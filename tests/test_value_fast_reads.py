@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
+from tasm_env import isa
 from tasm_env.emission.spec import TaskSpec
 from tasm_env.emission.value_stacks import ValueStacks
 from tasm_env.emission.value_templates import Templates
@@ -17,10 +18,17 @@ from tasm_env.emission.vocab import Vocabulary
 
 VOCAB = Vocabulary.default()
 SUITE = te.load_suite("tasm-basic-v1")
+# from the ISA's records: instructions with effects beside the stack (RAM, the public and secret input and the
+# public output, the sponge), ones that crash on some values, and ones that only shrink the stack (pop)
+EFFECTS = {spec.name for spec in isa.INSTRUCTIONS if spec.ram_rows or spec.ram_rows_per_arg or spec.sponge
+           or spec.stream in ("public_input", "secret_input", "public_output")}
+CRASHING = {spec.name for spec in isa.INSTRUCTIONS if spec.crashes}
+SHRINKING = {spec.name for spec in isa.INSTRUCTIONS if spec.pops_per_arg and not spec.pushes_per_arg
+             and spec.stream is None}
 # tasks of every tier, and ones whose baselines use RAM, I/O and the sponge (tokens bound differently per task)
 TASKS = [t for t in SUITE.train if t.tier == "easy"][:3] + [t for t in SUITE.train if t.tier != "easy"][:3] + \
     [t for t in list(SUITE.train) + list(SUITE.test)
-     if any(w in str(t.baseline) for w in ("write_mem", "read_io", "divine", "write_io", "sponge"))][:6]
+     if any(i.name in EFFECTS for i in t.baseline.instructions)][:6]
 SPECS = [TaskSpec.from_task(t, VOCAB) for t in TASKS]
 MODEL = ValueModel.of(TASKS, SPECS)
 MNEMONIC = VOCAB.mnemonic
@@ -36,8 +44,7 @@ def _raises(task: int, token: int) -> bool:
 
 # tokens drawn often: ones some task cannot decode (the one call raises), and ones that crash, write RAM or do I/O
 ODD = sorted({token for task in range(len(TASKS)) for token in range(1, len(VOCAB)) if _raises(task, token)})
-RICH = [i for i in range(1, len(VOCAB)) if MNEMONIC[i] in ("assert", "write_mem", "read_mem", "read_io", "divine",
-                                                             "write_io", "invert", "sponge_init", "split", "pop")]
+RICH = [i for i in range(1, len(VOCAB)) if MNEMONIC[i] in EFFECTS | CRASHING | SHRINKING]
 TOKEN = st.one_of(st.integers(1, len(VOCAB) - 1), st.sampled_from(ODD), st.sampled_from(RICH))
 FIELDS = ("change", "keep", "tail", "constants", "ops", "size", "writes", "sponge", "public", "secret", "output")
 

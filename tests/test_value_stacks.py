@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasm_env as te
+from tasm_env import isa
 from tasm_env.emission.machine import StackMachine
 from tasm_env.emission.spec import TaskSpec
 from tasm_env.emission.state import PAD, EmissionState
@@ -23,7 +24,7 @@ from tasm_env.testing import known_good_programs
 
 VOCAB = Vocabulary.default()
 SUITE = te.load_suite("tasm-basic-v1")
-IO = ("read_io", "divine", "write_io")
+IO = tuple(spec.name for spec in isa.INSTRUCTIONS if spec.stream in ("public_input", "secret_input", "public_output"))
 
 
 def _pick() -> list:

@@ -30,10 +30,10 @@ task can be used at all).
 from __future__ import annotations
 
 import operator
-from itertools import chain
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, fields
+from itertools import chain
 from typing import Callable, Sequence, Union
 
 import numpy as np
