@@ -46,31 +46,49 @@ class ValueReadout(nn.Module):
         self.held_value = nn.Parameter(torch.randn(d) * 0.02)  # ... and to its value
 
     @staticmethod
-    def _slots(features: Unpacked, memory: Memory, per_row: int) -> tuple[torch.Tensor, torch.Tensor]:
-        slot_nodes = features.slot_nodes.reshape(memory.nodes.shape[0], per_row, SLOTS)
-        return slot_nodes.clamp(0, memory.nodes.shape[1] - 1), slot_nodes >= 0
-
-    def slot_embeddings(self, features: Unpacked, memory: Memory, per_row: int) -> torch.Tensor:
-        """(R, P, 16, d): the encoder's embedding of the node each slot holds, the ``none`` vector where -1."""
-        index, held = self._slots(features, memory, per_row)
-        R, d = memory.nodes.shape[0], memory.nodes.shape[2]
-        gathered = memory.nodes.gather(1, index.reshape(R, -1, 1).expand(-1, -1, d)).reshape(*index.shape, d)
-        return torch.where(held[..., None], gathered, self.none)
-
-    def on_stack(self, features: Unpacked, memory: Memory, per_row: int) -> torch.Tensor:
-        """(R, P, W) float 0/1: which of the task's nodes some top slot holds."""
-        index, held = self._slots(features, memory, per_row)
+    def _slots(features: Unpacked, memory: Memory, per_row: int,
+               at: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each state's slots' node indices (N, 16), clamped into the memory's width, whether each holds a node,
+        and each state's memory row (N,): N = R * P states row-major, or the states ``at`` (flat indices into
+        R * P) when given, ``features`` being of those states only."""
         R, W = memory.nodes.shape[:2]
-        return torch.zeros(R, per_row, W, device=memory.nodes.device).scatter_add_(2, index, held.float()).clamp(max=1)
+        slot_nodes = features.slot_nodes.reshape(-1, SLOTS)
+        row = (torch.arange(R * per_row, device=slot_nodes.device) if at is None else at) // per_row
+        return slot_nodes.clamp(0, W - 1), slot_nodes >= 0, row
 
-    def forward(self, h: torch.Tensor, features: Unpacked, memory: Memory) -> torch.Tensor:
+    def slot_embeddings(self, features: Unpacked, memory: Memory, per_row: int,
+                        at: torch.Tensor | None = None) -> torch.Tensor:
+        """(R, P, 16, d) (or (N, 16, d) for the states ``at``): the encoder's embedding of the node each slot
+        holds, the ``none`` vector where -1."""
+        index, held, row = self._slots(features, memory, per_row, at)
+        R, W, d = memory.nodes.shape
+        # one pick from the rows' nodes with ``none`` appended as a last row: the same values as a gather and
+        # a where, without the (N, 16, d) where and its backward
+        table = torch.cat([memory.nodes.reshape(R * W, d), self.none[None]])
+        flat = torch.where(held, row[:, None] * W + index, R * W)
+        picked = table.index_select(0, flat.reshape(-1))
+        return picked.reshape(-1, SLOTS, d) if at is not None else picked.reshape(R, per_row, SLOTS, d)
+
+    def on_stack(self, features: Unpacked, memory: Memory, per_row: int,
+                 at: torch.Tensor | None = None) -> torch.Tensor:
+        """(R, P, W) float 0/1: which of the task's nodes some top slot holds (0 at the states not ``at``)."""
+        index, held, _ = self._slots(features, memory, per_row, at)
+        R, W = memory.nodes.shape[:2]
+        held_nodes = torch.zeros(len(index), W, device=memory.nodes.device).scatter_add_(1, index, held.float())
+        if at is None:
+            return held_nodes.clamp(max=1).reshape(R, per_row, W)
+        return held_nodes.new_zeros(R * per_row, W).index_copy_(0, at, held_nodes.clamp(max=1)).reshape(R, per_row, W)
+
+    def forward(self, h: torch.Tensor, features: Unpacked, memory: Memory,
+                at: torch.Tensor | None = None) -> torch.Tensor:
         """h (R, P, d): decoder outputs of P states of each of memory's R rows; ``features`` of the R * P
-        states, row-major. Returns (R, P, d)."""
+        states, row-major, or of the states ``at`` only (flat indices into R * P) when given. Returns (R, P, d),
+        or (N, d) for the states ``at``."""
         R, P, d = h.shape
         nodes = memory.nodes  # (R, W, d)
-        x = self.slots(self.slot_embeddings(features, memory, P).reshape(R, P, SLOTS * d)) \
-            + self.ready(features.outputs_ready.reshape(R, P, SLOTS))
-        on_stack = self.on_stack(features, memory, P)
+        x = self.slots(self.slot_embeddings(features, memory, P, at).reshape(-1, SLOTS * d)) \
+            + self.ready(features.outputs_ready.reshape(-1, SLOTS))
+        on_stack = self.on_stack(features, memory, P, at)
         # attention with keys k_n + on_stack * held_key, values v_n + on_stack * held_value, without
         # materialising per-state keys: the held terms enter as one score and one weight per state and node
         q = self.query(h)
@@ -80,7 +98,9 @@ class ValueReadout(nn.Module):
         scores = scores.masked_fill(~memory.mask[:, None, :], float("-inf")) / d ** 0.5
         attention = scores.softmax(-1)
         pooled = attention @ values + (attention * on_stack).sum(-1, keepdim=True) * self.held_value
-        return x + self.out(pooled)
+        if at is None:
+            return x.reshape(R, P, d) + self.out(pooled)
+        return x + self.out(pooled.reshape(R * P, d).index_select(0, at))
 
 
 class PolicyNetwork(nn.Module):
@@ -136,17 +156,21 @@ class PolicyNetwork(nn.Module):
         start = self.n_inputs[task.to(tokens.device)][:, None]
         return torch.cat([start, start + change], 1)
 
-    def readout(self, h: torch.Tensor, features: Unpacked, memory: Memory) -> torch.Tensor:
+    def readout(self, h: torch.Tensor, features: Unpacked, memory: Memory,
+                at: torch.Tensor | None = None) -> torch.Tensor:
         """Join the current states' slot types, numbers and value state to decoder outputs h (R, P, d): P
-        states for each of memory's R rows, ``features`` of the R * P states row-major. Returns (R * P, out)."""
+        states for each of memory's R rows, ``features`` of the R * P states row-major. Returns (R * P, out).
+        ``at`` (N,): only the states at these flat indices into R * P (``features`` of those states only), say
+        the real positions of padded rows; returns (N, out)."""
         features = features.to(h.device)
         R, P, d = h.shape
         slot = torch.arange(SLOTS, device=h.device)
         slots = self.slot_types(slot * SLOT_CLASSES + features.types.clamp(0, SLOT_CLASSES - 1)) \
             + self.slot_origins(slot * ORIGINS + features.origins.clamp(0, ORIGINS - 1))
-        x = h.reshape(R * P, d) + slots.sum(1) + self.numbers(features.numbers)
+        picked = h.reshape(R * P, d) if at is None else h.reshape(R * P, d).index_select(0, at)
+        x = picked + slots.sum(1) + self.numbers(features.numbers)
         if self.values is not None:
-            x = x + self.values(h, features, memory).reshape(R * P, d)
+            x = x + self.values(h, features, memory, at).reshape(-1, d)
         return self.head(x)
 
     def next_outputs(self, previous: torch.Tensor, depth: torch.Tensor, position: int, memory: Memory,
@@ -185,9 +209,12 @@ class PolicyNetwork(nn.Module):
         last = h[which, length]
         return self.token_order_to_actions(self.readout(last[:, None], features, memory))
 
-    def sequence(self, tokens: torch.Tensor, task: torch.Tensor, features: Unpacked) -> torch.Tensor:
+    def sequence(self, tokens: torch.Tensor, task: torch.Tensor, features: Unpacked,
+                 at: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: outputs after every prefix of ``tokens`` (B, T) in one pass, (B, T + 1, out_dim).
-        ``features`` are those of the B * (T + 1) states, position-major per row ((B, T + 1) flattened)."""
+        ``features`` are those of the B * (T + 1) states, position-major per row ((B, T + 1) flattened). ``at``
+        (N,): only the states at these flat indices into B * (T + 1), ``features`` of those states only (say
+        each row's real states, not its padding): returns (N, out_dim)."""
         B, T = tokens.shape
         tokens = tokens.to(self.device)
         memory, memory_kv = self.memory(task)
@@ -195,6 +222,8 @@ class PolicyNetwork(nn.Module):
         x = self.decoder.embed(torch.cat([bos, tokens.clamp(min=0)], 1), self.depths(tokens, task), 0,
                                memory.pooled)
         h = self.decoder(x, memory_kv, memory.mask)
+        if at is not None:
+            return self.token_order_to_actions(self.readout(h, features, memory, at.to(self.device)))
         return self.token_order_to_actions(self.readout(h, features, memory)).reshape(B, T + 1, -1)
 
 

@@ -33,6 +33,7 @@ from tasm_env.errors import TasmError
 from .metrics import MetricsLogger
 from .policy import TasmPolicy, bound_to
 from .sampling import replay, to_trajectories, trajectory_log_probs
+from .teacher import CHUNK, TeacherData
 
 DEFAULT_MASKING = "dataflow"
 """The masks the agents emit under unless told otherwise (the typed mask narrowed by the value state, which the
@@ -152,7 +153,9 @@ def pretrain(policy: TasmPolicy, corpus: Sequence[Example], config: PretrainConf
     env = policy.env
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = random.Random(config.seed)
-    order = list(corpus)
+    # indices shuffled as the examples were (the same batches); each example's inputs computed once, kept
+    data = TeacherData(env, corpus)
+    order = list(range(len(corpus)))
     steps_per_epoch = math.ceil(len(order) / config.batch_size)
     clock = _Budget(config, total_steps=config.epochs * steps_per_epoch)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: clock.lr_factor(step))
@@ -180,7 +183,8 @@ def pretrain(policy: TasmPolicy, corpus: Sequence[Example], config: PretrainConf
         losses = []
         for batch_number, start in enumerate(range(0, len(order), config.batch_size)):
             with policy.encoding_cache():
-                loss = sequence_nll(policy, env, order[start:start + config.batch_size])
+                stop = start + config.batch_size
+                loss = data.nll(policy, order[start:stop], ahead=order[stop:start + CHUNK])
                 optimizer.zero_grad()
                 loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), config.clip)
