@@ -160,6 +160,7 @@ class CachedPrior:
         self.by_size: dict[int, Memory] = {}  # the module path's memory rows for a beam of B, with derived tensors
         self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
         self.parents: torch.Tensor | None = None
+        self.depth = self.net.n_inputs[torch.tensor([task], device=self.net.device)]  # live depth, rows last scored
 
     def follow(self, parents: torch.Tensor) -> None:
         """The next beam's row ``i`` extends row ``parents[i]`` of the beam scored last by one token."""
@@ -173,15 +174,21 @@ class CachedPrior:
         length = int(features.length[0]) if B else 0
         if bool((features.length != length).any()):
             raise BeamError("the cached prior scores beams whose rows all have the same length")
+        # the step's input is the last token emitted (BOS at the root) at its position, with the depth after it:
+        # the parent's plus the token's stack effect (what PolicyNetwork.depths sums over the prefix)
         if length:
             if self.parents is None or len(self.parents) != B:
                 raise BeamError("the cached prior needs the beam's parents (search(..., follow=prior.follow))")
-            self.caches = select_cache_rows(self.caches, self.parents.to(device))
+            parents = self.parents.to(device)
+            self.caches = select_cache_rows(self.caches, parents)
+            previous = features.tokens[:, length - 1].to(device).clamp(min=0)
+            change = torch.where(previous > 0, net.delta[previous.clamp(max=net.n_tokens - 1)], 0)
+            self.depth = self.depth.index_select(0, parents) + change
+        else:
+            previous = torch.full((B,), -1, dtype=torch.long, device=device)
+            self.depth = self.depth.expand(B)
         self.parents = None
-        tokens = features.tokens[:, :length].to(device)
-        # the step's input is the last token emitted (BOS at the root) at its position, with the depth after it
-        previous = tokens[:, -1].clamp(min=0) if length else torch.full((B,), -1, dtype=torch.long, device=device)
-        depth = net.depths(tokens, state.task)[:, length]
+        depth = self.depth
         if self.step is not None:
             out = self.step(previous, depth, length, self.caches, features.to(device))
         else:
