@@ -47,12 +47,9 @@ from tasm_env.envs.gfn import TasmGFNEnv
 from tasm_env.errors import TasmError
 from tasm_env.tasks.task import Task
 
+from .beam_prior import BeamError, CachedPrior
 from .complete import complete_programs
-from .policy import Memory, TasmPolicy, pack_state, select_cache_rows, unpack
-
-
-class BeamError(TasmError):
-    """The beam was configured wrongly (width, env without a value state)."""
+from .policy import TasmPolicy
 
 
 @dataclass
@@ -216,51 +213,6 @@ def policy_log_probs(policy: TasmPolicy, env: TasmGFNEnv, state: EmissionState, 
     logits = policy(states, conditions).to(mask.device)  # action order: token t is action t - 1, EOS last
     logits = torch.cat([logits[:, -1:], logits[:, :-1]], 1)
     return logits.masked_fill(~mask, float("-inf")).log_softmax(1)
-
-
-class CachedPrior:
-    """:func:`policy_log_probs` for the beams of one search over task ``task``, incrementally: the task's graph
-    is encoded once, and each depth costs one cached decoder step per row (:meth:`PolicyNetwork.next_outputs`)
-    instead of a pass over every row's whole prefix. The search hands it each beam's parents (``follow``, the
-    :func:`search` hook) so that every child continues from its parent's key/value caches. Call it once per
-    depth, on beams whose rows all have the same length (as :func:`search`'s do)."""
-
-    @torch.no_grad()
-    def __init__(self, policy: TasmPolicy, task: int):
-        self.net, self.env = policy.module, policy.env
-        self.memory, self.memory_kv = self.net.memory(torch.tensor([task]))
-        self.by_size: dict[int, Memory] = {}  # the memory's rows for a beam of B, with what is derived from them
-        self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
-        self.parents: torch.Tensor | None = None
-
-    def follow(self, parents: torch.Tensor) -> None:
-        """The next beam's row ``i`` extends row ``parents[i]`` of the beam scored last by one token."""
-        self.parents = parents
-
-    @torch.inference_mode()
-    def __call__(self, state: EmissionState, mask: torch.Tensor) -> torch.Tensor:
-        """(B, V) log-probabilities of the next token under ``mask``, as :func:`policy_log_probs` gives them."""
-        net, device, B = self.net, self.net.device, len(state)
-        features = unpack(pack_state(self.env, state), self.env.max_len)
-        length = int(features.length[0]) if B else 0
-        if bool((features.length != length).any()):
-            raise BeamError("the cached prior scores beams whose rows all have the same length")
-        if length:
-            if self.parents is None or len(self.parents) != B:
-                raise BeamError("the cached prior needs the beam's parents (search(..., follow=prior.follow))")
-            self.caches = select_cache_rows(self.caches, self.parents.to(device))
-        self.parents = None
-        tokens = features.tokens[:, :length].to(device)
-        # the step's input is the last token emitted (BOS at the root) at its position, with the depth after it
-        previous = tokens[:, -1].clamp(min=0) if length else torch.full((B,), -1, dtype=torch.long, device=device)
-        depth = net.depths(tokens, state.task)[:, length]
-        memory = self.by_size.get(B)
-        if memory is None:  # every row is the search's one task; kept with its derived tensors for this B
-            rows = self.memory.rows(torch.zeros(B, dtype=torch.long, device=device))
-            memory = self.by_size[B] = Memory(rows.nodes, rows.mask, rows.pooled, derived={})
-        memory_kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv]
-        out = net.next_outputs(previous, depth, length, memory, memory_kv, self.caches, features)
-        return out.to(mask.device).masked_fill(~mask, float("-inf")).log_softmax(1)
 
 
 PROGRESS_WEIGHT = 1.0

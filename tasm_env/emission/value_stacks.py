@@ -25,6 +25,7 @@ are computed from the padded arrays, every task at once (:func:`~tasm_env.emissi
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
@@ -75,6 +76,17 @@ _ROWS = 1 << 32
 one int array (no tuple a row)."""
 
 
+_WORD = 8
+"""Bytes of one int64 of a packed key."""
+
+
+def _packed(key: tuple[int, tuple]) -> bytes:
+    """A (task, prefix) key as the store keys it: task and tokens as int64 bytes. Bytes keep their hash, so
+    the several lookups of one key hash it once (a tuple hashes its whole prefix at every lookup), and the
+    parent's key is a slice."""
+    return array("q", (key[0], *key[1])).tobytes()
+
+
 def _entry(serial: int, row: int) -> int:
     return serial * _ROWS + row + 1
 
@@ -90,7 +102,7 @@ class ValueStacks:
     def __init__(self, model, store_size: int = STORE_SIZE):
         self.model = model
         self.store_size = int(store_size)
-        # (task, prefix) -> its chunk serial and row, one int (_entry); inserted in serial order
+        # (task, prefix), packed (_packed) -> its chunk serial and row, one int (_entry); inserted in serial order
         self._store: OrderedDict = OrderedDict()
         self._chunks: OrderedDict[int, _Chunk] = OrderedDict()
         self._serial = 0
@@ -163,24 +175,25 @@ class ValueStacks:
         """Each key's store entry (see _entry), the missing prefixes stepped (the store is not trimmed here: see
         _evict). Each missing prefix's key is built once, with its parent's (one slice a row)."""
         store = self._store
-        need: dict[tuple, tuple] = {}  # missing prefix -> its parent
-        for key in keys:
+        packed = [_packed(key) for key in keys]
+        need: dict[bytes, bytes] = {}  # missing prefix -> its parent
+        for key in packed:
             while key not in store and key not in need:
-                if not key[1]:
-                    store[key] = self._empty(key[0])
+                if len(key) == _WORD:  # the empty prefix: the task alone
+                    store[key] = self._empty(int(np.frombuffer(key, np.int64)[0]))
                     break
-                parent = need[key] = (key[0], key[1][:-1])
+                parent = need[key] = key[:-_WORD]
                 key = parent
         by_length: dict[int, tuple[list, list]] = {}
         for child, parent in need.items():
-            group = by_length.get(len(parent[1]))
+            group = by_length.get(len(parent))
             if group is None:
-                group = by_length[len(parent[1])] = ([], [])
+                group = by_length[len(parent)] = ([], [])
             group[0].append(child)
             group[1].append(parent)
         for length in sorted(by_length):
             self._step(*by_length[length])
-        return np.array([store[key] for key in keys], dtype=np.int64)
+        return np.array([store[key] for key in packed], dtype=np.int64)
 
     def _evict(self) -> None:
         store = self._store
@@ -227,12 +240,13 @@ class ValueStacks:
             return found
         return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret)
 
-    def _step(self, keys: list, parents: list) -> None:
-        """The children ``keys`` from their ``parents``' stored stacks, every row at once."""
+    def _step(self, keys: list[bytes], parents: list[bytes]) -> None:
+        """The children ``keys`` from their ``parents``' stored stacks, every row at once (packed keys of one
+        length: task, then the tokens)."""
         store = self._store
         serial, row = _split(np.array([store[parent] for parent in parents], dtype=np.int64))
-        tasks = np.array([key[0] for key in keys], dtype=np.int64)
-        tokens = np.array([key[1][-1] for key in keys], dtype=np.int64)
+        words = np.frombuffer(b"".join(keys), np.int64).reshape(len(keys), -1)
+        tasks, tokens = words[:, 0].copy(), words[:, -1].copy()
         picked = np.flatnonzero((row >= 0) & (tokens >= 1))
         tid = self.templates.ids(tasks[picked], tokens[picked])
         picked, tid = picked[tid >= 0], tid[tid >= 0]
