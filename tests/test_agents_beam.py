@@ -215,7 +215,7 @@ def test_policy_beam_ranks_by_the_policys_log_probability(helper):
 
 def test_the_cached_beam_prior_agrees_with_the_estimator_call():
     """The incremental prior (one cached decoder step per depth, each child from its parent's caches) gives the
-    log-probabilities of the estimator call on the whole prefixes, at every depth of a beam whose rows come from
+    log-probabilities of the estimator call on the whole prefixes, and the live depth it carries, at every depth of a beam whose rows come from
     several distinct parents (so re-indexing the caches matters); and the beam it steers finishes the same
     programs with the same scores as the reference path."""
     env = TasmGFNEnv(tasks=[WASTEFUL], suite=None, masking="dataflow", max_len=6, value_state=True)
@@ -236,6 +236,8 @@ def test_the_cached_beam_prior_agrees_with_the_estimator_call():
         assert torch.equal(torch.isfinite(fast), torch.isfinite(reference))
         legal = torch.isfinite(reference)
         assert torch.allclose(fast[legal], reference[legal], atol=1e-5), f"depth {seen[-1][0]}"
+        # the live depth it carries from parent to child is the one summed over the whole prefix
+        assert torch.equal(cached.depth, policy.module.depths(state.tokens[:, :seen[-1][0]], state.task)[:, -1])
         return scores[:, None] + reference.to(torch.float64)
 
     list(search(env, 0, 6, prior, follow=follow))
