@@ -226,12 +226,9 @@ def _write_io(b, n):
 
 def _read_mem(b, n):
     pointer = b.stack.pop()
-    # the address additions in one call, before the reads (their ids come first; values and levels are the same)
-    addresses = b.offsets(pointer, range(0, -n - 1, -1))
-    read, stack = b.mem_read, b.stack
     for k in range(n):
-        stack.append(read(addresses[k]))
-    stack.append(addresses[n])
+        b.stack.append(b.mem_read(b.add_const(pointer, -k)))
+    b.stack.append(b.add_const(pointer, -n))
 
 
 def _write_mem(b, n):
@@ -262,11 +259,10 @@ def _sponge_squeeze(b, _):
 
 def _sponge_absorb_mem(b, _):
     pointer = b.stack.pop()
-    addresses = b.offsets(pointer, range(11))  # the additions first, as in _read_mem
-    words = [b.mem_read(address) for address in addresses[:10]]
+    words = [b.mem_read(b.add_const(pointer, i)) for i in range(10)]
     for i in range(4):  # Triton overwrites the 4 slots below the pointer with the first 4 words
         b.stack[-1 - i] = words[i]
-    b.stack.append(addresses[10])
+    b.stack.append(b.add_const(pointer, 10))
     b.sponge = b.ops("permute", [*words, *b.sponge[10:]])
 
 
@@ -285,9 +281,8 @@ def _merkle_step(b, _):
 
 def _merkle_step_mem(b, _):
     pointer = b.stack[-8]
-    addresses = b.offsets(pointer, range(6))  # the additions first, as in _read_mem
-    sibling = [b.mem_read(address) for address in addresses[:5]]
-    b.stack[-8] = addresses[5]
+    sibling = [b.mem_read(b.add_const(pointer, w)) for w in range(5)]
+    b.stack[-8] = b.add_const(pointer, 5)
     _merkle(b, sibling)
 
 
@@ -304,16 +299,14 @@ def _dot_step(rhs_words):
     def handler(b, _):
         rhs_pointer, lhs_pointer = b.pop(2)
         accumulator = b.pop(3)
-        # the address additions first, as in _read_mem
-        rhs_at, lhs_at = b.offsets(rhs_pointer, range(rhs_words + 1)), b.offsets(lhs_pointer, range(4))
         rhs, lhs = [], []
         for i in range(3):  # Triton reads the rhs and lhs words alternately
             if i < rhs_words:
-                rhs.append(b.mem_read(rhs_at[i]))
-            lhs.append(b.mem_read(lhs_at[i]))
+                rhs.append(b.mem_read(b.add_const(rhs_pointer, i)))
+            lhs.append(b.mem_read(b.add_const(lhs_pointer, i)))
         first = b.op(kind, [*accumulator, *rhs, *lhs])
         b.stack.extend(_results(kind, first, 3))
-        b.stack.extend((lhs_at[3], rhs_at[rhs_words]))
+        b.stack.extend((b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))
     return handler
 
 
