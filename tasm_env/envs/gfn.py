@@ -235,9 +235,13 @@ class TasmGFNEnv(DiscreteEnv):
     # ---- masks
     def forward_masks(self, states: DiscreteStates) -> torch.Tensor:
         """(*batch, V) bool under the masking level, EOS (exit) last. Any batch shape; sink rows get some mask."""
-        mask = self.machine.forward_masks(self.emission_state(states), self.masking)
-        mask = torch.cat([mask[:, 1:], mask[:, :1]], dim=1)
-        return mask.reshape(*states.batch_shape, self.n_actions)
+        return self.action_masks(self.emission_state(states)).reshape(*states.batch_shape, self.n_actions)
+
+    def action_masks(self, state: EmissionState) -> torch.Tensor:
+        """(rows, V) bool forward masks of emission states under the masking level, in torchgfn's action order
+        (EOS, the exit action, last)."""
+        mask = self.machine.forward_masks(state, self.masking)
+        return torch.cat([mask[:, 1:], mask[:, :1]], dim=1)
 
     def value_observations(self, states: DiscreteStates) -> dict[str, torch.Tensor]:
         """The value state of ``states`` for policies: ``slot_nodes`` (*batch, 16) int64 and ``outputs_ready``
