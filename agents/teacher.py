@@ -25,7 +25,7 @@ from tasm_env.emission.state import PAD, EmissionState
 
 from .policy import TasmPolicy, Unpacked, pack_state, unpack
 from .policy_config import PolicyError
-from .sampling import replay
+from .sampling import masked_log_probs, replay
 
 CHUNK = 512
 """Examples replayed together when some are first needed (the machine's per-step cost is mostly per call)."""
@@ -111,9 +111,8 @@ class TeacherData:
             self.prepare([*indices, *ahead])
         tokens, task, features, at, masks, actions = self.batch(indices)
         logits = policy.module.sequence(tokens, task, features, at)  # (N, V)
-        device = logits.device
-        log_probs = logits.masked_fill(~masks.to(device), float("-inf")).log_softmax(-1)
-        chosen = log_probs.gather(-1, actions.to(device)[:, None])[:, 0]
+        # the N states as one row of N actions, none past its end
+        chosen = masked_log_probs(logits[None], masks[None], actions[None], torch.tensor([len(actions)]))
         return -chosen.sum().to(tokens.device) / len(actions)
 
 
