@@ -236,6 +236,37 @@ def timed(function: Callable, totals: dict, label: str, clock: Callable[[], floa
     return wrapper
 
 
+class Phases:
+    """Exclusive CPU time per phase: a wrapped call's time goes to its label, minus that of wrapped calls
+    inside it (which go to theirs); :func:`timed` is the inclusive wrapper."""
+
+    def __init__(self):
+        self.totals: collections.Counter = collections.Counter()
+        self.stack: list[str] = []
+        self.mark = time.process_time()
+
+    def _switch(self) -> None:
+        now = time.process_time()
+        if self.stack:
+            self.totals[self.stack[-1]] += now - self.mark
+        self.mark = now
+
+    def wrap(self, function, label: str):
+        def wrapper(*args, **kwargs):
+            self._switch()
+            self.stack.append(label)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._switch()
+                self.stack.pop()
+        return wrapper
+
+    def patch(self, owner, name: str, label: str) -> None:
+        if hasattr(owner, name):
+            setattr(owner, name, self.wrap(getattr(owner, name), label))
+
+
 @contextlib.contextmanager
 def _timed_stages(totals: collections.Counter):
     """Wrap the verifier's stages (module attributes it calls) so that each adds its time to ``totals``."""

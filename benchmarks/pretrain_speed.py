@@ -24,7 +24,6 @@ masked log-softmax, trajectories), backward, optimizer (clip + step + zero_grad)
 from __future__ import annotations
 
 import argparse
-import collections
 import random
 import time
 
@@ -33,6 +32,7 @@ import torch
 import agents.pretrain as pretrain_module
 import agents.sampling as sampling
 import tasm_env as te
+from core import Phases  # the sibling scripts' timing wrappers
 from agents.pipeline import extra_tasks, keep_value_facts, make_env, split_tasks
 from agents.policy import PolicyConfig, PrefixDecoder, PolicyNetwork, TaskGraphs, TasmPolicy
 from agents.pretrain import PretrainConfig, training_corpus
@@ -43,37 +43,6 @@ except ImportError:  # the code before the fast path
     teacher = None
 
 CLOCK = time.process_time
-
-
-class Phases:
-    """Exclusive CPU time per phase: a wrapped call's time goes to its label, minus that of wrapped calls
-    inside it (which go to theirs)."""
-
-    def __init__(self):
-        self.totals: collections.Counter = collections.Counter()
-        self.stack: list[str] = []
-        self.mark = CLOCK()
-
-    def _switch(self) -> None:
-        now = CLOCK()
-        if self.stack:
-            self.totals[self.stack[-1]] += now - self.mark
-        self.mark = now
-
-    def wrap(self, function, label: str):
-        def wrapper(*args, **kwargs):
-            self._switch()
-            self.stack.append(label)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self._switch()
-                self.stack.pop()
-        return wrapper
-
-    def patch(self, owner, name: str, label: str) -> None:
-        if hasattr(owner, name):
-            setattr(owner, name, self.wrap(getattr(owner, name), label))
 
 
 def setting(extra: int, variants: int):
