@@ -10,7 +10,7 @@ from test_batch import MEMORY, lanes_of
 from test_batch_align import run_scheduled
 
 import tasm_env as te
-from tasm_env import batch, testing as tst
+from tasm_env import batch, isa, testing as tst
 from tasm_env.batch_ops import EVALUATORS, permute_and_merkle
 
 _SETTINGS = settings(max_examples=60, deadline=None,
@@ -38,7 +38,8 @@ def test_one_call_gives_what_the_two_evaluators_give(m_permute, m_merkle, lanes,
         assert [(k, m.tolist()) for k, m in crashes] == [(k, m.tolist()) for k, m in alone_crashes], name
 
 
-_HASHING = tuple(sorted(set(MEMORY) | {"hash", "merkle_step", "merkle_step_mem", "sponge_absorb", "sponge_init"}))
+# every instruction that runs Tip5 or touches the sponge (isa), with test_batch's RAM and I/O ones
+_HASHING = tuple(sorted(set(MEMORY) | {spec.name for spec in isa.iter_instructions() if spec.uses_hash_table}))
 
 
 @_SETTINGS
