@@ -66,7 +66,7 @@ class TeacherData:
         features = pack_state(env, flat)[:, env.max_len:]
         if features.numel() and (features.min() < np.iinfo(_FEATURES).min or features.max() > np.iinfo(_FEATURES).max):
             raise PolicyError("a state's features do not fit int16")
-        masks = env.action_masks(flat)
+        masks = env.emission_forward_masks(flat)
         features = features.numpy().astype(_FEATURES)
         bits = np.packbits(masks.numpy(), axis=1)
         ends = (lengths + 1).cumsum(0).tolist()

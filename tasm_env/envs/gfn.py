@@ -235,9 +235,10 @@ class TasmGFNEnv(DiscreteEnv):
     # ---- masks
     def forward_masks(self, states: DiscreteStates) -> torch.Tensor:
         """(*batch, V) bool under the masking level, EOS (exit) last. Any batch shape; sink rows get some mask."""
-        return self.action_masks(self.emission_state(states)).reshape(*states.batch_shape, self.n_actions)
+        masks = self.emission_forward_masks(self.emission_state(states))
+        return masks.reshape(*states.batch_shape, self.n_actions)
 
-    def action_masks(self, state: EmissionState) -> torch.Tensor:
+    def emission_forward_masks(self, state: EmissionState) -> torch.Tensor:
         """(rows, V) bool forward masks of emission states under the masking level, in torchgfn's action order
         (EOS, the exit action, last)."""
         mask = self.machine.forward_masks(state, self.masking)
