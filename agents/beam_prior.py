@@ -12,7 +12,7 @@ import torch
 from tasm_env.emission.state import EmissionState
 from tasm_env.errors import TasmError
 
-from .policy import KVCache, Memory, TasmPolicy, state_features
+from .policy import Memory, TasmPolicy, select_cache_rows, state_features
 
 
 class BeamError(TasmError):
@@ -31,10 +31,11 @@ class CachedPrior:
     @torch.no_grad()
     def __init__(self, policy: TasmPolicy, task: int):
         self.net, self.env = policy.module, policy.env
+        self.device = self.net.device  # where the network runs (read once: a property lookup per call otherwise)
         self.memory, self.memory_kv = self.net.memory(torch.tensor([task]))
         self.by_size: dict[int, tuple[Memory, list]] = {}  # the memory's rows for a beam of B (derived tensors
         # kept) and its keys and values
-        self.cache = KVCache(len(self.net.decoder.layers))
+        self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
         self.parents: torch.Tensor | None = None
         self.depth = self.net.n_inputs[torch.tensor([task], device=self.net.device)]  # live depth, rows last scored
 
@@ -45,7 +46,7 @@ class CachedPrior:
     @torch.inference_mode()
     def __call__(self, state: EmissionState, mask: torch.Tensor) -> torch.Tensor:
         """(B, V) log-probabilities of the next token under ``mask``, as ``policy_log_probs`` gives them."""
-        net, device, B = self.net, self.net.device, len(state)
+        net, device, B = self.net, self.device, len(state)
         features = state_features(self.env, state)
         length = int(features.length[0]) if B else 0
         if bool((features.length != length).any()):
@@ -56,7 +57,7 @@ class CachedPrior:
             if self.parents is None or len(self.parents) != B:
                 raise BeamError("the cached prior needs the beam's parents (search(..., follow=prior.follow))")
             parents = self.parents.to(device)
-            self.cache.follow(parents)
+            self.caches = select_cache_rows(self.caches, parents)
             previous = features.tokens[:, length - 1].to(device).clamp(min=0)
             change = torch.where(previous > 0, net.delta[previous.clamp(max=net.n_tokens - 1)], 0)
             self.depth = self.depth.index_select(0, parents) + change
@@ -69,7 +70,7 @@ class CachedPrior:
             self.by_size[B] = (Memory(rows.nodes, rows.mask, rows.pooled, derived={}),
                                [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv])
         memory, memory_kv = self.by_size[B]
-        out = net.next_outputs(previous, self.depth, length, memory, memory_kv, self.cache, features)
+        out = net.next_outputs(previous, self.depth, length, memory, memory_kv, self.caches, features)
         return out.to(mask.device).masked_fill(~mask, float("-inf")).log_softmax(1)
 
 

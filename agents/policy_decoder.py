@@ -3,7 +3,7 @@ each position embeds its token, its position and the live stack depth after it (
 running sum of the tokens' stack effects); every layer cross-attends to the task's nodes. Because the decoder is
 causal, the output at position ``p`` depends only on the first ``p`` tokens: one pass over a whole sequence
 scores every step of it (teacher forcing), and sampling extends a key/value cache one token at a time
-(:class:`KVCache`; :meth:`KVCache.follow` continues other rows of it, for the beam)."""
+(:func:`select_cache_rows` picks a batch's rows of those caches, for the beam)."""
 
 from __future__ import annotations
 
@@ -43,16 +43,15 @@ class DecoderLayer(nn.Module):
         return _heads(k, self.heads), _heads(v, self.heads)
 
     def forward(self, x: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor], memory_mask: torch.Tensor,
-                cache: "KVCache | None" = None, index: int = 0) -> torch.Tensor:
-        """``memory_mask`` (B, 1, 1, N): the nodes each row attends to. ``cache``: the keys and values of the
-        positions before ``x``'s, this layer's being ``index`` of it (grown for ``x``'s positions by the caller,
-        :meth:`KVCache.grow`)."""
-        qkv, past = self.qkv(self.norm_self(x)), 0
-        if cache is None:
-            q, k, v = (_heads(t, self.heads) for t in qkv.chunk(3, dim=-1))
-        else:
-            past, d = cache.length - x.shape[1], x.shape[2]
-            q, (k, v) = _heads(qkv[..., :d], self.heads), cache.write(index, qkv[..., d:])
+                cache: dict | None = None) -> torch.Tensor:
+        """``memory_mask`` (B, 1, 1, N): the nodes each row attends to."""
+        q, k, v = (_heads(t, self.heads) for t in self.qkv(self.norm_self(x)).chunk(3, dim=-1))
+        past = 0
+        if cache is not None:
+            if "k" in cache:
+                past = cache["k"].shape[2]
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
         # a block of new positions attends causally among itself and to everything cached before it
         causal = None
         if x.shape[1] > 1:
@@ -68,48 +67,12 @@ class DecoderLayer(nn.Module):
         return self.dropout(x) if self.training and self.dropout.p > 0 else x
 
 
-class KVCache:
-    """The decoder's keys and values of the positions decoded so far, for a batch of rows: every layer's in one
-    buffer (B, layers, 2, heads, T, d_head), each layer attending over views of it. A step allocates it its new
-    positions longer (:meth:`grow`) and copies the cached rows into it in one ``index_select`` (the rows
-    :meth:`follow` names: a beam's children continue their parents), then each layer writes its new keys and
-    values in place (:meth:`write`): one copy of the cache a step, where a re-index and a ``cat`` per layer and
-    tensor copied it twice. The views hold the same floats as those tensors, so attention over them gives the
-    same outputs."""
-
-    def __init__(self, layers: int):
-        self.layers = layers
-        self.buffer: torch.Tensor | None = None
-        self.rows: torch.Tensor | None = None
-
-    @property
-    def length(self) -> int:
-        """Positions cached (those grown for included)."""
-        return 0 if self.buffer is None else self.buffer.shape[4]
-
-    def follow(self, rows: torch.Tensor) -> None:
-        """The next step's row ``i`` continues cached row ``rows[i]`` (repeats allowed; by default row ``i``)."""
-        self.rows = rows
-
-    def grow(self, batch: int, new: int, heads: int, d_head: int, like: torch.Tensor) -> None:
-        """Room for ``new`` more positions of ``batch`` rows (the rows followed, else the rows cached), on
-        ``like``'s device and dtype."""
-        past = self.length
-        buffer = like.new_empty(batch, self.layers, 2, heads, past + new, d_head)
-        if past and self.rows is None:
-            buffer[..., :past, :] = self.buffer
-        elif past:  # index_select, not advanced indexing: the rows copied as whole blocks, straight into place
-            torch.index_select(self.buffer, 0, self.rows, out=buffer[..., :past, :])
-        self.buffer, self.rows = buffer, None
-
-    def write(self, layer: int, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store layer ``layer``'s keys and values of the positions grown for, (B, new, 2 * d_model) as its
-        projection gives them (keys first, heads in order); returns its keys and values of every position
-        (B, heads, T, d_head)."""
-        B, new, _ = kv.shape
-        heads, d_head = self.buffer.shape[3], self.buffer.shape[5]
-        self.buffer[:, layer, :, :, -new:] = kv.view(B, new, 2, heads, d_head).permute(0, 2, 3, 1, 4)  # one copy
-        return self.buffer[:, layer, 0], self.buffer[:, layer, 1]
+def select_cache_rows(caches: list[dict], rows: torch.Tensor) -> list[dict]:
+    """The decoder's key/value caches (one dict per layer, as :meth:`PolicyNetwork.next_outputs` fills them)
+    for the given rows (B',) of the batch they were built on, in that order (repeats allowed): a beam's children
+    continue from their parents' caches."""
+    # index_select, not t[rows]: the same rows, copied as whole blocks (advanced indexing is several times slower)
+    return [{name: t.index_select(0, rows) for name, t in cache.items()} for cache in caches]
 
 
 class PrefixDecoder(nn.Module):
@@ -135,15 +98,11 @@ class PrefixDecoder(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor, memory_kv: list, memory_mask: torch.Tensor,
-                cache: KVCache | None = None) -> torch.Tensor:
-        """``cache``: the positions before ``x``'s, extended by them."""
-        if cache is not None:
-            heads = self.layers[0].heads
-            cache.grow(x.shape[0], x.shape[1], heads, x.shape[2] // heads, x)
+                caches: list[dict] | None = None) -> torch.Tensor:
         memory_mask = memory_mask[:, None, None, :]  # broadcast over heads and queries, once for every layer
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory_kv[i], memory_mask, cache, i)
+            x = layer(x, memory_kv[i], memory_mask, None if caches is None else caches[i])
         return self.norm(x)
 
 
-__all__ = ["MAX_DEPTH", "DecoderLayer", "KVCache", "PrefixDecoder"]
+__all__ = ["MAX_DEPTH", "DecoderLayer", "PrefixDecoder", "select_cache_rows"]

@@ -24,7 +24,7 @@ from torch import nn
 from tasm_env.envs.gfn import TasmGFNEnv
 
 from .policy_config import PolicyConfig, PolicyError, has_value_state
-from .policy_decoder import KVCache, PrefixDecoder
+from .policy_decoder import PrefixDecoder
 from .policy_encoder import Memory, TaskGraphs
 from .policy_states import N_NUMBERS, ORIGINS, SLOT_CLASSES, SLOTS, Unpacked, unpack
 from .prefixes import shared_prefixes
@@ -178,11 +178,11 @@ class PolicyNetwork(nn.Module):
         return self.head(x)
 
     def next_outputs(self, previous: torch.Tensor, depth: torch.Tensor, position: int, memory: Memory,
-                     memory_kv: list, cache: KVCache, features: Unpacked) -> torch.Tensor:
+                     memory_kv: list, caches: list[dict], features: Unpacked) -> torch.Tensor:
         """One cached decoding step (sampling): the outputs (B, out_dim), in token order, after the previous
-        token (B,) (-1 = BOS) at ``position``, with the live depth (B,) after it; extends ``cache``."""
+        token (B,) (-1 = BOS) at ``position``, with the live depth (B,) after it; extends ``caches``."""
         x = self.decoder.embed(previous[:, None], depth[:, None], position, memory.pooled)
-        return self.readout(self.decoder(x, memory_kv, memory.mask, cache), features, memory)
+        return self.readout(self.decoder(x, memory_kv, memory.mask, caches), features, memory)
 
     def token_order_to_actions(self, out: torch.Tensor) -> torch.Tensor:
         if self.out_dim != self.n_tokens:

@@ -25,7 +25,7 @@ from tasm_env.envs.gfn import TasmGFNEnv, tokens_to_actions
 from tasm_env.emission.state import PAD, EmissionState
 from tasm_env.emission.vocab import EOS
 
-from .policy import KVCache, PolicyError, TasmPolicy, condition_task_ids, pack_state, unpack
+from .policy import PolicyError, TasmPolicy, condition_task_ids, pack_state, unpack
 
 
 @dataclass
@@ -81,7 +81,7 @@ def rollout(policy: TasmPolicy, task: torch.Tensor | Sequence[int], *, temperatu
     task = torch.as_tensor(task, dtype=torch.long).reshape(-1)
     state = machine.initial(task)
     memory, memory_kv = net.memory(task)
-    cache = KVCache(len(net.decoder.layers))
+    caches: list[dict] = [{} for _ in net.decoder.layers]
     B = len(task)
     previous = torch.full((B,), -1, dtype=torch.long, device=device)  # BOS
     depth = net.n_inputs[task.to(device)].clone()
@@ -89,7 +89,7 @@ def rollout(policy: TasmPolicy, task: torch.Tensor | Sequence[int], *, temperatu
     history, emitted = [state.data.clone()], []
     for t in range(env.max_len + 1):
         features = unpack(pack_state(env, state), env.max_len)
-        logits = net.next_outputs(previous, depth, t, memory, memory_kv, cache, features).to(state.data.device)
+        logits = net.next_outputs(previous, depth, t, memory, memory_kv, caches, features).to(state.data.device)
         mask = machine.forward_masks(state, env.masking)
         token = _choose(logits, mask, temperature, epsilon, greedy, generator)
         token = torch.where(done, EOS, token)

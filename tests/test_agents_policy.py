@@ -12,8 +12,8 @@ import tasm_env as te
 from agents.checkpoint import CheckpointError, load_module, read_checkpoint, save_checkpoint
 from agents.gflownet import GFlowNetConfig, GFlowNetTrainer, build_gflownet
 from agents.pipeline import evaluate_policy
-from agents.policy import (KVCache, PolicyConfig, PolicyError, TasmFlow, TasmPolicy, bound_to, condition_task_ids,
-                           graph_logz, pack_state, resolve_device, unpack)
+from agents.policy import (PolicyConfig, PolicyError, TasmFlow, TasmPolicy, bound_to, condition_task_ids, graph_logz,
+                           pack_state, resolve_device, unpack)
 from agents.sampling import (masked_log_probs, replay, rollout, sample_programs, to_trajectories,
                              trajectory_log_probs, trajectory_logits)
 from tasm_env.envs.gfn import TasmGFNEnv
@@ -164,14 +164,14 @@ def test_the_network_makes_every_tensor_on_its_own_device():
         assert chosen.is_meta and chosen.shape == (B, T)
         # the cached sampler's steps
         memory, memory_kv = net.memory(sampled.task)
-        cache = KVCache(len(net.decoder.layers))
+        caches = [{} for _ in net.decoder.layers]
         previous = torch.full((B,), -1, dtype=torch.long, device="meta")
         depth = net.n_inputs[sampled.task.to("meta")]
         features = unpack(pack_state(ENV, ENV.machine.initial(sampled.task)), ENV.max_len)
         for position in range(2):
-            step = net.next_outputs(previous, depth, position, memory, memory_kv, cache, features)
+            step = net.next_outputs(previous, depth, position, memory, memory_kv, caches, features)
             assert step.is_meta and step.shape == (B, ENV.n_actions)
-        assert cache.length == 2 and cache.buffer.is_meta
+        assert caches[0]["k"].shape[2] == 2
         # log Z's encoder
         logz = graph_logz(ENV, SMALL).to("meta")
         assert logz.module.graphs.memory(sampled.task).pooled.is_meta

@@ -1,9 +1,8 @@
 """The beam's speed paths equal the paths they replace, on Hypothesis-drawn inputs: ``slot_nodes_of`` looking
 slots up by value against its lane-by-lane comparison; value-state progress read off the value arrays against
 the one from :class:`ValueFacts` rows; the merge keys of some rows against those of every row; the value
-readout with its node keys and values kept against computing them; the decoder's :class:`KVCache` (one buffer,
-rows copied into place) against a cat of each step's keys onto advanced-indexed rows; ``state_features`` against
-``unpack(pack_state(...))``."""
+readout with its node keys and values (and its slot table and mask) kept against computing them;
+``select_cache_rows`` against advanced indexing; ``state_features`` against ``unpack(pack_state(...))``."""
 
 import numpy as np
 import torch
@@ -11,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from agents.beam import progress
-from agents.policy import KVCache, Memory, PolicyConfig, TasmPolicy, pack_state, state_features, unpack
+from agents.policy import (Memory, PolicyConfig, TasmPolicy, pack_state, select_cache_rows, state_features,
+                          unpack)
 from tasm_env.emission.probe_facts import slot_nodes_of
 from tasm_env.envs.gfn import TasmGFNEnv
 from test_beam_paths import TASK, one_row_progress, small_env
@@ -115,29 +115,13 @@ def test_the_value_readout_with_kept_node_projections_is_the_same_tensor(picks, 
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(1, 3), st.lists(st.integers(0, 4), min_size=5, max_size=5),
-                                st.booleans()), min_size=1, max_size=6))
-def test_the_kv_cache_holds_each_rows_keys_as_cat_and_advanced_indexing_would(steps):
-    """Grown step by step (1-3 new positions at a time), each step's rows continuing drawn rows of the last
-    (repeats and any order; or the same rows), every layer's keys and values in the one buffer equal the
-    reference's: the rows picked by advanced indexing, each step's new keys and values cat on."""
-    layers, heads, d_head, B = 2, 2, 3, 5
-    cache, want = KVCache(layers), [(None, None)] * layers
-    for new, rows, follow in steps:
-        index = torch.tensor(rows)
-        if follow and cache.length:
-            cache.follow(index)
-            want = [(k[index], v[index]) for k, v in want]
-        x = torch.zeros(B, new, heads * d_head)
-        cache.grow(B, new, heads, d_head, x)
-        for layer in range(layers):
-            kv = torch.randn(B, new, 2 * heads * d_head)
-            k, v = (t.view(B, new, heads, d_head).transpose(1, 2) for t in kv.chunk(2, dim=-1))
-            old_k, old_v = want[layer]
-            want[layer] = (k, v) if old_k is None else (torch.cat([old_k, k], 2), torch.cat([old_v, v], 2))
-            got = cache.write(layer, kv)
-            assert all(torch.equal(g, w) for g, w in zip(got, want[layer]))
-    assert cache.length == sum(new for new, _, _ in steps)
+@given(rows=st.lists(st.integers(0, 4), min_size=1, max_size=12), length=st.integers(1, 6))
+def test_select_cache_rows_is_advanced_indexing(rows, length):
+    """The caches' rows picked by index_select are those advanced indexing picks, repeats and order included."""
+    caches = [{"k": torch.randn(5, 2, length, 3), "v": torch.randn(5, 2, length, 3)} for _ in range(2)]
+    index = torch.tensor(rows)
+    for got, cache in zip(select_cache_rows(caches, index), caches):
+        assert got.keys() == cache.keys() and all(torch.equal(got[name], cache[name][index]) for name in cache)
 
 
 @settings(max_examples=20, deadline=None)

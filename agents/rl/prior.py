@@ -33,7 +33,7 @@ from tasm_env.emission.vocab import EOS
 from tasm_env.errors import ConfigError
 from tasm_env.envs.gfn import TasmGFNEnv
 
-from ..policy import KVCache, TasmPolicy, pack_state, unpack
+from ..policy import TasmPolicy, pack_state, unpack
 from .features import ActionScorePolicy
 
 PRIOR_KEY = "prior_logp"
@@ -72,7 +72,7 @@ class PretrainedPriorObservation(gymnasium.Wrapper):
             self._memories[task] = self.net.memory(torch.tensor([task]))
         self._task, (self._memory, self._kv) = task, self._memories[task]
         self._state = self.gfn.machine.initial(torch.tensor([task]))
-        self._cache = KVCache(len(self.net.decoder.layers))
+        self._caches: list[dict] = [{} for _ in self.net.decoder.layers]
         self._previous = torch.tensor([-1])  # BOS
         self._depth = self.net.n_inputs[torch.tensor([task])].clone()
         self._position = 0
@@ -89,7 +89,7 @@ class PretrainedPriorObservation(gymnasium.Wrapper):
     def _prior(self) -> np.ndarray:
         features = unpack(pack_state(self.gfn, self._state), self.gfn.max_len)
         out = self.net.next_outputs(self._previous, self._depth, self._position, self._memory, self._kv,
-                                    self._cache, features)[0]
+                                    self._caches, features)[0]
         return out.log_softmax(-1).clamp(min=LOGP_FLOOR).numpy().astype(np.float32)
 
     def reset(self, **kwargs):
