@@ -148,7 +148,8 @@ def _next_beam(env: TasmGFNEnv, beam: EmissionState, child: torch.Tensor, width:
         lost, parent_of = facts.lost.tolist(), (index // V).tolist()
         # value keys only for the rows the loop reaches (best first), a block at a time: most rows never do
         stored = _StoredKeys(machine, rows, width) if seen is not None else None
-        candidates = sorted(range(len(index)), key=lambda i: -score[i]) if rescore is not None else range(len(index))
+        # best score first, ties in prior order (a stable sort, as sorted(..., key=-score) gives them)
+        candidates = np.argsort(-score, kind="stable").tolist() if rescore is not None else range(len(index))
         picked.append((rows, []))
         for at, i in enumerate(candidates):
             if lost[i]:
@@ -340,7 +341,11 @@ def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, ValueArray
             return out
         slot_nodes = facts.slot_nodes[live]
         # as ValueFacts.ready_share: the share of the task's outputs ready (arity columns wide), 1 with none
-        arities = [probes(t).arity for t in rows.task.numpy()[live].tolist()]
+        ids = rows.task.numpy()[live]
+        if (ids == ids[0]).all():  # one task (the beam's rows): its arity once, not a lookup per row
+            arities = [probes(int(ids[0])).arity] * len(live)
+        else:
+            arities = [probes(t).arity for t in ids.tolist()]
         if len(set(arities)) == 1 and arities[0]:
             ready = facts.ready[live, :arities[0]].mean(1)
         else:

@@ -12,7 +12,7 @@ import torch
 from tasm_env.emission.state import EmissionState
 from tasm_env.errors import TasmError
 
-from .policy import Memory, TasmPolicy, pack_state, select_cache_rows, unpack
+from .policy import Memory, TasmPolicy, select_cache_rows, state_features
 
 
 class BeamError(TasmError):
@@ -31,8 +31,10 @@ class CachedPrior:
     @torch.no_grad()
     def __init__(self, policy: TasmPolicy, task: int):
         self.net, self.env = policy.module, policy.env
+        self.device = self.net.device  # where the network runs (read once: a property lookup per call otherwise)
         self.memory, self.memory_kv = self.net.memory(torch.tensor([task]))
-        self.by_size: dict[int, Memory] = {}  # the memory's rows for a beam of B, with derived tensors
+        self.by_size: dict[int, tuple[Memory, list]] = {}  # the memory's rows for a beam of B (derived tensors
+        # kept) and its keys and values
         self.caches: list[dict] = [{} for _ in self.net.decoder.layers]
         self.parents: torch.Tensor | None = None
         self.depth = self.net.n_inputs[torch.tensor([task], device=self.net.device)]  # live depth, rows last scored
@@ -44,8 +46,8 @@ class CachedPrior:
     @torch.inference_mode()
     def __call__(self, state: EmissionState, mask: torch.Tensor) -> torch.Tensor:
         """(B, V) log-probabilities of the next token under ``mask``, as ``policy_log_probs`` gives them."""
-        net, device, B = self.net, self.net.device, len(state)
-        features = unpack(pack_state(self.env, state), self.env.max_len)
+        net, device, B = self.net, self.device, len(state)
+        features = state_features(self.env, state)
         length = int(features.length[0]) if B else 0
         if bool((features.length != length).any()):
             raise BeamError("the cached prior scores beams whose rows all have the same length")
@@ -63,11 +65,11 @@ class CachedPrior:
             previous = torch.full((B,), -1, dtype=torch.long, device=device)
             self.depth = self.depth.expand(B)
         self.parents = None
-        memory = self.by_size.get(B)
-        if memory is None:  # every row is the search's one task; kept with its derived tensors for this B
+        if B not in self.by_size:  # every row is the search's one task; kept with its derived tensors for this B
             rows = self.memory.rows(torch.zeros(B, dtype=torch.long, device=device))
-            memory = self.by_size[B] = Memory(rows.nodes, rows.mask, rows.pooled, derived={})
-        memory_kv = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv]
+            self.by_size[B] = (Memory(rows.nodes, rows.mask, rows.pooled, derived={}),
+                               [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.memory_kv])
+        memory, memory_kv = self.by_size[B]
         out = net.next_outputs(previous, self.depth, length, memory, memory_kv, self.caches, features)
         return out.to(mask.device).masked_fill(~mask, float("-inf")).log_softmax(1)
 

@@ -39,8 +39,8 @@ from .policy_config import PolicyConfig, PolicyError, has_value_state
 from .policy_decoder import MAX_DEPTH, DecoderLayer, PrefixDecoder, select_cache_rows
 from .policy_encoder import GraphEncoder, Memory, TaskGraphs
 from .policy_network import PolicyNetwork, ValueReadout
-from .policy_states import (N_NUMBERS, ORIGINS, SLOT_CLASSES, SLOTS, StateFeatures, Unpacked, pack_state, unpack,
-                            value_columns)
+from .policy_states import (N_NUMBERS, ORIGINS, SLOT_CLASSES, SLOTS, StateFeatures, Unpacked, pack_state,
+                            state_features, unpack, value_columns)
 
 
 def condition_task_ids(conditions: torch.Tensor) -> torch.Tensor:
@@ -184,7 +184,7 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = ["MAX_DEPTH", "N_NUMBERS", "ORIGINS", "SLOTS", "SLOT_CLASSES", "DecoderLayer", "GraphEncoder", "GraphLogZ",
-           "Memory", "PolicyConfig", "PolicyError", "PolicyNetwork", "PrefixDecoder", "StateFeatures", "TaskGraphs",
-           "TasmFlow", "TasmPolicy", "Unpacked", "ValueReadout", "bound_to", "condition_task_ids",
+           "Memory", "PolicyConfig", "PolicyError", "PolicyNetwork", "PrefixDecoder", "StateFeatures",
+           "TaskGraphs", "TasmFlow", "TasmPolicy", "Unpacked", "ValueReadout", "bound_to", "condition_task_ids",
            "count_parameters", "graph_logz", "has_value_state", "pack_state", "rebind_all", "resolve_device",
-           "select_cache_rows", "unpack", "value_columns"]
+           "select_cache_rows", "state_features", "unpack", "value_columns"]

@@ -44,6 +44,7 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, memory_kv: tuple[torch.Tensor, torch.Tensor], memory_mask: torch.Tensor,
                 cache: dict | None = None) -> torch.Tensor:
+        """``memory_mask`` (B, 1, 1, N): the nodes each row attends to."""
         q, k, v = (_heads(t, self.heads) for t in self.qkv(self.norm_self(x)).chunk(3, dim=-1))
         past = 0
         if cache is not None:
@@ -55,11 +56,15 @@ class DecoderLayer(nn.Module):
         causal = None
         if x.shape[1] > 1:
             causal = torch.ones(x.shape[1], past + x.shape[1], dtype=torch.bool, device=x.device).tril(past)
-        x = x + self.dropout(self.self_out(_merge(F.scaled_dot_product_attention(q, k, v, attn_mask=causal))))
+        x = x + self._drop(self.self_out(_merge(F.scaled_dot_product_attention(q, k, v, attn_mask=causal))))
         q = _heads(self.cross_q(self.norm_cross(x)), self.heads)
-        attn = F.scaled_dot_product_attention(q, *memory_kv, attn_mask=memory_mask[:, None, None, :])
-        x = x + self.dropout(self.cross_out(_merge(attn)))
-        return x + self.dropout(self.ff(self.norm_ff(x)))
+        attn = F.scaled_dot_product_attention(q, *memory_kv, attn_mask=memory_mask)
+        x = x + self._drop(self.cross_out(_merge(attn)))
+        return x + self._drop(self.ff(self.norm_ff(x)))
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        # the module call only where it does something: the cached steps run in eval mode, one call per depth
+        return self.dropout(x) if self.training and self.dropout.p > 0 else x
 
 
 def select_cache_rows(caches: list[dict], rows: torch.Tensor) -> list[dict]:
@@ -94,6 +99,7 @@ class PrefixDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, memory_kv: list, memory_mask: torch.Tensor,
                 caches: list[dict] | None = None) -> torch.Tensor:
+        memory_mask = memory_mask[:, None, None, :]  # broadcast over heads and queries, once for every layer
         for i, layer in enumerate(self.layers):
             x = layer(x, memory_kv[i], memory_mask, None if caches is None else caches[i])
         return self.norm(x)

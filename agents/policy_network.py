@@ -57,22 +57,22 @@ class ValueReadout(nn.Module):
         return slot_nodes.clamp(0, W - 1), slot_nodes >= 0, row
 
     def slot_embeddings(self, features: Unpacked, memory: Memory, per_row: int,
-                        at: torch.Tensor | None = None) -> torch.Tensor:
+                        at: torch.Tensor | None = None, slots: tuple | None = None) -> torch.Tensor:
         """(R, P, 16, d) (or (N, 16, d) for the states ``at``): the encoder's embedding of the node each slot
-        holds, the ``none`` vector where -1."""
-        index, held, row = self._slots(features, memory, per_row, at)
+        holds, the ``none`` vector where -1. ``slots``: :meth:`_slots` of these arguments, if computed."""
+        index, held, row = slots or self._slots(features, memory, per_row, at)
         R, W, d = memory.nodes.shape
         # one pick from the rows' nodes with ``none`` appended as a last row: the same values as a gather and
         # a where, without the (N, 16, d) where and its backward
-        table = torch.cat([memory.nodes.reshape(R * W, d), self.none[None]])
+        table = memory.kept((self, "table"), lambda: torch.cat([memory.nodes.reshape(R * W, d), self.none[None]]))
         flat = torch.where(held, row[:, None] * W + index, R * W)
         picked = table.index_select(0, flat.reshape(-1))
         return picked.reshape(-1, SLOTS, d) if at is not None else picked.reshape(R, per_row, SLOTS, d)
 
     def on_stack(self, features: Unpacked, memory: Memory, per_row: int,
-                 at: torch.Tensor | None = None) -> torch.Tensor:
+                 at: torch.Tensor | None = None, slots: tuple | None = None) -> torch.Tensor:
         """(R, P, W) float 0/1: which of the task's nodes some top slot holds (0 at the states not ``at``)."""
-        index, held, _ = self._slots(features, memory, per_row, at)
+        index, held, _ = slots or self._slots(features, memory, per_row, at)
         R, W = memory.nodes.shape[:2]
         held_nodes = torch.zeros(len(index), W, device=memory.nodes.device).scatter_add_(1, index, held.float())
         if at is None:
@@ -85,17 +85,18 @@ class ValueReadout(nn.Module):
         states, row-major, or of the states ``at`` only (flat indices into R * P) when given. Returns (R, P, d),
         or (N, d) for the states ``at``."""
         R, P, d = h.shape
-        nodes = memory.nodes  # (R, W, d)
-        x = self.slots(self.slot_embeddings(features, memory, P, at).reshape(-1, SLOTS * d)) \
+        nodes, slots = memory.nodes, self._slots(features, memory, P, at)  # (R, W, d); the slots' nodes, once
+        x = self.slots(self.slot_embeddings(features, memory, P, at, slots).reshape(-1, SLOTS * d)) \
             + self.ready(features.outputs_ready.reshape(-1, SLOTS))
-        on_stack = self.on_stack(features, memory, P, at)
+        on_stack = self.on_stack(features, memory, P, at, slots)
         # attention with keys k_n + on_stack * held_key, values v_n + on_stack * held_value, without
         # materialising per-state keys: the held terms enter as one score and one weight per state and node
         q = self.query(h)
         keys = memory.kept((self, "key"), lambda: self.key(nodes))
         values = memory.kept((self, "value"), lambda: self.value(nodes))
         scores = q @ keys.transpose(1, 2) + on_stack * (q @ self.held_key)[..., None]
-        scores = scores.masked_fill(~memory.mask[:, None, :], float("-inf")) / d ** 0.5
+        scores = scores.masked_fill(memory.kept((self, "unmasked"), lambda: ~memory.mask[:, None, :]),
+                                    float("-inf")) / d ** 0.5
         attention = scores.softmax(-1)
         pooled = attention @ values + (attention * on_stack).sum(-1, keepdim=True) * self.held_value
         if at is None:
@@ -136,6 +137,10 @@ class PolicyNetwork(nn.Module):
                              persistent=False)
         self.register_buffer("delta", torch.tensor(env.vocab.delta, dtype=torch.long, device=device),
                              persistent=False)
+        # each slot's first row of the slot-type and slot-origin embeddings (slot-major tables)
+        slot = torch.arange(SLOTS, device=device)
+        self.register_buffer("type_base", slot * SLOT_CLASSES, persistent=False)
+        self.register_buffer("origin_base", slot * ORIGINS, persistent=False)
 
     @property
     def device(self) -> torch.device:
@@ -164,9 +169,8 @@ class PolicyNetwork(nn.Module):
         the real positions of padded rows; returns (N, out)."""
         features = features.to(h.device)
         R, P, d = h.shape
-        slot = torch.arange(SLOTS, device=h.device)
-        slots = self.slot_types(slot * SLOT_CLASSES + features.types.clamp(0, SLOT_CLASSES - 1)) \
-            + self.slot_origins(slot * ORIGINS + features.origins.clamp(0, ORIGINS - 1))
+        slots = self.slot_types(self.type_base + features.types.clamp(0, SLOT_CLASSES - 1)) \
+            + self.slot_origins(self.origin_base + features.origins.clamp(0, ORIGINS - 1))
         picked = h.reshape(R * P, d) if at is None else h.reshape(R * P, d).index_select(0, at)
         x = picked + slots.sum(1) + self.numbers(features.numbers)
         if self.values is not None:

@@ -52,6 +52,18 @@ def value_columns(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
 
 def pack_state(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
     """The (B, max_len + 8 + 64) long features of :class:`StateFeatures` for a batch of emission states."""
+    return torch.cat(_columns(env, state), dim=1)
+
+
+def state_features(env: TasmGFNEnv, state: EmissionState) -> "Unpacked":
+    """``unpack(pack_state(env, state), env.max_len)`` without the packing: the same values, for a caller that
+    reads them at once (the beam's cached steps)."""
+    tokens, numbers, types, origin, values = _columns(env, state)
+    return _unpacked(tokens, numbers, types, origin, values)
+
+
+def _columns(env: TasmGFNEnv, state: EmissionState) -> list[torch.Tensor]:
+    """pack_state's blocks of columns: tokens (B, max_len), the 8 numbers, slot types, origins, value columns."""
     machine = env.machine
     tokens = state.tokens.long().clamp(PAD, env.n_actions - 1)
     numbers = torch.stack([state.length.long().clamp(0, env.max_len), machine.live_depth(state).long(),
@@ -64,7 +76,7 @@ def pack_state(env: TasmGFNEnv, state: EmissionState) -> torch.Tensor:
     position = codes - ORIGIN
     holds = (codes >= ORIGIN) & (position < n_inputs[:, None]) & (types != CONTEXT)
     origin = torch.where(holds, (n_inputs[:, None] - 1 - position).clamp(0, SLOTS - 1), SLOTS)
-    return torch.cat([tokens, numbers, types, origin, value_columns(env, state)], dim=1)
+    return [tokens, numbers, types, origin, value_columns(env, state)]
 
 
 @dataclass
@@ -78,22 +90,31 @@ class Unpacked:
     outputs_ready: torch.Tensor  # (N, SLOTS) float 0/1
 
     def to(self, device: torch.device) -> "Unpacked":
+        if self.numbers.device == device:  # made together (by unpack): all on one device
+            return self
         return Unpacked(*(t.to(device) for t in (self.tokens, self.length, self.numbers, self.types, self.origins,
                                                  self.slot_nodes, self.outputs_ready)))
 
 
 def unpack(packed: torch.Tensor, max_len: int) -> Unpacked:
     packed = packed.reshape(-1, packed.shape[-1])
-    raw = packed[:, max_len: max_len + 8]
-    scale = torch.tensor([32.0, 16.0, 8.0, 8.0, 8.0, 8.0, 1.0], device=packed.device)
-    numbers = raw[:, 1:].float().clamp(-64, 256) / scale
     rest = packed[:, max_len + 8:]
     if rest.shape[1] != 4 * SLOTS:
         raise PolicyError(f"packed states have {packed.shape[1]} columns, expected max_len + 8 + {4 * SLOTS} = "
                           f"{max_len + 8 + 4 * SLOTS} (made by pack_state for an env with max_len {max_len}?)")
-    return Unpacked(packed[:, :max_len], raw[:, 0], numbers, rest[:, :SLOTS], rest[:, SLOTS:2 * SLOTS],
-                    rest[:, 2 * SLOTS:3 * SLOTS], rest[:, 3 * SLOTS:].float())
+    return _unpacked(packed[:, :max_len], packed[:, max_len: max_len + 8], rest[:, :SLOTS], rest[:, SLOTS:2 * SLOTS],
+                     rest[:, 2 * SLOTS:])
 
 
-__all__ = ["N_NUMBERS", "ORIGINS", "SLOTS", "SLOT_CLASSES", "StateFeatures", "Unpacked", "pack_state", "unpack",
-           "value_columns"]
+_SCALE = torch.tensor([32.0, 16.0, 8.0, 8.0, 8.0, 8.0, 1.0])  # of the numbers after the length
+
+
+def _unpacked(tokens: torch.Tensor, raw: torch.Tensor, types: torch.Tensor, origins: torch.Tensor,
+              values: torch.Tensor) -> Unpacked:
+    """The named parts from pack_state's blocks (raw: the 8 numbers; values: the 32 value columns)."""
+    numbers = raw[:, 1:].float().clamp(-64, 256) / _SCALE.to(raw.device)
+    return Unpacked(tokens, raw[:, 0], numbers, types, origins, values[:, :SLOTS], values[:, SLOTS:].float())
+
+
+__all__ = ["N_NUMBERS", "ORIGINS", "SLOTS", "SLOT_CLASSES", "StateFeatures", "Unpacked", "pack_state",
+           "state_features", "unpack", "value_columns"]

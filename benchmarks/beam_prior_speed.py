@@ -3,15 +3,23 @@
     python benchmarks/beam_prior_speed.py                         # 3 test tasks per tier, best of 5 replays
     python benchmarks/beam_prior_speed.py --save new.npz          # and write every call's log-probabilities
     python benchmarks/beam_prior_speed.py --against old.npz       # ... or compare them with another checkout's
+    python benchmarks/beam_prior_speed.py --old /work/wt-old --rounds 12   # old and new alternated in one process
 
 Runs ``decode="beam"`` (the defaults) on the tasks, recording each prior call (the beam's rows, their masks, the
 parents handed over), then replays the calls of each task on a fresh ``CachedPrior`` ``--repeats`` times and
 prints the best replay's CPU ms per task and per depth. Run it in an old and a new worktree (alternated) for a
-ratio; ``--save``/``--against`` check that both give the same floats, bit for bit.
+ratio; ``--save``/``--against`` check that both give the same floats, bit for bit. ``--old WORKTREE`` loads that
+checkout's ``agents`` package beside this one (as ``agents_old``; ``tasm_env`` is this checkout's) and replays
+the same recorded calls on both, alternated task by task (the order flipped every other task) for ``--rounds``
+rounds: the load drifts less within a task's replay than between processes. It prints each round's CPU ms per
+task and the median of the rounds' ratios, and whether both gave the same bits.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import statistics
+import sys
 import time
 
 import numpy as np
@@ -43,13 +51,14 @@ def record(policy, tasks, samples: int) -> list:
     return calls
 
 
-def replay(policy, calls: list) -> list:
-    """Every call's log-probabilities, each task's calls on a fresh prior."""
+def replay(policy, calls: list, prior_class=None) -> list:
+    """Every call's log-probabilities, each task's calls on a fresh prior (``prior_class``, default this
+    checkout's ``CachedPrior``)."""
     out = []
     for env, task, seq in calls:
         policy.rebind(env)
         with policy.encoding_cache():
-            prior = beam.CachedPrior(policy, task)
+            prior = (prior_class or beam.CachedPrior)(policy, task)
             for state, mask, parents in seq:
                 if parents is not None:
                     prior.follow(parents)
@@ -57,14 +66,47 @@ def replay(policy, calls: list) -> list:
     return out
 
 
+def against_old(args, policy, calls: list, tasks: list) -> None:
+    """Replay ``calls`` on the old checkout's prior and this one's, alternated per task, ``args.rounds`` times."""
+    spec = importlib.util.spec_from_file_location("agents_old", f"{args.old}/agents/__init__.py",
+                                                  submodule_search_locations=[f"{args.old}/agents"])
+    old = importlib.util.module_from_spec(spec)
+    sys.modules["agents_old"] = old
+    spec.loader.exec_module(old)
+    old_beam = importlib.import_module("agents_old.beam")
+    sides = {"old": (old.pretrained(args.suite, split=args.split), old_beam.CachedPrior),
+             "new": (policy, beam.CachedPrior)}
+    same = all(np.array_equal(a, b) for a, b in zip(*(replay(p, calls, c) for p, c in sides.values())))
+    spent = {"old": [], "new": []}
+    for r in range(args.rounds):
+        this = {"old": 0.0, "new": 0.0}
+        for j, call in enumerate(calls):
+            for side in (("old", "new") if (r + j) % 2 == 0 else ("new", "old")):
+                started = time.process_time()
+                replay(*sides[side][:1], [call], sides[side][1])
+                this[side] += time.process_time() - started
+        for side in this:
+            spent[side].append(1000 * this[side] / len(tasks))
+    for side, ms in spent.items():
+        print(f"{side} ({args.old if side == 'old' else 'this checkout'}): " + " ".join(f"{m:.0f}" for m in ms)
+              + " CPU ms per task")
+    ratio = statistics.median(o / n for o, n in zip(spent["old"], spent["new"]))
+    print(f"median old/new ratio over {args.rounds} rounds: {ratio:.2f}x; the same bits: {same}")
+
+
 def main() -> None:
     parser = task_arguments(__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--save", default=None, help="write the log-probabilities of every call (npz)")
     parser.add_argument("--against", default=None, help="compare them with a file --save wrote")
+    parser.add_argument("--old", default=None, help="another worktree: its prior and this one's, alternated")
+    parser.add_argument("--rounds", type=int, default=12, help="with --old: rounds of alternated replays")
     args = parser.parse_args()
     policy, tasks = policy_and_tasks(args)
     calls = record(policy, tasks, args.samples)
+    if args.old:
+        against_old(args, policy, calls, tasks)
+        return
     depths = sum(len(seq) for _, _, seq in calls)
     best, out = float("inf"), []
     for _ in range(args.repeats):

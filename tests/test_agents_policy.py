@@ -350,3 +350,22 @@ def test_a_state_flow_on_a_whole_batch_equals_it_state_by_state():
     alone = torch.cat([flow.module(packed[i:i + 1], task[i:i + 1]) for i in range(len(task))])
     assert whole.shape == (len(task), 1)
     assert torch.allclose(whole, alone, atol=1e-5), (whole - alone).abs().max()
+
+
+def test_decoder_dropout_applies_in_training_only():
+    """A decoder layer with dropout drops in training (a draw changes the output) and not in eval, where it
+    gives the dropout-free layer's output, bit for bit (the cached steps skip the dropout call)."""
+    from dataclasses import replace
+
+    from agents.policy import DecoderLayer
+    torch.manual_seed(0)
+    layer = DecoderLayer(replace(SMALL, dropout=0.5))
+    plain = DecoderLayer(replace(SMALL, dropout=0.0))
+    plain.load_state_dict(layer.state_dict())
+    x, nodes = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    mask = torch.ones(2, 1, 1, 4, dtype=torch.bool)
+    layer.eval()
+    with torch.no_grad():
+        want = plain.eval()(x, layer.memory_kv(nodes), mask)
+        assert torch.equal(layer(x, layer.memory_kv(nodes), mask), want)
+        assert not torch.equal(layer.train()(x, layer.memory_kv(nodes), mask), want)

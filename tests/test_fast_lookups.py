@@ -1,8 +1,8 @@
 """The beam's speed paths equal the paths they replace, on Hypothesis-drawn inputs: ``slot_nodes_of`` looking
 slots up by value against its lane-by-lane comparison; value-state progress read off the value arrays against
 the one from :class:`ValueFacts` rows; the merge keys of some rows against those of every row; the value
-readout with its node keys and values kept against computing them; ``select_cache_rows`` against advanced
-indexing."""
+readout with its node keys and values (and its slot table and mask) kept against computing them;
+``select_cache_rows`` against advanced indexing; ``state_features`` against ``unpack(pack_state(...))``."""
 
 import numpy as np
 import torch
@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from agents.beam import progress
-from agents.policy import Memory, PolicyConfig, TasmPolicy, pack_state, select_cache_rows, unpack
+from agents.policy import (Memory, PolicyConfig, TasmPolicy, pack_state, select_cache_rows, state_features,
+                          unpack)
 from tasm_env.emission.probe_facts import slot_nodes_of
 from tasm_env.envs.gfn import TasmGFNEnv
 from test_beam_paths import TASK, one_row_progress, small_env
@@ -110,7 +111,7 @@ def test_the_value_readout_with_kept_node_projections_is_the_same_tensor(picks, 
         h = torch.randn(len(rows), 1, 16)
         want = net.values(h, features, plain)
         assert torch.equal(net.values(h, features, kept), want)
-        assert len(kept.derived) == 2 and torch.equal(net.values(h, features, kept), want)  # read back
+        assert len(kept.derived) == 4 and torch.equal(net.values(h, features, kept), want)  # read back
 
 
 @settings(max_examples=60, deadline=None)
@@ -121,3 +122,15 @@ def test_select_cache_rows_is_advanced_indexing(rows, length):
     index = torch.tensor(rows)
     for got, cache in zip(select_cache_rows(caches, index), caches):
         assert got.keys() == cache.keys() and all(torch.equal(got[name], cache[name][index]) for name in cache)
+
+
+@settings(max_examples=20, deadline=None)
+@given(picks=WALKS)
+def test_state_features_are_the_unpacked_packing(picks):
+    """The beam's features without the packing are those ``unpack(pack_state(...))`` gives, field by field."""
+    env = small_env()
+    rows = env.machine.encode(_walks(env, picks), 0)
+    want, got = unpack(pack_state(env, rows), env.max_len), state_features(env, rows)
+    for name in ("tokens", "length", "numbers", "types", "origins", "slot_nodes", "outputs_ready"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and torch.equal(a, b), name
