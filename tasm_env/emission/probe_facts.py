@@ -119,13 +119,16 @@ def outputs_ready_of(S: np.ndarray, depths: np.ndarray, bottom: np.ndarray, arit
     return (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
 
 
-def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray,
+def pair_losses(S: np.ndarray | None, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray,
                 base_crashed: np.ndarray, pair_i: np.ndarray, pair_j: np.ndarray, real: np.ndarray,
-                effects: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                effects: Sequence[np.ndarray],
+                first_diff: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n,) ``lost`` and (n, MAX_POP + 1) ``pop_loses``: the prefix crashed on a lane where the baseline does
     not, or some pair of probe lanes the baseline tells apart (``pair_i``/``pair_j`` (n, pairs), ``real`` marks
     the unpadded pairs) is left in identical states: crash, each of ``effects`` ((n, W, K) arrays: output,
-    sponge, RAM written) and the stack (its rows cumulated from the bottom, so that ``pop p`` is one lookup)."""
+    sponge, RAM written) and the stack (its rows cumulated from the bottom, so that ``pop p`` is one lookup).
+    ``first_diff`` (n, pairs), if given, is each pair's lowest stack height where its lanes differ (any height
+    at or above the depth: none), carried by the caller, and ``S`` is not read."""
     n = len(depths)
     lost = (crashed & ~base_crashed).any(-1)
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
@@ -143,12 +146,21 @@ def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np
     both_crashed = c_i & c_j
     rest = (c_i == c_j) & real
     for part in effects:
-        if part.shape[1]:
-            rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
-    below = np.logical_and.accumulate(lanes(S, pair_i) == lanes(S, pair_j), axis=1)
+        if part.shape[1]:  # rows whose part is all zeros (none written) have it alike on every lane: skipped
+            m = np.flatnonzero(part.any((1, 2)))
+            if len(m) == n:
+                rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
+            elif len(m):
+                sub = part[m]
+                same = np.take_along_axis(sub, pair_i[m, None, :], 2) == np.take_along_axis(sub, pair_j[m, None, :], 2)
+                rest[m] &= both_crashed[m] | same.all(1)
     # pop p = 0 (lost) .. MAX_POP at once: the stack below the popped slots, cumulated, at height depth - p - 1
     h = depths[:, None] - np.arange(MAX_POP + 1)[None] - 1  # (n, MAX_POP + 1)
-    stack_same = np.where((h >= 0)[:, :, None], below[np.arange(n)[:, None], np.maximum(h, 0)], True)
+    if first_diff is not None:
+        stack_same = first_diff[:, None, :] > h[:, :, None]  # h < 0: nothing below, the same
+    else:
+        below = np.logical_and.accumulate(lanes(S, pair_i) == lanes(S, pair_j), axis=1)
+        stack_same = np.where((h >= 0)[:, :, None], below[np.arange(n)[:, None], np.maximum(h, 0)], True)
     merged = (rest[:, None] & (both_crashed[:, None] | stack_same)).any(-1)  # (n, MAX_POP + 1)
     lost |= merged[:, 0]
     pop_loses[:, 1:] = merged[:, 1:] & (np.arange(1, MAX_POP + 1)[None] <= live[:, None])

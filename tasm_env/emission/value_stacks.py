@@ -35,7 +35,8 @@ import numpy as np
 from .. import batch
 from ..plan import OPERATIONS
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, state_digest
-from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
+from .stack_facts import (PACKED_WIDTHS, StackTables, facts_of_stacks, first_differences, pack_facts,
+                          stepped_differences, unpack_facts, written_of)
 from .value_io import appended, input_room, padded, read_words
 from .value_templates import Templates
 
@@ -54,12 +55,14 @@ class _Chunk:
     chunk and a row of it, so a step loads its parents with one fancy index per chunk instead of a copy per row.
     Slots at or above a row's depth are zero (the facts compare padded stacks)."""
 
-    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret")
+    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret", "fd")
 
     def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None,
                  sponge: np.ndarray | None = None, outputs: list | None = None, public: np.ndarray | None = None,
-                 secret: np.ndarray | None = None):
+                 secret: np.ndarray | None = None, fd: np.ndarray | None = None):
         self.S, self.depth, self.crashed = S, depth, crashed
+        # (n, K * K) each lane pair's lowest differing stack slot (stack_facts.first_differences), carried
+        self.fd = first_differences(S, depth) if fd is None else fd
         self.sponge = np.zeros(len(depth), bool) if sponge is None else sponge  # set by sponge_init (constants)
         self.logs = logs  # each row's write log (2w, K), or None if no row wrote
         self.outputs = outputs  # each row's public output (o, K) in write order, or None if no row wrote any
@@ -215,7 +218,7 @@ class ValueStacks:
             if D <= c.S.shape[1]:
                 cut = lambda a: None if a is None else a[:n]  # noqa: E731
                 return _Chunk(c.S[:n, :D], c.depth[:n], c.crashed[:n], cut(c.logs), c.sponge[:n], cut(c.outputs),
-                              c.public[:n], c.secret[:n])
+                              c.public[:n], c.secret[:n], c.fd[:n])
         depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
@@ -223,11 +226,13 @@ class ValueStacks:
         S = np.zeros((n, D, K), np.uint64)
         crashed, sponge = np.zeros((n, K), bool), np.zeros(n, bool)
         public, secret = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        fd = np.zeros((n, K * K), np.int32)
         for m, c in groups:
             r = row[m]
             w = min(c.S.shape[1], D)
             S[m, :w] = c.S[r, :w]
             crashed[m], sponge[m], public[m], secret[m] = c.crashed[r], c.sponge[r], c.public[r], c.secret[r]
+            fd[m] = c.fd[r]
 
         def lists(name: str) -> list | None:  # each row's log from its chunk's, empty where its chunk has none
             if all(getattr(c, name) is None for _, c in groups):
@@ -238,7 +243,7 @@ class ValueStacks:
                     for b, rb in zip(m.tolist(), row[m].tolist()):
                         found[b] = getattr(c, name)[rb]
             return found
-        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret)
+        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret, fd)
 
     def _step(self, keys: list[bytes], parents: list[bytes]) -> None:
         """The children ``keys`` from their ``parents``' stored stacks, every row at once (packed keys of one
@@ -332,15 +337,15 @@ class ValueStacks:
         new_logs = appended(logs, book.n_writes[tid], book.writes[tid], fetch, K)
         outputs = appended(c.outputs, book.n_output[tid], book.output[tid], fetch, K)
         T = book.tail.shape[1]
-        if T:
-            valid = np.arange(T)[None] < book.tail_len[tid][:, None]
-            base = depth + book.keep[tid]
-            rb, rj = np.nonzero(valid)
-            values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
-            S[rb, base[rb] + rj] = values
+        base = depth + book.keep[tid]
+        valid = np.arange(T)[None] < book.tail_len[tid][:, None]
+        rb, rj = np.nonzero(valid)
+        values = fetch(rb, book.tail[tid[rb], rj]) if T else np.zeros((0, K), np.uint64)  # read before written
+        S[rb, base[rb] + rj] = values
         S[np.arange(D)[None] >= new_depth[:, None]] = 0  # a shrunk stack's old slots: zero, as the facts need
         return _Chunk(S, new_depth, crashed, new_logs, c.sponge | book.sponge[tid], outputs,
-                      c.public + book.public[tid], c.secret + book.secret[tid])
+                      c.public + book.public[tid], c.secret + book.secret[tid],
+                      stepped_differences(c.fd, base, rb, rj, values))
 
     def _field(self, serial: np.ndarray, row: np.ndarray, name: str) -> np.ndarray:
         """The rows' values of a chunk's (n,) int field (depth, public, secret)."""
@@ -380,7 +385,7 @@ class ValueStacks:
             else:
                 written, writes = written_of(got.logs, tables.K)
             facts, defer = facts_of_stacks(tables, tid, got.S, got.depth, got.crashed, written, writes, got.sponge,
-                                           padded(got.outputs, len(fresh), tables.K))
+                                           padded(got.outputs, len(fresh), tables.K), got.fd)
             packed = pack_facts(facts)
             state[fresh] = np.where(defer, _DEFERRED, _PACKED)
             for m, c in groups:  # write back: each chunk's rows among the fresh ones
