@@ -219,6 +219,16 @@ class ValueStacks:
                 cut = lambda a: None if a is None else a[:n]  # noqa: E731
                 return _Chunk(c.S[:n, :D], c.depth[:n], c.crashed[:n], cut(c.logs), c.sponge[:n], cut(c.outputs),
                               c.public[:n], c.secret[:n], c.fd[:n])
+        if n and (serial == serial[0]).all():  # one chunk's rows (a walk's step): plain gathers, no scatter
+            c = self._chunks[int(serial[0])]
+            depth = c.depth[row]
+            D = max(D, int(depth.max()))
+            S = c.S[row, :D]
+            if D > S.shape[1]:
+                S = np.concatenate([S, np.zeros((n, D - S.shape[1], S.shape[2]), np.uint64)], 1)
+            pick = lambda a: None if a is None else [a[i] for i in row.tolist()]  # noqa: E731
+            return _Chunk(S, depth, c.crashed[row], pick(c.logs), c.sponge[row], pick(c.outputs), c.public[row],
+                          c.secret[row], c.fd[row])
         depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
@@ -297,10 +307,8 @@ class ValueStacks:
         contexts = None  # each row's task's initial RAM, for mem_read
         W = max((len(log) for log in logs), default=0) if logs is not None else 0
         if W:  # padded with an address no write has (above the field), so a padded write never matches
-            Wpad = np.zeros((n, W, K), np.uint64)
-            Wpad[:, 0::2] = NO_ADDRESS
-            for b, log in enumerate(logs):
-                Wpad[b, :len(log)] = log
+            Wpad, lengths = padded(logs, n, K)
+            Wpad[:, 0::2][np.arange(0, W, 2)[None] >= lengths[:, None]] = NO_ADDRESS
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
@@ -310,14 +318,23 @@ class ValueStacks:
             values = own[members, np.clip(codes, 0, n_own - 1)]
             return values if slots is None else np.where(below[:, None], slots, values)
 
-        for j in range(book.op_kind.shape[1]):
-            kinds = book.op_kind[tid, j]
-            group = np.where(kinds >= 0, kinds * 1024 + book.op_arity[tid, j], -1)
-            for g in np.unique(group[group >= 0]).tolist():
-                kind, arity = divmod(g, 1024)
-                m = np.flatnonzero(group == g)
-                codes = book.op_codes[tid[m], j, :arity]
-                operands = [fetch(m, codes[:, a]) for a in range(arity)]
+        for j in range(book.op_kind.shape[1]):  # the operations in column order: a column reads earlier ones
+            rows = np.flatnonzero(book.op_kind[tid, j] >= 0)
+            if not len(rows):
+                continue
+            t = tid[rows]
+            group = book.op_kind[t, j] * 1024 + book.op_arity[t, j]
+            order = np.argsort(group, kind="stable")  # each (kind, arity) group a run of rows
+            rows, t, group = rows[order], t[order], group[order]
+            A = int(book.op_arity[t, j].max())
+            # every operand of the column in one gather, (rows, A, K); a group's operands are slices of it
+            X = fetch(np.repeat(rows, A), book.op_codes[t, j, :A].reshape(-1)).reshape(len(rows), A, K)
+            at = book.op_at[t, j]
+            starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]).tolist()
+            for s, e in zip(starts, starts[1:] + [len(rows)]):
+                kind, arity = divmod(int(group[s]), 1024)
+                m = rows[s:e]
+                operands = [X[s:e, a] for a in range(arity)]
                 ctx = None
                 if kind == _MEM_READ:
                     if contexts is None:
@@ -326,13 +343,14 @@ class ValueStacks:
                         contexts = batch.Contexts([self.model.probes(t).inputs for t in order],
                                                   np.array([place[t] for t in tasks], dtype=np.int64))
                     ctx = contexts.select(m)
-                    operands += [Wpad[m, q] for q in range(W)] if W else []
+                    if W:
+                        logged = Wpad[m]
+                        operands += [logged[:, q] for q in range(W)]
                 results, crashes = _EVALUATE[kind](operands, ctx)
-                at = book.op_at[tid[m], j]
                 for r, result in enumerate(results):
-                    own[m, at + r] = np.broadcast_to(result, (len(m), K))
+                    own[m, at[s:e] + r] = result  # broadcast as the evaluator gives it
                 for _, mask in crashes:
-                    crashed[m] |= np.broadcast_to(mask, (len(m), K))
+                    crashed[m] |= mask
         # the writes and the output read the old stack: before its slots are written
         new_logs = appended(logs, book.n_writes[tid], book.writes[tid], fetch, K)
         outputs = appended(c.outputs, book.n_output[tid], book.output[tid], fetch, K)
