@@ -112,6 +112,7 @@ class ValueStacks:
         self.templates = Templates(model.decoders)
         self._tables: StackTables | None = None
         self._table_of: dict[int, int] = {}
+        self._table_row = np.zeros(0, np.int64)  # task -> its row in the tables, -1: not in them
         self.covered_rows = 0
         self.rows = 0
 
@@ -223,9 +224,11 @@ class ValueStacks:
             c = self._chunks[int(serial[0])]
             depth = c.depth[row]
             D = max(D, int(depth.max()))
-            S = c.S[row, :D]
-            if D > S.shape[1]:
-                S = np.concatenate([S, np.zeros((n, D - S.shape[1], S.shape[2]), np.uint64)], 1)
+            if D <= c.S.shape[1]:
+                S = c.S[row, :D]
+            else:  # one new (n, D, K) array: a kept chunk's memory is fresh pages, each first touch a fault
+                S = np.zeros((n, D, c.S.shape[2]), np.uint64)
+                S[:, :c.S.shape[1]] = c.S[row]
             pick = lambda a: None if a is None else [a[i] for i in row.tolist()]  # noqa: E731
             return _Chunk(S, depth, c.crashed[row], pick(c.logs), c.sponge[row], pick(c.outputs), c.public[row],
                           c.secret[row], c.fd[row])
@@ -273,20 +276,20 @@ class ValueStacks:
             ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
             reads = np.flatnonzero(book.public[tid] + book.secret[tid])
             if len(reads):  # a read past the end of a stream is a static crash: the reference's
-                tables, trow = self.tables(tasks[picked[reads]].tolist())
+                tables, trow = self.tables(tasks[picked[reads]])
                 ok[reads] &= input_room(book, tid[reads], self._field(serial[reads], row[reads], "public"),
                                         self._field(serial[reads], row[reads], "secret"), tables.n_public[trow],
                                         tables.n_secret[trow])
             picked = picked[ok]
             if len(picked):
-                chunk = self._stepped(tid[ok], serial[ok], row[ok], tasks[picked].tolist(),
+                chunk = self._stepped(tid[ok], serial[ok], row[ok], tasks[picked],
                                       int((depth + book.change[tid]).max()))
                 s = self._new_chunk(chunk)
                 out[:] = _entry(s, -1)
                 out[picked] = _entry(s, 0) + np.arange(len(picked))
         store.update(zip(keys, out.tolist()))
 
-    def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: list, D: int) -> _Chunk:
+    def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: np.ndarray, D: int) -> _Chunk:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
         book = self.templates.codebook()
         n = len(tid)
@@ -300,7 +303,7 @@ class ValueStacks:
         own[:, :C] = book.constants[tid, :C, None]
         reads = np.flatnonzero(book.public[tid] + book.secret[tid])
         if len(reads):
-            tables, trow = self.tables([tasks[b] for b in reads.tolist()])
+            tables, trow = self.tables(tasks[reads])
             at = np.zeros(n, np.int64)
             at[reads] = trow
             read_words(own, book, tid, c.public, c.secret, tables.streams, at)
@@ -338,10 +341,9 @@ class ValueStacks:
                 ctx = None
                 if kind == _MEM_READ:
                     if contexts is None:
-                        order = sorted(set(tasks))
-                        place = {t: i for i, t in enumerate(order)}
-                        contexts = batch.Contexts([self.model.probes(t).inputs for t in order],
-                                                  np.array([place[t] for t in tasks], dtype=np.int64))
+                        order = np.unique(tasks)
+                        contexts = batch.Contexts([self.model.probes(t).inputs for t in order.tolist()],
+                                                  np.searchsorted(order, tasks))
                     ctx = contexts.select(m)
                     if W:
                         logged = Wpad[m]
@@ -373,13 +375,17 @@ class ValueStacks:
             found[m] = getattr(self._chunks[s], name)[row[m]]
         return found
 
-    def tables(self, tasks: Sequence[int]) -> tuple[StackTables, np.ndarray]:
-        """The padded tables of every task probed so far and each given task's row in them."""
-        if any(t not in self._table_of for t in tasks):
-            order = sorted(set(self._table_of) | set(tasks))
+    def tables(self, tasks: Sequence[int] | np.ndarray) -> tuple[StackTables, np.ndarray]:
+        """The padded tables of every task probed so far and each given task's row in them (an array lookup)."""
+        tasks = np.asarray(tasks, dtype=np.int64)
+        known = self._table_row
+        if len(tasks) and (int(tasks.max()) >= len(known) or (known[tasks] < 0).any()):
+            order = sorted(set(self._table_of) | set(tasks.tolist()))
             self._table_of = {t: i for i, t in enumerate(order)}
             self._tables = StackTables([self.model.probes(t) for t in order])
-        return self._tables, np.array([self._table_of[t] for t in tasks], dtype=np.int64)
+            known = self._table_row = np.full(order[-1] + 1, -1, np.int64)
+            known[order] = np.arange(len(order))
+        return self._tables, known[tasks]
 
     def facts(self, keys: Sequence[tuple[int, tuple]]) -> tuple[np.ndarray, FactArrays | None]:
         """(covered (n,) bool, the facts of the covered keys in order, or None if none is). A covered prefix's
