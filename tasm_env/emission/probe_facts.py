@@ -22,7 +22,7 @@ import numpy as np
 from .. import batch
 from .probe_runs import Run, final_ram
 
-__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks",
+__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks", "node_table",
            "outputs_ready_of", "pair_losses", "slot_nodes_of"]
 
 SLOT_WINDOW = 16
@@ -55,14 +55,15 @@ def _padded(parts: Sequence[np.ndarray | None], lanes: int) -> np.ndarray:
 
 def slot_nodes_of(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray, tid: np.ndarray,
                   node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray,
-                  by_value: bool = True) -> np.ndarray:
+                  by_value: bool = True, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(n, 16) ``slot_nodes``: each live slot of the top window (st0 first) against every node of the row's task,
     the live (row, slot) pairs only (a few per row: the window is mostly empty); the first node that matches
     wins. ``S`` (n, D, K) the stacks bottom-aligned, zero-padded; per task ``tid[b]``: ``node_values``/
     ``node_known`` (tasks, R, K) and ``node_of`` (tasks, R), padded (padding is never known, so it never
     matches). With ``by_value`` (the same result, faster), a slot of a row that crashed on no lane, of a task
     whose every node is known on all lanes or on none, is looked up by its values in a sorted table of the
-    tasks' nodes, not compared with each node; the other pairs are compared lane by lane."""
+    tasks' nodes (``table``: :func:`node_table` of these tables, computed here if None), not compared with each
+    node; the other pairs are compared lane by lane."""
     n = len(depths)
     slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
     valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
@@ -84,20 +85,29 @@ def slot_nodes_of(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: 
         hit = match.any(-1)
         slot_nodes[b[hit], ps[rest][hit]] = node_of[t[hit], match[hit].argmax(-1)]
     ask = np.flatnonzero(lookup)
-    tt, rr = np.nonzero(every)
-    if len(ask) and len(tt):  # (task, values) as one void each: a node known on no lane never matches
-        void = np.dtype((np.void, 8 * (K + 1)))
-        nodes = np.empty((len(tt), K + 1), np.uint64)
-        nodes[:, 0], nodes[:, 1:] = tt, node_values[tt, rr]
-        table, first = np.unique(nodes.view(void)[:, 0], return_index=True)  # first: the lowest node index
-        keys = np.empty((len(ask), K + 1), np.uint64)
-        keys[:, 0], keys[:, 1:] = pt[ask], top[ask]
-        keys = keys.view(void)[:, 0]
-        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        hit = table[at] == keys
-        found = first[at[hit]]
-        slot_nodes[pb[ask[hit]], ps[ask[hit]]] = node_of[tt[found], rr[found]]
+    if len(ask):
+        table, nodes = node_table(node_values, node_known, node_of) if table is None else table
+        if len(table):
+            keys = np.empty((len(ask), K + 1), np.uint64)
+            keys[:, 0], keys[:, 1:] = pt[ask], top[ask]
+            keys = keys.view(table.dtype)[:, 0]
+            at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+            hit = table[at] == keys
+            slot_nodes[pb[ask[hit]], ps[ask[hit]]] = nodes[at[hit]]
     return slot_nodes
+
+
+def node_table(node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted table ``slot_nodes_of`` looks slots up in (a function of the tasks' tables alone, so a caller
+    with fixed tables computes it once): each (task, values) of a node known on every lane as one void, sorted,
+    and the node each names (the lowest node index of equal ones). A node known on no lane never matches."""
+    K = node_values.shape[2]
+    tt, rr = np.nonzero(node_known.all(-1))
+    void = np.dtype((np.void, 8 * (K + 1)))
+    nodes = np.empty((len(tt), K + 1), np.uint64)
+    nodes[:, 0], nodes[:, 1:] = tt, node_values[tt, rr]
+    table, first = np.unique(nodes.view(void)[:, 0], return_index=True)  # first: the lowest node index
+    return table, node_of[tt[first], rr[first]]
 
 
 def outputs_ready_of(S: np.ndarray, depths: np.ndarray, bottom: np.ndarray, arity: np.ndarray,

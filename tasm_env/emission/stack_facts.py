@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..asm import Program
-from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, outputs_ready_of, pair_losses, slot_nodes_of
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, node_table, outputs_ready_of, pair_losses, slot_nodes_of
 
 __all__ = ["NO_DIFFERENCE", "PACKED_WIDTHS", "StackTables", "facts_of_stacks", "first_differences", "pack_facts",
            "stepped_differences", "unpack_facts", "written_of"]
@@ -61,6 +61,7 @@ class StackTables:
             # a covered prefix that writes no RAM has the empty prefix's RAM match (see facts_of_stacks)
             empty = p.outcome(p.evaluate(Program(())))
             self.eos_ram[t] = bool(empty.ram_match[~p.base.crashed].all())
+        self.node_table = node_table(self.node_values, self.node_known, self.node_of)  # the slot lookup's
 
 
 def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
@@ -89,7 +90,8 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     bottom, arity = tables.bottom[tid], tables.arity[tid]
     base_crashed = tables.base_crashed[tid]
     live = depths - bottom
-    slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, tables.node_values, tables.node_known, tables.node_of)
+    slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, tables.node_values, tables.node_known, tables.node_of,
+                               table=tables.node_table)
     ready = outputs_ready_of(S, depths, bottom, arity, crashed, base_crashed, tables.base_stack, tid)
 
     if output is None:

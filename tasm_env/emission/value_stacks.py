@@ -402,16 +402,19 @@ class ValueStacks:
             groups.append((m, c))
         fresh = np.flatnonzero(state == _NO_FACTS)
         if len(fresh):
-            got = self._load(serial[fresh], row[fresh], copy=False)
-            tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
+            # each fresh prefix once (rows repeat a prefix), in (chunk, row) order: a step's chunk read in place
+            _, first, inverse = np.unique(serial[fresh] * _ROWS + row[fresh], return_index=True, return_inverse=True)
+            one = fresh[first]
+            got = self._load(serial[one], row[one], copy=False)
+            tables, tid = self.tables([keys[b][0] for b in one.tolist()])
             if got.logs is None:
-                written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)
+                written, writes = np.zeros((len(one), 0, tables.K), np.uint64), np.zeros(len(one), bool)
             else:
                 written, writes = written_of(got.logs, tables.K)
             facts, defer = facts_of_stacks(tables, tid, got.S, got.depth, got.crashed, written, writes, got.sponge,
-                                           padded(got.outputs, len(fresh), tables.K), got.fd)
-            packed = pack_facts(facts)
-            state[fresh] = np.where(defer, _DEFERRED, _PACKED)
+                                           padded(got.outputs, len(one), tables.K), got.fd)
+            packed = pack_facts(facts)[inverse]
+            state[fresh] = np.where(defer, _DEFERRED, _PACKED)[inverse]
             for m, c in groups:  # write back: each chunk's rows among the fresh ones
                 hit = np.flatnonzero(state[m] != c.state[row[m]])
                 if len(hit):
