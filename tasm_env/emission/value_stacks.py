@@ -309,9 +309,12 @@ class ValueStacks:
             read_words(own, book, tid, c.public, c.secret, tables.streams, at)
         contexts = None  # each row's task's initial RAM, for mem_read
         W = max((len(log) for log in logs), default=0) if logs is not None else 0
-        if W:  # padded with an address no write has (above the field), so a padded write never matches
-            Wpad, lengths = padded(logs, n, K)
-            Wpad[:, 0::2][np.arange(0, W, 2)[None] >= lengths[:, None]] = NO_ADDRESS
+
+        def write_logs(m: np.ndarray) -> np.ndarray:  # rows m's logs (m, W, K), for their mem_read
+            # padded with an address no write has (above the field), so a padded write never matches
+            out, lengths = padded([logs[b] for b in m.tolist()], len(m), K, W)
+            out[:, 0::2][np.arange(0, W, 2)[None] >= lengths[:, None]] = NO_ADDRESS
+            return out
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
@@ -346,7 +349,7 @@ class ValueStacks:
                                                   np.searchsorted(order, tasks))
                     ctx = contexts.select(m)
                     if W:
-                        logged = Wpad[m]
+                        logged = write_logs(m)
                         operands += [logged[:, q] for q in range(W)]
                 results, crashes = _EVALUATE[kind](operands, ctx)
                 for r, result in enumerate(results):
@@ -362,7 +365,9 @@ class ValueStacks:
         rb, rj = np.nonzero(valid)
         values = fetch(rb, book.tail[tid[rb], rj]) if T else np.zeros((0, K), np.uint64)  # read before written
         S[rb, base[rb] + rj] = values
-        S[np.arange(D)[None] >= new_depth[:, None]] = 0  # a shrunk stack's old slots: zero, as the facts need
+        # a shrunk stack's old slots: zero, as the facts need (the slots above the old depth are zero already)
+        zb, zd = np.nonzero((np.arange(D)[None] >= new_depth[:, None]) & (np.arange(D)[None] < depth[:, None]))
+        S[zb, zd] = 0
         return _Chunk(S, new_depth, crashed, new_logs, c.sponge | book.sponge[tid], outputs,
                       c.public + book.public[tid], c.secret + book.secret[tid],
                       stepped_differences(c.fd, base, rb, rj, values))
