@@ -20,7 +20,8 @@ writes every row's new top slots with one gather and one scatter.
 **Store.** Stacks are kept per (task, prefix) (bounded, oldest dropped), so a child steps from its parent's
 arrays; a missing ancestor is stepped from the empty prefix in rounds of one token (``backward_step`` and
 revisits are exact by construction: the state is a function of the prefix). The facts of the covered rows
-are computed from the padded arrays, every task at once (:func:`~tasm_env.emission.stack_facts.facts_of_stacks`).
+are computed from the padded arrays, every task at once (:func:`~tasm_env.emission.stack_facts.facts_of_stacks`);
+each row also carries its lane pairs' lowest differing slot, stepped from its parent's (only new slots compared).
 """
 
 from __future__ import annotations
