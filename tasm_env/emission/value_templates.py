@@ -206,11 +206,14 @@ class Templates:
         found = self._index[tasks, tokens]
         unknown = found == _UNKNOWN
         if unknown.any():  # first visits: each task's new tokens decoded in one call
-            by_task: dict[int, list[int]] = {}
-            for task, token in sorted(set(zip(tasks[unknown].tolist(), tokens[unknown].tolist()))):
-                by_task.setdefault(task, []).append(token)
-            for task, some in by_task.items():
-                self._index[task, some] = [-1 if t is None else t.index for t in self._templates_of(task, some)]
+            width = self._index.shape[1]
+            pairs = np.unique(tasks[unknown] * width + tokens[unknown])  # sorted: by task, then token
+            task_of, token_of = pairs // width, pairs % width
+            starts = np.flatnonzero(np.r_[True, task_of[1:] != task_of[:-1]]).tolist()
+            for a, b in zip(starts, starts[1:] + [len(pairs)]):
+                task, some = int(task_of[a]), token_of[a:b]
+                self._index[task, some] = [-1 if t is None else t.index
+                                           for t in self._templates_of(task, some.tolist())]
             found = self._index[tasks, tokens]
         return found
 
