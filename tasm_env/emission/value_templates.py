@@ -11,7 +11,6 @@ operation results; its operations (kind, operand ids) are evaluated with the bat
 
 from __future__ import annotations
 
-import copy
 from typing import Sequence
 
 import numpy as np
@@ -143,9 +142,6 @@ class Codebook:
 
 
 _UNKNOWN = -2  # a (task, token) whose template is not looked up yet
-_COMPILED: dict = {}
-"""Instructions -> their template (None: not pure), process-wide: a template is a function of its instructions
-alone, so each env (the decoders make one per task) compiles an instruction's template once, not once each."""
 
 
 class Templates:
@@ -173,14 +169,10 @@ class Templates:
 
     def _of_instructions(self, what: tuple) -> Template | None:
         if what not in self._by_instruction:
-            if what not in _COMPILED:
-                _COMPILED[what] = Template.of(Program(what))
-            t = _COMPILED[what]
+            t = self._by_instruction[what] = Template.of(Program(what))
             if t is not None:
-                t = copy.copy(t)  # its own index here; the fields are shared and never written
                 t.index = len(self._list)
                 self._list.append(t)
-            self._by_instruction[what] = t
         return self._by_instruction[what]
 
     def _templates_of(self, task: int, tokens: list[int]) -> list[Template | None]:
