@@ -22,7 +22,7 @@ import numpy as np
 from .. import batch
 from .probe_runs import Run, final_ram
 
-__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks",
+__all__ = ["MAX_POP", "SLOT_WINDOW", "FactArrays", "state_digest", "facts_of_runs", "facts_of_tasks", "node_table",
            "outputs_ready_of", "pair_losses", "slot_nodes_of"]
 
 SLOT_WINDOW = 16
@@ -55,14 +55,15 @@ def _padded(parts: Sequence[np.ndarray | None], lanes: int) -> np.ndarray:
 
 def slot_nodes_of(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray, tid: np.ndarray,
                   node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray,
-                  by_value: bool = True) -> np.ndarray:
+                  by_value: bool = True, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(n, 16) ``slot_nodes``: each live slot of the top window (st0 first) against every node of the row's task,
     the live (row, slot) pairs only (a few per row: the window is mostly empty); the first node that matches
     wins. ``S`` (n, D, K) the stacks bottom-aligned, zero-padded; per task ``tid[b]``: ``node_values``/
     ``node_known`` (tasks, R, K) and ``node_of`` (tasks, R), padded (padding is never known, so it never
     matches). With ``by_value`` (the same result, faster), a slot of a row that crashed on no lane, of a task
     whose every node is known on all lanes or on none, is looked up by its values in a sorted table of the
-    tasks' nodes, not compared with each node; the other pairs are compared lane by lane."""
+    tasks' nodes (``table``: :func:`node_table` of these tables, computed here if None), not compared with each
+    node; the other pairs are compared lane by lane."""
     n = len(depths)
     slot_nodes = np.full((n, SLOT_WINDOW), -1, dtype=np.int64)
     valid = np.arange(SLOT_WINDOW)[None] < np.clip(live, 0, SLOT_WINDOW)[:, None]
@@ -84,20 +85,29 @@ def slot_nodes_of(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: 
         hit = match.any(-1)
         slot_nodes[b[hit], ps[rest][hit]] = node_of[t[hit], match[hit].argmax(-1)]
     ask = np.flatnonzero(lookup)
-    tt, rr = np.nonzero(every)
-    if len(ask) and len(tt):  # (task, values) as one void each: a node known on no lane never matches
-        void = np.dtype((np.void, 8 * (K + 1)))
-        nodes = np.empty((len(tt), K + 1), np.uint64)
-        nodes[:, 0], nodes[:, 1:] = tt, node_values[tt, rr]
-        table, first = np.unique(nodes.view(void)[:, 0], return_index=True)  # first: the lowest node index
-        keys = np.empty((len(ask), K + 1), np.uint64)
-        keys[:, 0], keys[:, 1:] = pt[ask], top[ask]
-        keys = keys.view(void)[:, 0]
-        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        hit = table[at] == keys
-        found = first[at[hit]]
-        slot_nodes[pb[ask[hit]], ps[ask[hit]]] = node_of[tt[found], rr[found]]
+    if len(ask):
+        table, nodes = node_table(node_values, node_known, node_of) if table is None else table
+        if len(table):
+            keys = np.empty((len(ask), K + 1), np.uint64)
+            keys[:, 0], keys[:, 1:] = pt[ask], top[ask]
+            keys = keys.view(table.dtype)[:, 0]
+            at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+            hit = table[at] == keys
+            slot_nodes[pb[ask[hit]], ps[ask[hit]]] = nodes[at[hit]]
     return slot_nodes
+
+
+def node_table(node_values: np.ndarray, node_known: np.ndarray, node_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted table ``slot_nodes_of`` looks slots up in (a function of the tasks' tables alone, so a caller
+    with fixed tables computes it once): each (task, values) of a node known on every lane as one void, sorted,
+    and the node each names (the lowest node index of equal ones). A node known on no lane never matches."""
+    K = node_values.shape[2]
+    tt, rr = np.nonzero(node_known.all(-1))
+    void = np.dtype((np.void, 8 * (K + 1)))
+    nodes = np.empty((len(tt), K + 1), np.uint64)
+    nodes[:, 0], nodes[:, 1:] = tt, node_values[tt, rr]
+    table, first = np.unique(nodes.view(void)[:, 0], return_index=True)  # first: the lowest node index
+    return table, node_of[tt[first], rr[first]]
 
 
 def outputs_ready_of(S: np.ndarray, depths: np.ndarray, bottom: np.ndarray, arity: np.ndarray,
@@ -119,13 +129,16 @@ def outputs_ready_of(S: np.ndarray, depths: np.ndarray, bottom: np.ndarray, arit
     return (out_index < arity[:, None]) & (heights < depths[:, None]) & same.all(-1) & both.any(-1)[:, None]
 
 
-def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray,
+def pair_losses(S: np.ndarray | None, depths: np.ndarray, live: np.ndarray, crashed: np.ndarray,
                 base_crashed: np.ndarray, pair_i: np.ndarray, pair_j: np.ndarray, real: np.ndarray,
-                effects: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                effects: Sequence[np.ndarray],
+                first_diff: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n,) ``lost`` and (n, MAX_POP + 1) ``pop_loses``: the prefix crashed on a lane where the baseline does
     not, or some pair of probe lanes the baseline tells apart (``pair_i``/``pair_j`` (n, pairs), ``real`` marks
     the unpadded pairs) is left in identical states: crash, each of ``effects`` ((n, W, K) arrays: output,
-    sponge, RAM written) and the stack (its rows cumulated from the bottom, so that ``pop p`` is one lookup)."""
+    sponge, RAM written) and the stack (its rows cumulated from the bottom, so that ``pop p`` is one lookup).
+    ``first_diff`` (n, pairs), if given, is each pair's lowest stack height where its lanes differ (any height
+    at or above the depth: none), carried by the caller, and ``S`` is not read."""
     n = len(depths)
     lost = (crashed & ~base_crashed).any(-1)
     pop_loses = np.zeros((n, 1 + MAX_POP), dtype=bool)
@@ -143,12 +156,21 @@ def pair_losses(S: np.ndarray, depths: np.ndarray, live: np.ndarray, crashed: np
     both_crashed = c_i & c_j
     rest = (c_i == c_j) & real
     for part in effects:
-        if part.shape[1]:
-            rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
-    below = np.logical_and.accumulate(lanes(S, pair_i) == lanes(S, pair_j), axis=1)
+        if part.shape[1]:  # rows whose part is all zeros (none written) have it alike on every lane: skipped
+            m = np.flatnonzero(part.any((1, 2)))
+            if len(m) == n:
+                rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
+            elif len(m):
+                sub = part[m]
+                same = np.take_along_axis(sub, pair_i[m, None, :], 2) == np.take_along_axis(sub, pair_j[m, None, :], 2)
+                rest[m] &= both_crashed[m] | same.all(1)
     # pop p = 0 (lost) .. MAX_POP at once: the stack below the popped slots, cumulated, at height depth - p - 1
     h = depths[:, None] - np.arange(MAX_POP + 1)[None] - 1  # (n, MAX_POP + 1)
-    stack_same = np.where((h >= 0)[:, :, None], below[np.arange(n)[:, None], np.maximum(h, 0)], True)
+    if first_diff is not None:
+        stack_same = first_diff[:, None, :] > h[:, :, None]  # h < 0: nothing below, the same
+    else:
+        below = np.logical_and.accumulate(lanes(S, pair_i) == lanes(S, pair_j), axis=1)
+        stack_same = np.where((h >= 0)[:, :, None], below[np.arange(n)[:, None], np.maximum(h, 0)], True)
     merged = (rest[:, None] & (both_crashed[:, None] | stack_same)).any(-1)  # (n, MAX_POP + 1)
     lost |= merged[:, 0]
     pop_loses[:, 1:] = merged[:, 1:] & (np.arange(1, MAX_POP + 1)[None] <= live[:, None])

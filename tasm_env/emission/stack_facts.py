@@ -10,9 +10,13 @@ from typing import Sequence
 import numpy as np
 
 from ..asm import Program
-from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, outputs_ready_of, pair_losses, slot_nodes_of
+from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, node_table, outputs_ready_of, pair_losses, slot_nodes_of
 
-__all__ = ["PACKED_WIDTHS", "StackTables", "facts_of_stacks", "pack_facts", "unpack_facts", "written_of"]
+__all__ = ["NO_DIFFERENCE", "PACKED_WIDTHS", "StackTables", "facts_of_stacks", "first_differences", "pack_facts",
+           "stepped_differences", "unpack_facts", "written_of"]
+
+NO_DIFFERENCE = np.int32(2**30)
+"""A first difference above every stack: the two lanes' stacks are equal."""
 
 
 class StackTables:
@@ -57,20 +61,22 @@ class StackTables:
             # a covered prefix that writes no RAM has the empty prefix's RAM match (see facts_of_stacks)
             empty = p.outcome(p.evaluate(Program(())))
             self.eos_ram[t] = bool(empty.ram_match[~p.base.crashed].all())
+        self.node_table = node_table(self.node_values, self.node_known, self.node_of)  # the slot lookup's
 
 
 def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths: np.ndarray,
                     crashed: np.ndarray, written: np.ndarray, writes: np.ndarray,
                     sponge: np.ndarray | None = None,
-                    output: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[FactArrays, np.ndarray]:
+                    output: tuple[np.ndarray, np.ndarray] | None = None,
+                    first_diff: np.ndarray | None = None) -> tuple[FactArrays, np.ndarray]:
     """The facts of covered prefixes: row b of task ``tid[b]`` has the stack ``S[b, :depths[b]]`` (bottom-
     aligned, zero-padded, (n, D, K)) and crash bits ``crashed[b]``; as :func:`~tasm_env.emission.probe_facts.
     facts_of_tasks` gives them for the same prefixes' runs (``written``
     (n, 2w, K): address, final contents, ... of each write, zero-padded; ``writes`` (n,): the row wrote RAM;
     ``sponge`` (n,): the row's sponge is a constant, the same on every lane (``sponge_init``), else it has
     none; ``output``: the public output (n, o, K) in write order, zero-padded, and (n,) its lengths, None: none
-    written). Also (n,) ``defer``: rows that wrote RAM or have a sponge and match the baseline but for RAM and
-    the sponge, whose ``eos_ok`` needs those compared (the reference's to say). A constant sponge never tells
+    written; ``first_diff``: the rows' :func:`first_differences`, None: computed here). Also (n,) ``defer``:
+    rows that wrote RAM or have a sponge and match the baseline but for RAM and the sponge, whose ``eos_ok`` needs those compared (the reference's to say). A constant sponge never tells
     two lanes apart: ``lost`` and ``pop_loses`` are as without it.
 
     RAM: a prefix that writes none has the initial RAM at every cell, and where it reads a cell the baseline
@@ -84,7 +90,8 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     bottom, arity = tables.bottom[tid], tables.arity[tid]
     base_crashed = tables.base_crashed[tid]
     live = depths - bottom
-    slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, tables.node_values, tables.node_known, tables.node_of)
+    slot_nodes = slot_nodes_of(S, depths, live, crashed, tid, tables.node_values, tables.node_known, tables.node_of,
+                               table=tables.node_table)
     ready = outputs_ready_of(S, depths, bottom, arity, crashed, base_crashed, tables.base_stack, tid)
 
     if output is None:
@@ -105,9 +112,46 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     eos_ok &= tables.eos_ram[tid]
 
     # a constant sponge is the same on every lane: the output and RAM written tell pairs apart beside the stack
-    lost, pop_loses = pair_losses(S, depths, live, crashed, base_crashed, tables.pair_i[tid], tables.pair_j[tid],
-                                  tables.real[tid], (output[0], written))
+    if first_diff is None:
+        first_diff = first_differences(S, depths)
+    pair_i, pair_j = tables.pair_i[tid], tables.pair_j[tid]
+    pair_diff = np.take_along_axis(first_diff, pair_i * K + pair_j, 1)
+    lost, pop_loses = pair_losses(None, depths, live, crashed, base_crashed, pair_i, pair_j, tables.real[tid],
+                                  (output[0], written), pair_diff)
     return FactArrays(slot_nodes, ready, lost, eos_ok, pop_loses), defer
+
+
+def first_differences(S: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """(n, K * K) int32: for each ordered pair of lanes (i, j), at ``i * K + j``, the lowest height below
+    ``depths[b]`` where lanes i and j of ``S[b]`` ((n, D, K), bottom-aligned) differ, else NO_DIFFERENCE: with it
+    ``pair_losses`` compares the stack below any height with one comparison (a child carries its parent's,
+    :func:`stepped_differences`, instead of comparing its whole stack again)."""
+    n, D, K = S.shape
+    differ = (S[:, :, :, None] != S[:, :, None, :]) & (np.arange(D)[None, :, None, None] < depths[:, None, None, None])
+    found = differ.any(1)
+    return np.where(found, differ.argmax(1), NO_DIFFERENCE).astype(np.int32).reshape(n, K * K)
+
+
+def stepped_differences(parent: np.ndarray, base: np.ndarray, rb: np.ndarray, rj: np.ndarray,
+                        values: np.ndarray) -> np.ndarray:
+    """The :func:`first_differences` of children whose stacks keep their parents' slots below ``base`` (n,) and
+    hold ``values`` (Q, K) at heights ``base[rb] + rj`` above it (every slot from base to the new depth): a
+    parent's difference below base stays, else the children's lowest one among the new slots."""
+    n, KK = parent.shape
+    K = values.shape[1]
+    keep = parent < base[:, None]
+    out = np.where(keep, parent, NO_DIFFERENCE)
+    # only the rows with two lanes alike below base look at the new slots (a lane is always like itself)
+    open_ = ~(keep | np.eye(K, dtype=bool).reshape(1, KK)).all(1)
+    q = np.flatnonzero(open_[rb])
+    rb, rj, values = rb[q], rj[q], values[q]
+    for r in range(int(rj.max(initial=-1)) + 1):  # slot by slot upwards: the lowest difference wins
+        at = np.flatnonzero(rj == r)
+        b = rb[at]
+        v = values[at]
+        hit = (v[:, :, None] != v[:, None, :]).reshape(len(at), KK) & (out[b] == NO_DIFFERENCE)
+        out[b] = np.where(hit, (base[b] + r)[:, None].astype(np.int32), out[b])
+    return out
 
 
 def written_of(logs: Sequence[np.ndarray], K: int) -> tuple[np.ndarray, np.ndarray]:

@@ -46,8 +46,12 @@ def appended(logs: list | None, counts: np.ndarray, codes: np.ndarray, fetch: Ca
         return logs
     empty = np.zeros((0, K), np.uint64)
     out = list(logs) if logs is not None else [empty] * len(counts)
-    for b in np.flatnonzero(counts).tolist():
-        out[b] = np.concatenate([out[b], fetch(np.full(counts[b], b), codes[b, :counts[b]])])
+    rows = np.flatnonzero(counts)
+    c = counts[rows]
+    rb, rk = np.nonzero(np.arange(int(c.max()))[None] < c[:, None])
+    values = fetch(rows[rb], codes[rows[rb], rk])  # every appending row's values in one gather, row by row
+    for b, part in zip(rows.tolist(), np.split(values, np.cumsum(c)[:-1])):
+        out[b] = np.concatenate([out[b], part])
     return out
 
 

@@ -20,7 +20,8 @@ writes every row's new top slots with one gather and one scatter.
 **Store.** Stacks are kept per (task, prefix) (bounded, oldest dropped), so a child steps from its parent's
 arrays; a missing ancestor is stepped from the empty prefix in rounds of one token (``backward_step`` and
 revisits are exact by construction: the state is a function of the prefix). The facts of the covered rows
-are computed from the padded arrays, every task at once (:func:`~tasm_env.emission.stack_facts.facts_of_stacks`).
+are computed from the padded arrays, every task at once (:func:`~tasm_env.emission.stack_facts.facts_of_stacks`);
+each row also carries its lane pairs' lowest differing slot, stepped from its parent's (only new slots compared).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import numpy as np
 from .. import batch
 from ..plan import OPERATIONS
 from .probe_facts import MAX_POP, SLOT_WINDOW, FactArrays, state_digest
-from .stack_facts import PACKED_WIDTHS, StackTables, facts_of_stacks, pack_facts, unpack_facts, written_of
+from .stack_facts import (PACKED_WIDTHS, StackTables, facts_of_stacks, first_differences, pack_facts,
+                          stepped_differences, unpack_facts, written_of)
 from .value_io import appended, input_room, padded, read_words
 from .value_templates import Templates
 
@@ -54,12 +56,14 @@ class _Chunk:
     chunk and a row of it, so a step loads its parents with one fancy index per chunk instead of a copy per row.
     Slots at or above a row's depth are zero (the facts compare padded stacks)."""
 
-    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret")
+    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret", "fd")
 
     def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None,
                  sponge: np.ndarray | None = None, outputs: list | None = None, public: np.ndarray | None = None,
-                 secret: np.ndarray | None = None):
+                 secret: np.ndarray | None = None, fd: np.ndarray | None = None):
         self.S, self.depth, self.crashed = S, depth, crashed
+        # (n, K * K) each lane pair's lowest differing stack slot (stack_facts.first_differences), carried
+        self.fd = first_differences(S, depth) if fd is None else fd
         self.sponge = np.zeros(len(depth), bool) if sponge is None else sponge  # set by sponge_init (constants)
         self.logs = logs  # each row's write log (2w, K), or None if no row wrote
         self.outputs = outputs  # each row's public output (o, K) in write order, or None if no row wrote any
@@ -109,6 +113,7 @@ class ValueStacks:
         self.templates = Templates(model.decoders)
         self._tables: StackTables | None = None
         self._table_of: dict[int, int] = {}
+        self._table_row = np.zeros(0, np.int64)  # task -> its row in the tables, -1: not in them
         self.covered_rows = 0
         self.rows = 0
 
@@ -215,7 +220,19 @@ class ValueStacks:
             if D <= c.S.shape[1]:
                 cut = lambda a: None if a is None else a[:n]  # noqa: E731
                 return _Chunk(c.S[:n, :D], c.depth[:n], c.crashed[:n], cut(c.logs), c.sponge[:n], cut(c.outputs),
-                              c.public[:n], c.secret[:n])
+                              c.public[:n], c.secret[:n], c.fd[:n])
+        if n and (serial == serial[0]).all():  # one chunk's rows (a walk's step): plain gathers, no scatter
+            c = self._chunks[int(serial[0])]
+            depth = c.depth[row]
+            D = max(D, int(depth.max()))
+            if D <= c.S.shape[1]:
+                S = c.S[row, :D]
+            else:  # one new (n, D, K) array: a kept chunk's memory is fresh pages, each first touch a fault
+                S = np.zeros((n, D, c.S.shape[2]), np.uint64)
+                S[:, :c.S.shape[1]] = c.S[row]
+            pick = lambda a: None if a is None else [a[i] for i in row.tolist()]  # noqa: E731
+            return _Chunk(S, depth, c.crashed[row], pick(c.logs), c.sponge[row], pick(c.outputs), c.public[row],
+                          c.secret[row], c.fd[row])
         depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
@@ -223,11 +240,13 @@ class ValueStacks:
         S = np.zeros((n, D, K), np.uint64)
         crashed, sponge = np.zeros((n, K), bool), np.zeros(n, bool)
         public, secret = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        fd = np.zeros((n, K * K), np.int32)
         for m, c in groups:
             r = row[m]
             w = min(c.S.shape[1], D)
             S[m, :w] = c.S[r, :w]
             crashed[m], sponge[m], public[m], secret[m] = c.crashed[r], c.sponge[r], c.public[r], c.secret[r]
+            fd[m] = c.fd[r]
 
         def lists(name: str) -> list | None:  # each row's log from its chunk's, empty where its chunk has none
             if all(getattr(c, name) is None for _, c in groups):
@@ -238,7 +257,7 @@ class ValueStacks:
                     for b, rb in zip(m.tolist(), row[m].tolist()):
                         found[b] = getattr(c, name)[rb]
             return found
-        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret)
+        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret, fd)
 
     def _step(self, keys: list[bytes], parents: list[bytes]) -> None:
         """The children ``keys`` from their ``parents``' stored stacks, every row at once (packed keys of one
@@ -258,20 +277,20 @@ class ValueStacks:
             ok = (depth + book.change[tid] >= 16) & (depth + book.keep[tid] >= 0)
             reads = np.flatnonzero(book.public[tid] + book.secret[tid])
             if len(reads):  # a read past the end of a stream is a static crash: the reference's
-                tables, trow = self.tables(tasks[picked[reads]].tolist())
+                tables, trow = self.tables(tasks[picked[reads]])
                 ok[reads] &= input_room(book, tid[reads], self._field(serial[reads], row[reads], "public"),
                                         self._field(serial[reads], row[reads], "secret"), tables.n_public[trow],
                                         tables.n_secret[trow])
             picked = picked[ok]
             if len(picked):
-                chunk = self._stepped(tid[ok], serial[ok], row[ok], tasks[picked].tolist(),
+                chunk = self._stepped(tid[ok], serial[ok], row[ok], tasks[picked],
                                       int((depth + book.change[tid]).max()))
                 s = self._new_chunk(chunk)
                 out[:] = _entry(s, -1)
                 out[picked] = _entry(s, 0) + np.arange(len(picked))
         store.update(zip(keys, out.tolist()))
 
-    def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: list, D: int) -> _Chunk:
+    def _stepped(self, tid: np.ndarray, serial: np.ndarray, row: np.ndarray, tasks: np.ndarray, D: int) -> _Chunk:
         """The chunk of the rows that apply templates ``tid`` to the stored parents (serial, row), D slots."""
         book = self.templates.codebook()
         n = len(tid)
@@ -285,17 +304,18 @@ class ValueStacks:
         own[:, :C] = book.constants[tid, :C, None]
         reads = np.flatnonzero(book.public[tid] + book.secret[tid])
         if len(reads):
-            tables, trow = self.tables([tasks[b] for b in reads.tolist()])
+            tables, trow = self.tables(tasks[reads])
             at = np.zeros(n, np.int64)
             at[reads] = trow
             read_words(own, book, tid, c.public, c.secret, tables.streams, at)
         contexts = None  # each row's task's initial RAM, for mem_read
         W = max((len(log) for log in logs), default=0) if logs is not None else 0
-        if W:  # padded with an address no write has (above the field), so a padded write never matches
-            Wpad = np.zeros((n, W, K), np.uint64)
-            Wpad[:, 0::2] = NO_ADDRESS
-            for b, log in enumerate(logs):
-                Wpad[b, :len(log)] = log
+
+        def write_logs(m: np.ndarray) -> np.ndarray:  # rows m's logs (m, W, K), for their mem_read
+            # padded with an address no write has (above the field), so a padded write never matches
+            out, lengths = padded([logs[b] for b in m.tolist()], len(m), K, W)
+            out[:, 0::2][np.arange(0, W, 2)[None] >= lengths[:, None]] = NO_ADDRESS
+            return out
 
         def fetch(members: np.ndarray, codes: np.ndarray) -> np.ndarray:
             below = codes < 0  # the other branch's index clipped into range: np.where reads both
@@ -305,42 +325,53 @@ class ValueStacks:
             values = own[members, np.clip(codes, 0, n_own - 1)]
             return values if slots is None else np.where(below[:, None], slots, values)
 
-        for j in range(book.op_kind.shape[1]):
-            kinds = book.op_kind[tid, j]
-            group = np.where(kinds >= 0, kinds * 1024 + book.op_arity[tid, j], -1)
-            for g in np.unique(group[group >= 0]).tolist():
-                kind, arity = divmod(g, 1024)
-                m = np.flatnonzero(group == g)
-                codes = book.op_codes[tid[m], j, :arity]
-                operands = [fetch(m, codes[:, a]) for a in range(arity)]
+        for j in range(book.op_kind.shape[1]):  # the operations in column order: a column reads earlier ones
+            rows = np.flatnonzero(book.op_kind[tid, j] >= 0)
+            if not len(rows):
+                continue
+            t = tid[rows]
+            group = book.op_kind[t, j] * 1024 + book.op_arity[t, j]
+            order = np.argsort(group, kind="stable")  # each (kind, arity) group a run of rows
+            rows, t, group = rows[order], t[order], group[order]
+            A = int(book.op_arity[t, j].max())
+            # every operand of the column in one gather, (rows, A, K); a group's operands are slices of it
+            X = fetch(np.repeat(rows, A), book.op_codes[t, j, :A].reshape(-1)).reshape(len(rows), A, K)
+            at = book.op_at[t, j]
+            starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]).tolist()
+            for s, e in zip(starts, starts[1:] + [len(rows)]):
+                kind, arity = divmod(int(group[s]), 1024)
+                m = rows[s:e]
+                operands = [X[s:e, a] for a in range(arity)]
                 ctx = None
                 if kind == _MEM_READ:
                     if contexts is None:
-                        order = sorted(set(tasks))
-                        place = {t: i for i, t in enumerate(order)}
-                        contexts = batch.Contexts([self.model.probes(t).inputs for t in order],
-                                                  np.array([place[t] for t in tasks], dtype=np.int64))
+                        order = np.unique(tasks)
+                        contexts = batch.Contexts([self.model.probes(t).inputs for t in order.tolist()],
+                                                  np.searchsorted(order, tasks))
                     ctx = contexts.select(m)
-                    operands += [Wpad[m, q] for q in range(W)] if W else []
+                    if W:
+                        logged = write_logs(m)
+                        operands += [logged[:, q] for q in range(W)]
                 results, crashes = _EVALUATE[kind](operands, ctx)
-                at = book.op_at[tid[m], j]
                 for r, result in enumerate(results):
-                    own[m, at + r] = np.broadcast_to(result, (len(m), K))
+                    own[m, at[s:e] + r] = result  # broadcast as the evaluator gives it
                 for _, mask in crashes:
-                    crashed[m] |= np.broadcast_to(mask, (len(m), K))
+                    crashed[m] |= mask
         # the writes and the output read the old stack: before its slots are written
         new_logs = appended(logs, book.n_writes[tid], book.writes[tid], fetch, K)
         outputs = appended(c.outputs, book.n_output[tid], book.output[tid], fetch, K)
         T = book.tail.shape[1]
-        if T:
-            valid = np.arange(T)[None] < book.tail_len[tid][:, None]
-            base = depth + book.keep[tid]
-            rb, rj = np.nonzero(valid)
-            values = fetch(rb, book.tail[tid[rb], rj])  # every source read before any slot is written
-            S[rb, base[rb] + rj] = values
-        S[np.arange(D)[None] >= new_depth[:, None]] = 0  # a shrunk stack's old slots: zero, as the facts need
+        base = depth + book.keep[tid]
+        valid = np.arange(T)[None] < book.tail_len[tid][:, None]
+        rb, rj = np.nonzero(valid)
+        values = fetch(rb, book.tail[tid[rb], rj]) if T else np.zeros((0, K), np.uint64)  # read before written
+        S[rb, base[rb] + rj] = values
+        # a shrunk stack's old slots: zero, as the facts need (the slots above the old depth are zero already)
+        zb, zd = np.nonzero((np.arange(D)[None] >= new_depth[:, None]) & (np.arange(D)[None] < depth[:, None]))
+        S[zb, zd] = 0
         return _Chunk(S, new_depth, crashed, new_logs, c.sponge | book.sponge[tid], outputs,
-                      c.public + book.public[tid], c.secret + book.secret[tid])
+                      c.public + book.public[tid], c.secret + book.secret[tid],
+                      stepped_differences(c.fd, base, rb, rj, values))
 
     def _field(self, serial: np.ndarray, row: np.ndarray, name: str) -> np.ndarray:
         """The rows' values of a chunk's (n,) int field (depth, public, secret)."""
@@ -350,13 +381,17 @@ class ValueStacks:
             found[m] = getattr(self._chunks[s], name)[row[m]]
         return found
 
-    def tables(self, tasks: Sequence[int]) -> tuple[StackTables, np.ndarray]:
-        """The padded tables of every task probed so far and each given task's row in them."""
-        if any(t not in self._table_of for t in tasks):
-            order = sorted(set(self._table_of) | set(tasks))
+    def tables(self, tasks: Sequence[int] | np.ndarray) -> tuple[StackTables, np.ndarray]:
+        """The padded tables of every task probed so far and each given task's row in them (an array lookup)."""
+        tasks = np.asarray(tasks, dtype=np.int64)
+        known = self._table_row
+        if len(tasks) and (int(tasks.max()) >= len(known) or (known[tasks] < 0).any()):
+            order = sorted(set(self._table_of) | set(tasks.tolist()))
             self._table_of = {t: i for i, t in enumerate(order)}
             self._tables = StackTables([self.model.probes(t) for t in order])
-        return self._tables, np.array([self._table_of[t] for t in tasks], dtype=np.int64)
+            known = self._table_row = np.full(order[-1] + 1, -1, np.int64)
+            known[order] = np.arange(len(order))
+        return self._tables, known[tasks]
 
     def facts(self, keys: Sequence[tuple[int, tuple]]) -> tuple[np.ndarray, FactArrays | None]:
         """(covered (n,) bool, the facts of the covered keys in order, or None if none is). A covered prefix's
@@ -373,16 +408,19 @@ class ValueStacks:
             groups.append((m, c))
         fresh = np.flatnonzero(state == _NO_FACTS)
         if len(fresh):
-            got = self._load(serial[fresh], row[fresh], copy=False)
-            tables, tid = self.tables([keys[b][0] for b in fresh.tolist()])
+            # each fresh prefix once (rows repeat a prefix), in (chunk, row) order: a step's chunk read in place
+            _, first, inverse = np.unique(serial[fresh] * _ROWS + row[fresh], return_index=True, return_inverse=True)
+            one = fresh[first]
+            got = self._load(serial[one], row[one], copy=False)
+            tables, tid = self.tables([keys[b][0] for b in one.tolist()])
             if got.logs is None:
-                written, writes = np.zeros((len(fresh), 0, tables.K), np.uint64), np.zeros(len(fresh), bool)
+                written, writes = np.zeros((len(one), 0, tables.K), np.uint64), np.zeros(len(one), bool)
             else:
                 written, writes = written_of(got.logs, tables.K)
             facts, defer = facts_of_stacks(tables, tid, got.S, got.depth, got.crashed, written, writes, got.sponge,
-                                           padded(got.outputs, len(fresh), tables.K))
-            packed = pack_facts(facts)
-            state[fresh] = np.where(defer, _DEFERRED, _PACKED)
+                                           padded(got.outputs, len(one), tables.K), got.fd)
+            packed = pack_facts(facts)[inverse]
+            state[fresh] = np.where(defer, _DEFERRED, _PACKED)[inverse]
             for m, c in groups:  # write back: each chunk's rows among the fresh ones
                 hit = np.flatnonzero(state[m] != c.state[row[m]])
                 if len(hit):

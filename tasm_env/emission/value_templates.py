@@ -123,6 +123,24 @@ class Codebook:
                 self.op_codes[i, j, :len(codes)] = codes
 
 
+    def extended(self, templates: Sequence[Template]) -> "Codebook":
+        """This codebook with ``templates`` (the next indices) appended: only the new ones read, every field
+        padded to the wider of the two (as one codebook of all of them pads it)."""
+        new = Codebook(templates)
+        for name, a in vars(self).items():
+            if name == "count":
+                continue
+            b = getattr(new, name)
+            shape = tuple(max(x, y) for x, y in zip(a.shape[1:], b.shape[1:]))
+            fill = -1 if name == "op_kind" else 0  # an absent operation; every other field's padding is zero
+            out = np.full((len(a) + len(b), *shape), fill, a.dtype)
+            out[(slice(0, len(a)), *map(slice, a.shape[1:]))] = a
+            out[(slice(len(a), None), *map(slice, b.shape[1:]))] = b
+            setattr(new, name, out)
+        new.count = self.count + len(templates)
+        return new
+
+
 _UNKNOWN = -2  # a (task, token) whose template is not looked up yet
 
 
@@ -180,16 +198,26 @@ class Templates:
         found = self._index[tasks, tokens]
         unknown = found == _UNKNOWN
         if unknown.any():  # first visits: each task's new tokens decoded in one call
-            by_task: dict[int, list[int]] = {}
-            for task, token in sorted(set(zip(tasks[unknown].tolist(), tokens[unknown].tolist()))):
-                by_task.setdefault(task, []).append(token)
-            for task, some in by_task.items():
-                self._index[task, some] = [-1 if t is None else t.index for t in self._templates_of(task, some)]
+            width = self._index.shape[1]
+            pairs = np.unique(tasks[unknown] * width + tokens[unknown])  # sorted: by task, then token
+            task_of, token_of = pairs // width, pairs % width
+            starts = np.flatnonzero(np.r_[True, task_of[1:] != task_of[:-1]]).tolist()
+            for a, b in zip(starts, starts[1:] + [len(pairs)]):
+                task, some = int(task_of[a]), token_of[a:b]
+                self._index[task, some] = [-1 if t is None else t.index
+                                           for t in self._templates_of(task, some.tolist())]
             found = self._index[tasks, tokens]
         return found
 
+    @property
+    def every(self) -> tuple[Template, ...]:
+        """Every template so far, at its index."""
+        return tuple(self._list)
+
     def codebook(self) -> Codebook:
         """Every template so far as padded arrays (rebuilt when a template was added)."""
-        if self._book is None or self._book.count != len(self._list):
+        if self._book is None:
             self._book = Codebook(self._list)
+        elif self._book.count != len(self._list):  # first visits added some: only those read
+            self._book = self._book.extended(self._list[self._book.count:])
         return self._book
