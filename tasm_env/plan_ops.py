@@ -132,6 +132,47 @@ class Builder:
         self.inputs += writes
         return first
 
+    def reads(self, pairs) -> list[int]:
+        """``[mem_read(add_const(pointer, c)) for pointer, c in pairs]`` in one call, ids allocated in the same
+        order (each address addition right before its read): the memory instructions read word by word."""
+        lv, table, inputs, outs, touched = self.lv, self.constants, self.inputs, self.out, self.touched
+        kinds, levels, cycle_of, n_in, writes = self.kind, self.level, self.cycle_of, self.n_in, self.writes
+        cycle, write_level, n_read, result = self.cycle, self.write_level, 1 + len(writes), []
+        for pointer, constant in pairs:
+            constant %= P
+            level = lv[pointer]
+            if constant:  # the address addition, as offsets()
+                found = table.get(constant)
+                if found is None:
+                    found = table[constant] = len(lv)
+                    lv.append(0)
+                address = len(lv)
+                level += 1
+                lv.append(level)
+                kinds.append(_ADD)
+                levels.append(level)
+                cycle_of.append(cycle)
+                outs.append(address)
+                n_in.append(2)
+                inputs += (pointer, found)
+            else:
+                address = pointer
+            touched.append(address)  # the read, as mem_read()
+            if level < write_level:
+                level = write_level
+            level += 1
+            first = len(lv)
+            lv.append(level)
+            kinds.append(_MEM_READ)
+            levels.append(level)
+            cycle_of.append(cycle)
+            outs.append(first)
+            n_in.append(n_read)
+            inputs.append(address)
+            inputs += writes
+            result.append(first)
+        return result
+
     def mem_write(self, address: int, value: int) -> None:
         self.touched.append(address)
         self.writes += (address, value)
@@ -226,8 +267,7 @@ def _write_io(b, n):
 
 def _read_mem(b, n):
     pointer = b.stack.pop()
-    for k in range(n):
-        b.stack.append(b.mem_read(b.add_const(pointer, -k)))
+    b.stack += b.reads([(pointer, -k) for k in range(n)])
     b.stack.append(b.add_const(pointer, -n))
 
 
@@ -259,7 +299,7 @@ def _sponge_squeeze(b, _):
 
 def _sponge_absorb_mem(b, _):
     pointer = b.stack.pop()
-    words = [b.mem_read(b.add_const(pointer, i)) for i in range(10)]
+    words = b.reads([(pointer, i) for i in range(10)])
     for i in range(4):  # Triton overwrites the 4 slots below the pointer with the first 4 words
         b.stack[-1 - i] = words[i]
     b.stack.append(b.add_const(pointer, 10))
@@ -281,7 +321,7 @@ def _merkle_step(b, _):
 
 def _merkle_step_mem(b, _):
     pointer = b.stack[-8]
-    sibling = [b.mem_read(b.add_const(pointer, w)) for w in range(5)]
+    sibling = b.reads([(pointer, w) for w in range(5)])
     b.stack[-8] = b.add_const(pointer, 5)
     _merkle(b, sibling)
 
@@ -299,11 +339,10 @@ def _dot_step(rhs_words):
     def handler(b, _):
         rhs_pointer, lhs_pointer = b.pop(2)
         accumulator = b.pop(3)
-        rhs, lhs = [], []
-        for i in range(3):  # Triton reads the rhs and lhs words alternately
-            if i < rhs_words:
-                rhs.append(b.mem_read(b.add_const(rhs_pointer, i)))
-            lhs.append(b.mem_read(b.add_const(lhs_pointer, i)))
+        # Triton reads the rhs and lhs words alternately (rhs 0, lhs 0, rhs 1, lhs 1, ...; xb: rhs 0 only)
+        later = (rhs_pointer, lhs_pointer) if rhs_words == 3 else (lhs_pointer,)
+        words = b.reads([(rhs_pointer, 0), (lhs_pointer, 0), *[(p, i) for i in (1, 2) for p in later]])
+        rhs, lhs = (words[0::2], words[1::2]) if rhs_words == 3 else (words[:1], words[1:])
         first = b.op(kind, [*accumulator, *rhs, *lhs])
         b.stack.extend(_results(kind, first, 3))
         b.stack.extend((b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))
