@@ -173,10 +173,17 @@ class Builder:
             result.append(first)
         return result
 
-    def mem_write(self, address: int, value: int) -> None:
-        self.touched.append(address)
-        self.writes += (address, value)
-        self.write_level = max(self.write_level, self.lv[address], self.lv[value])
+    def mem_writes(self, addresses, values) -> None:
+        """Write each value id to its address id, in order (a write makes no ids)."""
+        lv, touched, writes, level = self.lv, self.touched, self.writes, self.write_level
+        for address, value in zip(addresses, values):
+            touched.append(address)
+            writes += (address, value)
+            if lv[address] > level:
+                level = lv[address]
+            if lv[value] > level:
+                level = lv[value]
+        self.write_level = level
 
 
 # ---- one handler per straight-line mnemonic: (builder, argument) -> None
@@ -274,8 +281,7 @@ def _read_mem(b, n):
 def _write_mem(b, n):
     pointer = b.stack.pop()
     addresses = b.offsets(pointer, range(n + 1))  # a write makes no ids: the additions may all come first
-    for k in range(n):
-        b.mem_write(addresses[k], b.stack.pop())
+    b.mem_writes(addresses[:n], b.pop(n))  # st0 to the pointer, st1 to the next word, ...
     b.stack.append(addresses[n])
 
 
