@@ -152,14 +152,15 @@ class Screened:
         self._static[j] = reason
 
 
-def _screenable(round_: Round, program: Program, found: Screened, j: int) -> batch.Plan | None:
-    """The plan of a candidate the screen can run (one with the baseline's static shape), else None (and,
-    for a round that screens static shapes, a static difference refuted as the verifier would)."""
+def _screenable(round_: Round, static: tuple, program: Program, found: Screened, j: int) -> batch.Plan | None:
+    """The plan of a candidate the screen can run (one with the baseline's static shape, ``static``:
+    :data:`_STATIC` of the round's summary), else None (and, for a round that screens static shapes, a static
+    difference refuted as the verifier would)."""
     try:
         summary = summarize(program, round_.shape)
     except TasmError:
         return None  # not a block the batched executor runs: the verifier says so
-    if _STATIC(summary) != _STATIC(round_.summary):
+    if _STATIC(summary) != static:
         if round_.static:
             difference = static_difference(round_.summary, summary)
             if difference is not None:
@@ -178,8 +179,9 @@ def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]], set
     found = [Screened(len(programs), r.where) for r, (_, programs) in zip(rounds, work)]
     entries: list[tuple[int, int, batch.Plan]] = []  # (task, candidate index, plan)
     for t, (round_, (_, programs)) in enumerate(zip(rounds, work)):
+        static = _STATIC(round_.summary)
         for j, program in enumerate(programs):
-            plan = _screenable(round_, program, found[t], j)
+            plan = _screenable(round_, static, program, found[t], j)
             if plan is not None:
                 entries.append((t, j, plan))
     if entries:
