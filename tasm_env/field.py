@@ -287,14 +287,23 @@ def vxbmul(scalar: np.ndarray, a: tuple) -> tuple:
 def vxinv(a: tuple) -> tuple:
     """Vectorised XFE inverse; the zero element maps to zero."""
     a = [np.asarray(c, dtype=_U64) for c in a]
-    shape = np.broadcast(*a).shape
-    (c0, c1, c2), det = _xinv_cofactors(*(np.broadcast_to(c, shape) for c in a), _vproducts, vadd, vsub)
-    out = vmul(np.stack([c0, c1, c2]), vinv(det)[None])  # one multiplication for the three coefficients
+    if not a[0].shape == a[1].shape == a[2].shape:  # stacked products need one shape
+        a = np.broadcast_arrays(*a)
+    (c0, c1, c2), det = _xinv_cofactors(*a, _vproducts, vadd, vsub)
+    out = _vproducts((c0, c1, c2), (vinv(det),) * 3)
     return (out[0], out[1], out[2])
 
 
-def _vproducts(xs, ys) -> np.ndarray:
-    """Pairwise products of equally shaped arrays as one stacked :func:`vmul` (numpy's cost is per call)."""
+_STACK_PRODUCTS = 32
+"""From this many elements a factor, :func:`_vproducts` stacks its products into one :func:`vmul` (numpy's
+cost is per call); below, one :func:`vmul` per pair, each on Python ints (:data:`_SMALL_MUL`), is faster
+(x_invert groups of 1-4 operations on 8 lanes)."""
+
+
+def _vproducts(xs, ys) -> list[np.ndarray] | np.ndarray:
+    """Pairwise products of equally shaped arrays."""
+    if xs[0].size < _STACK_PRODUCTS:
+        return [vmul(x, y) for x, y in zip(xs, ys)]
     return vmul(np.stack(xs), np.stack(ys))
 
 

@@ -132,15 +132,16 @@ class Builder:
         self.inputs += writes
         return first
 
-    def reads(self, pairs) -> list[int]:
-        """``[mem_read(add_const(pointer, c)) for pointer, c in pairs]`` in one call, ids allocated in the same
-        order (each address addition right before its read): the memory instructions read word by word."""
+    def reads(self, pointer: int, constants) -> list[int]:
+        """``[mem_read(add_const(pointer, c)) for c in constants]`` in one call, ids allocated in the same order
+        (each address addition right before its read): the memory instructions read word by word."""
         lv, table, inputs, outs, touched = self.lv, self.constants, self.inputs, self.out, self.touched
         kinds, levels, cycle_of, n_in, writes = self.kind, self.level, self.cycle_of, self.n_in, self.writes
         cycle, write_level, n_read, result = self.cycle, self.write_level, 1 + len(writes), []
-        for pointer, constant in pairs:
+        pointer_level = lv[pointer]
+        for constant in constants:
             constant %= P
-            level = lv[pointer]
+            level = pointer_level
             if constant:  # the address addition, as offsets()
                 found = table.get(constant)
                 if found is None:
@@ -274,7 +275,7 @@ def _write_io(b, n):
 
 def _read_mem(b, n):
     pointer = b.stack.pop()
-    b.stack += b.reads([(pointer, -k) for k in range(n)])
+    b.stack += b.reads(pointer, range(0, -n, -1))
     b.stack.append(b.add_const(pointer, -n))
 
 
@@ -305,7 +306,7 @@ def _sponge_squeeze(b, _):
 
 def _sponge_absorb_mem(b, _):
     pointer = b.stack.pop()
-    words = b.reads([(pointer, i) for i in range(10)])
+    words = b.reads(pointer, range(10))
     for i in range(4):  # Triton overwrites the 4 slots below the pointer with the first 4 words
         b.stack[-1 - i] = words[i]
     b.stack.append(b.add_const(pointer, 10))
@@ -327,7 +328,7 @@ def _merkle_step(b, _):
 
 def _merkle_step_mem(b, _):
     pointer = b.stack[-8]
-    sibling = b.reads([(pointer, w) for w in range(5)])
+    sibling = b.reads(pointer, range(5))
     b.stack[-8] = b.add_const(pointer, 5)
     _merkle(b, sibling)
 
@@ -345,10 +346,11 @@ def _dot_step(rhs_words):
     def handler(b, _):
         rhs_pointer, lhs_pointer = b.pop(2)
         accumulator = b.pop(3)
-        # Triton reads the rhs and lhs words alternately (rhs 0, lhs 0, rhs 1, lhs 1, ...; xb: rhs 0 only)
-        later = (rhs_pointer, lhs_pointer) if rhs_words == 3 else (lhs_pointer,)
-        words = b.reads([(rhs_pointer, 0), (lhs_pointer, 0), *[(p, i) for i in (1, 2) for p in later]])
-        rhs, lhs = (words[0::2], words[1::2]) if rhs_words == 3 else (words[:1], words[1:])
+        rhs, lhs = [], []
+        for i in range(3):  # Triton reads the rhs and lhs words alternately
+            if i < rhs_words:
+                rhs += b.reads(rhs_pointer, (i,))
+            lhs += b.reads(lhs_pointer, (i,))
         first = b.op(kind, [*accumulator, *rhs, *lhs])
         b.stack.extend(_results(kind, first, 3))
         b.stack.extend((b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))

@@ -29,8 +29,8 @@ def _generic_mem_read(b: Builder, address: int) -> int:
     return b.op("mem_read", [address, *b.writes])
 
 
-def _generic_reads(b: Builder, pairs) -> list[int]:
-    return [b.mem_read(b.add_const(pointer, c)) for pointer, c in pairs]
+def _generic_reads(b: Builder, pointer: int, constants) -> list[int]:
+    return [b.mem_read(b.add_const(pointer, c)) for c in constants]
 
 
 def _generic_mem_writes(b: Builder, addresses, values) -> None:
