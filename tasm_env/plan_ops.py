@@ -133,46 +133,9 @@ class Builder:
         return first
 
     def reads(self, pointer: int, constants) -> list[int]:
-        """``[mem_read(add_const(pointer, c)) for c in constants]`` in one call, ids allocated in the same order
-        (each address addition right before its read): the memory instructions read word by word."""
-        lv, table, inputs, outs, touched = self.lv, self.constants, self.inputs, self.out, self.touched
-        kinds, levels, cycle_of, n_in, writes = self.kind, self.level, self.cycle_of, self.n_in, self.writes
-        cycle, write_level, n_read, result = self.cycle, self.write_level, 1 + len(writes), []
-        pointer_level = lv[pointer]
-        for constant in constants:
-            constant %= P
-            level = pointer_level
-            if constant:  # the address addition, as offsets()
-                found = table.get(constant)
-                if found is None:
-                    found = table[constant] = len(lv)
-                    lv.append(0)
-                address = len(lv)
-                level += 1
-                lv.append(level)
-                kinds.append(_ADD)
-                levels.append(level)
-                cycle_of.append(cycle)
-                outs.append(address)
-                n_in.append(2)
-                inputs += (pointer, found)
-            else:
-                address = pointer
-            touched.append(address)  # the read, as mem_read()
-            if level < write_level:
-                level = write_level
-            level += 1
-            first = len(lv)
-            lv.append(level)
-            kinds.append(_MEM_READ)
-            levels.append(level)
-            cycle_of.append(cycle)
-            outs.append(first)
-            n_in.append(n_read)
-            inputs.append(address)
-            inputs += writes
-            result.append(first)
-        return result
+        """``[mem_read(add_const(pointer, c)) for c in constants]``: the memory instructions read word by word,
+        each address addition right before its read (the order lifted task graphs number their nodes in)."""
+        return [self.mem_read(self.add_const(pointer, c)) for c in constants]
 
     def mem_writes(self, addresses, values) -> None:
         """Write each value id to its address id, in order (a write makes no ids)."""
