@@ -101,23 +101,27 @@ def xpow(a: XFE, exponent: int) -> XFE:
     return result
 
 
-def _xinv_cofactors(a0, a1, a2, mul, add, sub):
+def _xinv_cofactors(a0, a1, a2, products, add, sub):
     """Inverse of a = a0 + a1 x + a2 x^2 as (numerators, determinant), from the matrix of multiplication by a
     on the basis (1, x, x^2) with x^3 = x - 1:  [[a0, -a2, -a1], [a1, a0 + a2, a1 - a2], [a2, a1, a0 + a2]].
-    The inverse is its adjugate's first column over its determinant."""
-    s02 = add(a0, a2)
-    c0 = sub(mul(s02, s02), mul(sub(a1, a2), a1))
-    c1 = sub(mul(sub(a1, a2), a2), mul(a1, s02))
-    c2 = sub(mul(a1, a1), mul(s02, a2))
-    det = sub(sub(mul(a0, c0), mul(a2, c1)), mul(a1, c2))
-    return (c0, c1, c2), det
+    The inverse is its adjugate's first column over its determinant. ``products(xs, ys)`` multiplies pairwise
+    (the vectorised flavour stacks each round's products into one multiplication)."""
+    s02, d12 = add(a0, a2), sub(a1, a2)
+    p = products((s02, d12, d12, a1, a1, s02), (s02, a1, a2, s02, a1, a2))
+    c0, c1, c2 = sub(p[0], p[1]), sub(p[2], p[3]), sub(p[4], p[5])  # s02^2 - d12 a1, d12 a2 - a1 s02, a1^2 - s02 a2
+    q = products((a0, a2, a1), (c0, c1, c2))
+    return (c0, c1, c2), sub(sub(q[0], q[1]), q[2])
+
+
+def _products(xs, ys) -> list[int]:
+    return [mul(x, y) for x, y in zip(xs, ys)]
 
 
 def xinv(a: XFE) -> XFE:
     """Inverse in F_p^3; ZeroDivisionError for 0."""
     if not any(c % P for c in a):
         raise ZeroDivisionError("0 has no inverse in F_p^3")
-    (c0, c1, c2), det = _xinv_cofactors(*a, mul, add, sub)
+    (c0, c1, c2), det = _xinv_cofactors(*a, _products, add, sub)
     d = inv(det)
     return (c0 * d % P, c1 * d % P, c2 * d % P)
 
@@ -282,9 +286,25 @@ def vxbmul(scalar: np.ndarray, a: tuple) -> tuple:
 
 def vxinv(a: tuple) -> tuple:
     """Vectorised XFE inverse; the zero element maps to zero."""
-    (c0, c1, c2), det = _xinv_cofactors(*a, vmul, vadd, vsub)
-    d = vinv(det)
-    return (vmul(c0, d), vmul(c1, d), vmul(c2, d))
+    a = [np.asarray(c, dtype=_U64) for c in a]
+    if not a[0].shape == a[1].shape == a[2].shape:  # stacked products need one shape
+        a = np.broadcast_arrays(*a)
+    (c0, c1, c2), det = _xinv_cofactors(*a, _vproducts, vadd, vsub)
+    out = _vproducts((c0, c1, c2), (vinv(det),) * 3)
+    return (out[0], out[1], out[2])
+
+
+_STACK_PRODUCTS = 32
+"""From this many elements a factor, :func:`_vproducts` stacks its products into one :func:`vmul` (numpy's
+cost is per call); below, one :func:`vmul` per pair, each on Python ints (:data:`_SMALL_MUL`), is faster
+(x_invert groups of 1-4 operations on 8 lanes)."""
+
+
+def _vproducts(xs, ys) -> list[np.ndarray] | np.ndarray:
+    """Pairwise products of equally shaped arrays."""
+    if xs[0].size < _STACK_PRODUCTS:
+        return [vmul(x, y) for x, y in zip(xs, ys)]
+    return vmul(np.stack(xs), np.stack(ys))
 
 
 # ------------------------------------------------------------------------ pseudo-random cell contents

@@ -132,10 +132,22 @@ class Builder:
         self.inputs += writes
         return first
 
-    def mem_write(self, address: int, value: int) -> None:
-        self.touched.append(address)
-        self.writes += (address, value)
-        self.write_level = max(self.write_level, self.lv[address], self.lv[value])
+    def reads(self, pointer: int, constants) -> list[int]:
+        """``[mem_read(add_const(pointer, c)) for c in constants]``: the memory instructions read word by word,
+        each address addition right before its read (the order lifted task graphs number their nodes in)."""
+        return [self.mem_read(self.add_const(pointer, c)) for c in constants]
+
+    def mem_writes(self, addresses, values) -> None:
+        """Write each value id to its address id, in order (a write makes no ids)."""
+        lv, touched, writes, level = self.lv, self.touched, self.writes, self.write_level
+        for address, value in zip(addresses, values):
+            touched.append(address)
+            writes += (address, value)
+            if lv[address] > level:
+                level = lv[address]
+            if lv[value] > level:
+                level = lv[value]
+        self.write_level = level
 
 
 # ---- one handler per straight-line mnemonic: (builder, argument) -> None
@@ -226,16 +238,14 @@ def _write_io(b, n):
 
 def _read_mem(b, n):
     pointer = b.stack.pop()
-    for k in range(n):
-        b.stack.append(b.mem_read(b.add_const(pointer, -k)))
+    b.stack += b.reads(pointer, range(0, -n, -1))
     b.stack.append(b.add_const(pointer, -n))
 
 
 def _write_mem(b, n):
     pointer = b.stack.pop()
     addresses = b.offsets(pointer, range(n + 1))  # a write makes no ids: the additions may all come first
-    for k in range(n):
-        b.mem_write(addresses[k], b.stack.pop())
+    b.mem_writes(addresses[:n], b.pop(n))  # st0 to the pointer, st1 to the next word, ...
     b.stack.append(addresses[n])
 
 
@@ -259,7 +269,7 @@ def _sponge_squeeze(b, _):
 
 def _sponge_absorb_mem(b, _):
     pointer = b.stack.pop()
-    words = [b.mem_read(b.add_const(pointer, i)) for i in range(10)]
+    words = b.reads(pointer, range(10))
     for i in range(4):  # Triton overwrites the 4 slots below the pointer with the first 4 words
         b.stack[-1 - i] = words[i]
     b.stack.append(b.add_const(pointer, 10))
@@ -281,7 +291,7 @@ def _merkle_step(b, _):
 
 def _merkle_step_mem(b, _):
     pointer = b.stack[-8]
-    sibling = [b.mem_read(b.add_const(pointer, w)) for w in range(5)]
+    sibling = b.reads(pointer, range(5))
     b.stack[-8] = b.add_const(pointer, 5)
     _merkle(b, sibling)
 
@@ -302,8 +312,8 @@ def _dot_step(rhs_words):
         rhs, lhs = [], []
         for i in range(3):  # Triton reads the rhs and lhs words alternately
             if i < rhs_words:
-                rhs.append(b.mem_read(b.add_const(rhs_pointer, i)))
-            lhs.append(b.mem_read(b.add_const(lhs_pointer, i)))
+                rhs += b.reads(rhs_pointer, (i,))
+            lhs += b.reads(lhs_pointer, (i,))
         first = b.op(kind, [*accumulator, *rhs, *lhs])
         b.stack.extend(_results(kind, first, 3))
         b.stack.extend((b.add_const(lhs_pointer, 3), b.add_const(rhs_pointer, rhs_words)))

@@ -59,3 +59,15 @@ def test_decode_stops_at_the_length(cut):
     state.data[0, state.layout.length] = max(n - cut, 0)
     state.forget()
     assert len(MACHINE.decode(state)[0]) == len(program) - min(cut, n)
+
+
+@settings(max_examples=60, deadline=None)
+@given(task=st.integers(0, len(TASKS) - 1), ids=st.lists(st.integers(-2, 300), max_size=12))
+def test_decode_of_tensor_elements_is_decode_ids_of_their_ints(task, ids):
+    """``decode`` (any ids: tensor elements, numpy ints) is ``decode_ids`` of the ids as Python ints: the same
+    program, or the same error."""
+    bound = MACHINE.specs[task].bound
+    ids = [i if i < len(bound) else len(bound) - 1 for i in ids]
+    want = _outcome(bound.decode_ids, ids)
+    assert _outcome(bound.decode, torch.tensor(ids, dtype=torch.int64)) == want
+    assert _outcome(bound.decode, [float(i) for i in ids]) == want  # int() per id, as before

@@ -1,6 +1,6 @@
-"""The builder's inline ``add_const``, ``offsets`` and ``mem_read`` (tasm_env.plan_ops): the plans they compile equal the
-plans of the generic path (each one an ``op()`` call, as before they were inlined), on Hypothesis-generated
-blocks heavy in memory instructions."""
+"""The builder's inline ``add_const``, ``offsets``, ``mem_read``, ``reads`` and ``mem_writes`` (tasm_env.plan_ops): the
+plans they compile equal the plans of the generic path (each one an ``op()`` call, one read or write at a time, as
+before they were inlined), on Hypothesis-generated blocks heavy in memory instructions."""
 
 from __future__ import annotations
 
@@ -29,7 +29,19 @@ def _generic_mem_read(b: Builder, address: int) -> int:
     return b.op("mem_read", [address, *b.writes])
 
 
-_MEMORY = [Instruction(name, n) for name in ("read_mem", "write_mem") for n in (1, 2, 3, 5)]
+def _generic_reads(b: Builder, pointer: int, constants) -> list[int]:
+    return [b.mem_read(b.add_const(pointer, c)) for c in constants]
+
+
+def _generic_mem_writes(b: Builder, addresses, values) -> None:
+    for address, value in zip(addresses, values):
+        b.touched.append(address)
+        b.writes += (address, value)
+        b.write_level = max(b.write_level, b.lv[address], b.lv[value])
+
+
+_MEMORY = [Instruction(name, n) for name in ("read_mem", "write_mem") for n in (1, 2, 3, 5)] + [
+    Instruction(name, None) for name in ("xx_dot_step", "xb_dot_step", "merkle_step_mem")]
 _OTHERS = [Instruction("push", v) for v in (0, 1, 7, P - 1, 1 << 40)] + [
     Instruction("dup", k) for k in (0, 3, 9)] + [Instruction("swap", k) for k in (1, 5)] + [
     Instruction("addi", v) for v in (0, 2, P - 3)] + [Instruction(name, None) for name in ("add", "mul", "pop_count")
@@ -49,12 +61,16 @@ def _fields(plan: Plan) -> tuple:
 def test_inline_memory_steps_compile_the_generic_plan(block, shape):
     program = Program(tuple(block))
     fast = compile_block(program, shape, keep=False)
-    inline = Builder.add_const, Builder.mem_read, Builder.offsets
+    names = ("add_const", "mem_read", "offsets", "reads", "mem_writes")
+    inline = [getattr(Builder, name) for name in names]
     try:
-        Builder.add_const, Builder.mem_read, Builder.offsets = _generic_add_const, _generic_mem_read, _generic_offsets
+        for name, generic_step in zip(names, (_generic_add_const, _generic_mem_read, _generic_offsets, _generic_reads,
+                                              _generic_mem_writes)):
+            setattr(Builder, name, generic_step)
         generic = compile_block(program, shape, keep=False)
     finally:
-        Builder.add_const, Builder.mem_read, Builder.offsets = inline
+        for name, step in zip(names, inline):
+            setattr(Builder, name, step)
     assert _fields(fast) == _fields(generic)
 
 

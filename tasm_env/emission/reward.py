@@ -340,10 +340,12 @@ class RewardModel:
         refuted = []
         for key, (_, programs), found in zip(keys, work, screened):
             task, by_program = pending[key]
-            for j, program in enumerate(programs):
-                if found.refuted[j]:
-                    evaluation = Evaluation(False, found.reason(j), float("nan"), self._baseline_cost(key, task))
-                    refuted.append(((key, program, by_program.pop(program)), evaluation))
+            at = np.flatnonzero(found.refuted).tolist()
+            base_cost = self._baseline_cost(key, task) if at else None
+            for j in at:
+                program = programs[j]
+                evaluation = Evaluation(False, found.reason(j), float("nan"), base_cost)
+                refuted.append(((key, program, by_program.pop(program)), evaluation))
         return refuted, {key: (w, found) for key, w, found in zip(kept, known, screened[len(work):])}
 
     def _remember(self, key: tuple, evaluation: Evaluation) -> None:

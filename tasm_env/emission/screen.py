@@ -152,14 +152,15 @@ class Screened:
         self._static[j] = reason
 
 
-def _screenable(round_: Round, program: Program, found: Screened, j: int) -> batch.Plan | None:
-    """The plan of a candidate the screen can run (one with the baseline's static shape), else None (and,
-    for a round that screens static shapes, a static difference refuted as the verifier would)."""
+def _screenable(round_: Round, static: tuple, program: Program, found: Screened, j: int) -> batch.Plan | None:
+    """The plan of a candidate the screen can run (one with the baseline's static shape, ``static``:
+    :data:`_STATIC` of the round's summary), else None (and, for a round that screens static shapes, a static
+    difference refuted as the verifier would)."""
     try:
         summary = summarize(program, round_.shape)
     except TasmError:
         return None  # not a block the batched executor runs: the verifier says so
-    if _STATIC(summary) != _STATIC(round_.summary):
+    if _STATIC(summary) != static:
         if round_.static:
             difference = static_difference(round_.summary, summary)
             if difference is not None:
@@ -178,8 +179,9 @@ def screen(work: Sequence[tuple[Union[Verifier, Round], Sequence[Program]]], set
     found = [Screened(len(programs), r.where) for r, (_, programs) in zip(rounds, work)]
     entries: list[tuple[int, int, batch.Plan]] = []  # (task, candidate index, plan)
     for t, (round_, (_, programs)) in enumerate(zip(rounds, work)):
+        static = _STATIC(round_.summary)
         for j, program in enumerate(programs):
-            plan = _screenable(round_, program, found[t], j)
+            plan = _screenable(round_, static, program, found[t], j)
             if plan is not None:
                 entries.append((t, j, plan))
     if entries:
@@ -259,6 +261,11 @@ def settler(base_crash: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 
 _PARTS = ("crash", "op stack", "public output", "sponge")
+_STACK, _OUTPUT = operator.attrgetter("stack"), operator.attrgetter("output")
+
+
+def _sponge_ids(plan: batch.Plan) -> list[int]:
+    return plan.sponge or []
 
 
 def _refute(rounds, entries, found, V, crash, shared, offsets, sources, base_crash) -> None:
@@ -268,24 +275,31 @@ def _refute(rounds, entries, found, V, crash, shared, offsets, sources, base_cra
     cand_crash = crash != batch.NO_CRASH
     bad = cand_crash != base_crash  # (entries, lanes)
     both = ~cand_crash & ~base_crash
-    mine, theirs, owner = [], [], []  # candidate ids, baseline ids, entry * 3 + part - 1 of each compared row
-    for p, (t, _, plan) in enumerate(entries):
-        b = rounds[t].run.plans[0]
-        for code, (ids, base_ids) in enumerate(((plan.stack, b.stack), (plan.output, b.output),
-                                                (plan.sponge or [], b.sponge or []))):
-            if ids:
-                if len(ids) != len(base_ids):  # not one static shape: never screened (see _screenable)
-                    raise BatchError(f"the screen compares plans of the baseline's static shape only, got "
-                                     f"{len(ids)} values for the baseline's {len(base_ids)}")
-                mine += ids
-                theirs += base_ids
-                owner += [3 * p + code] * len(ids)
+    # per entry and part (stack, output, sponge), the compared ids: gathered with C-level maps, not a loop
+    plans = [plan for _, _, plan in entries]
+    bases = [rounds[t].run.plans[0] for t, _, _ in entries]
+    mine, theirs, lengths = [], [], []
+    for get in (_STACK, _OUTPUT, _sponge_ids):
+        ids, base_ids = list(map(get, plans)), list(map(get, bases))
+        n, n_base = (np.fromiter(map(len, x), np.int64, len(entries)) for x in (ids, base_ids))
+        if (n != n_base).any():  # not one static shape: never screened (see _screenable)
+            p = int(np.argmax(n != n_base))
+            raise BatchError(f"the screen compares plans of the baseline's static shape only, got "
+                             f"{n[p]} values for the baseline's {n_base[p]}")
+        mine.append(ids)
+        theirs.append(base_ids)
+        lengths.append(n)
+    counts = np.stack(lengths, 1).reshape(-1)  # entry * 3 + part -> number of ids
     diff = np.zeros((3 * len(entries), LANES), dtype=bool)
-    if owner:
-        owner_a = np.array(owner, dtype=np.int64)
-        ids, entry = np.array(mine, dtype=np.int64), owner_a // 3
+    total = int(counts.sum())
+    if total:
+        owner_a = np.repeat(np.arange(3 * len(entries)), counts)  # entry * 3 + part of each compared id
+        flat = chain.from_iterable  # entry-major, part-minor, as owner_a
+        ids = np.fromiter(flat(flat(zip(*mine))), np.int64, total)
+        base_ids = np.fromiter(flat(flat(zip(*theirs))), np.int64, total)
+        entry = owner_a // 3
         rows = np.where(ids < shared[entry], ids + sources[entry], ids + offsets[entry])
-        differs = V[rows] != V[np.array(theirs, dtype=np.int64) + sources[entry]]
+        differs = V[rows] != V[base_ids + sources[entry]]
         starts = np.flatnonzero(np.concatenate(([True], owner_a[1:] != owner_a[:-1])))
         diff[owner_a[starts]] = np.logical_or.reduceat(differs, starts, axis=0)
     diff = diff.reshape(len(entries), 3, LANES) & both[:, None, :]

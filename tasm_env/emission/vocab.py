@@ -437,10 +437,14 @@ class BoundVocabulary:
     def decode(self, tokens: Iterable[int]) -> Program:
         """The program spelled by ``tokens`` up to the first EOS (or a negative pad id). Reserved ids and unbound
         slots raise TasmError."""
+        return self.decode_ids(map(int, tokens))
+
+    def decode_ids(self, ids: Iterable[int]) -> Program:
+        """:meth:`decode` of ids that are Python ints already (a tensor's ``tolist()``: no ``int`` per id, which
+        was a quarter of decoding a batch)."""
         table, n = self._decoded, len(self._decoded)
         instructions = []
-        for i in tokens:
-            i = int(i)
+        for i in ids:
             if i == EOS or i < 0:
                 break
             instruction = table[i] if i < n else None
