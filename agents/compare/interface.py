@@ -138,6 +138,7 @@ class RunRecord:
     seconds: float
     curve: list[tuple[int, int]]
     optimum_cycles: int | None = None
+    optimum_proved: bool = False  # the exact search's record says it is optimal (over its searched set)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -259,4 +260,5 @@ def _run(unit: RunUnit, task: Task, agent: Agent, progress: bool, on_progress: O
                      best_program=best, best_cycles=cycles, baseline_cycles=task.baseline_cycles,
                      programs_scored=budget.used, valid_scored=budget.valid, found=found,
                      seconds=time.perf_counter() - start, curve=[list(p) for p in budget.curve],
-                     optimum_cycles=getattr(optimum, "cycles", None) if optimum is not None else None)
+                     optimum_cycles=getattr(optimum, "cycles", None) if optimum is not None else None,
+                     optimum_proved=bool(getattr(optimum, "proved", False)))

@@ -1,8 +1,10 @@
 """The tables and plots of a sweep, aggregated with rliable (Agarwal et al. 2021).
 
 The score of one run is its **capture** of the optimum: ``(b - c) / (b - o)`` for baseline cycles ``b``, best
-valid cycles found ``c`` (``b`` when nothing verified) and the exact search's optimum ``o``, clipped to [0, 1].
-Tasks whose baseline is already optimal (``b == o``: nothing to capture) are left out of the scores (they still
+valid cycles found ``c`` (``b`` when nothing verified) and the reference ``o``, clipped to [0, 1]. The reference
+is the cheaper of the exact search's recorded program and every run's verified best in the sweep: the optimum
+where the record proves it; where it does not, the best known (a run may beat the record: then it was no optimum).
+Tasks whose baseline is the reference (``b == o``: nothing to capture) are left out of the scores (they still
 count in "tasks valid" and the per-task table). Per agent, the scores form a (seeds x tasks) matrix;
 rliable gives the interquartile mean (IQM) and mean with 95% stratified bootstrap confidence intervals, the
 performance profiles and the probability of improvement of one agent over another."""
@@ -24,17 +26,31 @@ POI_REPS = 200  # resamples per pair for the probability of improvement (a Mann-
 TIERS = ("easy", "medium", "hard", "idiom")
 
 
-def headroom(record: RunRecord) -> bool:
-    """Whether the task has a saving to capture (no recorded optimum: assume it has)."""
-    return record.optimum_cycles is None or record.optimum_cycles < record.baseline_cycles
+def reference_cycles(records: Sequence[RunRecord]) -> dict[str, int | None]:
+    """Per task, the cycles capture is measured against: the cheaper of the recorded optimum and every run's
+    verified best here (None: no optimum recorded). Where the record proves its optimum no run is below it, so
+    this is the optimum; where it does not, a run may beat it, and then it was no optimum."""
+    reference: dict[str, int | None] = {}
+    for r in records:  # best_cycles is the baseline's where nothing verified, so never below a verified program
+        if r.optimum_cycles is None:
+            reference[r.task] = None
+        else:
+            reference[r.task] = min(reference.get(r.task, r.optimum_cycles), r.optimum_cycles, r.best_cycles)
+    return reference
 
 
-def capture(record: RunRecord) -> float:
-    """The run's share of the optimum's saving, in [0, 1] (for a task with :func:`headroom`)."""
+def headroom(record: RunRecord, reference: int | None) -> bool:
+    """Whether the task has a saving to capture against ``reference`` (none recorded: assume it has)."""
+    return reference is None or reference < record.baseline_cycles
+
+
+def capture(record: RunRecord, reference: int | None) -> float:
+    """The run's share of the saving to ``reference`` (:func:`reference_cycles`), in [0, 1] (for a task with
+    :func:`headroom`; no reference: the saving's share of the baseline)."""
     b, c = record.baseline_cycles, record.best_cycles
-    if not headroom(record):
-        raise ValueError(f"task {record.task} has no headroom: its baseline is optimal")
-    o = record.optimum_cycles if record.optimum_cycles is not None else 0
+    if not headroom(record, reference):
+        raise ValueError(f"task {record.task} has no headroom: its baseline is the reference")
+    o = reference if reference is not None else 0
     return float(np.clip((b - c) / (b - o), 0.0, 1.0))
 
 
@@ -52,8 +68,10 @@ def score_matrices(records: Sequence[RunRecord]) -> tuple[dict[str, np.ndarray],
     """{agent: (seeds, tasks) capture} on the complete tasks with headroom, those tasks and the seeds."""
     agents, tasks, seeds = complete_tasks(records)
     by = {(r.agent, r.seed, r.task): r for r in records}
-    tasks = [t for t in tasks if headroom(by[agents[0], seeds[0], t])]
-    return ({a: np.array([[capture(by[a, s, t]) for t in tasks] for s in seeds]) for a in agents}, tasks, seeds)
+    reference = reference_cycles(records)
+    tasks = [t for t in tasks if headroom(by[agents[0], seeds[0], t], reference[t])]
+    return ({a: np.array([[capture(by[a, s, t], reference[t]) for t in tasks] for s in seeds]) for a in agents},
+            tasks, seeds)
 
 
 def saving_matrices(records: Sequence[RunRecord]) -> dict[str, np.ndarray]:
@@ -157,7 +175,8 @@ def markdown(records: Sequence[RunRecord], settings: dict) -> str:
     lines = [f"# tasm-env compare: {settings['suite']} {settings['split']} split", "",
              f"{len(agents)} agents x {len(seeds)} seeds x {n} tasks; budget {settings['budget']} programs scored "
              f"per run (batch {settings['batch']}). Capture = share of the optimum's saving found, in [0, 1], on the "
-             f"{len(scored)} tasks whose baseline is not optimal; IQM and mean with 95% stratified bootstrap "
+             f"{len(scored)} tasks whose baseline is above the reference (the proved optimum, else the best "
+             "known: see the per-task table); IQM and mean with 95% stratified bootstrap "
              f"intervals (rliable, {REPS} resamples). Valid: a verified program no costlier than the baseline "
              "(confirmed on fresh tests); improved: strictly cheaper.", "",
              "| agent | tasks valid | tasks improved | mean capture [95% CI] | IQM capture [95% CI] | "
@@ -192,8 +211,8 @@ def markdown(records: Sequence[RunRecord], settings: dict) -> str:
             what = f"capture on the {len(scored)} tasks with headroom"
         else:
             poi, poi_ci = improvement_estimates(saving_matrices(records))
-            what = (f"relative saving (baseline - best) / baseline on all {n} tasks (no task records an optimum "
-                    "below its baseline, so capture is undefined)")
+            what = (f"relative saving (baseline - best) / baseline on all {n} tasks (no task has a proved or best-known "
+                    "program below its baseline, so capture is undefined)")
         lines += ["", "## probability of improvement", "",
                   f"P(row > column) of {what} [95% stratified bootstrap interval; rliable, {POI_REPS} resamples "
                   "per pair]. An interval above 0.5: the row agent is better; one straddling 0.5: no evidence "
@@ -216,7 +235,10 @@ def markdown(records: Sequence[RunRecord], settings: dict) -> str:
             mean = f"{scores[a][:, cols].mean():.3f}" if cols else "-"
             cells.append(f"{mean} ({found:.1f} valid)")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    reference = reference_cycles(records)
     lines += ["", "## per task: best cycles over seeds (min / mean)", "",
+              "optimum: the exact search's proved optimum; with *, not proved: the best known, the cheaper of the "
+              "search's record and every verified run here (capture's reference).", "",
               "| task | tier | baseline | optimum | " + " | ".join(agents) + " |",
               "|---|---|---|---|" + "---|" * len(agents)]
     for t in tasks:
@@ -225,7 +247,7 @@ def markdown(records: Sequence[RunRecord], settings: dict) -> str:
         for a in agents:
             cycles = [by[a, s, t].best_cycles for s in seeds]
             cells.append(f"{min(cycles)} / {np.mean(cycles):.1f}")
-        optimum = first.optimum_cycles if first.optimum_cycles is not None else "-"
+        optimum = "-" if reference[t] is None else f"{reference[t]}{'' if first.optimum_proved else '*'}"
         lines.append(f"| {t} | {first.tier} | {first.baseline_cycles} | {optimum} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -301,4 +323,5 @@ def write_report(records: Sequence[RunRecord], settings: dict, out: Path, unfini
 
 
 __all__ = ["budget_points", "capture", "best_cost_curve", "cost_at_budgets", "improved_at_budgets",
-           "improvement_estimates", "markdown", "saving_matrices", "plot", "score_matrices", "write_report"]
+           "improvement_estimates", "markdown", "reference_cycles", "saving_matrices", "plot", "score_matrices",
+           "write_report"]
