@@ -12,7 +12,7 @@ import pytest
 
 from agents.compare.interface import CompareError, RunRecord
 from agents.compare.report import (budget_points, cost_at_budgets, improved_at_budgets, improvement_estimates,
-                                   markdown, reference_cycles, score_matrices)
+                                   markdown, reference_cycles, score_matrices, write_report)
 from agents.compare.sweep import SweepSettings, make_units, render_results, run_sweep
 
 CELL = re.compile(r"(\d\.\d\d) \[(\d\.\d\d), (\d\.\d\d)\]")
@@ -139,3 +139,11 @@ def test_report_rerenders_from_results_json_and_says_when_unfinished(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(data))
     with pytest.raises(CompareError, match="no task was finished"):
         render_results(tmp_path)
+
+
+def test_the_report_lists_agents_in_the_settings_order_whatever_order_runs_finished(tmp_path):
+    records = synthetic(np.random.default_rng(5), {"late": 0, "early": 5}, seeds=2, tasks=2)
+    settings = {"suite": "s", "split": "test", "budget": 64, "batch": 16, "agents": ["early", "late"]}
+    text, _ = write_report(records, settings, tmp_path)
+    first_table = text.split("| agent |", 1)[1]
+    assert first_table.index("| early |") < first_table.index("| late |")

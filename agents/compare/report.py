@@ -211,8 +211,8 @@ def markdown(records: Sequence[RunRecord], settings: dict) -> str:
             what = f"capture on the {len(scored)} tasks with headroom"
         else:
             poi, poi_ci = improvement_estimates(saving_matrices(records))
-            what = (f"relative saving (baseline - best) / baseline on all {n} tasks (no task has a proved or best-known "
-                    "program below its baseline, so capture is undefined)")
+            what = (f"relative saving (baseline - best) / baseline on all {n} tasks (no task has a proved or "
+                    "best-known program below its baseline, so capture is undefined)")
         lines += ["", "## probability of improvement", "",
                   f"P(row > column) of {what} [95% stratified bootstrap interval; rliable, {POI_REPS} resamples "
                   "per pair]. An interval above 0.5: the row agent is better; one straddling 0.5: no evidence "
@@ -307,7 +307,10 @@ def plot(records: Sequence[RunRecord], budget: int, out: Path) -> list[Path]:
 def write_report(records: Sequence[RunRecord], settings: dict, out: Path, unfinished: dict[str, str] | None = None,
                  tasks_total: int | None = None) -> tuple[str, list[Path]]:
     """Write ``out/compare.md`` and the plots. ``unfinished``: {agent: "k/n runs"} of a sweep that has not
-    finished (``tasks_total``: its tasks), said under the title."""
+    finished (``tasks_total``: its tasks), said under the title. Agents appear in ``settings["agents"]``'s order
+    (runs finish in any order on several workers)."""
+    order = {a: i for i, a in enumerate(settings.get("agents", ()))}
+    records = sorted(records, key=lambda r: order.get(r.agent, len(order)))  # stable: each agent's runs in order
     text = markdown(records, settings)
     if unfinished:
         title, rest = text.split("\n", 1)
