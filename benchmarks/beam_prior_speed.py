@@ -82,8 +82,9 @@ def against_old(args, policy, calls: list, tasks: list) -> None:
         this = {"old": 0.0, "new": 0.0}
         for j, call in enumerate(calls):
             for side in (("old", "new") if (r + j) % 2 == 0 else ("new", "old")):
+                side_policy, side_prior = sides[side]
                 started = time.process_time()
-                replay(*sides[side][:1], [call], sides[side][1])
+                replay(side_policy, [call], side_prior)
                 this[side] += time.process_time() - started
         for side in this:
             spent[side].append(1000 * this[side] / len(tasks))

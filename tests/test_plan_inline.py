@@ -40,8 +40,10 @@ def _generic_mem_writes(b: Builder, addresses, values) -> None:
         b.write_level = max(b.write_level, b.lv[address], b.lv[value])
 
 
-_MEMORY = [Instruction(name, n) for name in ("read_mem", "write_mem") for n in (1, 2, 3, 5)] + [
-    Instruction(name, None) for name in ("xx_dot_step", "xb_dot_step", "merkle_step_mem")]
+# the RAM instructions, from isa's table: word-count ones at a few counts, the others (dot, Merkle, sponge steps)
+_MEMORY = [Instruction(spec.name, n) for spec in isa.BY_NAME.values() if spec.ram_rows_per_arg
+           for n in (1, 2, 3, 5)] + [Instruction(spec.name, None) for spec in isa.BY_NAME.values()
+                                     if spec.ram_rows and spec.arg is isa.Arg.NONE]
 _OTHERS = [Instruction("push", v) for v in (0, 1, 7, P - 1, 1 << 40)] + [
     Instruction("dup", k) for k in (0, 3, 9)] + [Instruction("swap", k) for k in (1, 5)] + [
     Instruction("addi", v) for v in (0, 2, P - 3)] + [Instruction(name, None) for name in ("add", "mul", "pop_count")

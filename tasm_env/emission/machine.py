@@ -435,7 +435,8 @@ class StackMachine:
         """The program of every row (its prefix)."""
         lengths, tasks, tokens = state.length, state.task.tolist(), state.tokens
         if not len(lengths) or int(lengths.min()) < 0:  # (a negative length slices from the row's end)
-            return [self.specs[n].bound.decode_ids(row[:m]) for row, m, n in zip(tokens.tolist(), lengths.tolist(), tasks)]
+            return [self.specs[n].bound.decode_ids(row[:m])
+                    for row, m, n in zip(tokens.tolist(), lengths.tolist(), tasks)]
         # only each row's prefix to Python ints, in one flat list: the padded rows are mostly past it
         width = min(int(lengths.max()), tokens.shape[1])
         flat = tokens[:, :width][torch.arange(width) < lengths[:, None]].tolist()

@@ -158,12 +158,9 @@ def pair_losses(S: np.ndarray | None, depths: np.ndarray, live: np.ndarray, cras
     for part in effects:
         if part.shape[1]:  # rows whose part is all zeros (none written) have it alike on every lane: skipped
             m = np.flatnonzero(part.any((1, 2)))
-            if len(m) == n:
-                rest &= both_crashed | (lanes(part, pair_i) == lanes(part, pair_j)).all(1)
-            elif len(m):
-                sub = part[m]
-                same = np.take_along_axis(sub, pair_i[m, None, :], 2) == np.take_along_axis(sub, pair_j[m, None, :], 2)
-                rest[m] &= both_crashed[m] | same.all(1)
+            if len(m):
+                sub, i, j = (part, pair_i, pair_j) if len(m) == n else (part[m], pair_i[m], pair_j[m])
+                rest[m] &= both_crashed[m] | (lanes(sub, i) == lanes(sub, j)).all(1)
     # pop p = 0 (lost) .. MAX_POP at once: the stack below the popped slots, cumulated, at height depth - p - 1
     h = depths[:, None] - np.arange(MAX_POP + 1)[None] - 1  # (n, MAX_POP + 1)
     if first_diff is not None:
