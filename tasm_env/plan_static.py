@@ -68,7 +68,7 @@ EFFECTS: dict[str, tuple] = {name: _effects(name) for name in isa.STRAIGHT_LINE}
 
 def static_summary(program: Program, shape) -> Summary:
     """The static pass of one program for inputs of ``shape`` (a :class:`tasm_env.plan.Shape`), not cached: for
-    a program seen once (the screen's new candidates, where the cache's bookkeeping costs a third of the pass).
+    a program seen once (the screen's new candidates: kept, they would only churn :func:`summarize`'s LRU).
     Raises BatchError on control flow."""
     depth, cycle = shape.stack_depth, 0
     public = secret = digests = outputs = 0
