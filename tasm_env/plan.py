@@ -26,10 +26,11 @@ from .errors import BatchError
 from .field import P
 from .isa import STACK_MOVES, stack_move
 from .plan_ops import ADDI, BINARY, HANDLERS, MOVE, OPERATIONS, OUTPUTS, PUSH, UNARY, Builder
-from .plan_static import EFFECTS, KINDS_PER_CYCLE, NO_CRASH, Summary, crash_code, static_rows, summarize
+from .plan_static import (EFFECTS, KINDS_PER_CYCLE, NO_CRASH, Summary, crash_code, static_rows, static_summary,
+                          summarize)
 
 __all__ = ["KINDS_PER_CYCLE", "NO_CRASH", "OPERATIONS", "OUTPUTS", "Plan", "Shape", "Summary", "clear_compiled", "compile_block",
-           "crash_code", "static_rows", "summarize"]
+           "crash_code", "static_rows", "static_summary", "summarize"]
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,9 @@ EFFECTS: dict[str, tuple] = {name: _effects(name) for name in isa.STRAIGHT_LINE}
 ``public``, ``secret``, ``digest``, ``output``, ``sponge_init`` or ``sponge``)."""
 
 
-@lru_cache(maxsize=1 << 14)
-def summarize(program: Program, shape) -> Summary:
-    """The static pass of one program for inputs of ``shape`` (a :class:`tasm_env.plan.Shape`; cached).
+def static_summary(program: Program, shape) -> Summary:
+    """The static pass of one program for inputs of ``shape`` (a :class:`tasm_env.plan.Shape`), not cached: for
+    a program seen once (the screen's new candidates: kept, they would only churn :func:`summarize`'s LRU).
     Raises BatchError on control flow."""
     depth, cycle = shape.stack_depth, 0
     public = secret = digests = outputs = 0
@@ -106,6 +106,10 @@ def summarize(program: Program, shape) -> Summary:
             return Summary(cycle, depth, outputs, public, secret, digests, crash_code(cycle, crash), sponge)
         cycle += 1
     return Summary(cycle, depth, outputs, public, secret, digests, NO_CRASH, sponge)
+
+
+summarize = lru_cache(maxsize=1 << 14)(static_summary)
+"""``summarize(program, shape)``: :func:`static_summary`, cached (programs and shapes that come again)."""
 
 
 # ---- the batch: one row of Summary fields per program, numpy over the instructions of all programs at once

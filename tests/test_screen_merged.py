@@ -250,3 +250,27 @@ def test_each_screened_block_is_refuted_by_definition(blocks, use_verifier):
         for j, program in enumerate(programs):
             if _same_static_shape(round_, program):
                 assert outcome_of(found, j)[:3] == _by_definition(round_, program), str(program)
+
+
+@_SETTINGS
+@given(st.lists(pool_blocks(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=len(POOL),
+                                                              max_size=len(POOL)))
+def test_the_screens_uncached_static_pass_is_summarize(blocks, use_verifier):
+    """The screen summarises new candidates with the uncached ``static_summary``: every outcome (refuted, test,
+    part, reason; static refutations of random rounds included) is the one the cached ``summarize`` gives, and
+    the screen leaves that cache alone (a candidate's summary is not kept)."""
+    import pytest
+
+    from tasm_env.emission import screen as screen_module
+    from tasm_env.plan import summarize
+
+    work = pool_work(blocks, use_verifier)
+    before = summarize.cache_info().currsize
+    fast = screen(work)
+    assert summarize.cache_info().currsize == before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(screen_module, "static_summary", summarize)
+        reference = screen(work)
+    for (_, programs), mine, theirs in zip(work, fast, reference):
+        for j in range(len(programs)):
+            assert outcome_of(mine, j) == outcome_of(theirs, j), str(programs[j])

@@ -41,7 +41,7 @@ import numpy as np
 from .. import batch
 from ..asm import Program
 from ..errors import BatchError, TasmError
-from ..plan import NO_CRASH, Summary, summarize
+from ..plan import NO_CRASH, Summary, static_summary, summarize
 from ..verify import Verifier
 from ..verify_first import random_tests, static_difference
 
@@ -156,8 +156,8 @@ def _screenable(round_: Round, static: tuple, program: Program, found: Screened,
     """The plan of a candidate the screen can run (one with the baseline's static shape, ``static``:
     :data:`_STATIC` of the round's summary), else None (and, for a round that screens static shapes, a static
     difference refuted as the verifier would)."""
-    try:
-        summary = summarize(program, round_.shape)
+    try:  # uncached: a new candidate's summary is needed once (the verifier's cache keeps verdicts)
+        summary = static_summary(program, round_.shape)
     except TasmError:
         return None  # not a block the batched executor runs: the verifier says so
     if _STATIC(summary) != static:
