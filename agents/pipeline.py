@@ -84,8 +84,12 @@ def make_env(tasks: Sequence[Task], masking: str) -> TasmGFNEnv:
 
 
 def provenance(started: float) -> dict:
-    """How a run was made, for its checkpoint's meta: the command line, the minutes it took, the UTC date."""
-    return {"command": " ".join(sys.argv), "minutes": round((time.time() - started) / 60, 2),
+    """How a run was made, for its checkpoint's meta: the command line, the minutes it took, the UTC date.
+    The CLI reads ``tasm-env ...`` whether it ran as the script or as ``python -m tasm_env.cli``."""
+    program, *args = sys.argv or [""]
+    if Path(program).name == "tasm-env" or Path(program).parts[-2:] == ("tasm_env", "cli.py"):
+        program = "tasm-env"
+    return {"command": " ".join([program, *args]), "minutes": round((time.time() - started) / 60, 2),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
