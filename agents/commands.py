@@ -40,7 +40,7 @@ def add_commands(sub) -> None:
     p.add_argument("--agent", choices=AGENT_NAMES, default="tb", help="stage 2/3 objective (default tb)")
     _common(p)
     p.add_argument("--out", required=True, help="run directory (metrics, checkpoints)")
-    p.add_argument("--init", help="checkpoint to start from (stage 2/3: the previous stage's)")
+    p.add_argument("--init", help="checkpoint to start from (stage 2/3: the previous stage's; stage 1: fine-tune it)")
     p.add_argument("--from-scratch", action="store_true", help="stage 2: start from random weights, without --init")
     p.add_argument("--resume", action="store_true", help="continue stage 2 from OUT/stage2-last.safetensors")
     p.add_argument("--epochs", type=positive_int, default=150, help="stage 1 epochs (default 150)")
@@ -181,7 +181,7 @@ def cmd_train(args) -> int:
                                    search_seconds=args.search_seconds,
                                    extra_cache=Path(args.extra_cache) if args.extra_cache else None,
                                    variant_extra=_counts(args.variant_extra, "--variant-extra", per_tier=True),
-                                   minutes=args.minutes, corpus=args.corpus,
+                                   minutes=args.minutes, corpus=args.corpus, init=args.init,
                                    lr=args.lr or 2e-3, d_model=args.d_model, seed=args.seed,
                                    progress=not args.no_progress, device=args.device)
     elif args.stage == 2:

@@ -84,8 +84,12 @@ def make_env(tasks: Sequence[Task], masking: str) -> TasmGFNEnv:
 
 
 def provenance(started: float) -> dict:
-    """How a run was made, for its checkpoint's meta: the command line, the minutes it took, the UTC date."""
-    return {"command": " ".join(sys.argv), "minutes": round((time.time() - started) / 60, 2),
+    """How a run was made, for its checkpoint's meta: the command line, the minutes it took, the UTC date.
+    The CLI reads ``tasm-env ...`` whether it ran as the script or as ``python -m tasm_env.cli``."""
+    program, *args = sys.argv or [""]
+    if Path(program).name == "tasm-env" or Path(program).parts[-2:] == ("tasm_env", "cli.py"):
+        program = "tasm-env"
+    return {"command": " ".join([program, *args]), "minutes": round((time.time() - started) / 60, 2),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
@@ -123,13 +127,14 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
                search_seconds: float = 0.8, extra_cache: Path | None = None,
                variant_extra: dict[str, int] | None = None, minutes: float | None = None, lr: float = 2e-3, d_model: int = 64, seed: int = 0,
                progress: bool = True, device: Device = None, corpus=0,
-               corpus_dir: Path | None = None) -> Path:
+               corpus_dir: Path | None = None, init: str | Path | None = None) -> Path:
     """Pre-train a fresh policy; writes ``out/stage1.safetensors`` and ``out/stage1-metrics.csv``. ``extra``
     generated tasks per tier join the train split (see :func:`extra_tasks`; the easy ones get a search of
     ``search_seconds`` each, cached in ``extra_cache``, default ``out/extra-tasks.json``). ``corpus``: also
     train on the cached stage-1 corpus of that many programs, or of those ``CorpusSettings`` (:mod:`agents.corpus`,
     built on first use under ``corpus_dir`` or its default cache, checked under ``masking``); its tasks of
-    ``tiers`` that equal no task of ``suite`` and no generated task join the env."""
+    ``tiers`` that equal no task of ``suite`` and no generated task join the env. ``init``: fine-tune the
+    policy of that checkpoint (its config; ``d_model`` is then ignored) instead of fresh weights."""
     torch.manual_seed(seed)
     started = time.time()
     loaded = load_suite(suite)
@@ -148,8 +153,10 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     base = len(train)
     env = make_env(train + (scaled.tasks if scaled else []), masking)
     val_env = make_env(split_tasks(loaded, "val", tiers), masking)
-    config = PolicyConfig(d_model=d_model)
-    policy = TasmPolicy(env, config, device=device)
+    if init is None:
+        policy = TasmPolicy(env, PolicyConfig(d_model=d_model), device=device)
+    else:
+        policy = _policy_from(init, env, device)[0]
     # variants for the suite's train tasks and the first `variant_extra[tier]` generated tasks of each tier
     # (the search's results already serve the other generated easy tasks)
     limits = variant_extra or {}
@@ -171,7 +178,7 @@ def run_stage1(out: Path, *, suite: str = "tasm-basic-v1", tiers: Sequence[str] 
     history = pretrain(policy, corpus, settings, val_env=val_env, val_corpus=val_corpus, logger=logger,
                        progress=progress)
     logger.close()
-    meta = {"stage": 1, "suite": suite, "tiers": list(tiers), "masking": masking,
+    meta = {"stage": 1, "suite": suite, "tiers": list(tiers), "masking": masking, "init": str(init) if init else None,
             "policy_config": policy.config.to_dict(),
             "pretrain_config": settings.to_dict(), "corpus": len(corpus), "extra_tasks": extra, "search_seconds": search_seconds,
             "variant_extra": limits, "stage1_corpus": scaled.summary() if scaled else None,

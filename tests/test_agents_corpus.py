@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 import agents.corpus as corpus_module
 from agents import corpus_shard
@@ -168,3 +169,23 @@ def test_a_default_build_is_the_cache_stage_1_reads():
     from agents.pipeline import run_stage1
 
     assert CorpusSettings().masking == inspect.signature(run_stage1).parameters["masking"].default
+
+
+def test_stage1_with_init_fine_tunes_that_checkpoint(tmp_path):
+    """``init``: the saved policy starts from the checkpoint's weights and config (a learning rate that
+    barely moves them leaves them next to the init's, far from a fresh policy's)."""
+    from agents.checkpoint import read_checkpoint
+    from agents.pipeline import run_stage1
+
+    first = run_stage1(tmp_path / "a", tiers=("easy",), epochs=1, variants=0, extra=0, d_model=16, progress=False,
+                       seed=1)
+    tuned = run_stage1(tmp_path / "b", tiers=("easy",), epochs=1, variants=0, extra=0, d_model=32, progress=False,
+                       seed=2, lr=1e-9, init=first)
+    fresh = run_stage1(tmp_path / "c", tiers=("easy",), epochs=1, variants=0, extra=0, d_model=16, progress=False,
+                       seed=2, lr=1e-9)
+    a, b, c = (read_checkpoint(p) for p in (first, tuned, fresh))
+    assert b.meta["init"] == str(first) and b.meta["policy_config"] == a.meta["policy_config"]  # d_model 16
+    start, after, other = (x.module_state("policy") for x in (a, b, c))
+    assert start.keys() == after.keys()
+    assert all(torch.allclose(start[k], after[k], atol=1e-5) for k in start)
+    assert not all(torch.allclose(start[k], other[k], atol=1e-5) for k in start)

@@ -52,3 +52,15 @@ def test_evaluate_pretrained_from_the_command_line(capsys):
     assert main(["evaluate", "pretrained", "--suite", "tasm-basic-v1", "--tiers", "easy", "--samples", "2",
                  "--no-progress"]) == 0
     assert "pretrained" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv0", ["/usr/bin/tasm-env", "/somewhere/tasm_env/cli.py"])
+def test_provenance_names_the_cli_however_it_was_started(monkeypatch, argv0):
+    import time
+
+    from agents.pipeline import provenance
+
+    monkeypatch.setattr("sys.argv", [argv0, "train", "--stage", "1"])
+    assert provenance(time.time())["command"] == "tasm-env train --stage 1"
+    monkeypatch.setattr("sys.argv", ["/tmp/my_script.py", "--x"])
+    assert provenance(time.time())["command"] == "/tmp/my_script.py --x"  # not the CLI: as given

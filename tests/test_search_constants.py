@@ -50,6 +50,24 @@ def test_every_constant_the_vocabulary_can_emit_is_searched():
     assert folded <= {c % P for c in rel.push}
 
 
+@pytest.mark.parametrize("suite", ["tasm-basic-v1", "tasm-idioms-v1"])
+def test_every_bound_slot_constant_is_in_every_record_of_the_bundled_suites(suite):
+    """An optimum is proved over its record's constants; the env's agents emit the bound vocabulary's, whose
+    free slots hold folds of the baseline's literals: they must be searched too (``push`` and ``addi``)."""
+    from tasm_env.emission.vocab import Vocabulary
+
+    vocab, loaded = Vocabulary.default(), te.load_suite(suite)
+    assert not loaded.has_legacy_optima
+    folded = 0
+    for task in loaded:
+        rel = task.optimum.relative_to
+        push, addi = {c % P for c in rel.push}, {c % P for c in rel.addi}
+        bound = vocab.bind(task)
+        assert set(bound.constants) <= push & addi, (task.name, bound.constants)
+        folded += len(bound.constants) > len(vocab.slot_constants(task.baseline))
+    assert folded  # some tasks' free slots are filled
+
+
 @pytest.mark.parametrize("name, cycles, program", [
     ("basic-easy-073", 2, "push 6 mul"),               # recorded 4 in tasm-basic-v0
     ("basic-easy-060", 4, "dup 0 mul push 40 mul"),    # recorded 6 in tasm-basic-v0

@@ -9,6 +9,7 @@ from tasm_env import isa
 from tasm_env.emission.vocab import (BOOL, EOS, FIELD, U32, BoundVocabulary, EndOfSequence, Kind, Reserved, Slot,
                                      Vocabulary, constant_type)
 from tasm_env.field import P
+from tasm_env.tasks.search.constants import slot_candidates
 from tasm_env.tasks.idioms import IDIOMS
 
 DEFAULT = Vocabulary.default()
@@ -101,8 +102,9 @@ def test_trident_reserved_ids_never_decode(i, text):
 
 def test_slots_bind_the_baselines_other_constants_in_order_of_first_appearance():
     program = te.Program.parse("push 100 push 7 addi 12 push 100 push -5 addi 1 addi 100")
+    assert DEFAULT.bind(program, fold=False).constants == (100, 12, P - 5)
     bound = DEFAULT.bind(program)
-    assert bound.constants == (100, 12, P - 5)
+    assert bound.constants == (100, 12, P - 5, 7)  # the free slot: `addi 7` has no fixed token
     ids = bound.encode(program)
     slot_push = DEFAULT.slot_id("push", 0)
     assert ids[0] == slot_push and ids[3] == slot_push
@@ -110,6 +112,18 @@ def test_slots_bind_the_baselines_other_constants_in_order_of_first_appearance()
     assert bound.decode(ids) == program
     assert bound.result_types[slot_push, 0] == U32
     assert bound.result_types[DEFAULT.slot_id("push", 2), 0] == FIELD
+
+
+def test_free_slots_hold_negations_then_pairwise_folds_that_no_fixed_token_spells():
+    # 7: `push 7` is fixed, `addi 7` is not; then -7; then 7 + 7 and 7 * 7 (7 - 7 = 0 is never bound)
+    assert DEFAULT.bind(te.Program.parse("push 7 add")).constants == (7, P - 7, 14, 49)
+    # 3 and 5 have fixed push and addi tokens; -3, -5 have no fixed push; then 3 + 3 = 6 has no fixed addi
+    assert DEFAULT.bind(te.Program.parse("push 3 push 5 add")).constants == (P - 3, P - 5, 6, 9)
+    bound = DEFAULT.bind(te.Program.parse("dup 0 push 7 add"))
+    optimum = te.Program.parse("addi -7 swap 1 pop 1")  # folded: the baseline pushes 7 and subtracts
+    assert bound.decode(bound.encode(optimum)) == optimum
+    assert DEFAULT.bind(te.Program.parse("push 1 add")).constants == ()  # nothing a fixed token cannot spell
+    assert TRIDENT.bind(te.Program.parse("push 7 add")).constants == ()  # no slots to fill
 
 
 def test_too_many_constants_is_a_task_error_that_says_so():
@@ -170,7 +184,7 @@ def test_decode_by_table_equals_decode_by_definition(vocab, constants, ids):
 
 
 def test_decode_stops_at_eos_and_rejects_unbound_slots():
-    bound = DEFAULT.bind(te.Program.parse("push 100"))
+    bound = DEFAULT.bind(te.Program.parse("push 100"), fold=False)
     add, pop = DEFAULT.id_of(te.Instruction("add")), DEFAULT.id_of(te.Instruction("pop", 1))
     assert bound.decode([add, EOS, pop]) == te.Program.parse("add")
     assert bound.decode([add, -1, pop]) == te.Program.parse("add")
@@ -213,7 +227,9 @@ _FIXED = [t for t in DEFAULT if isinstance(t, te.Instruction)]
 def test_round_trip_on_random_programs(instructions, constants):
     program = te.Program(instructions + [te.Instruction("push", c) for c in constants])
     bound = DEFAULT.bind(program)
-    assert set(bound.constants) <= set(constants)
+    needed = DEFAULT.slot_constants(program)
+    assert set(needed) <= set(constants) and bound.constants[:len(needed)] == needed
+    assert set(bound.constants) <= set(slot_candidates(program)) and 0 not in bound.constants
     ids = bound.encode(program)
     assert len(ids) == len(program) and EOS not in ids
     assert bound.decode(ids) == program

@@ -8,8 +8,9 @@ record (which instructions write public output or start the sponge, and which re
 
 Constants: a fixed set of small ones plus ``n_slots`` slots. :meth:`Vocabulary.bind` binds the slots to one
 task's own constants (the distinct ``push``/``addi`` arguments of its baseline that are not fixed tokens, in
-order of first appearance), so the action space is the same for every task while every constant the baseline
-uses stays reachable::
+order of first appearance; then, in the slots left free, folds of them: negations, sums, differences,
+products), so the action space is the same for every task while every constant the baseline uses, and the
+folded constants many optima use, stay reachable::
 
     vocab = Vocabulary.default()            # EOS, fixed constants, 4 slots, every straight-line instruction
     bound = vocab.bind(task)                 # slots hold task's constants
@@ -36,6 +37,7 @@ from ..errors import TaskError, TasmError
 from ..field import P
 from ..tasks.search.constants import ADDI_CONSTANTS as DEFAULT_ADDI_CONSTANTS  # the one home: the search
 from ..tasks.search.constants import PUSH_CONSTANTS as DEFAULT_PUSH_CONSTANTS  # proves optimality over these
+from ..tasks.search.constants import slot_candidates
 from ..tasks.tir import OPS as TIR_OPS
 from ..value_types import BOOL, FIELD, INPUT_TYPE_CODES, U32  # value-type codes, re-exported
 from ..value_types import VALUE_TYPES as TYPE_NAMES
@@ -190,6 +192,7 @@ class Vocabulary:
                 raise TasmError(f"token {i} duplicates token {self._ids[key]} ({token})")
             self._ids[key] = i
         self.n_slots = 1 + max((t.index for t in self.tokens if isinstance(t, Slot)), default=-1)
+        self._constant_takers = tuple(dict.fromkeys(t.mnemonic for t in self.tokens if isinstance(t, Slot)))
         self._build_arrays()
 
     # ---- presets
@@ -289,8 +292,13 @@ class Vocabulary:
                 needed.setdefault(instruction.arg, None)
         return tuple(needed)
 
-    def bind(self, task, name: str | None = None) -> "BoundVocabulary":
-        """Bind the slots to the constants of ``task``'s baseline (a Task, or a Program / TASM text).
+    def bind(self, task, name: str | None = None, fold: bool = True) -> "BoundVocabulary":
+        """Bind the slots to the constants of ``task``'s baseline (a Task, or a Program / TASM text): first the
+        ones its baseline needs (:meth:`slot_constants`, in order), then, with ``fold``, the free slots to
+        the first :func:`~tasm_env.tasks.search.constants.slot_candidates` (the baseline's literals, their
+        negations, pairwise sums, differences and products) that some ``push`` or ``addi`` cannot spell with a
+        fixed token: so a program that adds ``-c`` where the baseline pushes ``c`` and subtracts, as many
+        proven optima do, is spellable. Every folded constant is in the exact search's constant set.
 
         Raises TaskError when the baseline needs more constants than there are slots."""
         program = task.baseline if hasattr(task, "baseline") else Program.coerce(task)
@@ -301,7 +309,15 @@ class Vocabulary:
             raise TaskError(f"task {name!r}: its baseline needs {len(constants)} constants outside the fixed set "
                             f"({shown}) but the vocabulary {self.name!r} has {self.n_slots} slots; use "
                             f"Vocabulary.default(n_slots={len(constants)}) or more")
+        if fold:
+            free = [c for c in slot_candidates(program) if c not in constants and not self._spelt_fixed(c)]
+            constants += tuple(free[:self.n_slots - len(constants)])
         return BoundVocabulary(self, constants, name)
+
+    def _spelt_fixed(self, constant: int) -> bool:
+        """Whether every instruction that takes a constant (``push``, ``addi``) has a fixed token for it, or
+        it is 0 (``addi 0`` is a no-op, ``push 0`` a fixed token of every preset with slots)."""
+        return constant == 0 or all((name, constant) in self._ids for name in self._constant_takers)
 
     def bind_constants(self, constants: Sequence[int], name: str = "constants") -> "BoundVocabulary":
         """Bind the slots to explicit constants (slot k holds ``constants[k]``)."""

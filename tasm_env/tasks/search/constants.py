@@ -4,8 +4,9 @@ A proof of optimality only covers programs whose ``push``/``addi`` constants are
 set must contain at least every constant an agent can emit for the task:
 
 * the emission vocabulary's fixed constants (:data:`PUSH_CONSTANTS`, :data:`ADDI_CONSTANTS`, defined here
-  and imported by the vocabulary as its defaults; a test checks they agree) and the baseline's own literals,
-  to which the vocabulary's constant slots are bound;
+  and imported by the vocabulary as its defaults; a test checks they agree), the baseline's own literals and
+  the :func:`slot_candidates` the vocabulary's constant slots are bound to (literals first, then negations
+  and pairwise folds in its free slots);
 * folded constants: the literals' negations, their pairwise sums, differences and products, and every value
   the baseline computes that is the same on every test;
 * solved constants (:func:`solve_constants`): a constant ``c`` such that a final ``push c``, ``addi c`` or
@@ -47,6 +48,27 @@ def literals(baseline: Program) -> list[int]:
     return list(dict.fromkeys(ins.arg % P for ins in baseline if ins.name in ("push", "addi")))
 
 
+def negations(own: Sequence[int]) -> list[int]:
+    """``-c`` mod p for each of ``own``, in its order."""
+    return [(-c) % P for c in own]
+
+
+def pairwise_folds(own: Sequence[int]) -> list[int]:
+    """For each pair of ``own`` (with repeats, in order): ``a + b``, ``a - b``, ``b - a`` and ``a * b`` mod p."""
+    folds: list[int] = []
+    for a, b in itertools.combinations_with_replacement(own, 2):
+        folds += [(a + b) % P, (a - b) % P, (b - a) % P, a * b % P]
+    return folds
+
+
+def slot_candidates(baseline: Program) -> list[int]:
+    """The constants a vocabulary may bind to its slots for this baseline, in order of preference: the
+    literals, their negations, then their pairwise folds (each once). Every one is in :func:`constants_of`'s
+    sets, so an optimality proof over those sets covers every program the bound vocabulary spells."""
+    own = literals(baseline)
+    return list(dict.fromkeys(own + negations(own) + pairwise_folds(own)))
+
+
 def signed(c: int) -> int:
     """``c`` mod p written in (-p/2, p/2]: ``-1`` rather than ``p - 1``."""
     c %= P
@@ -74,13 +96,11 @@ def constants_of(baseline: Program, verifier: Verifier, extra: Sequence[int] = (
     ``addi`` its fixed addi constants (a constant the vocabulary only pushes is still searched as
     ``push c add``). At most :data:`MAX_CONSTANTS` each."""
     own = literals(baseline)
-    common: list[int] = [c % P for c in FIXED_CONSTANTS] + own + [(-c) % P for c in own] + [c % P for c in extra]
+    common: list[int] = [c % P for c in FIXED_CONSTANTS] + own + negations(own) + [c % P for c in extra]
     run = batch.GroupRun([verifier.plan], verifier.tests.inputs)
     V = run.V[verifier.tests.inputs.shape.shared:]
     folded = V[(V == V[:, :1]).all(axis=1), 0] if len(V) else []
-    common += [int(c) for c in folded]
-    for a, b in itertools.combinations_with_replacement(own, 2):
-        common += [(a + b) % P, (a - b) % P, (b - a) % P, a * b % P]
+    common += [int(c) for c in folded] + pairwise_folds(own)
 
     def ordered(fixed: Sequence[int]) -> tuple[int, ...]:
         head = [c % P for c in FIXED_CONSTANTS] + [c % P for c in fixed]
