@@ -19,6 +19,7 @@ Beside each fresh figure, labelled cached: the same episodes (blocks) again, ser
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 import numpy as np
@@ -174,9 +175,10 @@ def rewards(per_task: int) -> None:
     env.log_reward(again)
     warm = clock() - t
     state = env.emission_state(again)
+    gc.collect()  # else the full collection the batch's garbage has due lands in this short call (~0.2 s)
     t = clock()
     env.machine.decode(state)
-    decode = clock() - t  # part of ``warm``: the env's decoding of states into programs
+    decode = clock() - t  # the part of ``warm`` that decodes states into programs, timed alone
     t = clock()
     env.log_reward(again)
     cached = clock() - t
