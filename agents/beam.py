@@ -341,11 +341,9 @@ def progress(env: TasmGFNEnv, task: Task) -> Callable[[EmissionState, ValueArray
             return out
         slot_nodes = facts.slot_nodes[live]
         # as ValueFacts.ready_share: the share of the task's outputs ready (arity columns wide), 1 with none
-        ids = rows.task.numpy()[live]
-        if (ids == ids[0]).all():  # one task (the beam's rows): its arity once, not a lookup per row
-            arities = [probes(int(ids[0])).arity] * len(live)
-        else:
-            arities = [probes(t).arity for t in ids.tolist()]
+        ids = rows.task.numpy()[live].tolist()
+        arity_of = {t: probes(t).arity for t in set(ids)}  # once per task (a beam's rows share one)
+        arities = [arity_of[t] for t in ids]
         if len(set(arities)) == 1 and arities[0]:
             ready = facts.ready[live, :arities[0]].mean(1)
         else:

@@ -77,7 +77,8 @@ def facts_of_stacks(tables: StackTables, tid: np.ndarray, S: np.ndarray, depths:
     none; ``output``: the public output (n, o, K) in write order, zero-padded, and (n,) its lengths, None: none
     written; ``first_diff``: the rows' :func:`first_differences`, None: computed here). Also (n,) ``defer``:
     rows that wrote RAM or have a sponge and match the baseline but for RAM and the sponge, whose ``eos_ok``
-    needs those compared (the reference's to say). A constant sponge never tells two lanes apart: ``lost`` and ``pop_loses`` are as without it.
+    needs those compared (the reference's to say). A constant sponge never tells two lanes apart: ``lost`` and
+    ``pop_loses`` are as without it.
 
     RAM: a prefix that writes none has the initial RAM at every cell, and where it reads a cell the baseline
     also wrote (on that lane), the cell is among the baseline's touched ones: its RAM match is the empty

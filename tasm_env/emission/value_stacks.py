@@ -56,14 +56,15 @@ class _Chunk:
     chunk and a row of it, so a step loads its parents with one fancy index per chunk instead of a copy per row.
     Slots at or above a row's depth are zero (the facts compare padded stacks)."""
 
-    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret", "fd")
+    __slots__ = ("S", "depth", "crashed", "logs", "packed", "state", "sponge", "outputs", "public", "secret",
+                 "first_diff")
 
     def __init__(self, S: np.ndarray, depth: np.ndarray, crashed: np.ndarray, logs: list | None,
                  sponge: np.ndarray | None = None, outputs: list | None = None, public: np.ndarray | None = None,
-                 secret: np.ndarray | None = None, fd: np.ndarray | None = None):
+                 secret: np.ndarray | None = None, first_diff: np.ndarray | None = None):
         self.S, self.depth, self.crashed = S, depth, crashed
         # (n, K * K) each lane pair's lowest differing stack slot (stack_facts.first_differences), carried
-        self.fd = first_differences(S, depth) if fd is None else fd
+        self.first_diff = first_differences(S, depth) if first_diff is None else first_diff
         self.sponge = np.zeros(len(depth), bool) if sponge is None else sponge  # set by sponge_init (constants)
         self.logs = logs  # each row's write log (2w, K), or None if no row wrote
         self.outputs = outputs  # each row's public output (o, K) in write order, or None if no row wrote any
@@ -220,7 +221,7 @@ class ValueStacks:
             if D <= c.S.shape[1]:
                 cut = lambda a: None if a is None else a[:n]  # noqa: E731
                 return _Chunk(c.S[:n, :D], c.depth[:n], c.crashed[:n], cut(c.logs), c.sponge[:n], cut(c.outputs),
-                              c.public[:n], c.secret[:n], c.fd[:n])
+                              c.public[:n], c.secret[:n], c.first_diff[:n])
         if n and (serial == serial[0]).all():  # one chunk's rows (a walk's step): plain gathers, no scatter
             c = self._chunks[int(serial[0])]
             depth = c.depth[row]
@@ -232,7 +233,7 @@ class ValueStacks:
                 S[:, :c.S.shape[1]] = c.S[row]
             pick = lambda a: None if a is None else [a[i] for i in row.tolist()]  # noqa: E731
             return _Chunk(S, depth, c.crashed[row], pick(c.logs), c.sponge[row], pick(c.outputs), c.public[row],
-                          c.secret[row], c.fd[row])
+                          c.secret[row], c.first_diff[row])
         depth = self._field(serial, row, "depth")
         groups = [(np.flatnonzero(serial == s), self._chunks[s]) for s in np.unique(serial).tolist()]
         D = max(D, int(depth.max(initial=0)))
@@ -240,13 +241,13 @@ class ValueStacks:
         S = np.zeros((n, D, K), np.uint64)
         crashed, sponge = np.zeros((n, K), bool), np.zeros(n, bool)
         public, secret = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        fd = np.zeros((n, K * K), np.int32)
+        first_diff = np.zeros((n, K * K), np.int32)
         for m, c in groups:
             r = row[m]
             w = min(c.S.shape[1], D)
             S[m, :w] = c.S[r, :w]
             crashed[m], sponge[m], public[m], secret[m] = c.crashed[r], c.sponge[r], c.public[r], c.secret[r]
-            fd[m] = c.fd[r]
+            first_diff[m] = c.first_diff[r]
 
         def lists(name: str) -> list | None:  # each row's log from its chunk's, empty where its chunk has none
             if all(getattr(c, name) is None for _, c in groups):
@@ -257,7 +258,7 @@ class ValueStacks:
                     for b, rb in zip(m.tolist(), row[m].tolist()):
                         found[b] = getattr(c, name)[rb]
             return found
-        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret, fd)
+        return _Chunk(S, depth, crashed, lists("logs"), sponge, lists("outputs"), public, secret, first_diff)
 
     def _step(self, keys: list[bytes], parents: list[bytes]) -> None:
         """The children ``keys`` from their ``parents``' stored stacks, every row at once (packed keys of one
@@ -371,7 +372,7 @@ class ValueStacks:
         S[zb, zd] = 0
         return _Chunk(S, new_depth, crashed, new_logs, c.sponge | book.sponge[tid], outputs,
                       c.public + book.public[tid], c.secret + book.secret[tid],
-                      stepped_differences(c.fd, base, rb, rj, values))
+                      stepped_differences(c.first_diff, base, rb, rj, values))
 
     def _field(self, serial: np.ndarray, row: np.ndarray, name: str) -> np.ndarray:
         """The rows' values of a chunk's (n,) int field (depth, public, secret)."""
@@ -418,7 +419,7 @@ class ValueStacks:
             else:
                 written, writes = written_of(got.logs, tables.K)
             facts, defer = facts_of_stacks(tables, tid, got.S, got.depth, got.crashed, written, writes, got.sponge,
-                                           padded(got.outputs, len(one), tables.K), got.fd)
+                                           padded(got.outputs, len(one), tables.K), got.first_diff)
             packed = pack_facts(facts)[inverse]
             state[fresh] = np.where(defer, _DEFERRED, _PACKED)[inverse]
             for m, c in groups:  # write back: each chunk's rows among the fresh ones

@@ -122,7 +122,6 @@ class Codebook:
                 self.op_kind[i, j], self.op_arity[i, j], self.op_at[i, j] = kind, len(codes), at
                 self.op_codes[i, j, :len(codes)] = codes
 
-
     def extended(self, templates: Sequence[Template]) -> "Codebook":
         """This codebook with ``templates`` (the next indices) appended: only the new ones read, every field
         padded to the wider of the two (as one codebook of all of them pads it)."""
